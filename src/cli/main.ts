@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/** The `accord` command. */
+import { Command, CommanderError } from 'commander';
+import { registerConfig } from './config.js';
+import { EXIT_USAGE } from './exit.js';
+import { registerKeys } from './keys.js';
+import { registerSend } from './send.js';
+import { registerStart } from './start.js';
+
+const program = new Command('accord')
+  .description('Accord: the CZ–KZ police-cooperation exchange gateway')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+registerStart(program);
+registerSend(program);
+registerKeys(program);
+registerConfig(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    throw err;
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * The gateway's configuration: one strict zod schema, parsed once by the composition root, deep-frozen,
+ * and handed to each module as the slice it needs. Any string may be `${NAME}` or `${NAME:-default}` to
+ * take a URL or secret from the environment. Relative file paths are relative to the config file.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { AuthorityId, PartyId, Text } from './domain/common.js';
+import { AccordError } from './errors.js';
+import { formatPath, parseJson } from './domain/parse.js';
+
+/** A config file larger than this is refused before it is parsed. */
+export const MAX_CONFIG_BYTES = 256 * 1024;
+
+/** One competent authority and its contacts (Art. 13(1), 13(2)). */
+export const AuthorityEntry = z.strictObject({
+  id: AuthorityId,
+  name: Text(200),
+  contact: z
+    .strictObject({
+      email: z.email().optional(),
+      phone: z.string().max(40).optional(),
+      address: Text(500).optional(),
+      /** A contact person who knows the other party's language or English (Art. 13(2)). */
+      person: Text(200).optional(),
+    })
+    .default({}),
+});
+export type AuthorityEntry = z.infer<typeof AuthorityEntry>;
+
+const Namespace = z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes');
+const AmqpUrl = z.string().regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL');
+
+const SignatureAlg = z.enum(['ES256', 'PS256']);
+const KeyEncryptionAlg = z.enum(['ECDH-ES+A256KW', 'RSA-OAEP-256']);
+const ContentEncryptionAlg = z.enum(['A256GCM']);
+
+export const ConfigSchema = z
+  .strictObject({
+    /** This gateway's Contracting Party. */
+    party: PartyId,
+    /** Prefix of every queue name and Redis key, so several gateways can share one broker. */
+    namespace: Namespace.optional(),
+    amqp: z.strictObject({
+      url: AmqpUrl,
+      /** Unacknowledged deliveries per consumer. @defaultValue 64 */
+      prefetch: z.int().min(1).max(1000).default(64),
+      /** AMQP heartbeat in seconds. @defaultValue 10 */
+      heartbeatS: z.int().min(1).max(600).default(10),
+      /** A publish whose broker confirm has not arrived by then fails. @defaultValue 10000 */
+      confirmTimeoutMs: z.int().min(100).max(600_000).default(10_000),
+    }),
+    redis: z.strictObject({
+      url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
+    }),
+    keys: z.strictObject({
+      /** This gateway's private JWK Set (signing and decryption keys). */
+      privateJwks: z.string().min(1),
+    }),
+    peer: z.strictObject({
+      party: PartyId,
+      /** The peer gateway's broker, where its `accord.ingress` queue lives. */
+      amqpUrl: AmqpUrl,
+      namespace: Namespace.optional(),
+      /** The peer's public JWK Set, pinned: the only keys its messages are verified with. */
+      publicJwks: z.string().min(1),
+      /** The peer's competent authorities (Art. 13), as notified by the peer. */
+      authorities: z.array(AuthorityEntry).min(1).max(500),
+    }),
+    /** This party's competent authorities (Art. 13): only these may send or receive. */
+    authorities: z.array(AuthorityEntry).min(1).max(500),
+    crypto: z
+      .strictObject({
+        signatureAlgs: z.array(SignatureAlg).min(1).default(['ES256']),
+        keyEncryptionAlgs: z.array(KeyEncryptionAlg).min(1).default(['ECDH-ES+A256KW']),
+        contentEncryptionAlgs: z.array(ContentEncryptionAlg).min(1).default(['A256GCM']),
+        /** A sealed message larger than this is refused before any parsing. @defaultValue 4 MiB */
+        maxMessageBytes: z.int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+        /** Allowed clock difference between the gateways, in seconds. @defaultValue 300 */
+        clockLeewayS: z.int().min(0).max(3600).default(300),
+      })
+      .default({
+        signatureAlgs: ['ES256'],
+        keyEncryptionAlgs: ['ECDH-ES+A256KW'],
+        contentEncryptionAlgs: ['A256GCM'],
+        maxMessageBytes: 4 * 1024 * 1024,
+        clockLeewayS: 300,
+      }),
+    messages: z
+      .strictObject({
+        /** Validity of a message when the submission sets none, in seconds. @defaultValue 7 days */
+        defaultTtlS: z.int().min(60).default(7 * 24 * 3600),
+        /** Languages allowed besides English (Art. 9(6): English unless agreed otherwise). */
+        languages: z.array(z.string().regex(/^[a-z]{2}$/)).min(1).default(['en']),
+        /** A submission larger than this is refused before it is parsed. @defaultValue 1 MiB */
+        maxSubmissionBytes: z.int().min(1024).max(32 * 1024 * 1024).default(1024 * 1024),
+      })
+      .default({ defaultTtlS: 7 * 24 * 3600, languages: ['en'], maxSubmissionBytes: 1024 * 1024 }),
+  })
+  .superRefine((c, ctx) => {
+    if (c.peer.party === c.party) {
+      ctx.addIssue({ code: 'custom', path: ['peer', 'party'], message: 'the peer must be the other party' });
+    }
+    const dup = (list: AuthorityEntry[], path: string[]) => {
+      const seen = new Set<string>();
+      list.forEach((a, i) => {
+        if (seen.has(a.id)) ctx.addIssue({ code: 'custom', path: [...path, i, 'id'], message: 'duplicate id' });
+        seen.add(a.id);
+      });
+    };
+    dup(c.authorities, ['authorities']);
+    dup(c.peer.authorities, ['peer', 'authorities']);
+    if (c.namespace !== undefined && c.namespace === c.peer.namespace && c.amqp.url === c.peer.amqpUrl) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['peer', 'namespace'],
+        message: 'the peer shares this broker and namespace; its ingress would be this gateway’s own',
+      });
+    }
+  });
+
+/** The checked, frozen configuration. */
+export type Config = Readonly<z.output<typeof ConfigSchema>>;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Replace `${NAME}` / `${NAME:-default}` strings from the environment; unknown names are issues. */
+function substituteEnv(value: unknown, env: Env, path: PropertyKey[], issues: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, dflt?: string) => {
+      const v = env[name] ?? dflt;
+      if (v === undefined) {
+        issues.push(`${formatPath(path) || '(root)'}: environment variable ${name} is not set`);
+        return '';
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], issues));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...path, k], issues)]),
+    );
+  }
+  return value;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Result of checking a config: the config when valid, otherwise every problem as `path: message`. */
+export type ConfigCheck = { ok: true; config: Config } | { ok: false; issues: string[] };
+
+/** Check raw config data; relative key paths are resolved against `baseDir`. */
+export function checkConfigData(raw: unknown, baseDir: string, env: Env = process.env): ConfigCheck {
+  const issues: string[] = [];
+  const substituted = substituteEnv(raw, env, [], issues);
+  const result = ConfigSchema.safeParse(substituted);
+  if (!result.success) {
+    issues.push(...result.error.issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`));
+  }
+  if (issues.length > 0 || !result.success) return { ok: false, issues };
+  const c = result.data;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  c.keys.privateJwks = abs(c.keys.privateJwks);
+  c.peer.publicJwks = abs(c.peer.publicJwks);
+  return { ok: true, config: deepFreeze(c) };
+}
+
+/** Check a config file: size-limited, JSON, schema, environment substitution. */
+export function checkConfigFile(file: string, env: Env = process.env): ConfigCheck {
+  let text: Buffer;
+  try {
+    const size = statSync(file).size;
+    if (size > MAX_CONFIG_BYTES) return { ok: false, issues: [`(file): ${size} bytes, the limit is ${MAX_CONFIG_BYTES}`] };
+    text = readFileSync(file);
+  } catch (err) {
+    return { ok: false, issues: [`(file): cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`] };
+  }
+  let raw: unknown;
+  try {
+    raw = parseJson(text, MAX_CONFIG_BYTES);
+  } catch (err) {
+    return { ok: false, issues: [`(file): ${(err as Error).message}`] };
+  }
+  return checkConfigData(raw, dirname(resolve(file)), env);
+}
+
+/** Load a config file or throw `config.invalid` listing every problem. */
+export function loadConfig(file: string, env: Env = process.env): Config {
+  const check = checkConfigFile(file, env);
+  if (!check.ok) throw new AccordError('config.invalid', `${file}:\n  ${check.issues.join('\n  ')}`);
+  return check.config;
+}
+
+/** Queue and Redis names of one gateway, with the optional namespace prefix (DESIGN §3). */
+export function names(namespace: string | undefined) {
+  const p = namespace ? `${namespace}.` : '';
+  return {
+    outbox: `${p}accord.outbox`,
+    ingress: `${p}accord.ingress`,
+    dlq: `${p}accord.dlq`,
+    inbox: (authority: string) => `${p}accord.inbox.${authority}`,
+    events: (authority: string) => `${p}accord.events.${authority}`,
+    redisPrefix: `accord:${namespace ?? 'default'}:`,
+  };
+}
+export type Names = ReturnType<typeof names>;

@@ -1,0 +1,50 @@
+/**
+ * The envelope: what the sending gateway signs (JWS) and then encrypts (JWE) for the peer gateway.
+ * It names sender and recipient party+authority so that a signed message re-encrypted to someone else
+ * (surreptitious forwarding) is recognised by the receiver, and it binds the handling conditions
+ * (purposes, conditions) to the content so that they cannot be stripped on the way.
+ */
+import { z } from 'zod';
+import { Purpose } from './categories.js';
+import { Address, Language, Text, Timestamp } from './common.js';
+import { GATEWAY_ONLY, SUBMITTABLE } from './messages.js';
+
+/** Conditions that bind the recipient: Art. 10(1) purposes and Art. 9(4) conditions. */
+export const Handling = z.strictObject({
+  purposes: z.array(Purpose).max(8),
+  conditions: z.array(Text(1000)).max(20),
+});
+export type Handling = z.infer<typeof Handling>;
+
+/** The envelope format version. */
+export const ENVELOPE_VERSION = 1;
+
+const head = {
+  v: z.literal(ENVELOPE_VERSION),
+  id: z.uuid(),
+  from: Address,
+  to: Address,
+  createdAt: Timestamp,
+  expiresAt: Timestamp,
+  priority: z.enum(['normal', 'urgent']),
+  language: Language,
+  handling: Handling,
+};
+
+const kinds = { ...SUBMITTABLE, ...GATEWAY_ONLY };
+type Kinds = typeof kinds;
+
+function variant<K extends keyof Kinds>(kind: K) {
+  return z.strictObject({ ...head, kind: z.literal(kind), body: kinds[kind] });
+}
+
+/** A signed envelope of any kind, discriminated by `kind`. */
+export const Envelope = z.discriminatedUnion('kind', [
+  variant('request'),
+  variant('reply'),
+  variant('travel-document'),
+  variant('person-search'),
+  variant('receipt'),
+]);
+export type Envelope = z.infer<typeof Envelope>;
+export type EnvelopeOf<K extends Envelope['kind']> = Extract<Envelope, { kind: K }>;

@@ -1,0 +1,21 @@
+/**
+ * Status events the gateway publishes to `accord.events.<authorityId>` about what that authority sent.
+ */
+import { z } from 'zod';
+import { Address, IdempotencyKey, Timestamp } from './common.js';
+
+export const EVENT_TYPES = ['accepted', 'rejected', 'sent', 'delivered', 'failed', 'duplicate'] as const;
+
+export const StatusEvent = z.strictObject({
+  type: z.enum(EVENT_TYPES),
+  at: Timestamp,
+  messageId: z.uuid().optional(),
+  idempotencyKey: IdempotencyKey.optional(),
+  kind: z.string().max(64).optional(),
+  to: Address.optional(),
+  /** For `rejected` and `failed`: the stable error code and, where it applies, the field path. */
+  code: z.string().max(64).optional(),
+  path: z.string().max(512).optional(),
+  message: z.string().max(500).optional(),
+});
+export type StatusEvent = z.infer<typeof StatusEvent>;

@@ -1,0 +1,78 @@
+/**
+ * Every failure Accord reports carries one stable code from this list. Codes are part of the public
+ * interface (events, dead letters, CLI exit messages) and are documented in docs/errors.md; a test fails
+ * when one is missing there. An error never carries message content or key material: only ids, kid,
+ * stage and the path of the offending field.
+ */
+export const ERROR_CODES = {
+  'input.not_json': 'The message body is not valid UTF-8 JSON.',
+  'input.too_large': 'The message is larger than the configured limit.',
+  'schema.invalid': 'The message does not match its schema; `path` names the first offending field.',
+  'auth.unknown_authority': 'The sending authority is not listed in this party’s directory (Art. 13).',
+  'auth.unknown_recipient': 'The recipient authority is not listed in the peer’s directory (Art. 13).',
+  'auth.wrong_party': 'A party named in the message is not the one this gateway or its peer stands for.',
+  'policy.language_not_agreed': 'Art. 9(6): the language is not English nor one agreed in the config.',
+  'crypto.malformed': 'The sealed message is not a compact JWE of five base64url parts.',
+  'crypto.header_invalid': 'A protected header is malformed or carries a parameter Accord refuses.',
+  'crypto.alg_not_allowed': 'A JOSE algorithm is not on the configured allow-list.',
+  'crypto.unknown_kid': 'No pinned key matches the `kid` (and use) named in the header.',
+  'crypto.decrypt_failed': 'The JWE could not be decrypted (wrong key or tampered ciphertext).',
+  'crypto.bad_signature': 'The inner JWS signature does not verify.',
+  'envelope.wrong_recipient': 'The signed envelope names another recipient than this gateway’s party.',
+  'envelope.wrong_sender': 'The signed envelope names another sender party than the pinned peer.',
+  'envelope.expired': 'The envelope’s expiry time has passed.',
+  'envelope.not_yet_valid': 'The envelope was created in the future beyond the allowed clock leeway.',
+  'receipt.unknown_message': 'A receipt names a message this gateway has no record of sending.',
+  'receipt.digest_mismatch': 'A receipt’s SHA-256 does not match the JWE this gateway sent.',
+  'config.invalid': 'The configuration file is missing, unreadable or invalid.',
+  'keys.invalid': 'A key file is missing, unreadable, too large or not a valid JWK Set.',
+  'infra.unavailable': 'RabbitMQ or Redis cannot be reached or is misconfigured.',
+  'internal.error': 'An unexpected failure; the message was not processed and is kept for an admin.',
+} as const;
+
+/** A stable error code (see {@link ERROR_CODES}). */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Non-sensitive facts that may accompany an error. */
+export interface ErrorFacts {
+  /** Path of the offending field, e.g. `body.documents.0.status`. */
+  path?: string;
+  messageId?: string;
+  kid?: string;
+  /** The underlying failure; never serialised into events or dead letters. */
+  cause?: unknown;
+}
+
+/** The one error class Accord throws on purpose; everything else is `internal.error`. */
+export class AccordError extends Error {
+  override readonly name = 'AccordError';
+  readonly code: ErrorCode;
+  readonly path: string | undefined;
+  readonly messageId: string | undefined;
+  readonly kid: string | undefined;
+
+  constructor(code: ErrorCode, message: string = ERROR_CODES[code], facts: ErrorFacts = {}) {
+    super(message, facts.cause === undefined ? undefined : { cause: facts.cause });
+    this.code = code;
+    this.path = facts.path;
+    this.messageId = facts.messageId;
+    this.kid = facts.kid;
+  }
+
+  /** The form that may leave the process (events, dead letters, CLI output). */
+  toJSON(): { code: ErrorCode; message: string; path?: string; messageId?: string; kid?: string } {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.path === undefined ? {} : { path: this.path }),
+      ...(this.messageId === undefined ? {} : { messageId: this.messageId }),
+      ...(this.kid === undefined ? {} : { kid: this.kid }),
+    };
+  }
+}
+
+/** Any thrown value as an AccordError; unknown failures become `internal.error` with no detail. */
+export function asAccordError(err: unknown): AccordError {
+  if (err instanceof AccordError) return err;
+  return new AccordError('internal.error', ERROR_CODES['internal.error'], { cause: err });
+}

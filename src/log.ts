@@ -1,0 +1,24 @@
+/**
+ * Logging with pino. Accord logs ids, codes, kids, stages and counts, never message content: the
+ * pipelines do not pass bodies, envelopes or keys to the logger, and the redaction below is the second
+ * line of defence for the field names that would carry them.
+ */
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+/** Field names that must never reach a log line, at the top level and one level down. */
+const SENSITIVE = ['body', 'envelope', 'payload', 'jwe', 'jws', 'content', 'd', 'key', 'keys', 'persons', 'person'];
+
+export const REDACT_PATHS = [...SENSITIVE, ...SENSITIVE.map((f) => `*.${f}`)];
+
+/** The root logger; each stage takes a child with `{ stage }`. */
+export function createLogger(opts: { level?: string; name?: string } = {}, dest?: DestinationStream): Logger {
+  return pino(
+    {
+      name: opts.name ?? 'accord',
+      level: opts.level ?? process.env.ACCORD_LOG_LEVEL ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: { pid: process.pid },
+    },
+    dest ?? pino.destination(1),
+  );
+}

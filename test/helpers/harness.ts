@@ -1,0 +1,223 @@
+/**
+ * The test harness: two real gateways (CZ and KZ) on the real local RabbitMQ and Redis, each test run
+ * in its own namespaces so runs never see each other's queues or keys, and everything removed after.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { checkConfigData, names, type Config } from '../../src/config.js';
+import { Gateway, ownQueues } from '../../src/gateway.js';
+import { CaseSystemClient } from '../../src/client/index.js';
+import type { InboxDelivery, StatusEvent } from '../../src/client/index.js';
+import { REDACT_PATHS } from '../../src/log.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const AMQP_URL = process.env.ACCORD_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const REDIS_URL = process.env.ACCORD_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A fresh namespace stem, e.g. `t3f9a1c`. */
+export function uniqueStem(): string {
+  return `t${randomBytes(4).toString('hex')}`;
+}
+
+/** The demo configs of both parties, moved into namespaces `<stem>-cz` / `<stem>-kz`. */
+export function pairConfigs(stem: string, tweak: (raw: Record<string, any>) => void = () => undefined): {
+  cz: Config;
+  kz: Config;
+} {
+  const load = (party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config => {
+    const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<string, any>;
+    raw.namespace = `${stem}-${party}`;
+    raw.peer.namespace = `${stem}-${peer}`;
+    tweak(raw);
+    const check = checkConfigData(raw, join(ROOT, 'config'));
+    if (!check.ok) throw new Error(check.issues.join('\n'));
+    return check.config;
+  };
+  return { cz: load('cz', 'kz'), kz: load('kz', 'cz') };
+}
+
+/** A logger that keeps every line in memory, so tests can scan what was logged. */
+export function memoryLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const log = pino(
+    { level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    { write: (s: string) => void lines.push(s) },
+  );
+  return { log, lines };
+}
+
+/** Collects what arrives on a queue and waits for what a test expects. */
+export class Collector<T> {
+  readonly items: T[] = [];
+  private waiters: (() => void)[] = [];
+
+  push(item: T): void {
+    this.items.push(item);
+    this.waiters.forEach((w) => w());
+  }
+
+  /** Resolve with the first item matching, waiting up to `timeoutMs`. */
+  async waitFor(pred: (item: T) => boolean, timeoutMs = 10_000, what = 'an item'): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.items.find(pred);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; saw ${JSON.stringify(this.items).slice(0, 2000)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      this.waiters = [];
+    }
+  }
+}
+
+/** A case system of one authority, collecting its inbox and events. */
+export interface TestAuthority {
+  client: CaseSystemClient;
+  inbox: Collector<InboxDelivery>;
+  events: Collector<StatusEvent>;
+}
+
+export async function authority(config: Config, id: string): Promise<TestAuthority> {
+  const client = await CaseSystemClient.connect({
+    url: AMQP_URL,
+    party: config.party,
+    authority: id,
+    ...(config.namespace ? { namespace: config.namespace } : {}),
+  });
+  const inbox = new Collector<InboxDelivery>();
+  const events = new Collector<StatusEvent>();
+  await client.onInbox((d) => inbox.push(d));
+  await client.onEvent((e) => events.push(e));
+  return { client, inbox, events };
+}
+
+/** Read every message currently in a queue (and ack them). */
+export async function drainQueue(queue: string): Promise<Buffer[]> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    const out: Buffer[] = [];
+    for (;;) {
+      const m = await ch.get(queue, { noAck: true });
+      if (m === false) break;
+      out.push(m.content);
+    }
+    return out;
+  } finally {
+    await conn.close();
+  }
+}
+
+/** Publish raw bytes straight to a queue (as a hostile or broken peer would). */
+export async function publishRaw(queue: string, content: Buffer): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createConfirmChannel();
+    ch.publish('', queue, content, { persistent: true, contentType: 'application/jose' });
+    await ch.waitForConfirms();
+  } finally {
+    await conn.close();
+  }
+}
+
+/** Wait until `check` holds, polling; for facts that have no event (a dead letter appearing). */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, what = 'a condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Collect dead letters from a queue until `pred` matches one. */
+export async function waitForDeadLetter(
+  queue: string,
+  pred: (letter: Record<string, unknown>) => boolean,
+  seen: Record<string, unknown>[] = [],
+  timeoutMs = 10_000,
+): Promise<Record<string, unknown>> {
+  return eventually(
+    async () => {
+      for (const b of await drainQueue(queue)) seen.push(JSON.parse(b.toString('utf8')) as Record<string, unknown>);
+      return seen.find(pred);
+    },
+    timeoutMs,
+    `a dead letter in ${queue}`,
+  );
+}
+
+/** Delete a gateway's queues and Redis keys. */
+export async function removeNamespace(config: Config): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    for (const q of ownQueues(config)) await ch.deleteQueue(q);
+  } finally {
+    await conn.close();
+  }
+  const redis = new Redis(REDIS_URL);
+  try {
+    const prefix = names(config.namespace).redisPrefix;
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Two running gateways and their configs; `close()` stops them and removes their namespaces. */
+export interface Pair {
+  cz: Gateway;
+  kz: Gateway;
+  czConfig: Config;
+  kzConfig: Config;
+  lines: string[];
+  clients: TestAuthority[];
+  authority(config: Config, id: string): Promise<TestAuthority>;
+  close(): Promise<void>;
+}
+
+export async function startPair(tweak?: (raw: Record<string, any>) => void): Promise<Pair> {
+  const { cz: czConfig, kz: kzConfig } = pairConfigs(uniqueStem(), tweak);
+  const { log, lines } = memoryLogger();
+  const cz = await Gateway.start(czConfig, log.child({ gw: 'CZ' }));
+  const kz = await Gateway.start(kzConfig, log.child({ gw: 'KZ' }));
+  const clients: TestAuthority[] = [];
+  return {
+    cz,
+    kz,
+    czConfig,
+    kzConfig,
+    lines,
+    clients,
+    async authority(config, id) {
+      const a = await authority(config, id);
+      clients.push(a);
+      return a;
+    },
+    async close() {
+      for (const c of clients) await c.client.close();
+      await cz.stop();
+      await kz.stop();
+      await removeNamespace(czConfig);
+      await removeNamespace(kzConfig);
+    },
+  };
+}
