@@ -76,7 +76,11 @@ export const ConfigSchema = z
         keyEncryptionAlgs: z.array(KeyEncryptionAlg).min(1).default(['ECDH-ES+A256KW']),
         contentEncryptionAlgs: z.array(ContentEncryptionAlg).min(1).default(['A256GCM']),
         /** A sealed message larger than this is refused before any parsing. @defaultValue 4 MiB */
-        maxMessageBytes: z.int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+        maxMessageBytes: z
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(4 * 1024 * 1024),
         /** Allowed clock difference between the gateways, in seconds. @defaultValue 300 */
         clockLeewayS: z.int().min(0).max(3600).default(300),
       })
@@ -90,11 +94,21 @@ export const ConfigSchema = z
     messages: z
       .strictObject({
         /** Validity of a message when the submission sets none, in seconds. @defaultValue 7 days */
-        defaultTtlS: z.int().min(60).default(7 * 24 * 3600),
+        defaultTtlS: z
+          .int()
+          .min(60)
+          .default(7 * 24 * 3600),
         /** Languages allowed besides English (Art. 9(6): English unless agreed otherwise). */
-        languages: z.array(z.string().regex(/^[a-z]{2}$/)).min(1).default(['en']),
+        languages: z
+          .array(z.string().regex(/^[a-z]{2}$/))
+          .min(1)
+          .default(['en']),
         /** A submission larger than this is refused before it is parsed. @defaultValue 1 MiB */
-        maxSubmissionBytes: z.int().min(1024).max(32 * 1024 * 1024).default(1024 * 1024),
+        maxSubmissionBytes: z
+          .int()
+          .min(1024)
+          .max(32 * 1024 * 1024)
+          .default(1024 * 1024),
       })
       .default({ defaultTtlS: 7 * 24 * 3600, languages: ['en'], maxSubmissionBytes: 1024 * 1024 }),
   })
@@ -105,7 +119,8 @@ export const ConfigSchema = z
     const dup = (list: AuthorityEntry[], path: string[]) => {
       const seen = new Set<string>();
       list.forEach((a, i) => {
-        if (seen.has(a.id)) ctx.addIssue({ code: 'custom', path: [...path, i, 'id'], message: 'duplicate id' });
+        if (seen.has(a.id))
+          ctx.addIssue({ code: 'custom', path: [...path, i, 'id'], message: 'duplicate id' });
         seen.add(a.id);
       });
     };
@@ -178,10 +193,14 @@ export function checkConfigFile(file: string, env: Env = process.env): ConfigChe
   let text: Buffer;
   try {
     const size = statSync(file).size;
-    if (size > MAX_CONFIG_BYTES) return { ok: false, issues: [`(file): ${size} bytes, the limit is ${MAX_CONFIG_BYTES}`] };
+    if (size > MAX_CONFIG_BYTES)
+      return { ok: false, issues: [`(file): ${size} bytes, the limit is ${MAX_CONFIG_BYTES}`] };
     text = readFileSync(file);
   } catch (err) {
-    return { ok: false, issues: [`(file): cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`] };
+    return {
+      ok: false,
+      issues: [`(file): cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`],
+    };
   }
   let raw: unknown;
   try {

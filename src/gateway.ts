@@ -18,12 +18,7 @@ import { AmqpConnection } from './transport/amqp.js';
 /** Every queue this gateway owns on its local broker. */
 export function ownQueues(config: Config): string[] {
   const n = names(config.namespace);
-  return [
-    n.outbox,
-    n.ingress,
-    n.dlq,
-    ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id)]),
-  ];
+  return [n.outbox, n.ingress, n.dlq, ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id)])];
 }
 
 /** Queue arguments: priorities so urgent requests (Art. 9(1)) overtake queued bulk traffic. */
@@ -76,15 +71,23 @@ export class Gateway extends EventEmitter {
   static async start(config: Config, log: Logger, now: () => Date = () => new Date()): Promise<Gateway> {
     const n = names(config.namespace);
     const keys = await KeyRing.load(config.keys.privateJwks, config.peer.publicJwks);
-    const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+    const redis = new Redis(config.redis.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 3,
+      enableOfflineQueue: true,
+    });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
     try {
       await redis.connect();
     } catch (err) {
       redis.disconnect();
-      throw new AccordError('infra.unavailable', `cannot connect to Redis at ${redactUrl(config.redis.url)}`, {
-        cause: err,
-      });
+      throw new AccordError(
+        'infra.unavailable',
+        `cannot connect to Redis at ${redactUrl(config.redis.url)}`,
+        {
+          cause: err,
+        },
+      );
     }
     const closeRedis = () => redis.disconnect();
     let local: AmqpConnection | undefined;
@@ -92,8 +95,16 @@ export class Gateway extends EventEmitter {
     try {
       for (const w of await checkRedis(redis)) log.warn(w);
       const amqpOpts = { heartbeatS: config.amqp.heartbeatS, confirmTimeoutMs: config.amqp.confirmTimeoutMs };
-      local = await AmqpConnection.open({ ...amqpOpts, url: config.amqp.url, name: `accord-${config.party}-local` });
-      peer = await AmqpConnection.open({ ...amqpOpts, url: config.peer.amqpUrl, name: `accord-${config.party}-peer` });
+      local = await AmqpConnection.open({
+        ...amqpOpts,
+        url: config.amqp.url,
+        name: `accord-${config.party}-local`,
+      });
+      peer = await AmqpConnection.open({
+        ...amqpOpts,
+        url: config.peer.amqpUrl,
+        name: `accord-${config.party}-peer`,
+      });
       await local.assertQueues(ownQueues(config), QUEUE_ARGS);
 
       const ctx: GatewayContext = {
@@ -115,9 +126,22 @@ export class Gateway extends EventEmitter {
         const e = asAccordError(err);
         log.error({ stage, code: e.code, err: e.message }, 'processing failed; the message is requeued');
       };
-      await local.consume(n.outbox, config.amqp.prefetch, async (m) => (await outbound.handle(m.content), 'ack'), onError('outbound'));
-      await local.consume(n.ingress, config.amqp.prefetch, async (m) => (await inbound.handle(m.content), 'ack'), onError('inbound'));
-      log.info({ party: config.party, namespace: config.namespace, outbox: n.outbox, ingress: n.ingress }, 'gateway started');
+      await local.consume(
+        n.outbox,
+        config.amqp.prefetch,
+        async (m) => (await outbound.handle(m.content), 'ack'),
+        onError('outbound'),
+      );
+      await local.consume(
+        n.ingress,
+        config.amqp.prefetch,
+        async (m) => (await inbound.handle(m.content), 'ack'),
+        onError('inbound'),
+      );
+      log.info(
+        { party: config.party, namespace: config.namespace, outbox: n.outbox, ingress: n.ingress },
+        'gateway started',
+      );
       return gw;
     } catch (err) {
       await local?.close();

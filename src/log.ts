@@ -6,7 +6,19 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 /** Field names that must never reach a log line, at the top level and one level down. */
-const SENSITIVE = ['body', 'envelope', 'payload', 'jwe', 'jws', 'content', 'd', 'key', 'keys', 'persons', 'person'];
+const SENSITIVE = [
+  'body',
+  'envelope',
+  'payload',
+  'jwe',
+  'jws',
+  'content',
+  'd',
+  'key',
+  'keys',
+  'persons',
+  'person',
+];
 
 export const REDACT_PATHS = [...SENSITIVE, ...SENSITIVE.map((f) => `*.${f}`)];
 

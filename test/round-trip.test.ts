@@ -6,7 +6,9 @@ import { names } from '../src/config.js';
 import { ROOT, drainQueue, startPair, type Pair } from './helpers/harness.js';
 
 function example(kind: string, key: string): SubmissionInput {
-  const sub = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8')) as SubmissionInput;
+  const sub = JSON.parse(
+    readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8'),
+  ) as SubmissionInput;
   return { ...sub, idempotencyKey: key };
 }
 
@@ -24,7 +26,11 @@ describe('walking skeleton: two gateways, end to end', () => {
     const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
 
     const { messageId } = await czIpc.client.submit(example('request', 'rt-1'));
-    const delivered = await kzMia.inbox.waitFor((d) => d.envelope.id === messageId, 10_000, 'the request at KZ');
+    const delivered = await kzMia.inbox.waitFor(
+      (d) => d.envelope.id === messageId,
+      10_000,
+      'the request at KZ',
+    );
     expect(delivered.envelope.kind).to.equal('request');
     expect(delivered.envelope.from).to.deep.equal({ party: 'CZ', authority: 'cz-pp-ipc' });
     expect(delivered.envelope.to).to.deep.equal({ party: 'KZ', authority: 'kz-mia' });
@@ -35,7 +41,11 @@ describe('walking skeleton: two gateways, end to end', () => {
     expect(delivered.verification.jweSha256).to.match(/^[0-9a-f]{64}$/);
 
     for (const type of ['accepted', 'sent', 'delivered'] as const) {
-      await czIpc.events.waitFor((e) => e.type === type && e.messageId === messageId, 10_000, `event ${type}`);
+      await czIpc.events.waitFor(
+        (e) => e.type === type && e.messageId === messageId,
+        10_000,
+        `event ${type}`,
+      );
     }
 
     const reply = example('reply', 'rt-reply-1');
@@ -45,7 +55,11 @@ describe('walking skeleton: two gateways, end to end', () => {
     const back = await czIpc.inbox.waitFor((d) => d.envelope.id === replyId, 10_000, 'the reply at CZ');
     expect(back.envelope.kind).to.equal('reply');
     expect(back.envelope.body).to.have.property('inReplyTo', messageId);
-    await kzMia.events.waitFor((e) => e.type === 'delivered' && e.messageId === replyId, 10_000, 'reply delivered');
+    await kzMia.events.waitFor(
+      (e) => e.type === 'delivered' && e.messageId === replyId,
+      10_000,
+      'reply delivered',
+    );
   });
 
   it('carries each example message kind to the addressed authority', async () => {
@@ -72,13 +86,23 @@ describe('walking skeleton: two gateways, end to end', () => {
     await czIpc.events.waitFor((e) => e.type === 'sent' && e.messageId === first.messageId, 10_000, 'sent');
     const second = await czIpc.client.submit(sub);
     expect(second.messageId).to.equal(first.messageId);
-    await czIpc.events.waitFor((e) => e.type === 'duplicate' && e.messageId === first.messageId, 10_000, 'duplicate');
-    await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === first.messageId, 10_000, 'delivered');
+    await czIpc.events.waitFor(
+      (e) => e.type === 'duplicate' && e.messageId === first.messageId,
+      10_000,
+      'duplicate',
+    );
+    await czIpc.events.waitFor(
+      (e) => e.type === 'delivered' && e.messageId === first.messageId,
+      10_000,
+      'delivered',
+    );
     // A marker message sent after both: once it is in, the duplicate had every chance to arrive.
     const marker = await czIpc.client.submit(example('request', 'idem-marker'));
     await kzMia.inbox.waitFor((d) => d.envelope.id === marker.messageId, 10_000, 'marker');
     expect(kzMia.inbox.items.filter((d) => d.envelope.id === first.messageId)).to.have.length(1);
-    expect(czIpc.events.items.filter((e) => e.type === 'sent' && e.messageId === first.messageId)).to.have.length(1);
+    expect(
+      czIpc.events.items.filter((e) => e.type === 'sent' && e.messageId === first.messageId),
+    ).to.have.length(1);
   });
 
   it('logs ids and codes but no personal data', async () => {
@@ -86,10 +110,15 @@ describe('walking skeleton: two gateways, end to end', () => {
     const kzNcb = await pair.authority(pair.kzConfig, 'kz-ncb');
     const { messageId } = await kzNcb.client.submit(example('person-search', 'logscan'));
     await czIpc.inbox.waitFor((d) => d.envelope.id === messageId, 10_000, 'person-search');
-    await kzNcb.events.waitFor((e) => e.type === 'delivered' && e.messageId === messageId, 10_000, 'delivered');
+    await kzNcb.events.waitFor(
+      (e) => e.type === 'delivered' && e.messageId === messageId,
+      10_000,
+      'delivered',
+    );
     const log = pair.lines.join('');
     expect(log).to.include(messageId);
-    for (const personal of ['Aigerim', 'Example', '2009-04-17', 'Almaty']) expect(log).not.to.include(personal);
+    for (const personal of ['Aigerim', 'Example', '2009-04-17', 'Almaty'])
+      expect(log).not.to.include(personal);
     // Nothing was parked along the way.
     expect(await drainQueue(names(pair.czConfig.namespace).dlq)).to.have.length(0);
     expect(await drainQueue(names(pair.kzConfig.namespace).dlq)).to.have.length(0);

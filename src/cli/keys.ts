@@ -10,7 +10,9 @@ export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('key lifecycle (JWK Set files)');
   keys
     .command('generate')
-    .description('write a private and a public JWK Set: one ES256 signing key, one ECDH-ES+A256KW encryption key')
+    .description(
+      'write a private and a public JWK Set: one ES256 signing key, one ECDH-ES+A256KW encryption key',
+    )
     .requiredOption('--party <party>', 'CZ or KZ')
     .requiredOption('--out <dir>', 'directory for private.jwks.json and public.jwks.json')
     .option('--force', 'overwrite existing files')
@@ -26,11 +28,19 @@ export function registerKeys(program: Command): void {
       const flag = opts.force ? 'w' : 'wx';
       try {
         // The private set is readable by its owner only.
-        writeFileSync(join(opts.out, 'private.jwks.json'), `${JSON.stringify(privateSet, null, 2)}\n`, { mode: 0o600, flag });
-        writeFileSync(join(opts.out, 'public.jwks.json'), `${JSON.stringify(publicSet, null, 2)}\n`, { mode: 0o644, flag });
+        writeFileSync(join(opts.out, 'private.jwks.json'), `${JSON.stringify(privateSet, null, 2)}\n`, {
+          mode: 0o600,
+          flag,
+        });
+        writeFileSync(join(opts.out, 'public.jwks.json'), `${JSON.stringify(publicSet, null, 2)}\n`, {
+          mode: 0o644,
+          flag,
+        });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          process.stderr.write(`keys.invalid: key files already exist in ${opts.out} (use --force to replace them)\n`);
+          process.stderr.write(
+            `keys.invalid: key files already exist in ${opts.out} (use --force to replace them)\n`,
+          );
           process.exitCode = EXIT_USAGE;
           return;
         }

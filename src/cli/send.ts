@@ -29,7 +29,9 @@ export function registerSend(program: Command): void {
         });
         await conn.publish(names(config.namespace).outbox, bytes, { contentType: 'application/json' });
         const id = messageIdFor(config.party, sub.from, sub.idempotencyKey);
-        process.stdout.write(`published ${sub.kind} from ${sub.from} to ${sub.to.party}:${sub.to.authority}; message id ${id}\n`);
+        process.stdout.write(
+          `published ${sub.kind} from ${sub.from} to ${sub.to.party}:${sub.to.authority}; message id ${id}\n`,
+        );
         process.exitCode = EXIT_OK;
       } catch (err) {
         process.exitCode = reportError(err);

@@ -10,7 +10,10 @@ import { parseJson, validate } from '../domain/parse.js';
 /** A key file larger than this is refused before it is parsed. */
 export const MAX_JWKS_BYTES = 64 * 1024;
 
-const B64u = z.string().regex(/^[A-Za-z0-9_-]+$/, 'base64url').max(2048);
+const B64u = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, 'base64url')
+  .max(2048);
 const Kid = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and ._:- , 1 to 128');
 
 const EcPublic = {
@@ -43,7 +46,8 @@ function readJwks(file: string): unknown {
     return parseJson(readFileSync(file), MAX_JWKS_BYTES);
   } catch (err) {
     if (err instanceof AccordError && err.code === 'keys.invalid') throw err;
-    const why = err instanceof AccordError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'unreadable');
+    const why =
+      err instanceof AccordError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'unreadable');
     throw new AccordError('keys.invalid', `${file}: ${why}`, { cause: err });
   }
 }

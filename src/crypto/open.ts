@@ -53,10 +53,17 @@ interface Decrypter {
   decrypt(input: string, opts: { algorithms: string[] }): Promise<{ plaintext: Buffer }>;
 }
 interface Verifier {
-  verify(input: string, opts: { algorithms: string[]; allowEmbeddedKey: boolean }): Promise<{ payload: Buffer }>;
+  verify(
+    input: string,
+    opts: { algorithms: string[]; allowEmbeddedKey: boolean },
+  ): Promise<{ payload: Buffer }>;
 }
 
-function fail(code: ErrorCode, message: string, facts: { path?: string; kid?: string; cause?: unknown } = {}): never {
+function fail(
+  code: ErrorCode,
+  message: string,
+  facts: { path?: string; kid?: string; cause?: unknown } = {},
+): never {
   throw new AccordError(code, message, facts);
 }
 
@@ -71,17 +78,24 @@ function readHeader<S extends z.ZodType>(
   try {
     raw = parseJson(Buffer.from(encoded, 'base64url'), 16 * 1024);
   } catch (err) {
-    fail('crypto.header_invalid', `the ${layer} protected header is not JSON`, { path: `${layer}.header`, cause: err });
+    fail('crypto.header_invalid', `the ${layer} protected header is not JSON`, {
+      path: `${layer}.header`,
+      cause: err,
+    });
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    fail('crypto.header_invalid', `the ${layer} protected header is not an object`, { path: `${layer}.header` });
+    fail('crypto.header_invalid', `the ${layer} protected header is not an object`, {
+      path: `${layer}.header`,
+    });
   }
   const header = raw as Record<string, unknown>;
   // Algorithms first, so that `none` or a downgrade reads as what it is.
   for (const [param, list] of Object.entries(allowed)) {
     const value = header[param];
     if (typeof value !== 'string' || !list.includes(value)) {
-      fail('crypto.alg_not_allowed', `${layer} "${param}" is not on the allow-list`, { path: `${layer}.${param}` });
+      fail('crypto.alg_not_allowed', `${layer} "${param}" is not on the allow-list`, {
+        path: `${layer}.${param}`,
+      });
     }
   }
   for (const param of FORBIDDEN_PARAMS) {
@@ -126,12 +140,18 @@ export async function open(
   });
   const decryptionKey = keys.decryptionKey(header.kid);
   if (decryptionKey.alg !== header.alg) {
-    fail('crypto.alg_not_allowed', 'jwe "alg" does not match the key named by kid', { path: 'jwe.alg', kid: header.kid });
+    fail('crypto.alg_not_allowed', 'jwe "alg" does not match the key named by kid', {
+      path: 'jwe.alg',
+      kid: header.kid,
+    });
   }
   if (header.alg.startsWith('ECDH-ES')) {
     const keyCrv = (decryptionKey.toJSON() as { crv?: string }).crv;
     if (!header.epk || header.epk.crv !== keyCrv) {
-      fail('crypto.header_invalid', 'jwe "epk" is missing or on another curve', { path: 'jwe.epk', kid: header.kid });
+      fail('crypto.header_invalid', 'jwe "epk" is missing or on another curve', {
+        path: 'jwe.epk',
+        kid: header.kid,
+      });
     }
     try {
       // node:crypto refuses a point that is not on the curve (invalid-curve attacks, RFC 8725 §3.4).

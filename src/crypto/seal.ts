@@ -37,21 +37,23 @@ export async function seal(payload: Buffer, keys: KeyRing, profile: CryptoProfil
     throw new AccordError('crypto.alg_not_allowed', `peer encryption key algorithm ${encAlg} is not allowed`);
   }
 
-  const jws = await jose.JWS.createSign(
+  // With format 'compact' node-jose resolves to the compact string (its typings say otherwise).
+  const jws = (await jose.JWS.createSign(
     { format: 'compact', fields: { typ: TYP_JWS } },
     // The typings miss the signatory form {key, reference, header} that node-jose accepts.
     { key: sigKey, reference: 'kid', header: { alg: sigAlg } } as unknown as jose.JWK.Key,
   )
     .update(payload)
-    .final();
+    .final()) as unknown as string;
 
   const recipient: Record<string, unknown> = { key: encKey, reference: 'kid', header: { alg: encAlg } };
-  if (encAlg.startsWith('ECDH-ES')) recipient.epk = await ephemeralKey(String((encKey.toJSON() as { crv?: string }).crv));
+  if (encAlg.startsWith('ECDH-ES'))
+    recipient.epk = await ephemeralKey(String((encKey.toJSON() as { crv?: string }).crv));
   const jwe = await jose.JWE.createEncrypt(
     { format: 'compact', contentAlg, fields: { typ: TYP_JWE, cty: CTY_JWE } },
     recipient as unknown as jose.JWK.Key,
   )
-    .update(String(jws))
+    .update(jws)
     .final();
   return String(jwe);
 }

@@ -13,16 +13,16 @@ export const CRIME_CATEGORIES = {
   'child-sexual-abuse': 'Art. 2(5) sexual abuse of children and child pornography',
   'illegal-migration': 'Art. 2(6) crime related to illegal migration',
   'drug-trafficking': 'Art. 2(7) illicit trafficking in narcotic drugs, psychotropic substances, precursors',
-  'cybercrime': 'Art. 2(8) crime in the area of information technologies',
+  cybercrime: 'Art. 2(8) crime in the area of information technologies',
   'weapons-trafficking':
     'Art. 2(9) trafficking in weapons, ammunition, explosives, strategic goods, radioactive and nuclear materials',
-  'forgery': 'Art. 2(10) forgery of money, stamps, securities, payment means and official (travel) documents',
+  forgery: 'Art. 2(10) forgery of money, stamps, securities, payment means and official (travel) documents',
   'economic-crime': 'Art. 2(11) money laundering, smuggling and other economic crime',
-  'corruption': 'Art. 2(12) corruption',
+  corruption: 'Art. 2(12) corruption',
   'cultural-property': 'Art. 2(13) trafficking in objects of cultural and historical value',
   'vehicle-crime': 'Art. 2(14) crime related to motor vehicles',
   'intellectual-property': 'Art. 2(15) criminal offences against intellectual property',
-  'other': 'Art. 2 (all types of crime): a type not listed above',
+  other: 'Art. 2 (all types of crime): a type not listed above',
 } as const;
 
 /** Art. 3 (and 6, 7): the kinds of information and documents exchanged. */
@@ -31,13 +31,13 @@ export const INFORMATION_TYPES = {
   'planned-offences': 'Art. 3(2) planning or organizing of criminal offences, including terrorism',
   'suspicious-transactions': 'Art. 3(3) transactions suspected of laundering or terrorist financing',
   'illegal-migration': 'Art. 3(4) prevention and fight against illegal migration',
-  'objects': 'Art. 3(5) objects related to crime, and samples of them',
+  objects: 'Art. 3(5) objects related to crime, and samples of them',
   'crime-knowledge': 'Art. 3(6) knowledge of new forms of crime, analytical documentation',
   'research-and-methods': 'Art. 3(7) criminalistic and criminological research, methods and means',
   'legal-provisions': 'Art. 3(8) legal provisions related to the agreement',
   'travel-documents': 'Art. 6 lost, stolen, stolen blank, revoked or forged travel documents',
   'missing-and-searched-persons': 'Art. 7 missing persons and other searched persons',
-  'other': 'Art. 3 (in particular): information of another kind',
+  other: 'Art. 3 (in particular): information of another kind',
 } as const;
 
 /** Art. 4: the forms of coordinated activity and assistance. */
@@ -47,7 +47,7 @@ export const ASSISTANCE_TYPES = {
   'search-objects': 'Art. 4(3) searching for objects',
   'special-techniques': 'Art. 4(4) controlled deliveries, surveillance and undercover operations',
   'crime-prevention': 'Art. 4(5) joint crime-prevention programmes',
-  'other': 'Art. 4 (in particular): assistance of another kind',
+  other: 'Art. 4 (in particular): assistance of another kind',
 } as const;
 
 /** Art. 10(1): the purposes for which received personal data may be used without further consent. */
@@ -57,7 +57,8 @@ export const PURPOSES = {
   'public-order-and-security': 'Art. 10(1) protecting public order and security',
 } as const;
 
-const keysOf = <T extends Record<string, string>>(o: T) => Object.keys(o) as [keyof T & string, ...(keyof T & string)[]];
+const keysOf = <T extends Record<string, string>>(o: T) =>
+  Object.keys(o) as [keyof T & string, ...(keyof T & string)[]];
 
 export const CrimeCategory = z.enum(keysOf(CRIME_CATEGORIES)).describe('Art. 2 crime category');
 export const InformationType = z.enum(keysOf(INFORMATION_TYPES)).describe('Art. 3 information type');

@@ -38,7 +38,10 @@ export const TravelDocument = z.strictObject({
   number: DocumentNumber,
   type: TravelDocumentType,
   status: TravelDocumentStatus,
-  issuingState: z.string().regex(/^[A-Z]{2,3}$/, 'ISO 3166-1 alpha-2 or alpha-3').optional(),
+  issuingState: z
+    .string()
+    .regex(/^[A-Z]{2,3}$/, 'ISO 3166-1 alpha-2 or alpha-3')
+    .optional(),
   reportedOn: z.iso.date().optional(),
 });
 export type TravelDocument = z.infer<typeof TravelDocument>;
@@ -47,7 +50,10 @@ export type TravelDocument = z.infer<typeof TravelDocument>;
 export const TravelDocumentQuery = z.strictObject({
   number: DocumentNumber,
   type: TravelDocumentType,
-  issuingState: z.string().regex(/^[A-Z]{2,3}$/, 'ISO 3166-1 alpha-2 or alpha-3').optional(),
+  issuingState: z
+    .string()
+    .regex(/^[A-Z]{2,3}$/, 'ISO 3166-1 alpha-2 or alpha-3')
+    .optional(),
 });
 
 const MessageId = z.uuid();

@@ -39,7 +39,9 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, what: s
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const path = issue ? formatPath(issue.path) : '';
+  // An unknown key is reported at the key itself, not at the object holding it.
+  const at = issue?.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : (issue?.path ?? []);
+  const path = formatPath(at);
   const message = `${what} is invalid at ${path || '(root)'}: ${issue?.message ?? 'invalid'}`;
   throw new AccordError('schema.invalid', message, { path });
 }

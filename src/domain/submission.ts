@@ -16,7 +16,11 @@ const head = {
   language: Language.default('en'),
   handling: Handling.optional(),
   /** How long the message stays valid, in seconds; the config's default when absent. */
-  ttlS: z.int().min(60).max(366 * 24 * 3600).optional(),
+  ttlS: z
+    .int()
+    .min(60)
+    .max(366 * 24 * 3600)
+    .optional(),
 };
 
 function variant<K extends SubmittableKind>(kind: K) {

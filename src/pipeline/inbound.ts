@@ -17,6 +17,8 @@ import { URGENT_PRIORITY } from './outbound.js';
 /** Infrastructure failures are retried; every other code parks the message. */
 const RETRIED = new Set(['infra.unavailable']);
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** What a case system receives in accord.inbox.<authority>. */
 export interface InboxDelivery {
   envelope: Envelope;
@@ -35,15 +37,20 @@ export class InboundPipeline {
     const { ctx } = this;
     const receivedAt = ctx.deps.now();
     let envelope: Envelope | undefined;
+    let claimedId: string | undefined;
     try {
       const { payload, facts } = await open(content, ctx.keys, ctx.profile);
-      envelope = validate(Envelope, parseJson(payload, ctx.profile.maxMessageBytes), 'envelope');
+      const raw = parseJson(payload, ctx.profile.maxMessageBytes);
+      // The id, when it looks like one, lets an admin trace an authentic but malformed envelope.
+      const id = (raw as { id?: unknown } | null)?.id;
+      claimedId = typeof id === 'string' && UUID.test(id) ? id : undefined;
+      envelope = validate(Envelope, raw, 'envelope');
       this.checkBinding(envelope, receivedAt);
       if (envelope.kind === 'receipt') return await this.takeReceipt(envelope);
       await this.deliver(envelope, facts, receivedAt);
     } catch (err) {
       if (err instanceof AccordError && !RETRIED.has(err.code)) {
-        return this.park(err, content, envelope?.id, receivedAt);
+        return this.park(err, content, envelope?.id ?? claimedId, receivedAt);
       }
       throw err;
     }
@@ -73,10 +80,14 @@ export class InboundPipeline {
       });
     }
     if (!ctx.peerAuthorities.has(env.from.authority)) {
-      throw new AccordError('auth.unknown_authority', 'the sending authority is not in the peer’s directory', {
-        path: 'from.authority',
-        messageId,
-      });
+      throw new AccordError(
+        'auth.unknown_authority',
+        'the sending authority is not in the peer’s directory',
+        {
+          path: 'from.authority',
+          messageId,
+        },
+      );
     }
     if (Date.parse(env.expiresAt) + leewayMs < now.getTime()) {
       throw new AccordError('envelope.expired', 'the message has expired', { path: 'expiresAt', messageId });
@@ -148,12 +159,18 @@ export class InboundPipeline {
     const id = receipt.body.forMessageId;
     const sent = await ctx.deps.state.getSent(id);
     if (!sent || sent.toAuthority !== receipt.from.authority || sent.from !== receipt.to.authority) {
-      throw new AccordError('receipt.unknown_message', 'no record of sending this message to this authority', {
-        messageId: id,
-      });
+      throw new AccordError(
+        'receipt.unknown_message',
+        'no record of sending this message to this authority',
+        {
+          messageId: id,
+        },
+      );
     }
     if (sent.jweSha256 !== receipt.body.jweSha256) {
-      throw new AccordError('receipt.digest_mismatch', 'the receipt acknowledges a different JWE', { messageId: id });
+      throw new AccordError('receipt.digest_mismatch', 'the receipt acknowledges a different JWE', {
+        messageId: id,
+      });
     }
     const at = ctx.deps.now().toISOString();
     if (await ctx.deps.state.markDelivered(id, at)) {
@@ -169,9 +186,17 @@ export class InboundPipeline {
     }
   }
 
-  private async park(err: AccordError, content: Buffer, messageId: string | undefined, at: Date): Promise<void> {
+  private async park(
+    err: AccordError,
+    content: Buffer,
+    messageId: string | undefined,
+    at: Date,
+  ): Promise<void> {
     const sealed = err.code !== 'input.too_large' ? content.toString('latin1') : undefined;
-    this.log.warn({ code: err.code, path: err.path, kid: err.kid, messageId: err.messageId ?? messageId }, 'ingress refused');
+    this.log.warn(
+      { code: err.code, path: err.path, kid: err.kid, messageId: err.messageId ?? messageId },
+      'ingress refused',
+    );
     await deadLetter(this.ctx, {
       at: at.toISOString(),
       source: 'ingress',

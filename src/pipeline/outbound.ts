@@ -45,14 +45,22 @@ export class OutboundPipeline {
 
     try {
       if (typeof claimed !== 'string') {
-        throw new AccordError('schema.invalid', 'submission is invalid at from: the sending authority is required', {
-          path: 'from',
-        });
+        throw new AccordError(
+          'schema.invalid',
+          'submission is invalid at from: the sending authority is required',
+          {
+            path: 'from',
+          },
+        );
       }
       if (sender === undefined) {
-        throw new AccordError('auth.unknown_authority', 'the sending authority is not listed in this party’s directory', {
-          path: 'from',
-        });
+        throw new AccordError(
+          'auth.unknown_authority',
+          'the sending authority is not listed in this party’s directory',
+          {
+            path: 'from',
+          },
+        );
       }
       const sub = validate(Submission, raw, 'submission');
       this.authorise(sub);
@@ -74,7 +82,11 @@ export class OutboundPipeline {
 
       const record =
         existing ??
-        (await ctx.deps.state.putSealed(id, await this.seal(id, sub), ctx.config.messages.defaultTtlS + 86_400));
+        (await ctx.deps.state.putSealed(
+          id,
+          await this.seal(id, sub),
+          ctx.config.messages.defaultTtlS + 86_400,
+        ));
       await emitEvent(ctx, sub.from, {
         type: 'accepted',
         at: ctx.deps.now().toISOString(),
@@ -98,7 +110,10 @@ export class OutboundPipeline {
         kind: sub.kind,
         to: sub.to,
       });
-      this.log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
+      this.log.info(
+        { messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length },
+        'sent',
+      );
     } catch (err) {
       if (err instanceof AccordError && REJECTING.test(err.code)) {
         return this.reject(err, sender, idempotencyKey, input);
@@ -111,12 +126,18 @@ export class OutboundPipeline {
   private authorise(sub: Submission): void {
     const { ctx } = this;
     if (sub.to.party !== ctx.config.peer.party) {
-      throw new AccordError('auth.wrong_party', 'the recipient party is not this gateway’s peer', { path: 'to.party' });
+      throw new AccordError('auth.wrong_party', 'the recipient party is not this gateway’s peer', {
+        path: 'to.party',
+      });
     }
     if (!ctx.peerAuthorities.has(sub.to.authority)) {
-      throw new AccordError('auth.unknown_recipient', 'the recipient authority is not in the peer’s directory', {
-        path: 'to.authority',
-      });
+      throw new AccordError(
+        'auth.unknown_recipient',
+        'the recipient authority is not in the peer’s directory',
+        {
+          path: 'to.authority',
+        },
+      );
     }
     if (!ctx.config.messages.languages.includes(sub.language)) {
       throw new AccordError('policy.language_not_agreed', 'Art. 9(6): English unless agreed otherwise', {
@@ -167,7 +188,10 @@ export class OutboundPipeline {
   ): Promise<void> {
     const e = err instanceof AccordError ? err : new AccordError('internal.error');
     const at = this.ctx.deps.now().toISOString();
-    this.log.warn({ code: e.code, path: e.path, sender, inputSha256: input.inputSha256 }, 'submission rejected');
+    this.log.warn(
+      { code: e.code, path: e.path, sender, inputSha256: input.inputSha256 },
+      'submission rejected',
+    );
     if (sender !== undefined) {
       await emitEvent(this.ctx, sender, {
         type: 'rejected',

@@ -20,7 +20,11 @@ export class RedisMessageState implements MessageState {
     // The sealed record is one field written with HSETNX, so a concurrent or repeated attempt either
     // wins whole or reads the winner's record; sentAt/deliveredAt are separate write-once fields.
     const { sentAt: _s, deliveredAt: _d, ...immutable } = rec;
-    const results = await this.redis.multi().hsetnx(key, 'rec', JSON.stringify(immutable)).expire(key, ttlS, 'NX').exec();
+    const results = await this.redis
+      .multi()
+      .hsetnx(key, 'rec', JSON.stringify(immutable))
+      .expire(key, ttlS, 'NX')
+      .exec();
     const won = results?.[0]?.[1] === 1;
     if (won) return rec;
     return (await this.getSent(id)) ?? rec;
@@ -51,6 +55,10 @@ export class RedisMessageState implements MessageState {
 
   async putSeen(id: string, rec: SeenRecord, ttlS: number): Promise<void> {
     const key = this.seenKey(id);
-    await this.redis.multi().hset(key, { ...rec }).expire(key, ttlS).exec();
+    await this.redis
+      .multi()
+      .hset(key, { ...rec })
+      .expire(key, ttlS)
+      .exec();
   }
 }

@@ -74,9 +74,13 @@ export class AmqpConnection extends EventEmitter {
         timeout: 10_000,
       } as Options.Connect);
     } catch (err) {
-      throw new AccordError('infra.unavailable', `cannot connect to RabbitMQ for ${opts.name}: ${describe(err)}`, {
-        cause: err,
-      });
+      throw new AccordError(
+        'infra.unavailable',
+        `cannot connect to RabbitMQ for ${opts.name}: ${describe(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     const pub = await model.createConfirmChannel();
     return new AmqpConnection(model, pub, opts);
@@ -119,7 +123,9 @@ export class AmqpConnection extends EventEmitter {
     };
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new AccordError('infra.unavailable', `no broker confirm within ${this.opts.confirmTimeoutMs} ms`));
+        reject(
+          new AccordError('infra.unavailable', `no broker confirm within ${this.opts.confirmTimeoutMs} ms`),
+        );
       }, this.opts.confirmTimeoutMs);
       const ok = this.pub.publish('', queue, content, options, (err) => {
         clearTimeout(timer);

@@ -25,12 +25,18 @@ export function uniqueStem(): string {
 }
 
 /** The demo configs of both parties, moved into namespaces `<stem>-cz` / `<stem>-kz`. */
-export function pairConfigs(stem: string, tweak: (raw: Record<string, any>) => void = () => undefined): {
+export function pairConfigs(
+  stem: string,
+  tweak: (raw: Record<string, any>) => void = () => undefined,
+): {
   cz: Config;
   kz: Config;
 } {
   const load = (party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config => {
-    const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<string, any>;
+    const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<
+      string,
+      any
+    >;
     raw.namespace = `${stem}-${party}`;
     raw.peer.namespace = `${stem}-${peer}`;
     tweak(raw);
@@ -68,7 +74,8 @@ export class Collector<T> {
       const found = this.items.find(pred);
       if (found) return found;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; saw ${JSON.stringify(this.items).slice(0, 2000)}`);
+      if (left <= 0)
+        throw new Error(`timed out waiting for ${what}; saw ${JSON.stringify(this.items).slice(0, 2000)}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -132,7 +139,11 @@ export async function publishRaw(queue: string, content: Buffer): Promise<void> 
 }
 
 /** Wait until `check` holds, polling; for facts that have no event (a dead letter appearing). */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, what = 'a condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  what = 'a condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -151,7 +162,8 @@ export async function waitForDeadLetter(
 ): Promise<Record<string, unknown>> {
   return eventually(
     async () => {
-      for (const b of await drainQueue(queue)) seen.push(JSON.parse(b.toString('utf8')) as Record<string, unknown>);
+      for (const b of await drainQueue(queue))
+        seen.push(JSON.parse(b.toString('utf8')) as Record<string, unknown>);
       return seen.find(pred);
     },
     timeoutMs,

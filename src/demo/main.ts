@@ -1,0 +1,263 @@
+/**
+ * `npm run demo`: starts a CZ and a KZ gateway against the local RabbitMQ and Redis (one broker, two
+ * namespaces), plays a short treaty scenario through case-system clients, prints what happened and
+ * exits 0. Exits 2, saying how to start them, when RabbitMQ or Redis cannot be reached.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../client/index.js';
+import { checkConfigData, names, type Config } from '../config.js';
+import { AccordError } from '../errors.js';
+import { Gateway, ownQueues, redactUrl } from '../gateway.js';
+import { createLogger } from '../log.js';
+import type { SubmissionInput } from '../domain/submission.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const TIMEOUT_MS = 15_000;
+
+function demoConfig(party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config {
+  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as {
+    namespace?: string;
+    peer: { namespace?: string };
+  };
+  raw.namespace = `demo-${party}`;
+  raw.peer.namespace = `demo-${peer}`;
+  const check = checkConfigData(raw, join(ROOT, 'config'));
+  if (!check.ok) throw new AccordError('config.invalid', check.issues.join('\n'));
+  return check.config;
+}
+
+function example(kind: string): SubmissionInput {
+  return JSON.parse(
+    readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8'),
+  ) as SubmissionInput;
+}
+
+/** Queues and events of one demo authority, with waiting. */
+class Desk {
+  readonly inbox: InboxDelivery[] = [];
+  readonly events: StatusEvent[] = [];
+  private wake: (() => void) | undefined;
+  constructor(readonly client: CaseSystemClient) {}
+
+  static async open(config: Config, authority: string): Promise<Desk> {
+    const client = await CaseSystemClient.connect({
+      url: config.amqp.url,
+      party: config.party,
+      authority,
+      ...(config.namespace ? { namespace: config.namespace } : {}),
+    });
+    const desk = new Desk(client);
+    await client.onInbox((d) => desk.add(desk.inbox, d));
+    await client.onEvent((e) => desk.add(desk.events, e));
+    return desk;
+  }
+
+  private add<T>(list: T[], item: T) {
+    list.push(item);
+    this.wake?.();
+  }
+
+  async until<T>(find: () => T | undefined, what: string): Promise<T> {
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (;;) {
+      const hit = find();
+      if (hit !== undefined) return hit;
+      if (Date.now() > deadline) throw new Error(`timed out after ${TIMEOUT_MS} ms waiting for ${what}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 100);
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    }
+  }
+
+  event(type: StatusEvent['type'], key: string) {
+    return this.until(
+      () => this.events.find((e) => e.type === type && e.idempotencyKey === key),
+      `${type} ${key}`,
+    );
+  }
+}
+
+async function reachable(cz: Config): Promise<string | undefined> {
+  try {
+    const c = await amqp.connect(cz.amqp.url, { timeout: 3000 });
+    await c.close();
+  } catch {
+    return (
+      `RabbitMQ is not reachable at ${redactUrl(cz.amqp.url)}.\n` +
+      '  Start it with `rabbitmq-server -detached` (Debian package rabbitmq-server),\n' +
+      '  or `docker compose up -d rabbitmq redis`; or point ACCORD_AMQP_URL at a running broker.'
+    );
+  }
+  const redis = new Redis(cz.redis.url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch {
+    return (
+      `Redis is not reachable at ${redactUrl(cz.redis.url)}.\n` +
+      '  Start it with `redis-server --daemonize yes --maxmemory-policy noeviction` (Debian package redis-server),\n' +
+      '  or `docker compose up -d rabbitmq redis`; or point ACCORD_REDIS_URL at a running Redis.'
+    );
+  } finally {
+    redis.disconnect();
+  }
+  return undefined;
+}
+
+async function removeQueues(configs: Config[]): Promise<void> {
+  const conn = await amqp.connect(configs[0]!.amqp.url);
+  try {
+    const ch = await conn.createChannel();
+    for (const c of configs) for (const q of ownQueues(c)) await ch.deleteQueue(q);
+  } finally {
+    await conn.close();
+  }
+  const redis = new Redis(configs[0]!.redis.url);
+  try {
+    for (const c of configs) {
+      const keys = await redis.keys(`${names(c.namespace).redisPrefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const out = (s = '') => process.stdout.write(`${s}\n`);
+const ms = (t0: number, at: string) => `+${Date.parse(at) - t0} ms`;
+
+async function main(): Promise<number> {
+  const cz = demoConfig('cz', 'kz');
+  const kz = demoConfig('kz', 'cz');
+  const problem = await reachable(cz);
+  if (problem) {
+    process.stderr.write(`accord demo: ${problem}\n`);
+    return 2;
+  }
+  await removeQueues([cz, kz]);
+  const log = createLogger({ level: process.env.ACCORD_LOG_LEVEL ?? 'error' }, process.stderr);
+  const gwCz = await Gateway.start(cz, log.child({ gw: 'CZ' }));
+  const gwKz = await Gateway.start(kz, log.child({ gw: 'KZ' }));
+  const czIpc = await Desk.open(cz, 'cz-pp-ipc');
+  const kzMia = await Desk.open(kz, 'kz-mia');
+  let failed = false;
+  try {
+    out(`Accord demo: gateways CZ (namespace ${cz.namespace}) and KZ (namespace ${kz.namespace})`);
+    out(
+      `  broker ${redactUrl(cz.amqp.url)}, Redis ${redactUrl(cz.redis.url)}; test-only keys from certs-example/`,
+    );
+    out();
+
+    // 1. An Art. 6 request from CZ to KZ.
+    const request = example('request');
+    const key = `demo/${Date.now()}/request`;
+    request.idempotencyKey = key;
+    const t0 = Date.now();
+    const { messageId } = await czIpc.client.submit(request);
+    out(
+      `1. CZ cz-pp-ipc -> KZ kz-mia: request (Art. 6 travel document N12345678; forgery, illegal-migration)`,
+    );
+    out(`   message ${messageId}`);
+    const sent = await czIpc.event('sent', key);
+    out(
+      `   CZ gateway: accepted, signed (ES256), encrypted (ECDH-ES+A256KW, A256GCM); peer broker confirmed ${ms(t0, sent.at)}`,
+    );
+    const got = await kzMia.until(
+      () => kzMia.inbox.find((d) => d.envelope.id === messageId),
+      'the request at KZ',
+    );
+    const v = got.verification;
+    out(
+      `   KZ gateway: decrypted with ${v.encryptionKid}, verified ${v.signatureAlg} signature of ${v.signatureKid}`,
+    );
+    out(
+      `   KZ kz-mia received it ${ms(t0, v.receivedAt)}; purposes: ${got.envelope.handling.purposes.join(', ')}`,
+    );
+    const delivered = await czIpc.event('delivered', key);
+    out(`   CZ cz-pp-ipc: signed receipt from KZ, status delivered ${ms(t0, delivered.at)}`);
+    out();
+
+    // 2. KZ answers with a reply.
+    const reply = example('reply');
+    const replyKey = `demo/${Date.now()}/reply`;
+    reply.idempotencyKey = replyKey;
+    if (reply.kind === 'reply') reply.body.inReplyTo = messageId;
+    const t1 = Date.now();
+    const { messageId: replyId } = await kzMia.client.submit(reply);
+    out(`2. KZ kz-mia -> CZ cz-pp-ipc: reply to ${messageId}`);
+    out(`   message ${replyId}`);
+    const back = await czIpc.until(
+      () => czIpc.inbox.find((d) => d.envelope.id === replyId),
+      'the reply at CZ',
+    );
+    const body = back.envelope.kind === 'reply' ? back.envelope.body : undefined;
+    const doc = body?.travelDocuments?.[0];
+    out(`   CZ cz-pp-ipc received it ${ms(t1, back.verification.receivedAt)}: "${body?.summary ?? ''}"`);
+    if (doc) out(`   document ${doc.number} (${doc.type}, ${doc.issuingState ?? '?'}): ${doc.status}`);
+    const replyDelivered = await kzMia.event('delivered', replyKey);
+    out(`   KZ kz-mia: signed receipt from CZ, status delivered ${ms(t1, replyDelivered.at)}`);
+    out();
+
+    // 3. A submission to an authority KZ never notified (Art. 13) is rejected at once.
+    const bad = example('request');
+    const badKey = `demo/${Date.now()}/unlisted`;
+    bad.idempotencyKey = badKey;
+    bad.to = { party: 'KZ', authority: 'kz-customs' };
+    await czIpc.client.submit(bad);
+    const rejected = await czIpc.event('rejected', badKey);
+    out(`3. CZ cz-pp-ipc -> KZ kz-customs (not in KZ's directory, Art. 13): rejected before sealing`);
+    out(`   event rejected: ${rejected.code} at ${rejected.path}; nothing left CZ`);
+    out();
+
+    const dead = (
+      await Promise.all([names(cz.namespace).dlq, names(kz.namespace).dlq].map(countQueue))
+    ).reduce((a, b) => a + b);
+    out(`Summary: 2 messages delivered, 2 signed receipts, 1 rejection, ${dead} dead letters.`);
+    if (dead !== 0) failed = true;
+  } catch (err) {
+    process.stderr.write(`accord demo failed: ${(err as Error).message}\n`);
+    failed = true;
+  } finally {
+    await czIpc.client.close();
+    await kzMia.client.close();
+    await gwCz.stop();
+    await gwKz.stop();
+    await removeQueues([cz, kz]);
+  }
+  return failed ? 1 : 0;
+}
+
+async function countQueue(queue: string): Promise<number> {
+  const conn = await amqp.connect(demoConfig('cz', 'kz').amqp.url);
+  try {
+    const ch = await conn.createChannel();
+    return (await ch.checkQueue(queue)).messageCount;
+  } finally {
+    await conn.close();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `accord demo: ${err instanceof AccordError ? `${err.code}: ` : ''}${(err as Error).message}\n`,
+    );
+    process.exitCode = err instanceof AccordError && err.code === 'infra.unavailable' ? 2 : 1;
+  },
+);
