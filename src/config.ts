@@ -178,7 +178,12 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   const substituted = substituteEnv(raw, env, [], issues);
   const result = ConfigSchema.safeParse(substituted);
   if (!result.success) {
-    issues.push(...result.error.issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`));
+    // A field whose variable is missing is reported once, as the missing variable.
+    const envPaths = new Set(issues.map((i) => i.slice(0, i.indexOf(': '))));
+    for (const i of result.error.issues) {
+      const path = formatPath(i.path) || '(root)';
+      if (!envPaths.has(path)) issues.push(`${path}: ${i.message}`);
+    }
   }
   if (issues.length > 0 || !result.success) return { ok: false, issues };
   const c = result.data;

@@ -1,0 +1,123 @@
+import { expect } from 'chai';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
+import { names } from '../src/config.js';
+import { ROOT, authority, drainQueue, pairConfigs, removeNamespace, uniqueStem } from './helpers/harness.js';
+
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const run = async (args: string[]) => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
+
+describe('cli', () => {
+  it('config check: ok exits 0; problems print path: message and exit 2', async () => {
+    const ok = await run(['config', 'check', 'config/cz.json']);
+    expect(ok.code).to.equal(0);
+    expect(ok.stdout).to.include('ok (party CZ');
+    const dir = mkdtempSync(join(tmpdir(), 'accord-'));
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ party: 'CZ', amqp: { url: 'amqp://x' } }));
+    const bad = await run(['config', 'check', join(dir, 'bad.json')]);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/^redis: /m);
+    expect(bad.stderr).to.match(/^peer: /m);
+    const notJson = join(dir, 'x.json');
+    writeFileSync(notJson, '{');
+    expect((await run(['config', 'check', notJson])).code).to.equal(2);
+  });
+
+  it('keys generate: a private set (mode 600) and a public set without private members', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-keys-'));
+    const r = await run(['keys', 'generate', '--party', 'KZ', '--out', dir]);
+    expect(r.code).to.equal(0);
+    const priv = readPrivateJwks(join(dir, 'private.jwks.json'));
+    const pub = readPublicJwks(join(dir, 'public.jwks.json'));
+    expect(priv.keys.map((k) => [k.use, k.alg, k.crv])).to.deep.equal([
+      ['sig', 'ES256', 'P-256'],
+      ['enc', 'ECDH-ES+A256KW', 'P-256'],
+    ]);
+    expect(pub.keys.map((k) => k.kid)).to.deep.equal(priv.keys.map((k) => k.kid));
+    expect(readFileSync(join(dir, 'public.jwks.json'), 'utf8')).not.to.include('"d"');
+    expect(statSync(join(dir, 'private.jwks.json')).mode & 0o777).to.equal(0o600);
+    // It never overwrites keys unless told to.
+    const again = await run(['keys', 'generate', '--party', 'KZ', '--out', dir]);
+    expect(again.code).to.equal(2);
+    expect(again.stderr).to.include('already exist');
+  });
+
+  it('bad usage exits 2', async () => {
+    expect((await run(['keys', 'generate', '--party', 'XX', '--out', '/tmp/x'])).code).to.equal(2);
+    expect((await run(['no-such-command'])).code).to.equal(2);
+  });
+
+  it('start runs a gateway that send can reach, and stops cleanly on SIGTERM', async function () {
+    this.timeout(30_000);
+    const stem = uniqueStem();
+    const dir = mkdtempSync(join(tmpdir(), 'accord-start-'));
+    const { cz, kz } = pairConfigs(stem);
+    const czRaw = JSON.parse(readFileSync(join(ROOT, 'config', 'cz.json'), 'utf8')) as Record<string, any>;
+    czRaw.namespace = cz.namespace;
+    czRaw.peer.namespace = kz.namespace;
+    czRaw.keys.privateJwks = cz.keys.privateJwks;
+    czRaw.peer.publicJwks = cz.peer.publicJwks;
+    const file = join(dir, 'cz.json');
+    writeFileSync(file, JSON.stringify(czRaw));
+    // The peer's ingress must exist for the send to be confirmed; KZ's own gateway is not needed.
+    const { default: amqp } = await import('amqplib');
+    const conn = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
+    const ch = await conn.createChannel();
+    await ch.assertQueue(names(kz.namespace).ingress, { durable: true, arguments: { 'x-max-priority': 10 } });
+
+    const child = spawn('node', [CLI, 'start', '--config', file], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    try {
+      const deadline = Date.now() + 15_000;
+      while (!output.includes('gateway started')) {
+        if (Date.now() > deadline) throw new Error(`gateway did not start: ${output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const ipc = await authority(cz, 'cz-pp-ipc');
+      const sent = await run(['send', '--config', file, '--file', 'examples/messages/request.json']);
+      expect(sent.code).to.equal(0);
+      const id = /message id (\S+)/.exec(sent.stdout)?.[1];
+      await ipc.events.waitFor((e) => e.type === 'sent' && e.messageId === id, 10_000, 'sent');
+      await ipc.client.close();
+      expect(await drainQueue(names(kz.namespace).ingress)).to.have.length(1);
+
+      const exit = new Promise<number | null>((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      expect(await exit).to.equal(0);
+      expect(output).to.include('gateway stopped');
+      expect(output).not.to.include('Kazakh passport');
+    } finally {
+      child.kill('SIGKILL');
+      await ch.deleteQueue(names(kz.namespace).ingress);
+      await conn.close();
+      await removeNamespace(cz);
+    }
+  });
+
+  it('send refuses an invalid submission with its code and path, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-send-'));
+    const msg = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', 'travel-document.json'), 'utf8'));
+    delete msg.body.documents[0].status;
+    writeFileSync(join(dir, 'm.json'), JSON.stringify(msg));
+    const r = await run(['send', '--config', 'config/cz.json', '--file', join(dir, 'm.json')]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.include('schema.invalid');
+    expect(r.stderr).to.include('body.documents.0.status');
+  });
+});
