@@ -50,6 +50,12 @@ export const ConfigSchema = z
       heartbeatS: z.int().min(1).max(600).default(10),
       /** A publish whose broker confirm has not arrived by then fails. @defaultValue 10000 */
       confirmTimeoutMs: z.int().min(100).max(600_000).default(10_000),
+      /**
+       * `quorum` replicates the gateway's queues over a RabbitMQ cluster (Raft); `classic` suits one
+       * node and keeps the urgent lane's priorities (quorum queues have none before RabbitMQ 4).
+       * @defaultValue classic
+       */
+      queueType: z.enum(['classic', 'quorum']).default('classic'),
     }),
     redis: z.strictObject({
       url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
@@ -91,6 +97,20 @@ export const ConfigSchema = z
         maxMessageBytes: 4 * 1024 * 1024,
         clockLeewayS: 300,
       }),
+    delivery: z
+      .strictObject({
+        /** How long the sender waits for the peer's signed receipt before resending. @defaultValue 30000 */
+        receiptTimeoutMs: z
+          .int()
+          .min(100)
+          .max(24 * 3600_000)
+          .default(30_000),
+        /** Resends of the same sealed message, with exponential back-off, before `failed`. @defaultValue 5 */
+        maxResends: z.int().min(0).max(50).default(5),
+        /** A message whose processing fails the same way this often is parked in accord.dlq. @defaultValue 5 */
+        poisonAttempts: z.int().min(1).max(100).default(5),
+      })
+      .default({ receiptTimeoutMs: 30_000, maxResends: 5, poisonAttempts: 5 }),
     messages: z
       .strictObject({
         /** Validity of a message when the submission sets none, in seconds. @defaultValue 7 days */
@@ -230,6 +250,8 @@ export function names(namespace: string | undefined) {
     outbox: `${p}accord.outbox`,
     ingress: `${p}accord.ingress`,
     dlq: `${p}accord.dlq`,
+    /** Internal: one line per committed delivery, to resolve pending claims after a crash. */
+    deliveredLog: `${p}accord.delivered-log`,
     inbox: (authority: string) => `${p}accord.inbox.${authority}`,
     events: (authority: string) => `${p}accord.events.${authority}`,
     redisPrefix: `accord:${namespace ?? 'default'}:`,

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   'envelope.not_yet_valid': 'The envelope was created in the future beyond the allowed clock leeway.',
   'receipt.unknown_message': 'A receipt names a message this gateway has no record of sending.',
   'receipt.digest_mismatch': 'A receipt’s SHA-256 does not match the JWE this gateway sent.',
+  'delivery.no_receipt': 'No signed receipt came back after the last resend; the message is parked.',
+  'delivery.poison': 'Processing failed the same way repeatedly; the message is parked for an admin.',
   'config.invalid': 'The configuration file is missing, unreadable or invalid.',
   'keys.invalid': 'A key file is missing, unreadable, too large or not a valid JWK Set.',
   'infra.unavailable': 'RabbitMQ or Redis cannot be reached or is misconfigured.',

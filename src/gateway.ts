@@ -1,28 +1,43 @@
 /**
  * One gateway: connects to its broker, the peer's broker and Redis, declares its topology, and runs the
- * outbound and inbound pipelines. Built from a checked config by the composition root (cli/start, the
- * demo, the tests); `stop()` is memoised and closes everything in order.
+ * outbound and inbound pipelines and the receipt timers. Built from a checked config by the
+ * composition root (cli/start, the demo, the tests); `stop()` is memoised and closes everything.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { names, type Config } from './config.js';
 import { KeyRing } from './crypto/keyring.js';
-import { AccordError, asAccordError } from './errors.js';
-import type { GatewayContext } from './pipeline/context.js';
+import { AccordError, ERROR_CODES, asAccordError } from './errors.js';
+import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
 import { InboundPipeline } from './pipeline/inbound.js';
 import { OutboundPipeline } from './pipeline/outbound.js';
+import type { Incoming } from './pipeline/ports.js';
+import { BullReceiptTimer } from './schedule/receipts.js';
 import { RedisMessageState } from './store/redis-state.js';
-import { AmqpConnection } from './transport/amqp.js';
+import { AmqpConnection, type Tx, type TxOutcome } from './transport/amqp.js';
+import type { ConsumeMessage } from 'amqplib';
 
 /** Every queue this gateway owns on its local broker. */
 export function ownQueues(config: Config): string[] {
   const n = names(config.namespace);
-  return [n.outbox, n.ingress, n.dlq, ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id)])];
+  return [
+    n.outbox,
+    n.ingress,
+    n.dlq,
+    n.deliveredLog,
+    ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id)]),
+  ];
 }
 
-/** Queue arguments: priorities so urgent requests (Art. 9(1)) overtake queued bulk traffic. */
-export const QUEUE_ARGS = { 'x-max-priority': 10 };
+/**
+ * Queue arguments. Classic queues get priorities, so urgent requests (Art. 9(1)) overtake queued bulk
+ * traffic; quorum queues (replicated) have no priorities before RabbitMQ 4.
+ */
+export function queueArgs(config: Config): Record<string, unknown> {
+  return config.amqp.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : { 'x-max-priority': 10 };
+}
 
 /**
  * Check that Redis keeps what BullMQ and the de-duplication keys rely on: `maxmemory-policy noeviction`
@@ -54,6 +69,44 @@ export async function checkRedis(redis: Redis): Promise<string[]> {
   return warnings;
 }
 
+/** Failures that say nothing about the message itself: retried for as long as they last. */
+function isInfrastructure(err: unknown): boolean {
+  if (err instanceof AccordError) return err.code === 'infra.unavailable';
+  const e = err as { name?: string; message?: string; code?: string };
+  return (
+    e.name === 'MaxRetriesPerRequestError' ||
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|Stream isn't writeable|LOADING/.test(
+      `${e.code ?? ''} ${e.message ?? ''}`,
+    )
+  );
+}
+
+/**
+ * Counts how often the same delivery failed the same way, so a poison message is parked instead of
+ * retried forever. In memory: after a restart a poison message gets a fresh count, which only delays it.
+ */
+class PoisonCounter {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly limit: number) {}
+
+  /** Returns true when this failure reaches the limit. */
+  fail(key: string): boolean {
+    const n = (this.counts.get(key) ?? 0) + 1;
+    if (n >= this.limit) {
+      this.counts.delete(key);
+      return true;
+    }
+    // Bounded: a flood of distinct failing messages must not grow memory without end.
+    if (this.counts.size > 10_000) this.counts.clear();
+    this.counts.set(key, n);
+    return false;
+  }
+
+  forget(key: string): void {
+    this.counts.delete(key);
+  }
+}
+
 export class Gateway extends EventEmitter {
   private stopped: Promise<void> | undefined;
 
@@ -62,6 +115,8 @@ export class Gateway extends EventEmitter {
     private readonly local: AmqpConnection,
     private readonly peer: AmqpConnection,
     private readonly redis: Redis,
+    private readonly bullRedis: Redis,
+    private readonly timers: BullReceiptTimer,
     private readonly log: Logger,
   ) {
     super();
@@ -71,11 +126,7 @@ export class Gateway extends EventEmitter {
   static async start(config: Config, log: Logger, now: () => Date = () => new Date()): Promise<Gateway> {
     const n = names(config.namespace);
     const keys = await KeyRing.load(config.keys.privateJwks, config.peer.publicJwks);
-    const redis = new Redis(config.redis.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 3,
-      enableOfflineQueue: true,
-    });
+    const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
     try {
       await redis.connect();
@@ -89,64 +140,137 @@ export class Gateway extends EventEmitter {
         },
       );
     }
-    const closeRedis = () => redis.disconnect();
+    // BullMQ workers need `maxRetriesPerRequest: null` (they block on Redis and must never give up).
+    const bullRedis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+    bullRedis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis (timers) error'));
     let local: AmqpConnection | undefined;
     let peer: AmqpConnection | undefined;
+    let timers: BullReceiptTimer | undefined;
     try {
       for (const w of await checkRedis(redis)) log.warn(w);
       const amqpOpts = { heartbeatS: config.amqp.heartbeatS, confirmTimeoutMs: config.amqp.confirmTimeoutMs };
       local = await AmqpConnection.open({
         ...amqpOpts,
         url: config.amqp.url,
-        name: `accord-${config.party}-local`,
+        name: `accord-${config.namespace ?? config.party}-local`,
       });
       peer = await AmqpConnection.open({
         ...amqpOpts,
         url: config.peer.amqpUrl,
-        name: `accord-${config.party}-peer`,
+        name: `accord-${config.namespace ?? config.party}-peer`,
       });
-      await local.assertQueues(ownQueues(config), QUEUE_ARGS);
+      for (const [c, which] of [
+        [local, 'local'],
+        [peer, 'peer'],
+      ] as const) {
+        c.on('down', (err: Error) =>
+          log.error({ broker: which, err: err.message }, 'broker connection lost; reconnecting'),
+        );
+        c.on('up', () => log.info({ broker: which }, 'broker connection up'));
+      }
+      await local.assertQueues(ownQueues(config), queueArgs(config));
 
+      const state = new RedisMessageState(redis, n.redisPrefix);
+      const peerNames = names(config.peer.namespace);
+      timers = new BullReceiptTimer({
+        config,
+        names: n,
+        peerNames,
+        state,
+        local,
+        peer,
+        log,
+        connection: bullRedis,
+      });
       const ctx: GatewayContext = {
         config,
         names: n,
-        peerNames: names(config.peer.namespace),
+        peerNames,
         keys,
         profile: config.crypto,
-        deps: { local, peer, state: new RedisMessageState(redis, n.redisPrefix), log, now },
+        deps: { local, peer, state, timers, log, now },
         ownAuthorities: new Set(config.authorities.map((a) => a.id)),
         peerAuthorities: new Set(config.peer.authorities.map((a) => a.id)),
       };
-      const gw = new Gateway(config, local, peer, redis, log);
-      for (const c of [local, peer]) c.on('lost', (err: Error) => gw.emit('lost', err));
-
+      const gw = new Gateway(config, local, peer, redis, bullRedis, timers, log);
       const outbound = new OutboundPipeline(ctx);
       const inbound = new InboundPipeline(ctx);
-      const onError = (stage: string) => (err: unknown) => {
-        const e = asAccordError(err);
-        log.error({ stage, code: e.code, err: e.message }, 'processing failed; the message is requeued');
-      };
-      await local.consume(
+      const poison = new PoisonCounter(config.delivery.poisonAttempts);
+
+      /** Run a pipeline on one delivery; infrastructure failures retry, repeated other failures park it. */
+      const guarded =
+        (stage: 'outbox' | 'ingress', handle: (m: Incoming, tx: Tx) => Promise<TxOutcome>) =>
+        async (msg: ConsumeMessage, tx: Tx): Promise<TxOutcome> => {
+          const incoming: Incoming = {
+            content: msg.content,
+            redelivered: msg.fields.redelivered,
+            headers: msg.properties.headers ?? {},
+          };
+          const key = createHash('sha256').update(msg.content).digest('hex');
+          try {
+            const outcome = await handle(incoming, tx);
+            poison.forget(key);
+            return outcome;
+          } catch (err) {
+            if (isInfrastructure(err)) {
+              log.warn(
+                { stage, err: (err as Error).message },
+                'infrastructure unavailable; the message waits',
+              );
+              return { requeueAfterMs: 1000 };
+            }
+            const e = asAccordError(err);
+            log.error({ stage, code: e.code, err: (err as Error)?.message }, 'processing failed');
+            if (!poison.fail(key)) return { requeueAfterMs: 1000 };
+            await commitWith(
+              tx,
+              deadLetterMessage(ctx, {
+                at: now().toISOString(),
+                source: stage,
+                code: 'delivery.poison',
+                message: `${ERROR_CODES['delivery.poison']} (${config.delivery.poisonAttempts} attempts; last: ${e.code})`,
+                inputSha256: key,
+                inputBytes: msg.content.length,
+                ...(stage === 'ingress' ? { jwe: msg.content.toString('latin1') } : {}),
+              }),
+            );
+            return 'done';
+          }
+        };
+      const onError = (stage: string) => (err: unknown) =>
+        log.error({ stage, err: (err as Error)?.message }, 'consumer failure; the message is requeued');
+
+      await local.consumeTx(
         n.outbox,
         config.amqp.prefetch,
-        async (m) => (await outbound.handle(m.content), 'ack'),
-        onError('outbound'),
+        guarded('outbox', (m, tx) => outbound.handle(m, tx)),
+        onError('outbox'),
       );
-      await local.consume(
+      await local.consumeTx(
         n.ingress,
         config.amqp.prefetch,
-        async (m) => (await inbound.handle(m.content), 'ack'),
-        onError('inbound'),
+        guarded('ingress', (m, tx) => inbound.handle(m, tx)),
+        onError('ingress'),
       );
+      // The delivered-log resolves claims left pending by a crash between commit and mark (inbound.ts).
+      await local.consume(
+        n.deliveredLog,
+        64,
+        (m) => state.markSeenDelivered(m.content.toString('utf8')),
+        onError('delivered-log'),
+      );
+      timers.start();
       log.info(
         { party: config.party, namespace: config.namespace, outbox: n.outbox, ingress: n.ingress },
         'gateway started',
       );
       return gw;
     } catch (err) {
+      await timers?.close().catch(() => undefined);
       await local?.close();
       await peer?.close();
-      closeRedis();
+      redis.disconnect();
+      bullRedis.disconnect();
       throw err;
     }
   }
@@ -156,7 +280,9 @@ export class Gateway extends EventEmitter {
     this.stopped ??= (async () => {
       await this.local.close();
       await this.peer.close();
+      await this.timers.close().catch(() => undefined);
       this.redis.disconnect();
+      this.bullRedis.disconnect();
       this.log.info({ party: this.config.party }, 'gateway stopped');
     })();
     return this.stopped;

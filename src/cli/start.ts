@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
-import { EXIT_OK, EXIT_REFUSED, reportError } from './exit.js';
+import { EXIT_OK, reportError } from './exit.js';
 
 export function registerStart(program: Command): void {
   program
@@ -26,12 +26,6 @@ export function registerStart(program: Command): void {
         };
         process.once('SIGTERM', stop(EXIT_OK));
         process.once('SIGINT', stop(EXIT_OK));
-        // A lost broker connection stops the gateway; every message is still on a durable queue,
-        // unacknowledged, so the supervisor's restart loses nothing.
-        gw.once('lost', (err: Error) => {
-          log.error({ err: err.message }, 'broker connection lost; stopping');
-          stop(EXIT_REFUSED)();
-        });
       });
       await gw.stop();
     });

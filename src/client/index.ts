@@ -70,7 +70,6 @@ export class CaseSystemClient {
       this.opts.prefetch ?? 16,
       async (m) => {
         await handler(JSON.parse(m.content.toString('utf8')) as InboxDelivery);
-        return 'ack';
       },
       () => undefined,
     );
@@ -83,7 +82,6 @@ export class CaseSystemClient {
       this.opts.prefetch ?? 16,
       async (m) => {
         await handler(validate(StatusEvent, JSON.parse(m.content.toString('utf8')), 'event'));
-        return 'ack';
       },
       () => undefined,
     );

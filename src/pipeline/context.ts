@@ -3,7 +3,7 @@ import type { Config, Names } from '../config.js';
 import type { KeyRing } from '../crypto/keyring.js';
 import type { CryptoProfile } from '../crypto/profile.js';
 import type { StatusEvent } from '../domain/events.js';
-import type { PipelineDeps } from './ports.js';
+import type { PipelineDeps, PublishProps, Tx } from './ports.js';
 
 export interface GatewayContext {
   readonly config: Config;
@@ -28,24 +28,51 @@ export interface DeadLetter {
   /** SHA-256 of the input as received, to find it in broker or client logs. */
   inputSha256: string;
   inputBytes: number;
-  /** For ingress failures: the sealed message itself (ciphertext), so it can be replayed. */
+  /** For ingress failures and undelivered messages: the sealed message itself (ciphertext), for replay. */
   jwe?: string;
 }
 
-/** Publish a status event to the authority's events queue. */
-export async function emitEvent(ctx: GatewayContext, authority: string, event: StatusEvent): Promise<void> {
-  await ctx.deps.local.publish(ctx.names.events(authority), Buffer.from(JSON.stringify(event)), {
-    contentType: 'application/json',
-    type: `accord.event.${event.type}`,
-    ...(event.messageId === undefined ? {} : { messageId: event.messageId }),
-  });
+/** A message to one of this gateway's own queues, ready for a confirm publish or a transaction. */
+export interface Outgoing {
+  queue: string;
+  content: Buffer;
+  props: PublishProps;
 }
 
-/** Park a record in `accord.dlq`. */
-export async function deadLetter(ctx: GatewayContext, letter: DeadLetter): Promise<void> {
-  await ctx.deps.local.publish(ctx.names.dlq, Buffer.from(JSON.stringify(letter)), {
-    contentType: 'application/json',
-    type: `accord.dlq.${letter.code}`,
-    ...(letter.messageId === undefined ? {} : { messageId: letter.messageId }),
-  });
+/** A status event for the authority's events queue. */
+export function eventMessage(ctx: GatewayContext, authority: string, event: StatusEvent): Outgoing {
+  return {
+    queue: ctx.names.events(authority),
+    content: Buffer.from(JSON.stringify(event)),
+    props: {
+      contentType: 'application/json',
+      type: `accord.event.${event.type}`,
+      ...(event.messageId === undefined ? {} : { messageId: event.messageId }),
+    },
+  };
+}
+
+/** A record for `accord.dlq`. */
+export function deadLetterMessage(ctx: GatewayContext, letter: DeadLetter): Outgoing {
+  return {
+    queue: ctx.names.dlq,
+    content: Buffer.from(JSON.stringify(letter)),
+    props: {
+      contentType: 'application/json',
+      type: `accord.dlq.${letter.code}`,
+      ...(letter.messageId === undefined ? {} : { messageId: letter.messageId }),
+    },
+  };
+}
+
+/** Queue the messages and the ack of the delivery in one transaction, and commit it. */
+export async function commitWith(tx: Tx, ...messages: Outgoing[]): Promise<void> {
+  for (const m of messages) tx.publish(m.queue, m.content, m.props);
+  tx.ack();
+  await tx.commit();
+}
+
+/** Publish one message with a broker confirm (outside any transaction). */
+export async function publishConfirmed(ctx: GatewayContext, m: Outgoing): Promise<void> {
+  await ctx.deps.local.publish(m.queue, m.content, m.props);
 }

@@ -1,9 +1,18 @@
 /**
  * Inbound: accord.ingress → open (decrypt, verify) → validate → the recipient is this party and a
  * listed authority, the sender is the pinned peer, not expired → de-duplicate → deliver to
- * accord.inbox.<authority> → signed receipt back to the sender → ack. Receipts for what this gateway
- * sent end here too and become `delivered` events. A message that fails any check is parked in
- * accord.dlq with its code (there is no trustworthy sender to tell); nothing of it is delivered.
+ * accord.inbox.<authority> → signed receipt back to the sender. Receipts for what this gateway sent
+ * end here too and become `delivered` events. A message that fails any check is parked in accord.dlq
+ * with its code (there is no trustworthy sender to tell); nothing of it is delivered.
+ *
+ * Exactly once into the case system. The delivery to the inbox, a line in the internal delivered-log
+ * queue and the ack of the ingress copy commit in one AMQP transaction. Before that, a `pending` claim
+ * naming the copy (the sender's `x-accord-copy` token) is written to Redis. So, after a crash:
+ * - the same copy comes back only if its transaction did not commit → deliver it;
+ * - another copy (a resend) finds the claim pending → it waits until the claim resolves: the
+ *   delivered-log consumer marks it delivered if the transaction committed, or the first copy, which
+ *   the broker requeued, comes back and delivers;
+ * - a claim marked delivered → the stored receipt is sent again, nothing is delivered.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
@@ -11,13 +20,17 @@ import { parseJson, validate } from '../domain/parse.js';
 import { open, type OpenFacts } from '../crypto/open.js';
 import { seal } from '../crypto/seal.js';
 import { AccordError } from '../errors.js';
-import { deadLetter, emitEvent, type GatewayContext } from './context.js';
-import { URGENT_PRIORITY } from './outbound.js';
+import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
+import { COPY_HEADER, URGENT_PRIORITY } from './outbound.js';
+import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /** Infrastructure failures are retried; every other code parks the message. */
 const RETRIED = new Set(['infra.unavailable']);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** How long a resend waits for another copy's pending claim to resolve before it looks again. */
+export const PENDING_RECHECK_MS = 1000;
 
 /** What a case system receives in accord.inbox.<authority>. */
 export interface InboxDelivery {
@@ -32,28 +45,30 @@ export class InboundPipeline {
     this.log = ctx.deps.log.child({ stage: 'inbound' });
   }
 
-  /** Handle one delivery from accord.ingress. Resolves when it may be acked; throws to retry it. */
-  async handle(content: Buffer): Promise<void> {
+  /** Handle one delivery from accord.ingress; it is acked inside `tx`. Throws to retry it. */
+  async handle(msg: Incoming, tx: Tx): Promise<TxOutcome> {
     const { ctx } = this;
     const receivedAt = ctx.deps.now();
     let envelope: Envelope | undefined;
     let claimedId: string | undefined;
+    let facts: OpenFacts;
     try {
-      const { payload, facts } = await open(content, ctx.keys, ctx.profile);
-      const raw = parseJson(payload, ctx.profile.maxMessageBytes);
+      const opened = await open(msg.content, ctx.keys, ctx.profile);
+      facts = opened.facts;
+      const raw = parseJson(opened.payload, ctx.profile.maxMessageBytes);
       // The id, when it looks like one, lets an admin trace an authentic but malformed envelope.
       const id = (raw as { id?: unknown } | null)?.id;
       claimedId = typeof id === 'string' && UUID.test(id) ? id : undefined;
       envelope = validate(Envelope, raw, 'envelope');
       this.checkBinding(envelope, receivedAt);
-      if (envelope.kind === 'receipt') return await this.takeReceipt(envelope);
-      await this.deliver(envelope, facts, receivedAt);
     } catch (err) {
       if (err instanceof AccordError && !RETRIED.has(err.code)) {
-        return this.park(err, content, envelope?.id ?? claimedId, receivedAt);
+        return this.park(tx, err, msg.content, envelope?.id ?? claimedId, receivedAt);
       }
       throw err;
     }
+    if (envelope.kind === 'receipt') return this.takeReceipt(tx, envelope, msg.content, receivedAt);
+    return this.deliver(msg, tx, envelope, facts, receivedAt);
   }
 
   /** The signed envelope must name this party as recipient and the pinned peer as sender (Art. 13). */
@@ -100,32 +115,84 @@ export class InboundPipeline {
     }
   }
 
-  private async deliver(env: Envelope, facts: OpenFacts, receivedAt: Date): Promise<void> {
+  private async deliver(
+    msg: Incoming,
+    tx: Tx,
+    env: Envelope,
+    facts: OpenFacts,
+    receivedAt: Date,
+  ): Promise<TxOutcome> {
     const { ctx } = this;
+    const copyHeader = msg.headers[COPY_HEADER];
+    // A copy without a token cannot be told from another; it gets one of its own and is handled as a
+    // resend while a claim is pending.
+    const copy =
+      typeof copyHeader === 'string' && copyHeader.length <= 64 ? copyHeader : `untagged-${randomUUID()}`;
+
     const seen = await ctx.deps.state.getSeen(env.id);
-    if (seen) {
-      // Delivered before: not again. Answer with the same receipt, so the sender stops resending.
-      await this.sendReceipt(seen.receiptJwe);
-      this.log.info({ messageId: env.id }, 'duplicate, receipt sent again');
-      return;
-    }
-    const receiptJwe = await this.sealReceipt(env, facts.jweSha256, receivedAt);
+    if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
+    if (seen && seen.copy !== copy) return this.waitForClaim(env.id);
+
+    const receiptJwe = seen?.receiptJwe ?? (await this.sealReceipt(env, facts.jweSha256, receivedAt));
+    // Remembered until well after the message can no longer be accepted (expiry + leeway).
+    const ttlS = Math.max(60, Math.ceil((Date.parse(env.expiresAt) - receivedAt.getTime()) / 1000)) + 86_400;
+    const claim = seen
+      ? { outcome: 'same-copy' as const }
+      : await ctx.deps.state.claim(env.id, { copy, jweSha256: facts.jweSha256, receiptJwe }, ttlS);
+    if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
+    if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
+
     const delivery: InboxDelivery = {
       envelope: env,
       verification: { ...facts, receivedAt: receivedAt.toISOString(), verifiedBy: ctx.config.party },
     };
-    await ctx.deps.local.publish(ctx.names.inbox(env.to.authority), Buffer.from(JSON.stringify(delivery)), {
-      contentType: 'application/json',
-      messageId: env.id,
-      type: env.kind,
-      ...(env.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
-    });
-    const deliveredAt = ctx.deps.now().toISOString();
-    // Remembered until well after the message can no longer be accepted (expiry + leeway).
-    const ttlS = Math.max(60, Math.ceil((Date.parse(env.expiresAt) - receivedAt.getTime()) / 1000)) + 86_400;
-    await ctx.deps.state.putSeen(env.id, { jweSha256: facts.jweSha256, receiptJwe, deliveredAt }, ttlS);
-    await this.sendReceipt(receiptJwe);
+    await commitWith(
+      tx,
+      {
+        queue: ctx.names.inbox(env.to.authority),
+        content: Buffer.from(JSON.stringify(delivery)),
+        props: {
+          contentType: 'application/json',
+          messageId: env.id,
+          type: env.kind,
+          ...(env.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
+        },
+      },
+      { queue: ctx.names.deliveredLog, content: Buffer.from(env.id), props: { contentType: 'text/plain' } },
+    );
+    await ctx.deps.state.markSeenDelivered(env.id);
     this.log.info({ messageId: env.id, kind: env.kind, to: env.to.authority }, 'delivered');
+    await this.sendReceipt(env.id, receiptJwe);
+    return 'done';
+  }
+
+  /** Delivered before: not again. The same receipt goes back, so the sender stops resending. */
+  private async answerDuplicate(tx: Tx, id: string, receiptJwe: string): Promise<TxOutcome> {
+    await this.ctx.deps.peer.publish(this.ctx.peerNames.ingress, Buffer.from(receiptJwe, 'latin1'), {
+      contentType: 'application/jose',
+    });
+    await commitWith(tx);
+    this.log.info({ messageId: id }, 'duplicate; receipt sent again');
+    return 'done';
+  }
+
+  private waitForClaim(id: string): TxOutcome {
+    this.log.debug({ messageId: id }, 'another copy holds a pending claim; waiting');
+    return { requeueAfterMs: PENDING_RECHECK_MS };
+  }
+
+  private async sendReceipt(id: string, receiptJwe: string): Promise<void> {
+    try {
+      await this.ctx.deps.peer.publish(this.ctx.peerNames.ingress, Buffer.from(receiptJwe, 'latin1'), {
+        contentType: 'application/jose',
+      });
+    } catch (err) {
+      // The delivery stands. The sender resends when no receipt comes, and gets this receipt again.
+      this.log.warn(
+        { messageId: id, err: (err as Error).message },
+        'receipt not sent; the sender will resend',
+      );
+    }
   }
 
   private async sealReceipt(env: Envelope, jweSha256: string, receivedAt: Date): Promise<string> {
@@ -147,67 +214,80 @@ export class InboundPipeline {
     return seal(Buffer.from(JSON.stringify(receipt)), ctx.keys, ctx.profile);
   }
 
-  private async sendReceipt(receiptJwe: string): Promise<void> {
-    await this.ctx.deps.peer.publish(this.ctx.peerNames.ingress, Buffer.from(receiptJwe, 'latin1'), {
-      contentType: 'application/jose',
-    });
-  }
-
   /** A receipt for something this gateway sent: check it against the record, then report `delivered`. */
-  private async takeReceipt(receipt: EnvelopeOf<'receipt'>): Promise<void> {
+  private async takeReceipt(
+    tx: Tx,
+    receipt: EnvelopeOf<'receipt'>,
+    content: Buffer,
+    at: Date,
+  ): Promise<TxOutcome> {
     const { ctx } = this;
     const id = receipt.body.forMessageId;
     const sent = await ctx.deps.state.getSent(id);
     if (!sent || sent.toAuthority !== receipt.from.authority || sent.from !== receipt.to.authority) {
-      throw new AccordError(
+      const err = new AccordError(
         'receipt.unknown_message',
         'no record of sending this message to this authority',
         {
           messageId: id,
         },
       );
+      return this.park(tx, err, content, receipt.id, at);
     }
     if (sent.jweSha256 !== receipt.body.jweSha256) {
-      throw new AccordError('receipt.digest_mismatch', 'the receipt acknowledges a different JWE', {
+      const err = new AccordError('receipt.digest_mismatch', 'the receipt acknowledges a different JWE', {
         messageId: id,
       });
+      return this.park(tx, err, content, receipt.id, at);
     }
-    const at = ctx.deps.now().toISOString();
-    if (await ctx.deps.state.markDelivered(id, at)) {
-      await emitEvent(ctx, sent.from, {
+    if (sent.deliveredAt) {
+      await commitWith(tx);
+      return 'done';
+    }
+    const deliveredAt = at.toISOString();
+    // The event commits with the ack; the mark follows. A crash between them repeats the event
+    // (at least once) rather than losing it.
+    await commitWith(
+      tx,
+      eventMessage(ctx, sent.from, {
         type: 'delivered',
-        at,
+        at: deliveredAt,
         messageId: id,
         idempotencyKey: sent.idempotencyKey,
         kind: sent.kind,
         to: { party: ctx.config.peer.party, authority: sent.toAuthority },
-      });
-      this.log.info({ messageId: id }, 'receipt: delivered');
-    }
+      }),
+    );
+    await ctx.deps.state.markDelivered(id, deliveredAt);
+    this.log.info({ messageId: id }, 'receipt: delivered');
+    return 'done';
   }
 
   private async park(
+    tx: Tx,
     err: AccordError,
     content: Buffer,
     messageId: string | undefined,
     at: Date,
-  ): Promise<void> {
+  ): Promise<TxOutcome> {
     const sealed = err.code !== 'input.too_large' ? content.toString('latin1') : undefined;
-    this.log.warn(
-      { code: err.code, path: err.path, kid: err.kid, messageId: err.messageId ?? messageId },
-      'ingress refused',
+    const id = err.messageId ?? messageId;
+    this.log.warn({ code: err.code, path: err.path, kid: err.kid, messageId: id }, 'ingress refused');
+    await commitWith(
+      tx,
+      deadLetterMessage(this.ctx, {
+        at: at.toISOString(),
+        source: 'ingress',
+        code: err.code,
+        message: err.message,
+        ...(err.path === undefined ? {} : { path: err.path }),
+        ...(id === undefined ? {} : { messageId: id }),
+        ...(err.kid === undefined ? {} : { kid: err.kid }),
+        inputSha256: createHash('sha256').update(content).digest('hex'),
+        inputBytes: content.length,
+        ...(sealed === undefined ? {} : { jwe: sealed }),
+      }),
     );
-    await deadLetter(this.ctx, {
-      at: at.toISOString(),
-      source: 'ingress',
-      code: err.code,
-      message: err.message,
-      ...(err.path === undefined ? {} : { path: err.path }),
-      ...((err.messageId ?? messageId) === undefined ? {} : { messageId: err.messageId ?? messageId }),
-      ...(err.kid === undefined ? {} : { kid: err.kid }),
-      inputSha256: createHash('sha256').update(content).digest('hex'),
-      inputBytes: content.length,
-      ...(sealed === undefined ? {} : { jwe: sealed }),
-    });
+    return 'done';
   }
 }

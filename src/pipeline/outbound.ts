@@ -1,23 +1,41 @@
 /**
  * Outbound: accord.outbox → parse → validate → authorise the sending authority → seal → publish to the
- * peer's accord.ingress → (broker confirm) → event `sent` → ack the outbox. A submission that fails any
- * check is rejected whole: an event with the code and field path goes to the sending authority, or to
- * accord.dlq when there is no listed authority to tell, and nothing is sent.
+ * peer's accord.ingress (broker confirm) → schedule the receipt check → event `sent` and the outbox
+ * ack, committed together. A submission that fails any check is rejected whole: an event with the code
+ * and field path goes to the sending authority, or a record to accord.dlq when there is no listed
+ * authority to tell, committed together with the ack; nothing is sent.
+ *
+ * Crash safety: the message id is derived from the idempotency key and the sealed JWE is stored
+ * before it is published, so a delivery processed again (after a crash anywhere) re-publishes the
+ * same JWE, and the peer de-duplicates it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { parseJson, validate } from '../domain/parse.js';
 import { Submission } from '../domain/submission.js';
 import { seal } from '../crypto/seal.js';
 import { AccordError } from '../errors.js';
-import { deadLetter, emitEvent, type GatewayContext } from './context.js';
+import {
+  commitWith,
+  deadLetterMessage,
+  eventMessage,
+  publishConfirmed,
+  type GatewayContext,
+} from './context.js';
+import type { Incoming, SentRecord, Tx, TxOutcome } from './ports.js';
 
 /** Codes that reject the submission; anything else is an infrastructure failure and is retried. */
 const REJECTING = /^(input|schema|auth|policy)\./;
 
 /** AMQP priority of the urgent lane (Art. 9(1)); normal traffic has none. */
 export const URGENT_PRIORITY = 9;
+
+/**
+ * Header naming one physical copy of a sealed message on the peer link (a fresh UUID per publish).
+ * The receiver uses it to tell its own crashed attempt from another copy (see inbound.ts).
+ */
+export const COPY_HEADER = 'x-accord-copy';
 
 export class OutboundPipeline {
   private readonly log;
@@ -26,23 +44,27 @@ export class OutboundPipeline {
     this.log = ctx.deps.log.child({ stage: 'outbound' });
   }
 
-  /** Handle one delivery from accord.outbox. Resolves when it may be acked; throws to retry it. */
-  async handle(content: Buffer): Promise<void> {
+  /** Handle one delivery from accord.outbox; it is acked inside `tx`. Throws to retry it. */
+  async handle(msg: Incoming, tx: Tx): Promise<TxOutcome> {
     const { ctx } = this;
-    const inputSha256 = createHash('sha256').update(content).digest('hex');
+    const { content } = msg;
+    const input = {
+      inputSha256: createHash('sha256').update(content).digest('hex'),
+      inputBytes: content.length,
+    };
     let raw: unknown;
     try {
       raw = parseJson(content, ctx.config.messages.maxSubmissionBytes);
     } catch (err) {
-      return this.reject(err, undefined, undefined, { inputSha256, inputBytes: content.length });
+      return this.reject(tx, err, undefined, undefined, input);
     }
     // Who to tell about a problem: the claimed sender, if it is a listed authority.
     const claimed = (raw as { from?: unknown } | null)?.from;
     const sender = typeof claimed === 'string' && ctx.ownAuthorities.has(claimed) ? claimed : undefined;
     const key = (raw as { idempotencyKey?: unknown } | null)?.idempotencyKey;
     const idempotencyKey = typeof key === 'string' && key.length <= 128 ? key : undefined;
-    const input = { inputSha256, inputBytes: content.length };
 
+    let sub: Submission;
     try {
       if (typeof claimed !== 'string') {
         throw new AccordError(
@@ -62,64 +84,55 @@ export class OutboundPipeline {
           },
         );
       }
-      const sub = validate(Submission, raw, 'submission');
+      sub = validate(Submission, raw, 'submission');
       this.authorise(sub);
-      const id = messageIdFor(ctx.config.party, sub.from, sub.idempotencyKey);
-
-      const existing = await ctx.deps.state.getSent(id);
-      if (existing?.sentAt) {
-        // The same idempotency key again: one message, and the client is told which.
-        await emitEvent(ctx, sub.from, {
-          type: 'duplicate',
-          at: ctx.deps.now().toISOString(),
-          messageId: id,
-          idempotencyKey: sub.idempotencyKey,
-          kind: sub.kind,
-        });
-        this.log.info({ messageId: id }, 'duplicate submission, not sent again');
-        return;
-      }
-
-      const record =
-        existing ??
-        (await ctx.deps.state.putSealed(
-          id,
-          await this.seal(id, sub),
-          ctx.config.messages.defaultTtlS + 86_400,
-        ));
-      await emitEvent(ctx, sub.from, {
-        type: 'accepted',
-        at: ctx.deps.now().toISOString(),
-        messageId: id,
-        idempotencyKey: sub.idempotencyKey,
-        kind: sub.kind,
-        to: sub.to,
-      });
-      await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(record.jwe, 'latin1'), {
-        contentType: 'application/jose',
-        messageId: id,
-        ...(sub.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
-      });
-      const sentAt = ctx.deps.now().toISOString();
-      await ctx.deps.state.markSent(id, sentAt);
-      await emitEvent(ctx, sub.from, {
-        type: 'sent',
-        at: sentAt,
-        messageId: id,
-        idempotencyKey: sub.idempotencyKey,
-        kind: sub.kind,
-        to: sub.to,
-      });
-      this.log.info(
-        { messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length },
-        'sent',
-      );
     } catch (err) {
       if (err instanceof AccordError && REJECTING.test(err.code)) {
-        return this.reject(err, sender, idempotencyKey, input);
+        return this.reject(tx, err, sender, idempotencyKey, input);
       }
       throw err;
     }
+    return this.send(msg, tx, sub);
+  }
+
+  private async send(msg: Incoming, tx: Tx, sub: Submission): Promise<TxOutcome> {
+    const { ctx } = this;
+    const id = messageIdFor(ctx.config.party, sub.from, sub.idempotencyKey);
+    const facts = { messageId: id, idempotencyKey: sub.idempotencyKey, kind: sub.kind, to: sub.to };
+    const existing = await ctx.deps.state.getSent(id);
+    if (existing?.sentAt) {
+      if (msg.redelivered) {
+        // We crashed after the peer's broker confirmed: finish what that attempt started.
+        await ctx.deps.timers.schedule(id);
+        await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: existing.sentAt, ...facts }));
+      } else {
+        // The same idempotency key again: one message, and the client is told which.
+        await commitWith(tx, eventMessage(ctx, sub.from, { type: 'duplicate', at: this.now(), ...facts }));
+        this.log.info({ messageId: id }, 'duplicate submission, not sent again');
+      }
+      return 'done';
+    }
+    if (!msg.redelivered) {
+      // While the peer is unreachable the submission waits on the outbox; `accepted` says so once.
+      await publishConfirmed(
+        ctx,
+        eventMessage(ctx, sub.from, { type: 'accepted', at: this.now(), ...facts }),
+      );
+    }
+    const record =
+      existing ?? (await ctx.deps.state.putSealed(id, await this.seal(id, sub), this.recordTtlS(sub)));
+    await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(record.jwe, 'latin1'), {
+      contentType: 'application/jose',
+      messageId: id,
+      headers: { [COPY_HEADER]: randomUUID() },
+      ...(sub.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
+    });
+    const sentAt = this.now();
+    await ctx.deps.state.markSent(id, sentAt);
+    await ctx.deps.timers.schedule(id);
+    await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: sentAt, ...facts }));
+    this.log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
+    return 'done';
   }
 
   /** Art. 13: only listed authorities send, only to listed authorities of the peer. */
@@ -146,7 +159,16 @@ export class OutboundPipeline {
     }
   }
 
-  private async seal(id: string, sub: Submission) {
+  private now(): string {
+    return this.ctx.deps.now().toISOString();
+  }
+
+  /** The sender's record outlives the message and every resend of it. */
+  private recordTtlS(sub: Submission): number {
+    return (sub.ttlS ?? this.ctx.config.messages.defaultTtlS) + 86_400;
+  }
+
+  private async seal(id: string, sub: Submission): Promise<SentRecord> {
     const { ctx } = this;
     const now = ctx.deps.now();
     const ttlS = sub.ttlS ?? ctx.config.messages.defaultTtlS;
@@ -181,35 +203,38 @@ export class OutboundPipeline {
   }
 
   private async reject(
+    tx: Tx,
     err: unknown,
     sender: string | undefined,
     idempotencyKey: string | undefined,
     input: { inputSha256: string; inputBytes: number },
-  ): Promise<void> {
+  ): Promise<TxOutcome> {
     const e = err instanceof AccordError ? err : new AccordError('internal.error');
-    const at = this.ctx.deps.now().toISOString();
+    const at = this.now();
     this.log.warn(
       { code: e.code, path: e.path, sender, inputSha256: input.inputSha256 },
       'submission rejected',
     );
-    if (sender !== undefined) {
-      await emitEvent(this.ctx, sender, {
-        type: 'rejected',
-        at,
-        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-        code: e.code,
-        message: e.message.slice(0, 500),
-        ...(e.path === undefined ? {} : { path: e.path }),
-      });
-    } else {
-      await deadLetter(this.ctx, {
-        at,
-        source: 'outbox',
-        code: e.code,
-        message: e.message,
-        ...(e.path === undefined ? {} : { path: e.path }),
-        ...input,
-      });
-    }
+    const path = e.path === undefined ? {} : { path: e.path };
+    const out =
+      sender !== undefined
+        ? eventMessage(this.ctx, sender, {
+            type: 'rejected',
+            at,
+            ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+            code: e.code,
+            message: e.message.slice(0, 500),
+            ...path,
+          })
+        : deadLetterMessage(this.ctx, {
+            at,
+            source: 'outbox',
+            code: e.code,
+            message: e.message,
+            ...path,
+            ...input,
+          });
+    await commitWith(tx, out);
+    return 'done';
   }
 }

@@ -1,9 +1,19 @@
 /**
- * What the pipelines need from the outside world, as interfaces: the pipelines never import amqplib or
- * ioredis, so they can be read (and reasoned about) as the message flow of DESIGN §2 alone.
+ * What the pipelines need from the outside world, as interfaces: the pipelines never import amqplib,
+ * ioredis or bullmq, so they can be read (and reasoned about) as the message flow of DESIGN §2 alone.
  */
 import type { Logger } from 'pino';
 import type { PublishProps } from '../transport/amqp.js';
+
+export type { PublishProps, Tx, TxOutcome } from '../transport/amqp.js';
+
+/** One delivery from a queue, as the pipelines see it. */
+export interface Incoming {
+  content: Buffer;
+  /** The broker delivered it before (a consumer died or requeued it). */
+  redelivered: boolean;
+  headers: Readonly<Record<string, unknown>>;
+}
 
 /** Publishes one message and resolves once the broker confirmed it. */
 export interface Publisher {
@@ -22,14 +32,27 @@ export interface SentRecord {
   sealedAt: string;
   sentAt?: string;
   deliveredAt?: string;
+  failedAt?: string;
 }
 
-/** What the receiver remembers about a message it delivered: enough to answer a duplicate. */
+/** What the receiver remembers about a message: enough to de-duplicate it and answer a duplicate. */
 export interface SeenRecord {
+  /** `pending` from just before the delivery commits until it is known to have committed. */
+  state: 'pending' | 'delivered';
+  /** The sender's token of the physical copy that claimed the delivery (header `x-accord-copy`). */
+  copy: string;
   jweSha256: string;
   receiptJwe: string;
-  deliveredAt: string;
 }
+
+/** How a claim on delivering a message turned out. */
+export type Claim =
+  | { outcome: 'claimed' }
+  /** The same copy comes back after a crash: its delivery did not commit (else it would be acked). */
+  | { outcome: 'same-copy'; record: SeenRecord }
+  /** Another copy holds a pending claim: wait until it resolves. */
+  | { outcome: 'other-copy'; record: SeenRecord }
+  | { outcome: 'delivered'; record: SeenRecord };
 
 /** Durable per-message state (Redis in production). */
 export interface MessageState {
@@ -39,8 +62,19 @@ export interface MessageState {
   markSent(id: string, at: string): Promise<void>;
   /** Returns true only the first time (so `delivered` is reported once). */
   markDelivered(id: string, at: string): Promise<boolean>;
+  /** Returns true only the first time (so `failed` is reported once). */
+  markFailed(id: string, at: string): Promise<boolean>;
   getSeen(id: string): Promise<SeenRecord | null>;
-  putSeen(id: string, rec: SeenRecord, ttlS: number): Promise<void>;
+  /** Atomically claim the delivery of `id` for one copy, or learn who holds it. */
+  claim(id: string, rec: Omit<SeenRecord, 'state'>, ttlS: number): Promise<Claim>;
+  /** The delivery of `id` committed. */
+  markSeenDelivered(id: string): Promise<void>;
+}
+
+/** Reception awareness: a check, some time after sending, that the receipt came (BullMQ). */
+export interface ReceiptTimer {
+  /** Schedule the check for a sent message; idempotent per message id. */
+  schedule(messageId: string): Promise<void>;
 }
 
 /** Everything a pipeline stage gets from the composition root. */
@@ -48,6 +82,7 @@ export interface PipelineDeps {
   local: Publisher;
   peer: Publisher;
   state: MessageState;
+  timers: ReceiptTimer;
   log: Logger;
   now: () => Date;
 }

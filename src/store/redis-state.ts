@@ -1,6 +1,23 @@
 /** {@link MessageState} on Redis: one hash per message id, expiring after the message's lifetime. */
 import type { Redis } from 'ioredis';
-import type { MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
+import type { Claim, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
+
+/**
+ * Claim a delivery: create the pending record when there is none; otherwise report the record.
+ * KEYS[1] seen key; ARGV: copy, jweSha256, receiptJwe, ttlS. Returns the outcome and the record.
+ */
+const CLAIM = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then
+  redis.call('HSET', KEYS[1], 'state', 'pending', 'copy', ARGV[1], 'jweSha256', ARGV[2], 'receiptJwe', ARGV[3])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+  return {'claimed'}
+end
+local rec = redis.call('HMGET', KEYS[1], 'copy', 'jweSha256', 'receiptJwe')
+if state == 'delivered' then return {'delivered', rec[1], rec[2], rec[3]} end
+if rec[1] == ARGV[1] then return {'same-copy', rec[1], rec[2], rec[3]} end
+return {'other-copy', rec[1], rec[2], rec[3]}
+`;
 
 export class RedisMessageState implements MessageState {
   constructor(
@@ -18,8 +35,8 @@ export class RedisMessageState implements MessageState {
   async putSealed(id: string, rec: SentRecord, ttlS: number): Promise<SentRecord> {
     const key = this.sentKey(id);
     // The sealed record is one field written with HSETNX, so a concurrent or repeated attempt either
-    // wins whole or reads the winner's record; sentAt/deliveredAt are separate write-once fields.
-    const { sentAt: _s, deliveredAt: _d, ...immutable } = rec;
+    // wins whole or reads the winner's record; sentAt/deliveredAt/failedAt are separate write-once fields.
+    const { sentAt: _s, deliveredAt: _d, failedAt: _f, ...immutable } = rec;
     const results = await this.redis
       .multi()
       .hsetnx(key, 'rec', JSON.stringify(immutable))
@@ -36,6 +53,7 @@ export class RedisMessageState implements MessageState {
     const rec = JSON.parse(h.rec) as SentRecord;
     if (h.sentAt) rec.sentAt = h.sentAt;
     if (h.deliveredAt) rec.deliveredAt = h.deliveredAt;
+    if (h.failedAt) rec.failedAt = h.failedAt;
     return rec;
   }
 
@@ -47,18 +65,43 @@ export class RedisMessageState implements MessageState {
     return (await this.redis.hsetnx(this.sentKey(id), 'deliveredAt', at)) === 1;
   }
 
+  async markFailed(id: string, at: string): Promise<boolean> {
+    return (await this.redis.hsetnx(this.sentKey(id), 'failedAt', at)) === 1;
+  }
+
   async getSeen(id: string): Promise<SeenRecord | null> {
     const h = await this.redis.hgetall(this.seenKey(id));
-    if (!h.receiptJwe) return null;
+    if (!h.state || !h.receiptJwe) return null;
     return h as unknown as SeenRecord;
   }
 
-  async putSeen(id: string, rec: SeenRecord, ttlS: number): Promise<void> {
-    const key = this.seenKey(id);
-    await this.redis
-      .multi()
-      .hset(key, { ...rec })
-      .expire(key, ttlS)
-      .exec();
+  async claim(id: string, rec: Omit<SeenRecord, 'state'>, ttlS: number): Promise<Claim> {
+    const r = (await this.redis.eval(
+      CLAIM,
+      1,
+      this.seenKey(id),
+      rec.copy,
+      rec.jweSha256,
+      rec.receiptJwe,
+      ttlS,
+    )) as string[];
+    const outcome = r[0] as Claim['outcome'];
+    if (outcome === 'claimed') return { outcome };
+    const record: SeenRecord = {
+      state: outcome === 'delivered' ? 'delivered' : 'pending',
+      copy: r[1] ?? '',
+      jweSha256: r[2] ?? '',
+      receiptJwe: r[3] ?? '',
+    };
+    return { outcome, record };
+  }
+
+  async markSeenDelivered(id: string): Promise<void> {
+    // Only an existing record changes state; an expired one stays gone.
+    await this.redis.eval(
+      `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'state', 'delivered') end`,
+      1,
+      this.seenKey(id),
+    );
   }
 }

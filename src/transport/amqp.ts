@@ -1,15 +1,23 @@
 /**
- * AMQP with amqplib: one connection per broker, a confirm channel for publishing (every publish waits
- * for the broker's ack, with a timeout, and `mandatory` so an unroutable message is an error instead of
- * a silent drop), and bounded-prefetch consumers with manual acks. `noDelay: true` on every connection:
- * with Nagle's algorithm a sealed message waits for delayed TCP acks (p50 28 ms against 3 ms, issue 2).
+ * AMQP with amqplib, written to survive the broker: one connection per broker that reconnects with
+ * back-off (amqplib recovers nothing unless asked), re-declares the topology and restarts the
+ * consumers after every reconnect. Publishing goes through a confirm channel: every publish waits for
+ * the broker's ack, with a timeout, and is `mandatory`, so an unroutable message is an error instead
+ * of a silent drop; a publish in flight when the connection drops fails at once. The gateway's own
+ * consumers run on transactional channels, so that what a delivery causes on the same broker (a
+ * delivery to an inbox, an event, a dead letter) and the acknowledgement of that delivery commit
+ * together. `noDelay: true` on every connection: with Nagle's algorithm a sealed message waits for
+ * delayed TCP acks (p50 28 ms against 3 ms, issue 2).
  */
 import { EventEmitter } from 'node:events';
-import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import amqp, {
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type ConsumeMessage,
+  type Options,
+} from 'amqplib';
 import { AccordError } from '../errors.js';
-
-/** What a consumer handler decides for one delivery. */
-export type Disposition = 'ack' | 'requeue';
 
 export interface AmqpOptions {
   url: string;
@@ -17,6 +25,10 @@ export interface AmqpOptions {
   name: string;
   heartbeatS: number;
   confirmTimeoutMs: number;
+  /** First reconnect delay; doubles up to `maxReconnectDelayMs`. @defaultValue 200 */
+  reconnectDelayMs?: number;
+  /** @defaultValue 5000 */
+  maxReconnectDelayMs?: number;
 }
 
 /** Properties Accord sets on a publish. */
@@ -28,158 +40,364 @@ export interface PublishProps {
   headers?: Record<string, string | number | boolean>;
 }
 
+/** What a transactional consumer's handler may do; nothing takes effect before `commit()`. */
+export interface Tx {
+  /** Queue a persistent publish to a queue on this broker. */
+  publish(queue: string, content: Buffer, props: PublishProps): void;
+  /** Queue the acknowledgement of the delivery being handled. */
+  ack(): void;
+  /** Commit everything queued on this channel (group commit: one commit may carry several deliveries). */
+  commit(): Promise<void>;
+}
+
+/** A handler's verdict: done (it acked and committed), or requeue the delivery after a pause. */
+export type TxOutcome = 'done' | { requeueAfterMs: number };
+
+type TxHandler = (msg: ConsumeMessage, tx: Tx) => Promise<TxOutcome>;
+type PlainHandler = (msg: ConsumeMessage) => Promise<void>;
+
+interface ConsumerSpec {
+  queue: string;
+  prefetch: number;
+  tx?: TxHandler;
+  plain?: PlainHandler;
+  onError: (err: unknown, msg: ConsumeMessage) => void;
+}
+
+interface Pending {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** One connection's channels; replaced whole after every reconnect. */
+interface Generation {
+  model: ChannelModel;
+  pub: ConfirmChannel;
+  pending: Map<string, Pending>;
+  returned: Set<string>;
+  blocked: boolean;
+  drainWaiters: (() => void)[];
+  dead: boolean;
+}
+
+// AMQP 0-9-1 tx class (90) method ids; amqplib implements the frames but exposes no tx API.
+const TX_SELECT = (90 << 16) | 10;
+const TX_SELECT_OK = (90 << 16) | 11;
+const TX_COMMIT = (90 << 16) | 20;
+const TX_COMMIT_OK = (90 << 16) | 21;
+interface RpcChannel {
+  rpc(method: number, fields: object, expect: number): Promise<unknown>;
+}
+
+/** A delay of `ms`, unref'd so that it never holds the process open. */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
 /**
- * One broker connection. Emits `lost` (with the error) when the connection closes unexpectedly; the
- * owner decides what to do (the gateway stops, and its supervisor restarts it: every message is still
- * on a durable queue, unacknowledged, so nothing is lost).
+ * One broker, kept connected. Emits `up` after each (re)connect and `down` (with the error) when the
+ * connection is lost; it then reconnects by itself until `close()`.
  */
 export class AmqpConnection extends EventEmitter {
+  private gen: Generation | undefined;
   private closing = false;
-  private seq = 0;
-  private readonly returned = new Set<string>();
-  private blocked = false;
-  private drainWaiters: (() => void)[] = [];
   private closed: Promise<void> | undefined;
+  private seq = 0;
+  private readonly topology: { queues: readonly string[]; args: Record<string, unknown> }[] = [];
+  private readonly consumers: ConsumerSpec[] = [];
+  private upWaiters: (() => void)[] = [];
 
-  private constructor(
-    private readonly model: ChannelModel,
-    private readonly pub: ConfirmChannel,
-    private readonly opts: AmqpOptions,
-  ) {
+  private constructor(private readonly opts: AmqpOptions) {
     super();
-    model.on('error', (err: Error) => this.lost(err));
-    model.on('close', () => this.lost(new Error('connection closed')));
-    pub.on('error', (err: Error) => this.lost(err));
-    pub.on('close', () => this.lost(new Error('publish channel closed')));
-    pub.on('return', (msg: ConsumeMessage) => {
-      const id = msg.properties.headers?.['x-accord-seq'] as unknown;
-      if (typeof id === 'string') this.returned.add(id);
-    });
-    pub.on('drain', () => {
-      this.blocked = false;
-      const waiters = this.drainWaiters;
-      this.drainWaiters = [];
-      waiters.forEach((w) => w());
-    });
   }
 
-  /** Connect; `infra.unavailable` when the broker cannot be reached. */
+  /** Connect; `infra.unavailable` when the first attempt fails (a misconfiguration should fail fast). */
   static async open(opts: AmqpOptions): Promise<AmqpConnection> {
+    const conn = new AmqpConnection(opts);
+    await conn.connectOnce();
+    return conn;
+  }
+
+  /** Whether the connection is up now. */
+  get isUp(): boolean {
+    return this.gen !== undefined && !this.gen.dead;
+  }
+
+  private async connectOnce(): Promise<void> {
     let model: ChannelModel;
     try {
-      model = await amqp.connect(opts.url, {
+      model = await amqp.connect(this.opts.url, {
         noDelay: true,
-        heartbeat: opts.heartbeatS,
-        clientProperties: { connection_name: opts.name },
+        heartbeat: this.opts.heartbeatS,
+        clientProperties: { connection_name: this.opts.name },
         timeout: 10_000,
       } as Options.Connect);
     } catch (err) {
       throw new AccordError(
         'infra.unavailable',
-        `cannot connect to RabbitMQ for ${opts.name}: ${describe(err)}`,
+        `cannot connect to RabbitMQ for ${this.opts.name}: ${describe(err)}`,
         {
           cause: err,
         },
       );
     }
-    const pub = await model.createConfirmChannel();
-    return new AmqpConnection(model, pub, opts);
+    const gen: Generation = {
+      model,
+      pub: undefined as unknown as ConfirmChannel,
+      pending: new Map(),
+      returned: new Set(),
+      blocked: false,
+      drainWaiters: [],
+      dead: false,
+    };
+    model.on('error', (err: Error) => this.lose(gen, err));
+    model.on('close', () => this.lose(gen, new Error('connection closed')));
+    model.on('blocked', (reason: string) => this.emit('blocked', reason));
+    model.on('unblocked', () => this.emit('unblocked'));
+    try {
+      gen.pub = await model.createConfirmChannel();
+      gen.pub.on('error', (err: Error) => this.lose(gen, err));
+      gen.pub.on('close', () => this.lose(gen, new Error('publish channel closed')));
+      gen.pub.on('return', (msg: ConsumeMessage) => {
+        const seq = msg.properties.headers?.['x-accord-seq'] as unknown;
+        if (typeof seq === 'string') gen.returned.add(seq);
+      });
+      gen.pub.on('drain', () => {
+        gen.blocked = false;
+        const waiters = gen.drainWaiters;
+        gen.drainWaiters = [];
+        waiters.forEach((w) => w());
+      });
+      this.gen = gen;
+      for (const t of this.topology) await this.declare(gen, t.queues, t.args);
+      for (const c of this.consumers) await this.startConsumer(gen, c);
+    } catch (err) {
+      this.lose(gen, err instanceof Error ? err : new Error(String(err)));
+      throw new AccordError(
+        'infra.unavailable',
+        `RabbitMQ set-up failed for ${this.opts.name}: ${describe(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const waiters = this.upWaiters;
+    this.upWaiters = [];
+    waiters.forEach((w) => w());
+    this.emit('up');
   }
 
-  private lost(err: Error): void {
+  /** Tear a generation down once; pending publishes fail at once; then reconnect with back-off. */
+  private lose(gen: Generation, err: Error): void {
+    if (gen.dead) return;
+    gen.dead = true;
+    for (const p of gen.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(
+        new AccordError('infra.unavailable', `connection ${this.opts.name} lost before the broker confirmed`),
+      );
+    }
+    gen.pending.clear();
+    gen.drainWaiters.forEach((w) => w());
+    gen.model.close().catch(() => undefined);
     if (this.closing) return;
-    this.closing = true;
-    this.emit('lost', err);
+    this.emit('down', err);
+    void this.reconnect();
   }
 
-  /** Assert durable queues (idempotent). */
-  async assertQueues(queues: readonly string[], args: Record<string, unknown> = {}): Promise<void> {
-    const ch = await this.model.createChannel();
+  private async reconnect(): Promise<void> {
+    let delay = this.opts.reconnectDelayMs ?? 200;
+    const max = this.opts.maxReconnectDelayMs ?? 5000;
+    while (!this.closing) {
+      await sleep(delay * (0.8 + Math.random() * 0.4));
+      if (this.closing) return;
+      try {
+        await this.connectOnce();
+        return;
+      } catch (err) {
+        this.emit('reconnect-failed', err);
+        delay = Math.min(max, delay * 2);
+      }
+    }
+  }
+
+  private async declare(
+    gen: Generation,
+    queues: readonly string[],
+    args: Record<string, unknown>,
+  ): Promise<void> {
+    const ch = await gen.model.createChannel();
     try {
       for (const q of queues) await ch.assertQueue(q, { durable: true, arguments: args });
     } finally {
-      await ch.close();
+      await ch.close().catch(() => undefined);
     }
+  }
+
+  /** Declare durable queues now and after every reconnect. */
+  async assertQueues(queues: readonly string[], args: Record<string, unknown> = {}): Promise<void> {
+    this.topology.push({ queues, args });
+    const gen = await this.current();
+    await this.declare(gen, queues, args);
+  }
+
+  /** The live generation, waiting up to the confirm timeout for a reconnect. */
+  private async current(): Promise<Generation> {
+    if (this.closing) throw new AccordError('infra.unavailable', `connection ${this.opts.name} is closed`);
+    if (this.gen && !this.gen.dead) return this.gen;
+    await Promise.race([new Promise<void>((r) => this.upWaiters.push(r)), sleep(this.opts.confirmTimeoutMs)]);
+    if (!this.gen || this.gen.dead || this.closing) {
+      throw new AccordError('infra.unavailable', `RabbitMQ for ${this.opts.name} is unreachable`);
+    }
+    return this.gen;
   }
 
   /**
    * Publish persistently to a queue through the default exchange and wait for the broker's confirm.
-   * Rejects when the broker nacks, when the message is unroutable (no such queue), or on timeout.
+   * Rejects when the broker nacks, when the message is unroutable (no such queue), when the
+   * connection is lost, or on timeout; never hangs.
    */
   async publish(queue: string, content: Buffer, props: PublishProps): Promise<void> {
-    if (this.closing) throw new AccordError('infra.unavailable', `connection ${this.opts.name} is closed`);
+    const gen = await this.current();
     // Backpressure: while the socket buffer is full, wait for `drain` instead of buffering without bound.
-    while (this.blocked) await new Promise<void>((r) => this.drainWaiters.push(r));
+    while (gen.blocked && !gen.dead) await new Promise<void>((r) => gen.drainWaiters.push(r));
+    if (gen.dead) throw new AccordError('infra.unavailable', `connection ${this.opts.name} lost`);
     const seq = `${++this.seq}`;
-    const options: Options.Publish = {
-      persistent: true,
-      mandatory: true,
-      contentType: props.contentType,
-      timestamp: Math.floor(Date.now() / 1000),
-      headers: { ...props.headers, 'x-accord-seq': seq },
-      ...(props.messageId === undefined ? {} : { messageId: props.messageId }),
-      ...(props.type === undefined ? {} : { type: props.type }),
-      ...(props.priority === undefined ? {} : { priority: props.priority }),
-    };
+    const options = publishOptions(props, { 'x-accord-seq': seq });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        gen.pending.delete(seq);
         reject(
           new AccordError('infra.unavailable', `no broker confirm within ${this.opts.confirmTimeoutMs} ms`),
         );
       }, this.opts.confirmTimeoutMs);
-      const ok = this.pub.publish('', queue, content, options, (err) => {
-        clearTimeout(timer);
-        const wasReturned = this.returned.delete(seq);
-        if (err) reject(new AccordError('infra.unavailable', `broker refused the publish to ${queue}`));
-        else if (wasReturned) reject(new AccordError('infra.unavailable', `queue ${queue} does not exist`));
-        else resolve();
+      gen.pending.set(seq, { resolve, reject, timer });
+      const ok = gen.pub.publish('', queue, content, { ...options, mandatory: true }, (err) => {
+        const p = gen.pending.get(seq);
+        if (!p) return;
+        gen.pending.delete(seq);
+        clearTimeout(p.timer);
+        const wasReturned = gen.returned.delete(seq);
+        if (err) p.reject(new AccordError('infra.unavailable', `broker refused the publish to ${queue}`));
+        else if (wasReturned) p.reject(new AccordError('infra.unavailable', `queue ${queue} does not exist`));
+        else p.resolve();
       });
-      if (!ok) this.blocked = true;
+      if (!ok) gen.blocked = true;
     });
   }
 
   /**
-   * Consume a queue with manual acks and bounded prefetch. The handler's disposition is applied
-   * after it settles; a handler that throws has its delivery requeued after `retryDelayMs`.
+   * Consume a queue on a transactional channel with manual acks and bounded prefetch, now and after
+   * every reconnect. A handler that throws has its delivery requeued after `retryDelayMs`.
    */
+  async consumeTx(
+    queue: string,
+    prefetch: number,
+    handler: TxHandler,
+    onError: (err: unknown, msg: ConsumeMessage) => void,
+  ): Promise<void> {
+    const spec: ConsumerSpec = { queue, prefetch, tx: handler, onError };
+    this.consumers.push(spec);
+    await this.startConsumer(await this.current(), spec);
+  }
+
+  /** Consume with plain acks: the delivery is acked when the handler resolves, requeued when it throws. */
   async consume(
     queue: string,
     prefetch: number,
-    handler: (msg: ConsumeMessage) => Promise<Disposition>,
-    onError: (err: unknown, msg: ConsumeMessage) => void,
-    retryDelayMs = 1000,
+    handler: PlainHandler,
+    onError: ConsumerSpec['onError'],
   ): Promise<void> {
-    const ch = await this.model.createChannel();
-    ch.on('error', (err: Error) => this.lost(err));
-    ch.on('close', () => this.lost(new Error(`consumer channel for ${queue} closed`)));
-    await ch.prefetch(prefetch);
-    await ch.consume(queue, (msg) => {
+    const spec: ConsumerSpec = { queue, prefetch, plain: handler, onError };
+    this.consumers.push(spec);
+    await this.startConsumer(await this.current(), spec);
+  }
+
+  private async startConsumer(gen: Generation, spec: ConsumerSpec): Promise<void> {
+    const ch: Channel = await gen.model.createChannel();
+    ch.on('error', (err: Error) => this.lose(gen, err));
+    ch.on('close', () => this.lose(gen, new Error(`consumer channel for ${spec.queue} closed`)));
+    await ch.prefetch(spec.prefetch);
+    const rpc = ch as unknown as RpcChannel;
+    if (spec.tx) await rpc.rpc(TX_SELECT, {}, TX_SELECT_OK);
+    const requeue = (msg: ConsumeMessage, afterMs: number) => {
+      setTimeout(() => {
+        if (gen.dead) return; // the broker requeues it anyway when the channel goes
+        try {
+          ch.nack(msg, false, true);
+          if (spec.tx) rpc.rpc(TX_COMMIT, {}, TX_COMMIT_OK).catch(() => undefined);
+        } catch {
+          // channel gone: the broker requeues it
+        }
+      }, afterMs).unref();
+    };
+    await ch.consume(spec.queue, (msg) => {
       if (msg === null) {
-        this.lost(new Error(`consumer of ${queue} was cancelled by the broker`));
+        this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
         return;
       }
-      handler(msg).then(
-        (disposition) => {
-          if (this.closing) return;
-          if (disposition === 'ack') ch.ack(msg);
-          else ch.nack(msg, false, true);
+      const run = async (): Promise<TxOutcome> => {
+        if (spec.plain) {
+          await spec.plain(msg);
+          if (!gen.dead) ch.ack(msg);
+          return 'done';
+        }
+        const tx: Tx = {
+          publish: (queue, content, props) => {
+            if (gen.dead) throw new AccordError('infra.unavailable', 'channel lost');
+            ch.sendToQueue(queue, content, publishOptions(props, {}));
+          },
+          ack: () => {
+            if (gen.dead) throw new AccordError('infra.unavailable', 'channel lost');
+            ch.ack(msg);
+          },
+          commit: async () => {
+            if (gen.dead) throw new AccordError('infra.unavailable', 'channel lost');
+            await rpc.rpc(TX_COMMIT, {}, TX_COMMIT_OK);
+          },
+        };
+        return spec.tx!(msg, tx);
+      };
+      run().then(
+        (outcome) => {
+          if (outcome !== 'done') requeue(msg, outcome.requeueAfterMs);
         },
         (err: unknown) => {
-          onError(err, msg);
-          setTimeout(() => {
-            if (!this.closing) ch.nack(msg, false, true);
-          }, retryDelayMs).unref();
+          spec.onError(err, msg);
+          requeue(msg, 1000);
         },
       );
     });
   }
 
-  /** Close channels and the connection; safe to call more than once. */
+  /** Close the connection for good; safe to call more than once. */
   close(): Promise<void> {
     this.closing = true;
-    this.closed ??= this.model.close().catch(() => undefined);
+    this.closed ??= (async () => {
+      const gen = this.gen;
+      if (gen && !gen.dead) {
+        gen.dead = true;
+        for (const p of gen.pending.values()) {
+          clearTimeout(p.timer);
+          p.reject(new AccordError('infra.unavailable', `connection ${this.opts.name} closed`));
+        }
+        await gen.model.close().catch(() => undefined);
+      }
+      this.upWaiters.forEach((w) => w());
+    })();
     return this.closed;
   }
+}
+
+function publishOptions(props: PublishProps, extraHeaders: Record<string, string>): Options.Publish {
+  return {
+    persistent: true,
+    contentType: props.contentType,
+    timestamp: Math.floor(Date.now() / 1000),
+    headers: { ...props.headers, ...extraHeaders },
+    ...(props.messageId === undefined ? {} : { messageId: props.messageId }),
+    ...(props.type === undefined ? {} : { type: props.type }),
+    ...(props.priority === undefined ? {} : { priority: props.priority }),
+  };
 }
 
 function describe(err: unknown): string {

@@ -1,0 +1,144 @@
+/**
+ * Reception awareness (AS4-style) on BullMQ: for every sent message a delayed job checks that the
+ * signed receipt came; if not, it resends the same sealed message, with exponential back-off, and
+ * after the last resend reports `failed` to the sending authority and parks the message in accord.dlq.
+ * Jobs carry the message id only: no personal data in Redis job data (Art. 10(7)).
+ */
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config, Names } from '../config.js';
+import { ERROR_CODES } from '../errors.js';
+import type { DeadLetter } from '../pipeline/context.js';
+import type { MessageState, Publisher, ReceiptTimer } from '../pipeline/ports.js';
+import { COPY_HEADER } from '../pipeline/outbound.js';
+
+interface Deps {
+  config: Config;
+  names: Names;
+  peerNames: Names;
+  state: MessageState;
+  local: Publisher;
+  peer: Publisher;
+  log: Logger;
+  /** A connection with `maxRetriesPerRequest: null`, as BullMQ workers require. */
+  connection: Redis;
+}
+
+const QUEUE = 'receipts';
+
+export class BullReceiptTimer implements ReceiptTimer {
+  private readonly queue: Queue;
+  private worker: Worker | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: Deps) {
+    this.queue = new Queue(QUEUE, { connection: deps.connection, prefix: `${deps.names.redisPrefix}bull` });
+    this.queue.on('error', (err: Error) => deps.log.warn({ err: err.message }, 'receipt queue error'));
+  }
+
+  async schedule(messageId: string): Promise<void> {
+    const { delivery } = this.deps.config;
+    await this.queue.add(
+      'await-receipt',
+      { id: messageId },
+      {
+        jobId: messageId,
+        delay: delivery.receiptTimeoutMs,
+        attempts: delivery.maxResends + 1,
+        backoff: { type: 'exponential', delay: delivery.receiptTimeoutMs },
+        removeOnComplete: true,
+        removeOnFail: true,
+      },
+    );
+  }
+
+  /** Start the worker, and a watchdog that replaces it when it stops after a Redis failure. */
+  start(): void {
+    this.worker = this.makeWorker();
+    // BullMQ workers can stop after a Redis restart while the queue still accepts jobs (bullmq
+    // #2466, #3185): a worker that is no longer running is replaced.
+    this.watchdog = setInterval(() => {
+      if (this.stopped || !this.worker || this.worker.isRunning()) return;
+      this.deps.log.warn('receipt worker stopped; replacing it');
+      const old = this.worker;
+      this.worker = this.makeWorker();
+      old.close(true).catch(() => undefined);
+    }, 5000);
+    this.watchdog.unref();
+  }
+
+  private makeWorker(): Worker {
+    const w = new Worker(QUEUE, (job: Job<{ id: string }>) => this.check(job), {
+      connection: this.deps.connection,
+      prefix: `${this.deps.names.redisPrefix}bull`,
+      concurrency: 50,
+    });
+    w.on('error', (err: Error) => this.deps.log.warn({ err: err.message }, 'receipt worker error'));
+    return w;
+  }
+
+  /** One check: receipt there → done; else resend and check again later; after the last, fail. */
+  private async check(job: Job<{ id: string }>): Promise<void> {
+    const { state, config, log } = this.deps;
+    const id = job.data.id;
+    const rec = await state.getSent(id);
+    if (!rec || rec.deliveredAt || rec.failedAt) return;
+    if (job.attemptsMade < config.delivery.maxResends) {
+      await this.deps.peer.publish(this.deps.peerNames.ingress, Buffer.from(rec.jwe, 'latin1'), {
+        contentType: 'application/jose',
+        messageId: id,
+        headers: { [COPY_HEADER]: randomUUID() },
+      });
+      log.info(
+        { messageId: id, resend: job.attemptsMade + 1 },
+        'no receipt yet; resent the same sealed message',
+      );
+      // Throwing schedules the next check after the back-off.
+      throw new Error('awaiting receipt');
+    }
+    // Event and dead letter first, the mark last: a crash in between repeats them rather than losing them.
+    const at = new Date().toISOString();
+    log.error({ messageId: id, resends: config.delivery.maxResends }, 'no receipt after the last resend');
+    const event = {
+      type: 'failed',
+      at,
+      messageId: id,
+      idempotencyKey: rec.idempotencyKey,
+      kind: rec.kind,
+      to: { party: rec.toParty, authority: rec.toAuthority },
+      code: 'delivery.no_receipt',
+      message: ERROR_CODES['delivery.no_receipt'],
+    };
+    await this.deps.local.publish(this.deps.names.events(rec.from), Buffer.from(JSON.stringify(event)), {
+      contentType: 'application/json',
+      type: 'accord.event.failed',
+      messageId: id,
+    });
+    const letter: DeadLetter = {
+      at,
+      source: 'outbox',
+      code: 'delivery.no_receipt',
+      message: `no receipt after ${config.delivery.maxResends} resends`,
+      messageId: id,
+      inputSha256: rec.jweSha256,
+      inputBytes: rec.jwe.length,
+      jwe: rec.jwe,
+    };
+    await this.deps.local.publish(this.deps.names.dlq, Buffer.from(JSON.stringify(letter)), {
+      contentType: 'application/json',
+      type: 'accord.dlq.delivery.no_receipt',
+      messageId: id,
+    });
+    await state.markFailed(id, at);
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}
