@@ -75,7 +75,7 @@ function isInfrastructure(err: unknown): boolean {
   const e = err as { name?: string; message?: string; code?: string };
   return (
     e.name === 'MaxRetriesPerRequestError' ||
-    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|Stream isn't writeable|LOADING/.test(
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|Connection closed|Channel ended|Channel closed|Stream isn't writeable|LOADING/.test(
       `${e.code ?? ''} ${e.message ?? ''}`,
     )
   );
@@ -167,6 +167,9 @@ export class Gateway extends EventEmitter {
           log.error({ broker: which, err: err.message }, 'broker connection lost; reconnecting'),
         );
         c.on('up', () => log.info({ broker: which }, 'broker connection up'));
+        c.on('reconnect-failed', (err: Error) =>
+          log.warn({ broker: which, err: err.message }, 'reconnect failed; retrying'),
+        );
       }
       await local.assertQueues(ownQueues(config), queueArgs(config));
 

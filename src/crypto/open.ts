@@ -108,16 +108,26 @@ function readHeader<S extends z.ZodType>(
   const parsed = schema.safeParse(header);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const path = `${layer}.${formatPath(issue?.path ?? [])}`;
+    // An unknown parameter is reported at the parameter itself, not at the header holding it.
+    const at =
+      issue?.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : (issue?.path ?? []);
+    const path = `${layer}.${formatPath(at)}`;
     fail('crypto.header_invalid', `the ${layer} protected header is invalid at ${path}`, { path });
   }
   return parsed.data;
 }
 
+/**
+ * Split a compact serialization. Each part must be canonical base64url: the unused low bits of a
+ * last character must be zero, else two different strings decode to the same bytes and the SHA-256
+ * the receipt carries would not be the one the sender recorded.
+ */
 function splitCompact(input: string, parts: number, what: string): string[] {
   const segments = input.split('.');
-  if (segments.length !== parts || !segments.every((s) => B64U_PART.test(s))) {
-    fail('crypto.malformed', `not a compact ${what} of ${parts} base64url parts`);
+  const canonical = (s: string) =>
+    B64U_PART.test(s) && Buffer.from(s, 'base64url').toString('base64url') === s;
+  if (segments.length !== parts || !segments.every(canonical)) {
+    fail('crypto.malformed', `not a compact ${what} of ${parts} canonical base64url parts`);
   }
   return segments;
 }

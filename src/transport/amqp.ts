@@ -90,6 +90,57 @@ interface RpcChannel {
   rpc(method: number, fields: object, expect: number): Promise<unknown>;
 }
 
+/** What one delivery's handler wants committed: frames to write, then a commit. */
+interface Batch {
+  ops: (() => void)[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit on one transactional channel. RabbitMQ refuses any frame on a channel while its
+ * tx.commit is outstanding ("unexpected command while processing 'tx.commit'"), and amqplib queues
+ * only RPCs, not publishes and acks. So each handler's publishes and ack are buffered, and written
+ * only between commits: all batches that queued up during one commit go out together, followed by
+ * the next commit.
+ */
+class TxCommitter {
+  private queue: Batch[] = [];
+  private running = false;
+
+  constructor(
+    private readonly rpc: RpcChannel,
+    private readonly isDead: () => boolean,
+  ) {}
+
+  submit(ops: (() => void)[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batches = this.queue;
+        this.queue = [];
+        try {
+          if (this.isDead()) throw new AccordError('infra.unavailable', 'channel lost');
+          for (const b of batches) for (const op of b.ops) op();
+          await this.rpc.rpc(TX_COMMIT, {}, TX_COMMIT_OK);
+          batches.forEach((b) => b.resolve());
+        } catch (err) {
+          batches.forEach((b) => b.reject(err));
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
 /** A delay of `ms`, unref'd so that it never holds the process open. */
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
@@ -100,6 +151,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 export class AmqpConnection extends EventEmitter {
   private gen: Generation | undefined;
   private closing = false;
+  private reconnecting = false;
   private closed: Promise<void> | undefined;
   private seq = 0;
   private readonly topology: { queues: readonly string[]; args: Record<string, unknown> }[] = [];
@@ -187,7 +239,7 @@ export class AmqpConnection extends EventEmitter {
   }
 
   /** Tear a generation down once; pending publishes fail at once; then reconnect with back-off. */
-  private lose(gen: Generation, err: Error): void {
+  private lose(gen: Generation, err: Error, reconnect = true): void {
     if (gen.dead) return;
     gen.dead = true;
     for (const p of gen.pending.values()) {
@@ -199,24 +251,30 @@ export class AmqpConnection extends EventEmitter {
     gen.pending.clear();
     gen.drainWaiters.forEach((w) => w());
     gen.model.close().catch(() => undefined);
-    if (this.closing) return;
+    if (this.closing || !reconnect || this.reconnecting) return;
     this.emit('down', err);
     void this.reconnect();
   }
 
+  /** The one reconnect loop of this connection (a flag guards against a second). */
   private async reconnect(): Promise<void> {
+    this.reconnecting = true;
     let delay = this.opts.reconnectDelayMs ?? 200;
     const max = this.opts.maxReconnectDelayMs ?? 5000;
-    while (!this.closing) {
-      await sleep(delay * (0.8 + Math.random() * 0.4));
-      if (this.closing) return;
-      try {
-        await this.connectOnce();
-        return;
-      } catch (err) {
-        this.emit('reconnect-failed', err);
-        delay = Math.min(max, delay * 2);
+    try {
+      while (!this.closing) {
+        await sleep(delay * (0.8 + Math.random() * 0.4));
+        if (this.closing) return;
+        try {
+          await this.connectOnce();
+          return;
+        } catch (err) {
+          this.emit('reconnect-failed', err);
+          delay = Math.min(max, delay * 2);
+        }
       }
+    } finally {
+      this.reconnecting = false;
     }
   }
 
@@ -318,13 +376,18 @@ export class AmqpConnection extends EventEmitter {
     ch.on('close', () => this.lose(gen, new Error(`consumer channel for ${spec.queue} closed`)));
     await ch.prefetch(spec.prefetch);
     const rpc = ch as unknown as RpcChannel;
+    // TX_SELECT before consuming: no delivery (and so no handler frame) can arrive before it is done.
     if (spec.tx) await rpc.rpc(TX_SELECT, {}, TX_SELECT_OK);
+    const committer = new TxCommitter(rpc, () => gen.dead);
     const requeue = (msg: ConsumeMessage, afterMs: number) => {
       setTimeout(() => {
         if (gen.dead) return; // the broker requeues it anyway when the channel goes
+        if (spec.tx) {
+          committer.submit([() => ch.nack(msg, false, true)]).catch(() => undefined);
+          return;
+        }
         try {
           ch.nack(msg, false, true);
-          if (spec.tx) rpc.rpc(TX_COMMIT, {}, TX_COMMIT_OK).catch(() => undefined);
         } catch {
           // channel gone: the broker requeues it
         }
@@ -341,18 +404,19 @@ export class AmqpConnection extends EventEmitter {
           if (!gen.dead) ch.ack(msg);
           return 'done';
         }
+        let ops: (() => void)[] = [];
         const tx: Tx = {
           publish: (queue, content, props) => {
-            if (gen.dead) throw new AccordError('infra.unavailable', 'channel lost');
-            ch.sendToQueue(queue, content, publishOptions(props, {}));
+            const options = publishOptions(props, {});
+            ops.push(() => ch.sendToQueue(queue, content, options));
           },
           ack: () => {
-            if (gen.dead) throw new AccordError('infra.unavailable', 'channel lost');
-            ch.ack(msg);
+            ops.push(() => ch.ack(msg));
           },
-          commit: async () => {
-            if (gen.dead) throw new AccordError('infra.unavailable', 'channel lost');
-            await rpc.rpc(TX_COMMIT, {}, TX_COMMIT_OK);
+          commit: () => {
+            const batch = ops;
+            ops = [];
+            return committer.submit(batch);
           },
         };
         return spec.tx!(msg, tx);

@@ -1,0 +1,150 @@
+/**
+ * The JSON Schemas of Accord's public interface, generated from the zod schemas so that the two cannot
+ * drift: what a case system publishes (a submission and its body), what it receives (the envelope inside
+ * an inbox delivery, status events) and the gateway config file. `npm run schemas` writes them to
+ * docs/schemas/; test/schemas.test.ts fails when the files there are stale.
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { ConfigSchema } from '../src/config.js';
+import { Envelope } from '../src/domain/envelope.js';
+import { StatusEvent } from '../src/domain/events.js';
+import { SUBMITTABLE, type SubmittableKind } from '../src/domain/messages.js';
+import { Submission } from '../src/domain/submission.js';
+
+/** Base of every schema's `$id`; the file name is appended. */
+export const SCHEMA_BASE_URI = 'https://accord.example/schemas/';
+
+/** What each submittable kind's body carries, with the article it serves. */
+const BODY_DESCRIPTIONS: Record<SubmittableKind, string> = {
+  request: 'Art. 9(1): a written (electronic) request for information or assistance.',
+  reply: 'Art. 9(2): the reply to a request.',
+  'travel-document': 'Art. 6: lost, stolen, stolen blank or revoked travel documents.',
+  'person-search': 'Art. 7 with Art. 4(1), 4(2): a missing or otherwise searched person.',
+};
+
+/** The config loader substitutes these in any string before the schema applies (src/config.ts). */
+const ENV_REFERENCE = {
+  type: 'string',
+  pattern: '\\$\\{[A-Z_][A-Z0-9_]*(?::-[^}]*)?\\}',
+  description: 'A ${NAME} or ${NAME:-default} reference, replaced from the environment before validation.',
+} as const;
+
+type JsonObject = Record<string, unknown>;
+
+const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * One zod schema as JSON Schema 2020-12. `io: 'input'` describes what a producer may write: a field
+ * with a default is optional. No `unrepresentable` fallback: a type JSON Schema cannot express should
+ * fail here rather than silently become `{}` (refinements such as the config's superRefine are simply
+ * not represented).
+ */
+function convert(file: string, title: string, description: string, schema: z.ZodType): JsonObject {
+  const { $schema, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' });
+  return { $schema, $id: `${SCHEMA_BASE_URI}${file}`, title, description, ...rest };
+}
+
+/**
+ * Every string in a config file may hold an environment reference, so each string-typed subschema also
+ * accepts one; without this the shipped config/*.json (`"url": "${ACCORD_AMQP_URL:-amqp://…}"`) would
+ * not validate against the published schema. Only schema positions are visited, never `default` or
+ * `enum` data.
+ */
+function allowEnvReferences(node: JsonObject): JsonObject {
+  const visit = (s: unknown): unknown => {
+    if (!isObject(s)) return s;
+    const out: JsonObject = { ...s };
+    if (isObject(s.properties)) {
+      out.properties = Object.fromEntries(Object.entries(s.properties).map(([k, v]) => [k, visit(v)]));
+    }
+    for (const key of ['items', 'additionalProperties'] as const) {
+      if (isObject(s[key])) out[key] = visit(s[key]);
+    }
+    for (const key of ['anyOf', 'oneOf', 'allOf', 'prefixItems'] as const) {
+      const list = s[key];
+      if (Array.isArray(list)) out[key] = list.map(visit);
+    }
+    if (s.type !== 'string') return out;
+    const { description, default: dflt, ...own } = out;
+    return {
+      ...(description === undefined ? {} : { description }),
+      ...(dflt === undefined ? {} : { default: dflt }),
+      anyOf: [own, { $ref: '#/$defs/envReference' }],
+    };
+  };
+  const root = visit(node) as JsonObject;
+  return { ...root, $defs: { ...(isObject(root.$defs) ? root.$defs : {}), envReference: ENV_REFERENCE } };
+}
+
+/** Every published JSON Schema, keyed by its file name in docs/schemas/. */
+export function generateSchemas(): Record<string, unknown> {
+  const schemas: Record<string, unknown> = {
+    'submission.schema.json': convert(
+      'submission.schema.json',
+      'Accord submission',
+      'What a case system publishes to accord.outbox: one submittable kind with its body, the sending ' +
+        'authority, the recipient and a client-chosen idempotency key.',
+      Submission,
+    ),
+    'envelope.schema.json': convert(
+      'envelope.schema.json',
+      'Accord envelope',
+      'The message one gateway signs (JWS) and encrypts (JWE) for the other; delivered to an authority ' +
+        'as `envelope` in accord.inbox.<authorityId>.',
+      Envelope,
+    ),
+    'status-event.schema.json': convert(
+      'status-event.schema.json',
+      'Accord status event',
+      'A status event on accord.events.<authorityId> about a message that authority sent; `rejected` ' +
+        'carries a stable `code` (docs/errors.md) and the `path` of the offending field.',
+      StatusEvent,
+    ),
+    'config.schema.json': allowEnvReferences(
+      convert(
+        'config.schema.json',
+        'Accord gateway configuration',
+        'The gateway config file. Any string may contain ${NAME} or ${NAME:-default}, replaced from the ' +
+          'environment before validation. Not expressed here: the peer must be the other party, ' +
+          'authority ids are unique per directory, and a peer sharing this broker needs its own namespace.',
+        ConfigSchema,
+      ),
+    ),
+  };
+  for (const kind of Object.keys(SUBMITTABLE) as SubmittableKind[]) {
+    const file = `body.${kind}.schema.json`;
+    schemas[file] = convert(file, `Accord ${kind} body`, BODY_DESCRIPTIONS[kind], SUBMITTABLE[kind]);
+  }
+  return schemas;
+}
+
+/** The exact text of a schema file: 2-space JSON with a trailing newline. */
+export function renderSchema(schema: unknown): string {
+  return `${JSON.stringify(schema, null, 2)}\n`;
+}
+
+/** Write every schema into `dir`, remove `.json` files it no longer generates; one line per file. */
+export function writeSchemas(dir: string, log: (line: string) => void = console.log): void {
+  mkdirSync(dir, { recursive: true });
+  const schemas = generateSchemas();
+  for (const [file, schema] of Object.entries(schemas)) {
+    const text = renderSchema(schema);
+    writeFileSync(join(dir, file), text);
+    log(`wrote ${relative(process.cwd(), join(dir, file))} (${Buffer.byteLength(text)} bytes)`);
+  }
+  for (const file of readdirSync(dir)) {
+    if (file.endsWith('.json') && !(file in schemas)) {
+      rmSync(join(dir, file));
+      log(`removed ${relative(process.cwd(), join(dir, file))} (no longer generated)`);
+    }
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // dist/scripts/gen-schemas.js → the repository root is two levels up.
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  writeSchemas(join(root, 'docs', 'schemas'));
+}
