@@ -185,13 +185,18 @@ export class Gateway extends EventEmitter {
         log,
         connection: bullRedis,
       });
+      // The delivered-log is settled when its queue is empty and no line is being applied.
+      let logInFlight = 0;
+      const deliveredLog = {
+        isSettled: async () => logInFlight === 0 && (await local!.messageCount(n.deliveredLog)) === 0,
+      };
       const ctx: GatewayContext = {
         config,
         names: n,
         peerNames,
         keys,
         profile: config.crypto,
-        deps: { local, peer, state, timers, log, now },
+        deps: { local, peer, state, timers, deliveredLog, log, now },
         ownAuthorities: new Set(config.authorities.map((a) => a.id)),
         peerAuthorities: new Set(config.peer.authorities.map((a) => a.id)),
       };
@@ -259,7 +264,14 @@ export class Gateway extends EventEmitter {
       await local.consume(
         n.deliveredLog,
         64,
-        (m) => state.markSeenDelivered(m.content.toString('utf8')),
+        async (m) => {
+          logInFlight++;
+          try {
+            await state.markSeenDelivered(m.content.toString('utf8'));
+          } finally {
+            logInFlight--;
+          }
+        },
         onError('delivered-log'),
       );
       timers.start();

@@ -23,7 +23,7 @@ import {
   type Pair,
   type TestAuthority,
 } from './helpers/harness.js';
-import { TcpProxy } from './helpers/tcp-proxy.js';
+import { TcpProxy } from '../scripts/chaos/tcp-proxy.js';
 
 function request(key: string): SubmissionInput {
   const sub = JSON.parse(

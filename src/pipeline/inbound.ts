@@ -8,7 +8,9 @@
  * Exactly once into the case system. The delivery to the inbox, a line in the internal delivered-log
  * queue and the ack of the ingress copy commit in one AMQP transaction. Before that, a `pending` claim
  * naming the copy (the sender's `x-accord-copy` token) is written to Redis. So, after a crash:
- * - the same copy comes back only if its transaction did not commit → deliver it;
+ * - the same copy comes back after a crash → once the delivered-log has been read to the end, the
+ *   claim says whether the transaction committed (delivered: answer with the receipt) or not
+ *   (still pending: deliver it now);
  * - another copy (a resend) finds the claim pending → it waits until the claim resolves: the
  *   delivered-log consumer marks it delivered if the transaction committed, or the first copy, which
  *   the broker requeued, comes back and delivers;
@@ -28,6 +30,9 @@ import type { Incoming, Tx, TxOutcome } from './ports.js';
 const RETRIED = new Set(['infra.unavailable']);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Header of an inbox message: a token unique to that message (see {@link InboundPipeline}). */
+export const DELIVERY_HEADER = 'x-accord-delivery';
 
 /** How long a resend waits for another copy's pending claim to resolve before it looks again. */
 export const PENDING_RECHECK_MS = 1000;
@@ -129,9 +134,17 @@ export class InboundPipeline {
     const copy =
       typeof copyHeader === 'string' && copyHeader.length <= 64 ? copyHeader : `untagged-${randomUUID()}`;
 
-    const seen = await ctx.deps.state.getSeen(env.id);
+    let seen = await ctx.deps.state.getSeen(env.id);
     if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
     if (seen && seen.copy !== copy) return this.waitForClaim(env.id);
+    if (seen) {
+      // Our own copy is back, so a crash or a lost connection interrupted its attempt. The commit
+      // may still have happened (the broker applied it, then died before answering, and the ack
+      // did not survive): its delivered-log line says so. Deliver only once that log is read.
+      if (!(await ctx.deps.deliveredLog.isSettled())) return this.waitForClaim(env.id);
+      seen = await ctx.deps.state.getSeen(env.id);
+      if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
+    }
 
     const receiptJwe = seen?.receiptJwe ?? (await this.sealReceipt(env, facts.jweSha256, receivedAt));
     // Remembered until well after the message can no longer be accepted (expiry + leeway).
@@ -155,6 +168,9 @@ export class InboundPipeline {
           contentType: 'application/json',
           messageId: env.id,
           type: env.kind,
+          // One token per inbox message: a case system tells the broker's redelivery of one message
+          // (same token) from a second message (which the gateway promises never to send).
+          headers: { [DELIVERY_HEADER]: randomUUID() },
           ...(env.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
         },
       },

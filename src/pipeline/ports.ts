@@ -77,12 +77,19 @@ export interface ReceiptTimer {
   schedule(messageId: string): Promise<void>;
 }
 
+/** The internal delivered-log queue, as far as the receiver needs to know it. */
+export interface DeliveredLog {
+  /** True when every line published so far has been applied to the claims (nothing left to read). */
+  isSettled(): Promise<boolean>;
+}
+
 /** Everything a pipeline stage gets from the composition root. */
 export interface PipelineDeps {
   local: Publisher;
   peer: Publisher;
   state: MessageState;
   timers: ReceiptTimer;
+  deliveredLog: DeliveredLog;
   log: Logger;
   now: () => Date;
 }

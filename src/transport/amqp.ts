@@ -291,6 +291,20 @@ export class AmqpConnection extends EventEmitter {
     }
   }
 
+  /** Messages ready in a queue, or undefined when the queue does not exist. */
+  async messageCount(queue: string): Promise<number | undefined> {
+    const gen = await this.current();
+    const ch = await gen.model.createChannel();
+    ch.on('error', () => undefined); // a missing queue closes this channel only
+    try {
+      return (await ch.checkQueue(queue)).messageCount;
+    } catch {
+      return undefined;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   /** Declare durable queues now and after every reconnect. */
   async assertQueues(queues: readonly string[], args: Record<string, unknown> = {}): Promise<void> {
     this.topology.push({ queues, args });

@@ -1,0 +1,28 @@
+/**
+ * `npm run chaos`: the fault suite (issue 4), not part of `npm test` (a short version is).
+ *   npm run chaos -- [--messages 5000] [--rate 100] [--link-cut 30] [--seed N] [--quiet 120]
+ * Prints progress, a table and one JSON line; exits 1 when anything was lost, duplicated,
+ * unexpected, or left without a receipt.
+ */
+import { Command } from 'commander';
+import { passed, report, runChaos } from './chaos/runner.js';
+
+const program = new Command('chaos')
+  .option('--messages <n>', 'messages from CZ to KZ', '5000')
+  .option('--rate <n>', 'submissions per second', '100')
+  .option('--link-cut <s>', 'seconds the link between the gateways stays cut', '30')
+  .option('--quiet <s>', 'give up when nothing progresses this long after the last fault', '120')
+  .option('--seed <n>', 'seed for the fault moments', String(Date.now() % 100000))
+  .parse(process.argv);
+const o = program.opts<{ messages: string; rate: string; linkCut: string; quiet: string; seed: string }>();
+
+const result = await runChaos({
+  messages: Number(o.messages),
+  rate: Number(o.rate),
+  linkCutS: Number(o.linkCut),
+  quietS: Number(o.quiet),
+  seed: Number(o.seed),
+  say: (line) => process.stdout.write(`${line}\n`),
+});
+process.stdout.write(`\nchaos run, seed ${o.seed} (logs in ${result.dir}):\n${report(result)}\n`);
+process.exitCode = passed(result) ? 0 : 1;

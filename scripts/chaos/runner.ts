@@ -1,0 +1,370 @@
+/**
+ * The fault suite (issue 4): N messages from CZ to KZ while RabbitMQ is killed and restarted, Redis is
+ * killed and restarted, each gateway is killed with SIGKILL and restarted by its supervisor, and the
+ * link between the gateways is cut (a TCP proxy the suite owns). Then it reconciles what was submitted
+ * against what reached the KZ inbox and the receipts at CZ, in the Jepsen vocabulary: lost,
+ * duplicated, unexpected, and receipt gaps.
+ */
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { names } from '../../src/config.js';
+import { messageIdFor } from '../../src/domain/ids.js';
+import { DELIVERY_HEADER } from '../../src/pipeline/inbound.js';
+import { AmqpConnection } from '../../src/transport/amqp.js';
+import { ChaosRabbit, ChaosRedis, GatewayProcess, freePort } from './services.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export interface ChaosOptions {
+  messages: number;
+  /** Submissions per second. */
+  rate: number;
+  /** How long the link between the gateways stays cut. */
+  linkCutS: number;
+  /** Give up when nothing progresses for this long after the last fault. */
+  quietS: number;
+  seed: number;
+  /** Progress lines go here. */
+  say: (line: string) => void;
+}
+
+export interface ChaosResult {
+  sent: number;
+  delivered: number;
+  lost: number;
+  duplicated: number;
+  unexpected: number;
+  receipt_gaps: number;
+  failed: number;
+  dead_letters: number;
+  restarts: { rabbitmq: number; redis: number; gateway_cz: number; gateway_kz: number; link_cuts: number };
+  seconds: number;
+  dir: string;
+  /** A few ids of each kind of gap, for reading the gateway logs. */
+  examples: { lost: string[]; duplicated: string[]; receipt_gaps: string[] };
+}
+
+/** A small seeded PRNG (mulberry32), so a run's fault moments can be repeated. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function gatewayConfig(
+  party: 'cz' | 'kz',
+  dir: string,
+  brokerUrl: string,
+  peerUrl: string,
+  redisUrl: string,
+): string {
+  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<
+    string,
+    unknown
+  > & {
+    keys: { privateJwks: string };
+    peer: { namespace?: string; amqpUrl: string; publicJwks: string };
+  };
+  const peer = party === 'cz' ? 'kz' : 'cz';
+  raw.namespace = `chaos-${party}`;
+  raw.peer.namespace = `chaos-${peer}`;
+  raw.amqp = { url: brokerUrl, heartbeatS: 5, confirmTimeoutMs: 5000, prefetch: 64 };
+  raw.peer.amqpUrl = peerUrl;
+  raw.redis = { url: redisUrl };
+  raw.delivery = { receiptTimeoutMs: 5000, maxResends: 8, poisonAttempts: 5 };
+  // Private keys copied with owner-only permissions.
+  const keys = join(dir, `keys-${party}`);
+  mkdirSync(keys, { recursive: true });
+  copyFileSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), join(keys, 'private.jwks.json'));
+  chmodSync(join(keys, 'private.jwks.json'), 0o600);
+  raw.keys.privateJwks = join(keys, 'private.jwks.json');
+  raw.peer.publicJwks = join(ROOT, 'certs-example', peer, 'public.jwks.json');
+  const file = join(dir, `${party}.json`);
+  writeFileSync(file, JSON.stringify(raw, null, 2));
+  return file;
+}
+
+export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
+  const t0 = Date.now();
+  const say = (s: string) => opts.say(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${s}`);
+  const random = prng(opts.seed);
+  const dir = mkdtempSync(join(tmpdir(), 'accord-chaos-'));
+  // RabbitMQ runs as its own user and must reach its folder inside; the key copies stay 0600.
+  chmodSync(dir, 0o755);
+  const rabbit = new ChaosRabbit(join(dir, 'rabbitmq'), await freePort(), await freePort());
+  const redis = new ChaosRedis(join(dir, 'redis'), await freePort());
+  const proxy = new TcpProxy('127.0.0.1', rabbit.port);
+  const counts = { rabbitmq: 0, redis: 0, link_cuts: 0 };
+  let cz: GatewayProcess | undefined;
+  let kz: GatewayProcess | undefined;
+  const conns: AmqpConnection[] = [];
+  // Interrupted (Ctrl-C, a time limit): leave no broker, Redis or gateway running behind.
+  const abort = () => {
+    cz?.kill();
+    kz?.kill();
+    redis.kill();
+    rabbit.kill();
+    process.exit(130);
+  };
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  try {
+    say(`run directory ${dir}`);
+    await rabbit.start();
+    await redis.start();
+    await proxy.start();
+    say(`RabbitMQ on :${rabbit.port}, Redis on :${redis.port}, peer link through a proxy on :${proxy.port}`);
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+    // Both peer links (messages CZ→KZ, receipts KZ→CZ) go through the proxy; local links do not.
+    const czFile = gatewayConfig('cz', dir, rabbit.url, proxy.url(), redis.url);
+    const kzFile = gatewayConfig('kz', dir, rabbit.url, proxy.url(), redis.url);
+    cz = new GatewayProcess('CZ', cli, czFile, join(dir, 'gateway-cz.log'));
+    kz = new GatewayProcess('KZ', cli, kzFile, join(dir, 'gateway-kz.log'));
+    kz.start();
+    cz.start();
+
+    // The case systems: CZ submits, KZ's inbox and CZ's events are collected. They reconnect by themselves.
+    const czNames = names('chaos-cz');
+    const kzNames = names('chaos-kz');
+    const client = async (name: string) => {
+      for (;;) {
+        try {
+          const c = await AmqpConnection.open({
+            url: rabbit.url,
+            name,
+            heartbeatS: 5,
+            confirmTimeoutMs: 5000,
+          });
+          conns.push(c);
+          return c;
+        } catch {
+          await sleep(500);
+        }
+      }
+    };
+    const submitter = await client('chaos-submitter');
+    const inboxReader = await client('chaos-kz-inbox');
+    const eventReader = await client('chaos-cz-events');
+    // Wait until both gateways have declared their queues.
+    const declared = async () =>
+      (await inboxReader.messageCount(kzNames.inbox('kz-mia'))) !== undefined &&
+      (await inboxReader.messageCount(czNames.events('cz-pp-ipc'))) !== undefined &&
+      (await inboxReader.messageCount(czNames.ingress)) !== undefined;
+    const readyBy = Date.now() + 60_000;
+    while (!(await declared())) {
+      if (Date.now() > readyBy) throw new Error(`the gateways did not start; see the logs in ${dir}`);
+      await sleep(200);
+    }
+
+    const deliveries = new Map<string, Set<string>>();
+    const delivered = new Set<string>();
+    const failed = new Set<string>();
+    await inboxReader.consume(
+      kzNames.inbox('kz-mia'),
+      200,
+      async (m) => {
+        const id = String(m.properties.messageId ?? '');
+        const token = String((m.properties.headers ?? {})[DELIVERY_HEADER] ?? 'none');
+        const set = deliveries.get(id) ?? new Set<string>();
+        set.add(token);
+        deliveries.set(id, set);
+        await Promise.resolve();
+      },
+      () => undefined,
+    );
+    await eventReader.consume(
+      czNames.events('cz-pp-ipc'),
+      200,
+      async (m) => {
+        const e = JSON.parse(m.content.toString('utf8')) as { type?: string; messageId?: string };
+        if (e.type === 'delivered' && e.messageId) delivered.add(e.messageId);
+        if (e.type === 'failed' && e.messageId) failed.add(e.messageId);
+        await Promise.resolve();
+      },
+      () => undefined,
+    );
+
+    // Submissions, paced.
+    const runId = `${opts.seed}-${Date.now().toString(36)}`;
+    const template = JSON.parse(
+      readFileSync(join(ROOT, 'examples', 'messages', 'travel-document.json'), 'utf8'),
+    ) as Record<string, unknown>;
+    const expected = new Set<string>();
+    let submitted = 0;
+    const base = Date.now();
+    const submitting = (async () => {
+      const start = base;
+      for (let i = 0; i < opts.messages; i++) {
+        const due = start + (i * 1000) / opts.rate;
+        if (due > Date.now()) await sleep(due - Date.now());
+        const key = `chaos/${runId}/${i}`;
+        const sub = { ...template, idempotencyKey: key, to: { party: 'KZ', authority: 'kz-mia' } };
+        // At least once from the case system: retried until the broker confirms.
+        for (;;) {
+          try {
+            await submitter.publish(czNames.outbox, Buffer.from(JSON.stringify(sub)), {
+              contentType: 'application/json',
+            });
+            break;
+          } catch {
+            await sleep(300);
+          }
+        }
+        expected.add(messageIdFor('CZ', 'cz-pp-ipc', key));
+        submitted++;
+      }
+    })();
+
+    // Faults, at jittered moments across the submission window.
+    const windowMs = (opts.messages / opts.rate) * 1000;
+    const at = (fraction: number) => base + windowMs * (fraction + (random() - 0.5) * 0.08);
+    const until = async (ts: number) => {
+      if (ts > Date.now()) await sleep(ts - Date.now());
+    };
+    const faults = (async () => {
+      await until(at(0.12));
+      say('fault: RabbitMQ killed (SIGKILL) and restarted');
+      await rabbit.restart();
+      counts.rabbitmq++;
+      await until(at(0.28));
+      say('fault: gateway CZ killed (SIGKILL)');
+      cz.kill();
+      await until(at(0.38));
+      say('fault: Redis killed (SIGKILL) and restarted');
+      redis.kill();
+      await sleep(1000);
+      await redis.restart();
+      counts.redis++;
+      await until(at(0.48));
+      say(`fault: link between the gateways cut for ${opts.linkCutS} s`);
+      proxy.cut();
+      counts.link_cuts++;
+      await sleep(opts.linkCutS * 1000);
+      proxy.restore();
+      say('link restored');
+      await until(at(0.62));
+      say('fault: gateway KZ killed (SIGKILL)');
+      kz.kill();
+      await until(at(0.8));
+      say('fault: RabbitMQ killed (SIGKILL) and restarted, again');
+      await rabbit.restart();
+      counts.rabbitmq++;
+    })();
+
+    // Progress until everything is accounted for, or nothing moves for quietS after the last fault.
+    let last = -1;
+    let lastChange = Date.now();
+    let faultsDone = false;
+    void faults.then(() => {
+      faultsDone = true;
+      lastChange = Date.now();
+    });
+    let submitDone = false;
+    void submitting.then(() => (submitDone = true));
+    for (;;) {
+      await sleep(1000);
+      const got = [...expected].filter((id) => deliveries.has(id)).length;
+      const receipts = [...expected].filter((id) => delivered.has(id)).length;
+      const progress = got + receipts;
+      if (progress !== last) {
+        last = progress;
+        lastChange = Date.now();
+      }
+      if (Math.round((Date.now() - t0) / 1000) % 5 === 0) {
+        say(`submitted ${submitted}/${opts.messages}, in the KZ inbox ${got}, receipts at CZ ${receipts}`);
+      }
+      if (submitDone && faultsDone && got === opts.messages && receipts === opts.messages) break;
+      if (faultsDone && submitDone && Date.now() - lastChange > opts.quietS * 1000) {
+        say(`nothing moved for ${opts.quietS} s; reconciling what is there`);
+        break;
+      }
+    }
+    await faults;
+    await submitting;
+    await sleep(2000); // late duplicates, if any, would arrive now
+
+    const dlqCount = async (queue: string) => (await inboxReader.messageCount(queue)) ?? 0;
+    const deadLetters = (await dlqCount(czNames.dlq)) + (await dlqCount(kzNames.dlq));
+    const deliveredIds = [...deliveries.keys()];
+    const result: ChaosResult = {
+      sent: expected.size,
+      delivered: deliveredIds.filter((id) => expected.has(id)).length,
+      lost: [...expected].filter((id) => !deliveries.has(id) && !failed.has(id)).length,
+      duplicated: [...deliveries.values()].filter((tokens) => tokens.size > 1).length,
+      unexpected: deliveredIds.filter((id) => !expected.has(id)).length,
+      receipt_gaps: [...expected].filter((id) => deliveries.has(id) && !delivered.has(id)).length,
+      failed: failed.size,
+      dead_letters: deadLetters,
+      restarts: { ...counts, gateway_cz: cz.restarts, gateway_kz: kz.restarts },
+      seconds: Math.round((Date.now() - t0) / 1000),
+      dir,
+      examples: {
+        lost: [...expected].filter((id) => !deliveries.has(id) && !failed.has(id)).slice(0, 5),
+        duplicated: [...deliveries]
+          .filter(([, t]) => t.size > 1)
+          .map(([id]) => id)
+          .slice(0, 5),
+        receipt_gaps: [...expected].filter((id) => deliveries.has(id) && !delivered.has(id)).slice(0, 5),
+      },
+    };
+    return result;
+  } finally {
+    process.removeListener('SIGINT', abort);
+    process.removeListener('SIGTERM', abort);
+    for (const c of conns) await c.close();
+    await cz?.stop();
+    await kz?.stop();
+    await proxy.close();
+    redis.kill();
+    rabbit.kill();
+  }
+}
+
+/** The table and the JSON line. */
+export function report(r: ChaosResult): string {
+  const rows: [string, number | string][] = [
+    ['sent', r.sent],
+    ['delivered', r.delivered],
+    ['lost', r.lost],
+    ['duplicated', r.duplicated],
+    ['unexpected', r.unexpected],
+    ['receipt gaps', r.receipt_gaps],
+    ['failed (reported to the sender)', r.failed],
+    ['dead letters', r.dead_letters],
+    ['RabbitMQ restarts', r.restarts.rabbitmq],
+    ['Redis restarts', r.restarts.redis],
+    ['gateway CZ restarts', r.restarts.gateway_cz],
+    ['gateway KZ restarts', r.restarts.gateway_kz],
+    ['link cuts', r.restarts.link_cuts],
+    ['seconds', r.seconds],
+  ];
+  const table = rows.map(([k, v]) => `  ${k.padEnd(34)} ${String(v).padStart(8)}`).join('\n');
+  const json = JSON.stringify({
+    sent: r.sent,
+    delivered: r.delivered,
+    lost: r.lost,
+    duplicated: r.duplicated,
+    unexpected: r.unexpected,
+    receipt_gaps: r.receipt_gaps,
+  });
+  const gaps = Object.entries(r.examples)
+    .filter(([, ids]) => ids.length > 0)
+    .map(([k, ids]) => `  ${k}: ${ids.join(' ')}`)
+    .join('\n');
+  return `${table}${gaps ? `\n${gaps}` : ''}\n${json}`;
+}
+
+/** Whether the run kept Accord's promise. */
+export function passed(r: ChaosResult): boolean {
+  return r.lost === 0 && r.duplicated === 0 && r.unexpected === 0 && r.receipt_gaps === 0;
+}

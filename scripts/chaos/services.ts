@@ -1,0 +1,221 @@
+/**
+ * The chaos suite's own RabbitMQ node and Redis server, on their own ports and data directories, so
+ * that killing them harms nothing else on the machine. Both are killed with SIGKILL (no clean
+ * shutdown) and restarted on the same data.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+
+/** Resolve when a TCP port accepts connections, or throw after `timeoutMs`. */
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** A RabbitMQ node of its own (Debian's rabbitmq-server, run as the rabbitmq user by its wrapper). */
+export class ChaosRabbit {
+  readonly nodename: string;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(
+    readonly dir: string,
+    readonly port: number,
+    distPort: number,
+  ) {
+    this.nodename = `accord-chaos-${port}@localhost`;
+    mkdirSync(join(dir, 'mnesia'), { recursive: true });
+    mkdirSync(join(dir, 'log'), { recursive: true });
+    writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+    writeFileSync(
+      join(dir, 'rabbitmq.conf'),
+      `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
+    );
+    // The Debian wrapper drops to the rabbitmq user, which must own the node's files.
+    const ids = spawnSync('id', ['-u', 'rabbitmq'], { encoding: 'utf8' });
+    const gids = spawnSync('id', ['-g', 'rabbitmq'], { encoding: 'utf8' });
+    if (ids.status === 0 && gids.status === 0) {
+      const uid = Number(ids.stdout.trim());
+      const gid = Number(gids.stdout.trim());
+      for (const p of [
+        dir,
+        join(dir, 'mnesia'),
+        join(dir, 'log'),
+        join(dir, 'enabled_plugins'),
+        join(dir, 'rabbitmq.conf'),
+      ]) {
+        chownSync(p, uid, gid);
+      }
+    }
+    this.env = {
+      ...process.env,
+      RABBITMQ_NODENAME: this.nodename,
+      RABBITMQ_NODE_PORT: String(port),
+      RABBITMQ_DIST_PORT: String(distPort),
+      RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
+      RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+      RABBITMQ_LOG_BASE: join(dir, 'log'),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+      RABBITMQ_PID_FILE: join(dir, 'pid'),
+    };
+  }
+
+  get url(): string {
+    return `amqp://guest:guest@127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const r = spawnSync('rabbitmq-server', ['-detached'], { env: this.env, encoding: 'utf8' });
+    if (r.error) throw new Error(`cannot run rabbitmq-server: ${r.error.message}`);
+    await waitForPort(this.port, 60_000);
+  }
+
+  private pid(): number | undefined {
+    const f = join(this.dir, 'pid');
+    if (!existsSync(f)) return undefined;
+    const pid = Number(readFileSync(f, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+
+  /** SIGKILL the node: no clean shutdown, as in a power cut. */
+  kill(): void {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+
+  async restart(): Promise<void> {
+    this.kill();
+    await new Promise((r) => setTimeout(r, 500));
+    await this.start();
+  }
+}
+
+/** A Redis server of its own, with every write fsynced to its append-only file. */
+export class ChaosRedis {
+  private child: ChildProcess | undefined;
+
+  constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+        '--logfile',
+        join(this.dir, 'redis.log'),
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitForPort(this.port, 30_000);
+  }
+
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  async restart(): Promise<void> {
+    const c = this.child;
+    this.kill();
+    if (c && c.exitCode === null && c.signalCode === null) await new Promise((r) => c.once('exit', r));
+    await this.start();
+  }
+}
+
+/**
+ * A gateway in its own process (`accord start`), supervised as systemd's `Restart=always` would:
+ * when it exits or is killed, it is started again after `restartDelayMs`.
+ */
+export class GatewayProcess {
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  restarts = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly cli: string,
+    private readonly configFile: string,
+    private readonly logFile: string,
+    private readonly restartDelayMs = 1000,
+  ) {}
+
+  start(): void {
+    const out = openSync(this.logFile, 'a');
+    const child = spawn('node', [this.cli, 'start', '--config', this.configFile], {
+      stdio: ['ignore', out, out],
+      env: { ...process.env, ACCORD_LOG_LEVEL: 'info' },
+    });
+    this.child = child;
+    child.once('exit', () => {
+      if (this.stopping || this.child !== child) return;
+      this.restarts++;
+      setTimeout(() => {
+        if (!this.stopping) this.start();
+      }, this.restartDelayMs);
+    });
+  }
+
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    c.kill('SIGTERM');
+    await Promise.race([new Promise((r) => c.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
+    if (c.exitCode === null) c.kill('SIGKILL');
+  }
+}
