@@ -23,6 +23,8 @@ const BODY_DESCRIPTIONS: Record<SubmittableKind, string> = {
   reply: 'Art. 9(2): the reply to a request.',
   'travel-document': 'Art. 6: lost, stolen, stolen blank or revoked travel documents.',
   'person-search': 'Art. 7 with Art. 4(1), 4(2): a missing or otherwise searched person.',
+  refusal:
+    'Art. 9(4): the requested authority refuses a request in full or in part; sent as a signed refusal notice (Art. 9(5)).',
 };
 
 /** The config loader substitutes these in any string before the schema applies (src/config.ts). */

@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { AuthorityId, PartyId, Text } from './domain/common.js';
+import { AssistanceType, CrimeCategory, InformationType, RefusalGround } from './domain/categories.js';
 import { AccordError } from './errors.js';
 import { formatPath, parseJson } from './domain/parse.js';
 
@@ -28,6 +29,29 @@ export const AuthorityEntry = z.strictObject({
     .default({}),
 });
 export type AuthorityEntry = z.infer<typeof AuthorityEntry>;
+
+/**
+ * Art. 9(4): a refusal rule applied to every inbound request, in order; the first that matches refuses
+ * it and a signed refusal notice goes back at once (Art. 9(5)). A rule matches when each criterion it
+ * names matches (any of the listed values).
+ */
+export const RefusalRule = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+  when: z
+    .strictObject({
+      crimeCategories: z.array(CrimeCategory).min(1).optional(),
+      informationTypes: z.array(InformationType).min(1).optional(),
+      assistanceTypes: z.array(AssistanceType).min(1).optional(),
+      fromAuthorities: z.array(AuthorityId).min(1).optional(),
+      toAuthorities: z.array(AuthorityId).min(1).optional(),
+    })
+    .refine((w) => Object.keys(w).length > 0, 'a rule names at least one criterion'),
+  decision: z.literal('refuse'),
+  grounds: z.array(RefusalGround).min(1).max(5),
+  /** What the requester is told. */
+  explanation: Text(2000),
+});
+export type RefusalRule = z.infer<typeof RefusalRule>;
 
 const Namespace = z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes');
 const AmqpUrl = z.string().regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL');
@@ -111,6 +135,12 @@ export const ConfigSchema = z
         poisonAttempts: z.int().min(1).max(100).default(5),
       })
       .default({ receiptTimeoutMs: 30_000, maxResends: 5, poisonAttempts: 5 }),
+    policy: z
+      .strictObject({
+        /** Art. 9(4) refusal rules for inbound requests, applied in order. */
+        refusalRules: z.array(RefusalRule).max(200).default([]),
+      })
+      .default({ refusalRules: [] }),
     messages: z
       .strictObject({
         /** Validity of a message when the submission sets none, in seconds. @defaultValue 7 days */

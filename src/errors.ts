@@ -12,6 +12,13 @@ export const ERROR_CODES = {
   'auth.unknown_recipient': 'The recipient authority is not listed in the peer’s directory (Art. 13).',
   'auth.wrong_party': 'A party named in the message is not the one this gateway or its peer stands for.',
   'policy.language_not_agreed': 'Art. 9(6): the language is not English nor one agreed in the config.',
+  'policy.sensitive_without_necessity':
+    'Art. 10(2): the message carries a sensitive category of personal data without a necessity statement.',
+  'policy.sensitive_flags_mismatch': 'Art. 10(2): the declared sensitive categories do not match the data.',
+  'policy.sensitive_text_suspected':
+    'Art. 10(2) warning: free text seems to describe sensitive data the gateway cannot check; the message was sent.',
+  'policy.refused': 'Art. 9(4): the request was refused, in full or in part; the notice gives the grounds.',
+  'policy.not_a_request': 'A refusal must refer to a request this authority received.',
   'crypto.malformed': 'The sealed message is not a compact JWE of five base64url parts.',
   'crypto.header_invalid': 'A protected header is malformed or carries a parameter Accord refuses.',
   'crypto.alg_not_allowed': 'A JOSE algorithm is not on the configured allow-list.',

@@ -57,6 +57,27 @@ export const PURPOSES = {
   'public-order-and-security': 'Art. 10(1) protecting public order and security',
 } as const;
 
+/** Art. 10(2): personal data that may be provided only when necessary. */
+export const SENSITIVE_CATEGORIES = {
+  nationality: 'Art. 10(2) nationality',
+  'ethnic-origin': 'Art. 10(2) racial or ethnic origin',
+  'political-opinions': 'Art. 10(2) political opinions',
+  religion: 'Art. 10(2) religion',
+  'philosophical-beliefs': 'Art. 10(2) philosophical beliefs',
+  'criminal-convictions': 'Art. 10(2) previous criminal convictions',
+  health: 'Art. 10(2) health',
+  'sex-life': 'Art. 10(2) sexual life',
+} as const;
+
+/** Art. 9(4): the grounds on which a request may be refused in full or in part. */
+export const REFUSAL_GROUNDS = {
+  sovereignty: 'Art. 9(4) a threat to sovereignty',
+  security: 'Art. 9(4) a threat to security',
+  'important-interests': 'Art. 9(4) a threat to other important interests of the State',
+  'national-legislation': 'Art. 9(4) a violation of the legislation of the State',
+  'international-obligations': 'Art. 9(4) a violation of the international obligations of the State',
+} as const;
+
 const keysOf = <T extends Record<string, string>>(o: T) =>
   Object.keys(o) as [keyof T & string, ...(keyof T & string)[]];
 
@@ -65,7 +86,14 @@ export const InformationType = z.enum(keysOf(INFORMATION_TYPES)).describe('Art. 
 export const AssistanceType = z.enum(keysOf(ASSISTANCE_TYPES)).describe('Art. 4 assistance type');
 export const Purpose = z.enum(keysOf(PURPOSES)).describe('Art. 10(1) purpose of use');
 
+export const SensitiveCategory = z
+  .enum(keysOf(SENSITIVE_CATEGORIES))
+  .describe('Art. 10(2) sensitive category');
+export const RefusalGround = z.enum(keysOf(REFUSAL_GROUNDS)).describe('Art. 9(4) ground of refusal');
+
 export type CrimeCategory = z.infer<typeof CrimeCategory>;
+export type SensitiveCategory = z.infer<typeof SensitiveCategory>;
+export type RefusalGround = z.infer<typeof RefusalGround>;
 export type InformationType = z.infer<typeof InformationType>;
 export type AssistanceType = z.infer<typeof AssistanceType>;
 export type Purpose = z.infer<typeof Purpose>;

@@ -5,14 +5,24 @@
  * (purposes, conditions) to the content so that they cannot be stripped on the way.
  */
 import { z } from 'zod';
-import { Purpose } from './categories.js';
+import { Purpose, SensitiveCategory } from './categories.js';
 import { Address, Language, Text, Timestamp } from './common.js';
 import { GATEWAY_ONLY, SUBMITTABLE } from './messages.js';
 
-/** Conditions that bind the recipient: Art. 10(1) purposes and Art. 9(4) conditions. */
+/** Art. 10(2): why a sensitive category of data is necessary. */
+export const Necessity = z.strictObject({ category: SensitiveCategory, statement: Text(2000) });
+
+/**
+ * Conditions that bind the recipient: Art. 10(1) purposes, Art. 9(4) conditions, and the Art. 10(2)
+ * sensitive categories the message carries with the necessity statement for each. In a submission
+ * `sensitive` may be left out (the gateway derives it from the data); in the signed envelope it is
+ * always there.
+ */
 export const Handling = z.strictObject({
   purposes: z.array(Purpose).max(8),
   conditions: z.array(Text(1000)).max(20),
+  sensitive: z.array(SensitiveCategory).max(8).optional(),
+  necessity: z.array(Necessity).max(8).optional(),
 });
 export type Handling = z.infer<typeof Handling>;
 
@@ -44,7 +54,9 @@ export const Envelope = z.discriminatedUnion('kind', [
   variant('reply'),
   variant('travel-document'),
   variant('person-search'),
+  variant('refusal'),
   variant('receipt'),
+  variant('refusal-notice'),
 ]);
 export type Envelope = z.infer<typeof Envelope>;
 export type EnvelopeOf<K extends Envelope['kind']> = Extract<Envelope, { kind: K }>;

@@ -4,7 +4,18 @@
 import { z } from 'zod';
 import { Address, IdempotencyKey, Timestamp } from './common.js';
 
-export const EVENT_TYPES = ['accepted', 'rejected', 'sent', 'delivered', 'failed', 'duplicate'] as const;
+export const EVENT_TYPES = [
+  'accepted',
+  'rejected',
+  'sent',
+  'delivered',
+  'failed',
+  'duplicate',
+  /** A request this authority sent was refused (Art. 9(4)); `refusal` says how, the notice is in the inbox. */
+  'refused',
+  /** Accepted and sent, with something the authority should look at (`code`, `path`). */
+  'warning',
+] as const;
 
 export const StatusEvent = z.strictObject({
   type: z.enum(EVENT_TYPES),
@@ -17,5 +28,12 @@ export const StatusEvent = z.strictObject({
   code: z.string().max(64).optional(),
   path: z.string().max(512).optional(),
   message: z.string().max(500).optional(),
+  refusal: z
+    .strictObject({
+      noticeId: z.uuid(),
+      scope: z.enum(['full', 'partial']),
+      grounds: z.array(z.string().max(64)).max(5),
+    })
+    .optional(),
 });
 export type StatusEvent = z.infer<typeof StatusEvent>;

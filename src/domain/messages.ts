@@ -3,17 +3,46 @@
  * strips unknown keys by default and a field the receiver never sees is a field nobody checked.
  */
 import { z } from 'zod';
-import { AssistanceType, CrimeCategory, InformationType } from './categories.js';
+import { AssistanceType, CrimeCategory, InformationType, RefusalGround } from './categories.js';
 import { Text, Timestamp } from './common.js';
 
-/** Identifying data of one person (data subject). Art. 10 applies to everything in it. */
+/**
+ * Identifying data of one person (data subject). Art. 10 applies to everything in it. The data that
+ * Art. 10(2) allows only when necessary has explicit fields (see {@link SENSITIVE_FIELDS}), so the
+ * gateway can tell when a message carries it.
+ */
 export const Person = z.strictObject({
   familyName: Text(200),
   givenNames: Text(200).optional(),
   dateOfBirth: z.iso.date().optional(),
   placeOfBirth: Text(200).optional(),
   aliases: z.array(Text(200)).max(20).optional(),
+  /** Art. 10(2): citizenship(s), ISO 3166-1 alpha-2 or alpha-3. */
+  nationality: z
+    .array(z.string().regex(/^[A-Z]{2,3}$/, 'ISO 3166-1 alpha-2 or alpha-3'))
+    .min(1)
+    .max(5)
+    .optional(),
+  ethnicOrigin: Text(500).optional(),
+  politicalOpinions: Text(1000).optional(),
+  religion: Text(500).optional(),
+  philosophicalBeliefs: Text(1000).optional(),
+  criminalConvictions: z.array(Text(1000)).min(1).max(50).optional(),
+  health: Text(2000).optional(),
+  sexLife: Text(1000).optional(),
 });
+
+/** Which field of a {@link Person} carries which Art. 10(2) category. */
+export const SENSITIVE_FIELDS = {
+  nationality: 'nationality',
+  ethnicOrigin: 'ethnic-origin',
+  politicalOpinions: 'political-opinions',
+  religion: 'religion',
+  philosophicalBeliefs: 'philosophical-beliefs',
+  criminalConvictions: 'criminal-convictions',
+  health: 'health',
+  sexLife: 'sex-life',
+} as const;
 export type Person = z.infer<typeof Person>;
 
 /** Art. 6(1): the kinds of travel document. */
@@ -94,13 +123,45 @@ export const PersonSearchBody = z.strictObject({
   lastKnownLocation: Text(500).optional(),
 });
 
+/** Art. 9(4): a refusal, in full or in part, decided by the requested authority's case system. */
+export const RefusalBody = z
+  .strictObject({
+    /** The refused request. */
+    inReplyTo: MessageId,
+    scope: z.enum(['full', 'partial']),
+    /** For a partial refusal: the parts refused. */
+    parts: z.array(Text(500)).min(1).max(50).optional(),
+    grounds: z.array(RefusalGround).min(1).max(5),
+    /** What the requester is told, in writing (Art. 9(5)). */
+    explanation: Text(2000),
+  })
+  .refine((b) => b.scope === 'full' || b.parts !== undefined, {
+    path: ['parts'],
+    message: 'a partial refusal names the parts refused',
+  });
+
+/** Art. 9(5): the signed written notice of a refusal, whoever decided it. */
+export const RefusalNoticeBody = z.strictObject({
+  inReplyTo: MessageId,
+  scope: z.enum(['full', 'partial']),
+  parts: z.array(Text(500)).min(1).max(50).optional(),
+  grounds: z.array(RefusalGround).min(1).max(5),
+  explanation: Text(2000),
+  /** Who refused: a rule of the config, a plug-in hook, a person in review, or the authority's case system. */
+  decidedBy: z.strictObject({
+    kind: z.enum(['rule', 'hook', 'person', 'authority']),
+    ref: Text(200).optional(),
+  }),
+});
+
 /** The receiving gateway's signed acknowledgement of one sealed message (reception awareness). */
 export const ReceiptBody = z.strictObject({
   forMessageId: MessageId,
   /** SHA-256 (hex) of the exact JWE compact string the receiver took in. */
   jweSha256: z.string().regex(/^[0-9a-f]{64}$/),
   receivedAt: Timestamp,
-  status: z.enum(['delivered', 'duplicate']),
+  /** `refused`: taken in, and answered with a refusal notice instead of a delivery (Art. 9(4)). */
+  status: z.enum(['delivered', 'duplicate', 'refused']),
 });
 
 /** Kinds a case system may submit, with their bodies. */
@@ -109,10 +170,11 @@ export const SUBMITTABLE = {
   reply: ReplyBody,
   'travel-document': TravelDocumentBody,
   'person-search': PersonSearchBody,
+  refusal: RefusalBody,
 } as const;
 
 /** Kinds only a gateway creates. */
-export const GATEWAY_ONLY = { receipt: ReceiptBody } as const;
+export const GATEWAY_ONLY = { receipt: ReceiptBody, 'refusal-notice': RefusalNoticeBody } as const;
 
 export type SubmittableKind = keyof typeof SUBMITTABLE;
 export type MessageKind = SubmittableKind | keyof typeof GATEWAY_ONLY;

@@ -33,6 +33,7 @@ export const Submission = z.discriminatedUnion('kind', [
   variant('reply'),
   variant('travel-document'),
   variant('person-search'),
+  variant('refusal'),
 ]);
 export type Submission = z.infer<typeof Submission>;
 export type SubmissionInput = z.input<typeof Submission>;

@@ -23,7 +23,11 @@ import { open, type OpenFacts } from '../crypto/open.js';
 import { seal } from '../crypto/seal.js';
 import { AccordError } from '../errors.js';
 import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
-import { COPY_HEADER, URGENT_PRIORITY } from './outbound.js';
+import type { RefusalRule } from '../config.js';
+import { messageIdFor } from '../domain/ids.js';
+import { matchRefusalRule } from '../policy/refusal.js';
+import { checkSensitiveData } from '../policy/sensitive-data.js';
+import { COPY_HEADER, URGENT_PRIORITY, sealedRecord, sendToPeer } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /** Infrastructure failures are retried; every other code parks the message. */
@@ -40,6 +44,8 @@ export const PENDING_RECHECK_MS = 1000;
 /** What a case system receives in accord.inbox.<authority>. */
 export interface InboxDelivery {
   envelope: Envelope;
+  /** The handling conditions, shown apart: purposes, conditions, Art. 10(2) sensitive categories. */
+  handling: Envelope['handling'];
   verification: OpenFacts & { receivedAt: string; verifiedBy: string };
 }
 
@@ -66,6 +72,8 @@ export class InboundPipeline {
       claimedId = typeof id === 'string' && UUID.test(id) ? id : undefined;
       envelope = validate(Envelope, raw, 'envelope');
       this.checkBinding(envelope, receivedAt);
+      // Art. 10(2) on the receiving side too: the flags must match the data, each with its necessity.
+      checkSensitiveData(envelope.kind, envelope.body, envelope.handling, { requireDeclared: true });
     } catch (err) {
       if (err instanceof AccordError && !RETRIED.has(err.code)) {
         return this.park(tx, err, msg.content, envelope?.id ?? claimedId, receivedAt);
@@ -146,21 +154,67 @@ export class InboundPipeline {
       if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
     }
 
-    const receiptJwe = seen?.receiptJwe ?? (await this.sealReceipt(env, facts.jweSha256, receivedAt));
+    // Art. 9(4): the configured refusal rules decide before anything is delivered.
+    const rule = env.kind === 'request' ? matchRefusalRule(ctx.config.policy.refusalRules, env) : undefined;
+    const receiptJwe =
+      seen?.receiptJwe ??
+      (await this.sealReceipt(env, facts.jweSha256, receivedAt, rule ? 'refused' : 'delivered'));
     // Remembered until well after the message can no longer be accepted (expiry + leeway).
     const ttlS = Math.max(60, Math.ceil((Date.parse(env.expiresAt) - receivedAt.getTime()) / 1000)) + 86_400;
     const claim = seen
       ? { outcome: 'same-copy' as const }
-      : await ctx.deps.state.claim(env.id, { copy, jweSha256: facts.jweSha256, receiptJwe }, ttlS);
+      : await ctx.deps.state.claim(
+          env.id,
+          {
+            copy,
+            jweSha256: facts.jweSha256,
+            receiptJwe,
+            kind: env.kind,
+            fromAuthority: env.from.authority,
+            toAuthority: env.to.authority,
+          },
+          ttlS,
+        );
     if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
     if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
 
+    const logLine = {
+      queue: ctx.names.deliveredLog,
+      content: Buffer.from(env.id),
+      props: { contentType: 'text/plain' },
+    };
+    if (env.kind === 'request' && rule) {
+      // Art. 9(5): the notice goes to the requester at once; nothing reaches the addressed authority.
+      const noticeId = await this.refuseByRule(env, rule);
+      await commitWith(tx, logLine);
+      await ctx.deps.state.markSeenDelivered(env.id);
+      this.log.info({ messageId: env.id, rule: rule.id, noticeId }, 'request refused by rule; notice sent');
+      await this.sendReceipt(env.id, receiptJwe);
+      return 'done';
+    }
+
     const delivery: InboxDelivery = {
       envelope: env,
+      handling: env.handling,
       verification: { ...facts, receivedAt: receivedAt.toISOString(), verifiedBy: ctx.config.party },
     };
+    // A refusal notice also tells the requesting authority, as an event, that its request was refused.
+    const refusedEvent =
+      env.kind === 'refusal-notice'
+        ? [
+            eventMessage(ctx, env.to.authority, {
+              type: 'refused',
+              at: receivedAt.toISOString(),
+              messageId: env.body.inReplyTo,
+              code: 'policy.refused',
+              message: env.body.explanation.slice(0, 500),
+              refusal: { noticeId: env.id, scope: env.body.scope, grounds: env.body.grounds },
+            }),
+          ]
+        : [];
     await commitWith(
       tx,
+      ...refusedEvent,
       {
         queue: ctx.names.inbox(env.to.authority),
         content: Buffer.from(JSON.stringify(delivery)),
@@ -174,7 +228,7 @@ export class InboundPipeline {
           ...(env.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
         },
       },
-      { queue: ctx.names.deliveredLog, content: Buffer.from(env.id), props: { contentType: 'text/plain' } },
+      logLine,
     );
     await ctx.deps.state.markSeenDelivered(env.id);
     this.log.info({ messageId: env.id, kind: env.kind, to: env.to.authority }, 'delivered');
@@ -211,7 +265,41 @@ export class InboundPipeline {
     }
   }
 
-  private async sealReceipt(env: Envelope, jweSha256: string, receivedAt: Date): Promise<string> {
+  /** Send the signed refusal notice a rule decided; its id follows from the request, so a retry is the same notice. */
+  private async refuseByRule(request: EnvelopeOf<'request'>, rule: RefusalRule): Promise<string> {
+    const { ctx } = this;
+    const now = ctx.deps.now();
+    const id = messageIdFor(ctx.config.party, request.to.authority, `refusal-rule/${request.id}`);
+    const notice: EnvelopeOf<'refusal-notice'> = {
+      v: ENVELOPE_VERSION,
+      id,
+      kind: 'refusal-notice',
+      from: request.to,
+      to: request.from,
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + ctx.config.messages.defaultTtlS * 1000).toISOString(),
+      priority: request.priority,
+      language: 'en',
+      handling: { purposes: [], conditions: [], sensitive: [] },
+      body: {
+        inReplyTo: request.id,
+        scope: 'full',
+        grounds: rule.grounds,
+        explanation: rule.explanation,
+        decidedBy: { kind: 'rule', ref: rule.id },
+      },
+    };
+    const record = await sealedRecord(ctx, notice, { idempotencyKey: `refusal-rule/${request.id}` });
+    await sendToPeer(ctx, id, record, request.priority === 'urgent');
+    return id;
+  }
+
+  private async sealReceipt(
+    env: Envelope,
+    jweSha256: string,
+    receivedAt: Date,
+    status: 'delivered' | 'refused',
+  ): Promise<string> {
     const { ctx } = this;
     const now = ctx.deps.now();
     const receipt: EnvelopeOf<'receipt'> = {
@@ -224,8 +312,8 @@ export class InboundPipeline {
       expiresAt: new Date(now.getTime() + ctx.config.messages.defaultTtlS * 1000).toISOString(),
       priority: env.priority,
       language: 'en',
-      handling: { purposes: [], conditions: [] },
-      body: { forMessageId: env.id, jweSha256, receivedAt: receivedAt.toISOString(), status: 'delivered' },
+      handling: { purposes: [], conditions: [], sensitive: [] },
+      body: { forMessageId: env.id, jweSha256, receivedAt: receivedAt.toISOString(), status },
     };
     return seal(Buffer.from(JSON.stringify(receipt)), ctx.keys, ctx.profile);
   }
@@ -261,6 +349,12 @@ export class InboundPipeline {
       return 'done';
     }
     const deliveredAt = at.toISOString();
+    if (receipt.body.status === 'refused') {
+      // Taken in and refused: the resends stop; the requester hears of it from the refusal notice.
+      await commitWith(tx);
+      await ctx.deps.state.markDelivered(id, deliveredAt);
+      return 'done';
+    }
     // The event commits with the ack; the mark follows. A crash between them repeats the event
     // (at least once) rather than losing it.
     await commitWith(

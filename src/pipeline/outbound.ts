@@ -9,13 +9,14 @@
  * before it is published, so a delivery processed again (after a crash anywhere) re-publishes the
  * same JWE, and the peer de-duplicates it.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { parseJson, validate } from '../domain/parse.js';
 import { Submission } from '../domain/submission.js';
-import { seal } from '../crypto/seal.js';
-import { AccordError } from '../errors.js';
+import type { SensitiveCategory } from '../domain/categories.js';
+import { checkSensitiveData, suspectFreeText } from '../policy/sensitive-data.js';
+import { AccordError, ERROR_CODES } from '../errors.js';
 import {
   commitWith,
   deadLetterMessage,
@@ -23,19 +24,13 @@ import {
   publishConfirmed,
   type GatewayContext,
 } from './context.js';
-import type { Incoming, SentRecord, Tx, TxOutcome } from './ports.js';
+import { sealedRecord, sendToPeer } from './dispatch.js';
+import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /** Codes that reject the submission; anything else is an infrastructure failure and is retried. */
 const REJECTING = /^(input|schema|auth|policy)\./;
 
-/** AMQP priority of the urgent lane (Art. 9(1)); normal traffic has none. */
-export const URGENT_PRIORITY = 9;
-
-/**
- * Header naming one physical copy of a sealed message on the peer link (a fresh UUID per publish).
- * The receiver uses it to tell its own crashed attempt from another copy (see inbound.ts).
- */
-export const COPY_HEADER = 'x-accord-copy';
+export { COPY_HEADER, URGENT_PRIORITY } from './dispatch.js';
 
 export class OutboundPipeline {
   private readonly log;
@@ -65,6 +60,7 @@ export class OutboundPipeline {
     const idempotencyKey = typeof key === 'string' && key.length <= 128 ? key : undefined;
 
     let sub: Submission;
+    let sensitive: SensitiveCategory[];
     try {
       if (typeof claimed !== 'string') {
         throw new AccordError(
@@ -86,16 +82,24 @@ export class OutboundPipeline {
       }
       sub = validate(Submission, raw, 'submission');
       this.authorise(sub);
+      // Art. 10(2): the flags are derived from the data; a missing necessity refuses the message here.
+      sensitive = checkSensitiveData(sub.kind, sub.body, sub.handling);
+      if (sub.kind === 'refusal') await this.checkRefusal(sub);
     } catch (err) {
       if (err instanceof AccordError && REJECTING.test(err.code)) {
         return this.reject(tx, err, sender, idempotencyKey, input);
       }
       throw err;
     }
-    return this.send(msg, tx, sub);
+    return this.send(msg, tx, sub, sensitive);
   }
 
-  private async send(msg: Incoming, tx: Tx, sub: Submission): Promise<TxOutcome> {
+  private async send(
+    msg: Incoming,
+    tx: Tx,
+    sub: Submission,
+    sensitive: SensitiveCategory[],
+  ): Promise<TxOutcome> {
     const { ctx } = this;
     const id = messageIdFor(ctx.config.party, sub.from, sub.idempotencyKey);
     const facts = { messageId: id, idempotencyKey: sub.idempotencyKey, kind: sub.kind, to: sub.to };
@@ -120,17 +124,20 @@ export class OutboundPipeline {
       );
     }
     const record =
-      existing ?? (await ctx.deps.state.putSealed(id, await this.seal(id, sub), this.recordTtlS(sub)));
-    await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(record.jwe, 'latin1'), {
-      contentType: 'application/jose',
-      messageId: id,
-      headers: { [COPY_HEADER]: randomUUID() },
-      ...(sub.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
-    });
-    const sentAt = this.now();
-    await ctx.deps.state.markSent(id, sentAt);
-    await ctx.deps.timers.schedule(id);
-    await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: sentAt, ...facts }));
+      existing ??
+      (await sealedRecord(ctx, this.envelope(id, sub, sensitive), { idempotencyKey: sub.idempotencyKey }));
+    const sentAt = await sendToPeer(ctx, id, record, sub.priority === 'urgent');
+    const warnings = suspectFreeText(sub.body).map((path) =>
+      eventMessage(ctx, sub.from, {
+        type: 'warning',
+        at: sentAt,
+        ...facts,
+        code: 'policy.sensitive_text_suspected',
+        path,
+        message: ERROR_CODES['policy.sensitive_text_suspected'],
+      }),
+    );
+    await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: sentAt, ...facts }), ...warnings);
     this.log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
     return 'done';
   }
@@ -159,47 +166,51 @@ export class OutboundPipeline {
     }
   }
 
+  /** A refusal answers a request that this authority received from the authority it now writes to. */
+  private async checkRefusal(sub: Extract<Submission, { kind: 'refusal' }>): Promise<void> {
+    const seen = await this.ctx.deps.state.getSeen(sub.body.inReplyTo);
+    if (
+      !seen ||
+      seen.kind !== 'request' ||
+      seen.toAuthority !== sub.from ||
+      seen.fromAuthority !== sub.to.authority
+    ) {
+      throw new AccordError(
+        'policy.not_a_request',
+        'the refused message is not a request this authority received from the addressee',
+        { path: 'body.inReplyTo' },
+      );
+    }
+  }
+
   private now(): string {
     return this.ctx.deps.now().toISOString();
   }
 
-  /** The sender's record outlives the message and every resend of it. */
-  private recordTtlS(sub: Submission): number {
-    return (sub.ttlS ?? this.ctx.config.messages.defaultTtlS) + 86_400;
-  }
-
-  private async seal(id: string, sub: Submission): Promise<SentRecord> {
+  /** The envelope of a submission: what is signed, with the handling conditions bound into it. */
+  private envelope(id: string, sub: Submission, sensitive: SensitiveCategory[]): Envelope {
     const { ctx } = this;
     const now = ctx.deps.now();
     const ttlS = sub.ttlS ?? ctx.config.messages.defaultTtlS;
-    const envelope: Envelope = validate(
-      Envelope,
-      {
-        v: ENVELOPE_VERSION,
-        id,
-        kind: sub.kind,
-        from: { party: ctx.config.party, authority: sub.from },
-        to: sub.to,
-        createdAt: now.toISOString(),
-        expiresAt: new Date(now.getTime() + ttlS * 1000).toISOString(),
-        priority: sub.priority,
-        language: sub.language,
-        handling: sub.handling ?? { purposes: ['combating-crime'], conditions: [] },
-        body: sub.body,
-      },
-      'envelope',
-    );
-    const jwe = await seal(Buffer.from(JSON.stringify(envelope)), ctx.keys, ctx.profile);
-    return {
-      jwe,
-      jweSha256: createHash('sha256').update(jwe).digest('hex'),
-      from: sub.from,
-      idempotencyKey: sub.idempotencyKey,
-      kind: sub.kind,
-      toParty: sub.to.party,
-      toAuthority: sub.to.authority,
-      sealedAt: now.toISOString(),
+    const handling = sub.handling ?? { purposes: ['combating-crime'], conditions: [] };
+    const base = {
+      v: ENVELOPE_VERSION,
+      id,
+      from: { party: ctx.config.party, authority: sub.from },
+      to: sub.to,
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + ttlS * 1000).toISOString(),
+      priority: sub.priority,
+      language: sub.language,
+      // Art. 10(2): the derived flags are bound into the signature.
+      handling: { ...handling, sensitive },
     };
+    // A case system's refusal travels as the signed refusal notice of Art. 9(5).
+    const content =
+      sub.kind === 'refusal'
+        ? { kind: 'refusal-notice', body: { ...sub.body, decidedBy: { kind: 'authority', ref: sub.from } } }
+        : { kind: sub.kind, body: sub.body };
+    return validate(Envelope, { ...base, ...content }, 'envelope');
   }
 
   private async reject(

@@ -43,6 +43,10 @@ export interface SeenRecord {
   copy: string;
   jweSha256: string;
   receiptJwe: string;
+  /** The message's kind and authorities, so that a later refusal can be checked against it. */
+  kind: string;
+  fromAuthority: string;
+  toAuthority: string;
 }
 
 /** How a claim on delivering a message turned out. */

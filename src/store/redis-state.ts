@@ -4,19 +4,21 @@ import type { Claim, MessageState, SeenRecord, SentRecord } from '../pipeline/po
 
 /**
  * Claim a delivery: create the pending record when there is none; otherwise report the record.
- * KEYS[1] seen key; ARGV: copy, jweSha256, receiptJwe, ttlS. Returns the outcome and the record.
+ * KEYS[1] seen key; ARGV: copy, jweSha256, receiptJwe, ttlS, kind, fromAuthority, toAuthority.
+ * Returns the outcome and the record.
  */
 const CLAIM = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
-  redis.call('HSET', KEYS[1], 'state', 'pending', 'copy', ARGV[1], 'jweSha256', ARGV[2], 'receiptJwe', ARGV[3])
+  redis.call('HSET', KEYS[1], 'state', 'pending', 'copy', ARGV[1], 'jweSha256', ARGV[2], 'receiptJwe', ARGV[3],
+    'kind', ARGV[5], 'fromAuthority', ARGV[6], 'toAuthority', ARGV[7])
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
   return {'claimed'}
 end
-local rec = redis.call('HMGET', KEYS[1], 'copy', 'jweSha256', 'receiptJwe')
-if state == 'delivered' then return {'delivered', rec[1], rec[2], rec[3]} end
-if rec[1] == ARGV[1] then return {'same-copy', rec[1], rec[2], rec[3]} end
-return {'other-copy', rec[1], rec[2], rec[3]}
+local rec = redis.call('HMGET', KEYS[1], 'copy', 'jweSha256', 'receiptJwe', 'kind', 'fromAuthority', 'toAuthority')
+local outcome = 'other-copy'
+if state == 'delivered' then outcome = 'delivered' elseif rec[1] == ARGV[1] then outcome = 'same-copy' end
+return {outcome, rec[1], rec[2], rec[3], rec[4], rec[5], rec[6]}
 `;
 
 export class RedisMessageState implements MessageState {
@@ -84,6 +86,9 @@ export class RedisMessageState implements MessageState {
       rec.jweSha256,
       rec.receiptJwe,
       ttlS,
+      rec.kind,
+      rec.fromAuthority,
+      rec.toAuthority,
     )) as string[];
     const outcome = r[0] as Claim['outcome'];
     if (outcome === 'claimed') return { outcome };
@@ -92,6 +97,9 @@ export class RedisMessageState implements MessageState {
       copy: r[1] ?? '',
       jweSha256: r[2] ?? '',
       receiptJwe: r[3] ?? '',
+      kind: r[4] ?? '',
+      fromAuthority: r[5] ?? '',
+      toAuthority: r[6] ?? '',
     };
     return { outcome, record };
   }
