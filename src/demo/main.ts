@@ -77,9 +77,10 @@ class Desk {
     }
   }
 
+  /** The first event of a type, for the idempotency key (or any, when the key is empty). */
   event(type: StatusEvent['type'], key: string) {
     return this.until(
-      () => this.events.find((e) => e.type === type && e.idempotencyKey === key),
+      () => this.events.find((e) => e.type === type && (key === '' || e.idempotencyKey === key)),
       `${type} ${key}`,
     );
   }
@@ -153,6 +154,7 @@ async function main(): Promise<number> {
   const gwKz = await Gateway.start(kz, log.child({ gw: 'KZ' }));
   const czIpc = await Desk.open(cz, 'cz-pp-ipc');
   const kzMia = await Desk.open(kz, 'kz-mia');
+  const kzNcb = await Desk.open(kz, 'kz-ncb');
   let failed = false;
   try {
     out(`Accord demo: gateways CZ (namespace ${cz.namespace}) and KZ (namespace ${kz.namespace})`);
@@ -222,10 +224,68 @@ async function main(): Promise<number> {
     out(`   event rejected: ${rejected.code} at ${rejected.path}; nothing left CZ`);
     out();
 
+    // 4. Art. 9(4)/(5): a request KZ's rules refuse; the signed notice comes back at once.
+    const special = example('request');
+    special.idempotencyKey = `demo/${Date.now()}/special`;
+    special.to = { party: 'KZ', authority: 'kz-ncb' };
+    if (special.kind === 'request') {
+      special.body.assistanceTypes = ['special-techniques'];
+      special.body.summary = 'Controlled delivery of forged passports through Almaty airport';
+    }
+    const t4 = Date.now();
+    const { messageId: specialId } = await czIpc.client.submit(special);
+    out(`4. CZ cz-pp-ipc -> KZ kz-ncb: request for a controlled delivery (Art. 4(4))`);
+    const refused = await czIpc.until(
+      () => czIpc.events.find((e) => e.type === 'refused' && e.messageId === specialId),
+      'the refused event',
+    );
+    const notice = await czIpc.until(
+      () => czIpc.inbox.find((d) => d.envelope.id === refused.refusal?.noticeId),
+      'the refusal notice',
+    );
+    const nb = notice.envelope.kind === 'refusal-notice' ? notice.envelope.body : undefined;
+    out(`   KZ refused it by rule "${nb?.decidedBy.ref ?? '?'}" (Art. 9(4)); nothing reached kz-ncb`);
+    out(
+      `   CZ cz-pp-ipc got the signed refusal notice ${ms(t4, notice.verification.receivedAt)} (Art. 9(5)):`,
+    );
+    out(`   ${nb?.scope} refusal of ${specialId}, grounds: ${nb?.grounds.join(', ')}`);
+    out(`   "${nb?.explanation ?? ''}"`);
+    out();
+
+    // 5. Art. 10(2): sensitive data only with a necessity statement; the flags travel signed.
+    const search = example('person-search');
+    if (search.kind === 'person-search') search.body.person.nationality = ['KZ'];
+    search.idempotencyKey = `demo/${Date.now()}/sensitive-bare`;
+    await kzNcb.client.submit(search);
+    const bare = await kzNcb.event('rejected', search.idempotencyKey);
+    out(`5. KZ kz-ncb -> CZ cz-pp-ipc: person search (Art. 7) naming the person's nationality (Art. 10(2))`);
+    out(`   without a necessity statement: rejected, ${bare.code} at ${bare.path}; nothing left KZ`);
+    search.idempotencyKey = `demo/${Date.now()}/sensitive`;
+    search.handling = {
+      purposes: ['combating-crime'],
+      conditions: [],
+      necessity: [
+        { category: 'nationality', statement: 'A missing minor: consular notification is required.' },
+      ],
+    };
+    const { messageId: searchId } = await kzNcb.client.submit(search);
+    const flagged = await czIpc.until(
+      () => czIpc.inbox.find((d) => d.envelope.id === searchId),
+      'the person search at CZ',
+    );
+    out(
+      `   with one: delivered to cz-pp-ipc (urgent) flagged sensitive: ${flagged.handling.sensitive?.join(', ')}`,
+    );
+    out(`   necessity: "${flagged.handling.necessity?.[0]?.statement ?? ''}"`);
+    out();
+
     const dead = (
       await Promise.all([names(cz.namespace).dlq, names(kz.namespace).dlq].map(countQueue))
     ).reduce((a, b) => a + b);
-    out(`Summary: 2 messages delivered, 2 signed receipts, 1 rejection, ${dead} dead letters.`);
+    out(
+      `Summary: 3 messages delivered with signed receipts, 1 refused with a signed notice, 2 rejected before sealing, ${dead} dead letters.`,
+    );
+    out('Not shown yet: the onward-transfer gate of Art. 11(2) (issue 5, next step).');
     if (dead !== 0) failed = true;
   } catch (err) {
     process.stderr.write(`accord demo failed: ${(err as Error).message}\n`);
@@ -233,6 +293,7 @@ async function main(): Promise<number> {
   } finally {
     await czIpc.client.close();
     await kzMia.client.close();
+    await kzNcb.client.close();
     await gwCz.stop();
     await gwKz.stop();
     await removeQueues([cz, kz]);
