@@ -12,7 +12,7 @@ import { ConfigSchema } from '../src/config.js';
 import { Envelope } from '../src/domain/envelope.js';
 import { StatusEvent } from '../src/domain/events.js';
 import { SUBMITTABLE, type SubmittableKind } from '../src/domain/messages.js';
-import { Submission } from '../src/domain/submission.js';
+import { ExportSubmission, Submission } from '../src/domain/submission.js';
 
 /** Base of every schema's `$id`; the file name is appended. */
 export const SCHEMA_BASE_URI = 'https://accord.example/schemas/';
@@ -23,6 +23,9 @@ const BODY_DESCRIPTIONS: Record<SubmittableKind, string> = {
   reply: 'Art. 9(2): the reply to a request.',
   'travel-document': 'Art. 6: lost, stolen, stolen blank or revoked travel documents.',
   'person-search': 'Art. 7 with Art. 4(1), 4(2): a missing or otherwise searched person.',
+  'consent-request':
+    'Art. 10(1), 11(2): asks the provider for written consent to another use or an onward transfer.',
+  consent: "Art. 10(1), 11(2): the provider's written consent (or its refusal), valid until a set time.",
   refusal:
     'Art. 9(4): the requested authority refuses a request in full or in part; sent as a signed refusal notice (Art. 9(5)).',
 };
@@ -90,6 +93,14 @@ export function generateSchemas(): Record<string, unknown> {
       'What a case system publishes to accord.outbox: one submittable kind with its body, the sending ' +
         'authority, the recipient and a client-chosen idempotency key.',
       Submission,
+    ),
+    'export.schema.json': convert(
+      'export.schema.json',
+      'Accord export',
+      'Art. 11(2): what a case system publishes to accord.outbox to pass information to a third state or ' +
+        'international organisation; it leaves through accord.export.<destination> only with the consent ' +
+        'of the party that provided it.',
+      ExportSubmission,
     ),
     'envelope.schema.json': convert(
       'envelope.schema.json',

@@ -139,8 +139,26 @@ export const ConfigSchema = z
       .strictObject({
         /** Art. 9(4) refusal rules for inbound requests, applied in order. */
         refusalRules: z.array(RefusalRule).max(200).default([]),
+        /**
+         * Secret for the keyed hashes (HMAC-SHA256) of identifiers received from the peer, which the
+         * export gate matches (Art. 11(2)); at least 32 characters, from the environment.
+         */
+        identifierKey: z.string().min(32).optional(),
+        /** How long identifiers received from the peer are remembered for the export gate, in days. @defaultValue 3650 */
+        identifierRetentionDays: z.int().min(1).max(36_500).default(3650),
       })
-      .default({ refusalRules: [] }),
+      .default({ refusalRules: [], identifierRetentionDays: 3650 }),
+    /** Art. 11(2): third states and international organisations information may be exported to, with consent. */
+    exportDestinations: z
+      .array(
+        z.strictObject({
+          id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'lower-case letters, digits and dashes'),
+          name: Text(200),
+          kind: z.enum(['third-state', 'international-organisation']),
+        }),
+      )
+      .max(100)
+      .default([]),
     messages: z
       .strictObject({
         /** Validity of a message when the submission sets none, in seconds. @defaultValue 7 days */
@@ -284,6 +302,8 @@ export function names(namespace: string | undefined) {
     deliveredLog: `${p}accord.delivered-log`,
     inbox: (authority: string) => `${p}accord.inbox.${authority}`,
     events: (authority: string) => `${p}accord.events.${authority}`,
+    /** Art. 11(2): the only way out to a third state or international organisation. */
+    exportQueue: (destination: string) => `${p}accord.export.${destination}`,
     redisPrefix: `accord:${namespace ?? 'default'}:`,
   };
 }

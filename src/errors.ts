@@ -19,6 +19,10 @@ export const ERROR_CODES = {
     'Art. 10(2) warning: free text seems to describe sensitive data the gateway cannot check; the message was sent.',
   'policy.refused': 'Art. 9(4): the request was refused, in full or in part; the notice gives the grounds.',
   'policy.not_a_request': 'A refusal must refer to a request this authority received.',
+  'policy.onward_transfer_blocked':
+    'Art. 11(2): the export passes on information received from the peer without its unexpired written consent for that destination.',
+  'policy.unknown_destination':
+    'Art. 11(2): the destination is not a third state or organisation listed in the config.',
   'crypto.malformed': 'The sealed message is not a compact JWE of five base64url parts.',
   'crypto.header_invalid': 'A protected header is malformed or carries a parameter Accord refuses.',
   'crypto.alg_not_allowed': 'A JOSE algorithm is not on the configured allow-list.',

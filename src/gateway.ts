@@ -15,7 +15,7 @@ import { InboundPipeline } from './pipeline/inbound.js';
 import { OutboundPipeline } from './pipeline/outbound.js';
 import type { Incoming } from './pipeline/ports.js';
 import { BullReceiptTimer } from './schedule/receipts.js';
-import { RedisMessageState } from './store/redis-state.js';
+import { RedisMessageState, RedisProvenance } from './store/redis-state.js';
 import { AmqpConnection, type Tx, type TxOutcome } from './transport/amqp.js';
 import type { ConsumeMessage } from 'amqplib';
 
@@ -28,6 +28,7 @@ export function ownQueues(config: Config): string[] {
     n.dlq,
     n.deliveredLog,
     ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id)]),
+    ...config.exportDestinations.map((d) => n.exportQueue(d.id)),
   ];
 }
 
@@ -148,6 +149,11 @@ export class Gateway extends EventEmitter {
     let timers: BullReceiptTimer | undefined;
     try {
       for (const w of await checkRedis(redis)) log.warn(w);
+      if (config.policy.identifierKey === undefined) {
+        log.warn(
+          'policy.identifierKey is not set: the export gate checks declared references only (Art. 11(2))',
+        );
+      }
       const amqpOpts = { heartbeatS: config.amqp.heartbeatS, confirmTimeoutMs: config.amqp.confirmTimeoutMs };
       local = await AmqpConnection.open({
         ...amqpOpts,
@@ -196,7 +202,16 @@ export class Gateway extends EventEmitter {
         peerNames,
         keys,
         profile: config.crypto,
-        deps: { local, peer, state, timers, deliveredLog, log, now },
+        deps: {
+          local,
+          peer,
+          state,
+          timers,
+          deliveredLog,
+          provenance: new RedisProvenance(redis, n.redisPrefix),
+          log,
+          now,
+        },
         ownAuthorities: new Set(config.authorities.map((a) => a.id)),
         peerAuthorities: new Set(config.peer.authorities.map((a) => a.id)),
       };

@@ -38,10 +38,11 @@ function rejection(submission: unknown): AccordError {
 }
 
 describe('docs/schemas', () => {
-  it('publishes the submission, envelope, status event, config and one body schema per submittable kind', () => {
+  it('publishes the submission, export, envelope, status event, config and one body schema per submittable kind', () => {
     expect(Object.keys(schemas).sort()).to.deep.equal(
       [
         'submission.schema.json',
+        'export.schema.json',
         'envelope.schema.json',
         'status-event.schema.json',
         'config.schema.json',

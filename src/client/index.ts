@@ -6,7 +6,8 @@ import { names } from '../config.js';
 import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import { StatusEvent } from '../domain/events.js';
-import { Submission, type SubmissionInput } from '../domain/submission.js';
+import type { z } from 'zod';
+import { ExportSubmission, Submission, type SubmissionInput } from '../domain/submission.js';
 import type { InboxDelivery } from '../pipeline/inbound.js';
 import { AmqpConnection } from '../transport/amqp.js';
 
@@ -56,6 +57,19 @@ export class CaseSystemClient {
       contentType: 'application/json',
     });
     return { messageId: messageIdFor(this.opts.party, sub.from, sub.idempotencyKey) };
+  }
+
+  /**
+   * Art. 11(2): hand information to the export gate for a third state or international organisation.
+   * The gateway publishes it to `accord.export.<destination>` only with the provider's consent; the
+   * events queue says `sent` or `rejected` (`policy.onward_transfer_blocked`).
+   */
+  async exportTo(submission: z.input<typeof ExportSubmission>): Promise<{ exportId: string }> {
+    const exp = validate(ExportSubmission, submission, 'export');
+    await this.conn.publish(this.names.outbox, Buffer.from(JSON.stringify(submission)), {
+      contentType: 'application/json',
+    });
+    return { exportId: messageIdFor(this.opts.party, exp.from, exp.idempotencyKey) };
   }
 
   /** Publish raw bytes to the outbox (for tests of the gateway's own checks). */

@@ -55,6 +55,8 @@ export const Envelope = z.discriminatedUnion('kind', [
   variant('travel-document'),
   variant('person-search'),
   variant('refusal'),
+  variant('consent-request'),
+  variant('consent'),
   variant('receipt'),
   variant('refusal-notice'),
 ]);

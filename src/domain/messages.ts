@@ -154,6 +154,45 @@ export const RefusalNoticeBody = z.strictObject({
   }),
 });
 
+/** A third state or international organisation named in the config (Art. 11(2)). */
+export const DestinationId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'lower-case letters, digits and dashes');
+
+/**
+ * Art. 10(1), 11(2): asks the provider for written consent to use received information for another
+ * purpose or to provide it to a third state or international organisation.
+ */
+export const ConsentRequestBody = z.strictObject({
+  /** The provider's messages the request is about. */
+  references: z.array(MessageId).min(1).max(100),
+  /** Where the information would go (Art. 11(2)); empty for a request about purposes only (Art. 10(1)). */
+  destinations: z.array(DestinationId).max(20),
+  purpose: Text(1000),
+});
+
+/** The provider's written answer to a consent request (Art. 10(1), 11(2)). */
+export const ConsentBody = z.strictObject({
+  inReplyTo: MessageId.optional(),
+  references: z.array(MessageId).min(1).max(100),
+  destinations: z.array(DestinationId).max(20),
+  granted: z.boolean(),
+  /** Consent is not forever: it covers exports until this time. */
+  validUntil: Timestamp,
+  conditions: z.array(Text(1000)).max(20).default([]),
+});
+
+/** Art. 11(2): information leaving Accord for a third state or international organisation. */
+export const ExportBody = z.strictObject({
+  destination: DestinationId,
+  /** Messages received from the peer that this export passes on (each needs the provider's consent). */
+  references: z.array(MessageId).max(100).default([]),
+  summary: Text(500),
+  details: Text(20_000).optional(),
+  persons: z.array(Person).max(100).optional(),
+  travelDocuments: z.array(TravelDocument).max(1000).optional(),
+});
+
 /** The receiving gateway's signed acknowledgement of one sealed message (reception awareness). */
 export const ReceiptBody = z.strictObject({
   forMessageId: MessageId,
@@ -171,6 +210,8 @@ export const SUBMITTABLE = {
   'travel-document': TravelDocumentBody,
   'person-search': PersonSearchBody,
   refusal: RefusalBody,
+  'consent-request': ConsentRequestBody,
+  consent: ConsentBody,
 } as const;
 
 /** Kinds only a gateway creates. */

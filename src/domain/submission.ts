@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { AuthorityId, Address, IdempotencyKey, Language } from './common.js';
 import { Handling } from './envelope.js';
-import { SUBMITTABLE, type SubmittableKind } from './messages.js';
+import { ExportBody, SUBMITTABLE, type SubmittableKind } from './messages.js';
 
 const head = {
   idempotencyKey: IdempotencyKey,
@@ -34,6 +34,20 @@ export const Submission = z.discriminatedUnion('kind', [
   variant('travel-document'),
   variant('person-search'),
   variant('refusal'),
+  variant('consent-request'),
+  variant('consent'),
 ]);
 export type Submission = z.infer<typeof Submission>;
 export type SubmissionInput = z.input<typeof Submission>;
+
+/**
+ * Art. 11(2): an export to a third state or international organisation, published to the outbox like
+ * any submission but never sent to the peer: it leaves through the export gate only.
+ */
+export const ExportSubmission = z.strictObject({
+  idempotencyKey: IdempotencyKey,
+  from: AuthorityId,
+  kind: z.literal('export'),
+  body: ExportBody,
+});
+export type ExportSubmission = z.infer<typeof ExportSubmission>;

@@ -27,6 +27,7 @@ import type { RefusalRule } from '../config.js';
 import { messageIdFor } from '../domain/ids.js';
 import { matchRefusalRule } from '../policy/refusal.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
+import { identifierHash, identifiers } from '../policy/onward-transfer.js';
 import { COPY_HEADER, URGENT_PRIORITY, sealedRecord, sendToPeer } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
@@ -193,6 +194,7 @@ export class InboundPipeline {
       return 'done';
     }
 
+    await this.recordProvenance(env);
     const delivery: InboxDelivery = {
       envelope: env,
       handling: env.handling,
@@ -262,6 +264,30 @@ export class InboundPipeline {
         { messageId: id, err: (err as Error).message },
         'receipt not sent; the sender will resend',
       );
+    }
+  }
+
+  /**
+   * Art. 11(2): what the export gate must know before anything of this message can leave — the keyed
+   * hashes of its identifiers and, for a consent, what it allows. Idempotent, so a retry repeats it.
+   */
+  private async recordProvenance(env: Envelope): Promise<void> {
+    const { ctx } = this;
+    const key = ctx.config.policy.identifierKey;
+    if (key !== undefined) {
+      const hashes = identifiers(env.body).map(({ id }) => identifierHash(key, id));
+      await ctx.deps.provenance.rememberIdentifiers(
+        env.id,
+        hashes,
+        ctx.config.policy.identifierRetentionDays * 86_400,
+      );
+    }
+    if (env.kind === 'consent' && env.body.granted) {
+      for (const ref of env.body.references) {
+        for (const destination of env.body.destinations) {
+          await ctx.deps.provenance.recordConsent(ref, destination, env.body.validUntil);
+        }
+      }
     }
   }
 

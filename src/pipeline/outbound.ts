@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { parseJson, validate } from '../domain/parse.js';
-import { Submission } from '../domain/submission.js';
+import { ExportSubmission, Submission } from '../domain/submission.js';
+import { checkOnwardTransfer } from '../policy/onward-transfer.js';
 import type { SensitiveCategory } from '../domain/categories.js';
 import { checkSensitiveData, suspectFreeText } from '../policy/sensitive-data.js';
 import { AccordError, ERROR_CODES } from '../errors.js';
@@ -59,6 +60,9 @@ export class OutboundPipeline {
     const key = (raw as { idempotencyKey?: unknown } | null)?.idempotencyKey;
     const idempotencyKey = typeof key === 'string' && key.length <= 128 ? key : undefined;
 
+    if ((raw as { kind?: unknown } | null)?.kind === 'export' && sender !== undefined) {
+      return this.exportOut(tx, raw, sender, idempotencyKey, input);
+    }
     let sub: Submission;
     let sensitive: SensitiveCategory[];
     try {
@@ -164,6 +168,69 @@ export class OutboundPipeline {
         path: 'language',
       });
     }
+  }
+
+  /**
+   * Art. 11(2): the export gate. Information received from the peer leaves for a third state or an
+   * international organisation only with the provider's unexpired written consent; the export and
+   * its event commit together with the outbox ack.
+   */
+  private async exportOut(
+    tx: Tx,
+    raw: unknown,
+    sender: string,
+    idempotencyKey: string | undefined,
+    input: { inputSha256: string; inputBytes: number },
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    let exp: ExportSubmission;
+    let consents: string[];
+    try {
+      exp = validate(ExportSubmission, raw, 'export');
+      const { state, provenance } = ctx.deps;
+      consents = await checkOnwardTransfer(exp, {
+        destinations: new Set(ctx.config.exportDestinations.map((d) => d.id)),
+        store: provenance,
+        receivedFromPeer: async (id) => (await state.getSeen(id))?.state === 'delivered',
+        sentByUs: async (id) => (await state.getSent(id)) !== null,
+        identifierKey: ctx.config.policy.identifierKey,
+        now: ctx.deps.now(),
+      });
+    } catch (err) {
+      if (err instanceof AccordError && REJECTING.test(err.code))
+        return this.reject(tx, err, sender, idempotencyKey, input);
+      throw err;
+    }
+    const id = messageIdFor(ctx.config.party, exp.from, exp.idempotencyKey);
+    const at = this.now();
+    const record = {
+      exportId: id,
+      at,
+      from: { party: ctx.config.party, authority: exp.from },
+      destination: exp.body.destination,
+      consents,
+      content: exp.body,
+    };
+    await commitWith(
+      tx,
+      {
+        queue: ctx.names.exportQueue(exp.body.destination),
+        content: Buffer.from(JSON.stringify(record)),
+        props: { contentType: 'application/json', messageId: id, type: 'export' },
+      },
+      eventMessage(ctx, exp.from, {
+        type: 'sent',
+        at,
+        messageId: id,
+        idempotencyKey: exp.idempotencyKey,
+        kind: 'export',
+      }),
+    );
+    this.log.info(
+      { messageId: id, destination: exp.body.destination, consents: consents.length },
+      'exported',
+    );
+    return 'done';
   }
 
   /** A refusal answers a request that this authority received from the authority it now writes to. */

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { PublishProps } from '../transport/amqp.js';
+import type { ProvenanceStore } from '../policy/onward-transfer.js';
 
 export type { PublishProps, Tx, TxOutcome } from '../transport/amqp.js';
 
@@ -94,6 +95,7 @@ export interface PipelineDeps {
   state: MessageState;
   timers: ReceiptTimer;
   deliveredLog: DeliveredLog;
+  provenance: ProvenanceStore;
   log: Logger;
   now: () => Date;
 }

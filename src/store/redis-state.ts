@@ -1,6 +1,7 @@
 /** {@link MessageState} on Redis: one hash per message id, expiring after the message's lifetime. */
 import type { Redis } from 'ioredis';
 import type { Claim, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
+import type { ProvenanceStore } from '../policy/onward-transfer.js';
 
 /**
  * Claim a delivery: create the pending record when there is none; otherwise report the record.
@@ -111,5 +112,38 @@ export class RedisMessageState implements MessageState {
       1,
       this.seenKey(id),
     );
+  }
+}
+
+/** {@link ProvenanceStore} on Redis: identifier hashes as sets of message ids, consents as hashes. */
+export class RedisProvenance implements ProvenanceStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  async rememberIdentifiers(messageId: string, hashes: string[], ttlS: number): Promise<void> {
+    if (hashes.length === 0) return;
+    const m = this.redis.multi();
+    for (const h of hashes)
+      m.sadd(`${this.prefix}idh:${h}`, messageId).expire(`${this.prefix}idh:${h}`, ttlS);
+    await m.exec();
+  }
+
+  async originsOf(hash: string): Promise<string[]> {
+    return this.redis.smembers(`${this.prefix}idh:${hash}`);
+  }
+
+  async recordConsent(reference: string, destination: string, validUntil: string): Promise<void> {
+    const key = `${this.prefix}consent:${reference}`;
+    // The latest expiry wins; a consent expires with its validity plus a day.
+    const current = await this.redis.hget(key, destination);
+    if (current !== null && Date.parse(current) >= Date.parse(validUntil)) return;
+    const ttlS = Math.max(60, Math.ceil((Date.parse(validUntil) - Date.now()) / 1000) + 86_400);
+    await this.redis.multi().hset(key, destination, validUntil).expire(key, ttlS).exec();
+  }
+
+  async consentUntil(reference: string, destination: string): Promise<string | undefined> {
+    return (await this.redis.hget(`${this.prefix}consent:${reference}`, destination)) ?? undefined;
   }
 }

@@ -1,0 +1,117 @@
+/**
+ * Art. 11(2): "Information and documents provided in the framework of cooperation pursuant to this
+ * Agreement may be provided to third states and international organizations only with a written
+ * consent of the providing Contracting Party."
+ *
+ * The export gate is the only way out to a third state or organisation. An export passes when every
+ * piece of information it carries that came from the peer is covered by the peer's unexpired written
+ * consent for that destination: the messages it names, and — beyond what it declares — identifiers
+ * (document numbers; names with dates of birth) that match keyed hashes of identifiers received from
+ * the peer. Otherwise it is blocked with `policy.onward_transfer_blocked` and the field that caused it.
+ */
+import { createHmac } from 'node:crypto';
+import type { ExportSubmission } from '../domain/submission.js';
+import { AccordError } from '../errors.js';
+
+/** What the gate needs to know about received information and consents (Redis in production). */
+export interface ProvenanceStore {
+  /** Remember the keyed hashes of identifiers received in a peer message. */
+  rememberIdentifiers(messageId: string, hashes: string[], ttlS: number): Promise<void>;
+  /** The peer messages in which an identifier (by its keyed hash) was received. */
+  originsOf(hash: string): Promise<string[]>;
+  /** Record the provider's consent to pass a message on to a destination until a time. */
+  recordConsent(reference: string, destination: string, validUntil: string): Promise<void>;
+  /** Until when the provider consented to pass a message on to a destination, if it did. */
+  consentUntil(reference: string, destination: string): Promise<string | undefined>;
+}
+
+/** The identifiers in a body that the gate recognises, each with its path. */
+export function identifiers(body: unknown): { path: string; id: string }[] {
+  const b = body as {
+    persons?: { familyName: string; dateOfBirth?: string }[];
+    person?: { familyName: string; dateOfBirth?: string };
+    travelDocuments?: { number: string }[];
+    documents?: { number: string }[];
+  };
+  const out: { path: string; id: string }[] = [];
+  const person = (p: { familyName: string; dateOfBirth?: string }, path: string) => {
+    // A name alone identifies nobody; a name with a date of birth does.
+    if (p.dateOfBirth) out.push({ path, id: `person:${p.familyName.trim().toLowerCase()}|${p.dateOfBirth}` });
+  };
+  b.persons?.forEach((p, i) => person(p, `body.persons.${i}`));
+  if (b.person) person(b.person, 'body.person');
+  b.travelDocuments?.forEach((d, i) =>
+    out.push({ path: `body.travelDocuments.${i}.number`, id: `document:${d.number}` }),
+  );
+  b.documents?.forEach((d, i) =>
+    out.push({ path: `body.documents.${i}.number`, id: `document:${d.number}` }),
+  );
+  return out;
+}
+
+/** The keyed hash under which an identifier is remembered (the identifier itself never is). */
+export function identifierHash(key: string, id: string): string {
+  return createHmac('sha256', key).update(id).digest('base64url');
+}
+
+export interface GateContext {
+  destinations: ReadonlySet<string>;
+  store: ProvenanceStore;
+  /** Whether a message id is one this gateway received from the peer. */
+  receivedFromPeer: (id: string) => Promise<boolean>;
+  /** Whether a message id is one this gateway sent itself. */
+  sentByUs: (id: string) => Promise<boolean>;
+  identifierKey: string | undefined;
+  now: Date;
+}
+
+/** Check an export; resolves with the consents relied on, or throws `policy.*`. */
+export async function checkOnwardTransfer(exp: ExportSubmission, g: GateContext): Promise<string[]> {
+  const { destination, references } = exp.body;
+  if (!g.destinations.has(destination)) {
+    throw new AccordError('policy.unknown_destination', 'the destination is not listed in the config', {
+      path: 'body.destination',
+    });
+  }
+  const relied = new Set<string>();
+  const covered = async (ref: string) => {
+    const until = await g.store.consentUntil(ref, destination);
+    if (until === undefined || Date.parse(until) <= g.now.getTime()) return false;
+    relied.add(ref);
+    return true;
+  };
+  for (const [i, ref] of references.entries()) {
+    if (await g.sentByUs(ref)) continue;
+    if (!(await g.receivedFromPeer(ref))) {
+      throw new AccordError(
+        'policy.onward_transfer_blocked',
+        'the origin of a referenced message cannot be verified',
+        {
+          path: `body.references.${i}`,
+        },
+      );
+    }
+    if (!(await covered(ref))) {
+      throw new AccordError(
+        'policy.onward_transfer_blocked',
+        'Art. 11(2): no unexpired written consent of the provider covers this message for this destination',
+        { path: `body.references.${i}` },
+      );
+    }
+  }
+  if (g.identifierKey !== undefined) {
+    for (const { path, id } of identifiers(exp.body)) {
+      const origins = await g.store.originsOf(identifierHash(g.identifierKey, id));
+      for (const origin of origins) {
+        if (!(await covered(origin))) {
+          throw new AccordError(
+            'policy.onward_transfer_blocked',
+            'Art. 11(2): this identifier was received from the peer, and no consent covers it for this destination',
+            { path },
+          );
+        }
+      }
+    }
+  }
+  return [...relied];
+}
