@@ -16,6 +16,7 @@ describe('npm run demo', () => {
     expect(stdout).to.include('rejected before sealing');
     expect(stdout).to.match(/got the signed refusal notice .* \(Art\. 9\(5\)\)/);
     expect(stdout).to.include('flagged sensitive: nationality');
+    expect(stdout).to.include('blocked: policy.onward_transfer_blocked at body.travelDocuments.0.number');
     expect(stdout).to.include(', 0 dead letters.');
   });
 });

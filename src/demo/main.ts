@@ -279,13 +279,38 @@ async function main(): Promise<number> {
     out(`   necessity: "${flagged.handling.necessity?.[0]?.statement ?? ''}"`);
     out();
 
+    // 6. Art. 11(2): information KZ provided may not go on to Interpol without KZ's written consent.
+    const exportKey = `demo/${Date.now()}/export`;
+    await czIpc.client.exportTo({
+      idempotencyKey: exportKey,
+      from: 'cz-pp-ipc',
+      kind: 'export',
+      body: {
+        destination: 'interpol',
+        summary: 'Stolen blank Kazakh passport presented at Prague airport',
+        travelDocuments: [
+          { number: 'N12345678', type: 'passport', status: 'stolen-blank', issuingState: 'KZ' },
+        ],
+      },
+    });
+    const blocked = await czIpc.event('rejected', exportKey);
+    out(
+      `6. CZ cz-pp-ipc -> Interpol (a third party, Art. 11(2)): export of the passport KZ reported in reply 2`,
+    );
+    out(
+      `   blocked: ${blocked.code} at ${blocked.path} — the number was received from KZ, and KZ has not consented`,
+    );
+    out(
+      `   nothing reached ${names(cz.namespace).exportQueue('interpol')}; a consent-request to KZ would open the gate`,
+    );
+    out();
+
     const dead = (
       await Promise.all([names(cz.namespace).dlq, names(kz.namespace).dlq].map(countQueue))
     ).reduce((a, b) => a + b);
     out(
-      `Summary: 3 messages delivered with signed receipts, 1 refused with a signed notice, 2 rejected before sealing, ${dead} dead letters.`,
+      `Summary: 3 messages delivered with signed receipts, 1 refused with a signed notice, 2 rejected before sealing, 1 export blocked, ${dead} dead letters.`,
     );
-    out('Not shown yet: the onward-transfer gate of Art. 11(2) (issue 5, next step).');
     if (dead !== 0) failed = true;
   } catch (err) {
     process.stderr.write(`accord demo failed: ${(err as Error).message}\n`);
