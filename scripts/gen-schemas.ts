@@ -23,6 +23,10 @@ const BODY_DESCRIPTIONS: Record<SubmittableKind, string> = {
   reply: 'Art. 9(2): the reply to a request.',
   'travel-document': 'Art. 6: lost, stolen, stolen blank or revoked travel documents.',
   'person-search': 'Art. 7 with Art. 4(1), 4(2): a missing or otherwise searched person.',
+  'further-info-request':
+    'Art. 9(2): the requested authority asks for further information needed to meet a request.',
+  spontaneous:
+    'Art. 9(3): information given without a request, to help avert a threat or prevent or detect crime.',
   'consent-request':
     'Art. 10(1), 11(2): asks the provider for written consent to another use or an onward transfer.',
   consent: "Art. 10(1), 11(2): the provider's written consent (or its refusal), valid until a set time.",

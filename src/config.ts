@@ -140,6 +140,22 @@ export const ConfigSchema = z
         /** Art. 9(4) refusal rules for inbound requests, applied in order. */
         refusalRules: z.array(RefusalRule).max(200).default([]),
         /**
+         * Art. 9(2) routing table: what each listed authority is competent for. A request addressed to
+         * an authority whose entry it does not match goes to the first authority whose entry it does,
+         * and the requester is told (referral). An authority without an entry is competent for all.
+         */
+        competence: z
+          .array(
+            z.strictObject({
+              authority: AuthorityId,
+              crimeCategories: z.array(CrimeCategory).min(1).optional(),
+              informationTypes: z.array(InformationType).min(1).optional(),
+              assistanceTypes: z.array(AssistanceType).min(1).optional(),
+            }),
+          )
+          .max(500)
+          .default([]),
+        /**
          * Secret for the keyed hashes (HMAC-SHA256) of identifiers received from the peer, which the
          * export gate matches (Art. 11(2)); at least 32 characters, from the environment.
          */
@@ -147,7 +163,7 @@ export const ConfigSchema = z
         /** How long identifiers received from the peer are remembered for the export gate, in days. @defaultValue 3650 */
         identifierRetentionDays: z.int().min(1).max(36_500).default(3650),
       })
-      .default({ refusalRules: [], identifierRetentionDays: 3650 }),
+      .default({ refusalRules: [], competence: [], identifierRetentionDays: 3650 }),
     /** Art. 11(2): third states and international organisations information may be exported to, with consent. */
     exportDestinations: z
       .array(

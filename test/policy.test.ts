@@ -174,6 +174,14 @@ describe('the agreement’s rules between two gateways', () => {
     pair = await startPair((raw) => {
       if (raw.party !== 'KZ') return;
       raw.policy = {
+        ...raw.policy,
+        competence: [
+          { authority: 'kz-ncb', informationTypes: ['travel-documents', 'missing-and-searched-persons'] },
+          {
+            authority: 'kz-mia',
+            crimeCategories: ['economic-crime', 'corruption', 'forgery', 'organized-crime'],
+          },
+        ],
         refusalRules: [
           {
             id: 'no-special-techniques-for-ncb',
@@ -321,6 +329,62 @@ describe('the agreement’s rules between two gateways', () => {
     if (notice.envelope.kind !== 'refusal-notice') throw new Error('not a notice');
     expect(notice.envelope.body.parts).to.deep.equal(['surveillance records of the border crossing']);
     expect(notice.envelope.body.decidedBy).to.deep.equal({ kind: 'authority', ref: 'kz-mia' });
+  });
+
+  it('Art. 9(2): a request addressed to an authority not competent for it goes to the competent one, and the requester is told', async () => {
+    const sub = example('request', 'referral-1');
+    sub.to = { party: 'KZ', authority: 'kz-ncb' };
+    sub.body.crimeCategories = ['economic-crime'];
+    sub.body.informationTypes = ['suspicious-transactions'];
+    sub.body.assistanceTypes = [];
+    delete sub.body.travelDocuments;
+    const { messageId } = await czIpc.client.submit(sub as SubmissionInput);
+    const got = await kzMia.inbox.waitFor(
+      (d) => d.envelope.id === messageId,
+      10_000,
+      'the referred request at kz-mia',
+    );
+    expect(got.referredFrom).to.equal('kz-ncb');
+    expect(got.envelope.to.authority).to.equal('kz-ncb');
+    const referred = await czIpc.events.waitFor(
+      (e) => e.type === 'referred' && e.messageId === messageId,
+      10_000,
+      'referred',
+    );
+    expect(referred.message).to.include('kz-mia');
+    const notice = await czIpc.inbox.waitFor(
+      (d) => d.envelope.kind === 'referral-notice',
+      10_000,
+      'referral notice',
+    );
+    expect(notice.envelope.body).to.deep.include({
+      inReplyTo: messageId,
+      referredFrom: 'kz-ncb',
+      referredTo: 'kz-mia',
+    });
+    // The request was delivered (receipted) even though it went elsewhere.
+    await czIpc.events.waitFor(
+      (e) => e.type === 'delivered' && e.messageId === messageId,
+      10_000,
+      'delivered',
+    );
+    expect(kzNcb.inbox.items.some((d) => d.envelope.id === messageId)).to.equal(false);
+  });
+
+  it('Art. 9(2), 9(3): carries further-information requests and spontaneous information', async () => {
+    const spontaneous = example('spontaneous', 'spont-1');
+    const { messageId: sId } = await czIpc.client.submit({
+      ...spontaneous,
+      from: 'cz-pp-ipc',
+    } as SubmissionInput);
+    const got = await kzMia.inbox.waitFor((d) => d.envelope.id === sId, 10_000, 'spontaneous');
+    expect(got.envelope.kind).to.equal('spontaneous');
+    const { messageId: qId } = await kzMia.client.submit({
+      ...example('further-info-request', 'fi-1'),
+      body: { inReplyTo: sId, questions: ['Which border crossing?'] },
+    } as SubmissionInput);
+    const q = await czIpc.inbox.waitFor((d) => d.envelope.id === qId, 10_000, 'further-info-request');
+    expect(q.envelope.kind).to.equal('further-info-request');
   });
 
   it('refuses a refusal of something this authority never received as policy.not_a_request', async () => {

@@ -54,11 +54,14 @@ export const Envelope = z.discriminatedUnion('kind', [
   variant('reply'),
   variant('travel-document'),
   variant('person-search'),
+  variant('further-info-request'),
+  variant('spontaneous'),
   variant('refusal'),
   variant('consent-request'),
   variant('consent'),
   variant('receipt'),
   variant('refusal-notice'),
+  variant('referral-notice'),
 ]);
 export type Envelope = z.infer<typeof Envelope>;
 export type EnvelopeOf<K extends Envelope['kind']> = Extract<Envelope, { kind: K }>;

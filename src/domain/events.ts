@@ -13,6 +13,8 @@ export const EVENT_TYPES = [
   'duplicate',
   /** A request this authority sent was refused (Art. 9(4)); `refusal` says how, the notice is in the inbox. */
   'refused',
+  /** A request this authority sent was referred to the competent authority (Art. 9(2)); the notice is in the inbox. */
+  'referred',
   /** Accepted and sent, with something the authority should look at (`code`, `path`). */
   'warning',
 ] as const;

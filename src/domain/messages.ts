@@ -108,6 +108,25 @@ export const ReplyBody = z.strictObject({
   travelDocuments: z.array(TravelDocument).max(1000).optional(),
 });
 
+/** Art. 9(2): the requested authority asks for further information needed to meet a request. */
+export const FurtherInfoRequestBody = z.strictObject({
+  inReplyTo: MessageId,
+  questions: z.array(Text(2000)).min(1).max(20),
+});
+
+/**
+ * Art. 9(3): information given without a request, where it may help the other party avert a threat
+ * to public order or security, or prevent or detect criminal offences.
+ */
+export const SpontaneousBody = z.strictObject({
+  crimeCategories: z.array(CrimeCategory).min(1).max(16),
+  informationTypes: z.array(InformationType).min(1).max(16),
+  summary: Text(500),
+  details: Text(20_000).optional(),
+  persons: z.array(Person).max(100).optional(),
+  travelDocuments: z.array(TravelDocument).max(1000).optional(),
+});
+
 /** Art. 6: information on lost, stolen, stolen blank or revoked travel documents. */
 export const TravelDocumentBody = z.strictObject({
   documents: z.array(TravelDocument).min(1).max(1000),
@@ -193,6 +212,19 @@ export const ExportBody = z.strictObject({
   travelDocuments: z.array(TravelDocument).max(1000).optional(),
 });
 
+/**
+ * Art. 9(2): "Should the authority which has received the request for assistance not be the competent
+ * authority to deal with this request, it shall refer the request to the authority which is competent."
+ * The receiving gateway's signed notice to the requester that it did so.
+ */
+export const ReferralNoticeBody = z.strictObject({
+  inReplyTo: MessageId,
+  /** The authority the request was addressed to. */
+  referredFrom: z.string().max(63),
+  /** The competent authority that received it instead, and will answer. */
+  referredTo: z.string().max(63),
+});
+
 /** The receiving gateway's signed acknowledgement of one sealed message (reception awareness). */
 export const ReceiptBody = z.strictObject({
   forMessageId: MessageId,
@@ -209,13 +241,19 @@ export const SUBMITTABLE = {
   reply: ReplyBody,
   'travel-document': TravelDocumentBody,
   'person-search': PersonSearchBody,
+  'further-info-request': FurtherInfoRequestBody,
+  spontaneous: SpontaneousBody,
   refusal: RefusalBody,
   'consent-request': ConsentRequestBody,
   consent: ConsentBody,
 } as const;
 
 /** Kinds only a gateway creates. */
-export const GATEWAY_ONLY = { receipt: ReceiptBody, 'refusal-notice': RefusalNoticeBody } as const;
+export const GATEWAY_ONLY = {
+  receipt: ReceiptBody,
+  'refusal-notice': RefusalNoticeBody,
+  'referral-notice': ReferralNoticeBody,
+} as const;
 
 export type SubmittableKind = keyof typeof SUBMITTABLE;
 export type MessageKind = SubmittableKind | keyof typeof GATEWAY_ONLY;

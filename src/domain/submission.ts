@@ -33,6 +33,8 @@ export const Submission = z.discriminatedUnion('kind', [
   variant('reply'),
   variant('travel-document'),
   variant('person-search'),
+  variant('further-info-request'),
+  variant('spontaneous'),
   variant('refusal'),
   variant('consent-request'),
   variant('consent'),

@@ -26,6 +26,7 @@ import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from
 import type { RefusalRule } from '../config.js';
 import { messageIdFor } from '../domain/ids.js';
 import { matchRefusalRule } from '../policy/refusal.js';
+import { competentAuthority } from '../policy/referral.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
 import { identifierHash, identifiers } from '../policy/onward-transfer.js';
 import { COPY_HEADER, URGENT_PRIORITY, sealedRecord, sendToPeer } from './dispatch.js';
@@ -45,6 +46,8 @@ export const PENDING_RECHECK_MS = 1000;
 /** What a case system receives in accord.inbox.<authority>. */
 export interface InboxDelivery {
   envelope: Envelope;
+  /** Art. 9(2): set when the request was addressed to this other authority and referred here. */
+  referredFrom?: string;
   /** The handling conditions, shown apart: purposes, conditions, Art. 10(2) sensitive categories. */
   handling: Envelope['handling'];
   verification: OpenFacts & { receivedAt: string; verifiedBy: string };
@@ -157,6 +160,9 @@ export class InboundPipeline {
 
     // Art. 9(4): the configured refusal rules decide before anything is delivered.
     const rule = env.kind === 'request' ? matchRefusalRule(ctx.config.policy.refusalRules, env) : undefined;
+    // Art. 9(2): a request goes to the authority competent for it.
+    const target =
+      env.kind === 'request' ? competentAuthority(ctx.config.policy.competence, env) : env.to.authority;
     const receiptJwe =
       seen?.receiptJwe ??
       (await this.sealReceipt(env, facts.jweSha256, receivedAt, rule ? 'refused' : 'delivered'));
@@ -172,7 +178,7 @@ export class InboundPipeline {
             receiptJwe,
             kind: env.kind,
             fromAuthority: env.from.authority,
-            toAuthority: env.to.authority,
+            toAuthority: target,
           },
           ttlS,
         );
@@ -195,12 +201,35 @@ export class InboundPipeline {
     }
 
     await this.recordProvenance(env);
+    if (env.kind === 'request' && target !== env.to.authority) {
+      // Art. 9(2): referred; the requester is told at once, in a signed notice.
+      await this.sendNotice(env, 'referral', {
+        kind: 'referral-notice',
+        body: { inReplyTo: env.id, referredFrom: env.to.authority, referredTo: target },
+      });
+      this.log.info(
+        { messageId: env.id, from: env.to.authority, to: target },
+        'request referred to the competent authority',
+      );
+    }
     const delivery: InboxDelivery = {
       envelope: env,
+      ...(target !== env.to.authority ? { referredFrom: env.to.authority } : {}),
       handling: env.handling,
       verification: { ...facts, receivedAt: receivedAt.toISOString(), verifiedBy: ctx.config.party },
     };
     // A refusal notice also tells the requesting authority, as an event, that its request was refused.
+    const referredEvent =
+      env.kind === 'referral-notice'
+        ? [
+            eventMessage(ctx, env.to.authority, {
+              type: 'referred',
+              at: receivedAt.toISOString(),
+              messageId: env.body.inReplyTo,
+              message: `Art. 9(2): referred from ${env.body.referredFrom} to the competent ${env.body.referredTo}`,
+            }),
+          ]
+        : [];
     const refusedEvent =
       env.kind === 'refusal-notice'
         ? [
@@ -217,8 +246,9 @@ export class InboundPipeline {
     await commitWith(
       tx,
       ...refusedEvent,
+      ...referredEvent,
       {
-        queue: ctx.names.inbox(env.to.authority),
+        queue: ctx.names.inbox(target),
         content: Buffer.from(JSON.stringify(delivery)),
         props: {
           contentType: 'application/json',
@@ -291,22 +321,10 @@ export class InboundPipeline {
     }
   }
 
-  /** Send the signed refusal notice a rule decided; its id follows from the request, so a retry is the same notice. */
+  /** Send the signed refusal notice a rule decided. */
   private async refuseByRule(request: EnvelopeOf<'request'>, rule: RefusalRule): Promise<string> {
-    const { ctx } = this;
-    const now = ctx.deps.now();
-    const id = messageIdFor(ctx.config.party, request.to.authority, `refusal-rule/${request.id}`);
-    const notice: EnvelopeOf<'refusal-notice'> = {
-      v: ENVELOPE_VERSION,
-      id,
+    return this.sendNotice(request, 'refusal-rule', {
       kind: 'refusal-notice',
-      from: request.to,
-      to: request.from,
-      createdAt: now.toISOString(),
-      expiresAt: new Date(now.getTime() + ctx.config.messages.defaultTtlS * 1000).toISOString(),
-      priority: request.priority,
-      language: 'en',
-      handling: { purposes: [], conditions: [], sensitive: [] },
       body: {
         inReplyTo: request.id,
         scope: 'full',
@@ -314,8 +332,42 @@ export class InboundPipeline {
         explanation: rule.explanation,
         decidedBy: { kind: 'rule', ref: rule.id },
       },
-    };
-    const record = await sealedRecord(ctx, notice, { idempotencyKey: `refusal-rule/${request.id}` });
+    });
+  }
+
+  /**
+   * Send a notice the gateway writes itself about a request, from the addressed authority to the
+   * requester. Its id follows from the request, so a retry sends the same notice, which the peer
+   * de-duplicates; it is stored, receipted and resent like any message this gateway sends.
+   */
+  private async sendNotice(
+    request: EnvelopeOf<'request'>,
+    what: string,
+    content:
+      | Pick<EnvelopeOf<'refusal-notice'>, 'kind' | 'body'>
+      | Pick<EnvelopeOf<'referral-notice'>, 'kind' | 'body'>,
+  ): Promise<string> {
+    const { ctx } = this;
+    const now = ctx.deps.now();
+    const key = `${what}/${request.id}`;
+    const id = messageIdFor(ctx.config.party, request.to.authority, key);
+    const notice = validate(
+      Envelope,
+      {
+        v: ENVELOPE_VERSION,
+        id,
+        from: request.to,
+        to: request.from,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + ctx.config.messages.defaultTtlS * 1000).toISOString(),
+        priority: request.priority,
+        language: 'en',
+        handling: { purposes: [], conditions: [], sensitive: [] },
+        ...content,
+      },
+      'notice',
+    );
+    const record = await sealedRecord(ctx, notice, { idempotencyKey: key });
     await sendToPeer(ctx, id, record, request.priority === 'urgent');
     return id;
   }
