@@ -160,10 +160,17 @@ export const ConfigSchema = z
          * export gate matches (Art. 11(2)); at least 32 characters, from the environment.
          */
         identifierKey: z.string().min(32).optional(),
+        /** Art. 9(1): hours within which the written request must confirm an oral one. @defaultValue 24 */
+        oralConfirmationHours: z.number().positive().max(720).default(24),
         /** How long identifiers received from the peer are remembered for the export gate, in days. @defaultValue 3650 */
         identifierRetentionDays: z.int().min(1).max(36_500).default(3650),
       })
-      .default({ refusalRules: [], competence: [], identifierRetentionDays: 3650 }),
+      .default({
+        refusalRules: [],
+        competence: [],
+        oralConfirmationHours: 24,
+        identifierRetentionDays: 3650,
+      }),
     /** Art. 11(2): third states and international organisations information may be exported to, with consent. */
     exportDestinations: z
       .array(

@@ -23,6 +23,10 @@ export const ERROR_CODES = {
     'Art. 11(2): the export passes on information received from the peer without its unexpired written consent for that destination.',
   'policy.unknown_destination':
     'Art. 11(2): the destination is not a third state or organisation listed in the config.',
+  'obligation.reply_overdue':
+    'Art. 9(2): a request received with a reply date has not been answered (reply or refusal) by then.',
+  'obligation.oral_confirmation_overdue':
+    'Art. 9(1): an oral request has not been confirmed by a written request within the configured time.',
   'crypto.malformed': 'The sealed message is not a compact JWE of five base64url parts.',
   'crypto.header_invalid': 'A protected header is malformed or carries a parameter Accord refuses.',
   'crypto.alg_not_allowed': 'A JOSE algorithm is not on the configured allow-list.',

@@ -15,6 +15,7 @@ import { InboundPipeline } from './pipeline/inbound.js';
 import { OutboundPipeline } from './pipeline/outbound.js';
 import type { Incoming } from './pipeline/ports.js';
 import { BullReceiptTimer } from './schedule/receipts.js';
+import { BullDeadlines } from './schedule/deadlines.js';
 import { RedisMessageState, RedisProvenance } from './store/redis-state.js';
 import { AmqpConnection, type Tx, type TxOutcome } from './transport/amqp.js';
 import type { ConsumeMessage } from 'amqplib';
@@ -118,6 +119,7 @@ export class Gateway extends EventEmitter {
     private readonly redis: Redis,
     private readonly bullRedis: Redis,
     private readonly timers: BullReceiptTimer,
+    private readonly deadlines: BullDeadlines,
     private readonly log: Logger,
   ) {
     super();
@@ -147,6 +149,7 @@ export class Gateway extends EventEmitter {
     let local: AmqpConnection | undefined;
     let peer: AmqpConnection | undefined;
     let timers: BullReceiptTimer | undefined;
+    let deadlines: BullDeadlines | undefined;
     try {
       for (const w of await checkRedis(redis)) log.warn(w);
       if (config.policy.identifierKey === undefined) {
@@ -191,6 +194,7 @@ export class Gateway extends EventEmitter {
         log,
         connection: bullRedis,
       });
+      deadlines = new BullDeadlines({ names: n, redis, connection: bullRedis, local, log, now });
       // The delivered-log is settled when its queue is empty and no line is being applied.
       let logInFlight = 0;
       const deliveredLog = {
@@ -209,13 +213,14 @@ export class Gateway extends EventEmitter {
           timers,
           deliveredLog,
           provenance: new RedisProvenance(redis, n.redisPrefix),
+          deadlines,
           log,
           now,
         },
         ownAuthorities: new Set(config.authorities.map((a) => a.id)),
         peerAuthorities: new Set(config.peer.authorities.map((a) => a.id)),
       };
-      const gw = new Gateway(config, local, peer, redis, bullRedis, timers, log);
+      const gw = new Gateway(config, local, peer, redis, bullRedis, timers, deadlines, log);
       const outbound = new OutboundPipeline(ctx);
       const inbound = new InboundPipeline(ctx);
       const poison = new PoisonCounter(config.delivery.poisonAttempts);
@@ -290,6 +295,7 @@ export class Gateway extends EventEmitter {
         onError('delivered-log'),
       );
       timers.start();
+      deadlines.start();
       log.info(
         { party: config.party, namespace: config.namespace, outbox: n.outbox, ingress: n.ingress },
         'gateway started',
@@ -297,6 +303,7 @@ export class Gateway extends EventEmitter {
       return gw;
     } catch (err) {
       await timers?.close().catch(() => undefined);
+      await deadlines?.close().catch(() => undefined);
       await local?.close();
       await peer?.close();
       redis.disconnect();
@@ -311,6 +318,7 @@ export class Gateway extends EventEmitter {
       await this.local.close();
       await this.peer.close();
       await this.timers.close().catch(() => undefined);
+      await this.deadlines.close().catch(() => undefined);
       this.redis.disconnect();
       this.bullRedis.disconnect();
       this.log.info({ party: this.config.party }, 'gateway stopped');

@@ -172,6 +172,8 @@ describe('the agreement’s rules between two gateways', () => {
   let kzNcb: TestAuthority;
   before(async () => {
     pair = await startPair((raw) => {
+      // Art. 9(1) deadline of 1.8 s, so the test drives the time instead of waiting a day.
+      if (raw.party === 'CZ') raw.policy = { ...raw.policy, oralConfirmationHours: 0.0005 };
       if (raw.party !== 'KZ') return;
       raw.policy = {
         ...raw.policy,
@@ -385,6 +387,61 @@ describe('the agreement’s rules between two gateways', () => {
     } as SubmissionInput);
     const q = await czIpc.inbox.waitFor((d) => d.envelope.id === qId, 10_000, 'further-info-request');
     expect(q.envelope.kind).to.equal('further-info-request');
+  });
+
+  it('Art. 9(2): the requested authority is alerted when a request is not answered by its reply date', async function () {
+    this.timeout(20_000);
+    const soon = () => new Date(Date.now() + 1500).toISOString();
+    const unanswered = example('request', 'due-1');
+    unanswered.body.replyBy = soon();
+    const answered = example('request', 'due-2');
+    answered.body.replyBy = soon();
+    const { messageId: id1 } = await czIpc.client.submit(unanswered as SubmissionInput);
+    const { messageId: id2 } = await czIpc.client.submit(answered as SubmissionInput);
+    await kzMia.inbox.waitFor((d) => d.envelope.id === id2, 10_000, 'request 2 at KZ');
+    const reply = example('reply', 'due-2/reply');
+    reply.body.inReplyTo = id2;
+    await kzMia.client.submit(reply as SubmissionInput);
+    const overdue = await kzMia.events.waitFor(
+      (e) => e.type === 'warning' && e.messageId === id1,
+      10_000,
+      'overdue alert',
+    );
+    expect(overdue.code).to.equal('obligation.reply_overdue');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(kzMia.events.items.some((e) => e.type === 'warning' && e.messageId === id2)).to.equal(false);
+  });
+
+  it('Art. 9(1): an oral request must be confirmed in writing in time, or its authority is alerted', async function () {
+    this.timeout(20_000);
+    const oral = (key: string) => ({
+      idempotencyKey: key,
+      kind: 'oral-request',
+      from: 'cz-pp-ipc',
+      body: {
+        to: { party: 'KZ', authority: 'kz-mia' },
+        madeAt: new Date().toISOString(),
+        summary: 'Urgent check of a passport by telephone',
+      },
+    });
+    await czIpc.client.submitRaw(Buffer.from(JSON.stringify(oral('oral-1'))));
+    await czIpc.client.submitRaw(Buffer.from(JSON.stringify(oral('oral-2'))));
+    const rec1 = await czIpc.events.waitFor((e) => e.idempotencyKey === 'oral-1', 10_000, 'oral 1 recorded');
+    const rec2 = await czIpc.events.waitFor((e) => e.idempotencyKey === 'oral-2', 10_000, 'oral 2 recorded');
+    expect(rec1).to.include({ type: 'accepted', kind: 'oral-request' });
+    const confirming = example('request', 'oral-2/written');
+    confirming.body.confirmsOral = rec2.messageId;
+    await czIpc.client.submit(confirming as SubmissionInput);
+    const overdue = await czIpc.events.waitFor(
+      (e) => e.type === 'warning' && e.messageId === rec1.messageId,
+      10_000,
+      'alert',
+    );
+    expect(overdue.code).to.equal('obligation.oral_confirmation_overdue');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(czIpc.events.items.some((e) => e.type === 'warning' && e.messageId === rec2.messageId)).to.equal(
+      false,
+    );
   });
 
   it('refuses a refusal of something this authority never received as policy.not_a_request', async () => {

@@ -55,6 +55,8 @@ export class CaseSystemClient {
     const sub = validate(Submission, submission, 'submission');
     await this.conn.publish(this.names.outbox, Buffer.from(JSON.stringify(submission)), {
       contentType: 'application/json',
+      // Art. 9(1): the urgent lane starts at the outbox.
+      ...(sub.priority === 'urgent' ? { priority: 9 } : {}),
     });
     return { messageId: messageIdFor(this.opts.party, sub.from, sub.idempotencyKey) };
   }

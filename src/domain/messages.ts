@@ -94,7 +94,10 @@ export const RequestBody = z.strictObject({
   assistanceTypes: z.array(AssistanceType).max(8).default([]),
   summary: Text(500),
   details: Text(20_000).optional(),
+  /** Art. 9(2) "without any undue delay": when the reply is due; the requested side is alerted after. */
   replyBy: Timestamp.optional(),
+  /** Art. 9(1): the id of the oral-request record this written request confirms. */
+  confirmsOral: z.uuid().optional(),
   persons: z.array(Person).max(100).optional(),
   travelDocuments: z.array(TravelDocumentQuery).max(100).optional(),
 });

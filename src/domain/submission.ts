@@ -53,3 +53,21 @@ export const ExportSubmission = z.strictObject({
   body: ExportBody,
 });
 export type ExportSubmission = z.infer<typeof ExportSubmission>;
+
+/**
+ * Art. 9(1): "In urgent cases, a request may also be made orally with an immediate subsequent written
+ * confirmation." The record of an oral request, kept by the requesting gateway (never sent): it starts
+ * the deadline for the written request that must confirm it (`confirmsOral` in a request).
+ */
+export const OralRequestRecord = z.strictObject({
+  idempotencyKey: IdempotencyKey,
+  from: AuthorityId,
+  kind: z.literal('oral-request'),
+  body: z.strictObject({
+    /** Who was asked, by telephone or in person. */
+    to: Address,
+    madeAt: z.iso.datetime({ offset: true }),
+    summary: z.string().min(1).max(500),
+  }),
+});
+export type OralRequestRecord = z.infer<typeof OralRequestRecord>;

@@ -201,6 +201,15 @@ export class InboundPipeline {
     }
 
     await this.recordProvenance(env);
+    if (env.kind === 'request' && env.body.replyBy !== undefined) {
+      // Art. 9(2): the requested authority is alerted if no reply or refusal has gone by then.
+      await ctx.deps.deadlines.schedule({
+        kind: 'reply-due',
+        id: env.id,
+        authority: target,
+        dueAt: env.body.replyBy,
+      });
+    }
     if (env.kind === 'request' && target !== env.to.authority) {
       // Art. 9(2): referred; the requester is told at once, in a signed notice.
       await this.sendNotice(env, 'referral', {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { parseJson, validate } from '../domain/parse.js';
-import { ExportSubmission, Submission } from '../domain/submission.js';
+import { ExportSubmission, OralRequestRecord, Submission } from '../domain/submission.js';
 import { checkOnwardTransfer } from '../policy/onward-transfer.js';
 import type { SensitiveCategory } from '../domain/categories.js';
 import { checkSensitiveData, suspectFreeText } from '../policy/sensitive-data.js';
@@ -62,6 +62,9 @@ export class OutboundPipeline {
 
     if ((raw as { kind?: unknown } | null)?.kind === 'export' && sender !== undefined) {
       return this.exportOut(tx, raw, sender, idempotencyKey, input);
+    }
+    if ((raw as { kind?: unknown } | null)?.kind === 'oral-request' && sender !== undefined) {
+      return this.recordOral(tx, raw, sender, idempotencyKey, input);
     }
     let sub: Submission;
     let sensitive: SensitiveCategory[];
@@ -131,6 +134,7 @@ export class OutboundPipeline {
       existing ??
       (await sealedRecord(ctx, this.envelope(id, sub, sensitive), { idempotencyKey: sub.idempotencyKey }));
     const sentAt = await sendToPeer(ctx, id, record, sub.priority === 'urgent');
+    await this.meetObligations(sub);
     const warnings = suspectFreeText(sub.body).map((path) =>
       eventMessage(ctx, sub.from, {
         type: 'warning',
@@ -229,6 +233,63 @@ export class OutboundPipeline {
     this.log.info(
       { messageId: id, destination: exp.body.destination, consents: consents.length },
       'exported',
+    );
+    return 'done';
+  }
+
+  /** What this message fulfils: a reply or refusal answers a request; a request confirms an oral one. */
+  private async meetObligations(sub: Submission): Promise<void> {
+    const { deadlines } = this.ctx.deps;
+    if (sub.kind === 'reply' || sub.kind === 'refusal')
+      await deadlines.satisfy('reply-due', sub.body.inReplyTo);
+    if (sub.kind === 'request' && sub.body.confirmsOral !== undefined) {
+      await deadlines.satisfy('oral-confirmation-due', sub.body.confirmsOral);
+    }
+  }
+
+  /**
+   * Art. 9(1): the record of an urgent oral request. Nothing is sent; the gateway starts the deadline
+   * for the written request that must confirm it, and alerts the authority if none comes in time.
+   */
+  private async recordOral(
+    tx: Tx,
+    raw: unknown,
+    sender: string,
+    idempotencyKey: string | undefined,
+    input: { inputSha256: string; inputBytes: number },
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    let oral: OralRequestRecord;
+    try {
+      oral = validate(OralRequestRecord, raw, 'oral-request');
+      if (!ctx.peerAuthorities.has(oral.body.to.authority) || oral.body.to.party !== ctx.config.peer.party) {
+        throw new AccordError(
+          'auth.unknown_recipient',
+          'the authority asked is not in the peer’s directory',
+          {
+            path: 'body.to',
+          },
+        );
+      }
+    } catch (err) {
+      if (err instanceof AccordError && REJECTING.test(err.code))
+        return this.reject(tx, err, sender, idempotencyKey, input);
+      throw err;
+    }
+    const id = messageIdFor(ctx.config.party, oral.from, oral.idempotencyKey);
+    const hours = ctx.config.policy.oralConfirmationHours;
+    const dueAt = new Date(Date.parse(oral.body.madeAt) + hours * 3600_000).toISOString();
+    await ctx.deps.deadlines.schedule({ kind: 'oral-confirmation-due', id, authority: oral.from, dueAt });
+    await commitWith(
+      tx,
+      eventMessage(ctx, oral.from, {
+        type: 'accepted',
+        at: this.now(),
+        messageId: id,
+        idempotencyKey: oral.idempotencyKey,
+        kind: 'oral-request',
+        message: `Art. 9(1): recorded; the written request confirming it (confirmsOral: ${id}) is due by ${dueAt}`,
+      }),
     );
     return 'done';
   }

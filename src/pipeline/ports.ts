@@ -82,6 +82,22 @@ export interface ReceiptTimer {
   schedule(messageId: string): Promise<void>;
 }
 
+/** An obligation with a date (see schedule/deadlines.ts). */
+export interface Deadline {
+  kind: 'reply-due' | 'oral-confirmation-due';
+  /** The message (or record) the obligation is about. */
+  id: string;
+  /** The authority that must act, and is alerted. */
+  authority: string;
+  dueAt: string;
+}
+
+/** Deadlines: schedule an obligation's check, and record that it was met. */
+export interface Deadlines {
+  schedule(d: Deadline): Promise<void>;
+  satisfy(kind: Deadline['kind'], id: string): Promise<void>;
+}
+
 /** The internal delivered-log queue, as far as the receiver needs to know it. */
 export interface DeliveredLog {
   /** True when every line published so far has been applied to the claims (nothing left to read). */
@@ -96,6 +112,7 @@ export interface PipelineDeps {
   timers: ReceiptTimer;
   deliveredLog: DeliveredLog;
   provenance: ProvenanceStore;
+  deadlines: Deadlines;
   log: Logger;
   now: () => Date;
 }
