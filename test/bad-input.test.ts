@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
@@ -12,22 +10,14 @@ import { seal } from '../src/crypto/seal.js';
 import { ENVELOPE_VERSION } from '../src/domain/envelope.js';
 import {
   REDIS_URL,
-  ROOT,
   drainQueue,
   publishRaw,
   startPair,
   waitForDeadLetter,
   type Pair,
   type TestAuthority,
+  example,
 } from './helpers/harness.js';
-
-function example(kind: string, key: string): Record<string, any> {
-  const sub = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8')) as Record<
-    string,
-    any
-  >;
-  return { ...sub, idempotencyKey: key };
-}
 
 describe('bad input from a case system is rejected whole, and the rest flows on', () => {
   let pair: Pair;

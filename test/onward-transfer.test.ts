@@ -1,17 +1,7 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
-import { ROOT, drainQueue, startPair, type Pair, type TestAuthority } from './helpers/harness.js';
-
-function example(kind: string, key: string): Record<string, any> {
-  const sub = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8')) as Record<
-    string,
-    any
-  >;
-  return { ...sub, idempotencyKey: key };
-}
+import { drainQueue, startPair, type Pair, type TestAuthority, example } from './helpers/harness.js';
 
 // Art. 11(2): "Information and documents provided … may be provided to third states and international
 // organizations only with a written consent of the providing Contracting Party."

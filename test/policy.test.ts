@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
 import { KeyRing } from '../src/crypto/keyring.js';
@@ -11,21 +9,14 @@ import type { AccordError } from '../src/errors.js';
 import { matchRefusalRule } from '../src/policy/refusal.js';
 import { checkSensitiveData, sensitiveCategoriesOf, suspectFreeText } from '../src/policy/sensitive-data.js';
 import {
-  ROOT,
   publishRaw,
   startPair,
   waitForDeadLetter,
   type Pair,
   type TestAuthority,
+  example,
 } from './helpers/harness.js';
 
-function example(kind: string, key: string): Record<string, any> {
-  const sub = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8')) as Record<
-    string,
-    any
-  >;
-  return { ...sub, idempotencyKey: key };
-}
 const codeOf = (fn: () => unknown): string | undefined => {
   try {
     fn();

@@ -1,15 +1,10 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
-import { ROOT, drainQueue, startPair, type Pair } from './helpers/harness.js';
+import { drainQueue, startPair, type Pair, example as harnessExample } from './helpers/harness.js';
 
 function example(kind: string, key: string): SubmissionInput {
-  const sub = JSON.parse(
-    readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8'),
-  ) as SubmissionInput;
-  return { ...sub, idempotencyKey: key };
+  return harnessExample(kind, key) as SubmissionInput;
 }
 
 describe('walking skeleton: two gateways, end to end', () => {

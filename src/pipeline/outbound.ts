@@ -93,10 +93,7 @@ export class OutboundPipeline {
       sensitive = checkSensitiveData(sub.kind, sub.body, sub.handling);
       if (sub.kind === 'refusal') await this.checkRefusal(sub);
     } catch (err) {
-      if (err instanceof AccordError && REJECTING.test(err.code)) {
-        return this.reject(tx, err, sender, idempotencyKey, input);
-      }
-      throw err;
+      return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
     }
     return this.send(msg, tx, sub, sensitive);
   }
@@ -339,6 +336,19 @@ export class OutboundPipeline {
         ? { kind: 'refusal-notice', body: { ...sub.body, decidedBy: { kind: 'authority', ref: sub.from } } }
         : { kind: sub.kind, body: sub.body };
     return validate(Envelope, { ...base, ...content }, 'envelope');
+  }
+
+  /** A rejecting code rejects the submission; any other failure is thrown, to be retried. */
+  private rejectOrThrow(
+    tx: Tx,
+    err: unknown,
+    sender: string | undefined,
+    idempotencyKey: string | undefined,
+    input: { inputSha256: string; inputBytes: number },
+  ): Promise<TxOutcome> {
+    if (err instanceof AccordError && REJECTING.test(err.code))
+      return this.reject(tx, err, sender, idempotencyKey, input);
+    throw err;
   }
 
   private async reject(

@@ -19,6 +19,15 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.
 export const AMQP_URL = process.env.ACCORD_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const REDIS_URL = process.env.ACCORD_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/** An example submission from examples/messages with a fresh idempotency key, as raw JSON to edit. */
+export function example(kind: string, key: string): Record<string, any> {
+  const sub = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8')) as Record<
+    string,
+    any
+  >;
+  return { ...sub, idempotencyKey: key };
+}
+
 /** A fresh namespace stem, e.g. `t3f9a1c`. */
 export function uniqueStem(): string {
   return `t${randomBytes(4).toString('hex')}`;
