@@ -30,6 +30,8 @@ const BODY_DESCRIPTIONS: Record<SubmittableKind, string> = {
   'consent-request':
     'Art. 10(1), 11(2): asks the provider for written consent to another use or an onward transfer.',
   consent: "Art. 10(1), 11(2): the provider's written consent (or its refusal), valid until a set time.",
+  'suspension-notice':
+    'Art. 17: suspension of the agreement in full or in part, or its revocation; effective 15 days after the other party received it.',
   refusal:
     'Art. 9(4): the requested authority refuses a request in full or in part; sent as a signed refusal notice (Art. 9(5)).',
 };

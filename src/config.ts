@@ -171,6 +171,12 @@ export const ConfigSchema = z
         oralConfirmationHours: 24,
         identifierRetentionDays: 3650,
       }),
+    treaty: z
+      .strictObject({
+        /** Art. 17: the authorities that may notify a suspension or its revocation. */
+        notifyingAuthorities: z.array(AuthorityId).max(10).default([]),
+      })
+      .default({ notifyingAuthorities: [] }),
     /** Art. 11(2): third states and international organisations information may be exported to, with consent. */
     exportDestinations: z
       .array(

@@ -27,6 +27,9 @@ export const ERROR_CODES = {
     'Art. 9(2): a request received with a reply date has not been answered (reply or refusal) by then.',
   'obligation.oral_confirmation_overdue':
     'Art. 9(1): an oral request has not been confirmed by a written request within the configured time.',
+  'treaty.suspended': 'Art. 17: requests in this scope are suspended; the suspension is in force.',
+  'treaty.not_notifying_authority':
+    'Art. 17: only the authorities listed in treaty.notifyingAuthorities may notify a suspension.',
   'crypto.malformed': 'The sealed message is not a compact JWE of five base64url parts.',
   'crypto.header_invalid': 'A protected header is malformed or carries a parameter Accord refuses.',
   'crypto.alg_not_allowed': 'A JOSE algorithm is not on the configured allow-list.',

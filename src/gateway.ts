@@ -16,7 +16,7 @@ import { OutboundPipeline } from './pipeline/outbound.js';
 import type { Incoming } from './pipeline/ports.js';
 import { BullReceiptTimer } from './schedule/receipts.js';
 import { BullDeadlines } from './schedule/deadlines.js';
-import { RedisMessageState, RedisProvenance } from './store/redis-state.js';
+import { RedisMessageState, RedisProvenance, RedisSuspensions } from './store/redis-state.js';
 import { AmqpConnection, type Tx, type TxOutcome } from './transport/amqp.js';
 import type { ConsumeMessage } from 'amqplib';
 
@@ -214,6 +214,7 @@ export class Gateway extends EventEmitter {
           deliveredLog,
           provenance: new RedisProvenance(redis, n.redisPrefix),
           deadlines,
+          suspensions: new RedisSuspensions(redis, n.redisPrefix),
           log,
           now,
         },

@@ -6,6 +6,7 @@ import { EXIT_USAGE } from './exit.js';
 import { registerKeys } from './keys.js';
 import { registerSend } from './send.js';
 import { registerStart } from './start.js';
+import { registerTreaty } from './treaty.js';
 
 const program = new Command('accord')
   .description('Accord: the CZ–KZ police-cooperation exchange gateway')
@@ -15,6 +16,7 @@ registerStart(program);
 registerSend(program);
 registerKeys(program);
 registerConfig(program);
+registerTreaty(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -59,6 +59,7 @@ export const Envelope = z.discriminatedUnion('kind', [
   variant('refusal'),
   variant('consent-request'),
   variant('consent'),
+  variant('suspension-notice'),
   variant('receipt'),
   variant('refusal-notice'),
   variant('referral-notice'),

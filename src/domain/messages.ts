@@ -228,6 +228,27 @@ export const ReferralNoticeBody = z.strictObject({
   referredTo: z.string().max(63),
 });
 
+/**
+ * Art. 17: "Either Contracting Party may suspend the implementation of this Agreement in full or
+ * partially should the concerns of security of its State, public order or public health require so."
+ * The notice of a suspension or of its revocation; it takes effect fifteen days after the other party
+ * received it.
+ */
+export const SuspensionNoticeBody = z.strictObject({
+  action: z.enum(['suspend', 'resume']),
+  /** `all`, or the Art. 2 crime categories whose requests are suspended (or resumed). */
+  scope: z.union([
+    z.literal('all'),
+    z.strictObject({ crimeCategories: z.array(CrimeCategory).min(1).max(16) }),
+  ]),
+  grounds: z
+    .array(z.enum(['security', 'public-order', 'public-health']))
+    .min(1)
+    .max(3),
+  reason: Text(2000),
+});
+export type SuspensionNoticeBody = z.infer<typeof SuspensionNoticeBody>;
+
 /** The receiving gateway's signed acknowledgement of one sealed message (reception awareness). */
 export const ReceiptBody = z.strictObject({
   forMessageId: MessageId,
@@ -249,6 +270,7 @@ export const SUBMITTABLE = {
   refusal: RefusalBody,
   'consent-request': ConsentRequestBody,
   consent: ConsentBody,
+  'suspension-notice': SuspensionNoticeBody,
 } as const;
 
 /** Kinds only a gateway creates. */

@@ -38,6 +38,7 @@ export const Submission = z.discriminatedUnion('kind', [
   variant('refusal'),
   variant('consent-request'),
   variant('consent'),
+  variant('suspension-notice'),
 ]);
 export type Submission = z.infer<typeof Submission>;
 export type SubmissionInput = z.input<typeof Submission>;

@@ -27,6 +27,7 @@ import type { RefusalRule } from '../config.js';
 import { messageIdFor } from '../domain/ids.js';
 import { matchRefusalRule } from '../policy/refusal.js';
 import { competentAuthority } from '../policy/referral.js';
+import { effectiveFrom, suspendedBy } from '../policy/suspension.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
 import { identifierHash, identifiers } from '../policy/onward-transfer.js';
 import { COPY_HEADER, URGENT_PRIORITY, sealedRecord, sendToPeer } from './dispatch.js';
@@ -159,7 +160,11 @@ export class InboundPipeline {
     }
 
     // Art. 9(4): the configured refusal rules decide before anything is delivered.
-    const rule = env.kind === 'request' ? matchRefusalRule(ctx.config.policy.refusalRules, env) : undefined;
+    const rule =
+      env.kind === 'request'
+        ? (matchRefusalRule(ctx.config.policy.refusalRules, env) ??
+          (await this.suspensionRule(env, receivedAt)))
+        : undefined;
     // Art. 9(2): a request goes to the authority competent for it.
     const target =
       env.kind === 'request' ? competentAuthority(ctx.config.policy.competence, env) : env.to.authority;
@@ -201,6 +206,16 @@ export class InboundPipeline {
     }
 
     await this.recordProvenance(env);
+    if (env.kind === 'suspension-notice') {
+      // Art. 17: effective fifteen days after this delivery; the receipt tells the peer the same time.
+      await ctx.deps.suspensions.put({
+        id: env.id,
+        party: env.from.party,
+        action: env.body.action,
+        scope: env.body.scope,
+        effectiveAt: effectiveFrom(receivedAt.toISOString()),
+      });
+    }
     if (env.kind === 'request' && env.body.replyBy !== undefined) {
       // Art. 9(2): the requested authority is alerted if no reply or refusal has gone by then.
       await ctx.deps.deadlines.schedule({
@@ -330,6 +345,19 @@ export class InboundPipeline {
     }
   }
 
+  /** Art. 17: a request in a suspended scope is refused as a rule would refuse it. */
+  private async suspensionRule(request: EnvelopeOf<'request'>, now: Date): Promise<RefusalRule | undefined> {
+    const by = suspendedBy(await this.ctx.deps.suspensions.list(), request.body.crimeCategories, now);
+    if (!by) return undefined;
+    return {
+      id: 'art-17-suspension',
+      when: { crimeCategories: request.body.crimeCategories },
+      decision: 'refuse',
+      grounds: ['important-interests'],
+      explanation: `Art. 17: requests in this scope are suspended by ${by.party} since ${by.effectiveAt ?? '?'} (notice ${by.id}).`,
+    };
+  }
+
   /** Send the signed refusal notice a rule decided. */
   private async refuseByRule(request: EnvelopeOf<'request'>, rule: RefusalRule): Promise<string> {
     return this.sendNotice(request, 'refusal-rule', {
@@ -436,6 +464,11 @@ export class InboundPipeline {
       return 'done';
     }
     const deliveredAt = at.toISOString();
+    if (sent.kind === 'suspension-notice') {
+      const entry = await ctx.deps.suspensions.get(id);
+      if (entry)
+        await ctx.deps.suspensions.put({ ...entry, effectiveAt: effectiveFrom(receipt.body.receivedAt) });
+    }
     if (receipt.body.status === 'refused') {
       // Taken in and refused: the resends stop; the requester hears of it from the refusal notice.
       await commitWith(tx);

@@ -15,6 +15,7 @@ import { messageIdFor } from '../domain/ids.js';
 import { parseJson, validate } from '../domain/parse.js';
 import { ExportSubmission, OralRequestRecord, Submission } from '../domain/submission.js';
 import { checkOnwardTransfer } from '../policy/onward-transfer.js';
+import { suspendedBy } from '../policy/suspension.js';
 import type { SensitiveCategory } from '../domain/categories.js';
 import { checkSensitiveData, suspectFreeText } from '../policy/sensitive-data.js';
 import { AccordError, ERROR_CODES } from '../errors.js';
@@ -29,7 +30,7 @@ import { sealedRecord, sendToPeer } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /** Codes that reject the submission; anything else is an infrastructure failure and is retried. */
-const REJECTING = /^(input|schema|auth|policy)\./;
+const REJECTING = /^(input|schema|auth|policy|treaty)\./;
 
 export { COPY_HEADER, URGENT_PRIORITY } from './dispatch.js';
 
@@ -92,6 +93,7 @@ export class OutboundPipeline {
       // Art. 10(2): the flags are derived from the data; a missing necessity refuses the message here.
       sensitive = checkSensitiveData(sub.kind, sub.body, sub.handling);
       if (sub.kind === 'refusal') await this.checkRefusal(sub);
+      await this.checkTreatyState(sub);
     } catch (err) {
       return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
     }
@@ -130,6 +132,15 @@ export class OutboundPipeline {
     const record =
       existing ??
       (await sealedRecord(ctx, this.envelope(id, sub, sensitive), { idempotencyKey: sub.idempotencyKey }));
+    if (sub.kind === 'suspension-notice') {
+      // Art. 17: takes effect fifteen days after the peer received it; the receipt will say when.
+      await ctx.deps.suspensions.put({
+        id,
+        party: ctx.config.party,
+        action: sub.body.action,
+        scope: sub.body.scope,
+      });
+    }
     const sentAt = await sendToPeer(ctx, id, record, sub.priority === 'urgent');
     await this.meetObligations(sub);
     const warnings = suspectFreeText(sub.body).map((path) =>
@@ -232,6 +243,28 @@ export class OutboundPipeline {
       'exported',
     );
     return 'done';
+  }
+
+  /**
+   * Art. 17: only notifying authorities notify; no request goes out in a suspended scope (replies,
+   * refusals, consents and the rest still do).
+   */
+  private async checkTreatyState(sub: Submission): Promise<void> {
+    const { ctx } = this;
+    if (sub.kind === 'suspension-notice' && !ctx.config.treaty.notifyingAuthorities.includes(sub.from)) {
+      throw new AccordError('treaty.not_notifying_authority', ERROR_CODES['treaty.not_notifying_authority'], {
+        path: 'from',
+      });
+    }
+    if (sub.kind !== 'request') return;
+    const by = suspendedBy(await ctx.deps.suspensions.list(), sub.body.crimeCategories, ctx.deps.now());
+    if (by) {
+      throw new AccordError(
+        'treaty.suspended',
+        `Art. 17: requests in this scope are suspended by ${by.party} since ${by.effectiveAt ?? '?'}`,
+        { path: 'body.crimeCategories' },
+      );
+    }
   }
 
   /** What this message fulfils: a reply or refusal answers a request; a request confirms an oral one. */

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { PublishProps } from '../transport/amqp.js';
 import type { ProvenanceStore } from '../policy/onward-transfer.js';
+import type { SuspensionStore } from '../policy/suspension.js';
 
 export type { PublishProps, Tx, TxOutcome } from '../transport/amqp.js';
 
@@ -113,6 +114,7 @@ export interface PipelineDeps {
   deliveredLog: DeliveredLog;
   provenance: ProvenanceStore;
   deadlines: Deadlines;
+  suspensions: SuspensionStore;
   log: Logger;
   now: () => Date;
 }

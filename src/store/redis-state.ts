@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { Claim, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
 import type { ProvenanceStore } from '../policy/onward-transfer.js';
+import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 
 /**
  * Claim a delivery: create the pending record when there is none; otherwise report the record.
@@ -145,5 +146,30 @@ export class RedisProvenance implements ProvenanceStore {
 
   async consentUntil(reference: string, destination: string): Promise<string | undefined> {
     return (await this.redis.hget(`${this.prefix}consent:${reference}`, destination)) ?? undefined;
+  }
+}
+
+/** {@link SuspensionStore} on Redis: one hash of notices by id, kept without expiry (Art. 17 is open-ended). */
+export class RedisSuspensions implements SuspensionStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private get key() {
+    return `${this.prefix}treaty:suspensions`;
+  }
+
+  async put(entry: SuspensionEntry): Promise<void> {
+    await this.redis.hset(this.key, entry.id, JSON.stringify(entry));
+  }
+
+  async get(id: string): Promise<SuspensionEntry | undefined> {
+    const v = await this.redis.hget(this.key, id);
+    return v === null ? undefined : (JSON.parse(v) as SuspensionEntry);
+  }
+
+  async list(): Promise<SuspensionEntry[]> {
+    return Object.values(await this.redis.hgetall(this.key)).map((v) => JSON.parse(v) as SuspensionEntry);
   }
 }

@@ -215,11 +215,12 @@ export interface Pair {
   close(): Promise<void>;
 }
 
-export async function startPair(tweak?: (raw: Record<string, any>) => void): Promise<Pair> {
+/** Start both gateways; `now` lets a test drive the gateways' clock (deadlines of days, in a test). */
+export async function startPair(tweak?: (raw: Record<string, any>) => void, now?: () => Date): Promise<Pair> {
   const { cz: czConfig, kz: kzConfig } = pairConfigs(uniqueStem(), tweak);
   const { log, lines } = memoryLogger();
-  const cz = await Gateway.start(czConfig, log.child({ gw: 'CZ' }));
-  const kz = await Gateway.start(kzConfig, log.child({ gw: 'KZ' }));
+  const cz = await Gateway.start(czConfig, log.child({ gw: 'CZ' }), now);
+  const kz = await Gateway.start(kzConfig, log.child({ gw: 'KZ' }), now);
   const clients: TestAuthority[] = [];
   return {
     cz,

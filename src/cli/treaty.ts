@@ -1,0 +1,112 @@
+/**
+ * `accord treaty suspend | resume | status`: Art. 17. Suspend or resume the agreement in full or for
+ * some crime categories; the notice goes to the peer like any message and takes effect fifteen days
+ * after the peer received it. `status` shows every notice and whether it is in force.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { loadConfig, names } from '../config.js';
+import { CrimeCategory } from '../domain/categories.js';
+import { messageIdFor } from '../domain/ids.js';
+import { validate } from '../domain/parse.js';
+import { Submission } from '../domain/submission.js';
+import { RedisSuspensions } from '../store/redis-state.js';
+import { AmqpConnection } from '../transport/amqp.js';
+import { EXIT_OK, reportError } from './exit.js';
+
+interface NoticeOpts {
+  config: string;
+  from: string;
+  scope: string;
+  grounds: string;
+  reason: string;
+}
+
+async function notify(action: 'suspend' | 'resume', opts: NoticeOpts): Promise<void> {
+  let conn: AmqpConnection | undefined;
+  try {
+    const config = loadConfig(opts.config);
+    const scope =
+      opts.scope === 'all'
+        ? ('all' as const)
+        : { crimeCategories: opts.scope.split(',').map((c) => validate(CrimeCategory, c.trim(), '--scope')) };
+    const peerAuthority = config.peer.authorities[0]!.id;
+    const sub = validate(
+      Submission,
+      {
+        idempotencyKey: `treaty/${action}/${randomUUID()}`,
+        kind: 'suspension-notice',
+        from: opts.from,
+        to: { party: config.peer.party, authority: peerAuthority },
+        body: { action, scope, grounds: opts.grounds.split(',').map((g) => g.trim()), reason: opts.reason },
+      },
+      'suspension notice',
+    );
+    conn = await AmqpConnection.open({
+      url: config.amqp.url,
+      name: 'accord-treaty',
+      heartbeatS: config.amqp.heartbeatS,
+      confirmTimeoutMs: config.amqp.confirmTimeoutMs,
+    });
+    await conn.publish(names(config.namespace).outbox, Buffer.from(JSON.stringify(sub)), {
+      contentType: 'application/json',
+    });
+    const id = messageIdFor(config.party, sub.from, sub.idempotencyKey);
+    process.stdout.write(
+      `Art. 17 ${action} notice ${id} queued for ${config.peer.party}; it takes effect 15 days after the peer's receipt ` +
+        `(see: accord treaty status). The sending authority's events say whether it was accepted.\n`,
+    );
+    process.exitCode = EXIT_OK;
+  } catch (err) {
+    process.exitCode = reportError(err);
+  } finally {
+    await conn?.close();
+  }
+}
+
+export function registerTreaty(program: Command): void {
+  const treaty = program.command('treaty').description('Art. 17 suspension and its revocation');
+  for (const action of ['suspend', 'resume'] as const) {
+    treaty
+      .command(action)
+      .description(
+        `${action === 'suspend' ? 'suspend' : 'revoke the suspension of'} the agreement, in full or in part`,
+      )
+      .requiredOption('--config <file>', 'the gateway config')
+      .requiredOption('--from <authority>', 'the notifying authority (treaty.notifyingAuthorities)')
+      .option('--scope <scope>', '"all" or comma-separated Art. 2 crime categories', 'all')
+      .option('--grounds <grounds>', 'security, public-order, public-health (comma-separated)', 'security')
+      .requiredOption('--reason <text>', 'the reason, as notified')
+      .action((opts: NoticeOpts) => notify(action, opts));
+  }
+  treaty
+    .command('status')
+    .description('every Art. 17 notice, and whether it is in force')
+    .requiredOption('--config <file>', 'the gateway config')
+    .action(async (opts: { config: string }) => {
+      let redis: Redis | undefined;
+      try {
+        const config = loadConfig(opts.config);
+        redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        await redis.connect();
+        const entries = await new RedisSuspensions(redis, names(config.namespace).redisPrefix).list();
+        if (entries.length === 0)
+          process.stdout.write('no Art. 17 notices: the agreement is applied in full\n');
+        const now = Date.now();
+        for (const e of entries.sort((a, b) => (a.effectiveAt ?? '~').localeCompare(b.effectiveAt ?? '~'))) {
+          const scope = e.scope === 'all' ? 'all' : e.scope.crimeCategories.join(',');
+          const when =
+            e.effectiveAt === undefined
+              ? 'awaiting the peer’s receipt'
+              : `${Date.parse(e.effectiveAt) <= now ? 'in force since' : 'takes effect'} ${e.effectiveAt}`;
+          process.stdout.write(`${e.id}  ${e.party} ${e.action.padEnd(7)} scope ${scope}  ${when}\n`);
+        }
+        process.exitCode = EXIT_OK;
+      } catch (err) {
+        process.exitCode = reportError(err);
+      } finally {
+        redis?.disconnect();
+      }
+    });
+}
