@@ -16,6 +16,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
+# The gateway refuses private keys others can read; keys mounted from the host are copied here, 0600,
+# owned by the gateway's user (see docker-compose.yml).
+RUN mkdir -p /app/certs-example && chown node:node /app/certs-example
 USER node
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
 CMD ["start", "--config", "config/cz.json"]

@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { AuthorityId, PartyId, Text } from './domain/common.js';
 import { AssistanceType, CrimeCategory, InformationType, RefusalGround } from './domain/categories.js';
+import { CONTENT_ENCRYPTION_ALGS, KEY_ENCRYPTION_ALGS, SIGNATURE_ALGS } from './crypto/profile.js';
 import { AccordError } from './errors.js';
 import { formatPath, parseJson } from './domain/parse.js';
 
@@ -56,9 +57,9 @@ export type RefusalRule = z.infer<typeof RefusalRule>;
 const Namespace = z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes');
 const AmqpUrl = z.string().regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL');
 
-const SignatureAlg = z.enum(['ES256', 'PS256']);
-const KeyEncryptionAlg = z.enum(['ECDH-ES+A256KW', 'RSA-OAEP-256']);
-const ContentEncryptionAlg = z.enum(['A256GCM']);
+const SignatureAlg = z.enum(SIGNATURE_ALGS);
+const KeyEncryptionAlg = z.enum(KEY_ENCRYPTION_ALGS);
+const ContentEncryptionAlg = z.enum(CONTENT_ENCRYPTION_ALGS);
 
 export const ConfigSchema = z
   .strictObject({
@@ -84,10 +85,26 @@ export const ConfigSchema = z
     redis: z.strictObject({
       url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
     }),
-    keys: z.strictObject({
-      /** This gateway's private JWK Set (signing and decryption keys). */
-      privateJwks: z.string().min(1),
-    }),
+    keys: z
+      .strictObject({
+        /**
+         * This gateway's private JWK Set (signing and decryption keys): a JSON JWK Set, or the same
+         * encrypted with a passphrase (`accord keys encrypt`). Readable by its owner only (mode 600);
+         * with `NODE_ENV=production` it must be the encrypted form.
+         */
+        privateJwks: z.string().min(1),
+        /** Name of the environment variable that holds the passphrase of an encrypted `privateJwks`. */
+        passphraseEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'an environment variable name (A-Z, 0-9, _)')
+          .optional(),
+        /** File that holds the passphrase of an encrypted `privateJwks` (one line, mode 600). */
+        passphraseFile: z.string().min(1).optional(),
+      })
+      .refine((k) => k.passphraseEnv === undefined || k.passphraseFile === undefined, {
+        message: 'set passphraseEnv or passphraseFile, not both',
+        path: ['passphraseFile'],
+      }),
     peer: z.strictObject({
       party: PartyId,
       /** The peer gateway's broker, where its `accord.ingress` queue lives. */
@@ -286,6 +303,7 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   const c = result.data;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   c.keys.privateJwks = abs(c.keys.privateJwks);
+  if (c.keys.passphraseFile !== undefined) c.keys.passphraseFile = abs(c.keys.passphraseFile);
   c.peer.publicJwks = abs(c.peer.publicJwks);
   return { ok: true, config: deepFreeze(c) };
 }

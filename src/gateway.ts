@@ -128,7 +128,7 @@ export class Gateway extends EventEmitter {
   /** Connect, declare the topology and start consuming. */
   static async start(config: Config, log: Logger, now: () => Date = () => new Date()): Promise<Gateway> {
     const n = names(config.namespace);
-    const keys = await KeyRing.load(config.keys.privateJwks, config.peer.publicJwks);
+    const keys = await KeyRing.load(config.keys, config.peer.publicJwks);
     const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
     try {

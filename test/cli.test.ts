@@ -41,7 +41,7 @@ describe('cli', () => {
     expect(r.code).to.equal(0);
     const priv = readPrivateJwks(join(dir, 'private.jwks.json'));
     const pub = readPublicJwks(join(dir, 'public.jwks.json'));
-    expect(priv.keys.map((k) => [k.use, k.alg, k.crv])).to.deep.equal([
+    expect(priv.keys.map((k) => [k.use, k.alg, k.kty === 'EC' ? k.crv : k.kty])).to.deep.equal([
       ['sig', 'ES256', 'P-256'],
       ['enc', 'ECDH-ES+A256KW', 'P-256'],
     ]);

@@ -2,6 +2,7 @@
 /** The `accord` command. */
 import { Command, CommanderError } from 'commander';
 import { registerConfig } from './config.js';
+import { registerEnvelope } from './envelope.js';
 import { EXIT_USAGE } from './exit.js';
 import { registerKeys } from './keys.js';
 import { registerSend } from './send.js';
@@ -15,6 +16,7 @@ const program = new Command('accord')
 registerStart(program);
 registerSend(program);
 registerKeys(program);
+registerEnvelope(program);
 registerConfig(program);
 registerTreaty(program);
 

@@ -47,6 +47,7 @@ export async function seal(payload: Buffer, keys: KeyRing, profile: CryptoProfil
     .final()) as unknown as string;
 
   const recipient: Record<string, unknown> = { key: encKey, reference: 'kid', header: { alg: encAlg } };
+  // ECDH-ES needs an ephemeral key on the curve of the peer's key (P-256 or P-384); RSA-OAEP-256 none.
   if (encAlg.startsWith('ECDH-ES'))
     recipient.epk = await ephemeralKey(String((encKey.toJSON() as { crv?: string }).crv));
   const jwe = await jose.JWE.createEncrypt(

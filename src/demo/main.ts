@@ -3,7 +3,7 @@
  * namespaces), plays a short treaty scenario through case-system clients, prints what happened and
  * exits 0. Exits 2, saying how to start them, when RabbitMQ or Redis cannot be reached.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -19,6 +19,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TIMEOUT_MS = 15_000;
 
 function demoConfig(party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config {
+  // Git checks the test-only private keys out as 0644; the gateway refuses a key others can read.
+  chmodSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), 0o600);
   const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as {
     namespace?: string;
     peer: { namespace?: string };

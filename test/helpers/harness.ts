@@ -3,7 +3,7 @@
  * in its own namespaces so runs never see each other's queues or keys, and everything removed after.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -41,6 +41,8 @@ export function pairConfigs(
   cz: Config;
   kz: Config;
 } {
+  // Git checks the test-only private keys out as 0644; the gateway refuses a key others can read.
+  for (const party of ['cz', 'kz']) chmodSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), 0o600);
   const load = (party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config => {
     const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<
       string,
