@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
@@ -7,7 +6,6 @@ import { generatePartyKeys } from '../src/crypto/keygen.js';
 import { KeyRing } from '../src/crypto/keyring.js';
 import { readPublicJwks } from '../src/crypto/jwk.js';
 import { seal } from '../src/crypto/seal.js';
-import { ENVELOPE_VERSION } from '../src/domain/envelope.js';
 import {
   REDIS_URL,
   drainQueue,
@@ -17,6 +15,7 @@ import {
   type Pair,
   type TestAuthority,
   example,
+  testEnvelope,
 } from './helpers/harness.js';
 
 describe('bad input from a case system is rejected whole, and the rest flows on', () => {
@@ -156,23 +155,7 @@ describe('bad input from the peer is parked, never delivered', () => {
   const kzIngress = () => names(pair.kzConfig.namespace).ingress;
   const kzDlq = () => names(pair.kzConfig.namespace).dlq;
 
-  function envelope(over: Record<string, any> = {}): Record<string, any> {
-    const now = Date.now();
-    return {
-      v: ENVELOPE_VERSION,
-      id: randomUUID(),
-      kind: 'travel-document',
-      from: { party: 'CZ', authority: 'cz-pp-ipc' },
-      to: { party: 'KZ', authority: 'kz-mia' },
-      createdAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + 3600_000).toISOString(),
-      priority: 'normal',
-      language: 'en',
-      handling: { purposes: ['combating-crime'], conditions: [] },
-      body: { documents: [{ number: 'X1', type: 'passport', status: 'lost' }] },
-      ...over,
-    };
-  }
+  const envelope = (over: Record<string, any> = {}) => testEnvelope(over);
   const sealWith = (ring: KeyRing, env: Record<string, any>) =>
     seal(Buffer.from(JSON.stringify(env)), ring, pair.czConfig.crypto);
 

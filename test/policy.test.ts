@@ -2,9 +2,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
-import { KeyRing } from '../src/crypto/keyring.js';
-import { seal } from '../src/crypto/seal.js';
-import { ENVELOPE_VERSION, type EnvelopeOf } from '../src/domain/envelope.js';
+import type { EnvelopeOf } from '../src/domain/envelope.js';
 import type { AccordError } from '../src/errors.js';
 import { matchRefusalRule } from '../src/policy/refusal.js';
 import { checkSensitiveData, sensitiveCategoriesOf, suspectFreeText } from '../src/policy/sensitive-data.js';
@@ -15,6 +13,8 @@ import {
   type Pair,
   type TestAuthority,
   example,
+  sealAsCz,
+  testEnvelope,
 } from './helpers/harness.js';
 
 const codeOf = (fn: () => unknown): string | undefined => {
@@ -229,25 +229,11 @@ describe('the agreement’s rules between two gateways', () => {
   });
 
   it('Art. 10(2) at the receiver: a signed envelope whose flags hide its sensitive data is parked, not delivered', async () => {
-    const ring = await KeyRing.load(pair.czConfig.keys.privateJwks, pair.czConfig.peer.publicJwks);
-    const now = Date.now();
-    const env = {
-      v: ENVELOPE_VERSION,
-      id: randomUUID(),
+    const env = testEnvelope({
       kind: 'person-search',
-      from: { party: 'CZ', authority: 'cz-pp-ipc' },
-      to: { party: 'KZ', authority: 'kz-mia' },
-      createdAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + 3600_000).toISOString(),
-      priority: 'normal',
-      language: 'en',
-      handling: { purposes: ['combating-crime'], conditions: [], sensitive: [] },
       body: { reason: 'missing', person: { familyName: 'X', health: 'serious' }, summary: 'missing person' },
-    };
-    await publishRaw(
-      names(pair.kzConfig.namespace).ingress,
-      Buffer.from(await seal(Buffer.from(JSON.stringify(env)), ring, pair.czConfig.crypto)),
-    );
+    });
+    await publishRaw(names(pair.kzConfig.namespace).ingress, await sealAsCz(pair.czConfig, env));
     const letter = await waitForDeadLetter(names(pair.kzConfig.namespace).dlq, (l) => l.messageId === env.id);
     expect(letter.code).to.equal('policy.sensitive_flags_mismatch');
     expect(kzMia.inbox.items.some((d) => d.envelope.id === env.id)).to.equal(false);

@@ -2,16 +2,22 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
-import { KeyRing } from '../src/crypto/keyring.js';
-import { seal } from '../src/crypto/seal.js';
-import { ENVELOPE_VERSION } from '../src/domain/envelope.js';
 import { suspendedBy, type SuspensionEntry } from '../src/policy/suspension.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, example, publishRaw, startPair, type Pair, type TestAuthority } from './helpers/harness.js';
+import {
+  ROOT,
+  example,
+  publishRaw,
+  sealAsCz,
+  startPair,
+  testEnvelope,
+  type Pair,
+  type TestAuthority,
+} from './helpers/harness.js';
 
 const DAY = 86_400_000;
 
@@ -118,30 +124,19 @@ describe('Art. 17 between two gateways, with the clock driven by the test', () =
     await czIpc.inbox.waitFor((d) => d.envelope.id === replyId, 10_000, 'a reply still flows');
 
     // KZ refuses one that reaches it anyway (a CZ gateway that did not know), with a signed notice.
-    const ring = await KeyRing.load(pair.czConfig.keys.privateJwks, pair.czConfig.peer.publicJwks);
-    const t = now().getTime();
-    const env = {
-      v: ENVELOPE_VERSION,
-      id: randomUUID(),
-      kind: 'request',
-      from: { party: 'CZ', authority: 'cz-pp-ipc' },
-      to: { party: 'KZ', authority: 'kz-mia' },
-      createdAt: new Date(t).toISOString(),
-      expiresAt: new Date(t + 3600_000).toISOString(),
-      priority: 'normal',
-      language: 'en',
-      handling: { purposes: ['combating-crime'], conditions: [], sensitive: [] },
-      body: {
-        crimeCategories: ['drug-trafficking'],
-        informationTypes: ['criminal-offences'],
-        assistanceTypes: [],
-        summary: 'late request',
+    const env = testEnvelope(
+      {
+        kind: 'request',
+        body: {
+          crimeCategories: ['drug-trafficking'],
+          informationTypes: ['criminal-offences'],
+          assistanceTypes: [],
+          summary: 'late request',
+        },
       },
-    };
-    await publishRaw(
-      names(pair.kzConfig.namespace).ingress,
-      Buffer.from(await seal(Buffer.from(JSON.stringify(env)), ring, pair.czConfig.crypto)),
+      now().getTime(),
     );
+    await publishRaw(names(pair.kzConfig.namespace).ingress, await sealAsCz(pair.czConfig, env));
     const refusal = await czIpc.inbox.waitFor(
       (d) =>
         d.envelope.kind === 'refusal-notice' &&

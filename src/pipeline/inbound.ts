@@ -242,35 +242,9 @@ export class InboundPipeline {
       handling: env.handling,
       verification: { ...facts, receivedAt: receivedAt.toISOString(), verifiedBy: ctx.config.party },
     };
-    // A refusal notice also tells the requesting authority, as an event, that its request was refused.
-    const referredEvent =
-      env.kind === 'referral-notice'
-        ? [
-            eventMessage(ctx, env.to.authority, {
-              type: 'referred',
-              at: receivedAt.toISOString(),
-              messageId: env.body.inReplyTo,
-              message: `Art. 9(2): referred from ${env.body.referredFrom} to the competent ${env.body.referredTo}`,
-            }),
-          ]
-        : [];
-    const refusedEvent =
-      env.kind === 'refusal-notice'
-        ? [
-            eventMessage(ctx, env.to.authority, {
-              type: 'refused',
-              at: receivedAt.toISOString(),
-              messageId: env.body.inReplyTo,
-              code: 'policy.refused',
-              message: env.body.explanation.slice(0, 500),
-              refusal: { noticeId: env.id, scope: env.body.scope, grounds: env.body.grounds },
-            }),
-          ]
-        : [];
     await commitWith(
       tx,
-      ...refusedEvent,
-      ...referredEvent,
+      ...this.noticeEvents(env, receivedAt),
       {
         queue: ctx.names.inbox(target),
         content: Buffer.from(JSON.stringify(delivery)),
@@ -290,6 +264,38 @@ export class InboundPipeline {
     this.log.info({ messageId: env.id, kind: env.kind, to: env.to.authority }, 'delivered');
     await this.sendReceipt(env.id, receiptJwe);
     return 'done';
+  }
+
+  /**
+   * A refusal or referral notice also tells the requesting authority, as an event on its own queue,
+   * what became of its request (Art. 9(2), 9(5)).
+   */
+  private noticeEvents(env: Envelope, receivedAt: Date) {
+    const at = receivedAt.toISOString();
+    switch (env.kind) {
+      case 'refusal-notice':
+        return [
+          eventMessage(this.ctx, env.to.authority, {
+            type: 'refused',
+            at,
+            messageId: env.body.inReplyTo,
+            code: 'policy.refused',
+            message: env.body.explanation.slice(0, 500),
+            refusal: { noticeId: env.id, scope: env.body.scope, grounds: env.body.grounds },
+          }),
+        ];
+      case 'referral-notice':
+        return [
+          eventMessage(this.ctx, env.to.authority, {
+            type: 'referred',
+            at,
+            messageId: env.body.inReplyTo,
+            message: `Art. 9(2): referred from ${env.body.referredFrom} to the competent ${env.body.referredTo}`,
+          }),
+        ];
+      default:
+        return [];
+    }
   }
 
   /** Delivered before: not again. The same receipt goes back, so the sender stops resending. */

@@ -2,7 +2,7 @@
  * The test harness: two real gateways (CZ and KZ) on the real local RabbitMQ and Redis, each test run
  * in its own namespaces so runs never see each other's queues or keys, and everything removed after.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,9 @@ import { Gateway, ownQueues } from '../../src/gateway.js';
 import { CaseSystemClient } from '../../src/client/index.js';
 import type { InboxDelivery, StatusEvent } from '../../src/client/index.js';
 import { REDACT_PATHS } from '../../src/log.js';
+import { KeyRing } from '../../src/crypto/keyring.js';
+import { seal } from '../../src/crypto/seal.js';
+import { ENVELOPE_VERSION } from '../../src/domain/envelope.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const AMQP_URL = process.env.ACCORD_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -26,6 +29,33 @@ export function example(kind: string, key: string): Record<string, any> {
     any
   >;
   return { ...sub, idempotencyKey: key };
+}
+
+/**
+ * A signed-envelope body from CZ's cz-pp-ipc to KZ's kz-mia (a travel document by default), valid for
+ * an hour from `now`; `over` replaces whole fields. For tests that craft what a peer gateway sends.
+ */
+export function testEnvelope(over: Record<string, any> = {}, now: number = Date.now()): Record<string, any> {
+  return {
+    v: ENVELOPE_VERSION,
+    id: randomUUID(),
+    kind: 'travel-document',
+    from: { party: 'CZ', authority: 'cz-pp-ipc' },
+    to: { party: 'KZ', authority: 'kz-mia' },
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + 3600_000).toISOString(),
+    priority: 'normal',
+    language: 'en',
+    handling: { purposes: ['combating-crime'], conditions: [], sensitive: [] },
+    body: { documents: [{ number: 'X1', type: 'passport', status: 'lost' }] },
+    ...over,
+  };
+}
+
+/** Seal an envelope with CZ's keys for KZ, as CZ's gateway would, and return the JWE bytes. */
+export async function sealAsCz(config: Config, env: Record<string, any>): Promise<Buffer> {
+  const ring = await KeyRing.load(config.keys, config.peer.publicJwks);
+  return Buffer.from(await seal(Buffer.from(JSON.stringify(env)), ring, config.crypto));
 }
 
 /** A fresh namespace stem, e.g. `t3f9a1c`. */
