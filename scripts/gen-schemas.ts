@@ -12,7 +12,7 @@ import { ConfigSchema } from '../src/config.js';
 import { Envelope } from '../src/domain/envelope.js';
 import { StatusEvent } from '../src/domain/events.js';
 import { SUBMITTABLE, type SubmittableKind } from '../src/domain/messages.js';
-import { ExportSubmission, Submission } from '../src/domain/submission.js';
+import { DecisionSubmission, ExportSubmission, Submission } from '../src/domain/submission.js';
 
 /** Base of every schema's `$id`; the file name is appended. */
 export const SCHEMA_BASE_URI = 'https://accord.example/schemas/';
@@ -30,6 +30,8 @@ const BODY_DESCRIPTIONS: Record<SubmittableKind, string> = {
   'consent-request':
     'Art. 10(1), 11(2): asks the provider for written consent to another use or an onward transfer.',
   consent: "Art. 10(1), 11(2): the provider's written consent (or its refusal), valid until a set time.",
+  'directory-update':
+    "Art. 13(1): the party's whole directory of competent authorities; the peer applies it once an operator approves it.",
   'suspension-notice':
     'Art. 17: suspension of the agreement in full or in part, or its revocation; effective 15 days after the other party received it.',
   refusal:
@@ -107,6 +109,13 @@ export function generateSchemas(): Record<string, unknown> {
         'international organisation; it leaves through accord.export.<destination> only with the consent ' +
         'of the party that provided it.',
       ExportSubmission,
+    ),
+    'decision.schema.json': convert(
+      'decision.schema.json',
+      'Accord review decision',
+      'Art. 9(4): what a reviewing authority publishes to accord.outbox to decide on a request held in ' +
+        'accord.review.<authorityId>: accept, accept-with-conditions, refuse-partial or refuse.',
+      DecisionSubmission,
     ),
     'envelope.schema.json': convert(
       'envelope.schema.json',

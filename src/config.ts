@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { AuthorityId, PartyId, Text } from './domain/common.js';
 import { AssistanceType, CrimeCategory, InformationType, RefusalGround } from './domain/categories.js';
+import { DirectoryEntry } from './domain/messages.js';
 import { CONTENT_ENCRYPTION_ALGS, KEY_ENCRYPTION_ALGS, SIGNATURE_ALGS } from './crypto/profile.js';
 import { AccordError } from './errors.js';
 import { formatPath, parseJson } from './domain/parse.js';
@@ -16,43 +17,52 @@ import { formatPath, parseJson } from './domain/parse.js';
 export const MAX_CONFIG_BYTES = 256 * 1024;
 
 /** One competent authority and its contacts (Art. 13(1), 13(2)). */
-export const AuthorityEntry = z.strictObject({
-  id: AuthorityId,
-  name: Text(200),
-  contact: z
-    .strictObject({
-      email: z.email().optional(),
-      phone: z.string().max(40).optional(),
-      address: Text(500).optional(),
-      /** A contact person who knows the other party's language or English (Art. 13(2)). */
-      person: Text(200).optional(),
-    })
-    .default({}),
-});
+export const AuthorityEntry = DirectoryEntry;
 export type AuthorityEntry = z.infer<typeof AuthorityEntry>;
 
 /**
- * Art. 9(4): a refusal rule applied to every inbound request, in order; the first that matches refuses
- * it and a signed refusal notice goes back at once (Art. 9(5)). A rule matches when each criterion it
- * names matches (any of the listed values).
+ * Art. 9(4): a refusal rule applied to every inbound request, in order; the first that matches decides:
+ * `refuse` refuses it and a signed refusal notice goes back at once (Art. 9(5)); `review` holds it for
+ * a person's decision in `accord.review.<authority>`. A rule matches when each criterion it names
+ * matches (any of the listed values).
  */
-export const RefusalRule = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
-  when: z
-    .strictObject({
-      crimeCategories: z.array(CrimeCategory).min(1).optional(),
-      informationTypes: z.array(InformationType).min(1).optional(),
-      assistanceTypes: z.array(AssistanceType).min(1).optional(),
-      fromAuthorities: z.array(AuthorityId).min(1).optional(),
-      toAuthorities: z.array(AuthorityId).min(1).optional(),
-    })
-    .refine((w) => Object.keys(w).length > 0, 'a rule names at least one criterion'),
-  decision: z.literal('refuse'),
-  grounds: z.array(RefusalGround).min(1).max(5),
-  /** What the requester is told. */
-  explanation: Text(2000),
-});
+export const RefusalRule = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+    when: z
+      .strictObject({
+        crimeCategories: z.array(CrimeCategory).min(1).optional(),
+        informationTypes: z.array(InformationType).min(1).optional(),
+        assistanceTypes: z.array(AssistanceType).min(1).optional(),
+        fromAuthorities: z.array(AuthorityId).min(1).optional(),
+        toAuthorities: z.array(AuthorityId).min(1).optional(),
+      })
+      .refine((w) => Object.keys(w).length > 0, 'a rule names at least one criterion'),
+    decision: z.enum(['refuse', 'review']).default('refuse'),
+    /** Required to refuse: the Art. 9(4) grounds the requester is told. */
+    grounds: z.array(RefusalGround).min(1).max(5).optional(),
+    /** What the requester is told (`refuse`), or why the reviewer sees it (`review`). */
+    explanation: Text(2000),
+  })
+  .refine((r) => r.decision !== 'refuse' || r.grounds !== undefined, {
+    path: ['grounds'],
+    message: 'a refusing rule names its Art. 9(4) grounds',
+  });
 export type RefusalRule = z.infer<typeof RefusalRule>;
+
+/**
+ * Art. 9(4): a plug-in refusal hook, an ES module run on every inbound request after the configured
+ * rules (see src/policy/hooks.ts for its contract). A hook that throws, answers something invalid or
+ * takes longer than `timeoutMs` sends the request to manual review, never to acceptance.
+ */
+export const RefusalHookEntry = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+  /** Path of the module, relative to the config file's folder (or absolute). */
+  module: z.string().min(1).max(1024),
+  /** @defaultValue 2000 */
+  timeoutMs: z.int().min(10).max(60_000).default(2000),
+});
+export type RefusalHookEntry = z.infer<typeof RefusalHookEntry>;
 
 const Namespace = z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes');
 const AmqpUrl = z.string().regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL');
@@ -156,6 +166,8 @@ export const ConfigSchema = z
       .strictObject({
         /** Art. 9(4) refusal rules for inbound requests, applied in order. */
         refusalRules: z.array(RefusalRule).max(200).default([]),
+        /** Art. 9(4) plug-in hooks, run in order after the rules. */
+        hooks: z.array(RefusalHookEntry).max(20).default([]),
         /**
          * Art. 9(2) routing table: what each listed authority is competent for. A request addressed to
          * an authority whose entry it does not match goes to the first authority whose entry it does,
@@ -184,6 +196,7 @@ export const ConfigSchema = z
       })
       .default({
         refusalRules: [],
+        hooks: [],
         competence: [],
         oralConfirmationHours: 24,
         identifierRetentionDays: 3650,
@@ -305,6 +318,7 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   c.keys.privateJwks = abs(c.keys.privateJwks);
   if (c.keys.passphraseFile !== undefined) c.keys.passphraseFile = abs(c.keys.passphraseFile);
   c.peer.publicJwks = abs(c.peer.publicJwks);
+  for (const h of c.policy.hooks) h.module = abs(h.module);
   return { ok: true, config: deepFreeze(c) };
 }
 
@@ -349,6 +363,8 @@ export function names(namespace: string | undefined) {
     deliveredLog: `${p}accord.delivered-log`,
     inbox: (authority: string) => `${p}accord.inbox.${authority}`,
     events: (authority: string) => `${p}accord.events.${authority}`,
+    /** Art. 9(4): inbound requests held for a person's decision. */
+    review: (authority: string) => `${p}accord.review.${authority}`,
     /** Art. 11(2): the only way out to a third state or international organisation. */
     exportQueue: (destination: string) => `${p}accord.export.${destination}`,
     redisPrefix: `accord:${namespace ?? 'default'}:`,

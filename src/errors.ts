@@ -23,13 +23,24 @@ export const ERROR_CODES = {
     'Art. 11(2): the export passes on information received from the peer without its unexpired written consent for that destination.',
   'policy.unknown_destination':
     'Art. 11(2): the destination is not a third state or organisation listed in the config.',
+  'policy.review_unknown': 'Art. 9(4): no request is held for review under this id.',
+  'policy.review_decided': 'Art. 9(4): the held request was already decided by another decision.',
+  'policy.review_unavailable':
+    'Art. 9(4): the held request can no longer be opened (its decryption key is gone); an admin must look.',
+  'policy.hook_failed':
+    'Art. 9(4): a refusal hook threw, timed out or answered an invalid verdict; the request went to manual review.',
+  'auth.not_reviewer':
+    'Art. 9(4): the decision comes from another authority than the one the request is held for.',
+  'directory.update_pending':
+    'Art. 13: the peer notified a new directory; it applies once an operator approves it (accord directory approve).',
+  'directory.unknown_update': 'Art. 13: no pending directory update has this id.',
   'obligation.reply_overdue':
     'Art. 9(2): a request received with a reply date has not been answered (reply or refusal) by then.',
   'obligation.oral_confirmation_overdue':
     'Art. 9(1): an oral request has not been confirmed by a written request within the configured time.',
   'treaty.suspended': 'Art. 17: requests in this scope are suspended; the suspension is in force.',
   'treaty.not_notifying_authority':
-    'Art. 17: only the authorities listed in treaty.notifyingAuthorities may notify a suspension.',
+    'Art. 13, 17: only the authorities listed in treaty.notifyingAuthorities may notify a suspension or a directory.',
   'crypto.malformed': 'The sealed message is not a compact JWE of five base64url parts.',
   'crypto.header_invalid': 'A protected header is malformed or carries a parameter Accord refuses.',
   'crypto.alg_not_allowed': 'A JOSE algorithm is not on the configured allow-list.',

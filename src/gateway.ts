@@ -17,6 +17,9 @@ import type { Incoming } from './pipeline/ports.js';
 import { BullReceiptTimer } from './schedule/receipts.js';
 import { BullDeadlines } from './schedule/deadlines.js';
 import { RedisMessageState, RedisProvenance, RedisSuspensions } from './store/redis-state.js';
+import { RedisReviews } from './store/redis-review.js';
+import { RedisDirectory } from './store/redis-directory.js';
+import { loadHooks } from './policy/hooks.js';
 import { AmqpConnection, type Tx, type TxOutcome } from './transport/amqp.js';
 import type { ConsumeMessage } from 'amqplib';
 
@@ -28,7 +31,7 @@ export function ownQueues(config: Config): string[] {
     n.ingress,
     n.dlq,
     n.deliveredLog,
-    ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id)]),
+    ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id), n.review(a.id)]),
     ...config.exportDestinations.map((d) => n.exportQueue(d.id)),
   ];
 }
@@ -111,6 +114,7 @@ class PoisonCounter {
 
 export class Gateway extends EventEmitter {
   private stopped: Promise<void> | undefined;
+  private readonly closers: (() => Promise<void> | void)[] = [];
 
   private constructor(
     readonly config: Config,
@@ -150,6 +154,7 @@ export class Gateway extends EventEmitter {
     let peer: AmqpConnection | undefined;
     let timers: BullReceiptTimer | undefined;
     let deadlines: BullDeadlines | undefined;
+    let directorySub: Redis | undefined;
     try {
       for (const w of await checkRedis(redis)) log.warn(w);
       if (config.policy.identifierKey === undefined) {
@@ -200,6 +205,29 @@ export class Gateway extends EventEmitter {
       const deliveredLog = {
         isSettled: async () => logInFlight === 0 && (await local!.messageCount(n.deliveredLog)) === 0,
       };
+      // Art. 13: the peer's directory in force — the config's, until an operator approves an update.
+      const directory = new RedisDirectory(redis, n.redisPrefix);
+      const peerAuthorities = new Set<string>();
+      const applyDirectory = async () => {
+        const approved = await directory.current();
+        const ids = (approved?.authorities ?? config.peer.authorities).map((a) => a.id);
+        peerAuthorities.clear();
+        for (const id of ids) peerAuthorities.add(id);
+        if (approved) {
+          log.info(
+            { updateId: approved.updateId, authorities: ids.length },
+            'peer directory in force: approved update',
+          );
+        }
+      };
+      await applyDirectory();
+      directorySub = redis.duplicate();
+      await directorySub.subscribe(directory.channel);
+      directorySub.on('message', () => {
+        applyDirectory().catch((err: unknown) =>
+          log.error({ err: (err as Error).message }, 'could not read the approved directory'),
+        );
+      });
       const ctx: GatewayContext = {
         config,
         names: n,
@@ -215,13 +243,17 @@ export class Gateway extends EventEmitter {
           provenance: new RedisProvenance(redis, n.redisPrefix),
           deadlines,
           suspensions: new RedisSuspensions(redis, n.redisPrefix),
+          reviews: new RedisReviews(redis, n.redisPrefix),
+          directory,
           log,
           now,
         },
         ownAuthorities: new Set(config.authorities.map((a) => a.id)),
-        peerAuthorities: new Set(config.peer.authorities.map((a) => a.id)),
+        peerAuthorities,
+        hooks: await loadHooks(config.policy.hooks),
       };
       const gw = new Gateway(config, local, peer, redis, bullRedis, timers, deadlines, log);
+      gw.onStop(() => directorySub?.disconnect());
       const outbound = new OutboundPipeline(ctx);
       const inbound = new InboundPipeline(ctx);
       const poison = new PoisonCounter(config.delivery.poisonAttempts);
@@ -307,10 +339,16 @@ export class Gateway extends EventEmitter {
       await deadlines?.close().catch(() => undefined);
       await local?.close();
       await peer?.close();
+      directorySub?.disconnect();
       redis.disconnect();
       bullRedis.disconnect();
       throw err;
     }
+  }
+
+  /** Run `close` when the gateway stops (after the brokers' connections are closed). */
+  onStop(close: () => Promise<void> | void): void {
+    this.closers.push(close);
   }
 
   /** Stop consuming and close every connection; safe to call more than once. */
@@ -318,6 +356,7 @@ export class Gateway extends EventEmitter {
     this.stopped ??= (async () => {
       await this.local.close();
       await this.peer.close();
+      for (const close of this.closers) await close();
       await this.timers.close().catch(() => undefined);
       await this.deadlines.close().catch(() => undefined);
       this.redis.disconnect();

@@ -43,6 +43,7 @@ describe('docs/schemas', () => {
       [
         'submission.schema.json',
         'export.schema.json',
+        'decision.schema.json',
         'envelope.schema.json',
         'status-event.schema.json',
         'config.schema.json',

@@ -2,6 +2,7 @@
 /** The `accord` command. */
 import { Command, CommanderError } from 'commander';
 import { registerConfig } from './config.js';
+import { registerDirectory } from './directory.js';
 import { registerEnvelope } from './envelope.js';
 import { EXIT_USAGE } from './exit.js';
 import { registerKeys } from './keys.js';
@@ -19,6 +20,7 @@ registerKeys(program);
 registerEnvelope(program);
 registerConfig(program);
 registerTreaty(program);
+registerDirectory(program);
 
 try {
   await program.parseAsync(process.argv);

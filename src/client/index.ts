@@ -7,7 +7,12 @@ import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import { StatusEvent } from '../domain/events.js';
 import type { z } from 'zod';
-import { ExportSubmission, Submission, type SubmissionInput } from '../domain/submission.js';
+import {
+  DecisionSubmission,
+  ExportSubmission,
+  Submission,
+  type SubmissionInput,
+} from '../domain/submission.js';
 import type { InboxDelivery } from '../pipeline/inbound.js';
 import { AmqpConnection } from '../transport/amqp.js';
 
@@ -72,6 +77,33 @@ export class CaseSystemClient {
       contentType: 'application/json',
     });
     return { exportId: messageIdFor(this.opts.party, exp.from, exp.idempotencyKey) };
+  }
+
+  /**
+   * Art. 9(4): decide on a request held in this authority's review queue. The events queue says
+   * `accepted` once the decision is carried out, or `rejected` with its code.
+   */
+  async decide(decision: z.input<typeof DecisionSubmission>): Promise<{ decisionId: string }> {
+    const dec = validate(DecisionSubmission, decision, 'decision');
+    await this.conn.publish(this.names.outbox, Buffer.from(JSON.stringify(decision)), {
+      contentType: 'application/json',
+    });
+    return { decisionId: messageIdFor(this.opts.party, dec.from, dec.idempotencyKey) };
+  }
+
+  /**
+   * Consume this authority's review queue (Art. 9(4)): requests a rule or hook held for a person, with
+   * `review.reasons`. Answer each with {@link decide}; a delivery is acknowledged once the handler resolves.
+   */
+  async onReview(handler: (held: InboxDelivery) => Promise<void> | void): Promise<void> {
+    await this.conn.consume(
+      this.names.review(this.opts.authority),
+      this.opts.prefetch ?? 16,
+      async (m) => {
+        await handler(JSON.parse(m.content.toString('utf8')) as InboxDelivery);
+      },
+      () => undefined,
+    );
   }
 
   /** Publish raw bytes to the outbox (for tests of the gateway's own checks). */

@@ -60,9 +60,11 @@ export const Envelope = z.discriminatedUnion('kind', [
   variant('consent-request'),
   variant('consent'),
   variant('suspension-notice'),
+  variant('directory-update'),
   variant('receipt'),
   variant('refusal-notice'),
   variant('referral-notice'),
+  variant('acceptance-notice'),
 ]);
 export type Envelope = z.infer<typeof Envelope>;
 export type EnvelopeOf<K extends Envelope['kind']> = Extract<Envelope, { kind: K }>;

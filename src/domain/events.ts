@@ -15,6 +15,10 @@ export const EVENT_TYPES = [
   'refused',
   /** A request this authority sent was referred to the competent authority (Art. 9(2)); the notice is in the inbox. */
   'referred',
+  /** A request this authority sent is held for a person's decision at the peer (Art. 9(4)). */
+  'in-review',
+  /** A request this authority sent was accepted on conditions that bind it (Art. 9(4)); the notice is in the inbox. */
+  'accepted-with-conditions',
   /** Accepted and sent, with something the authority should look at (`code`, `path`). */
   'warning',
 ] as const;

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { AssistanceType, CrimeCategory, InformationType, RefusalGround } from './categories.js';
-import { Text, Timestamp } from './common.js';
+import { AuthorityId, Text, Timestamp } from './common.js';
 
 /**
  * Identifying data of one person (data subject). Art. 10 applies to everything in it. The data that
@@ -249,14 +249,53 @@ export const SuspensionNoticeBody = z.strictObject({
 });
 export type SuspensionNoticeBody = z.infer<typeof SuspensionNoticeBody>;
 
+/** One competent authority and its contacts (Art. 13(1), 13(2)), as listed in a directory. */
+export const DirectoryEntry = z.strictObject({
+  id: AuthorityId,
+  name: Text(200),
+  contact: z
+    .strictObject({
+      email: z.email().optional(),
+      phone: z.string().max(40).optional(),
+      address: Text(500).optional(),
+      /** A contact person who knows the other party's language or English (Art. 13(2)). */
+      person: Text(200).optional(),
+    })
+    .default({}),
+});
+
+/**
+ * Art. 13(1): "The Contracting Parties shall notify each other … of the competent authorities". A
+ * party's whole directory, sent in-band; the receiving gateway applies it only once an operator has
+ * approved it (`accord directory approve`), until then the old directory holds.
+ */
+export const DirectoryUpdateBody = z.strictObject({
+  authorities: z.array(DirectoryEntry).min(1).max(500),
+  /** Why the directory changed, for the approving operator. */
+  reason: Text(2000),
+});
+
+/**
+ * Art. 9(4): the requested party accepted a request on conditions that bind the requester; the signed
+ * notice carries them (and they are repeated in `handling.conditions`).
+ */
+export const AcceptanceNoticeBody = z.strictObject({
+  inReplyTo: MessageId,
+  conditions: z.array(Text(1000)).min(1).max(20),
+  decidedBy: z.strictObject({ kind: z.enum(['person', 'hook']), ref: Text(200).optional() }),
+});
+
 /** The receiving gateway's signed acknowledgement of one sealed message (reception awareness). */
 export const ReceiptBody = z.strictObject({
   forMessageId: MessageId,
   /** SHA-256 (hex) of the exact JWE compact string the receiver took in. */
   jweSha256: z.string().regex(/^[0-9a-f]{64}$/),
   receivedAt: Timestamp,
-  /** `refused`: taken in, and answered with a refusal notice instead of a delivery (Art. 9(4)). */
-  status: z.enum(['delivered', 'duplicate', 'refused']),
+  /**
+   * `refused`: taken in, and answered with a refusal notice instead of a delivery (Art. 9(4));
+   * `in-review`: taken in and held for a person's decision (Art. 9(4)); a notice or a reply follows.
+   */
+  status: z.enum(['delivered', 'duplicate', 'refused', 'in-review']),
 });
 
 /** Kinds a case system may submit, with their bodies. */
@@ -271,6 +310,7 @@ export const SUBMITTABLE = {
   'consent-request': ConsentRequestBody,
   consent: ConsentBody,
   'suspension-notice': SuspensionNoticeBody,
+  'directory-update': DirectoryUpdateBody,
 } as const;
 
 /** Kinds only a gateway creates. */
@@ -278,6 +318,7 @@ export const GATEWAY_ONLY = {
   receipt: ReceiptBody,
   'refusal-notice': RefusalNoticeBody,
   'referral-notice': ReferralNoticeBody,
+  'acceptance-notice': AcceptanceNoticeBody,
 } as const;
 
 export type SubmittableKind = keyof typeof SUBMITTABLE;

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { AuthorityId, Address, IdempotencyKey, Language } from './common.js';
 import { Handling } from './envelope.js';
 import { ExportBody, SUBMITTABLE, type SubmittableKind } from './messages.js';
+import { RefusalGround } from './categories.js';
+import { Text } from './common.js';
 
 const head = {
   idempotencyKey: IdempotencyKey,
@@ -39,6 +41,7 @@ export const Submission = z.discriminatedUnion('kind', [
   variant('consent-request'),
   variant('consent'),
   variant('suspension-notice'),
+  variant('directory-update'),
 ]);
 export type Submission = z.infer<typeof Submission>;
 export type SubmissionInput = z.input<typeof Submission>;
@@ -72,3 +75,39 @@ export const OralRequestRecord = z.strictObject({
   }),
 });
 export type OralRequestRecord = z.infer<typeof OralRequestRecord>;
+
+/**
+ * Art. 9(4): a person's decision on an inbound request held in `accord.review.<authority>`, published
+ * to the outbox by that authority (never sent to the peer as such). `accept` delivers the request to
+ * the authority's inbox; `accept-with-conditions` delivers it and sends the requester a signed
+ * acceptance notice whose conditions bind it; `refuse-partial` delivers it and sends a partial refusal
+ * notice naming the parts; `refuse` sends a full refusal notice and delivers nothing (Art. 9(5)).
+ */
+export const DecisionSubmission = z.strictObject({
+  idempotencyKey: IdempotencyKey,
+  /** The reviewing authority: the one the request is held for. */
+  from: AuthorityId,
+  kind: z.literal('decision'),
+  body: z.discriminatedUnion('decision', [
+    z.strictObject({ inReplyTo: z.uuid(), decision: z.literal('accept') }),
+    z.strictObject({
+      inReplyTo: z.uuid(),
+      decision: z.literal('accept-with-conditions'),
+      conditions: z.array(Text(1000)).min(1).max(20),
+    }),
+    z.strictObject({
+      inReplyTo: z.uuid(),
+      decision: z.literal('refuse-partial'),
+      parts: z.array(Text(500)).min(1).max(50),
+      grounds: z.array(RefusalGround).min(1).max(5),
+      explanation: Text(2000),
+    }),
+    z.strictObject({
+      inReplyTo: z.uuid(),
+      decision: z.literal('refuse'),
+      grounds: z.array(RefusalGround).min(1).max(5),
+      explanation: Text(2000),
+    }),
+  ]),
+});
+export type DecisionSubmission = z.infer<typeof DecisionSubmission>;

@@ -1,6 +1,7 @@
 /** What every pipeline stage shares: the config slice, queue names, keys and ports. */
 import type { Config, Names } from '../config.js';
 import type { KeyRing } from '../crypto/keyring.js';
+import type { LoadedHook } from '../policy/hooks.js';
 import type { CryptoProfile } from '../crypto/profile.js';
 import type { StatusEvent } from '../domain/events.js';
 import type { PipelineDeps, PublishProps, Tx } from './ports.js';
@@ -13,7 +14,10 @@ export interface GatewayContext {
   readonly profile: CryptoProfile;
   readonly deps: PipelineDeps;
   readonly ownAuthorities: ReadonlySet<string>;
+  /** The peer's directory in force (Art. 13): the config's, or the last one an operator approved. */
   readonly peerAuthorities: ReadonlySet<string>;
+  /** Art. 9(4) plug-in hooks, loaded at start. */
+  readonly hooks: readonly LoadedHook[];
 }
 
 /** A dead letter: what could not be processed, why, and nothing personal (DESIGN §3). */

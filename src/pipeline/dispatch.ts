@@ -6,8 +6,11 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { seal } from '../crypto/seal.js';
-import type { Envelope } from '../domain/envelope.js';
-import type { GatewayContext } from './context.js';
+import type { OpenFacts } from '../crypto/open.js';
+import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
+import { messageIdFor } from '../domain/ids.js';
+import { validate } from '../domain/parse.js';
+import type { GatewayContext, Outgoing } from './context.js';
 import type { SentRecord } from './ports.js';
 
 /** AMQP priority of the urgent lane (Art. 9(1)); normal traffic has none. */
@@ -63,4 +66,91 @@ export async function sendToPeer(
   await ctx.deps.state.markSent(id, sentAt);
   await ctx.deps.timers.schedule(id);
   return sentAt;
+}
+
+/** Header of an inbox message: a token unique to that message (see inbound.ts). */
+export const DELIVERY_HEADER = 'x-accord-delivery';
+
+/** What a case system receives in accord.inbox.<authority> (and, held for review, accord.review.<authority>). */
+export interface InboxDelivery {
+  envelope: Envelope;
+  /** Art. 9(2): set when the request was addressed to this other authority and referred here. */
+  referredFrom?: string;
+  /** The handling conditions, shown apart: purposes, conditions, Art. 10(2) sensitive categories. */
+  handling: Envelope['handling'];
+  verification: OpenFacts & { receivedAt: string; verifiedBy: string };
+  /** Art. 9(4): for a request held for review, why it is held (rules and hooks, not data). */
+  review?: { reasons: { by: string; why: string }[]; decisions: readonly string[] };
+  /** Art. 9(4): for a request delivered after review, the decision it was accepted under. */
+  decision?: {
+    decision: 'accept' | 'accept-with-conditions' | 'refuse-partial';
+    decisionId: string;
+    decidedBy: string;
+    conditions?: string[];
+    refusedParts?: string[];
+  };
+}
+
+/** The decisions a reviewer may take (Art. 9(4)); see `DecisionSubmission`. */
+export const REVIEW_DECISIONS = ['accept', 'accept-with-conditions', 'refuse-partial', 'refuse'] as const;
+
+/** The message to put in an authority's inbox (or review queue), urgent ones in the priority lane. */
+export function inboxMessage(queue: string, delivery: InboxDelivery): Outgoing {
+  const env = delivery.envelope;
+  return {
+    queue,
+    content: Buffer.from(JSON.stringify(delivery)),
+    props: {
+      contentType: 'application/json',
+      messageId: env.id,
+      type: env.kind,
+      // One token per inbox message: a case system tells the broker's redelivery of one message
+      // (same token) from a second message (which the gateway promises never to send).
+      headers: { [DELIVERY_HEADER]: randomUUID() },
+      ...(env.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
+    },
+  };
+}
+
+/** The notices a gateway writes itself about a request (Art. 9(2), 9(4), 9(5)). */
+export type NoticeContent =
+  | Pick<EnvelopeOf<'refusal-notice'>, 'kind' | 'body'>
+  | Pick<EnvelopeOf<'referral-notice'>, 'kind' | 'body'>
+  | (Pick<EnvelopeOf<'acceptance-notice'>, 'kind' | 'body'> & { conditions: string[] });
+
+/**
+ * Send a notice the gateway writes itself about a request, from the addressed authority to the
+ * requester. Its id follows from the request and `what`, so a retry sends the same notice, which the
+ * peer de-duplicates; it is stored, receipted and resent like any message this gateway sends.
+ */
+export async function sendNotice(
+  ctx: GatewayContext,
+  request: EnvelopeOf<'request'>,
+  what: string,
+  content: NoticeContent,
+): Promise<string> {
+  const now = ctx.deps.now();
+  const key = `${what}/${request.id}`;
+  const id = messageIdFor(ctx.config.party, request.to.authority, key);
+  const { conditions, ...notice } = { conditions: [] as string[], ...content };
+  const envelope = validate(
+    Envelope,
+    {
+      v: ENVELOPE_VERSION,
+      id,
+      from: request.to,
+      to: request.from,
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + ctx.config.messages.defaultTtlS * 1000).toISOString(),
+      priority: request.priority,
+      language: 'en',
+      // Conditions of an acceptance travel signed in the handling, where every delivery shows them.
+      handling: { purposes: [], conditions, sensitive: [] },
+      ...notice,
+    },
+    'notice',
+  );
+  const record = await sealedRecord(ctx, envelope, { idempotencyKey: key });
+  await sendToPeer(ctx, id, record, request.priority === 'urgent');
+  return id;
 }

@@ -23,14 +23,14 @@ import { open, type OpenFacts } from '../crypto/open.js';
 import { seal } from '../crypto/seal.js';
 import { AccordError } from '../errors.js';
 import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
-import type { RefusalRule } from '../config.js';
-import { messageIdFor } from '../domain/ids.js';
 import { matchRefusalRule } from '../policy/refusal.js';
+import { frozenCopy, runHook } from '../policy/hooks.js';
+import type { Screening } from '../policy/review.js';
 import { competentAuthority } from '../policy/referral.js';
 import { effectiveFrom, suspendedBy } from '../policy/suspension.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
 import { identifierHash, identifiers } from '../policy/onward-transfer.js';
-import { COPY_HEADER, URGENT_PRIORITY, sealedRecord, sendToPeer } from './dispatch.js';
+import { COPY_HEADER, REVIEW_DECISIONS, inboxMessage, sendNotice, type InboxDelivery } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /** Infrastructure failures are retried; every other code parks the message. */
@@ -38,21 +38,10 @@ const RETRIED = new Set(['infra.unavailable']);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Header of an inbox message: a token unique to that message (see {@link InboundPipeline}). */
-export const DELIVERY_HEADER = 'x-accord-delivery';
+export { DELIVERY_HEADER, type InboxDelivery } from './dispatch.js';
 
 /** How long a resend waits for another copy's pending claim to resolve before it looks again. */
 export const PENDING_RECHECK_MS = 1000;
-
-/** What a case system receives in accord.inbox.<authority>. */
-export interface InboxDelivery {
-  envelope: Envelope;
-  /** Art. 9(2): set when the request was addressed to this other authority and referred here. */
-  referredFrom?: string;
-  /** The handling conditions, shown apart: purposes, conditions, Art. 10(2) sensitive categories. */
-  handling: Envelope['handling'];
-  verification: OpenFacts & { receivedAt: string; verifiedBy: string };
-}
 
 export class InboundPipeline {
   private readonly log;
@@ -159,18 +148,16 @@ export class InboundPipeline {
       if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
     }
 
-    // Art. 9(4): the configured refusal rules decide before anything is delivered.
-    const rule =
-      env.kind === 'request'
-        ? (matchRefusalRule(ctx.config.policy.refusalRules, env) ??
-          (await this.suspensionRule(env, receivedAt)))
-        : undefined;
     // Art. 9(2): a request goes to the authority competent for it.
     const target =
       env.kind === 'request' ? competentAuthority(ctx.config.policy.competence, env) : env.to.authority;
+    // Art. 9(4): the rules, the suspension and the hooks decide before anything is delivered.
+    const screening: Screening =
+      env.kind === 'request' ? await this.screen(env, target, receivedAt) : { outcome: 'accept' };
+    const status = { accept: 'delivered', refuse: 'refused', review: 'in-review' } as const;
     const receiptJwe =
       seen?.receiptJwe ??
-      (await this.sealReceipt(env, facts.jweSha256, receivedAt, rule ? 'refused' : 'delivered'));
+      (await this.sealReceipt(env, facts.jweSha256, receivedAt, status[screening.outcome]));
     // Remembered until well after the message can no longer be accepted (expiry + leeway).
     const ttlS = Math.max(60, Math.ceil((Date.parse(env.expiresAt) - receivedAt.getTime()) / 1000)) + 86_400;
     const claim = seen
@@ -195,12 +182,25 @@ export class InboundPipeline {
       content: Buffer.from(env.id),
       props: { contentType: 'text/plain' },
     };
-    if (env.kind === 'request' && rule) {
+    if (env.kind === 'request' && screening.outcome === 'refuse') {
       // Art. 9(5): the notice goes to the requester at once; nothing reaches the addressed authority.
-      const noticeId = await this.refuseByRule(env, rule);
+      const { decidedBy } = screening;
+      const noticeId = await sendNotice(ctx, env, `refusal-${decidedBy.kind}`, {
+        kind: 'refusal-notice',
+        body: {
+          inReplyTo: env.id,
+          scope: 'full',
+          grounds: screening.grounds,
+          explanation: screening.explanation,
+          decidedBy,
+        },
+      });
       await commitWith(tx, logLine);
       await ctx.deps.state.markSeenDelivered(env.id);
-      this.log.info({ messageId: env.id, rule: rule.id, noticeId }, 'request refused by rule; notice sent');
+      this.log.info(
+        { messageId: env.id, decidedBy: decidedBy.kind, ref: decidedBy.ref, noticeId },
+        'request refused; notice sent',
+      );
       await this.sendReceipt(env.id, receiptJwe);
       return 'done';
     }
@@ -225,9 +225,24 @@ export class InboundPipeline {
         dueAt: env.body.replyBy,
       });
     }
+    if (env.kind === 'directory-update') {
+      // Art. 13: kept until an operator approves it; until then the directory in force holds.
+      await ctx.deps.directory.putPending({
+        id: env.id,
+        party: env.from.party,
+        fromAuthority: env.from.authority,
+        receivedAt: receivedAt.toISOString(),
+        authorities: env.body.authorities,
+        reason: env.body.reason,
+      });
+      this.log.warn(
+        { messageId: env.id, code: 'directory.update_pending', authorities: env.body.authorities.length },
+        'the peer notified a new directory (Art. 13); it applies once approved: accord directory approve',
+      );
+    }
     if (env.kind === 'request' && target !== env.to.authority) {
       // Art. 9(2): referred; the requester is told at once, in a signed notice.
-      await this.sendNotice(env, 'referral', {
+      await sendNotice(ctx, env, 'referral', {
         kind: 'referral-notice',
         body: { inReplyTo: env.id, referredFrom: env.to.authority, referredTo: target },
       });
@@ -242,22 +257,33 @@ export class InboundPipeline {
       handling: env.handling,
       verification: { ...facts, receivedAt: receivedAt.toISOString(), verifiedBy: ctx.config.party },
     };
+    if (env.kind === 'request' && screening.outcome === 'review') {
+      // Art. 9(4): held for a person; the request's JWE (ciphertext) is kept for the decision.
+      await ctx.deps.reviews.hold(
+        {
+          id: env.id,
+          jwe: msg.content.toString('latin1'),
+          authority: target,
+          addressedTo: env.to.authority,
+          fromAuthority: env.from.authority,
+          receivedAt: receivedAt.toISOString(),
+        },
+        ttlS,
+      );
+      const held = { ...delivery, review: { reasons: screening.reasons, decisions: REVIEW_DECISIONS } };
+      await commitWith(tx, inboxMessage(ctx.names.review(target), held), logLine);
+      await ctx.deps.state.markSeenDelivered(env.id);
+      this.log.info(
+        { messageId: env.id, authority: target, by: screening.reasons.map((r) => r.by) },
+        'request held for review (Art. 9(4))',
+      );
+      await this.sendReceipt(env.id, receiptJwe);
+      return 'done';
+    }
     await commitWith(
       tx,
       ...this.noticeEvents(env, receivedAt),
-      {
-        queue: ctx.names.inbox(target),
-        content: Buffer.from(JSON.stringify(delivery)),
-        props: {
-          contentType: 'application/json',
-          messageId: env.id,
-          type: env.kind,
-          // One token per inbox message: a case system tells the broker's redelivery of one message
-          // (same token) from a second message (which the gateway promises never to send).
-          headers: { [DELIVERY_HEADER]: randomUUID() },
-          ...(env.priority === 'urgent' ? { priority: URGENT_PRIORITY } : {}),
-        },
-      },
+      inboxMessage(ctx.names.inbox(target), delivery),
       logLine,
     );
     await ctx.deps.state.markSeenDelivered(env.id);
@@ -291,6 +317,15 @@ export class InboundPipeline {
             at,
             messageId: env.body.inReplyTo,
             message: `Art. 9(2): referred from ${env.body.referredFrom} to the competent ${env.body.referredTo}`,
+          }),
+        ];
+      case 'acceptance-notice':
+        return [
+          eventMessage(this.ctx, env.to.authority, {
+            type: 'accepted-with-conditions',
+            at,
+            messageId: env.body.inReplyTo,
+            message: `Art. 9(4): accepted on ${env.body.conditions.length} condition(s) that bind the requester; the notice ${env.id} is in the inbox`,
           }),
         ];
       default:
@@ -351,75 +386,57 @@ export class InboundPipeline {
     }
   }
 
-  /** Art. 17: a request in a suspended scope is refused as a rule would refuse it. */
-  private async suspensionRule(request: EnvelopeOf<'request'>, now: Date): Promise<RefusalRule | undefined> {
-    const by = suspendedBy(await this.ctx.deps.suspensions.list(), request.body.crimeCategories, now);
-    if (!by) return undefined;
-    return {
-      id: 'art-17-suspension',
-      when: { crimeCategories: request.body.crimeCategories },
-      decision: 'refuse',
-      grounds: ['important-interests'],
-      explanation: `Art. 17: requests in this scope are suspended by ${by.party} since ${by.effectiveAt ?? '?'} (notice ${by.id}).`,
-    };
-  }
-
-  /** Send the signed refusal notice a rule decided. */
-  private async refuseByRule(request: EnvelopeOf<'request'>, rule: RefusalRule): Promise<string> {
-    return this.sendNotice(request, 'refusal-rule', {
-      kind: 'refusal-notice',
-      body: {
-        inReplyTo: request.id,
-        scope: 'full',
-        grounds: rule.grounds,
-        explanation: rule.explanation,
-        decidedBy: { kind: 'rule', ref: rule.id },
-      },
-    });
-  }
-
   /**
-   * Send a notice the gateway writes itself about a request, from the addressed authority to the
-   * requester. Its id follows from the request, so a retry sends the same notice, which the peer
-   * de-duplicates; it is stored, receipted and resent like any message this gateway sends.
+   * Art. 9(4), 17: screen an inbound request — a refusing rule, then the suspension, then a reviewing
+   * rule, then the hooks in order. The first that does not accept decides.
    */
-  private async sendNotice(
-    request: EnvelopeOf<'request'>,
-    what: string,
-    content:
-      | Pick<EnvelopeOf<'refusal-notice'>, 'kind' | 'body'>
-      | Pick<EnvelopeOf<'referral-notice'>, 'kind' | 'body'>,
-  ): Promise<string> {
+  private async screen(request: EnvelopeOf<'request'>, target: string, now: Date): Promise<Screening> {
     const { ctx } = this;
-    const now = ctx.deps.now();
-    const key = `${what}/${request.id}`;
-    const id = messageIdFor(ctx.config.party, request.to.authority, key);
-    const notice = validate(
-      Envelope,
-      {
-        v: ENVELOPE_VERSION,
-        id,
-        from: request.to,
-        to: request.from,
-        createdAt: now.toISOString(),
-        expiresAt: new Date(now.getTime() + ctx.config.messages.defaultTtlS * 1000).toISOString(),
-        priority: request.priority,
-        language: 'en',
-        handling: { purposes: [], conditions: [], sensitive: [] },
-        ...content,
-      },
-      'notice',
-    );
-    const record = await sealedRecord(ctx, notice, { idempotencyKey: key });
-    await sendToPeer(ctx, id, record, request.priority === 'urgent');
-    return id;
+    const rule = matchRefusalRule(ctx.config.policy.refusalRules, request);
+    if (rule?.decision === 'refuse' && rule.grounds) {
+      const { grounds, explanation } = rule;
+      return { outcome: 'refuse', decidedBy: { kind: 'rule', ref: rule.id }, grounds, explanation };
+    }
+    const by = suspendedBy(await ctx.deps.suspensions.list(), request.body.crimeCategories, now);
+    if (by) {
+      return {
+        outcome: 'refuse',
+        decidedBy: { kind: 'rule', ref: 'art-17-suspension' },
+        grounds: ['important-interests'],
+        explanation: `Art. 17: requests in this scope are suspended by ${by.party} since ${by.effectiveAt ?? '?'} (notice ${by.id}).`,
+      };
+    }
+    if (rule?.decision === 'review') {
+      return { outcome: 'review', reasons: [{ by: `rule ${rule.id}`, why: rule.explanation }] };
+    }
+    if (ctx.hooks.length === 0) return { outcome: 'accept' };
+    const input = frozenCopy({ request, competentAuthority: target, receivedAt: now.toISOString() });
+    for (const hook of ctx.hooks) {
+      const result = await runHook(hook, input);
+      if ('failed' in result) {
+        this.log.warn(
+          { messageId: request.id, hook: result.hook, failed: result.failed, code: 'policy.hook_failed' },
+          'refusal hook failed; the request goes to manual review',
+        );
+        return { outcome: 'review', reasons: [{ by: `hook ${result.hook}`, why: result.why }] };
+      }
+      const v = result.verdict;
+      if (v.decision === 'refuse') {
+        const decidedBy = { kind: 'hook' as const, ref: hook.id };
+        return { outcome: 'refuse', decidedBy, grounds: v.grounds, explanation: v.explanation };
+      }
+      if (v.decision === 'review') {
+        return { outcome: 'review', reasons: [{ by: `hook ${hook.id}`, why: v.reason }] };
+      }
+    }
+    return { outcome: 'accept' };
   }
 
   private async sealReceipt(
     env: Envelope,
     jweSha256: string,
     receivedAt: Date,
-    status: 'delivered' | 'refused',
+    status: 'delivered' | 'refused' | 'in-review',
   ): Promise<string> {
     const { ctx } = this;
     const now = ctx.deps.now();
@@ -474,6 +491,24 @@ export class InboundPipeline {
       const entry = await ctx.deps.suspensions.get(id);
       if (entry)
         await ctx.deps.suspensions.put({ ...entry, effectiveAt: effectiveFrom(receipt.body.receivedAt) });
+    }
+    if (receipt.body.status === 'in-review') {
+      // Taken in and held for a person's decision (Art. 9(4)): the requester is told; a notice follows.
+      await commitWith(
+        tx,
+        eventMessage(ctx, sent.from, {
+          type: 'in-review',
+          at: deliveredAt,
+          messageId: id,
+          idempotencyKey: sent.idempotencyKey,
+          kind: sent.kind,
+          to: { party: ctx.config.peer.party, authority: sent.toAuthority },
+          message:
+            'Art. 9(4): the requested party holds the request for a decision; a reply or notice follows',
+        }),
+      );
+      await ctx.deps.state.markDelivered(id, deliveredAt);
+      return 'done';
     }
     if (receipt.body.status === 'refused') {
       // Taken in and refused: the resends stop; the requester hears of it from the refusal notice.

@@ -10,10 +10,11 @@
  * same JWE, and the peer de-duplicates it.
  */
 import { createHash } from 'node:crypto';
-import { ENVELOPE_VERSION, Envelope } from '../domain/envelope.js';
+import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { parseJson, validate } from '../domain/parse.js';
-import { ExportSubmission, OralRequestRecord, Submission } from '../domain/submission.js';
+import { DecisionSubmission, ExportSubmission, OralRequestRecord, Submission } from '../domain/submission.js';
+import { open } from '../crypto/open.js';
 import { checkOnwardTransfer } from '../policy/onward-transfer.js';
 import { suspendedBy } from '../policy/suspension.js';
 import type { SensitiveCategory } from '../domain/categories.js';
@@ -26,7 +27,7 @@ import {
   publishConfirmed,
   type GatewayContext,
 } from './context.js';
-import { sealedRecord, sendToPeer } from './dispatch.js';
+import { inboxMessage, sealedRecord, sendNotice, sendToPeer, type InboxDelivery } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /** Codes that reject the submission; anything else is an infrastructure failure and is retried. */
@@ -66,6 +67,9 @@ export class OutboundPipeline {
     }
     if ((raw as { kind?: unknown } | null)?.kind === 'oral-request' && sender !== undefined) {
       return this.recordOral(tx, raw, sender, idempotencyKey, input);
+    }
+    if ((raw as { kind?: unknown } | null)?.kind === 'decision' && sender !== undefined) {
+      return this.decide(tx, raw, sender, idempotencyKey, input);
     }
     let sub: Submission;
     let sensitive: SensitiveCategory[];
@@ -251,7 +255,8 @@ export class OutboundPipeline {
    */
   private async checkTreatyState(sub: Submission): Promise<void> {
     const { ctx } = this;
-    if (sub.kind === 'suspension-notice' && !ctx.config.treaty.notifyingAuthorities.includes(sub.from)) {
+    const notifies = sub.kind === 'suspension-notice' || sub.kind === 'directory-update';
+    if (notifies && !ctx.config.treaty.notifyingAuthorities.includes(sub.from)) {
       throw new AccordError('treaty.not_notifying_authority', ERROR_CODES['treaty.not_notifying_authority'], {
         path: 'from',
       });
@@ -321,6 +326,125 @@ export class OutboundPipeline {
         message: `Art. 9(1): recorded; the written request confirming it (confirmsOral: ${id}) is due by ${dueAt}`,
       }),
     );
+    return 'done';
+  }
+
+  /**
+   * Art. 9(4), 9(5): a person's decision on a request held for review. The request is opened and
+   * verified again from its stored JWE; a refusal goes to the requester as a signed notice at once,
+   * an acceptance delivers the request to the reviewing authority's inbox — with the decision, its
+   * conditions or its refused parts — in the same transaction as the outbox ack.
+   */
+  private async decide(
+    tx: Tx,
+    raw: unknown,
+    sender: string,
+    idempotencyKey: string | undefined,
+    input: { inputSha256: string; inputBytes: number },
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    const { reviews } = ctx.deps;
+    let dec: DecisionSubmission;
+    let request: EnvelopeOf<'request'>;
+    let facts: Awaited<ReturnType<typeof open>>['facts'];
+    let held: NonNullable<Awaited<ReturnType<typeof reviews.get>>>;
+    try {
+      dec = validate(DecisionSubmission, raw, 'decision');
+      const rec = await reviews.get(dec.body.inReplyTo);
+      if (!rec) {
+        throw new AccordError('policy.review_unknown', ERROR_CODES['policy.review_unknown'], {
+          path: 'body.inReplyTo',
+        });
+      }
+      if (rec.authority !== dec.from) {
+        throw new AccordError('auth.not_reviewer', ERROR_CODES['auth.not_reviewer'], { path: 'from' });
+      }
+      held = rec;
+      try {
+        const opened = await open(Buffer.from(rec.jwe, 'latin1'), ctx.keys, ctx.profile);
+        facts = opened.facts;
+        const env = validate(Envelope, parseJson(opened.payload, ctx.profile.maxMessageBytes), 'envelope');
+        if (env.kind !== 'request' || env.id !== rec.id) throw new Error('not the held request');
+        request = env;
+      } catch (err) {
+        this.log.error(
+          { messageId: rec.id, code: 'policy.review_unavailable', err: (err as Error).message },
+          'the held request cannot be opened again',
+        );
+        throw new AccordError('policy.review_unavailable', ERROR_CODES['policy.review_unavailable'], {
+          path: 'body.inReplyTo',
+        });
+      }
+    } catch (err) {
+      return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
+    }
+    const decisionId = messageIdFor(ctx.config.party, dec.from, dec.idempotencyKey);
+    const at = this.now();
+    const facts0 = { messageId: decisionId, idempotencyKey: dec.idempotencyKey, kind: 'decision' };
+    if (await reviews.isDone(held.id, decisionId)) {
+      await commitWith(tx, eventMessage(ctx, dec.from, { type: 'duplicate', at, ...facts0 }));
+      return 'done';
+    }
+    const taken = await reviews.decide(held.id, decisionId, dec.body.decision, at);
+    if (taken !== 'decided') {
+      const err = new AccordError('policy.review_decided', ERROR_CODES['policy.review_decided'], {
+        path: 'body.inReplyTo',
+      });
+      return this.reject(tx, err, sender, idempotencyKey, input);
+    }
+    const b = dec.body;
+    const person = { kind: 'person' as const, ref: dec.from };
+    if (b.decision === 'refuse' || b.decision === 'refuse-partial') {
+      await sendNotice(ctx, request, 'refusal-person', {
+        kind: 'refusal-notice',
+        body: {
+          inReplyTo: request.id,
+          scope: b.decision === 'refuse' ? 'full' : 'partial',
+          ...(b.decision === 'refuse-partial' ? { parts: b.parts } : {}),
+          grounds: b.grounds,
+          explanation: b.explanation,
+          decidedBy: person,
+        },
+      });
+    }
+    if (b.decision === 'refuse') await ctx.deps.deadlines.satisfy('reply-due', request.id);
+    if (b.decision === 'accept-with-conditions') {
+      await sendNotice(ctx, request, 'acceptance-person', {
+        kind: 'acceptance-notice',
+        body: { inReplyTo: request.id, conditions: b.conditions, decidedBy: person },
+        conditions: b.conditions,
+      });
+    }
+    const deliveries =
+      b.decision === 'refuse'
+        ? []
+        : [
+            inboxMessage(ctx.names.inbox(held.authority), {
+              envelope: request,
+              ...(held.addressedTo !== held.authority ? { referredFrom: held.addressedTo } : {}),
+              handling: request.handling,
+              verification: { ...facts, receivedAt: held.receivedAt, verifiedBy: ctx.config.party },
+              decision: {
+                decision: b.decision,
+                decisionId,
+                decidedBy: dec.from,
+                ...(b.decision === 'accept-with-conditions' ? { conditions: b.conditions } : {}),
+                ...(b.decision === 'refuse-partial' ? { refusedParts: b.parts } : {}),
+              },
+            } satisfies InboxDelivery),
+          ];
+    await commitWith(
+      tx,
+      ...deliveries,
+      eventMessage(ctx, dec.from, {
+        type: 'accepted',
+        at,
+        ...facts0,
+        message: `Art. 9(4): decision "${b.decision}" on request ${request.id} carried out`,
+      }),
+    );
+    await reviews.markDone(held.id, decisionId);
+    this.log.info({ messageId: request.id, decisionId, decision: b.decision }, 'review decided');
     return 'done';
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { PublishProps } from '../transport/amqp.js';
 import type { ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionStore } from '../policy/suspension.js';
+import type { ReviewStore } from '../policy/review.js';
 
 export type { PublishProps, Tx, TxOutcome } from '../transport/amqp.js';
 
@@ -115,6 +116,26 @@ export interface PipelineDeps {
   provenance: ProvenanceStore;
   deadlines: Deadlines;
   suspensions: SuspensionStore;
+  /** Art. 9(4): inbound requests held for a person's decision. */
+  reviews: ReviewStore;
+  /** Art. 13: in-band directory updates from the peer, until an operator approves them. */
+  directory: DirectoryStore;
   log: Logger;
   now: () => Date;
+}
+
+/** Art. 13: the peer's directory updates as received, and the one an operator approved. */
+export interface DirectoryStore {
+  /** Keep a received update until an operator approves it; idempotent. */
+  putPending(update: PendingDirectoryUpdate): Promise<void>;
+}
+
+/** A `directory-update` received from the peer, waiting for `accord directory approve`. */
+export interface PendingDirectoryUpdate {
+  id: string;
+  party: string;
+  fromAuthority: string;
+  receivedAt: string;
+  authorities: { id: string; name: string; contact?: Record<string, string | undefined> }[];
+  reason: string;
 }

@@ -1,0 +1,149 @@
+/**
+ * `accord directory show | pending | approve | announce`: Art. 13. The peer's directory of competent
+ * authorities comes from the config until the peer notifies a new one in a signed `directory-update`;
+ * that update applies only once an operator approves it here. `announce` sends this party's directory
+ * (from its config) to the peer.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { loadConfig, names, type Config } from '../config.js';
+import { messageIdFor } from '../domain/ids.js';
+import { validate } from '../domain/parse.js';
+import { Submission } from '../domain/submission.js';
+import { AccordError } from '../errors.js';
+import { RedisDirectory } from '../store/redis-directory.js';
+import { AmqpConnection } from '../transport/amqp.js';
+import { EXIT_OK, reportError } from './exit.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function withDirectory(
+  configFile: string,
+  run: (dir: RedisDirectory, config: Config) => Promise<void>,
+): Promise<void> {
+  let redis: Redis | undefined;
+  try {
+    const config = loadConfig(configFile);
+    redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await redis.connect();
+    } catch (err) {
+      throw new AccordError('infra.unavailable', 'cannot connect to Redis', { cause: err });
+    }
+    await run(new RedisDirectory(redis, names(config.namespace).redisPrefix), config);
+    process.exitCode = EXIT_OK;
+  } catch (err) {
+    process.exitCode = reportError(err);
+  } finally {
+    redis?.disconnect();
+  }
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+export function registerDirectory(program: Command): void {
+  const dir = program.command('directory').description('Art. 13: the directory of competent authorities');
+  dir
+    .command('show')
+    .description('the peer directory in force, and where it comes from')
+    .requiredOption('--config <file>', 'the gateway config')
+    .action((opts: { config: string }) =>
+      withDirectory(opts.config, async (d, config) => {
+        const approved = await d.current();
+        out(
+          approved
+            ? `peer directory of ${config.peer.party}: update ${approved.updateId}, approved ${approved.approvedAt} by ${approved.approvedBy}`
+            : `peer directory of ${config.peer.party}: from the config (no approved update)`,
+        );
+        for (const a of approved?.authorities ?? config.peer.authorities) out(`  ${a.id}  ${a.name}`);
+      }),
+    );
+  dir
+    .command('pending')
+    .description('directory updates received from the peer and not yet approved, with what they change')
+    .requiredOption('--config <file>', 'the gateway config')
+    .action((opts: { config: string }) =>
+      withDirectory(opts.config, async (d, config) => {
+        const pending = await d.pending();
+        const current = new Set(
+          ((await d.current())?.authorities ?? config.peer.authorities).map((a) => a.id),
+        );
+        if (pending.length === 0) out('no pending directory updates');
+        for (const u of pending) {
+          const next = new Set(u.authorities.map((a) => a.id));
+          const added = [...next].filter((id) => !current.has(id));
+          const removed = [...current].filter((id) => !next.has(id));
+          out(
+            `${u.id}  received ${u.receivedAt} from ${u.party}/${u.fromAuthority}: ${u.authorities.length} authorities`,
+          );
+          out(`  adds: ${added.join(', ') || '-'}; removes: ${removed.join(', ') || '-'}`);
+          out(`  reason: ${u.reason}`);
+        }
+      }),
+    );
+  dir
+    .command('approve')
+    .description('put a pending directory update in force (running gateways switch at once)')
+    .argument('<id>', 'the update’s message id (accord directory pending)')
+    .requiredOption('--config <file>', 'the gateway config')
+    .requiredOption('--by <name>', 'who approves, for the record')
+    .action((id: string, opts: { config: string; by: string }) =>
+      withDirectory(opts.config, async (d) => {
+        if (!UUID.test(id))
+          throw new AccordError('schema.invalid', 'the update id is a UUID', { path: 'id' });
+        const by = opts.by.slice(0, 200);
+        const approved = await d.approve(id, by, new Date());
+        if (!approved) {
+          throw new AccordError('directory.unknown_update', `no pending directory update ${id}`, {
+            path: 'id',
+          });
+        }
+        out(
+          `approved ${id}: the peer directory now lists ${approved.authorities.map((a) => a.id).join(', ')}`,
+        );
+      }),
+    );
+  dir
+    .command('announce')
+    .description('send this party’s directory (from the config) to the peer, for its approval')
+    .requiredOption('--config <file>', 'the gateway config')
+    .requiredOption('--from <authority>', 'the notifying authority (treaty.notifyingAuthorities)')
+    .requiredOption('--to <authority>', 'the peer authority addressed')
+    .requiredOption('--reason <text>', 'what changed, for the approving operator')
+    .action(async (opts: { config: string; from: string; to: string; reason: string }) => {
+      let conn: AmqpConnection | undefined;
+      try {
+        const config = loadConfig(opts.config);
+        const sub = validate(
+          Submission,
+          {
+            idempotencyKey: `directory/${randomUUID()}`,
+            kind: 'directory-update',
+            from: opts.from,
+            to: { party: config.peer.party, authority: opts.to },
+            body: { authorities: config.authorities, reason: opts.reason },
+          },
+          'directory update',
+        );
+        conn = await AmqpConnection.open({
+          url: config.amqp.url,
+          name: 'accord-directory',
+          heartbeatS: config.amqp.heartbeatS,
+          confirmTimeoutMs: config.amqp.confirmTimeoutMs,
+        });
+        await conn.publish(names(config.namespace).outbox, Buffer.from(JSON.stringify(sub)), {
+          contentType: 'application/json',
+        });
+        out(
+          `Art. 13 directory update ${messageIdFor(config.party, sub.from, sub.idempotencyKey)} queued for ` +
+            `${config.peer.party} (${config.authorities.length} authorities); it applies there once their operator approves it.`,
+        );
+        process.exitCode = EXIT_OK;
+      } catch (err) {
+        process.exitCode = reportError(err);
+      } finally {
+        await conn?.close();
+      }
+    });
+}

@@ -1,0 +1,64 @@
+/**
+ * Art. 9(4): how an inbound request is screened before delivery, in order — the configured rules, the
+ * Art. 17 suspension, the plug-in hooks — and what is kept of a request held for a person's decision.
+ * The first rule or hook that does not accept decides: refuse (a signed notice goes back at once,
+ * Art. 9(5)) or review (the request waits in `accord.review.<authority>` for a `decision`).
+ */
+import type { RefusalGround } from '../domain/categories.js';
+
+/** The outcome of screening one inbound request. */
+export type Screening =
+  | { outcome: 'accept' }
+  | {
+      outcome: 'refuse';
+      decidedBy: { kind: 'rule' | 'hook'; ref: string };
+      grounds: RefusalGround[];
+      explanation: string;
+    }
+  | {
+      outcome: 'review';
+      /** For the reviewer: which rule or hook sent it, and why (config text or gateway text, not data). */
+      reasons: { by: string; why: string }[];
+    };
+
+/**
+ * What the gateway keeps of a request held for review: ids and the request's JWE as received
+ * (ciphertext under this gateway's key, opened and verified again when a decision delivers it) —
+ * nothing personal in clear (Art. 10(7)).
+ */
+export interface ReviewRecord {
+  id: string;
+  jwe: string;
+  /** The authority that decides and, on acceptance, receives it. */
+  authority: string;
+  /** The authority the request was addressed to (differs after an Art. 9(2) referral). */
+  addressedTo: string;
+  fromAuthority: string;
+  receivedAt: string;
+  state: 'pending' | 'decided';
+  /** The message id of the `decision` submission that decided it. */
+  decisionId?: string;
+  decision?: string;
+  decidedAt?: string;
+}
+
+/** How taking a decision on a review turned out. */
+export type DecideOutcome =
+  /** This decision now holds the review (or already did: a retry of the same decision). */
+  | 'decided'
+  | 'unknown'
+  /** Another decision came first. */
+  | 'already-decided';
+
+export interface ReviewStore {
+  /** Hold a request for review; idempotent (a retry keeps the first record). */
+  hold(rec: Omit<ReviewRecord, 'state'>, ttlS: number): Promise<void>;
+  get(id: string): Promise<ReviewRecord | null>;
+  /** Atomically record `decisionId` as the decision on review `id`. */
+  decide(id: string, decisionId: string, decision: string, at: string): Promise<DecideOutcome>;
+  /** The decision `decisionId` has been carried out (its delivery and notices committed). */
+  markDone(id: string, decisionId: string): Promise<void>;
+  isDone(id: string, decisionId: string): Promise<boolean>;
+  /** Ids of the reviews still waiting for a decision, oldest first. */
+  pending(): Promise<string[]>;
+}
