@@ -1,0 +1,52 @@
+/**
+ * Art. 9(1): "In urgent cases …". An urgent request has a priority lane end to end: queued behind bulk
+ * traffic in the outbox, it overtakes it — through the sending gateway, the peer link, the receiving
+ * gateway and into the inbox.
+ */
+import { expect } from 'chai';
+import { pino } from 'pino';
+import type { SubmissionInput } from '../src/client/index.js';
+import { Gateway } from '../src/gateway.js';
+import { example, startPair, type Pair } from './helpers/harness.js';
+
+describe('Art. 9(1): the urgent lane', function () {
+  this.timeout(120_000);
+  let pair: Pair;
+  let restarted: Gateway | undefined;
+
+  before(async () => {
+    pair = await startPair();
+  });
+  after(async () => {
+    await restarted?.stop();
+    await pair.close();
+  });
+
+  it('an urgent request queued behind 300 bulk messages overtakes them', async () => {
+    const BULK = 300;
+    const czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+    const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+    // The sending gateway is down while its outbox fills: bulk first, the urgent request last.
+    await pair.cz.stop();
+    for (let i = 0; i < BULK; i++) {
+      const doc = example('travel-document', `bulk-${i}`);
+      doc.to = { party: 'KZ', authority: 'kz-mia' };
+      await czIpc.client.submit(doc as SubmissionInput);
+    }
+    const urgent = example('request', 'urgent-1');
+    urgent.priority = 'urgent';
+    const { messageId } = await czIpc.client.submit(urgent as SubmissionInput);
+
+    restarted = await Gateway.start(pair.czConfig, pino({ level: 'silent' }));
+    await kzMia.inbox.waitFor((d) => d.envelope.id === messageId, 60_000, 'the urgent request');
+    // Every message arrives; only the order differs.
+    await kzMia.inbox.waitFor(() => kzMia.inbox.items.length === BULK + 1, 60_000, 'all messages');
+    const position = kzMia.inbox.items.findIndex((d) => d.envelope.id === messageId);
+    // In arrival order it would be last (index 300). It may share the first batch the gateway takes
+    // in (the prefetch window) but must not wait behind the queue.
+    expect(position, `urgent request delivered as number ${position + 1}`).to.be.lessThan(
+      pair.czConfig.amqp.prefetch + 1,
+    );
+    expect(kzMia.inbox.items[position]!.envelope.priority).to.equal('urgent');
+  });
+});
