@@ -78,7 +78,12 @@ describe('Art. 9(4) refusal hooks and manual review, between two gateways', func
       10_000,
       'refused',
     );
-    expect(refused.refusal).to.deep.include({ scope: 'full', grounds: ['security'] });
+    expect(refused.refusal).to.deep.include({
+      scope: 'full',
+      grounds: ['security'],
+      decidedBy: { kind: 'hook', ref: 'by-category' },
+    });
+    expect(refused.message).to.match(/^Art\. 9\(4\) \(hook by-category\): Requests on terrorism/);
     const notice = await czIpc.inbox.waitFor(
       (d) => d.envelope.id === refused.refusal!.noticeId,
       10_000,

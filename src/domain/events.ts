@@ -39,6 +39,13 @@ export const StatusEvent = z.strictObject({
       noticeId: z.uuid(),
       scope: z.enum(['full', 'partial']),
       grounds: z.array(z.string().max(64)).max(5),
+      /** Who refused (Art. 9(4)): a rule of the peer's config, a hook, a person in review, or the authority. */
+      decidedBy: z
+        .strictObject({
+          kind: z.enum(['rule', 'hook', 'person', 'authority']),
+          ref: z.string().max(200).optional(),
+        })
+        .optional(),
     })
     .optional(),
 });

@@ -306,8 +306,17 @@ export class InboundPipeline {
             at,
             messageId: env.body.inReplyTo,
             code: 'policy.refused',
-            message: env.body.explanation.slice(0, 500),
-            refusal: { noticeId: env.id, scope: env.body.scope, grounds: env.body.grounds },
+            message:
+              `Art. 9(4) (${env.body.decidedBy.kind}${env.body.decidedBy.ref ? ` ${env.body.decidedBy.ref}` : ''}): ${env.body.explanation}`.slice(
+                0,
+                500,
+              ),
+            refusal: {
+              noticeId: env.id,
+              scope: env.body.scope,
+              grounds: env.body.grounds,
+              decidedBy: env.body.decidedBy,
+            },
           }),
         ];
       case 'referral-notice':
