@@ -4,11 +4,12 @@
  * an inbox delivery, status events) and the gateway config file. `npm run schemas` writes them to
  * docs/schemas/; test/schemas.test.ts fails when the files there are stale.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigSchema } from '../src/config.js';
+import { renderAsyncApi } from './gen-asyncapi.js';
 import { Envelope } from '../src/domain/envelope.js';
 import { StatusEvent } from '../src/domain/events.js';
 import { SUBMITTABLE, type SubmittableKind } from '../src/domain/messages.js';
@@ -175,4 +176,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   // dist/scripts/gen-schemas.js → the repository root is two levels up.
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   writeSchemas(join(root, 'docs', 'schemas'));
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  const text = renderAsyncApi(version);
+  writeFileSync(join(root, 'docs', 'asyncapi.yaml'), text);
+  console.log(`wrote docs/asyncapi.yaml (${Buffer.byteLength(text)} bytes)`);
 }

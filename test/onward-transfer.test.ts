@@ -1,3 +1,4 @@
+import { ExportRecordSchema } from '../src/domain/delivery.js';
 import { expect } from 'chai';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
@@ -87,6 +88,8 @@ describe('policy/onward-transfer (Art. 11(2)): the export gate', () => {
     );
     expect(out).to.have.length(1);
     expect(out[0]!.content.travelDocuments[0].number).to.equal('CZ40123456');
+    // As documented in docs/asyncapi.yaml.
+    expect(ExportRecordSchema.safeParse(out[0]).error).to.equal(undefined);
   });
 
   it('passes once the provider consents in writing, for that destination only and until the consent expires', async () => {

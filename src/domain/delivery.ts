@@ -1,0 +1,79 @@
+/**
+ * What the gateway writes to the queues a case system or an admin reads, as schemas: the inbox (and
+ * review) delivery, the export record and the dead letter. The pipelines build these objects; the
+ * schemas document them (docs/asyncapi.yaml) and the tests check real deliveries against them.
+ */
+import { z } from 'zod';
+import { AuthorityId, Address, Text, Timestamp } from './common.js';
+import { Envelope, Handling } from './envelope.js';
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** How the gateway verified a message before delivering it. */
+export const Verification = z.strictObject({
+  /** SHA-256 (hex) of the JWE as received; what the signed receipt acknowledges. */
+  jweSha256: Sha256,
+  encryptionKid: z.string().max(200),
+  signatureKid: z.string().max(200),
+  signatureAlg: z.string().max(32),
+  keyEncryptionAlg: z.string().max(32),
+  contentEncryptionAlg: z.string().max(32),
+  receivedAt: Timestamp,
+  /** The party whose gateway verified it. */
+  verifiedBy: z.enum(['CZ', 'KZ']),
+});
+
+/** A message in `accord.inbox.<authorityId>` or, held for a person, `accord.review.<authorityId>`. */
+export const InboxDeliverySchema = z.strictObject({
+  envelope: Envelope,
+  /** Art. 9(2): the authority the request was addressed to, when it was referred to this one. */
+  referredFrom: AuthorityId.optional(),
+  /** The handling conditions, shown apart: purposes, conditions, Art. 10(2) flags and necessity. */
+  handling: Handling,
+  verification: Verification,
+  /** Art. 9(4), in `accord.review.<authorityId>` only: why the request is held, and the decisions open. */
+  review: z
+    .strictObject({
+      reasons: z.array(z.strictObject({ by: Text(200), why: Text(2000) })).min(1),
+      decisions: z.array(z.enum(['accept', 'accept-with-conditions', 'refuse-partial', 'refuse'])),
+    })
+    .optional(),
+  /** Art. 9(4): the decision a request held for review was delivered under. */
+  decision: z
+    .strictObject({
+      decision: z.enum(['accept', 'accept-with-conditions', 'refuse-partial']),
+      decisionId: z.uuid(),
+      decidedBy: AuthorityId,
+      conditions: z.array(Text(1000)).optional(),
+      refusedParts: z.array(Text(500)).optional(),
+    })
+    .optional(),
+});
+
+/** A record in `accord.export.<destination>` (Art. 11(2)). */
+export const ExportRecordSchema = z.strictObject({
+  exportId: z.uuid(),
+  at: Timestamp,
+  from: Address,
+  destination: z.string().max(63),
+  /** The consents relied on, as `reference → destination` facts. */
+  consents: z.array(z.string().max(200)),
+  content: z.record(z.string(), z.unknown()),
+});
+
+/** A record in `accord.dlq`: what could not be processed, why, and nothing personal. */
+export const DeadLetterSchema = z.strictObject({
+  at: Timestamp,
+  source: z.enum(['outbox', 'ingress']),
+  /** A stable code from docs/errors.md. */
+  code: z.string().max(64),
+  message: z.string().max(2000),
+  path: z.string().max(512).optional(),
+  messageId: z.uuid().optional(),
+  kid: z.string().max(200).optional(),
+  /** SHA-256 (hex) of the input as received, to find it in broker or client logs. */
+  inputSha256: Sha256,
+  inputBytes: z.int().min(0),
+  /** For ingress failures: the sealed message itself (ciphertext), for replay. */
+  jwe: z.string().optional(),
+});
