@@ -15,10 +15,13 @@ import {
 } from '../domain/submission.js';
 import type { InboxDelivery } from '../pipeline/inbound.js';
 import { AmqpConnection } from '../transport/amqp.js';
+import { AccordError } from '../errors.js';
+import type { SUBMITTABLE, SubmittableKind } from '../domain/messages.js';
 
 export type { InboxDelivery } from '../pipeline/inbound.js';
 export type { StatusEvent } from '../domain/events.js';
 export type { SubmissionInput } from '../domain/submission.js';
+export type { SubmittableKind } from '../domain/messages.js';
 
 export interface ClientOptions {
   /** The local broker of the gateway. */
@@ -32,7 +35,38 @@ export interface ClientOptions {
   prefetch?: number;
 }
 
+/** Options of {@link CaseSystemClient.submit} by kind: what the submission carries besides its body. */
+export interface SubmitOptions {
+  to: { party: 'CZ' | 'KZ'; authority: string };
+  idempotencyKey: string;
+  priority?: 'normal' | 'urgent';
+  language?: string;
+  handling?: SubmissionInput['handling'];
+  ttlS?: number;
+  /** How long to wait for the gateway's answer. @defaultValue 30000 */
+  timeoutMs?: number;
+}
+
+/** What the gateway answered to a submission. */
+export type SubmitResult =
+  | { outcome: 'accepted' | 'duplicate'; messageId: string; event: StatusEvent }
+  | {
+      outcome: 'rejected';
+      messageId: string;
+      code: string;
+      path?: string;
+      message?: string;
+      event: StatusEvent;
+    };
+
+/** Event types that answer a submission. */
+const ANSWERS = new Set(['accepted', 'rejected', 'duplicate']);
+
 export class CaseSystemClient {
+  private readonly eventHandlers: ((event: StatusEvent) => Promise<void> | void)[] = [];
+  private readonly waiters = new Map<string, ((event: StatusEvent) => void)[]>();
+  private eventsConsumer: Promise<void> | undefined;
+
   private constructor(
     private readonly conn: AmqpConnection,
     private readonly opts: ClientOptions,
@@ -56,7 +90,74 @@ export class CaseSystemClient {
    * Validate and publish a submission; resolves with the message id once the broker has it. The
    * gateway reports what became of it on the events queue (`accepted`, `rejected`, `sent`, …).
    */
-  async submit(submission: SubmissionInput): Promise<{ messageId: string }> {
+  submit(submission: SubmissionInput): Promise<{ messageId: string }>;
+  /**
+   * Submit a `kind` with its `body` from this client's authority and wait for the gateway's answer:
+   * `accepted` (it will be sealed and sent; `sent` and `delivered` follow as events), `duplicate`
+   * (this idempotency key was used before: one message), or `rejected` with the code and field path.
+   * The answer is read from this authority's events queue, which the client then consumes: register
+   * {@link onEvent} to see every other event too.
+   */
+  submit<K extends SubmittableKind>(
+    kind: K,
+    body: z.input<(typeof SUBMITTABLE)[K]>,
+    options: SubmitOptions,
+  ): Promise<SubmitResult>;
+  async submit(
+    first: SubmissionInput | SubmittableKind,
+    body?: unknown,
+    options?: SubmitOptions,
+  ): Promise<{ messageId: string } | SubmitResult> {
+    if (typeof first !== 'string') return this.publishSubmission(first);
+    if (options === undefined) throw new TypeError('submit(kind, body, options): options are required');
+    const { timeoutMs = 30_000, ...rest } = options;
+    const submission = { ...rest, kind: first, from: this.opts.authority, body } as SubmissionInput;
+    validate(Submission, submission, 'submission');
+    await this.ensureEvents();
+    const key = options.idempotencyKey;
+    let waiter: (event: StatusEvent) => void = () => undefined;
+    const forget = () => {
+      const left = (this.waiters.get(key) ?? []).filter((w) => w !== waiter);
+      if (left.length > 0) this.waiters.set(key, left);
+      else this.waiters.delete(key);
+    };
+    const answer = new Promise<StatusEvent>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        forget();
+        reject(
+          new AccordError('infra.unavailable', `the gateway gave no answer within ${timeoutMs} ms`, {
+            path: 'idempotencyKey',
+          }),
+        );
+      }, timeoutMs);
+      waiter = (event) => {
+        clearTimeout(timer);
+        resolve(event);
+      };
+      this.waiters.set(key, [...(this.waiters.get(key) ?? []), waiter]);
+    });
+    let messageId: string;
+    try {
+      ({ messageId } = await this.publishSubmission(submission));
+    } catch (err) {
+      forget();
+      throw err;
+    }
+    const event = await answer;
+    if (event.type === 'rejected') {
+      return {
+        outcome: 'rejected',
+        messageId,
+        code: event.code ?? 'internal.error',
+        ...(event.path === undefined ? {} : { path: event.path }),
+        ...(event.message === undefined ? {} : { message: event.message }),
+        event,
+      };
+    }
+    return { outcome: event.type === 'duplicate' ? 'duplicate' : 'accepted', messageId, event };
+  }
+
+  private async publishSubmission(submission: SubmissionInput): Promise<{ messageId: string }> {
     const sub = validate(Submission, submission, 'submission');
     await this.conn.publish(this.names.outbox, Buffer.from(JSON.stringify(submission)), {
       contentType: 'application/json',
@@ -123,16 +224,32 @@ export class CaseSystemClient {
     );
   }
 
-  /** Consume this authority's status events. */
+  /** Consume this authority's status events (one consumer per client, shared with awaited submits). */
   async onEvent(handler: (event: StatusEvent) => Promise<void> | void): Promise<void> {
-    await this.conn.consume(
+    this.eventHandlers.push(handler);
+    await this.ensureEvents();
+  }
+
+  private ensureEvents(): Promise<void> {
+    this.eventsConsumer ??= this.conn.consume(
       this.names.events(this.opts.authority),
       this.opts.prefetch ?? 16,
       async (m) => {
-        await handler(validate(StatusEvent, JSON.parse(m.content.toString('utf8')), 'event'));
+        const event = validate(StatusEvent, JSON.parse(m.content.toString('utf8')), 'event');
+        const key = event.idempotencyKey;
+        const waiting = key === undefined ? undefined : this.waiters.get(key);
+        if (waiting && ANSWERS.has(event.type)) {
+          // Answers come in the order the submissions were taken in: the oldest waiter gets this one.
+          const [next, ...rest] = waiting;
+          if (rest.length > 0) this.waiters.set(key!, rest);
+          else this.waiters.delete(key!);
+          next!(event);
+        }
+        for (const handler of this.eventHandlers) await handler(event);
       },
       () => undefined,
     );
+    return this.eventsConsumer;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,87 @@
+/**
+ * The case-system client (`accord-gateway/client`): a submission by kind resolves with the gateway's
+ * answer — accepted, duplicate, or rejected with its code and field path — read from the events queue,
+ * which the client shares with the case system's own event handler.
+ */
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CaseSystemClient, type StatusEvent } from '../src/client/index.js';
+import { AMQP_URL, ROOT, startPair, type Pair } from './helpers/harness.js';
+
+/** The body of the example travel-document submission. */
+function body(): { documents: { number: string; type: 'passport'; status: 'lost' }[] } {
+  const file = join(ROOT, 'examples', 'messages', 'travel-document.json');
+  return (JSON.parse(readFileSync(file, 'utf8')) as { body: ReturnType<typeof body> }).body;
+}
+
+describe('client: submit(kind, body, options) resolves with the gateway’s answer', function () {
+  this.timeout(60_000);
+  let pair: Pair;
+  let client: CaseSystemClient;
+  const seen: StatusEvent[] = [];
+
+  before(async () => {
+    pair = await startPair();
+    client = await CaseSystemClient.connect({
+      url: AMQP_URL,
+      party: 'CZ',
+      authority: 'cz-pp-ipc',
+      namespace: pair.czConfig.namespace!,
+    });
+    await client.onEvent((e) => {
+      seen.push(e);
+    });
+  });
+  after(async () => {
+    await client.close();
+    await pair.close();
+  });
+
+  it('accepted, then duplicate for the same idempotency key; the handler sees every event', async () => {
+    const to = { party: 'KZ' as const, authority: 'kz-ncb' };
+    const first = await client.submit('travel-document', body(), { to, idempotencyKey: 'client-1' });
+    expect(first.outcome).to.equal('accepted');
+    // Once sent, the same key again is answered as a duplicate (before that, the same message is
+    // taken in again and the peer de-duplicates it).
+    while (!seen.some((e) => e.type === 'sent' && e.messageId === first.messageId)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const again = await client.submit('travel-document', body(), { to, idempotencyKey: 'client-1' });
+    expect(again).to.include({ outcome: 'duplicate', messageId: first.messageId });
+    while (!seen.some((e) => e.type === 'delivered' && e.messageId === first.messageId)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(seen.filter((e) => e.idempotencyKey === 'client-1').map((e) => e.type)).to.include.members([
+      'accepted',
+      'sent',
+      'duplicate',
+      'delivered',
+    ]);
+  });
+
+  it('rejected, with the code and the field path', async () => {
+    const result = await client.submit('travel-document', body(), {
+      to: { party: 'KZ', authority: 'kz-nobody' },
+      idempotencyKey: 'client-2',
+    });
+    expect(result).to.deep.include({
+      outcome: 'rejected',
+      code: 'auth.unknown_recipient',
+      path: 'to.authority',
+    });
+  });
+
+  it('checks the submission against the schema before it leaves the process', async () => {
+    let code: string | undefined;
+    try {
+      await client.submit('travel-document', { documents: [{ number: 'X' }] } as any, {
+        to: { party: 'KZ', authority: 'kz-ncb' },
+        idempotencyKey: 'client-3',
+      });
+    } catch (err) {
+      code = (err as { code?: string }).code;
+    }
+    expect(code).to.equal('schema.invalid');
+  });
+});
