@@ -3,34 +3,18 @@
  * namespaces), plays a short treaty scenario through case-system clients, prints what happened and
  * exits 0. Exits 2, saying how to start them, when RabbitMQ or Redis cannot be reached.
  */
-import { chmodSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import amqp from 'amqplib';
-import { Redis } from 'ioredis';
 import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../client/index.js';
-import { checkConfigData, names, type Config } from '../config.js';
+import { ROOT, demoConfig, reachable, removeQueues } from './setup.js';
+import { names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { Gateway, ownQueues, redactUrl } from '../gateway.js';
+import { Gateway, redactUrl } from '../gateway.js';
 import { createLogger } from '../log.js';
 import type { SubmissionInput } from '../domain/submission.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TIMEOUT_MS = 15_000;
-
-function demoConfig(party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config {
-  // Git checks the test-only private keys out as 0644; the gateway refuses a key others can read.
-  chmodSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), 0o600);
-  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as {
-    namespace?: string;
-    peer: { namespace?: string };
-  };
-  raw.namespace = `demo-${party}`;
-  raw.peer.namespace = `demo-${peer}`;
-  const check = checkConfigData(raw, join(ROOT, 'config'));
-  if (!check.ok) throw new AccordError('config.invalid', check.issues.join('\n'));
-  return check.config;
-}
 
 function example(kind: string): SubmissionInput {
   return JSON.parse(
@@ -85,57 +69,6 @@ class Desk {
       () => this.events.find((e) => e.type === type && (key === '' || e.idempotencyKey === key)),
       `${type} ${key}`,
     );
-  }
-}
-
-async function reachable(cz: Config): Promise<string | undefined> {
-  try {
-    const c = await amqp.connect(cz.amqp.url, { timeout: 3000 });
-    await c.close();
-  } catch {
-    return (
-      `RabbitMQ is not reachable at ${redactUrl(cz.amqp.url)}.\n` +
-      '  Start it with `rabbitmq-server -detached` (Debian package rabbitmq-server),\n' +
-      '  or `docker compose up -d rabbitmq redis`; or point ACCORD_AMQP_URL at a running broker.'
-    );
-  }
-  const redis = new Redis(cz.redis.url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch {
-    return (
-      `Redis is not reachable at ${redactUrl(cz.redis.url)}.\n` +
-      '  Start it with `redis-server --daemonize yes --maxmemory-policy noeviction` (Debian package redis-server),\n' +
-      '  or `docker compose up -d rabbitmq redis`; or point ACCORD_REDIS_URL at a running Redis.'
-    );
-  } finally {
-    redis.disconnect();
-  }
-  return undefined;
-}
-
-async function removeQueues(configs: Config[]): Promise<void> {
-  const conn = await amqp.connect(configs[0]!.amqp.url);
-  try {
-    const ch = await conn.createChannel();
-    for (const c of configs) for (const q of ownQueues(c)) await ch.deleteQueue(q);
-  } finally {
-    await conn.close();
-  }
-  const redis = new Redis(configs[0]!.redis.url);
-  try {
-    for (const c of configs) {
-      const keys = await redis.keys(`${names(c.namespace).redisPrefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-    }
-  } finally {
-    redis.disconnect();
   }
 }
 

@@ -1,0 +1,99 @@
+/**
+ * The demo's two gateways: configs in their demo namespaces, a reachability check that says how to
+ * start RabbitMQ and Redis, and clean-up. Shared by `npm run demo`, `npm run demo:gateways` and the
+ * example case system.
+ */
+import { chmodSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { checkConfigData, names, type Config } from '../config.js';
+import { AccordError } from '../errors.js';
+import { ownQueues, redactUrl } from '../gateway.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Namespaces are `<prefix>-cz` and `<prefix>-kz`; ACCORD_DEMO_PREFIX changes the prefix (tests do). */
+export const DEMO_PREFIX = process.env.ACCORD_DEMO_PREFIX ?? 'demo';
+
+export function demoConfig(party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config {
+  // Git checks the test-only private keys out as 0644; the gateway refuses a key others can read.
+  chmodSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), 0o600);
+  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as {
+    namespace?: string;
+    peer: { namespace?: string };
+  };
+  raw.namespace = `${DEMO_PREFIX}-${party}`;
+  raw.peer.namespace = `${DEMO_PREFIX}-${peer}`;
+  const check = checkConfigData(raw, join(ROOT, 'config'));
+  if (!check.ok) throw new AccordError('config.invalid', check.issues.join('\n'));
+  return check.config;
+}
+
+export async function reachable(cz: Config): Promise<string | undefined> {
+  try {
+    const c = await amqp.connect(cz.amqp.url, { timeout: 3000 });
+    await c.close();
+  } catch {
+    return (
+      `RabbitMQ is not reachable at ${redactUrl(cz.amqp.url)}.\n` +
+      '  Start it with `rabbitmq-server -detached` (Debian package rabbitmq-server),\n' +
+      '  or `docker compose up -d rabbitmq redis`; or point ACCORD_AMQP_URL at a running broker.'
+    );
+  }
+  const redis = new Redis(cz.redis.url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch {
+    return (
+      `Redis is not reachable at ${redactUrl(cz.redis.url)}.\n` +
+      '  Start it with `redis-server --daemonize yes --maxmemory-policy noeviction` (Debian package redis-server),\n' +
+      '  or `docker compose up -d rabbitmq redis`; or point ACCORD_REDIS_URL at a running Redis.'
+    );
+  } finally {
+    redis.disconnect();
+  }
+  return undefined;
+}
+
+export async function removeQueues(configs: Config[]): Promise<void> {
+  const conn = await amqp.connect(configs[0]!.amqp.url);
+  try {
+    const ch = await conn.createChannel();
+    for (const c of configs) for (const q of ownQueues(c)) await ch.deleteQueue(q);
+  } finally {
+    await conn.close();
+  }
+  const redis = new Redis(configs[0]!.redis.url);
+  try {
+    for (const c of configs) {
+      const keys = await redis.keys(`${names(c.namespace).redisPrefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** True when a gateway consumes this config's outbox (the demo gateways are running). */
+export async function gatewayRunning(config: Config): Promise<boolean> {
+  const conn = await amqp.connect(config.amqp.url);
+  try {
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      return (await ch.checkQueue(names(config.namespace).outbox)).consumerCount > 0;
+    } catch {
+      return false;
+    }
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
