@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ConfigSchema } from '../src/config.js';
 import { renderAsyncApi } from './gen-asyncapi.js';
+import { renderConfigDoc } from './gen-config-doc.js';
 import { Envelope } from '../src/domain/envelope.js';
 import { StatusEvent } from '../src/domain/events.js';
 import { SUBMITTABLE, type SubmittableKind } from '../src/domain/messages.js';
@@ -180,4 +181,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const text = renderAsyncApi(version);
   writeFileSync(join(root, 'docs', 'asyncapi.yaml'), text);
   console.log(`wrote docs/asyncapi.yaml (${Buffer.byteLength(text)} bytes)`);
+  const reference = renderConfigDoc(root);
+  writeFileSync(join(root, 'docs', 'configuration.md'), reference);
+  console.log(`wrote docs/configuration.md (${Buffer.byteLength(reference)} bytes)`);
 }

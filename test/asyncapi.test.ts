@@ -14,6 +14,7 @@ import { EVENT_TYPES } from '../src/domain/events.js';
 import { GATEWAY_ONLY, SUBMITTABLE } from '../src/domain/messages.js';
 import { ERROR_CODES } from '../src/errors.js';
 import { renderAsyncApi } from '../scripts/gen-asyncapi.js';
+import { renderConfigDoc } from '../scripts/gen-config-doc.js';
 import {
   ROOT,
   drainQueue,
@@ -34,6 +35,20 @@ async function parserErrors(text: string): Promise<string[]> {
     .filter((d) => Number(d.severity) === Number(DiagnosticSeverity.Error))
     .map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`);
 }
+
+describe('docs/configuration.md', () => {
+  it('is what `npm run schemas` generates now, and documents every key of the config schema', () => {
+    const text = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
+    expect(text === renderConfigDoc(ROOT), 'docs/configuration.md is stale: run npm run schemas').to.equal(
+      true,
+    );
+    for (const key of ['amqp.prefetch', 'policy.hooks[].timeoutMs', 'peer.authorities[].contact.email']) {
+      expect(text).to.contain(`| \`${key}\` |`);
+    }
+    // The meaning comes from the doc comment on the key in src/config.ts.
+    expect(text).to.match(/\| `amqp\.prefetch` \|.*\| Unacknowledged deliveries per consumer\. \|/);
+  });
+});
 
 describe('docs/asyncapi.yaml', function () {
   this.timeout(60_000);
