@@ -10,7 +10,26 @@ import ts from 'typescript';
 import { z } from 'zod';
 import { ConfigSchema } from '../src/config.js';
 
-type JsonObject = Record<string, any>;
+/** The parts of a JSON Schema node this page reads. */
+interface JsonObject {
+  type?: string;
+  enum?: unknown[];
+  const?: unknown;
+  anyOf?: JsonObject[];
+  oneOf?: JsonObject[];
+  items?: JsonObject;
+  properties?: Record<string, JsonObject>;
+  required?: string[];
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  pattern?: string;
+  format?: string;
+}
 
 /** The doc comment of each key of the config schema, by path (`amqp.prefetch`, `authorities[].id`). */
 export function configComments(root: string): Map<string, string> {
@@ -76,12 +95,12 @@ interface Row {
 /** Every key of the JSON Schema, depth first, with array items as `[]`. */
 function rows(schema: JsonObject, path: string, required: boolean, out: Row[]): Row[] {
   if (path !== '') out.push({ path, schema, required });
-  const node = schema.type === 'array' ? (schema.items as JsonObject) : schema;
+  const node = schema.type === 'array' ? schema.items : schema;
   const base = schema.type === 'array' ? `${path}[]` : path;
   if (node?.type === 'object' && node.properties) {
-    const req = new Set<string>((node.required as string[] | undefined) ?? []);
-    for (const [k, v] of Object.entries(node.properties as JsonObject)) {
-      rows(v as JsonObject, base === '' ? k : `${base}.${k}`, req.has(k), out);
+    const req = new Set<string>(node.required ?? []);
+    for (const [k, v] of Object.entries(node.properties)) {
+      rows(v, base === '' ? k : `${base}.${k}`, req.has(k), out);
     }
   }
   return out;
@@ -90,10 +109,11 @@ function rows(schema: JsonObject, path: string, required: boolean, out: Row[]): 
 const code = (v: unknown) => `\`${JSON.stringify(v)}\``;
 
 function typeOf(s: JsonObject): string {
-  if (s.enum) return (s.enum as unknown[]).map(code).join(' | ');
+  if (s.enum) return s.enum.map(code).join(' | ');
   if (s.const !== undefined) return code(s.const);
-  if (s.anyOf || s.oneOf) return ((s.anyOf ?? s.oneOf) as JsonObject[]).map(typeOf).join(' | ');
-  if (s.type === 'array') return `list of ${typeOf(s.items as JsonObject)}`;
+  const alternatives = s.anyOf ?? s.oneOf;
+  if (alternatives) return alternatives.map(typeOf).join(' | ');
+  if (s.type === 'array' && s.items) return `list of ${typeOf(s.items)}`;
   return String(s.type ?? 'any');
 }
 
