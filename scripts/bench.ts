@@ -1,0 +1,319 @@
+/**
+ * `npm run bench`: throughput and latency of the full path (outbox → CZ gateway → KZ gateway → inbox,
+ * signed receipts back) for 1 KiB, 16 KiB and 256 KiB submissions, with the baselines measured in the
+ * same run: raw AMQP over the same hops, the JOSE seal/open rates, and the straightforward pipeline.
+ * Prints a table and one JSON line per scenario, and writes the lines to bench/results/latest.json.
+ * Not part of `npm test`: timing belongs here. `--quick` runs fewer messages; `--soak MIN` adds a soak
+ * of MIN minutes at a fixed load, sampling each gateway's RSS.
+ *
+ * Uses the local RabbitMQ and Redis (ACCORD_AMQP_URL, ACCORD_REDIS_URL), in namespaces of its own.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { names, type Config } from '../src/config.js';
+import { messageIdFor } from '../src/domain/ids.js';
+import { ownQueues } from '../src/gateway.js';
+import { joseRates, naivePipeline, rawAmqp } from './bench/baselines.js';
+import {
+  benchConfigs,
+  flow,
+  percentile,
+  rssMb,
+  startGateways,
+  submission,
+  submit,
+  type Flow,
+  type Gateways,
+} from './bench/e2e.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const AMQP_URL = process.env.ACCORD_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const REDIS_URL = process.env.ACCORD_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const quick = process.argv.includes('--quick');
+const soakArg = process.argv.indexOf('--soak');
+const soakMinutes = soakArg > 0 ? Number(process.argv[soakArg + 1]) : 0;
+
+interface Line {
+  scenario: string;
+  msgs_per_s: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  rss_mb: number | null;
+  raw_amqp_msgs_per_s: number | null;
+  naive_msgs_per_s: number | null;
+  [extra: string]: unknown;
+}
+
+const lines: Line[] = [];
+const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const round = (n: number | null, digits = 1) =>
+  n === null || Number.isNaN(n) ? null : Number(n.toFixed(digits));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+let seq = 0;
+const key = (scenario: string) => `bench/${scenario}/${seq++}`;
+const idOf = (k: string) => messageIdFor('CZ', 'cz-pp-ipc', k);
+
+/** Saturation: publish `count` at once (a window of confirms), until every signed receipt is back. */
+async function saturate(
+  g: Gateways,
+  f: Flow,
+  scenario: string,
+  count: number,
+  size: number,
+): Promise<number> {
+  const outbox = names(g.cz.namespace).outbox;
+  const ids: string[] = [];
+  const t0 = performance.now();
+  const window: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const k = key(scenario);
+    ids.push(idOf(k));
+    window.push(submit(f, outbox, submission(k, size)));
+    if (window.length >= 256) await Promise.all(window.splice(0));
+  }
+  await Promise.all(window);
+  await waitFor(() => ids.every((id) => f.delivered.has(id)), 600_000, `${count} receipts`);
+  const last = Math.max(...ids.map((id) => f.delivered.get(id)!));
+  if (!ids.every((id) => f.arrived.has(id))) throw new Error('a receipt came for a message not in the inbox');
+  return count / ((last - t0) / 1000);
+}
+
+/** Fixed offered load: `rate` per second for `seconds`; latency from the submit to the inbox. */
+async function offer(
+  g: Gateways,
+  f: Flow,
+  scenario: string,
+  rate: number,
+  seconds: number,
+  size: number,
+): Promise<number[]> {
+  const outbox = names(g.cz.namespace).outbox;
+  const sent = new Map<string, number>();
+  const tickMs = 10;
+  const perTick = rate / (1000 / tickMs);
+  let owed = 0;
+  const end = performance.now() + seconds * 1000;
+  const pending: Promise<void>[] = [];
+  while (performance.now() < end) {
+    owed += perTick;
+    while (owed >= 1) {
+      owed -= 1;
+      const k = key(scenario);
+      sent.set(idOf(k), performance.now());
+      pending.push(submit(f, outbox, submission(k, size)));
+    }
+    await sleep(tickMs);
+  }
+  await Promise.all(pending);
+  await waitFor(() => [...sent.keys()].every((id) => f.arrived.has(id)), 600_000, 'the offered messages');
+  return [...sent].map(([id, at]) => f.arrived.get(id)! - at);
+}
+
+/** An urgent request every 50 ms while bulk traffic saturates the link; the urgent ones' latency. */
+async function urgentUnderLoad(g: Gateways, f: Flow, bulk: number): Promise<number[]> {
+  const outbox = names(g.cz.namespace).outbox;
+  const bulkDone = (async () => {
+    const window: Promise<void>[] = [];
+    for (let i = 0; i < bulk; i++) {
+      window.push(submit(f, outbox, submission(key('bulk'), 1024)));
+      if (window.length >= 256) await Promise.all(window.splice(0));
+    }
+    await Promise.all(window);
+  })();
+  await sleep(200);
+  const sent = new Map<string, number>();
+  for (let i = 0; i < 40; i++) {
+    const k = key('urgent');
+    sent.set(idOf(k), performance.now());
+    await submit(f, outbox, submission(k, 1024, 'urgent'), true);
+    await sleep(50);
+  }
+  await bulkDone;
+  await waitFor(() => [...sent.keys()].every((id) => f.arrived.has(id)), 600_000, 'the urgent messages');
+  return [...sent].map(([id, at]) => f.arrived.get(id)! - at);
+}
+
+async function drain(g: Gateways, f: Flow): Promise<void> {
+  // Let the previous scenario's stragglers (receipts, resends) settle before the next one.
+  let last = -1;
+  for (;;) {
+    const now = f.delivered.size + f.arrived.size;
+    if (now === last) return;
+    last = now;
+    await sleep(500);
+  }
+  void g;
+}
+
+async function cleanup(configs: Config[], stem: string): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL);
+  const ch = await conn.createChannel();
+  for (const c of configs) for (const q of ownQueues(c)) await ch.deleteQueue(q).catch(() => undefined);
+  await conn.close();
+  const redis = new Redis(REDIS_URL);
+  for (const c of configs) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(
+        cursor,
+        'MATCH',
+        `${names(c.namespace).redisPrefix}*`,
+        'COUNT',
+        1000,
+      );
+      if (batch.length > 0) await redis.del(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  redis.disconnect();
+  void stem;
+}
+
+async function main(): Promise<void> {
+  const stem = `bench-${randomBytes(3).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
+  const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL);
+  say(`gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}`);
+  const g = await startGateways(ROOT, files);
+  const f = await flow(g);
+  const rss = () => Math.max(...g.processes.map((p) => rssMb(p.pid)));
+  try {
+    const jose = await joseRates(g.cz, g.kz, 1024);
+    say(`JOSE 1 KiB: seal ${jose.seal.toFixed(0)}/s, open ${jose.open.toFixed(0)}/s (one thread)`);
+    lines.push({
+      scenario: 'jose-1k',
+      msgs_per_s: round(jose.seal)!,
+      open_per_s: round(jose.open),
+      p50_ms: null,
+      p99_ms: null,
+      rss_mb: null,
+      raw_amqp_msgs_per_s: null,
+      naive_msgs_per_s: null,
+    });
+    const plan = [
+      {
+        name: 'e2e-1k',
+        size: 1024,
+        count: quick ? 1000 : 4000,
+        rate: 500,
+        raw: 5000,
+        naive: quick ? 200 : 500,
+      },
+      {
+        name: 'e2e-16k',
+        size: 16 * 1024,
+        count: quick ? 500 : 2000,
+        rate: 200,
+        raw: 3000,
+        naive: quick ? 100 : 300,
+      },
+      {
+        name: 'e2e-256k',
+        size: 256 * 1024,
+        count: quick ? 100 : 300,
+        rate: 20,
+        raw: 500,
+        naive: quick ? 30 : 60,
+      },
+    ];
+    for (const s of plan) {
+      say(`${s.name}: raw AMQP baseline (${s.raw} messages)`);
+      const raw = await rawAmqp(AMQP_URL, stem, s.raw, s.size);
+      say(`${s.name}: straightforward pipeline (${s.naive} messages)`);
+      const naive = await naivePipeline(AMQP_URL, stem, g.cz, g.kz, s.naive, s.size);
+      say(`${s.name}: saturation (${s.count} messages, until every signed receipt is back)`);
+      const rate = await saturate(g, f, s.name, s.count, s.size);
+      await drain(g, f);
+      say(`${s.name}: fixed load ${s.rate}/s for ${quick ? 5 : 10} s`);
+      const lat = await offer(g, f, s.name, s.rate, quick ? 5 : 10, s.size);
+      await drain(g, f);
+      lines.push({
+        scenario: s.name,
+        msgs_per_s: round(rate)!,
+        p50_ms: round(percentile(lat, 50)),
+        p99_ms: round(percentile(lat, 99)),
+        offered_per_s: s.rate,
+        rss_mb: round(rss()),
+        raw_amqp_msgs_per_s: round(raw),
+        naive_msgs_per_s: round(naive),
+        vs_naive: round(rate / naive),
+      });
+    }
+    say('urgent requests while 1 KiB bulk traffic saturates the link');
+    const urgent = await urgentUnderLoad(g, f, quick ? 1000 : 4000);
+    await drain(g, f);
+    lines.push({
+      scenario: 'urgent-under-load',
+      msgs_per_s: 20,
+      p50_ms: round(percentile(urgent, 50)),
+      p99_ms: round(percentile(urgent, 99)),
+      rss_mb: round(rss()),
+      raw_amqp_msgs_per_s: null,
+      naive_msgs_per_s: null,
+    });
+    if (soakMinutes > 0) {
+      say(`soak: ${soakMinutes} min at 200/s, 1 KiB, RSS sampled every 30 s`);
+      const samples: number[] = [];
+      const lat: number[] = [];
+      for (let m = 0; m < soakMinutes * 2; m++) {
+        lat.push(...(await offer(g, f, 'soak', 200, 30, 1024)));
+        samples.push(rss());
+      }
+      lines.push({
+        scenario: 'soak-1k',
+        msgs_per_s: 200,
+        p50_ms: round(percentile(lat, 50)),
+        p99_ms: round(percentile(lat, 99)),
+        rss_mb: round(Math.max(...samples)),
+        rss_first_mb: round(samples[0]!),
+        rss_last_mb: round(samples.at(-1)!),
+        raw_amqp_msgs_per_s: null,
+        naive_msgs_per_s: null,
+      });
+    }
+  } finally {
+    await f.close().catch(() => undefined);
+    await g.stop();
+    await cleanup([g.cz, g.kz], stem);
+  }
+  const cols = [
+    'scenario',
+    'msgs_per_s',
+    'p50_ms',
+    'p99_ms',
+    'rss_mb',
+    'raw_amqp_msgs_per_s',
+    'naive_msgs_per_s',
+  ];
+  const table = [
+    cols,
+    ...lines.map((l) => cols.map((c) => JSON.stringify(l[c] ?? '-').replace(/^"|"$/g, ''))),
+  ];
+  const widths = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  for (const r of table) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
+  process.stdout.write('\n');
+  for (const l of lines) process.stdout.write(`${JSON.stringify(l)}\n`);
+  const out = join(ROOT, 'bench', 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'latest.json'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  say(`written to bench/results/latest.json`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,201 @@
+/**
+ * The full path, measured from outside as a case system sees it: two gateway processes (`accord start`,
+ * as deployed), a sender publishing submissions to CZ's outbox, a receiver on KZ's inbox, and CZ's events
+ * for the signed receipts (`delivered`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import amqp, { type Channel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import { checkConfigFile, names, type Config } from '../../src/config.js';
+
+export interface Gateways {
+  cz: Config;
+  kz: Config;
+  processes: ChildProcess[];
+  stop(): Promise<void>;
+}
+
+/** Write both parties' configs into `dir` under namespaces `<stem>-cz` / `<stem>-kz`. */
+export function benchConfigs(root: string, dir: string, stem: string, amqpUrl: string, redisUrl: string) {
+  const files: Record<'cz' | 'kz', string> = { cz: '', kz: '' };
+  for (const party of ['cz', 'kz'] as const) {
+    const peer = party === 'cz' ? 'kz' : 'cz';
+    const raw = JSON.parse(readFileSync(join(root, 'config', `${party}.json`), 'utf8')) as Record<
+      string,
+      unknown
+    > & {
+      keys: { privateJwks: string };
+      peer: { namespace?: string; amqpUrl: string; publicJwks: string };
+    };
+    raw.namespace = `${stem}-${party}`;
+    raw.peer.namespace = `${stem}-${peer}`;
+    raw.amqp = { url: amqpUrl, prefetch: 256 };
+    raw.peer.amqpUrl = amqpUrl;
+    raw.redis = { url: redisUrl };
+    const keys = join(dir, `keys-${party}`);
+    mkdirSync(keys, { recursive: true });
+    copyFileSync(join(root, 'certs-example', party, 'private.jwks.json'), join(keys, 'private.jwks.json'));
+    chmodSync(join(keys, 'private.jwks.json'), 0o600);
+    raw.keys.privateJwks = join(keys, 'private.jwks.json');
+    raw.peer.publicJwks = join(root, 'certs-example', peer, 'public.jwks.json');
+    files[party] = join(dir, `${party}.json`);
+    writeFileSync(files[party], JSON.stringify(raw, null, 2));
+  }
+  return files;
+}
+
+function loaded(file: string): Config {
+  const check = checkConfigFile(file);
+  if (!check.ok) throw new Error(check.issues.join('\n'));
+  return check.config;
+}
+
+/** Start both gateways as processes and wait until each consumes its outbox. */
+export async function startGateways(root: string, files: Record<'cz' | 'kz', string>): Promise<Gateways> {
+  const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+  const processes = (['kz', 'cz'] as const).map((p) =>
+    spawn(process.execPath, [cli, 'start', '--config', files[p]], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, ACCORD_LOG_LEVEL: 'warn' },
+    }),
+  );
+  const cz = loaded(files.cz);
+  const kz = loaded(files.kz);
+  const conn = await amqp.connect(cz.amqp.url);
+  try {
+    for (const c of [cz, kz]) {
+      for (let i = 0; ; i++) {
+        const ch = await conn.createChannel();
+        ch.on('error', () => undefined);
+        const ready = await ch
+          .checkQueue(names(c.namespace).outbox)
+          .then((q) => q.consumerCount > 0)
+          .catch(() => false);
+        await ch.close().catch(() => undefined);
+        if (ready) break;
+        if (i > 300) throw new Error(`the ${c.party} gateway did not start`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } finally {
+    await conn.close();
+  }
+  return {
+    cz,
+    kz,
+    processes,
+    async stop() {
+      for (const p of processes) {
+        if (p.exitCode !== null) continue;
+        p.kill('SIGTERM');
+        await new Promise((r) => p.once('exit', r));
+      }
+    },
+  };
+}
+
+/** Resident set size of a process in MiB (Linux). */
+export function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+/** A submission of about `size` bytes: an Art. 6 list of travel documents, with persons when larger. */
+export function submission(key: string, size: number, priority: 'normal' | 'urgent' = 'normal'): Buffer {
+  const doc = (i: number) => ({
+    number: `B${String(i).padStart(8, '0')}`,
+    type: 'passport',
+    status: 'lost',
+    issuingState: 'CZ',
+    reportedOn: '2026-11-01',
+  });
+  const base = {
+    idempotencyKey: key,
+    from: 'cz-pp-ipc',
+    to: { party: 'KZ', authority: 'kz-mia' },
+    priority,
+  };
+  if (size <= 100_000) {
+    const n = Math.max(1, Math.min(1000, Math.round((size - 200) / 95)));
+    return Buffer.from(
+      JSON.stringify({
+        ...base,
+        kind: 'travel-document',
+        body: { documents: Array.from({ length: n }, (_, i) => doc(i)) },
+      }),
+    );
+  }
+  const persons: Record<string, unknown>[] = [];
+  const body = {
+    crimeCategories: ['forgery'],
+    informationTypes: ['travel-documents'],
+    summary: 'Bulk list of documents and holders',
+    details: 'x'.repeat(20_000),
+    travelDocuments: Array.from({ length: 1000 }, (_, i) => doc(i)),
+    persons,
+  };
+  const alias = (i: number) => `Alias ${i} `.padEnd(190, 'a');
+  while (JSON.stringify(body).length < size - 5000 && persons.length < 100) {
+    persons.push({
+      familyName: `Holder ${persons.length}`,
+      aliases: Array.from({ length: 20 }, (_, i) => alias(i)),
+    });
+  }
+  return Buffer.from(JSON.stringify({ ...base, kind: 'spontaneous', body }));
+}
+
+export interface Flow {
+  publisher: ConfirmChannel;
+  /** Arrival time in the inbox, by idempotency key. */
+  arrived: Map<string, number>;
+  /** Receipt (`delivered` event) time, by idempotency key. */
+  delivered: Map<string, number>;
+  close(): Promise<void>;
+}
+
+/** Connect a sender to CZ's outbox and collectors to KZ's inbox and CZ's events. */
+export async function flow(g: Gateways): Promise<Flow> {
+  const conn = await amqp.connect(g.cz.amqp.url, { noDelay: true });
+  const publisher = await conn.createConfirmChannel();
+  const arrived = new Map<string, number>();
+  const delivered = new Map<string, number>();
+  const collect = async (queue: string, on: (m: ConsumeMessage, ch: Channel) => void) => {
+    const ch = await conn.createChannel();
+    await ch.prefetch(512);
+    await ch.consume(queue, (m) => {
+      if (m) on(m, ch);
+    });
+  };
+  await collect(names(g.kz.namespace).inbox('kz-mia'), (m, ch) => {
+    const d = JSON.parse(m.content.toString('utf8')) as { envelope: { id: string } };
+    arrived.set(d.envelope.id, performance.now());
+    ch.ack(m);
+  });
+  await collect(names(g.cz.namespace).events('cz-pp-ipc'), (m, ch) => {
+    const e = JSON.parse(m.content.toString('utf8')) as { type: string; messageId?: string };
+    if (e.type === 'delivered' && e.messageId) delivered.set(e.messageId, performance.now());
+    ch.ack(m);
+  });
+  return { publisher, arrived, delivered, close: () => conn.close() };
+}
+
+/** Publish one submission to the outbox; resolves on the broker's confirm. */
+export function submit(f: Flow, outbox: string, content: Buffer, urgent = false): Promise<void> {
+  return new Promise((resolve, reject) => {
+    f.publisher.sendToQueue(
+      outbox,
+      content,
+      { persistent: true, contentType: 'application/json', ...(urgent ? { priority: 9 } : {}) },
+      (err) => (err ? reject(err as Error) : resolve()),
+    );
+  });
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
