@@ -21,6 +21,7 @@ import {
   sign,
   verify,
   constants,
+  type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -43,7 +44,7 @@ const publicKeys = new WeakMap<jose.JWK.Key, KeyObject>();
 export function privateKeyOf(key: jose.JWK.Key): KeyObject {
   let k = privateKeys.get(key);
   if (!k) {
-    k = createPrivateKey({ key: key.toJSON(true) as import('node:crypto').JsonWebKey, format: 'jwk' });
+    k = createPrivateKey({ key: key.toJSON(true) as JsonWebKey, format: 'jwk' });
     privateKeys.set(key, k);
   }
   return k;
@@ -52,7 +53,7 @@ export function privateKeyOf(key: jose.JWK.Key): KeyObject {
 export function publicKeyOf(key: jose.JWK.Key): KeyObject {
   let k = publicKeys.get(key);
   if (!k) {
-    k = createPublicKey({ key: key.toJSON(false) as import('node:crypto').JsonWebKey, format: 'jwk' });
+    k = createPublicKey({ key: key.toJSON(false) as JsonWebKey, format: 'jwk' });
     publicKeys.set(key, k);
   }
   return k;
@@ -157,7 +158,7 @@ export function decryptCompact(
   let cek: Buffer;
   const wrapped = Buffer.from(parts.encryptedKey, 'base64url');
   if (header.alg === 'ECDH-ES+A256KW') {
-    const epk = createPublicKey({ key: header.epk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    const epk = createPublicKey({ key: header.epk as JsonWebKey, format: 'jwk' });
     const z = diffieHellman({ privateKey: key, publicKey: epk });
     cek = unwrap(concatKdf(z, header.alg), wrapped);
   } else if (header.alg === 'RSA-OAEP-256') {
