@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { names, type Config } from '../src/config.js';
 import { messageIdFor } from '../src/domain/ids.js';
 import { ownQueues } from '../src/gateway.js';
-import { joseRates, naivePipeline, rawAmqp } from './bench/baselines.js';
+import { joseRates, naivePipeline, nodeJoseRates, rawAmqp } from './bench/baselines.js';
 import {
   benchConfigs,
   flow,
@@ -193,11 +193,16 @@ async function main(): Promise<void> {
   const rss = () => Math.max(...g.processes.map((p) => rssMb(p.pid)));
   try {
     const jose = await joseRates(g.cz, g.kz, 1024);
-    say(`JOSE 1 KiB: seal ${jose.seal.toFixed(0)}/s, open ${jose.open.toFixed(0)}/s (one thread)`);
+    const nj = await nodeJoseRates(g.cz, g.kz, 1024);
+    say(
+      `JOSE 1 KiB, one thread: Accord seal ${jose.seal.toFixed(0)}/s, open ${jose.open.toFixed(0)}/s; node-jose as it comes seal ${nj.seal.toFixed(0)}/s, open ${nj.open.toFixed(0)}/s`,
+    );
     lines.push({
       scenario: 'jose-1k',
       msgs_per_s: round(jose.seal)!,
       open_per_s: round(jose.open),
+      node_jose_seal_per_s: round(nj.seal),
+      node_jose_open_per_s: round(nj.open),
       p50_ms: null,
       p99_ms: null,
       rss_mb: null,

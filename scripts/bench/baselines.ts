@@ -5,7 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import amqp, { type ConfirmChannel } from 'amqplib';
+import jose from 'node-jose';
 import type { Config } from '../../src/config.js';
+import { loadPrivateJwks } from '../../src/crypto/keystore.js';
+import { readPublicJwks } from '../../src/crypto/jwk.js';
+import { CTY_JWE, TYP_JWE, TYP_JWS } from '../../src/crypto/profile.js';
 import { KeyRing } from '../../src/crypto/keyring.js';
 import { open } from '../../src/crypto/open.js';
 import { seal } from '../../src/crypto/seal.js';
@@ -87,8 +91,67 @@ export async function joseRates(
   return { seal: sealRate, open: opened / ((now() - t0) / 1000) };
 }
 
+/** node-jose as it comes: its own sign, encrypt (with its JavaScript ephemeral keys), decrypt, verify. */
+export interface JoseAsItComes {
+  seal(payload: Buffer): Promise<string>;
+  open(jwe: string): Promise<Buffer>;
+}
+
+export async function nodeJose(cz: Config, kz: Config): Promise<JoseAsItComes> {
+  const keystore = async (c: Config) => {
+    const own = await jose.JWK.asKeyStore(await loadPrivateJwks(c.keys));
+    const peer = await jose.JWK.asKeyStore(readPublicJwks(c.peer.publicJwks));
+    return { own, peer };
+  };
+  const a = await keystore(cz);
+  const b = await keystore(kz);
+  const sig = a.own.all({ use: 'sig' })[0]!;
+  const enc = a.peer.all({ use: 'enc' })[0]!;
+  return {
+    async seal(payload) {
+      const jws = (await jose.JWS.createSign({ format: 'compact', fields: { typ: TYP_JWS } }, sig)
+        .update(payload)
+        .final()) as unknown as string;
+      return String(
+        await jose.JWE.createEncrypt(
+          { format: 'compact', contentAlg: 'A256GCM', fields: { typ: TYP_JWE, cty: CTY_JWE } },
+          enc,
+        )
+          .update(jws)
+          .final(),
+      );
+    },
+    async open(jwe) {
+      const { plaintext } = await jose.JWE.createDecrypt(b.own).decrypt(jwe);
+      const { payload } = await jose.JWS.createVerify(b.peer).verify(plaintext.toString('ascii'));
+      return payload;
+    },
+  };
+}
+
+/** Sequential seal and open rates of node-jose as it comes, over ~2 s each. */
+export async function nodeJoseRates(
+  cz: Config,
+  kz: Config,
+  size: number,
+): Promise<{ seal: number; open: number }> {
+  const nj = await nodeJose(cz, kz);
+  const payload = Buffer.from(JSON.stringify({ data: randomBytes(size / 2).toString('hex') }));
+  const sealed: string[] = [];
+  let t0 = now();
+  while (now() - t0 < 2000) sealed.push(await nj.seal(payload));
+  const sealRate = sealed.length / ((now() - t0) / 1000);
+  t0 = now();
+  let opened = 0;
+  while (now() - t0 < 2000) {
+    await nj.open(sealed[opened % sealed.length]!);
+    opened++;
+  }
+  return { seal: sealRate, open: opened / ((now() - t0) / 1000) };
+}
+
 /**
- * The straightforward pipeline: one consumer per side with prefetch 1 — take a submission, seal it,
+ * The straightforward pipeline (amqplib + node-jose as it comes): one consumer per side with prefetch 1 — take a submission, seal it,
  * publish it (confirm), ack; on the other side open it, publish to the inbox (confirm), ack.
  */
 export async function naivePipeline(
@@ -100,8 +163,7 @@ export async function naivePipeline(
   size: number,
 ): Promise<number> {
   const [outbox, ingress, inbox] = ['outbox', 'ingress', 'inbox'].map((q) => `${stem}.naive.${q}`);
-  const czRing = await KeyRing.load(cz.keys, cz.peer.publicJwks);
-  const kzRing = await KeyRing.load(kz.keys, kz.peer.publicJwks);
+  const nj = await nodeJose(cz, kz);
   const pub = await confirmChannel(url);
   for (const q of [outbox!, ingress!, inbox!]) await pub.ch.assertQueue(q, { durable: true });
   const sender = await confirmChannel(url);
@@ -111,7 +173,7 @@ export async function naivePipeline(
   await sender.ch.consume(outbox!, (m) => {
     if (!m) return;
     void (async () => {
-      const jwe = await seal(m.content, czRing, cz.crypto);
+      const jwe = await nj.seal(m.content);
       await publishConfirmed(sender.ch, ingress!, Buffer.from(jwe));
       sender.ch.ack(m);
     })();
@@ -119,7 +181,7 @@ export async function naivePipeline(
   await receiver.ch.consume(ingress!, (m) => {
     if (!m) return;
     void (async () => {
-      const { payload } = await open(m.content, kzRing, kz.crypto);
+      const payload = await nj.open(m.content.toString('latin1'));
       await publishConfirmed(receiver.ch, inbox!, payload);
       receiver.ch.ack(m);
     })();
