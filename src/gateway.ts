@@ -133,6 +133,8 @@ export class Gateway extends EventEmitter {
   static async start(config: Config, log: Logger, now: () => Date = () => new Date()): Promise<Gateway> {
     const n = names(config.namespace);
     const keys = await KeyRing.load(config.keys, config.peer.publicJwks);
+    // Art. 9(4) hooks are code named in the config: a broken one stops the start before anything is touched.
+    const hooks = await loadHooks(config.policy.hooks);
     const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
     try {
@@ -250,7 +252,7 @@ export class Gateway extends EventEmitter {
         },
         ownAuthorities: new Set(config.authorities.map((a) => a.id)),
         peerAuthorities,
-        hooks: await loadHooks(config.policy.hooks),
+        hooks,
       };
       const gw = new Gateway(config, local, peer, redis, bullRedis, timers, deadlines, log);
       gw.onStop(() => directorySub?.disconnect());
