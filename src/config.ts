@@ -64,6 +64,9 @@ export const RefusalHookEntry = z.strictObject({
 });
 export type RefusalHookEntry = z.infer<typeof RefusalHookEntry>;
 
+/** A RabbitMQ user name. */
+const BrokerUser = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_", "-"');
+
 const Namespace = z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes');
 const AmqpUrl = z.string().regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL');
 
@@ -201,6 +204,25 @@ export const ConfigSchema = z
         oralConfirmationHours: 24,
         identifierRetentionDays: 3650,
       }),
+    /**
+     * Who may reach the broker as whom (docs/security.md). With `submitters` listed, every submission
+     * must carry the AMQP `user_id` of the broker user of the authority it claims to come from (the
+     * broker checks user_id against the connection's user); without, user_id is not checked
+     * (development only).
+     */
+    access: z
+      .strictObject({
+        /** The broker user of each authority's case system. */
+        submitters: z
+          .array(z.strictObject({ authority: AuthorityId, brokerUser: BrokerUser }))
+          .max(500)
+          .default([]),
+        /** The gateway's own broker user, for `accord broker setup`. @defaultValue accord-gateway */
+        gatewayUser: BrokerUser.default('accord-gateway'),
+        /** The broker user the peer gateway publishes to this gateway's ingress with. @defaultValue accord-peer */
+        peerUser: BrokerUser.default('accord-peer'),
+      })
+      .default({ submitters: [], gatewayUser: 'accord-gateway', peerUser: 'accord-peer' }),
     treaty: z
       .strictObject({
         /** Art. 17: the authorities that may notify a suspension or its revocation. */
@@ -252,6 +274,25 @@ export const ConfigSchema = z
       });
     };
     dup(c.authorities, ['authorities']);
+    const own = new Set(c.authorities.map((a) => a.id));
+    const users = new Set<string>([c.access.gatewayUser, c.access.peerUser]);
+    c.access.submitters.forEach((s, i) => {
+      if (!own.has(s.authority)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['access', 'submitters', i, 'authority'],
+          message: 'not a listed authority',
+        });
+      }
+      if (users.has(s.brokerUser)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['access', 'submitters', i, 'brokerUser'],
+          message: 'a broker user stands for one authority only',
+        });
+      }
+      users.add(s.brokerUser);
+    });
     dup(c.peer.authorities, ['peer', 'authorities']);
     if (c.namespace !== undefined && c.namespace === c.peer.namespace && c.amqp.url === c.peer.amqpUrl) {
       ctx.addIssue({
@@ -363,6 +404,14 @@ export function names(namespace: string | undefined) {
     deliveredLog: `${p}accord.delivered-log`,
     inbox: (authority: string) => `${p}accord.inbox.${authority}`,
     events: (authority: string) => `${p}accord.events.${authority}`,
+    /**
+     * Case systems publish submissions to this direct exchange (routing key: the outbox's name); it is
+     * bound to the outbox, so an authority's broker user needs write permission on it only — not on the
+     * default exchange, which routes to every queue (docs/security.md).
+     */
+    submitExchange: `${p}accord.submit`,
+    /** The peer gateway publishes to this exchange (routing key: the ingress's name), bound to the ingress. */
+    peerExchange: `${p}accord.peer`,
     /** Art. 9(4): inbound requests held for a person's decision. */
     review: (authority: string) => `${p}accord.review.${authority}`,
     /** Art. 11(2): the only way out to a third state or international organisation. */

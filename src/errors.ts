@@ -10,6 +10,10 @@ export const ERROR_CODES = {
   'schema.invalid': 'The message does not match its schema; `path` names the first offending field.',
   'auth.unknown_authority': 'The sending authority is not listed in this party’s directory (Art. 13).',
   'auth.unknown_recipient': 'The recipient authority is not listed in the peer’s directory (Art. 13).',
+  'auth.sender_mismatch':
+    'The submission claims another authority than the one whose broker user published it (AMQP user_id).',
+  'auth.user_id_missing':
+    'The submission carries no AMQP user_id, which this gateway requires (access.submitters).',
   'auth.wrong_party': 'A party named in the message is not the one this gateway or its peer stands for.',
   'policy.language_not_agreed': 'Art. 9(6): the language is not English nor one agreed in the config.',
   'policy.sensitive_without_necessity':

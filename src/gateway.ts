@@ -20,7 +20,7 @@ import { RedisMessageState, RedisProvenance, RedisSuspensions } from './store/re
 import { RedisReviews } from './store/redis-review.js';
 import { RedisDirectory } from './store/redis-directory.js';
 import { loadHooks } from './policy/hooks.js';
-import { AmqpConnection, type Tx, type TxOutcome } from './transport/amqp.js';
+import { AmqpConnection, type PublishProps, type Tx, type TxOutcome } from './transport/amqp.js';
 import type { ConsumeMessage } from 'amqplib';
 
 /** Every queue this gateway owns on its local broker. */
@@ -34,6 +34,12 @@ export function ownQueues(config: Config): string[] {
     ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id), n.review(a.id)]),
     ...config.exportDestinations.map((d) => n.exportQueue(d.id)),
   ];
+}
+
+/** The exchanges a gateway declares on its broker (each bound to one of its queues). */
+export function ownExchanges(config: Config): string[] {
+  const n = names(config.namespace);
+  return [n.submitExchange, n.peerExchange];
 }
 
 /**
@@ -188,16 +194,25 @@ export class Gateway extends EventEmitter {
         );
       }
       await local.assertQueues(ownQueues(config), queueArgs(config));
+      // Submissions and the peer's messages come through exchanges bound to one queue each, so that
+      // broker users need no write permission on the default exchange (docs/security.md).
+      await local.assertRoute(n.submitExchange, n.outbox);
+      await local.assertRoute(n.peerExchange, n.ingress);
 
       const state = new RedisMessageState(redis, n.redisPrefix);
       const peerNames = names(config.peer.namespace);
+      // Everything for the peer goes to its ingress through its peer exchange.
+      const peerLink = {
+        publish: (queue: string, content: Buffer, props: PublishProps) =>
+          peer!.publishVia(peerNames.peerExchange, queue, content, props),
+      };
       timers = new BullReceiptTimer({
         config,
         names: n,
         peerNames,
         state,
         local,
-        peer,
+        peer: peerLink,
         log,
         connection: bullRedis,
       });
@@ -238,7 +253,7 @@ export class Gateway extends EventEmitter {
         profile: config.crypto,
         deps: {
           local,
-          peer,
+          peer: peerLink,
           state,
           timers,
           deliveredLog,
@@ -268,6 +283,7 @@ export class Gateway extends EventEmitter {
             content: msg.content,
             redelivered: msg.fields.redelivered,
             headers: msg.properties.headers ?? {},
+            ...(typeof msg.properties.userId === 'string' ? { userId: msg.properties.userId } : {}),
           };
           const key = createHash('sha256').update(msg.content).digest('hex');
           try {

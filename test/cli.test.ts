@@ -71,11 +71,14 @@ describe('cli', () => {
     czRaw.peer.publicJwks = cz.peer.publicJwks;
     const file = join(dir, 'cz.json');
     writeFileSync(file, JSON.stringify(czRaw));
-    // The peer's ingress must exist for the send to be confirmed; KZ's own gateway is not needed.
+    // The peer's ingress and peer exchange must exist for the send to be confirmed; KZ's gateway is not needed.
     const { default: amqp } = await import('amqplib');
     const conn = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
     const ch = await conn.createChannel();
-    await ch.assertQueue(names(kz.namespace).ingress, { durable: true, arguments: { 'x-max-priority': 10 } });
+    const kzNames = names(kz.namespace);
+    await ch.assertQueue(kzNames.ingress, { durable: true, arguments: { 'x-max-priority': 10 } });
+    await ch.assertExchange(kzNames.peerExchange, 'direct', { durable: true });
+    await ch.bindQueue(kzNames.ingress, kzNames.peerExchange, kzNames.ingress);
 
     const child = spawn('node', [CLI, 'start', '--config', file], {
       cwd: ROOT,
@@ -104,7 +107,8 @@ describe('cli', () => {
       expect(output).not.to.include('Kazakh passport');
     } finally {
       child.kill('SIGKILL');
-      await ch.deleteQueue(names(kz.namespace).ingress);
+      await ch.deleteQueue(kzNames.ingress);
+      await ch.deleteExchange(kzNames.peerExchange);
       await conn.close();
       await removeNamespace(cz);
     }

@@ -104,10 +104,13 @@ describe('reliable delivery', () => {
         raw.delivery = { receiptTimeoutMs: 300, maxResends: 2, poisonAttempts: 5 };
       });
       const { log, lines } = memoryLogger();
-      // KZ's gateway is down: its ingress exists, nobody consumes it.
+      // KZ's gateway is down: its ingress and peer exchange exist (it ran before), nobody consumes.
       const conn = await amqp.connect(AMQP_URL);
       const ch = await conn.createChannel();
-      await ch.assertQueue(names(kz.namespace).ingress, { durable: true, arguments: queueArgs(kz) });
+      const kzNames = names(kz.namespace);
+      await ch.assertQueue(kzNames.ingress, { durable: true, arguments: queueArgs(kz) });
+      await ch.assertExchange(kzNames.peerExchange, 'direct', { durable: true });
+      await ch.bindQueue(kzNames.ingress, kzNames.peerExchange, kzNames.ingress);
       await conn.close();
       const gwCz = await Gateway.start(cz, log);
       let gwKz: Gateway | undefined;

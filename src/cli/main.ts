@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `accord` command. */
 import { Command, CommanderError } from 'commander';
+import { registerBroker } from './broker.js';
 import { registerConfig } from './config.js';
 import { registerDirectory } from './directory.js';
 import { registerEnvelope } from './envelope.js';
@@ -21,6 +22,7 @@ registerEnvelope(program);
 registerConfig(program);
 registerTreaty(program);
 registerDirectory(program);
+registerBroker(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -14,7 +14,7 @@ import {
   type SubmissionInput,
 } from '../domain/submission.js';
 import type { InboxDelivery } from '../pipeline/inbound.js';
-import { AmqpConnection } from '../transport/amqp.js';
+import { AmqpConnection, type PublishProps } from '../transport/amqp.js';
 import { AccordError } from '../errors.js';
 import type { SUBMITTABLE, SubmittableKind } from '../domain/messages.js';
 
@@ -159,7 +159,7 @@ export class CaseSystemClient {
 
   private async publishSubmission(submission: SubmissionInput): Promise<{ messageId: string }> {
     const sub = validate(Submission, submission, 'submission');
-    await this.conn.publish(this.names.outbox, Buffer.from(JSON.stringify(submission)), {
+    await this.toOutbox(Buffer.from(JSON.stringify(submission)), {
       contentType: 'application/json',
       // Art. 9(1): the urgent lane starts at the outbox.
       ...(sub.priority === 'urgent' ? { priority: 9 } : {}),
@@ -174,7 +174,7 @@ export class CaseSystemClient {
    */
   async exportTo(submission: z.input<typeof ExportSubmission>): Promise<{ exportId: string }> {
     const exp = validate(ExportSubmission, submission, 'export');
-    await this.conn.publish(this.names.outbox, Buffer.from(JSON.stringify(submission)), {
+    await this.toOutbox(Buffer.from(JSON.stringify(submission)), {
       contentType: 'application/json',
     });
     return { exportId: messageIdFor(this.opts.party, exp.from, exp.idempotencyKey) };
@@ -186,7 +186,7 @@ export class CaseSystemClient {
    */
   async decide(decision: z.input<typeof DecisionSubmission>): Promise<{ decisionId: string }> {
     const dec = validate(DecisionSubmission, decision, 'decision');
-    await this.conn.publish(this.names.outbox, Buffer.from(JSON.stringify(decision)), {
+    await this.toOutbox(Buffer.from(JSON.stringify(decision)), {
       contentType: 'application/json',
     });
     return { decisionId: messageIdFor(this.opts.party, dec.from, dec.idempotencyKey) };
@@ -207,9 +207,24 @@ export class CaseSystemClient {
     );
   }
 
+  /**
+   * Publish to the outbox through the gateway's submit exchange (an authority's broker user may write
+   * there and nowhere else), with the connection's user as AMQP `user_id`: the broker checks it, and
+   * the gateway accepts a submission only from the authority that user stands for (docs/security.md).
+   */
+  private toOutbox(content: Buffer, props: PublishProps): Promise<void> {
+    const { submitExchange, outbox } = this.names;
+    return this.conn.publishVia(submitExchange, outbox, content, { ...props, userId: this.user });
+  }
+
+  /** The broker user of this client's connection. */
+  private get user(): string {
+    return decodeURIComponent(new URL(this.opts.url).username) || 'guest';
+  }
+
   /** Publish raw bytes to the outbox (for tests of the gateway's own checks). */
   async submitRaw(content: Buffer): Promise<void> {
-    await this.conn.publish(this.names.outbox, content, { contentType: 'application/json' });
+    await this.toOutbox(content, { contentType: 'application/json' });
   }
 
   /** Consume this authority's inbox; a delivery is acknowledged once the handler resolves. */

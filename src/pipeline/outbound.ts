@@ -62,6 +62,9 @@ export class OutboundPipeline {
     const key = (raw as { idempotencyKey?: unknown } | null)?.idempotencyKey;
     const idempotencyKey = typeof key === 'string' && key.length <= 128 ? key : undefined;
 
+    const denied = this.checkSubmitter(msg.userId, sender);
+    if (denied) return this.reject(tx, denied.err, denied.tell, idempotencyKey, input);
+
     if ((raw as { kind?: unknown } | null)?.kind === 'export' && sender !== undefined) {
       return this.exportOut(tx, raw, sender, idempotencyKey, input);
     }
@@ -160,6 +163,37 @@ export class OutboundPipeline {
     await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: sentAt, ...facts }), ...warnings);
     this.log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
     return 'done';
+  }
+
+  /**
+   * Art. 10(7), 11(1): with `access.submitters` configured, a submission counts only from the authority
+   * whose broker user published it (AMQP user_id, checked by the broker). Impersonation is told to the
+   * authority that really published it, or recorded in accord.dlq when that is no authority.
+   */
+  private checkSubmitter(
+    userId: string | undefined,
+    claimed: string | undefined,
+  ): { err: AccordError; tell: string | undefined } | undefined {
+    const submitters = this.ctx.config.access.submitters;
+    if (submitters.length === 0) return undefined;
+    if (userId === undefined) {
+      return {
+        err: new AccordError('auth.user_id_missing', ERROR_CODES['auth.user_id_missing'], {
+          path: 'user_id',
+        }),
+        tell: undefined,
+      };
+    }
+    const actual = submitters.find((s) => s.brokerUser === userId)?.authority;
+    if (actual !== undefined && actual === claimed) return undefined;
+    this.log.warn(
+      { code: 'auth.sender_mismatch', brokerUser: userId, claimed },
+      'submission in another authority’s name',
+    );
+    return {
+      err: new AccordError('auth.sender_mismatch', ERROR_CODES['auth.sender_mismatch'], { path: 'from' }),
+      tell: actual,
+    };
   }
 
   /** Art. 13: only listed authorities send, only to listed authorities of the peer. */

@@ -16,6 +16,8 @@ export interface Incoming {
   /** The broker delivered it before (a consumer died or requeued it). */
   redelivered: boolean;
   headers: Readonly<Record<string, unknown>>;
+  /** AMQP `user_id`, which RabbitMQ has checked against the publishing connection's user. */
+  userId?: string;
 }
 
 /** Publishes one message and resolves once the broker confirmed it. */

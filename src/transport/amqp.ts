@@ -34,6 +34,8 @@ export interface AmqpOptions {
 /** Properties Accord sets on a publish. */
 export interface PublishProps {
   messageId?: string;
+  /** AMQP `user_id`: RabbitMQ refuses a publish whose user_id is not the connection's user. */
+  userId?: string;
   contentType: string;
   type?: string;
   priority?: number;
@@ -155,6 +157,7 @@ export class AmqpConnection extends EventEmitter {
   private closed: Promise<void> | undefined;
   private seq = 0;
   private readonly topology: { queues: readonly string[]; args: Record<string, unknown> }[] = [];
+  private readonly routes: { exchange: string; queue: string }[] = [];
   private readonly consumers: ConsumerSpec[] = [];
   private upWaiters: (() => void)[] = [];
 
@@ -221,6 +224,7 @@ export class AmqpConnection extends EventEmitter {
       });
       this.gen = gen;
       for (const t of this.topology) await this.declare(gen, t.queues, t.args);
+      for (const r of this.routes) await this.declareRoute(gen, r.exchange, r.queue);
       for (const c of this.consumers) await this.startConsumer(gen, c);
     } catch (err) {
       this.lose(gen, err instanceof Error ? err : new Error(String(err)));
@@ -305,6 +309,23 @@ export class AmqpConnection extends EventEmitter {
     }
   }
 
+  /** Declare a durable direct exchange bound to a queue (routing key: the queue's name), now and after every reconnect. */
+  async assertRoute(exchange: string, queue: string): Promise<void> {
+    this.routes.push({ exchange, queue });
+    const gen = await this.current();
+    await this.declareRoute(gen, exchange, queue);
+  }
+
+  private async declareRoute(gen: Generation, exchange: string, queue: string): Promise<void> {
+    const ch = await gen.model.createChannel();
+    try {
+      await ch.assertExchange(exchange, 'direct', { durable: true });
+      await ch.bindQueue(queue, exchange, queue);
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   /** Declare durable queues now and after every reconnect. */
   async assertQueues(queues: readonly string[], args: Record<string, unknown> = {}): Promise<void> {
     this.topology.push({ queues, args });
@@ -329,6 +350,17 @@ export class AmqpConnection extends EventEmitter {
    * connection is lost, or on timeout; never hangs.
    */
   async publish(queue: string, content: Buffer, props: PublishProps): Promise<void> {
+    return this.publishVia('', queue, content, props);
+  }
+
+  /** The same through an exchange, with a routing key (the name of the queue it is bound to). */
+  async publishVia(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    props: PublishProps,
+  ): Promise<void> {
+    const queue = routingKey;
     const gen = await this.current();
     // Backpressure: while the socket buffer is full, wait for `drain` instead of buffering without bound.
     while (gen.blocked && !gen.dead) await new Promise<void>((r) => gen.drainWaiters.push(r));
@@ -343,7 +375,7 @@ export class AmqpConnection extends EventEmitter {
         );
       }, this.opts.confirmTimeoutMs);
       gen.pending.set(seq, { resolve, reject, timer });
-      const ok = gen.pub.publish('', queue, content, { ...options, mandatory: true }, (err) => {
+      const ok = gen.pub.publish(exchange, routingKey, content, { ...options, mandatory: true }, (err) => {
         const p = gen.pending.get(seq);
         if (!p) return;
         gen.pending.delete(seq);
@@ -473,6 +505,7 @@ function publishOptions(props: PublishProps, extraHeaders: Record<string, string
     timestamp: Math.floor(Date.now() / 1000),
     headers: { ...props.headers, ...extraHeaders },
     ...(props.messageId === undefined ? {} : { messageId: props.messageId }),
+    ...(props.userId === undefined ? {} : { userId: props.userId }),
     ...(props.type === undefined ? {} : { type: props.type }),
     ...(props.priority === undefined ? {} : { priority: props.priority }),
   };

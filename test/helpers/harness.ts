@@ -10,7 +10,7 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { checkConfigData, names, type Config } from '../../src/config.js';
-import { Gateway, ownQueues } from '../../src/gateway.js';
+import { Gateway, ownExchanges, ownQueues } from '../../src/gateway.js';
 import { CaseSystemClient } from '../../src/client/index.js';
 import type { InboxDelivery, StatusEvent } from '../../src/client/index.js';
 import { REDACT_PATHS } from '../../src/log.js';
@@ -218,6 +218,7 @@ export async function removeNamespace(config: Config): Promise<void> {
   try {
     const ch = await conn.createChannel();
     for (const q of ownQueues(config)) await ch.deleteQueue(q);
+    for (const e of ownExchanges(config)) await ch.deleteExchange(e);
   } finally {
     await conn.close();
   }
