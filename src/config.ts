@@ -67,6 +67,26 @@ export type RefusalHookEntry = z.infer<typeof RefusalHookEntry>;
 /** A RabbitMQ user name. */
 const BrokerUser = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_", "-"');
 
+/**
+ * TLS for an amqps:// broker connection: the CA of the broker's certificate, and this gateway's client
+ * certificate and key (mutual TLS). The broker's identity is always verified.
+ */
+const TlsSection = z.strictObject({
+  /** PEM file of the CA that signed the broker's certificate. */
+  ca: z.string().min(1),
+  /** PEM file of this gateway's client certificate. */
+  cert: z.string().min(1).optional(),
+  /** PEM file of the client certificate's private key (mode 600). */
+  key: z.string().min(1).optional(),
+  /** Environment variable holding the key's passphrase. */
+  passphraseEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]{0,127}$/)
+    .optional(),
+  /** The host name the broker's certificate must carry, when it is not the URL's host. */
+  servername: z.string().min(1).max(253).optional(),
+});
+
 const Namespace = z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes');
 const AmqpUrl = z.string().regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL');
 
@@ -94,6 +114,8 @@ export const ConfigSchema = z
        * @defaultValue classic
        */
       queueType: z.enum(['classic', 'quorum']).default('classic'),
+      /** TLS for an amqps:// url. */
+      tls: TlsSection.optional(),
     }),
     redis: z.strictObject({
       url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
@@ -123,6 +145,8 @@ export const ConfigSchema = z
       /** The peer gateway's broker, where its `accord.ingress` queue lives. */
       amqpUrl: AmqpUrl,
       namespace: Namespace.optional(),
+      /** TLS for an amqps:// amqpUrl: the peer link is mutually authenticated with client certificates. */
+      tls: TlsSection.optional(),
       /** The peer's public JWK Set, pinned: the only keys its messages are verified with. */
       publicJwks: z.string().min(1),
       /** The peer's competent authorities (Art. 13), as notified by the peer. */
@@ -360,6 +384,12 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   if (c.keys.passphraseFile !== undefined) c.keys.passphraseFile = abs(c.keys.passphraseFile);
   c.peer.publicJwks = abs(c.peer.publicJwks);
   for (const h of c.policy.hooks) h.module = abs(h.module);
+  for (const t of [c.amqp.tls, c.peer.tls]) {
+    if (!t) continue;
+    t.ca = abs(t.ca);
+    if (t.cert !== undefined) t.cert = abs(t.cert);
+    if (t.key !== undefined) t.key = abs(t.key);
+  }
   return { ok: true, config: deepFreeze(c) };
 }
 

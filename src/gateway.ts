@@ -20,6 +20,7 @@ import { RedisMessageState, RedisProvenance, RedisSuspensions } from './store/re
 import { RedisReviews } from './store/redis-review.js';
 import { RedisDirectory } from './store/redis-directory.js';
 import { loadHooks } from './policy/hooks.js';
+import { tlsSocketOptions } from './transport/tls.js';
 import { AmqpConnection, type PublishProps, type Tx, type TxOutcome } from './transport/amqp.js';
 import type { ConsumeMessage } from 'amqplib';
 
@@ -173,11 +174,13 @@ export class Gateway extends EventEmitter {
       const amqpOpts = { heartbeatS: config.amqp.heartbeatS, confirmTimeoutMs: config.amqp.confirmTimeoutMs };
       local = await AmqpConnection.open({
         ...amqpOpts,
+        ...(config.amqp.tls ? { tls: tlsSocketOptions(config.amqp.tls, 'amqp.tls') } : {}),
         url: config.amqp.url,
         name: `accord-${config.namespace ?? config.party}-local`,
       });
       peer = await AmqpConnection.open({
         ...amqpOpts,
+        ...(config.peer.tls ? { tls: tlsSocketOptions(config.peer.tls, 'peer.tls') } : {}),
         url: config.peer.amqpUrl,
         name: `accord-${config.namespace ?? config.party}-peer`,
       });

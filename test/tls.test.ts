@@ -1,0 +1,160 @@
+/**
+ * Issue 11: the peer link over AMQPS with client certificates. The options are built from the config's
+ * files and checked; and a real TLS handshake runs through a TLS terminator in front of the local
+ * broker that demands a client certificate from the CA (as a RabbitMQ TLS listener with
+ * `fail_if_no_peer_cert` would): the right material connects, a wrong CA, a missing client
+ * certificate or a wrong server name does not.
+ */
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { connect as netConnect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:tls';
+import amqp from 'amqplib';
+import { AmqpConnection } from '../src/transport/amqp.js';
+import { tlsSocketOptions, type TlsConfig } from '../src/transport/tls.js';
+import { ROOT, uniqueStem } from './helpers/harness.js';
+
+function material(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-tls-'));
+  execFileSync('bash', [join(ROOT, 'certs-example', 'make-tls.sh'), dir], { stdio: 'ignore' });
+  return dir;
+}
+
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+};
+
+describe('TLS for broker connections (issue 11)', function () {
+  this.timeout(60_000);
+  const dir = material();
+  const other = material(); // a second, unrelated CA
+  const cfg = (over: Partial<TlsConfig> = {}): TlsConfig => ({
+    ca: join(dir, 'ca.crt'),
+    cert: join(dir, 'cz-gateway.crt'),
+    key: join(dir, 'cz-gateway.key'),
+    ...over,
+  });
+  let server: Server;
+  let port: number;
+
+  before(async () => {
+    // The terminator: TLS with the broker's certificate, a client certificate from the CA required.
+    server = createServer(
+      {
+        cert: readFileSync(join(dir, 'server.crt')),
+        key: readFileSync(join(dir, 'server.key')),
+        ca: [readFileSync(join(dir, 'ca.crt'))],
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (socket) => {
+        const upstream = netConnect(5672, '127.0.0.1');
+        socket.pipe(upstream).pipe(socket);
+        socket.on('error', () => upstream.destroy());
+        upstream.on('error', () => socket.destroy());
+      },
+    );
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => {
+    server.close();
+  });
+
+  it('builds verifying options from the config’s files', () => {
+    const o = tlsSocketOptions(cfg({ servername: 'localhost' }), 'peer.tls');
+    expect(o.rejectUnauthorized).to.equal(true);
+    expect(o.minVersion).to.equal('TLSv1.2');
+    expect(o.servername).to.equal('localhost');
+    expect((o.cert as Buffer).toString('ascii')).to.contain('BEGIN CERTIFICATE');
+    expect((o.key as Buffer).toString('ascii')).to.contain('PRIVATE KEY');
+  });
+
+  it('refuses test-only material in production, a key others can read, half a client pair, and non-PEM', () => {
+    expect(codeOf(() => tlsSocketOptions(cfg(), 'peer.tls', { NODE_ENV: 'production' }))).to.equal(
+      'config.invalid',
+    );
+    const loose = material();
+    chmodSync(join(loose, 'cz-gateway.key'), 0o644);
+    expect(
+      codeOf(() =>
+        tlsSocketOptions(
+          cfg({ cert: join(loose, 'cz-gateway.crt'), key: join(loose, 'cz-gateway.key') }),
+          'peer.tls',
+        ),
+      ),
+    ).to.equal('keys.invalid');
+    expect(codeOf(() => tlsSocketOptions(cfg({ key: undefined }), 'peer.tls'))).to.equal('config.invalid');
+    expect(codeOf(() => tlsSocketOptions(cfg({ ca: join(ROOT, 'package.json') }), 'peer.tls'))).to.equal(
+      'config.invalid',
+    );
+  });
+
+  const open = (tls: TlsConfig, host = 'localhost') =>
+    AmqpConnection.open({
+      url: `amqps://guest:guest@${host}:${port}`,
+      name: 'tls-test',
+      heartbeatS: 10,
+      confirmTimeoutMs: 5000,
+      tls: tlsSocketOptions(tls, 'peer.tls'),
+    });
+
+  it('connects with the right CA and client certificate, and publishes with a confirm', async () => {
+    const queue = `${uniqueStem()}.tls`;
+    const plain = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
+    const ch = await plain.createChannel();
+    await ch.assertQueue(queue, { durable: false });
+    try {
+      const conn = await open(cfg());
+      await conn.publish(queue, Buffer.from('over TLS'), { contentType: 'text/plain' });
+      await conn.close();
+      const got = await ch.get(queue, { noAck: true });
+      expect(got && got.content.toString()).to.equal('over TLS');
+    } finally {
+      await ch.deleteQueue(queue);
+      await plain.close();
+    }
+  });
+
+  const refused = async (tls: TlsConfig, host?: string): Promise<string> => {
+    try {
+      const conn = await open(tls, host);
+      await conn.close();
+      return 'connected';
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      return `${e.code ?? 'error'}: ${e.message ?? ''}`;
+    }
+  };
+
+  it('does not connect when the broker’s certificate is from another CA (server identity)', async () => {
+    expect(await refused(cfg({ ca: join(other, 'ca.crt') }))).to.match(
+      /^infra\.unavailable: .*UNABLE_TO_VERIFY|SELF_SIGNED/,
+    );
+  });
+
+  it('does not connect when the broker’s certificate does not name the host', async () => {
+    expect(await refused(cfg({ servername: 'broker.other.example' }))).to.match(
+      /^infra\.unavailable: .*ERR_TLS_CERT_ALTNAME_INVALID/,
+    );
+  });
+
+  it('is refused by the broker without a client certificate, or with one from another CA', async () => {
+    const without = await refused(cfg({ cert: undefined, key: undefined }));
+    const foreign = await refused(
+      cfg({ cert: join(other, 'cz-gateway.crt'), key: join(other, 'cz-gateway.key') }),
+    );
+    expect(without).to.match(/^infra\.unavailable: .*CERTIFICATE_REQUIRED/);
+    // The terminator ends the handshake on an unknown client CA; the client sees the socket close.
+    expect(foreign).to.match(/^infra\.unavailable: .*(closed|UNKNOWN_CA|alert)/i);
+  });
+});
