@@ -247,6 +247,29 @@ export const ConfigSchema = z
         peerUser: BrokerUser.default('accord-peer'),
       })
       .default({ submitters: [], gatewayUser: 'accord-gateway', peerUser: 'accord-peer' }),
+    /**
+     * The admin HTTP server (/healthz, /readyz, /metrics); off when absent. Every path but /healthz needs
+     * the bearer token, from `tokenEnv` or `tokenFile` (at least 32 characters).
+     */
+    admin: z
+      .strictObject({
+        /** @defaultValue 127.0.0.1 (loopback: reach it through a reverse proxy or a tunnel) */
+        host: z.string().min(1).max(255).default('127.0.0.1'),
+        /** 0 picks a free port. @defaultValue 9464 */
+        port: z.int().min(0).max(65_535).default(9464),
+        /** Environment variable holding the token. */
+        tokenEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]{0,127}$/)
+          .optional(),
+        /** File holding the token (one line, mode 600). */
+        tokenFile: z.string().min(1).optional(),
+      })
+      .refine((a) => (a.tokenEnv === undefined) !== (a.tokenFile === undefined), {
+        message: 'set tokenEnv or tokenFile (exactly one): the admin server never runs without a token',
+        path: ['tokenEnv'],
+      })
+      .optional(),
     treaty: z
       .strictObject({
         /** Art. 17: the authorities that may notify a suspension or its revocation. */
@@ -384,6 +407,7 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   if (c.keys.passphraseFile !== undefined) c.keys.passphraseFile = abs(c.keys.passphraseFile);
   c.peer.publicJwks = abs(c.peer.publicJwks);
   for (const h of c.policy.hooks) h.module = abs(h.module);
+  if (c.admin?.tokenFile !== undefined) c.admin.tokenFile = abs(c.admin.tokenFile);
   for (const t of [c.amqp.tls, c.peer.tls]) {
     if (!t) continue;
     t.ca = abs(t.ca);

@@ -21,6 +21,10 @@ import { RedisReviews } from './store/redis-review.js';
 import { RedisDirectory } from './store/redis-directory.js';
 import { loadHooks } from './policy/hooks.js';
 import { tlsSocketOptions } from './transport/tls.js';
+import { GatewayMetrics } from './admin/metrics.js';
+import { AdminServer } from './admin/server.js';
+import type { AddressInfo } from 'node:net';
+import { readFileSync, statSync } from 'node:fs';
 import { AmqpConnection, type PublishProps, type Tx, type TxOutcome } from './transport/amqp.js';
 import type { ConsumeMessage } from 'amqplib';
 
@@ -35,6 +39,35 @@ export function ownQueues(config: Config): string[] {
     ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id), n.review(a.id)]),
     ...config.exportDestinations.map((d) => n.exportQueue(d.id)),
   ];
+}
+
+/** The admin server's bearer token, from the environment or a file (owner-only), at least 32 characters. */
+export function readAdminToken(
+  admin: NonNullable<Config['admin']>,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  let token: string | undefined;
+  if (admin.tokenEnv !== undefined) token = env[admin.tokenEnv];
+  if (admin.tokenFile !== undefined) {
+    const st = statSync(admin.tokenFile, { throwIfNoEntry: false });
+    if (!st || st.size > 4096) {
+      throw new AccordError('config.invalid', 'admin.tokenFile is missing or too large', {
+        path: 'admin.tokenFile',
+      });
+    }
+    if ((st.mode & 0o077) !== 0) {
+      throw new AccordError('config.invalid', 'admin.tokenFile is readable by others (chmod 600)', {
+        path: 'admin.tokenFile',
+      });
+    }
+    token = readFileSync(admin.tokenFile, 'utf8').trim();
+  }
+  if (token === undefined || token.length < 32) {
+    throw new AccordError('config.invalid', 'the admin token is missing or shorter than 32 characters', {
+      path: admin.tokenEnv !== undefined ? 'admin.tokenEnv' : 'admin.tokenFile',
+    });
+  }
+  return token;
 }
 
 /** The exchanges a gateway declares on its broker (each bound to one of its queues). */
@@ -121,6 +154,8 @@ class PoisonCounter {
 
 export class Gateway extends EventEmitter {
   private stopped: Promise<void> | undefined;
+  /** Where the admin server listens, when the config has one. */
+  adminAddress: AddressInfo | undefined;
   private readonly closers: (() => Promise<void> | void)[] = [];
 
   private constructor(
@@ -204,6 +239,18 @@ export class Gateway extends EventEmitter {
 
       const state = new RedisMessageState(redis, n.redisPrefix);
       const peerNames = names(config.peer.namespace);
+      const reviews = new RedisReviews(redis, n.redisPrefix);
+      const suspensions = new RedisSuspensions(redis, n.redisPrefix);
+      const metrics = new GatewayMetrics(config.party, {
+        dlqDepth: () => local!.messageCount(n.dlq),
+        peerLinkUp: () => peer!.isUp,
+        localBrokerUp: () => local!.isUp,
+        pendingReviews: async () => (await reviews.pending()).length,
+        suspensionsInForce: async () =>
+          (await suspensions.list()).filter(
+            (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now().getTime(),
+          ).length,
+      });
       // Everything for the peer goes to its ingress through its peer exchange.
       const peerLink = {
         publish: (queue: string, content: Buffer, props: PublishProps) =>
@@ -217,6 +264,7 @@ export class Gateway extends EventEmitter {
         local,
         peer: peerLink,
         log,
+        metrics,
         connection: bullRedis,
       });
       deadlines = new BullDeadlines({ names: n, redis, connection: bullRedis, local, log, now });
@@ -262,9 +310,10 @@ export class Gateway extends EventEmitter {
           deliveredLog,
           provenance: new RedisProvenance(redis, n.redisPrefix),
           deadlines,
-          suspensions: new RedisSuspensions(redis, n.redisPrefix),
-          reviews: new RedisReviews(redis, n.redisPrefix),
+          suspensions,
+          reviews,
           directory,
+          metrics,
           log,
           now,
         },
@@ -350,6 +399,24 @@ export class Gateway extends EventEmitter {
       );
       timers.start();
       deadlines.start();
+      if (config.admin) {
+        const admin = await AdminServer.start({
+          host: config.admin.host,
+          port: config.admin.port,
+          token: readAdminToken(config.admin),
+          registry: metrics.registry,
+          log,
+          checks: {
+            'local-broker': () => Promise.resolve(local!.isUp ? undefined : 'not connected'),
+            'peer-broker': () => Promise.resolve(peer!.isUp ? undefined : 'not connected'),
+            redis: async () => ((await redis.ping()) === 'PONG' ? undefined : 'no PONG'),
+            keys: () =>
+              Promise.resolve(keys.signingKey && keys.peerEncryptionKey ? undefined : 'no active keys'),
+          },
+        });
+        gw.adminAddress = admin.address;
+        gw.onStop(() => admin.close());
+      }
       log.info(
         { party: config.party, namespace: config.namespace, outbox: n.outbox, ingress: n.ingress },
         'gateway started',

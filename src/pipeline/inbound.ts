@@ -197,6 +197,8 @@ export class InboundPipeline {
       });
       await commitWith(tx, logLine);
       await ctx.deps.state.markSeenDelivered(env.id);
+      ctx.deps.metrics.message('in', 'request', 'refused');
+      ctx.deps.metrics.refused(screening.grounds);
       this.log.info(
         { messageId: env.id, decidedBy: decidedBy.kind, ref: decidedBy.ref, noticeId },
         'request refused; notice sent',
@@ -273,6 +275,7 @@ export class InboundPipeline {
       const held = { ...delivery, review: { reasons: screening.reasons, decisions: REVIEW_DECISIONS } };
       await commitWith(tx, inboxMessage(ctx.names.review(target), held), logLine);
       await ctx.deps.state.markSeenDelivered(env.id);
+      ctx.deps.metrics.message('in', 'request', 'in-review');
       this.log.info(
         { messageId: env.id, authority: target, by: screening.reasons.map((r) => r.by) },
         'request held for review (Art. 9(4))',
@@ -287,6 +290,7 @@ export class InboundPipeline {
       logLine,
     );
     await ctx.deps.state.markSeenDelivered(env.id);
+    ctx.deps.metrics.message('in', env.kind, 'delivered');
     this.log.info({ messageId: env.id, kind: env.kind, to: env.to.authority }, 'delivered');
     await this.sendReceipt(env.id, receiptJwe);
     return 'done';
@@ -348,6 +352,7 @@ export class InboundPipeline {
       contentType: 'application/jose',
     });
     await commitWith(tx);
+    this.ctx.deps.metrics.message('in', 'any', 'duplicate');
     this.log.info({ messageId: id }, 'duplicate; receipt sent again');
     return 'done';
   }
@@ -516,13 +521,16 @@ export class InboundPipeline {
             'Art. 9(4): the requested party holds the request for a decision; a reply or notice follows',
         }),
       );
-      await ctx.deps.state.markDelivered(id, deliveredAt);
+      if (await ctx.deps.state.markDelivered(id, deliveredAt)) {
+        ctx.deps.metrics.message('out', sent.kind, 'in-review');
+      }
       return 'done';
     }
     if (receipt.body.status === 'refused') {
       // Taken in and refused: the resends stop; the requester hears of it from the refusal notice.
       await commitWith(tx);
-      await ctx.deps.state.markDelivered(id, deliveredAt);
+      if (await ctx.deps.state.markDelivered(id, deliveredAt))
+        ctx.deps.metrics.message('out', sent.kind, 'refused');
       return 'done';
     }
     // The event commits with the ack; the mark follows. A crash between them repeats the event
@@ -538,7 +546,10 @@ export class InboundPipeline {
         to: { party: ctx.config.peer.party, authority: sent.toAuthority },
       }),
     );
-    await ctx.deps.state.markDelivered(id, deliveredAt);
+    if (await ctx.deps.state.markDelivered(id, deliveredAt)) {
+      ctx.deps.metrics.message('out', sent.kind, 'delivered');
+      if (sent.sentAt) ctx.deps.metrics.receiptLatency((at.getTime() - Date.parse(sent.sentAt)) / 1000);
+    }
     this.log.info({ messageId: id }, 'receipt: delivered');
     return 'done';
   }
@@ -552,6 +563,7 @@ export class InboundPipeline {
   ): Promise<TxOutcome> {
     const sealed = err.code !== 'input.too_large' ? content.toString('latin1') : undefined;
     const id = err.messageId ?? messageId;
+    this.ctx.deps.metrics.message('in', 'any', 'parked');
     this.log.warn({ code: err.code, path: err.path, kid: err.kid, messageId: id }, 'ingress refused');
     await commitWith(
       tx,

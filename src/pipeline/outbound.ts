@@ -125,6 +125,7 @@ export class OutboundPipeline {
       } else {
         // The same idempotency key again: one message, and the client is told which.
         await commitWith(tx, eventMessage(ctx, sub.from, { type: 'duplicate', at: this.now(), ...facts }));
+        ctx.deps.metrics.message('out', sub.kind, 'duplicate');
         this.log.info({ messageId: id }, 'duplicate submission, not sent again');
       }
       return 'done';
@@ -161,6 +162,7 @@ export class OutboundPipeline {
       }),
     );
     await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: sentAt, ...facts }), ...warnings);
+    ctx.deps.metrics.message('out', sub.kind, 'sent');
     this.log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
     return 'done';
   }
@@ -276,6 +278,7 @@ export class OutboundPipeline {
         kind: 'export',
       }),
     );
+    ctx.deps.metrics.message('out', 'export', 'exported');
     this.log.info(
       { messageId: id, destination: exp.body.destination, consents: consents.length },
       'exported',
@@ -478,6 +481,8 @@ export class OutboundPipeline {
       }),
     );
     await reviews.markDone(held.id, decisionId);
+    if (b.decision === 'refuse' || b.decision === 'refuse-partial') ctx.deps.metrics.refused(b.grounds);
+    ctx.deps.metrics.message('in', 'request', `review-${b.decision}`);
     this.log.info({ messageId: request.id, decisionId, decision: b.decision }, 'review decided');
     return 'done';
   }
@@ -575,6 +580,7 @@ export class OutboundPipeline {
             ...input,
           });
     await commitWith(tx, out);
+    this.ctx.deps.metrics.message('out', 'submission', 'rejected');
     return 'done';
   }
 }

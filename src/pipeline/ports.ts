@@ -122,8 +122,18 @@ export interface PipelineDeps {
   reviews: ReviewStore;
   /** Art. 13: in-band directory updates from the peer, until an operator approves them. */
   directory: DirectoryStore;
+  /** Counters for the admin server's /metrics (issue 8). */
+  metrics: Metrics;
   log: Logger;
   now: () => Date;
+}
+
+/** What the pipelines count (src/admin/metrics.ts); labels are kinds, outcomes and grounds only. */
+export interface Metrics {
+  message(direction: 'out' | 'in', kind: string, outcome: string): void;
+  receiptLatency(seconds: number): void;
+  resent(): void;
+  refused(grounds: readonly string[]): void;
 }
 
 /** Art. 13: the peer's directory updates as received, and the one an operator approved. */

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Config, Names } from '../config.js';
 import { ERROR_CODES } from '../errors.js';
 import type { DeadLetter } from '../pipeline/context.js';
-import type { MessageState, Publisher, ReceiptTimer } from '../pipeline/ports.js';
+import type { MessageState, Metrics, Publisher, ReceiptTimer } from '../pipeline/ports.js';
 import { COPY_HEADER } from '../pipeline/outbound.js';
 
 interface Deps {
@@ -22,6 +22,7 @@ interface Deps {
   local: Publisher;
   peer: Publisher;
   log: Logger;
+  metrics: Metrics;
   /** A connection with `maxRetriesPerRequest: null`, as BullMQ workers require. */
   connection: Redis;
 }
@@ -92,6 +93,7 @@ export class BullReceiptTimer implements ReceiptTimer {
         messageId: id,
         headers: { [COPY_HEADER]: randomUUID() },
       });
+      this.deps.metrics.resent();
       log.info(
         { messageId: id, resend: job.attemptsMade + 1 },
         'no receipt yet; resent the same sealed message',
@@ -132,7 +134,7 @@ export class BullReceiptTimer implements ReceiptTimer {
       type: 'accord.dlq.delivery.no_receipt',
       messageId: id,
     });
-    await state.markFailed(id, at);
+    if (await state.markFailed(id, at)) this.deps.metrics.message('out', rec.kind, 'failed');
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,134 @@
+/**
+ * The admin HTTP server (issue 8, and issue 11's admin access): /healthz without a token; everything
+ * else only with the bearer token; /metrics as Prometheus text whose counters follow real traffic;
+ * /readyz naming the dependency that fails.
+ */
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SubmissionInput } from '../src/client/index.js';
+import { checkConfigData } from '../src/config.js';
+import { TcpProxy } from '../scripts/chaos/tcp-proxy.js';
+import { ROOT, example, startPair, type Pair, type TestAuthority } from './helpers/harness.js';
+
+const TOKEN = 'test-only-admin-token-0123456789abcdef';
+
+/** A strict reading of the Prometheus text format: every sample is `name{labels} value`. */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(
+        line,
+      );
+    if (!m) throw new Error(`not Prometheus text: ${line}`);
+    samples.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  }
+  return samples;
+}
+
+describe('admin server: health, readiness, metrics, token', function () {
+  this.timeout(60_000);
+  let pair: Pair;
+  let proxy: TcpProxy;
+  let base: string;
+  let czIpc: TestAuthority;
+  let kzMia: TestAuthority;
+
+  before(async () => {
+    process.env.ACCORD_TEST_ADMIN_TOKEN = TOKEN;
+    proxy = await new TcpProxy('127.0.0.1', 5672).start();
+    pair = await startPair((raw) => {
+      if (raw.party !== 'CZ') return;
+      raw.admin = { port: 0, tokenEnv: 'ACCORD_TEST_ADMIN_TOKEN' };
+      // CZ's peer link goes through a proxy the test can cut.
+      raw.peer.amqpUrl = proxy.url();
+    });
+    const address = pair.cz.adminAddress!;
+    base = `http://${address.address}:${address.port}`;
+    czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+    kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+  });
+  after(async () => {
+    await pair.close();
+    await proxy.close();
+  });
+
+  const get = (path: string, token: string | null = TOKEN) =>
+    fetch(`${base}${path}`, token === null ? {} : { headers: { authorization: `Bearer ${token}` } });
+
+  it('listens on the loopback interface by default', () => {
+    expect(pair.cz.adminAddress!.address).to.equal('127.0.0.1');
+  });
+
+  it('/healthz answers without a token; every other path needs the exact token', async () => {
+    expect((await get('/healthz', null)).status).to.equal(200);
+    for (const path of ['/metrics', '/readyz', '/nothing']) {
+      expect((await get(path, null)).status, path).to.equal(401);
+      expect((await get(path, `${TOKEN}x`)).status, path).to.equal(401);
+      expect((await get(path, TOKEN.slice(0, -1))).status, path).to.equal(401);
+    }
+    expect((await get('/nothing')).status).to.equal(404);
+    expect(
+      (await fetch(`${base}/metrics`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }))
+        .status,
+    ).to.equal(405);
+  });
+
+  it('/metrics parses as Prometheus text and counts real traffic', async () => {
+    const before = parseMetrics(await (await get('/metrics')).text());
+    const { messageId } = await czIpc.client.submit(example('request', 'metrics-1') as SubmissionInput);
+    await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === messageId, 20_000, 'receipt');
+    await kzMia.inbox.waitFor((d) => d.envelope.id === messageId, 20_000, 'delivery');
+    const key = (outcome: string) =>
+      `accord_messages_total{direction="out",kind="request",outcome="${outcome}",party="CZ"}`;
+    // The receipt is counted just after its event commits: read until it shows.
+    let after = new Map<string, number>();
+    for (let i = 0; i < 50; i++) {
+      const res = await get('/metrics');
+      expect(res.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/);
+      after = parseMetrics(await res.text());
+      if ((after.get(key('delivered')) ?? 0) > (before.get(key('delivered')) ?? 0)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((after.get(key('sent')) ?? 0) - (before.get(key('sent')) ?? 0)).to.equal(1);
+    expect((after.get(key('delivered')) ?? 0) - (before.get(key('delivered')) ?? 0)).to.equal(1);
+    expect(after.get('accord_receipt_latency_seconds_count{party="CZ"}')).to.be.greaterThan(0);
+    expect(after.get('accord_peer_link_up{party="CZ"}')).to.equal(1);
+    expect(after.get('accord_dlq_depth{party="CZ"}')).to.equal(0);
+    expect(after.has('accord_reviews_pending{party="CZ"}')).to.equal(true);
+  });
+
+  it('/readyz is ready with every check ok, and names the peer broker when the link is down', async () => {
+    const ok = await get('/readyz');
+    expect(ok.status).to.equal(200);
+    expect(await ok.json()).to.deep.include({ ready: true, failing: [] });
+    proxy.cut();
+    try {
+      let body: { ready: boolean; failing: string[]; checks: Record<string, string> } | undefined;
+      for (let i = 0; i < 100; i++) {
+        const res = await get('/readyz');
+        if (res.status === 503) {
+          body = (await res.json()) as typeof body;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(body).to.deep.include({ ready: false, failing: ['peer-broker'] });
+      expect(body!.checks['local-broker']).to.equal('ok');
+      const metrics = parseMetrics(await (await get('/metrics')).text());
+      expect(metrics.get('accord_peer_link_up{party="CZ"}')).to.equal(0);
+    } finally {
+      proxy.restore();
+    }
+  });
+
+  it('the config refuses an admin server without a token source', () => {
+    const raw = JSON.parse(readFileSync(join(ROOT, 'config', 'cz.json'), 'utf8')) as Record<string, any>;
+    raw.admin = { port: 9464 };
+    const check = checkConfigData(raw, join(ROOT, 'config'));
+    expect(check.ok).to.equal(false);
+    expect(!check.ok && check.issues.join('\n')).to.contain('admin.tokenEnv');
+  });
+});
