@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerBroker } from './broker.js';
 import { registerConfig } from './config.js';
+import { registerDlq } from './dlq.js';
 import { registerDirectory } from './directory.js';
 import { registerEnvelope } from './envelope.js';
 import { EXIT_USAGE } from './exit.js';
@@ -23,6 +24,7 @@ registerConfig(program);
 registerTreaty(program);
 registerDirectory(program);
 registerBroker(program);
+registerDlq(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,147 @@
+/**
+ * `accord dlq list | show | replay | drop` against a real gateway's dead-letter queue: a message parked
+ * because its sender was not yet in the directory is replayed after the directory changed, and is
+ * delivered; a letter without content cannot be replayed; dropping needs a reason.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { names, type Config } from '../src/config.js';
+import { RedisDirectory } from '../src/store/redis-directory.js';
+import {
+  REDIS_URL,
+  ROOT,
+  eventually,
+  publishRaw,
+  sealAsCz,
+  startPair,
+  testEnvelope,
+  type Pair,
+  type TestAuthority,
+} from './helpers/harness.js';
+
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+function configFile(config: Config): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'accord-dlq-')), 'gateway.json');
+  const raw = JSON.parse(
+    readFileSync(join(ROOT, 'config', `${config.party.toLowerCase()}.json`), 'utf8'),
+  ) as Record<string, any>;
+  raw.namespace = config.namespace;
+  raw.peer.namespace = config.peer.namespace;
+  raw.keys.privateJwks = config.keys.privateJwks;
+  raw.peer.publicJwks = config.peer.publicJwks;
+  writeFileSync(file, JSON.stringify(raw));
+  return file;
+}
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('accord dlq', function () {
+  this.timeout(60_000);
+  let pair: Pair;
+  let kzMia: TestAuthority;
+  let file: string;
+
+  before(async () => {
+    pair = await startPair();
+    kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+    file = configFile(pair.kzConfig);
+  });
+  after(async () => {
+    await pair.close();
+  });
+
+  it('lists and shows a parked message, replays it once it can be accepted, and it is delivered', async () => {
+    const env = testEnvelope({ from: { party: 'CZ', authority: 'cz-nctc' } });
+    await publishRaw(names(pair.kzConfig.namespace).ingress, await sealAsCz(pair.czConfig, env));
+    const listed = await eventually(
+      async () => {
+        const r = await cli('dlq', 'list', '--config', file);
+        return r.stdout.includes(env.id as string) ? r : undefined;
+      },
+      20_000,
+      'the letter in the list',
+    );
+    expect(listed.stdout).to.match(
+      new RegExp(`ingress\\s+auth\\.unknown_authority\\s+${env.id as string}\\s+\\d+ B\\s+replayable`),
+    );
+    const shown = await cli('dlq', 'show', env.id as string, '--config', file);
+    expect(shown.code).to.equal(0);
+    const letter = JSON.parse(shown.stdout) as Record<string, unknown>;
+    expect(letter).to.include({ code: 'auth.unknown_authority', messageId: env.id, source: 'ingress' });
+    expect(letter).to.have.property('jweBytes').that.is.greaterThan(100);
+    expect(shown.stdout).not.to.contain('eyJ'); // the sealed message itself is not printed
+
+    // The operator approves CZ's new authority (Art. 13), then replays the letter.
+    const redis = new Redis(REDIS_URL);
+    try {
+      const dir = new RedisDirectory(redis, names(pair.kzConfig.namespace).redisPrefix);
+      const authorities = [
+        ...pair.kzConfig.peer.authorities,
+        { id: 'cz-nctc', name: 'New centre', contact: {} },
+      ];
+      await dir.putPending({
+        id: '00000000-0000-4000-8000-0000000000aa',
+        party: 'CZ',
+        fromAuthority: 'cz-pp-ipc',
+        receivedAt: new Date().toISOString(),
+        authorities,
+        reason: 'test',
+      });
+      await dir.approve('00000000-0000-4000-8000-0000000000aa', 'test', new Date());
+    } finally {
+      redis.disconnect();
+    }
+    await new Promise((r) => setTimeout(r, 300)); // the gateway hears of the approval by pub/sub
+    const replayed = await cli('dlq', 'replay', env.id as string, '--config', file);
+    expect(replayed.code, replayed.stderr).to.equal(0);
+    expect(replayed.stderr).to.contain('dlq.replayed');
+    await kzMia.inbox.waitFor((d) => d.envelope.id === env.id, 20_000, 'the replayed message delivered');
+    expect((await cli('dlq', 'list', '--config', file)).stdout).not.to.contain(env.id as string);
+  });
+
+  it('refuses to replay a letter that carries no message, and drops a letter only with a reason', async () => {
+    // A submission from no listed authority is parked with its hash only.
+    const kzOutbox = names(pair.kzConfig.namespace).outbox;
+    await publishRaw(kzOutbox, Buffer.from(JSON.stringify({ kind: 'request', from: 'nobody' })));
+    const listed = await eventually(
+      async () => {
+        const r = await cli('dlq', 'list', '--config', file);
+        const line = r.stdout.split('\n').find((l) => l.includes('outbox'));
+        return line;
+      },
+      20_000,
+      'the outbox letter',
+    );
+    const ref = listed.split(/\s+/)[0]!;
+    const replay = await cli('dlq', 'replay', ref, '--config', file);
+    expect(replay.code).to.equal(1);
+    expect(replay.stderr).to.contain('carries no sealed message');
+    expect((await cli('dlq', 'drop', ref, '--config', file)).code).to.equal(2);
+    const dropped = await cli(
+      'dlq',
+      'drop',
+      ref,
+      '--config',
+      file,
+      '--reason',
+      'test garbage from a misconfigured client',
+    );
+    expect(dropped.code).to.equal(0);
+    expect(dropped.stderr).to.contain('dlq.dropped').and.to.contain('test garbage');
+    expect((await cli('dlq', 'list', '--config', file)).stdout).not.to.contain(ref);
+  });
+});
