@@ -64,6 +64,14 @@ describe('accord dlq', function () {
     await pair.close();
   });
 
+  it('accord status: consuming, nothing dead-lettered, every queue there (exit 0)', async () => {
+    const r = await cli('status', '--config', file);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('gateway consuming:   yes').and.to.contain('dead letters:        0');
+    expect(r.stdout).to.match(new RegExp(`${pair.kzConfig.namespace}\\.accord\\.inbox\\.kz-mia\\s+0 / 1`));
+    expect(r.stdout).not.to.contain('missing');
+  });
+
   it('lists and shows a parked message, replays it once it can be accepted, and it is delivered', async () => {
     const env = testEnvelope({ from: { party: 'CZ', authority: 'cz-nctc' } });
     await publishRaw(names(pair.kzConfig.namespace).ingress, await sealAsCz(pair.czConfig, env));
@@ -127,6 +135,9 @@ describe('accord dlq', function () {
       'the outbox letter',
     );
     const ref = listed.split(/\s+/)[0]!;
+    const status = await cli('status', '--config', file);
+    expect(status.code, 'status exits 1 while letters wait').to.equal(1);
+    expect(status.stdout).to.contain('dead letters:        1  (accord dlq list)');
     const replay = await cli('dlq', 'replay', ref, '--config', file);
     expect(replay.code).to.equal(1);
     expect(replay.stderr).to.contain('carries no sealed message');

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBroker } from './broker.js';
 import { registerConfig } from './config.js';
 import { registerDlq } from './dlq.js';
+import { registerStatus } from './status.js';
 import { registerDirectory } from './directory.js';
 import { registerEnvelope } from './envelope.js';
 import { EXIT_USAGE } from './exit.js';
@@ -25,6 +26,7 @@ registerTreaty(program);
 registerDirectory(program);
 registerBroker(program);
 registerDlq(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);

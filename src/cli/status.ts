@@ -1,0 +1,115 @@
+/**
+ * `accord status --config FILE`: the facts an administrator on call needs first, in the terminal —
+ * whether the gateway consumes, what waits in each queue, dead letters, requests held for review,
+ * directory updates waiting for approval, Art. 17 notices, and (when the admin server is configured)
+ * its readiness checks. Exit 0 when the gateway consumes and nothing is dead-lettered or failing,
+ * 1 otherwise: usable from a monitoring script.
+ */
+import type { Command } from 'commander';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { loadConfig, names, type Config } from '../config.js';
+import { AccordError } from '../errors.js';
+import { readAdminToken } from '../gateway.js';
+import { RedisDirectory } from '../store/redis-directory.js';
+import { RedisReviews } from '../store/redis-review.js';
+import { RedisSuspensions } from '../store/redis-state.js';
+import { EXIT_OK, EXIT_REFUSED, reportError } from './exit.js';
+
+interface QueueFact {
+  queue: string;
+  messages: number | undefined;
+  consumers: number | undefined;
+}
+
+async function queueFacts(config: Config): Promise<QueueFact[]> {
+  const n = names(config.namespace);
+  const queues = [
+    n.outbox,
+    n.ingress,
+    n.dlq,
+    ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id), n.review(a.id)]),
+  ];
+  const conn = await amqp.connect(config.amqp.url).catch((err: unknown) => {
+    throw new AccordError('infra.unavailable', `cannot connect to RabbitMQ: ${(err as Error).message}`);
+  });
+  try {
+    const facts: QueueFact[] = [];
+    for (const queue of queues) {
+      const ch = await conn.createChannel();
+      ch.on('error', () => undefined);
+      const q = await ch.checkQueue(queue).catch(() => undefined);
+      facts.push({ queue, messages: q?.messageCount, consumers: q?.consumerCount });
+      await ch.close().catch(() => undefined);
+    }
+    return facts;
+  } finally {
+    await conn.close();
+  }
+}
+
+async function readiness(config: Config): Promise<string> {
+  if (!config.admin) return 'admin server not configured';
+  try {
+    const res = await fetch(`http://${config.admin.host}:${config.admin.port}/readyz`, {
+      headers: { authorization: `Bearer ${readAdminToken(config.admin)}` },
+      signal: AbortSignal.timeout(3000),
+    });
+    const body = (await res.json()) as { ready: boolean; failing: string[] };
+    return body.ready ? 'ready' : `NOT READY: ${body.failing.join(', ')}`;
+  } catch (err) {
+    return `admin server unreachable (${(err as Error).message})`;
+  }
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('the gateway at a glance: consumers, queues, dead letters, reviews, directory, treaty state')
+    .requiredOption('--config <file>', 'the gateway config')
+    .action(async (opts: { config: string }) => {
+      let redis: Redis | undefined;
+      try {
+        const config = loadConfig(opts.config);
+        const n = names(config.namespace);
+        const out = (line: string) => process.stdout.write(`${line}\n`);
+        const facts = await queueFacts(config);
+        redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        await redis.connect().catch((err: unknown) => {
+          throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);
+        });
+        const reviews = await new RedisReviews(redis, n.redisPrefix).pending();
+        const updates = await new RedisDirectory(redis, n.redisPrefix).pending();
+        const now = Date.now();
+        const notices = (await new RedisSuspensions(redis, n.redisPrefix).list()).filter(
+          (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now,
+        );
+        const consuming = (facts.find((f) => f.queue === n.outbox)?.consumers ?? 0) > 0;
+        const dead = facts.find((f) => f.queue === n.dlq)?.messages ?? 0;
+        const ready = await readiness(config);
+        out(`Accord gateway ${config.party}${config.namespace ? ` (namespace ${config.namespace})` : ''}`);
+        out(`  gateway consuming:   ${consuming ? 'yes' : 'NO (is it running?)'}`);
+        out(`  readiness:           ${ready}`);
+        out(`  dead letters:        ${dead}${dead > 0 ? '  (accord dlq list)' : ''}`);
+        out(`  held for review:     ${reviews.length}`);
+        out(
+          `  directory updates:   ${updates.length} waiting for approval${updates.length > 0 ? ' (accord directory pending)' : ''}`,
+        );
+        out(
+          `  Art. 17 in force:    ${notices.length === 0 ? 'none' : notices.map((e) => `${e.party} ${e.action}`).join(', ')}`,
+        );
+        out('  queues (messages / consumers):');
+        for (const f of facts) {
+          out(
+            `    ${f.queue.padEnd(48)} ${f.messages === undefined ? 'missing' : `${f.messages} / ${f.consumers}`}`,
+          );
+        }
+        const healthy = consuming && dead === 0 && (ready === 'ready' || !config.admin);
+        process.exitCode = healthy ? EXIT_OK : EXIT_REFUSED;
+      } catch (err) {
+        process.exitCode = reportError(err);
+      } finally {
+        redis?.disconnect();
+      }
+    });
+}
