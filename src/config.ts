@@ -270,6 +270,19 @@ export const ConfigSchema = z
         path: ['tokenEnv'],
       })
       .optional(),
+    /** Alerts for the administrator on call: always to the log; also to a webhook when set. */
+    alerts: z
+      .strictObject({
+        /** An http(s) URL that receives each alert as a JSON POST. */
+        webhookUrl: z
+          .string()
+          .regex(/^https?:\/\//, 'an http:// or https:// URL')
+          .max(2048)
+          .optional(),
+        /** Alert when the peer link has been down this long, in seconds. @defaultValue 60 */
+        peerDownAfterS: z.int().min(1).max(86_400).default(60),
+      })
+      .default({ peerDownAfterS: 60 }),
     treaty: z
       .strictObject({
         /** Art. 17: the authorities that may notify a suspension or its revocation. */

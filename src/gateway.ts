@@ -22,6 +22,7 @@ import { RedisDirectory } from './store/redis-directory.js';
 import { loadHooks } from './policy/hooks.js';
 import { tlsSocketOptions } from './transport/tls.js';
 import { GatewayMetrics } from './admin/metrics.js';
+import { Alerts } from './admin/alerts.js';
 import { AdminServer } from './admin/server.js';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, statSync } from 'node:fs';
@@ -239,6 +240,22 @@ export class Gateway extends EventEmitter {
 
       const state = new RedisMessageState(redis, n.redisPrefix);
       const peerNames = names(config.peer.namespace);
+      const alerts = new Alerts(config.party, log, config.alerts.webhookUrl, now);
+      // Alert when the peer link stays down (a blip while reconnecting is not worth a page).
+      let peerDownTimer: NodeJS.Timeout | undefined;
+      let peerDownSince = 0;
+      peer.on('down', () => {
+        if (peerDownTimer) return;
+        peerDownSince = Date.now();
+        peerDownTimer = setTimeout(() => {
+          alerts.raise('alert.peer_link_down', { downForS: Math.round((Date.now() - peerDownSince) / 1000) });
+        }, config.alerts.peerDownAfterS * 1000);
+        peerDownTimer.unref();
+      });
+      peer.on('up', () => {
+        clearTimeout(peerDownTimer);
+        peerDownTimer = undefined;
+      });
       const reviews = new RedisReviews(redis, n.redisPrefix);
       const suspensions = new RedisSuspensions(redis, n.redisPrefix);
       const metrics = new GatewayMetrics(config.party, {
@@ -265,9 +282,10 @@ export class Gateway extends EventEmitter {
         peer: peerLink,
         log,
         metrics,
+        alerts,
         connection: bullRedis,
       });
-      deadlines = new BullDeadlines({ names: n, redis, connection: bullRedis, local, log, now });
+      deadlines = new BullDeadlines({ names: n, redis, connection: bullRedis, local, log, alerts, now });
       // The delivered-log is settled when its queue is empty and no line is being applied.
       let logInFlight = 0;
       const deliveredLog = {
@@ -323,6 +341,7 @@ export class Gateway extends EventEmitter {
       };
       const gw = new Gateway(config, local, peer, redis, bullRedis, timers, deadlines, log);
       gw.onStop(() => directorySub?.disconnect());
+      gw.onStop(() => clearTimeout(peerDownTimer));
       const outbound = new OutboundPipeline(ctx);
       const inbound = new InboundPipeline(ctx);
       const poison = new PoisonCounter(config.delivery.poisonAttempts);

@@ -6,6 +6,7 @@
  * The alert is a `warning` event with an `obligation.*` code to the authority that must act, and an
  * error-level log line with the same code for the administrators' alerting.
  */
+import type { Alerter } from '../admin/alerts.js';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -30,6 +31,7 @@ export class BullDeadlines implements Deadlines {
       connection: Redis;
       local: Publisher;
       log: Logger;
+      alerts: Alerter;
       now: () => Date;
     },
   ) {
@@ -74,6 +76,11 @@ export class BullDeadlines implements Deadlines {
       { code, messageId: d.id, authority: d.authority, dueAt: d.dueAt },
       'obligation overdue',
     );
+    this.deps.alerts.raise('alert.obligation_overdue', {
+      messageId: d.id,
+      authority: d.authority,
+      obligation: code,
+    });
     const event = {
       type: 'warning',
       at: this.deps.now().toISOString(),

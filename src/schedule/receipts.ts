@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Config, Names } from '../config.js';
 import { ERROR_CODES } from '../errors.js';
 import type { DeadLetter } from '../pipeline/context.js';
+import type { Alerter } from '../admin/alerts.js';
 import type { MessageState, Metrics, Publisher, ReceiptTimer } from '../pipeline/ports.js';
 import { COPY_HEADER } from '../pipeline/outbound.js';
 
@@ -23,6 +24,7 @@ interface Deps {
   peer: Publisher;
   log: Logger;
   metrics: Metrics;
+  alerts: Alerter;
   /** A connection with `maxRetriesPerRequest: null`, as BullMQ workers require. */
   connection: Redis;
 }
@@ -104,6 +106,7 @@ export class BullReceiptTimer implements ReceiptTimer {
     // Event and dead letter first, the mark last: a crash in between repeats them rather than losing them.
     const at = new Date().toISOString();
     log.error({ messageId: id, resends: config.delivery.maxResends }, 'no receipt after the last resend');
+    this.deps.alerts.raise('alert.delivery_failed', { messageId: id, kind: rec.kind, authority: rec.from });
     const event = {
       type: 'failed',
       at,

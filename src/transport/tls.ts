@@ -75,12 +75,22 @@ export function tlsSocketOptions(
   const options: ConnectionOptions = { ca: [ca], rejectUnauthorized: true, minVersion: 'TLSv1.2' };
   if (tls.cert !== undefined && tls.key !== undefined) {
     const cert = readPem(tls.cert, 'the client certificate', `${field}.cert`);
+    let clientCert: X509Certificate;
     try {
-      new X509Certificate(cert);
+      clientCert = new X509Certificate(cert);
     } catch {
       throw new AccordError('config.invalid', 'the client certificate does not parse', {
         path: `${field}.cert`,
       });
+    }
+    if (env.NODE_ENV === 'production' && clientCert.subject.includes(TEST_ONLY_MARK)) {
+      throw new AccordError(
+        'config.invalid',
+        'the client certificate is test-only material; refused in production',
+        {
+          path: `${field}.cert`,
+        },
+      );
     }
     const key = readPem(tls.key, 'the client key', `${field}.key`);
     if ((statSync(tls.key).mode & 0o077) !== 0) {

@@ -1,0 +1,62 @@
+/**
+ * Alerts for the administrator on call (issue 8): an error-level log line with a stable `alert` code
+ * and, when `alerts.webhookUrl` is set, a JSON POST to it (for a pager or a chat channel). An alert
+ * carries codes, ids, authorities and times — never message content. A webhook that fails is logged and
+ * not retried: the log line is the record.
+ */
+import type { Logger } from 'pino';
+
+export const ALERTS = {
+  'alert.delivery_failed': 'No signed receipt after the last resend; the message is parked in accord.dlq.',
+  'alert.obligation_overdue':
+    'A deadline of the agreement passed without the act it requires (see `obligation`).',
+  'alert.peer_link_down':
+    'The connection to the peer broker has been down longer than alerts.peerDownAfterS.',
+} as const;
+export type AlertCode = keyof typeof ALERTS;
+
+export interface AlertFacts {
+  messageId?: string;
+  authority?: string;
+  kind?: string;
+  obligation?: string;
+  downForS?: number;
+}
+
+/** Raises alerts; the pipelines and timers see only this. */
+export interface Alerter {
+  raise(code: AlertCode, facts?: AlertFacts): void;
+}
+
+export class Alerts implements Alerter {
+  constructor(
+    private readonly party: string,
+    private readonly log: Logger,
+    private readonly webhookUrl: string | undefined,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  raise(code: AlertCode, facts: AlertFacts = {}): void {
+    const alert = {
+      alert: code,
+      party: this.party,
+      at: this.now().toISOString(),
+      ...facts,
+      message: ALERTS[code],
+    };
+    this.log.error(alert, `alert: ${ALERTS[code]}`);
+    if (this.webhookUrl === undefined) return;
+    fetch(this.webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(alert),
+      signal: AbortSignal.timeout(5000),
+    })
+      .then((res) => {
+        if (!res.ok) this.log.warn({ alert: code, status: res.status }, 'alert webhook refused the alert');
+      })
+      .catch((err: unknown) =>
+        this.log.warn({ alert: code, err: (err as Error).message }, 'alert webhook unreachable'),
+      );
+  }
+}
