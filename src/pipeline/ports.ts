@@ -9,6 +9,7 @@ import type { SuspensionStore } from '../policy/suspension.js';
 import type { ReviewStore } from '../policy/review.js';
 
 export type { PublishProps, Tx, TxOutcome } from '../transport/amqp.js';
+export type { AuditInput, AuditRecord, AuditSink } from '../audit/log.js';
 
 /** One delivery from a queue, as the pipelines see it. */
 export interface Incoming {

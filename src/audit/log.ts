@@ -1,0 +1,322 @@
+/**
+ * Art. 10(6) audit log: an append-only, hash-chained file of one JSON line per record. Records carry
+ * ids, kinds, purposes, categories and the NUMBER of data subjects, never the data itself (Art. 10(7)).
+ * Appends are group-committed: every caller of `append` resolves only after its line is fsync'ed, so a
+ * record caused by an AMQP message is durable before that message is acked. One writer per file: an
+ * exclusive lock file (`<file>.lock`, created with O_EXCL) refuses a second process on the same dir.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export const AUDIT_TYPES = [
+  'provision',
+  'receipt',
+  'refusal',
+  'consent',
+  'correction',
+  'erasure',
+  'destruction',
+  'suspension',
+  'export-decision',
+  'key-operation',
+  'checkpoint',
+  'peer-anchor',
+] as const;
+export type AuditType = (typeof AUDIT_TYPES)[number];
+
+/** What a pipeline stage hands to the log; sequence, time and hashes are added by the log. */
+export const AuditInputSchema = z
+  .object({
+    type: z.enum(AUDIT_TYPES),
+    messageId: z.string().max(200).optional(),
+    kind: z.string().max(100).optional(),
+    purposes: z.array(z.string().max(200)).max(50).optional(),
+    categories: z.array(z.string().max(100)).max(50).optional(),
+    subjectCount: z.number().int().nonnegative().optional(),
+    fromAuthority: z.string().max(200).optional(),
+    toAuthority: z.string().max(200).optional(),
+    reason: z.string().max(500).optional(),
+    /** checkpoint: compact JWS over seq+hash+time; peer-anchor: the peer's checkpoint hash. */
+    signature: z.string().max(20_000).optional(),
+    anchor: z.string().max(200).optional(),
+  })
+  .strict();
+export type AuditInput = z.infer<typeof AuditInputSchema>;
+
+export const AuditRecordSchema = AuditInputSchema.extend({
+  seq: z.number().int().nonnegative(),
+  time: z.string().datetime(),
+  prevHash: z.string().regex(/^[0-9a-f]{64}$/),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+}).strict();
+export type AuditRecord = z.infer<typeof AuditRecordSchema>;
+
+export const GENESIS_HASH = '0'.repeat(64);
+const MAX_LINE = 64 * 1024;
+
+/** Canonical serialization: keys sorted, no whitespace, `hash` left out. */
+export function canonical(rec: Omit<AuditRecord, 'hash'>): string {
+  const sorted = Object.keys(rec)
+    .filter((k) => k !== 'hash')
+    .sort()
+    .map((k) => [k, (rec as Record<string, unknown>)[k]] as const)
+    .filter(([, v]) => v !== undefined);
+  return JSON.stringify(Object.fromEntries(sorted));
+}
+
+export function recordHash(rec: Omit<AuditRecord, 'hash'>): string {
+  return createHash('sha256').update(canonical(rec)).digest('hex');
+}
+
+/** Signs a checkpoint payload (the gateway's signing key, compact JWS). */
+export type CheckpointSigner = (payload: Buffer) => Promise<string>;
+/** Verifies a compact JWS and returns its payload, or throws. */
+export type CheckpointVerifier = (jws: string) => Promise<Buffer>;
+
+/** The port the pipelines call (see src/pipeline/ports.ts). */
+export interface AuditSink {
+  append(input: AuditInput): Promise<AuditRecord>;
+  latestCheckpointHash(): string | undefined;
+}
+
+export interface AuditLogOptions {
+  file: string;
+  now: () => Date;
+  signer?: CheckpointSigner;
+  checkpointEvery: number;
+}
+
+export class AuditLog implements AuditSink {
+  private seq = 0;
+  private prevHash = GENESIS_HASH;
+  private sinceCheckpoint = 0;
+  private lastCheckpoint: string | undefined;
+  private pending: { line: string; done: () => void; fail: (e: unknown) => void }[] = [];
+  private flushing: Promise<void> | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly opts: AuditLogOptions,
+  ) {}
+
+  /** Opens (creating the dir), takes the writer lock and resumes the chain from the last record. */
+  static async open(opts: AuditLogOptions): Promise<AuditLog> {
+    mkdirSync(join(opts.file, '..'), { recursive: true });
+    const lock = await open(`${opts.file}.lock`, 'wx').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'EEXIST')
+        throw new Error(`audit log ${opts.file} is held by another writer (lock file exists)`);
+      throw e;
+    });
+    await lock.writeFile(String(process.pid));
+    await lock.close();
+    const fh = await open(opts.file, 'a');
+    const log = new AuditLog(fh, opts);
+    const lines = readLines(opts.file);
+    const last = lines.at(-1);
+    if (last !== undefined) {
+      const rec = AuditRecordSchema.parse(JSON.parse(last));
+      log.seq = rec.seq + 1;
+      log.prevHash = rec.hash;
+      const cp = [...lines].reverse().find((l) => l.includes('"type":"checkpoint"'));
+      if (cp !== undefined) log.lastCheckpoint = AuditRecordSchema.parse(JSON.parse(cp)).hash;
+    }
+    return log;
+  }
+
+  latestCheckpointHash(): string | undefined {
+    return this.lastCheckpoint;
+  }
+
+  /** Appends one record; resolves once it is on disk (fsync'ed). */
+  append(input: AuditInput): Promise<AuditRecord> {
+    const parsed = AuditInputSchema.parse(input);
+    // Records are chained, so building them is serialized; writing them is group-committed.
+    const built = this.chain.then(() => {
+      const rec = this.build(parsed);
+      const written = this.write(rec);
+      this.sinceCheckpoint++;
+      let cp: Promise<void> | undefined;
+      if (this.opts.signer !== undefined && this.sinceCheckpoint >= this.opts.checkpointEvery) {
+        cp = this.checkpointLocked();
+      }
+      return { rec, written, cp };
+    });
+    this.chain = built.then(async (b) => b.cp).catch(() => undefined);
+    return built.then(async ({ rec, written }) => {
+      await written;
+      return rec;
+    });
+  }
+
+  /** Writes a signed checkpoint now (also called on a timer by the gateway). */
+  checkpoint(): Promise<void> {
+    const p = this.chain.then(async () => this.checkpointLocked());
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async checkpointLocked(): Promise<void> {
+    const signer = this.opts.signer;
+    if (signer === undefined) return;
+    this.sinceCheckpoint = 0;
+    const time = this.opts.now().toISOString();
+    const payload = Buffer.from(JSON.stringify({ seq: this.seq - 1, hash: this.prevHash, time }));
+    const signature = await signer(payload);
+    const rec = this.build({ type: 'checkpoint', signature }, time);
+    this.lastCheckpoint = rec.hash;
+    await this.write(rec);
+  }
+
+  private build(input: AuditInput, time = this.opts.now().toISOString()): AuditRecord {
+    const body = { ...input, seq: this.seq, time, prevHash: this.prevHash };
+    const rec = { ...body, hash: recordHash(body) };
+    this.seq++;
+    this.prevHash = rec.hash;
+    return rec;
+  }
+
+  private write(rec: AuditRecord): Promise<void> {
+    return new Promise((done, fail) => {
+      this.pending.push({ line: `${JSON.stringify(rec)}\n`, done, fail });
+      if (this.flushing === null) this.flushing = this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0);
+      try {
+        await this.fh.write(batch.map((b) => b.line).join(''));
+        await this.fh.sync();
+        for (const b of batch) b.done();
+      } catch (e) {
+        for (const b of batch) b.fail(e);
+      }
+    }
+    this.flushing = null;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    if (this.flushing !== null) await this.flushing;
+    await this.fh.close();
+    await unlink(`${this.opts.file}.lock`).catch(() => undefined);
+  }
+}
+
+function readLines(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter((l) => l.length > 0);
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  records: number;
+  checkpoints: number;
+  /** Sequence number (or line position when unparseable) of the first bad record. */
+  badSeq?: number;
+  problem?: string;
+}
+
+/**
+ * Walks the chain: each line parses, its seq is the next one, its prevHash is the previous hash and its
+ * hash recomputes. A deleted or reordered record breaks seq/prevHash; a modified one breaks its hash; a
+ * truncated last line does not parse. Checkpoint signatures are checked when a verifier is given.
+ */
+export async function verifyAuditFile(file: string, verifier?: CheckpointVerifier): Promise<VerifyResult> {
+  const raw = readFileSync(file, 'utf8');
+  const lines = raw.split('\n');
+  const truncatedTail = lines.at(-1) !== '';
+  if (!truncatedTail) lines.pop();
+  let prev = GENESIS_HASH;
+  let checkpoints = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const bad = (problem: string): VerifyResult => ({
+      ok: false,
+      records: i,
+      checkpoints,
+      badSeq: i,
+      problem,
+    });
+    if (line.length > MAX_LINE) return bad('record too large');
+    let rec: AuditRecord;
+    try {
+      rec = AuditRecordSchema.parse(JSON.parse(line));
+    } catch {
+      return bad(i === lines.length - 1 && truncatedTail ? 'truncated record' : 'unparseable record');
+    }
+    if (rec.seq !== i) return bad(`expected sequence ${i}, found ${rec.seq} (deleted or reordered)`);
+    if (rec.prevHash !== prev) return bad('previous-hash link broken (deleted or reordered record)');
+    const { hash, ...body } = rec;
+    if (recordHash(body) !== hash) return bad('hash mismatch (record modified)');
+    if (rec.type === 'checkpoint' && verifier !== undefined) {
+      try {
+        const payload = z
+          .object({ seq: z.number(), hash: z.string(), time: z.string() })
+          .strict()
+          .parse(JSON.parse((await verifier(rec.signature ?? '')).toString('utf8')));
+        if (payload.seq !== i - 1 || payload.hash !== prev)
+          return bad('checkpoint signs another chain position');
+      } catch {
+        return bad('checkpoint signature does not verify');
+      }
+      checkpoints++;
+    } else if (rec.type === 'checkpoint') {
+      checkpoints++;
+    }
+    prev = hash;
+  }
+  if (truncatedTail) {
+    // last line lacks its newline although it parsed: the file was cut right after a record.
+    return {
+      ok: false,
+      records: lines.length - 1,
+      checkpoints,
+      badSeq: lines.length - 1,
+      problem: 'truncated record',
+    };
+  }
+  return { ok: true, records: lines.length, checkpoints };
+}
+
+/** Records whose time lies in [from, to], for a supervisor. */
+export function exportAudit(file: string, from: Date, to: Date, format: 'csv' | 'json'): string {
+  const recs = readLines(file)
+    .map((l) => AuditRecordSchema.parse(JSON.parse(l)))
+    .filter((r) => {
+      const t = Date.parse(r.time);
+      return t >= from.getTime() && t <= to.getTime();
+    });
+  if (format === 'json') return `${JSON.stringify(recs, null, 2)}\n`;
+  const cols = [
+    'seq',
+    'time',
+    'type',
+    'messageId',
+    'kind',
+    'purposes',
+    'categories',
+    'subjectCount',
+    'fromAuthority',
+    'toAuthority',
+    'reason',
+    'anchor',
+    'prevHash',
+    'hash',
+  ] as const;
+  const cell = (v: string | number | readonly string[] | undefined): string => {
+    const s = v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [cols.join(','), ...recs.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+}
