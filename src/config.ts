@@ -135,6 +135,12 @@ export const ConfigSchema = z
           .optional(),
         /** File that holds the passphrase of an encrypted `privateJwks` (one line, mode 600). */
         passphraseFile: z.string().min(1).optional(),
+        /** The key lifecycle state (lifecycle.ts). @defaultValue `key-state.json` beside `privateJwks` */
+        stateFile: z.string().min(1).optional(),
+        /** Warn (`keys.expiring`) this many days before a key expires. @defaultValue 30 */
+        expiryWarningDays: z.int().min(1).max(365).default(30),
+        /** How long a replaced key keeps verifying/decrypting after a rotation, in hours. @defaultValue 168 */
+        overlapHours: z.int().min(1).max(8760).default(168),
       })
       .refine((k) => k.passphraseEnv === undefined || k.passphraseFile === undefined, {
         message: 'set passphraseEnv or passphraseFile, not both',
@@ -418,6 +424,7 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   c.keys.privateJwks = abs(c.keys.privateJwks);
   if (c.keys.passphraseFile !== undefined) c.keys.passphraseFile = abs(c.keys.passphraseFile);
+  if (c.keys.stateFile !== undefined) c.keys.stateFile = abs(c.keys.stateFile);
   c.peer.publicJwks = abs(c.peer.publicJwks);
   for (const h of c.policy.hooks) h.module = abs(h.module);
   if (c.admin?.tokenFile !== undefined) c.admin.tokenFile = abs(c.admin.tokenFile);

@@ -51,6 +51,13 @@ export const ERROR_CODES = {
   'crypto.unknown_kid': 'No pinned key matches the `kid` (and use) named in the header.',
   'crypto.decrypt_failed': 'The JWE could not be decrypted (wrong key or tampered ciphertext).',
   'crypto.bad_signature': 'The inner JWS signature does not verify.',
+  'crypto.key_revoked':
+    'The key the header names was revoked (accord keys revoke); it is never accepted again.',
+  'crypto.key_retired': 'The key the header names is retired: its overlap window after a rotation has ended.',
+  'crypto.key_expired': 'No active key is inside its validity period; nothing is signed with an expired key.',
+  'keys.thumbprint_mismatch':
+    'A JWK Set to import does not have exactly the RFC 7638 thumbprints checked out of band.',
+  'keys.unknown_kid': 'The key lifecycle command names a kid that is not in the key sets.',
   'envelope.wrong_recipient': 'The signed envelope names another recipient than this gateway’s party.',
   'envelope.wrong_sender': 'The signed envelope names another sender party than the pinned peer.',
   'envelope.expired': 'The envelope’s expiry time has passed.',

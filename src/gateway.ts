@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { names, type Config } from './config.js';
-import { KeyRing } from './crypto/keyring.js';
+import { loadKeyRing, watchKeys } from './keys/watch.js';
 import { AccordError, ERROR_CODES, asAccordError } from './errors.js';
 import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
 import { InboundPipeline } from './pipeline/inbound.js';
@@ -175,7 +175,8 @@ export class Gateway extends EventEmitter {
   /** Connect, declare the topology and start consuming. */
   static async start(config: Config, log: Logger, now: () => Date = () => new Date()): Promise<Gateway> {
     const n = names(config.namespace);
-    const keys = await KeyRing.load(config.keys, config.peer.publicJwks);
+    // Issue 7: the key ring follows key-state.json (lifecycle, revocation, expiry) and reloads on change.
+    const keys = await loadKeyRing(config, now);
     // Art. 9(4) hooks are code named in the config: a broken one stops the start before anything is touched.
     const hooks = await loadHooks(config.policy.hooks);
     const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
@@ -342,6 +343,7 @@ export class Gateway extends EventEmitter {
       const gw = new Gateway(config, local, peer, redis, bullRedis, timers, deadlines, log);
       gw.onStop(() => directorySub?.disconnect());
       gw.onStop(() => clearTimeout(peerDownTimer));
+      gw.onStop(await watchKeys({ config, ring: keys, redis, redisPrefix: n.redisPrefix, log, now }));
       const outbound = new OutboundPipeline(ctx);
       const inbound = new InboundPipeline(ctx);
       const poison = new PoisonCounter(config.delivery.poisonAttempts);
@@ -362,6 +364,14 @@ export class Gateway extends EventEmitter {
             poison.forget(key);
             return outcome;
           } catch (err) {
+            if (err instanceof AccordError && err.code === 'crypto.key_expired') {
+              // Issue 7: never sign with an expired key, never drop the message: it waits for a valid key.
+              log.error(
+                { stage, code: err.code, kid: err.kid },
+                'no valid key to seal with; the message waits',
+              );
+              return { requeueAfterMs: 5000 };
+            }
             if (isInfrastructure(err)) {
               log.warn(
                 { stage, err: (err as Error).message },

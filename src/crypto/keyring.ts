@@ -7,6 +7,7 @@ import jose from 'node-jose';
 import { AccordError } from '../errors.js';
 import { parsePrivateJwks, parsePublicJwks, readPublicJwks, type PrivateJwk, type PublicJwk } from './jwk.js';
 import { loadPrivateJwks, type Env, type PrivateKeySource } from './keystore.js';
+import { acceptsAt, pickUsable, recordOf, type KeyStateFile } from './lifecycle.js';
 
 /**
  * Resolves the pinned key a protected header's `kid` names, or throws `crypto.unknown_kid`. Lookups
@@ -53,26 +54,98 @@ export async function importKeys(list: readonly (PrivateJwk | PublicJwk)[]): Pro
 }
 
 export class KeyRing {
-  /** Resolves a JWE's `kid` to an own decryption key. */
+  /** Resolves a JWE's `kid` to an own decryption key (refusing revoked and retired keys). */
   readonly decryptionLookup: KeyLookup;
-  /** Resolves a JWS's `kid` to a pinned peer signing key. */
+  /** Resolves a JWS's `kid` to a pinned peer signing key (refusing revoked and retired keys). */
   readonly verificationLookup: KeyLookup;
+  private state: KeyStateFile = { keys: [] };
+  private clock: () => Date = () => new Date();
+  private sets: {
+    ownSigning: jose.JWK.Key[];
+    peerEncryption: jose.JWK.Key[];
+    decryption: KeyLookup;
+    verification: KeyLookup;
+  };
 
   private constructor(
-    /** Own key for signing outgoing envelopes. */
-    readonly signingKey: jose.JWK.Key,
-    /** The peer's key outgoing messages are encrypted to. */
-    readonly peerEncryptionKey: jose.JWK.Key,
+    ownSigning: jose.JWK.Key[],
+    peerEncryption: jose.JWK.Key[],
     ownDecryption: jose.JWK.Key[],
     peerVerification: jose.JWK.Key[],
   ) {
-    this.decryptionLookup = pinnedLookup(ownDecryption, 'own decryption');
-    this.verificationLookup = pinnedLookup(peerVerification, 'pinned peer signing');
+    this.sets = {
+      ownSigning,
+      peerEncryption,
+      decryption: pinnedLookup(ownDecryption, 'own decryption'),
+      verification: pinnedLookup(peerVerification, 'pinned peer signing'),
+    };
+    this.decryptionLookup = (kid) => this.accepted('own', this.sets.decryption(kid));
+    this.verificationLookup = (kid) => this.accepted('peer', this.sets.verification(kid));
+  }
+
+  /**
+   * Take over the keys and state of a freshly loaded ring (after `accord keys rotate`, `revoke` or
+   * `import-peer` changed the files), so a running gateway switches without a restart.
+   */
+  adopt(other: KeyRing): this {
+    this.sets = other.sets;
+    this.state = other.state;
+    return this;
+  }
+
+  /**
+   * Apply a lifecycle state (lifecycle.ts) and the clock it is judged by; the gateway calls this again
+   * whenever `accord keys …` changes the state, so rotation and revocation need no restart.
+   */
+  useState(state: KeyStateFile, now?: () => Date): this {
+    this.state = state;
+    if (now) this.clock = now;
+    return this;
+  }
+
+  /** The lifecycle state in use. */
+  get lifecycle(): KeyStateFile {
+    return this.state;
+  }
+
+  private accepted(owner: 'own' | 'peer', key: jose.JWK.Key): jose.JWK.Key {
+    const record = recordOf(this.state, owner, key.kid);
+    if (record?.state === 'revoked') {
+      throw new AccordError('crypto.key_revoked', `the ${owner} ${key.use} key was revoked`, {
+        kid: key.kid,
+      });
+    }
+    if (!acceptsAt(record, this.clock())) {
+      throw new AccordError('crypto.key_retired', `the ${owner} ${key.use} key is retired`, { kid: key.kid });
+    }
+    return key;
+  }
+
+  private usable(owner: 'own' | 'peer', keys: jose.JWK.Key[], what: string): jose.JWK.Key {
+    const key = pickUsable(this.state, owner, keys, this.clock());
+    if (!key) {
+      // Never a silent fallback to an expired, revoked or not-yet-valid key: the message waits.
+      throw new AccordError('crypto.key_expired', `no ${what} key is active and valid now`, {
+        kid: keys.map((k) => k.kid).join(','),
+      });
+    }
+    return key;
+  }
+
+  /** Own key for signing outgoing envelopes: the first active one inside its validity period. */
+  get signingKey(): jose.JWK.Key {
+    return this.usable('own', this.sets.ownSigning, 'own signing');
+  }
+
+  /** The peer's key outgoing messages are encrypted to: the first active one inside its validity. */
+  get peerEncryptionKey(): jose.JWK.Key {
+    return this.usable('peer', this.sets.peerEncryption, 'peer encryption');
   }
 
   /**
    * Build a key ring from JWK Set data, checked again by the JWK Set schemas whatever its origin (a
-   * file, a generator, a test). The first `sig` and `enc` keys are the active ones.
+   * file, a generator, a test). Without a lifecycle state ({@link KeyRing.useState}) the first `sig`
+   * and `enc` keys are the active ones.
    */
   static async fromSets(own: { keys: PrivateJwk[] }, peer: { keys: PublicJwk[] }): Promise<KeyRing> {
     const ownKeys = await importKeys(parsePrivateJwks(own, 'the private JWK Set').keys);
@@ -82,7 +155,12 @@ export class KeyRing {
     const peerEnc = byUse(peerKeys, 'enc')[0];
     if (!signing) throw new AccordError('keys.invalid', 'the private JWK Set has no signing (use "sig") key');
     if (!peerEnc) throw new AccordError('keys.invalid', 'the peer JWK Set has no encryption (use "enc") key');
-    return new KeyRing(signing, peerEnc, byUse(ownKeys, 'enc'), byUse(peerKeys, 'sig'));
+    return new KeyRing(
+      byUse(ownKeys, 'sig'),
+      byUse(peerKeys, 'enc'),
+      byUse(ownKeys, 'enc'),
+      byUse(peerKeys, 'sig'),
+    );
   }
 
   /**

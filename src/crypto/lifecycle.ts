@@ -1,0 +1,180 @@
+/**
+ * Key lifecycle (issue 7; Art. 10(7), 11(1)): each key of either party has a state — next → active →
+ * retiring → retired, or revoked — and a validity period. The state lives in a small JSON file beside
+ * the private JWK Set (`key-state.json`), not in Redis: it belongs with the keys it describes, is
+ * backed up and restored with them, and must survive a Redis loss (a lost "revoked" mark would let a
+ * compromised key back in). The file holds kids, states, dates and reasons only — never key material.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { AccordError } from '../errors.js';
+
+/** The states a key goes through. */
+export const KEY_STATES = ['next', 'active', 'retiring', 'retired', 'revoked'] as const;
+export type KeyState = (typeof KEY_STATES)[number];
+
+/** A key state file larger than this is refused before it is read. */
+const MAX_STATE_BYTES = 256 * 1024;
+
+const Kid = z.string().min(1).max(128);
+const Instant = z.iso.datetime({ offset: true });
+
+/** What is known about one key (own or the peer's). */
+export const KeyRecord = z.strictObject({
+  kid: Kid,
+  /** Whose key: this gateway's own, or the pinned peer's. */
+  owner: z.enum(['own', 'peer']),
+  use: z.enum(['sig', 'enc']),
+  state: z.enum(KEY_STATES),
+  /** Not before: the key is not used (signing, encrypting to it) before this instant. */
+  nbf: Instant.optional(),
+  /** Expiry: the key never signs (and is not encrypted to) from this instant on. */
+  exp: Instant.optional(),
+  /** When a retiring key stops verifying/decrypting (end of the overlap window). */
+  retireAt: Instant.optional(),
+  /** Why the key was revoked (free text from the operator, no personal data), and when. */
+  revokedAt: Instant.optional(),
+  reason: z.string().min(1).max(500).optional(),
+});
+export type KeyRecord = z.infer<typeof KeyRecord>;
+
+export const KeyStateFile = z.strictObject({ keys: z.array(KeyRecord).max(256) }).superRefine((f, ctx) => {
+  const seen = new Set<string>();
+  f.keys.forEach((k, i) => {
+    const id = `${k.owner}/${k.kid}`;
+    if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'kid'], message: 'duplicate kid' });
+    seen.add(id);
+  });
+});
+export type KeyStateFile = z.infer<typeof KeyStateFile>;
+
+/** Where the state of the keys in `privateJwks` is kept unless the config names a file. */
+export function defaultStatePath(privateJwks: string): string {
+  return join(dirname(privateJwks), 'key-state.json');
+}
+
+/** Read a key state file; a missing file is an empty state (every key then counts as active). */
+export function readKeyState(file: string): KeyStateFile {
+  let text: string;
+  try {
+    const buf = readFileSync(file);
+    if (buf.length > MAX_STATE_BYTES) {
+      throw new AccordError('keys.invalid', `${file}: larger than ${MAX_STATE_BYTES} bytes`);
+    }
+    text = buf.toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { keys: [] };
+    if (err instanceof AccordError) throw err;
+    throw new AccordError('keys.invalid', `${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new AccordError('keys.invalid', `${file}: not JSON`);
+  }
+  const parsed = KeyStateFile.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = (issue?.path ?? []).join('.');
+    throw new AccordError(
+      'keys.invalid',
+      `${file}: not a valid key state at ${path || '(root)'}: ${issue?.message}`,
+      {
+        path,
+      },
+    );
+  }
+  return parsed.data;
+}
+
+/** Write a key state file atomically (write beside, then rename). */
+export function writeKeyState(file: string, state: KeyStateFile): void {
+  const checked = KeyStateFile.parse(state);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o644 });
+  renameSync(tmp, file);
+}
+
+/** The record of a key, if the state file has one. */
+export function recordOf(state: KeyStateFile, owner: 'own' | 'peer', kid: string): KeyRecord | undefined {
+  return state.keys.find((k) => k.owner === owner && k.kid === kid);
+}
+
+/** Whether a key may verify or decrypt at `now`: not revoked, not retired, not past its overlap window. */
+export function acceptsAt(record: KeyRecord | undefined, now: Date): boolean {
+  if (!record) return true;
+  if (record.state === 'revoked' || record.state === 'retired') return false;
+  if (record.retireAt !== undefined && Date.parse(record.retireAt) <= now.getTime()) return false;
+  return true;
+}
+
+/**
+ * Whether a key may sign (own `sig`) or be encrypted to (peer `enc`) at `now`: active (a key with no
+ * record counts as active, so a gateway without a state file behaves as before), or `next` with an
+ * `nbf` that has come (`accord keys rotate --activate-at`); and inside its validity.
+ */
+export function usableAt(record: KeyRecord | undefined, now: Date): boolean {
+  if (!record) return true;
+  const scheduled = record.state === 'next' && record.nbf !== undefined;
+  if (record.state !== 'active' && !scheduled) return false;
+  if (record.nbf !== undefined && Date.parse(record.nbf) > now.getTime()) return false;
+  if (record.exp !== undefined && Date.parse(record.exp) <= now.getTime()) return false;
+  return true;
+}
+
+/** Days until each key with an expiry expires (negative once expired), for alerts and metrics. */
+export interface KeyExpiry {
+  kid: string;
+  owner: 'own' | 'peer';
+  use: 'sig' | 'enc';
+  state: KeyState;
+  exp: string;
+  daysLeft: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** "Days until each key expires", for every key with an `exp` that is not revoked or retired. */
+export function daysUntilExpiry(state: KeyStateFile, now: Date): KeyExpiry[] {
+  return state.keys
+    .filter((k) => k.exp !== undefined && k.state !== 'revoked' && k.state !== 'retired')
+    .map((k) => ({
+      kid: k.kid,
+      owner: k.owner,
+      use: k.use,
+      state: k.state,
+      exp: k.exp!,
+      daysLeft: Math.floor((Date.parse(k.exp!) - now.getTime()) / DAY_MS),
+    }));
+}
+
+/** The keys that expire within `warnDays` (or already have): what `keys.expiring` log lines name. */
+export function expiringKeys(state: KeyStateFile, now: Date, warnDays: number): KeyExpiry[] {
+  return daysUntilExpiry(state, now).filter((k) => k.daysLeft < warnDays);
+}
+
+/**
+ * Of the keys usable at `now`, the one to use: the newest by `nbf` (a scheduled successor takes over
+ * from the key it replaces), the first listed among equals; undefined when none is usable.
+ */
+export function pickUsable<K extends { kid: string }>(
+  state: KeyStateFile,
+  owner: 'own' | 'peer',
+  keys: readonly K[],
+  now: Date,
+): K | undefined {
+  let best: K | undefined;
+  let bestNbf = -Infinity;
+  for (const k of keys) {
+    const r = recordOf(state, owner, k.kid);
+    if (!usableAt(r, now)) continue;
+    const nbf = r?.nbf === undefined ? -Infinity : Date.parse(r.nbf);
+    if (best === undefined || nbf > bestNbf) {
+      best = k;
+      bestNbf = nbf;
+    }
+  }
+  return best;
+}

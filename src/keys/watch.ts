@@ -1,0 +1,83 @@
+/**
+ * Running gateways follow key changes made by `accord keys …` without a restart (issue 7): the CLI
+ * writes the key files and `key-state.json`, then publishes on a Redis channel; the gateway reloads
+ * its key ring from the files. Expiry is checked at start, on every change and every hour: keys that
+ * expire within `keys.expiryWarningDays` are logged with the stable code `keys.expiring`.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { KeyRing } from '../crypto/keyring.js';
+import { defaultStatePath, expiringKeys, readKeyState } from '../crypto/lifecycle.js';
+
+/** The pub/sub channel that tells gateways their keys or key states changed. */
+export function keysChannel(redisPrefix: string): string {
+  return `${redisPrefix}keys:changed`;
+}
+
+/** Where this gateway's key state lives. */
+export function statePathOf(config: Config): string {
+  return config.keys.stateFile ?? defaultStatePath(config.keys.privateJwks);
+}
+
+/** Load the key ring with its lifecycle state, judged by `now`. */
+export async function loadKeyRing(config: Config, now: () => Date): Promise<KeyRing> {
+  const ring = await KeyRing.load(config.keys, config.peer.publicJwks);
+  return ring.useState(readKeyState(statePathOf(config)), now);
+}
+
+/** Log `keys.expiring` for each key that expires within the warning window (never key material). */
+export function warnExpiring(ring: KeyRing, config: Config, now: Date, log: Logger): void {
+  for (const k of expiringKeys(ring.lifecycle, now, config.keys.expiryWarningDays)) {
+    const line = {
+      code: 'keys.expiring',
+      kid: k.kid,
+      owner: k.owner,
+      use: k.use,
+      exp: k.exp,
+      daysLeft: k.daysLeft,
+    };
+    if (k.daysLeft < 0) log.error(line, 'a key has expired');
+    else log.warn(line, 'a key expires soon; rotate it (accord keys rotate)');
+  }
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Subscribe to key changes and check expiry hourly; returns the function that stops both. A reload
+ * that fails keeps the keys in use and logs why (never the file content).
+ */
+export async function watchKeys(opts: {
+  config: Config;
+  ring: KeyRing;
+  redis: Redis;
+  redisPrefix: string;
+  log: Logger;
+  now: () => Date;
+}): Promise<() => void> {
+  const { config, ring, log, now } = opts;
+  warnExpiring(ring, config, now(), log);
+  const sub = opts.redis.duplicate();
+  await sub.subscribe(keysChannel(opts.redisPrefix));
+  sub.on('message', () => {
+    loadKeyRing(config, now)
+      .then((fresh) => {
+        ring.adopt(fresh);
+        log.info({ keys: fresh.lifecycle.keys.length }, 'key sets and states reloaded');
+        warnExpiring(ring, config, now(), log);
+      })
+      .catch((err: unknown) =>
+        log.error(
+          { code: (err as { code?: string }).code, err: (err as Error).message },
+          'key reload failed; the keys in use stay',
+        ),
+      );
+  });
+  const timer = setInterval(() => warnExpiring(ring, config, now(), log), HOUR_MS);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    sub.disconnect();
+  };
+}
