@@ -17,6 +17,7 @@ import { PartyId } from '../domain/common.js';
 import { AccordError } from '../errors.js';
 import { PASSPHRASE_ENV } from './envelope.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './exit.js';
+import { registerKeysLifecycle } from './keys-lifecycle.js';
 
 /** The passphrase for writing an encrypted key file: `--passphrase-file`, else $ACCORD_KEY_PASSPHRASE. */
 function passphraseFor(file: string | undefined): string {
@@ -157,4 +158,6 @@ export function registerKeys(program: Command): void {
         process.exitCode = reportError(err);
       }
     });
+
+  registerKeysLifecycle(keys);
 }

@@ -1,0 +1,177 @@
+/**
+ * `accord keys list | export | import-peer | rotate | activate | revoke` (issue 7): the key lifecycle
+ * over the key files and `key-state.json`. Registered from keys.ts. Every change is followed by a
+ * notice to running gateways over Redis, so none needs a restart.
+ */
+import { writeFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { z } from 'zod';
+import { loadConfig, type Config } from '../config.js';
+import { AccordError } from '../errors.js';
+import {
+  activateKey,
+  exportPublic,
+  importPeer,
+  listKeys,
+  notifyGateways,
+  revokeKey,
+  rotateKey,
+} from '../keys/operations.js';
+import { EXIT_OK, reportError } from './exit.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Run an action with the checked config; errors become `code: message` and the exit code. */
+async function withConfig(file: string, run: (config: Config) => Promise<void>): Promise<void> {
+  try {
+    await run(loadConfig(file));
+    process.exitCode = EXIT_OK;
+  } catch (err) {
+    process.exitCode = reportError(err);
+  }
+}
+
+/** Tell running gateways; a gateway that is not running picks the change up when it starts. */
+async function notify(config: Config): Promise<void> {
+  const n = await notifyGateways(config);
+  out(`told ${n} running gateway(s) to reload their keys`);
+}
+
+const Instant = z.iso.datetime({ offset: true });
+const Reason = z.string().min(1).max(500);
+const Kid = z.string().min(1).max(128);
+
+function checked<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success)
+    throw new AccordError('schema.invalid', `--${path}: ${r.error.issues[0]?.message}`, { path });
+  return r.data;
+}
+
+export function registerKeysLifecycle(keys: Command): void {
+  keys
+    .command('list')
+    .description('own and peer keys: kid, use, alg, state, dates and RFC 7638 thumbprint')
+    .requiredOption('--config <file>', 'the gateway config')
+    .action((opts: { config: string }) =>
+      withConfig(opts.config, async (config) => {
+        for (const k of await listKeys(config)) {
+          out(
+            [
+              k.owner.padEnd(4),
+              k.use,
+              k.alg.padEnd(15),
+              k.state.padEnd(8),
+              `kid ${k.kid}`,
+              `nbf ${k.nbf ?? '-'}`,
+              `exp ${k.exp ?? '-'}`,
+              ...(k.retireAt ? [`retireAt ${k.retireAt}`] : []),
+              `thumbprint ${k.thumbprint}`,
+            ].join('  '),
+          );
+        }
+      }),
+    );
+
+  keys
+    .command('export')
+    .description('write the own public JWK Set, and print its thumbprints to read to the peer out of band')
+    .requiredOption('--config <file>', 'the gateway config')
+    .requiredOption('--out <file>', 'the public JWK Set file to write')
+    .action((opts: { config: string; out: string }) =>
+      withConfig(opts.config, async (config) => {
+        const { set, thumbprints } = await exportPublic(config);
+        writeFileSync(opts.out, `${JSON.stringify(set, null, 2)}\n`, { mode: 0o644 });
+        for (const t of thumbprints)
+          out(`${t.use}  ${t.alg.padEnd(15)} kid ${t.kid}  thumbprint ${t.thumbprint}`);
+        out(`wrote ${opts.out} (${set.keys.length} public keys)`);
+      }),
+    );
+
+  keys
+    .command('import-peer')
+    .argument('<file>', "the peer's public JWK Set")
+    .description("pin the peer's public JWK Set, only if its thumbprints are exactly the ones confirmed")
+    .requiredOption('--config <file>', 'the gateway config')
+    .option(
+      '--expect-thumbprint <thumbprint>',
+      'an RFC 7638 thumbprint confirmed with the peer out of band (repeat for each key)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .action((file: string, opts: { config: string; expectThumbprint: string[] }) =>
+      withConfig(opts.config, async (config) => {
+        // audit: key-operation import-peer
+        const lines = importPeer(config, file, opts.expectThumbprint, new Date());
+        for (const t of lines) out(`pinned ${t.use} kid ${t.kid}  thumbprint ${t.thumbprint}`);
+        await notify(config);
+      }),
+    );
+
+  keys
+    .command('rotate')
+    .description('create the next key of a use; it signs (sig) or is announced (enc) once activated')
+    .requiredOption('--config <file>', 'the gateway config')
+    .addOption(new Option('--use <use>', 'which key').choices(['sig', 'enc']).makeOptionMandatory())
+    .option('--activate-at <instant>', 'ISO 8601 instant at which the new key takes over by itself')
+    .option('--valid-days <days>', 'validity of the new key, in days (sets its exp)')
+    .action((opts: { config: string; use: 'sig' | 'enc'; activateAt?: string; validDays?: string }) =>
+      withConfig(opts.config, async (config) => {
+        const activateAt =
+          opts.activateAt === undefined
+            ? undefined
+            : new Date(checked(Instant, opts.activateAt, 'activate-at'));
+        const validDays =
+          opts.validDays === undefined
+            ? undefined
+            : checked(z.coerce.number().int().min(1).max(3650), opts.validDays, 'valid-days');
+        // audit: key-operation rotate
+        const { key, thumbprint } = await rotateKey(config, opts.use, {
+          now: new Date(),
+          activateAt,
+          validDays,
+        });
+        out(`next ${key.use} key ${key.kid}  thumbprint ${thumbprint}`);
+        out(
+          activateAt
+            ? `it takes over at ${activateAt.toISOString()}`
+            : `export the public set, confirm the thumbprint with the peer, then: accord keys activate ${key.kid}`,
+        );
+        await notify(config);
+      }),
+    );
+
+  keys
+    .command('activate')
+    .argument('<kid>', 'the own key to make active')
+    .description('make a next key active now; the key it replaces keeps verifying for keys.overlapHours')
+    .requiredOption('--config <file>', 'the gateway config')
+    .action((kid: string, opts: { config: string }) =>
+      withConfig(opts.config, async (config) => {
+        // audit: key-operation activate
+        await activateKey(config, checked(Kid, kid, 'kid'), new Date());
+        out(`${kid} is active`);
+        await notify(config);
+      }),
+    );
+
+  keys
+    .command('revoke')
+    .argument('<kid>', 'the own or peer key to revoke')
+    .description('revoke a key: from now on it neither signs nor is accepted (crypto.key_revoked)')
+    .requiredOption('--config <file>', 'the gateway config')
+    .requiredOption('--reason <text>', 'why (kept in key-state.json; no personal data)')
+    .action((kid: string, opts: { config: string; reason: string }) =>
+      withConfig(opts.config, async (config) => {
+        // audit: key-operation revoke
+        const owner = await revokeKey(
+          config,
+          checked(Kid, kid, 'kid'),
+          checked(Reason, opts.reason, 'reason'),
+          new Date(),
+        );
+        out(`revoked ${owner} key ${kid}`);
+        await notify(config);
+      }),
+    );
+}

@@ -1,0 +1,288 @@
+/**
+ * Key operations security staff run with `accord keys …` (issue 7): rotate, activate, revoke, export
+ * and import-peer. Each changes the key files and `key-state.json` (lifecycle.ts), then tells running
+ * gateways through Redis (watch.ts). Private keys stay encrypted at rest: a private set that was
+ * encrypted is written back encrypted with the same passphrase source.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { names, type Config } from '../config.js';
+import {
+  readKeyFile,
+  readPublicJwks,
+  type PrivateJwk,
+  type PrivateJwkSet,
+  type PublicJwkSet,
+} from '../crypto/jwk.js';
+import { generateEc, generateP256, generateRsa, publicHalf, thumbprint } from '../crypto/keygen.js';
+import {
+  encryptJwks,
+  isEncryptedJwks,
+  loadPrivateJwks,
+  readPassphrase,
+  type Env,
+} from '../crypto/keystore.js';
+import {
+  readKeyState,
+  recordOf,
+  writeKeyState,
+  type KeyRecord,
+  type KeyStateFile,
+} from '../crypto/lifecycle.js';
+import { checkThumbprints, thumbprints, type ThumbprintLine } from '../crypto/trust.js';
+import { AccordError } from '../errors.js';
+import { keysChannel, statePathOf } from './watch.js';
+
+/** One line of `accord keys list`. */
+export interface KeyListing {
+  owner: 'own' | 'peer';
+  kid: string;
+  use: 'sig' | 'enc';
+  alg: string;
+  state: KeyRecord['state'];
+  nbf?: string | undefined;
+  exp?: string | undefined;
+  retireAt?: string | undefined;
+  thumbprint: string;
+}
+
+const HOUR_MS = 3_600_000;
+
+function writeAtomic(file: string, text: string, mode: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode });
+  renameSync(tmp, file);
+}
+
+async function readOwn(config: Config, env: Env): Promise<PrivateJwkSet> {
+  return loadPrivateJwks(config.keys, env);
+}
+
+/** Write the private set back in the form it had (encrypted stays encrypted), owner-only. */
+async function writeOwn(config: Config, set: PrivateJwkSet, env: Env): Promise<void> {
+  const file = config.keys.privateJwks;
+  if (isEncryptedJwks(readKeyFile(file))) {
+    const passphrase = readPassphrase(config.keys, env);
+    if (!passphrase)
+      throw new AccordError('keys.invalid', `${file} is encrypted, but no passphrase is available`);
+    writeAtomic(file, `${await encryptJwks(set, passphrase)}\n`, 0o600);
+  } else {
+    writeAtomic(file, `${JSON.stringify(set, null, 2)}\n`, 0o600);
+  }
+}
+
+function upsert(state: KeyStateFile, record: KeyRecord): KeyStateFile {
+  const rest = state.keys.filter((k) => !(k.owner === record.owner && k.kid === record.kid));
+  return { keys: [...rest, record] };
+}
+
+/** Every own and peer key with its state, dates and RFC 7638 thumbprint. */
+export async function listKeys(config: Config, env: Env = process.env): Promise<KeyListing[]> {
+  const state = readKeyState(statePathOf(config));
+  const own = (await readOwn(config, env)).keys.map(publicHalf);
+  const peer = readPublicJwks(config.peer.publicJwks).keys;
+  const line = (owner: 'own' | 'peer', k: (typeof peer)[number]): KeyListing => {
+    const r = recordOf(state, owner, k.kid);
+    return {
+      owner,
+      kid: k.kid,
+      use: k.use,
+      alg: k.alg,
+      state: r?.state ?? 'active',
+      nbf: r?.nbf,
+      exp: r?.exp,
+      retireAt: r?.retireAt,
+      thumbprint: thumbprint(k),
+    };
+  };
+  return [...own.map((k) => line('own', k)), ...peer.map((k) => line('peer', k))];
+}
+
+/** The own public set to hand to the peer (revoked and retired keys left out), with thumbprints. */
+export async function exportPublic(
+  config: Config,
+  env: Env = process.env,
+): Promise<{ set: PublicJwkSet; thumbprints: ThumbprintLine[] }> {
+  const state = readKeyState(statePathOf(config));
+  const keys = (await readOwn(config, env)).keys
+    .filter((k) => {
+      const s = recordOf(state, 'own', k.kid)?.state;
+      return s !== 'revoked' && s !== 'retired';
+    })
+    .map(publicHalf);
+  const set = { keys };
+  return { set, thumbprints: thumbprints(set) };
+}
+
+/**
+ * Replace the pinned peer set with `file`, but only when its thumbprints are exactly `expected`
+ * (confirmed out of band). Keys new to this gateway are recorded active from `now`, so the newest
+ * peer encryption key is the one messages are encrypted to.
+ */
+export function importPeer(
+  config: Config,
+  file: string,
+  expected: readonly string[],
+  now: Date,
+): ThumbprintLine[] {
+  const set = readPublicJwks(file);
+  checkThumbprints(set, expected);
+  const statePath = statePathOf(config);
+  let state = readKeyState(statePath);
+  // Keys pinned before keep their place; only keys new to this gateway are recorded from `now`, so a
+  // rotated-in encryption key is preferred over the one it replaces.
+  let pinned = new Set<string>();
+  try {
+    pinned = new Set(readPublicJwks(config.peer.publicJwks).keys.map((k) => k.kid));
+  } catch {
+    // No readable pinned set yet: a first bootstrap, every key is new.
+  }
+  for (const k of set.keys) {
+    const known = recordOf(state, 'peer', k.kid);
+    if (known?.state === 'revoked') {
+      throw new AccordError('crypto.key_revoked', 'the set holds a key this gateway revoked', { kid: k.kid });
+    }
+    if (!known && !pinned.has(k.kid))
+      state = upsert(state, {
+        kid: k.kid,
+        owner: 'peer',
+        use: k.use,
+        state: 'active',
+        nbf: now.toISOString(),
+      });
+  }
+  writeAtomic(config.peer.publicJwks, `${JSON.stringify(set, null, 2)}\n`, 0o644);
+  writeKeyState(statePath, state);
+  return thumbprints(set);
+}
+
+async function freshLike(current: PrivateJwk, party: string, iat: number): Promise<PrivateJwk> {
+  const material =
+    current.kty === 'RSA'
+      ? await generateRsa(Math.max(3072, Buffer.from(current.n, 'base64url').length * 8))
+      : current.use === 'sig'
+        ? await generateP256()
+        : await generateEc(current.crv);
+  const kid = `${party.toLowerCase()}-${current.use}-${thumbprint(material).slice(0, 16)}`;
+  return { ...material, kid, use: current.use, alg: current.alg, iat } as PrivateJwk;
+}
+
+/**
+ * Create the next key of `use` (same algorithm as the newest key of that use) in the private set, in
+ * state `next`. With `activateAt` it takes over at that instant by itself, and the keys it replaces
+ * retire `keys.overlapHours` later; otherwise `activateKey` makes it active.
+ */
+export async function rotateKey(
+  config: Config,
+  use: 'sig' | 'enc',
+  opts: { now: Date; activateAt?: Date | undefined; validDays?: number | undefined },
+  env: Env = process.env,
+): Promise<{ key: PrivateJwk; thumbprint: string }> {
+  const own = await readOwn(config, env);
+  const current = [...own.keys].reverse().find((k) => k.use === use);
+  if (!current) throw new AccordError('keys.invalid', `the private JWK Set has no ${use} key to rotate`);
+  const key = await freshLike(current, config.party, Math.floor(opts.now.getTime() / 1000));
+  const statePath = statePathOf(config);
+  let state = readKeyState(statePath);
+  const exp =
+    opts.validDays === undefined
+      ? undefined
+      : new Date((opts.activateAt ?? opts.now).getTime() + opts.validDays * 24 * HOUR_MS).toISOString();
+  state = upsert(state, {
+    kid: key.kid,
+    owner: 'own',
+    use,
+    state: 'next',
+    ...(opts.activateAt ? { nbf: opts.activateAt.toISOString() } : {}),
+    ...(exp ? { exp } : {}),
+  });
+  if (opts.activateAt) {
+    const retireAt = new Date(opts.activateAt.getTime() + config.keys.overlapHours * HOUR_MS).toISOString();
+    for (const k of own.keys.filter((k) => k.use === use)) {
+      const r = recordOf(state, 'own', k.kid);
+      if (r?.state === 'revoked' || r?.state === 'retired') continue;
+      state = upsert(state, { ...(r ?? { kid: k.kid, owner: 'own', use, state: 'active' }), retireAt });
+    }
+  }
+  await writeOwn(config, { keys: [...own.keys, key] }, env);
+  writeKeyState(statePath, state);
+  return { key, thumbprint: thumbprint(key) };
+}
+
+/**
+ * Make own key `kid` active now; the other active keys of its use become `retiring` and stop
+ * verifying/decrypting `keys.overlapHours` later.
+ */
+export async function activateKey(
+  config: Config,
+  kid: string,
+  now: Date,
+  env: Env = process.env,
+): Promise<void> {
+  const own = await readOwn(config, env);
+  const key = own.keys.find((k) => k.kid === kid);
+  if (!key) throw new AccordError('keys.unknown_kid', 'no own key has this kid', { kid });
+  const statePath = statePathOf(config);
+  let state = readKeyState(statePath);
+  const r = recordOf(state, 'own', kid);
+  if (r?.state === 'revoked' || r?.state === 'retired') {
+    throw new AccordError('crypto.key_revoked', `a ${r.state} key is never activated again`, { kid });
+  }
+  const retireAt = new Date(now.getTime() + config.keys.overlapHours * HOUR_MS).toISOString();
+  for (const k of own.keys.filter((k) => k.use === key.use && k.kid !== kid)) {
+    const o = recordOf(state, 'own', k.kid);
+    if (o && o.state !== 'active' && o.state !== 'next') continue;
+    state = upsert(state, {
+      ...(o ?? { kid: k.kid, owner: 'own', use: key.use }),
+      state: 'retiring',
+      retireAt,
+    } as KeyRecord);
+  }
+  state = upsert(state, {
+    ...(r ?? { kid, owner: 'own', use: key.use }),
+    state: 'active',
+    nbf: now.toISOString(),
+  } as KeyRecord);
+  writeKeyState(statePath, state);
+}
+
+/** Revoke an own or peer key: from now on it neither signs nor is accepted (`crypto.key_revoked`). */
+export async function revokeKey(
+  config: Config,
+  kid: string,
+  reason: string,
+  now: Date,
+  env: Env = process.env,
+): Promise<'own' | 'peer'> {
+  const own = (await readOwn(config, env)).keys.find((k) => k.kid === kid);
+  const peer = readPublicJwks(config.peer.publicJwks).keys.find((k) => k.kid === kid);
+  const key = own ?? peer;
+  if (!key) throw new AccordError('keys.unknown_kid', 'no own or peer key has this kid', { kid });
+  const owner = own ? 'own' : 'peer';
+  const statePath = statePathOf(config);
+  const state = readKeyState(statePath);
+  const r = recordOf(state, owner, kid);
+  writeKeyState(
+    statePath,
+    upsert(state, {
+      ...(r ?? { kid, owner, use: key.use }),
+      state: 'revoked',
+      revokedAt: now.toISOString(),
+      reason,
+    } as KeyRecord),
+  );
+  return owner;
+}
+
+/** Tell running gateways of this config to reload their keys (Redis pub/sub, see watch.ts). */
+export async function notifyGateways(config: Config): Promise<number> {
+  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    return await redis.publish(keysChannel(names(config.namespace).redisPrefix), 'changed');
+  } catch (err) {
+    throw new AccordError('infra.unavailable', 'cannot tell running gateways (Redis)', { cause: err });
+  } finally {
+    redis.disconnect();
+  }
+}
