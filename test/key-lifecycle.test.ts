@@ -76,17 +76,22 @@ function ownKeyCopies(): (raw: Record<string, any>) => void {
   };
 }
 
+/** Wait until a synchronous fact holds (what the gateways logged, what the test counted). */
+function until(pred: () => boolean, timeoutMs: number, what: string): Promise<true> {
+  return eventually(() => Promise.resolve(pred() ? true : undefined), timeoutMs, what);
+}
+
 /** How many times a gateway has reloaded its keys (watch.ts logs one line per reload). */
 function reloads(lines: string[], gw: 'CZ' | 'KZ'): number {
   return lines.filter((l) => l.includes(`"gw":"${gw}"`) && l.includes('key sets and states reloaded')).length;
 }
 
 /** Run a key operation, tell the gateway, and wait until it has reloaded. */
-async function changeKeys(pair: Pair, gw: 'CZ' | 'KZ', op: () => Promise<unknown> | unknown): Promise<void> {
+async function changeKeys(pair: Pair, gw: 'CZ' | 'KZ', op: () => unknown): Promise<void> {
   const before = reloads(pair.lines, gw);
   await op();
   await notifyGateways(gw === 'CZ' ? pair.czConfig : pair.kzConfig);
-  await eventually(async () => (reloads(pair.lines, gw) > before ? true : undefined), 20_000, `${gw} reload`);
+  await until(() => reloads(pair.lines, gw) > before, 20_000, `${gw} reload`);
 }
 
 /** Export `from`'s public set and pin it at `to`, against the thumbprints `from` printed. */
@@ -303,8 +308,7 @@ describe('keys: a pair of gateways', function () {
         submitted.push(messageId);
       }
     })();
-    const progress = (n: number) =>
-      eventually(async () => (submitted.length >= n ? true : undefined), 120_000, `${n} submitted`);
+    const progress = (n: number) => until(() => submitted.length >= n, 120_000, `${n} submitted`);
     await progress(TOTAL / 4);
     const czNew = await rotateBoth(pair, 'CZ');
     await progress(TOTAL / 2);
@@ -312,12 +316,10 @@ describe('keys: a pair of gateways', function () {
     await submitAll;
 
     const delivered = (a: typeof czIpc) => a.events.items.filter((e) => e.type === 'delivered').length;
-    await eventually(
-      async () =>
+    await until(
+      () =>
         kzMia.inbox.items.length + czIpc.inbox.items.length >= TOTAL &&
-        delivered(czIpc) + delivered(kzMia) >= TOTAL
-          ? true
-          : undefined,
+        delivered(czIpc) + delivered(kzMia) >= TOTAL,
       240_000,
       'every message delivered and receipted',
     );
@@ -399,11 +401,8 @@ describe('keys: a pair of gateways', function () {
     offsetMs = 11 * 86_400_000;
     const doc = example('travel-document', `expired-${Date.now()}`);
     const { messageId } = await czIpc.client.submit(doc as SubmissionInput);
-    await eventually(
-      async () =>
-        pair.lines.some((l) => l.includes('"level":50') && l.includes('"code":"crypto.key_expired"'))
-          ? true
-          : undefined,
+    await until(
+      () => pair.lines.some((l) => l.includes('"level":50') && l.includes('"code":"crypto.key_expired"')),
       20_000,
       'the error-level crypto.key_expired line',
     );

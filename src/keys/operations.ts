@@ -236,13 +236,13 @@ export async function activateKey(
       ...(o ?? { kid: k.kid, owner: 'own', use: key.use }),
       state: 'retiring',
       retireAt,
-    } as KeyRecord);
+    });
   }
   state = upsert(state, {
     ...(r ?? { kid, owner: 'own', use: key.use }),
     state: 'active',
     nbf: now.toISOString(),
-  } as KeyRecord);
+  });
   writeKeyState(statePath, state);
 }
 
@@ -269,7 +269,7 @@ export async function revokeKey(
       state: 'revoked',
       revokedAt: now.toISOString(),
       reason,
-    } as KeyRecord),
+    }),
   );
   return owner;
 }
