@@ -55,6 +55,7 @@ export const ERROR_CODES = {
     'The key the header names was revoked (accord keys revoke); it is never accepted again.',
   'crypto.key_retired': 'The key the header names is retired: its overlap window after a rotation has ended.',
   'crypto.key_expired': 'No active key is inside its validity period; nothing is signed with an expired key.',
+  'keys.expiring': 'A key expires within keys.expiryWarningDays (warning) or has expired (error); rotate it.',
   'keys.thumbprint_mismatch':
     'A JWK Set to import does not have exactly the RFC 7638 thumbprints checked out of band.',
   'keys.unknown_kid': 'The key lifecycle command names a kid that is not in the key sets.',
