@@ -439,8 +439,7 @@ export class Gateway extends EventEmitter {
             'local-broker': () => Promise.resolve(local!.isUp ? undefined : 'not connected'),
             'peer-broker': () => Promise.resolve(peer!.isUp ? undefined : 'not connected'),
             redis: async () => ((await redis.ping()) === 'PONG' ? undefined : 'no PONG'),
-            keys: () =>
-              Promise.resolve(keys.signingKey && keys.peerEncryptionKey ? undefined : 'no active keys'),
+            keys: () => Promise.resolve(keys.unusable()),
           },
         });
         gw.adminAddress = admin.address;

@@ -132,6 +132,17 @@ export class KeyRing {
     return key;
   }
 
+  /** Why nothing could be sealed now (for readiness checks), or undefined when keys are usable. */
+  unusable(): string | undefined {
+    try {
+      void this.signingKey;
+      void this.peerEncryptionKey;
+      return undefined;
+    } catch (err) {
+      return err instanceof AccordError ? `${err.code}: ${err.message}` : 'keys unusable';
+    }
+  }
+
   /** Own key for signing outgoing envelopes: the first active one inside its validity period. */
   get signingKey(): jose.JWK.Key {
     return this.usable('own', this.sets.ownSigning, 'own signing');
