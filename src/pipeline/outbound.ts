@@ -72,7 +72,7 @@ export class OutboundPipeline {
       return this.recordOral(tx, raw, sender, idempotencyKey, input);
     }
     if ((raw as { kind?: unknown } | null)?.kind === 'decision' && sender !== undefined) {
-      return this.decide(tx, raw, sender, idempotencyKey, input);
+      return this.decide(tx, raw, sender, idempotencyKey, input, msg.redelivered);
     }
     let sub: Submission;
     let sensitive: SensitiveCategory[];
@@ -378,6 +378,7 @@ export class OutboundPipeline {
     sender: string,
     idempotencyKey: string | undefined,
     input: { inputSha256: string; inputBytes: number },
+    redelivered: boolean,
   ): Promise<TxOutcome> {
     const { ctx } = this;
     const { reviews } = ctx.deps;
@@ -423,7 +424,14 @@ export class OutboundPipeline {
       return 'done';
     }
     const taken = await reviews.decide(held.id, decisionId, dec.body.decision, at);
-    if (taken !== 'decided') {
+    // The same decision recorded before: only the broker's redelivery of an attempt that did not
+    // commit carries it out again; a second submission of the key (perhaps while the first is still
+    // being carried out) is a duplicate, so nothing is delivered twice.
+    if (taken === 'again' && !redelivered) {
+      await commitWith(tx, eventMessage(ctx, dec.from, { type: 'duplicate', at, ...facts0 }));
+      return 'done';
+    }
+    if (taken !== 'decided' && taken !== 'again') {
       const err = new AccordError('policy.review_decided', ERROR_CODES['policy.review_decided'], {
         path: 'body.inReplyTo',
       });

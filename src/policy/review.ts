@@ -44,8 +44,10 @@ export interface ReviewRecord {
 
 /** How taking a decision on a review turned out. */
 export type DecideOutcome =
-  /** This decision now holds the review (or already did: a retry of the same decision). */
+  /** This decision now holds the review. */
   | 'decided'
+  /** This same decision was recorded before (a redelivery after a crash, or the same key sent again). */
+  | 'again'
   | 'unknown'
   /** Another decision came first. */
   | 'already-decided';

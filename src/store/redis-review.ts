@@ -11,7 +11,7 @@ local raw = redis.call('GET', KEYS[1])
 if not raw then return 'unknown' end
 local rec = cjson.decode(raw)
 if rec.state == 'decided' then
-  if rec.decisionId == ARGV[2] then return 'decided' end
+  if rec.decisionId == ARGV[2] then return 'again' end
   return 'already-decided'
 end
 rec.state = 'decided'
