@@ -4,17 +4,11 @@
  * delivered; a letter without content cannot be replayed; dropping needs a reason.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { names, type Config } from '../src/config.js';
+import { names } from '../src/config.js';
 import { RedisDirectory } from '../src/store/redis-directory.js';
 import {
   REDIS_URL,
-  ROOT,
   eventually,
   publishRaw,
   sealAsCz,
@@ -22,32 +16,11 @@ import {
   testEnvelope,
   type Pair,
   type TestAuthority,
+  configFileFor,
+  runCli,
 } from './helpers/harness.js';
 
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-
-function configFile(config: Config): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'accord-dlq-')), 'gateway.json');
-  const raw = JSON.parse(
-    readFileSync(join(ROOT, 'config', `${config.party.toLowerCase()}.json`), 'utf8'),
-  ) as Record<string, any>;
-  raw.namespace = config.namespace;
-  raw.peer.namespace = config.peer.namespace;
-  raw.keys.privateJwks = config.keys.privateJwks;
-  raw.peer.publicJwks = config.peer.publicJwks;
-  writeFileSync(file, JSON.stringify(raw));
-  return file;
-}
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(args);
 
 describe('accord dlq', function () {
   this.timeout(60_000);
@@ -58,7 +31,7 @@ describe('accord dlq', function () {
   before(async () => {
     pair = await startPair();
     kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
-    file = configFile(pair.kzConfig);
+    file = configFileFor(pair.kzConfig);
   });
   after(async () => {
     await pair.close();

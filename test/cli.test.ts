@@ -1,23 +1,22 @@
 import { expect } from 'chai';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
 import { names } from '../src/config.js';
-import { ROOT, authority, drainQueue, pairConfigs, removeNamespace, uniqueStem } from './helpers/harness.js';
+import {
+  CLI,
+  ROOT,
+  authority,
+  drainQueue,
+  pairConfigs,
+  removeNamespace,
+  uniqueStem,
+  runCli,
+} from './helpers/harness.js';
 
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const run = async (args: string[]) => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
+const run = runCli;
 
 describe('cli', () => {
   it('config check: ok exits 0; problems print path: message and exit 2', async () => {

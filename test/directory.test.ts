@@ -4,15 +4,9 @@
  * directory holds, in both directions.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { SubmissionInput } from '../src/client/index.js';
-import { names, type Config } from '../src/config.js';
+import { names } from '../src/config.js';
 import {
-  ROOT,
   eventually,
   example,
   publishRaw,
@@ -22,30 +16,11 @@ import {
   waitForDeadLetter,
   type Pair,
   type TestAuthority,
+  configFileFor,
+  runCli,
 } from './helpers/harness.js';
 
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-
-/** The shipped config of a party, moved into the test's namespace, as a file the CLI can read. */
-function configFile(party: 'cz' | 'kz', config: Config): string {
-  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<string, any>;
-  raw.namespace = config.namespace;
-  raw.keys.privateJwks = config.keys.privateJwks;
-  raw.peer.publicJwks = config.peer.publicJwks;
-  const file = join(mkdtempSync(join(tmpdir(), 'accord-directory-')), `${party}.json`);
-  writeFileSync(file, JSON.stringify(raw));
-  return file;
-}
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli(args);
 
 describe('Art. 13: an in-band directory update applies once an operator approves it', function () {
   this.timeout(60_000);
@@ -114,7 +89,7 @@ describe('Art. 13: an in-band directory update applies once an operator approves
     expect(rejected).to.include({ type: 'rejected', code: 'auth.unknown_recipient', path: 'to.authority' });
 
     // The operator sees what it changes, and approves it.
-    const file = configFile('kz', pair.kzConfig);
+    const file = configFileFor(pair.kzConfig);
     const pending = await cli('directory', 'pending', '--config', file);
     expect(pending.code).to.equal(0);
     expect(pending.stdout).to.contain(updateId).and.to.contain('adds: cz-nctc; removes: -');

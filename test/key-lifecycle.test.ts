@@ -5,11 +5,9 @@
  * Gateways run for real; their clock is the test's `now`, never a real wait for a deadline.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names, type Config } from '../src/config.js';
 import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
@@ -46,18 +44,10 @@ import {
   testEnvelope,
   waitForDeadLetter,
   type Pair,
+  runCli,
 } from './helpers/harness.js';
 
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const run = async (args: string[]) => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
+const run = runCli;
 
 /** Give each party of a pair its own copy of the example keys, so the test may change them. */
 function ownKeyCopies(): (raw: Record<string, any>) => void {

@@ -3,7 +3,10 @@
  * in its own namespaces so runs never see each other's queues or keys, and everything removed after.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -275,4 +278,31 @@ export async function startPair(tweak?: (raw: Record<string, any>) => void, now?
       await removeNamespace(kzConfig);
     },
   };
+}
+
+/** The built `accord` command. */
+export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/** Run `accord` with `args`; its exit code and output, whether it succeeded or not. */
+export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The shipped config of a test gateway's party, moved into its namespaces, as a file the CLI can read. */
+export function configFileFor(config: Config): string {
+  const party = config.party.toLowerCase();
+  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<string, any>;
+  raw.namespace = config.namespace;
+  raw.peer.namespace = config.peer.namespace;
+  raw.keys.privateJwks = config.keys.privateJwks;
+  raw.peer.publicJwks = config.peer.publicJwks;
+  const file = join(mkdtempSync(join(tmpdir(), 'accord-cli-')), `${party}.json`);
+  writeFileSync(file, JSON.stringify(raw));
+  return file;
 }
