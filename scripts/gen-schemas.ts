@@ -14,7 +14,14 @@ import { renderConfigDoc } from './gen-config-doc.js';
 import { Envelope } from '../src/domain/envelope.js';
 import { StatusEvent } from '../src/domain/events.js';
 import { SUBMITTABLE, type SubmittableKind } from '../src/domain/messages.js';
-import { DecisionSubmission, ExportSubmission, Submission } from '../src/domain/submission.js';
+import {
+  CorrectionConfirmedSubmission,
+  DecisionSubmission,
+  DestructionConfirmedSubmission,
+  ExportSubmission,
+  Submission,
+} from '../src/domain/submission.js';
+import { DestroyOrderSchema } from '../src/domain/delivery.js';
 
 /** Base of every schema's `$id`; the file name is appended. */
 export const SCHEMA_BASE_URI = 'https://accord.example/schemas/';
@@ -38,6 +45,15 @@ const BODY_DESCRIPTIONS: Record<SubmittableKind, string> = {
     'Art. 17: suspension of the agreement in full or in part, or its revocation; effective 15 days after the other party received it.',
   refusal:
     'Art. 9(4): the requested authority refuses a request in full or in part; sent as a signed refusal notice (Art. 9(5)).',
+  correction:
+    'Art. 10(4): the provider corrects personal data it provided; delivered only after the message it refers to, and confirmed by the recipient.',
+  erasure:
+    'Art. 10(4): personal data that should not have been provided; the recipient destroys them and confirms.',
+  'usage-report-request':
+    'Art. 10(3): the provider asks how the personal data it provided were used, and with what result.',
+  'usage-report': "Art. 10(3): the recipient's answer to a usage-report-request.",
+  'termination-notice':
+    'Art. 18(2): this party terminates the agreement; it ends six months after the other party received the notice, and all personal data received are then destroyed.',
 };
 
 /** The config loader substitutes these in any string before the schema applies (src/config.ts). */
@@ -118,6 +134,26 @@ export function generateSchemas(): Record<string, unknown> {
       'Art. 9(4): what a reviewing authority publishes to accord.outbox to decide on a request held in ' +
         'accord.review.<authorityId>: accept, accept-with-conditions, refuse-partial or refuse.',
       DecisionSubmission,
+    ),
+    'destruction-confirmed.schema.json': convert(
+      'destruction-confirmed.schema.json',
+      'Accord destruction confirmation',
+      'Art. 10(4), 10(5), 18: what an authority publishes to accord.outbox once it destroyed the personal ' +
+        'data of a message it received (after a destroy order, earlier, after an erasure, at termination).',
+      DestructionConfirmedSubmission,
+    ),
+    'correction-confirmed.schema.json': convert(
+      'correction-confirmed.schema.json',
+      'Accord correction confirmation',
+      'Art. 10(4): what an authority publishes to accord.outbox once it applied a correction it received.',
+      CorrectionConfirmedSubmission,
+    ),
+    'destroy-order.schema.json': convert(
+      'destroy-order.schema.json',
+      'Accord destroy order',
+      'Art. 10(5), 18: an order in accord.inbox.<authorityId> to destroy the personal data of a received ' +
+        'message; answered with a destruction-confirmed submission by `confirmBy`.',
+      DestroyOrderSchema,
     ),
     'envelope.schema.json': convert(
       'envelope.schema.json',

@@ -4,7 +4,7 @@
  * take a URL or secret from the environment. Relative file paths are relative to the config file.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AuthorityId, PartyId, Text } from './domain/common.js';
 import { AssistanceType, CrimeCategory, InformationType, RefusalGround } from './domain/categories.js';
@@ -306,6 +306,63 @@ export const ConfigSchema = z
       )
       .max(100)
       .default([]),
+    /** Art. 10(6): the records of provision, receipt, refusal, consent, destruction and the rest. */
+    records: z
+      .strictObject({
+        /**
+         * The append-only, hash-chained audit log of this gateway (one writer per file). Relative to the
+         * config file's folder; `var/audit/<namespace or party>.jsonl` beside it when absent.
+         */
+        auditFile: z.string().min(1).max(1024).optional(),
+        /** A signed checkpoint after this many records. @defaultValue 1000 */
+        checkpointEvery: z.int().min(1).max(1_000_000).default(1000),
+        /** And at least this often while records are written, in seconds. @defaultValue 300 */
+        checkpointIntervalS: z.int().min(1).max(86_400).default(300),
+      })
+      .default({ checkpointEvery: 1000, checkpointIntervalS: 300 }),
+    /** Art. 10(3)–10(5), 18: deadlines for personal data and the confirmations they need. */
+    dataProtection: z
+      .strictObject({
+        destruction: z
+          .strictObject({
+            /** Art. 10(5): the destruction deadline when a submission sets none, in days. @defaultValue 365 */
+            defaultDays: z.int().min(1).max(36_500).default(365),
+            /**
+             * Shorter (or longer) defaults for an Art. 3 information type or an Art. 10(2) sensitive
+             * category, in days; the shortest that applies to a message wins over `defaultDays`.
+             */
+            byCategory: z.record(z.string().max(64), z.int().min(1).max(36_500)).default({}),
+            /** Hours an authority has to confirm a destroy order before the administrators are alerted. @defaultValue 72 */
+            confirmGraceHours: z.number().positive().max(8760).default(72),
+            /** Tell the provider (signed confirmation notice) when data are destroyed at the deadline or earlier. @defaultValue false */
+            notifyProvider: z.boolean().default(false),
+          })
+          .default({ defaultDays: 365, byCategory: {}, confirmGraceHours: 72, notifyProvider: false }),
+        /** Art. 10(4): hours the recipient has to confirm a correction or an erasure. @defaultValue 72 */
+        confirmCorrectionHours: z.number().positive().max(8760).default(72),
+        /** Art. 10(3): days to answer a usage-report-request that names no date. @defaultValue 30 */
+        usageReportDays: z.int().min(1).max(366).default(30),
+        /**
+         * Art. 10(4): a correction or erasure that arrives before its original is taken in and retried
+         * this often, in seconds, until the original has arrived. @defaultValue 30
+         */
+        holdRetryS: z.int().min(1).max(3600).default(30),
+        /** …and parked in accord.dlq when the original has not arrived after this many hours. @defaultValue 72 */
+        holdMaxHours: z.number().positive().max(8760).default(72),
+        /**
+         * How often due deadlines are looked for, in milliseconds. BullMQ fires delayed jobs on time by
+         * itself; the sweep also catches a clock that jumped (and lets tests drive time). @defaultValue 5000
+         */
+        sweepIntervalMs: z.int().min(50).max(3_600_000).default(5000),
+      })
+      .default({
+        destruction: { defaultDays: 365, byCategory: {}, confirmGraceHours: 72, notifyProvider: false },
+        confirmCorrectionHours: 72,
+        usageReportDays: 30,
+        holdRetryS: 30,
+        holdMaxHours: 72,
+        sweepIntervalMs: 5000,
+      }),
     messages: z
       .strictObject({
         /** Validity of a message when the submission sets none, in seconds. @defaultValue 7 days */
@@ -428,6 +485,7 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   c.peer.publicJwks = abs(c.peer.publicJwks);
   for (const h of c.policy.hooks) h.module = abs(h.module);
   if (c.admin?.tokenFile !== undefined) c.admin.tokenFile = abs(c.admin.tokenFile);
+  c.records.auditFile = abs(c.records.auditFile ?? join('var', 'audit', `${c.namespace ?? c.party.toLowerCase()}.jsonl`));
   for (const t of [c.amqp.tls, c.peer.tls]) {
     if (!t) continue;
     t.ca = abs(t.ca);
@@ -488,6 +546,11 @@ export function names(namespace: string | undefined) {
     peerExchange: `${p}accord.peer`,
     /** Art. 9(4): inbound requests held for a person's decision. */
     review: (authority: string) => `${p}accord.review.${authority}`,
+    /**
+     * Internal (Art. 10(4)): corrections and erasures waiting for their original; each returns to the
+     * ingress after `dataProtection.holdRetryS` (queue TTL, dead-lettered through the peer exchange).
+     */
+    held: `${p}accord.held`,
     /** Art. 11(2): the only way out to a third state or international organisation. */
     exportQueue: (destination: string) => `${p}accord.export.${destination}`,
     redisPrefix: `accord:${namespace ?? 'default'}:`,

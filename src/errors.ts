@@ -42,6 +42,27 @@ export const ERROR_CODES = {
     'Art. 9(2): a request received with a reply date has not been answered (reply or refusal) by then.',
   'obligation.oral_confirmation_overdue':
     'Art. 9(1): an oral request has not been confirmed by a written request within the configured time.',
+  'obligation.destruction_overdue':
+    'Art. 10(5): a destroy order has not been confirmed (destruction-confirmed) within dataProtection.destruction.confirmGraceHours.',
+  'obligation.correction_unconfirmed':
+    'Art. 10(4): a correction has not been confirmed (correction-confirmed) within dataProtection.confirmCorrectionHours.',
+  'obligation.erasure_unconfirmed':
+    'Art. 10(4): an erasure has not been confirmed (destruction-confirmed, reason erasure) within dataProtection.confirmCorrectionHours.',
+  'obligation.usage_report_overdue':
+    'Art. 10(3): a usage-report-request has not been answered with a usage-report by its date.',
+  'policy.destruction_deadline_missing':
+    'Art. 10(5): the message carries personal data without the destruction deadline the provider must set.',
+  'policy.destruction_deadline_invalid': 'Art. 10(5): the destruction deadline has already passed.',
+  'policy.not_provided':
+    'Art. 10(3), 10(4): the message referred to was not provided by this authority to the addressee.',
+  'policy.not_received':
+    'Art. 10(4), 10(5): the message referred to was not received by this authority, or carries no personal data to destroy.',
+  'policy.not_a_usage_request': 'Art. 10(3): a usage report must answer a usage-report-request this authority received.',
+  'policy.original_missing':
+    'Art. 10(4): a correction or erasure waited dataProtection.holdMaxHours for the message it refers to, which never arrived.',
+  'policy.not_from_provider':
+    'Art. 10(4): a correction or erasure comes from another authority than the one that provided the original.',
+  'treaty.terminated': 'Art. 18: the agreement has terminated; only confirmations of destruction still go out.',
   'treaty.suspended': 'Art. 17: requests in this scope are suspended; the suspension is in force.',
   'treaty.not_notifying_authority':
     'Art. 13, 17: only the authorities listed in treaty.notifyingAuthorities may notify a suspension or a directory.',

@@ -24,6 +24,11 @@ import { tlsSocketOptions } from './transport/tls.js';
 import { GatewayMetrics } from './admin/metrics.js';
 import { Alerts } from './admin/alerts.js';
 import { AdminServer } from './admin/server.js';
+import { AuditLog } from './audit/log.js';
+import { checkpointSigner } from './audit/checkpoint.js';
+import { drainHandoff, handoffChannel } from './audit/handoff.js';
+import { RedisLedger } from './store/redis-ledger.js';
+import { DestructionOrders } from './schedule/destruction.js';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, statSync } from 'node:fs';
 import { AmqpConnection, type PublishProps, type Tx, type TxOutcome } from './transport/amqp.js';
@@ -39,6 +44,7 @@ export function ownQueues(config: Config): string[] {
     n.deliveredLog,
     ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id), n.review(a.id)]),
     ...config.exportDestinations.map((d) => n.exportQueue(d.id)),
+    n.held,
   ];
 }
 
@@ -83,6 +89,21 @@ export function ownExchanges(config: Config): string[] {
  */
 export function queueArgs(config: Config): Record<string, unknown> {
   return config.amqp.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : { 'x-max-priority': 10 };
+}
+
+/**
+ * The arguments of one of this gateway's queues: `queueArgs`, and for the held queue (Art. 10(4)) a
+ * TTL after which a held message goes back to the ingress through the peer exchange.
+ */
+export function queueArgsFor(config: Config, queue: string): Record<string, unknown> {
+  const n = names(config.namespace);
+  if (queue !== n.held) return queueArgs(config);
+  return {
+    ...queueArgs(config),
+    'x-message-ttl': config.dataProtection.holdRetryS * 1000,
+    'x-dead-letter-exchange': n.peerExchange,
+    'x-dead-letter-routing-key': n.ingress,
+  };
 }
 
 /**
@@ -201,7 +222,15 @@ export class Gateway extends EventEmitter {
     let timers: BullReceiptTimer | undefined;
     let deadlines: BullDeadlines | undefined;
     let directorySub: Redis | undefined;
+    let audit: AuditLog | undefined;
     try {
+      // Art. 10(6): the records; one writer per file, durable before any message is acked.
+      audit = await AuditLog.open({
+        file: auditFileOf(config),
+        now,
+        signer: checkpointSigner(keys),
+        checkpointEvery: config.records.checkpointEvery,
+      });
       for (const w of await checkRedis(redis)) log.warn(w);
       if (config.policy.identifierKey === undefined) {
         log.warn(
@@ -233,7 +262,12 @@ export class Gateway extends EventEmitter {
           log.warn({ broker: which, err: err.message }, 'reconnect failed; retrying'),
         );
       }
-      await local.assertQueues(ownQueues(config), queueArgs(config));
+      const queues = ownQueues(config);
+      await local.assertQueues(
+        queues.filter((q) => q !== n.held),
+        queueArgs(config),
+      );
+      await local.assertQueues([n.held], queueArgsFor(config, n.held));
       // Submissions and the peer's messages come through exchanges bound to one queue each, so that
       // broker users need no write permission on the default exchange (docs/security.md).
       await local.assertRoute(n.submitExchange, n.outbox);
@@ -286,7 +320,20 @@ export class Gateway extends EventEmitter {
         alerts,
         connection: bullRedis,
       });
-      deadlines = new BullDeadlines({ names: n, redis, connection: bullRedis, local, log, alerts, now });
+      deadlines = new BullDeadlines({
+        names: n,
+        redis,
+        connection: bullRedis,
+        local,
+        log,
+        alerts,
+        now,
+        sweepIntervalMs: config.dataProtection.sweepIntervalMs,
+      });
+      const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
+      const orders = new DestructionOrders({ config, names: n, ledger, deadlines, local, log, now });
+      deadlines.onDue('destruction-due', (d) => orders.deadline(d));
+      deadlines.onDue('termination-effective', (d) => orders.termination(d));
       // The delivered-log is settled when its queue is empty and no line is being applied.
       let logInFlight = 0;
       const deliveredLog = {
@@ -332,6 +379,8 @@ export class Gateway extends EventEmitter {
           suspensions,
           reviews,
           directory,
+          ledger,
+          audit,
           metrics,
           log,
           now,
@@ -342,6 +391,7 @@ export class Gateway extends EventEmitter {
       };
       const gw = new Gateway(config, local, peer, redis, bullRedis, timers, deadlines, log);
       gw.onStop(() => directorySub?.disconnect());
+      gw.onStop(await keepRecords(config, audit, redis, n.redisPrefix, log));
       gw.onStop(() => clearTimeout(peerDownTimer));
       gw.onStop(await watchKeys({ config, ring: keys, redis, redisPrefix: n.redisPrefix, log, now }));
       const outbound = new OutboundPipeline(ctx);
@@ -453,6 +503,7 @@ export class Gateway extends EventEmitter {
     } catch (err) {
       await timers?.close().catch(() => undefined);
       await deadlines?.close().catch(() => undefined);
+      await audit?.close().catch(() => undefined);
       await local?.close();
       await peer?.close();
       directorySub?.disconnect();
@@ -481,6 +532,53 @@ export class Gateway extends EventEmitter {
     })();
     return this.stopped;
   }
+}
+
+/** The gateway's audit log file (Art. 10(6)). */
+export function auditFileOf(config: Config): string {
+  return config.records.auditFile ?? `var/audit/${config.namespace ?? config.party.toLowerCase()}.jsonl`;
+}
+
+/**
+ * Art. 10(6) housekeeping: a signed checkpoint at least every `checkpointIntervalS` while records are
+ * written, and the records the `accord` command hands over (audit/handoff.ts). Returns the closer,
+ * which writes a last checkpoint and closes the log.
+ */
+async function keepRecords(
+  config: Config,
+  audit: AuditLog,
+  redis: Redis,
+  prefix: string,
+  log: Logger,
+): Promise<() => Promise<void>> {
+  const drain = () =>
+    drainHandoff(redis, prefix, audit, log).catch((err: unknown) =>
+      log.error({ err: (err as Error).message }, 'handed-over audit records could not be appended'),
+    );
+  await drain();
+  const sub = redis.duplicate();
+  await sub.subscribe(handoffChannel(prefix));
+  sub.on('message', () => void drain());
+  let lastCheckpoint = audit.latestCheckpointHash();
+  let written = audit.recordsWritten();
+  const timer = setInterval(() => {
+    // Only when something was recorded since the last checkpoint.
+    if (audit.recordsWritten() === written && audit.latestCheckpointHash() === lastCheckpoint) return;
+    audit
+      .checkpoint()
+      .then(() => {
+        lastCheckpoint = audit.latestCheckpointHash();
+        written = audit.recordsWritten();
+      })
+      .catch((err: unknown) => log.error({ err: (err as Error).message }, 'audit checkpoint failed'));
+  }, config.records.checkpointIntervalS * 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    sub.disconnect();
+    if (audit.recordsWritten() !== written) await audit.checkpoint().catch(() => undefined);
+    await audit.close();
+  };
 }
 
 /** A URL without its password, for messages. */

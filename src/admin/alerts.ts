@@ -10,6 +10,8 @@ export const ALERTS = {
   'alert.delivery_failed': 'No signed receipt after the last resend; the message is parked in accord.dlq.',
   'alert.obligation_overdue':
     'A deadline of the agreement passed without the act it requires (see `obligation`).',
+  'alert.destruction_overdue':
+    'Art. 10(4), 10(5): personal data were ordered destroyed (deadline, erasure, termination) and the authority has not confirmed it in time.',
   'alert.peer_link_down':
     'The connection to the peer broker has been down longer than alerts.peerDownAfterS.',
 } as const;

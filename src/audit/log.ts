@@ -22,6 +22,10 @@ export const AUDIT_TYPES = [
   'suspension',
   'export-decision',
   'key-operation',
+  'decision',
+  'termination',
+  'usage-report',
+  'dead-letter-drop',
   'checkpoint',
   'peer-anchor',
 ] as const;
@@ -39,6 +43,12 @@ export const AuditInputSchema = z
     fromAuthority: z.string().max(200).optional(),
     toAuthority: z.string().max(200).optional(),
     reason: z.string().max(500).optional(),
+    /** Art. 10(5): the destruction deadline the provider set. */
+    destroyBy: z.string().max(40).optional(),
+    /** Who decided (a refusal, a review decision, a key operation): a rule, hook, person or authority id. */
+    decidedBy: z.string().max(200).optional(),
+    /** The other message a record is about: the corrected original, the request a report answers. */
+    refersTo: z.string().max(200).optional(),
     /** checkpoint: compact JWS over seq+hash+time; peer-anchor: the peer's checkpoint hash. */
     signature: z.string().max(20_000).optional(),
     anchor: z.string().max(200).optional(),
@@ -106,11 +116,7 @@ export class AuditLog implements AuditSink {
   /** Opens (creating the dir), takes the writer lock and resumes the chain from the last record. */
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
     mkdirSync(join(opts.file, '..'), { recursive: true });
-    const lock = await open(`${opts.file}.lock`, 'wx').catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'EEXIST')
-        throw new Error(`audit log ${opts.file} is held by another writer (lock file exists)`);
-      throw e;
-    });
+    const lock = await takeLock(`${opts.file}.lock`);
     await lock.writeFile(String(process.pid));
     await lock.close();
     const fh = await open(opts.file, 'a');
@@ -129,6 +135,11 @@ export class AuditLog implements AuditSink {
 
   latestCheckpointHash(): string | undefined {
     return this.lastCheckpoint;
+  }
+
+  /** The next sequence number: how many records the file holds. */
+  recordsWritten(): number {
+    return this.seq;
   }
 
   /** Appends one record; resolves once it is on disk (fsync'ed). */
@@ -206,6 +217,42 @@ export class AuditLog implements AuditSink {
     await this.fh.close();
     await unlink(`${this.opts.file}.lock`).catch(() => undefined);
   }
+}
+
+/** True when a process with this pid runs on this machine. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Creates the lock file exclusively. A lock left by a process that no longer runs (a crash, `kill -9`)
+ * is taken over, so a gateway restarts after a crash without an operator; a live holder is refused.
+ */
+async function takeLock(path: string): Promise<FileHandle> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open(path, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw lockError(path, e);
+      const holder = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
+      if (Number.isInteger(holder) && holder > 0 && (holder === process.pid || alive(holder))) {
+        throw lockError(path, e);
+      }
+      await unlink(path).catch(() => undefined);
+    }
+  }
+}
+
+function lockError(path: string, cause: unknown): Error {
+  return new Error(
+    `audit log ${path.slice(0, -'.lock'.length)} is held by another writer (a running process holds ${path})`,
+    { cause },
+  );
 }
 
 function readLines(file: string): string[] {
@@ -310,6 +357,9 @@ export function exportAudit(file: string, from: Date, to: Date, format: 'csv' | 
     'fromAuthority',
     'toAuthority',
     'reason',
+    'decidedBy',
+    'refersTo',
+    'destroyBy',
     'anchor',
     'prevHash',
     'hash',

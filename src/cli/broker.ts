@@ -16,7 +16,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { ownExchanges, ownQueues, queueArgs } from '../gateway.js';
+import { ownExchanges, ownQueues, queueArgsFor } from '../gateway.js';
 import { EXIT_OK, reportError } from './exit.js';
 
 /** RabbitMQ's `rabbit_password_hashing_sha256`: base64(salt ‖ SHA-256(salt ‖ password)), 4-byte salt. */
@@ -75,7 +75,6 @@ export function brokerDefinitions(config: Config, vhost: string = vhostOf(config
       read: only(n.inbox(s.authority), n.events(s.authority), n.review(s.authority)),
     })),
   ];
-  const args = queueArgs(config);
   const definitions = {
     users: [
       user(access.gatewayUser),
@@ -89,7 +88,7 @@ export function brokerDefinitions(config: Config, vhost: string = vhostOf(config
       vhost,
       durable: true,
       auto_delete: false,
-      arguments: args,
+      arguments: queueArgsFor(config, name),
     })),
     exchanges: ownExchanges(config).map((name) => ({
       name,

@@ -143,6 +143,14 @@ export class KeyRing {
     }
   }
 
+  /**
+   * Resolves a `kid` to one of this gateway's own signing keys whatever its state, so that audit
+   * checkpoints signed before a rotation still verify (src/audit/checkpoint.ts).
+   */
+  get ownSignatureLookup(): KeyLookup {
+    return pinnedLookup(this.sets.ownSigning, 'own signing');
+  }
+
   /** Own key for signing outgoing envelopes: the first active one inside its validity period. */
   get signingKey(): jose.JWK.Key {
     return this.usable('own', this.sets.ownSigning, 'own signing');

@@ -50,6 +50,28 @@ export const InboxDeliverySchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * Art. 10(5), 18: an order in `accord.inbox.<authorityId>` to destroy the personal data of a message the
+ * authority received — at the provider's deadline, or because the agreement terminated. The authority
+ * answers with a `destruction-confirmed` submission by `confirmBy`; after that the administrators are
+ * alerted.
+ */
+export const DestroyOrderSchema = z.strictObject({
+  order: z.literal('destroy'),
+  /** The received message whose personal data must be destroyed. */
+  messageId: z.uuid(),
+  kind: z.string().max(64),
+  /** The providing authority. */
+  from: Address,
+  reason: z.enum(['deadline', 'termination']),
+  /** The deadline the provider set (Art. 10(5)), or the termination's effective date (Art. 18). */
+  dueAt: Timestamp,
+  confirmBy: Timestamp,
+  /** What to confirm with: a `destruction-confirmed` submission naming `messageId`. */
+  confirmWith: z.literal('destruction-confirmed'),
+});
+export type DestroyOrder = z.infer<typeof DestroyOrderSchema>;
+
 /** A record in `accord.export.<destination>` (Art. 11(2)). */
 export const ExportRecordSchema = z.strictObject({
   exportId: z.uuid(),

@@ -23,6 +23,12 @@ export const Handling = z.strictObject({
   conditions: z.array(Text(1000)).max(20),
   sensitive: z.array(SensitiveCategory).max(8).optional(),
   necessity: z.array(Necessity).max(8).optional(),
+  /**
+   * Art. 10(5): when the recipient must destroy the personal data, set by the provider. Required in
+   * the envelope of every message that carries personal data; in a submission the gateway fills in the
+   * configured default when it is absent (and says so in the `sent` event).
+   */
+  destroyBy: Timestamp.optional(),
 });
 export type Handling = z.infer<typeof Handling>;
 
@@ -61,10 +67,16 @@ export const Envelope = z.discriminatedUnion('kind', [
   variant('consent'),
   variant('suspension-notice'),
   variant('directory-update'),
+  variant('correction'),
+  variant('erasure'),
+  variant('usage-report-request'),
+  variant('usage-report'),
+  variant('termination-notice'),
   variant('receipt'),
   variant('refusal-notice'),
   variant('referral-notice'),
   variant('acceptance-notice'),
+  variant('confirmation-notice'),
 ]);
 export type Envelope = z.infer<typeof Envelope>;
 export type EnvelopeOf<K extends Envelope['kind']> = Extract<Envelope, { kind: K }>;

@@ -21,6 +21,10 @@ export const EVENT_TYPES = [
   'accepted-with-conditions',
   /** Accepted and sent, with something the authority should look at (`code`, `path`). */
   'warning',
+  /** A correction or erasure this authority sent arrived before its original and waits for it (Art. 10(4)). */
+  'held',
+  /** The recipient confirmed it corrected or destroyed data this authority provided (Art. 10(4), 10(5)). */
+  'confirmed',
 ] as const;
 
 export const StatusEvent = z.strictObject({
@@ -34,6 +38,9 @@ export const StatusEvent = z.strictObject({
   code: z.string().max(64).optional(),
   path: z.string().max(512).optional(),
   message: z.string().max(500).optional(),
+  /** Art. 10(5): the destruction deadline the message carries (`sent`), and whether it is the default. */
+  destroyBy: Timestamp.optional(),
+  destroyByDefault: z.boolean().optional(),
   refusal: z
     .strictObject({
       noticeId: z.uuid(),

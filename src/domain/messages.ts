@@ -285,6 +285,74 @@ export const AcceptanceNoticeBody = z.strictObject({
   decidedBy: z.strictObject({ kind: z.enum(['person', 'hook']), ref: Text(200).optional() }),
 });
 
+/**
+ * Art. 10(4): the provider found personal data it provided incorrect; the corrected data replace it.
+ * Never delivered before the message it corrects (the receiving gateway holds it until then); the
+ * recipient confirms it applied the correction (`correction-confirmed`).
+ */
+export const CorrectionBody = z.strictObject({
+  /** The earlier message of this provider that the correction is about. */
+  refersTo: MessageId,
+  reason: Text(2000),
+  /** What is wrong, in words, and the corrected data (which replace the data of the same persons). */
+  details: Text(20_000).optional(),
+  persons: z.array(Person).max(100).optional(),
+  travelDocuments: z.array(TravelDocument).max(1000).optional(),
+});
+
+/**
+ * Art. 10(4): personal data that should not have been provided; the recipient destroys them and
+ * confirms (`destruction-confirmed` with reason `erasure`). Held like a correction until the original
+ * has arrived.
+ */
+export const ErasureBody = z.strictObject({
+  refersTo: MessageId,
+  reason: Text(2000),
+  /** `all` of the referred message's personal data, or the parts named. */
+  scope: z.union([z.literal('all'), z.strictObject({ parts: z.array(Text(500)).min(1).max(50) })]),
+});
+
+/** Art. 10(3): the provider asks how the personal data it provided were used, and with what result. */
+export const UsageReportRequestBody = z.strictObject({
+  /** Messages of this provider that the report is about. */
+  references: z.array(MessageId).min(1).max(100),
+  question: Text(2000),
+  /** When the report is due; the configured number of days after receipt when absent. */
+  answerBy: Timestamp.optional(),
+});
+
+/** Art. 10(3): the recipient's report on the use of the personal data provided and its results. */
+export const UsageReportBody = z.strictObject({
+  /** The usage-report-request answered. */
+  inReplyTo: MessageId,
+  use: Text(5000),
+  results: Text(5000).optional(),
+});
+
+/**
+ * Art. 18(2): notice that this party terminates the agreement. It ends six months after the other
+ * party receives the written notice via diplomatic channels; this signed message mirrors that note and
+ * starts the same clock on both gateways, after which all personal data received are destroyed
+ * (Art. 10(5)).
+ */
+export const TerminationNoticeBody = z.strictObject({
+  /** The reference of the diplomatic note that carries the termination. */
+  diplomaticNote: Text(200),
+  reason: Text(2000).optional(),
+});
+
+/**
+ * Art. 10(4), 10(5): the recipient's signed confirmation that it corrected or destroyed personal data
+ * (always for a correction or an erasure; for a destruction when `dataProtection.destruction.notifyProvider`).
+ */
+export const ConfirmationNoticeBody = z.strictObject({
+  /** The provider's message concerned: the correction, or the message whose data were destroyed. */
+  refersTo: MessageId,
+  action: z.enum(['corrected', 'destroyed']),
+  reason: z.enum(['correction', 'deadline', 'no-longer-needed', 'erasure', 'termination']),
+  at: Timestamp,
+});
+
 /** The receiving gateway's signed acknowledgement of one sealed message (reception awareness). */
 export const ReceiptBody = z.strictObject({
   forMessageId: MessageId,
@@ -293,9 +361,19 @@ export const ReceiptBody = z.strictObject({
   receivedAt: Timestamp,
   /**
    * `refused`: taken in, and answered with a refusal notice instead of a delivery (Art. 9(4));
-   * `in-review`: taken in and held for a person's decision (Art. 9(4)); a notice or a reply follows.
+   * `in-review`: taken in and held for a person's decision (Art. 9(4)); a notice or a reply follows;
+   * `held`: a correction or erasure taken in before the message it refers to, delivered once that has
+   * arrived (Art. 10(4)).
    */
-  status: z.enum(['delivered', 'duplicate', 'refused', 'in-review']),
+  status: z.enum(['delivered', 'duplicate', 'refused', 'in-review', 'held']),
+  /**
+   * Art. 10(6): the hash of the receiver's latest signed audit checkpoint, so that each party holds an
+   * anchor of the other's records (a later truncation of that log shows against it).
+   */
+  auditAnchor: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 
 /** Kinds a case system may submit, with their bodies. */
@@ -311,6 +389,11 @@ export const SUBMITTABLE = {
   consent: ConsentBody,
   'suspension-notice': SuspensionNoticeBody,
   'directory-update': DirectoryUpdateBody,
+  correction: CorrectionBody,
+  erasure: ErasureBody,
+  'usage-report-request': UsageReportRequestBody,
+  'usage-report': UsageReportBody,
+  'termination-notice': TerminationNoticeBody,
 } as const;
 
 /** Kinds only a gateway creates. */
@@ -319,6 +402,7 @@ export const GATEWAY_ONLY = {
   'refusal-notice': RefusalNoticeBody,
   'referral-notice': ReferralNoticeBody,
   'acceptance-notice': AcceptanceNoticeBody,
+  'confirmation-notice': ConfirmationNoticeBody,
 } as const;
 
 export type SubmittableKind = keyof typeof SUBMITTABLE;

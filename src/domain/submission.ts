@@ -42,6 +42,11 @@ export const Submission = z.discriminatedUnion('kind', [
   variant('consent'),
   variant('suspension-notice'),
   variant('directory-update'),
+  variant('correction'),
+  variant('erasure'),
+  variant('usage-report-request'),
+  variant('usage-report'),
+  variant('termination-notice'),
 ]);
 export type Submission = z.infer<typeof Submission>;
 export type SubmissionInput = z.input<typeof Submission>;
@@ -111,3 +116,35 @@ export const DecisionSubmission = z.strictObject({
   ]),
 });
 export type DecisionSubmission = z.infer<typeof DecisionSubmission>;
+
+/**
+ * Art. 10(4), 10(5): the recipient authority confirms that it destroyed the personal data of a message
+ * it received — at the provider's deadline (after a `destroy` order), earlier because they are no longer
+ * needed, after an erasure, or at the agreement's termination. Kept by this gateway (never sent as
+ * such); the provider is told with a signed confirmation notice for an erasure, and for the others when
+ * configured.
+ */
+export const DestructionConfirmedSubmission = z.strictObject({
+  idempotencyKey: IdempotencyKey,
+  from: AuthorityId,
+  kind: z.literal('destruction-confirmed'),
+  body: z.strictObject({
+    /** The received message whose personal data were destroyed. */
+    messageId: z.uuid(),
+    reason: z.enum(['deadline', 'no-longer-needed', 'erasure', 'termination']),
+    destroyedAt: z.iso.datetime({ offset: true }).optional(),
+  }),
+});
+export type DestructionConfirmedSubmission = z.infer<typeof DestructionConfirmedSubmission>;
+
+/** Art. 10(4): the recipient authority confirms that it applied a correction; the provider is told. */
+export const CorrectionConfirmedSubmission = z.strictObject({
+  idempotencyKey: IdempotencyKey,
+  from: AuthorityId,
+  kind: z.literal('correction-confirmed'),
+  body: z.strictObject({
+    /** The correction message applied. */
+    correctionId: z.uuid(),
+  }),
+});
+export type CorrectionConfirmedSubmission = z.infer<typeof CorrectionConfirmedSubmission>;

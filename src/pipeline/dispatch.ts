@@ -12,6 +12,7 @@ import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import type { GatewayContext, Outgoing } from './context.js';
 import type { SentRecord } from './ports.js';
+import { messageRecord } from '../audit/records.js';
 
 /** AMQP priority of the urgent lane (Art. 9(1)); normal traffic has none. */
 export const URGENT_PRIORITY = 9;
@@ -129,28 +130,70 @@ export async function sendNotice(
   what: string,
   content: NoticeContent,
 ): Promise<string> {
-  const now = ctx.deps.now();
-  const key = `${what}/${request.id}`;
-  const id = messageIdFor(ctx.config.party, request.to.authority, key);
   const { conditions, ...notice } = { conditions: [] as string[], ...content };
+  return sendOwn(ctx, {
+    key: `${what}/${request.id}`,
+    from: request.to,
+    to: request.from,
+    priority: request.priority,
+    conditions,
+    content: notice,
+  });
+}
+
+/**
+ * Art. 10(4), 10(5): the recipient's signed confirmation to the provider that it corrected or destroyed
+ * data. Its id follows from what it confirms, so a retry sends the same notice.
+ */
+export async function sendConfirmation(
+  ctx: GatewayContext,
+  from: string,
+  to: string,
+  body: EnvelopeOf<'confirmation-notice'>['body'],
+): Promise<string> {
+  return sendOwn(ctx, {
+    key: `confirmation/${body.action}/${body.refersTo}`,
+    from: { party: ctx.config.party, authority: from },
+    to: { party: ctx.config.peer.party, authority: to },
+    priority: 'normal',
+    conditions: [],
+    content: { kind: 'confirmation-notice', body },
+  });
+}
+
+/** Seal, store and send a message the gateway writes itself; returns its id. */
+async function sendOwn(
+  ctx: GatewayContext,
+  m: {
+    key: string;
+    from: Envelope['from'];
+    to: Envelope['to'];
+    priority: Envelope['priority'];
+    conditions: string[];
+    content: { kind: string; body: unknown };
+  },
+): Promise<string> {
+  const now = ctx.deps.now();
+  const id = messageIdFor(ctx.config.party, m.from.authority, m.key);
   const envelope = validate(
     Envelope,
     {
       v: ENVELOPE_VERSION,
       id,
-      from: request.to,
-      to: request.from,
+      from: m.from,
+      to: m.to,
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + ctx.config.messages.defaultTtlS * 1000).toISOString(),
-      priority: request.priority,
+      priority: m.priority,
       language: 'en',
       // Conditions of an acceptance travel signed in the handling, where every delivery shows them.
-      handling: { purposes: [], conditions, sensitive: [] },
-      ...notice,
+      handling: { purposes: [], conditions: m.conditions, sensitive: [] },
+      ...m.content,
     },
     'notice',
   );
-  const record = await sealedRecord(ctx, envelope, { idempotencyKey: key });
-  await sendToPeer(ctx, id, record, request.priority === 'urgent');
+  const record = await sealedRecord(ctx, envelope, { idempotencyKey: m.key });
+  await sendToPeer(ctx, id, record, m.priority === 'urgent');
+  await ctx.deps.audit.append(messageRecord(envelope, 'out'));
   return id;
 }

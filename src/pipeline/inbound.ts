@@ -30,6 +30,10 @@ import { competentAuthority } from '../policy/referral.js';
 import { effectiveFrom, suspendedBy } from '../policy/suspension.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
 import { identifierHash, identifiers } from '../policy/onward-transfer.js';
+import { carriesPersonalData } from '../policy/personal-data.js';
+import { terminationEffective } from '../policy/termination.js';
+import { messageRecord } from '../audit/records.js';
+import type { AuditInput } from '../audit/log.js';
 import { COPY_HEADER, REVIEW_DECISIONS, inboxMessage, sendNotice, type InboxDelivery } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
@@ -43,8 +47,13 @@ export { DELIVERY_HEADER, type InboxDelivery } from './dispatch.js';
 /** How long a resend waits for another copy's pending claim to resolve before it looks again. */
 export const PENDING_RECHECK_MS = 1000;
 
+/** Header of a correction or erasure held for its original (Art. 10(4)): when it was first held. */
+export const HELD_SINCE_HEADER = 'x-accord-held-since';
+
 export class InboundPipeline {
   private readonly log;
+  /** The peer's last audit checkpoint hash recorded here (Art. 10(6) anchors). */
+  private lastAnchor: string | undefined;
 
   constructor(private readonly ctx: GatewayContext) {
     this.log = ctx.deps.log.child({ stage: 'inbound' });
@@ -68,6 +77,13 @@ export class InboundPipeline {
       this.checkBinding(envelope, receivedAt);
       // Art. 10(2) on the receiving side too: the flags must match the data, each with its necessity.
       checkSensitiveData(envelope.kind, envelope.body, envelope.handling, { requireDeclared: true });
+      // Art. 10(5): the provider sets a destruction deadline for every message with personal data.
+      if (envelope.handling.destroyBy === undefined && carriesPersonalData(envelope.kind, envelope.body)) {
+        throw new AccordError('policy.destruction_deadline_missing', undefined, {
+          path: 'handling.destroyBy',
+          messageId: envelope.id,
+        });
+      }
     } catch (err) {
       if (err instanceof AccordError && !RETRIED.has(err.code)) {
         return this.park(tx, err, msg.content, envelope?.id ?? claimedId, receivedAt);
@@ -148,9 +164,21 @@ export class InboundPipeline {
       if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
     }
 
+    // Art. 10(4): a correction or erasure goes to whoever holds its original, never before it.
+    let original: Awaited<ReturnType<typeof ctx.deps.ledger.getReceived>> = null;
+    if (env.kind === 'correction' || env.kind === 'erasure') {
+      original = await ctx.deps.ledger.getReceived(env.body.refersTo);
+      if (!original) return this.hold(msg, tx, env, facts, receivedAt);
+      if (original.fromAuthority !== env.from.authority) {
+        const err = new AccordError('policy.not_from_provider', undefined, { path: 'body.refersTo' });
+        return this.park(tx, err, msg.content, env.id, receivedAt);
+      }
+    }
     // Art. 9(2): a request goes to the authority competent for it.
     const target =
-      env.kind === 'request' ? competentAuthority(ctx.config.policy.competence, env) : env.to.authority;
+      env.kind === 'request'
+        ? competentAuthority(ctx.config.policy.competence, env)
+        : (original?.authority ?? env.to.authority);
     // Art. 9(4): the rules, the suspension and the hooks decide before anything is delivered.
     const screening: Screening =
       env.kind === 'request' ? await this.screen(env, target, receivedAt) : { outcome: 'accept' };
@@ -194,6 +222,10 @@ export class InboundPipeline {
           explanation: screening.explanation,
           decidedBy,
         },
+      });
+      await this.recordReceived(env, target, receivedAt, {
+        reason: `refused under Art. 9(4) by ${decidedBy.kind}; not delivered (notice ${noticeId})`,
+        decidedBy: `${decidedBy.kind}${decidedBy.ref === undefined ? '' : ` ${decidedBy.ref}`}`,
       });
       await commitWith(tx, logLine);
       await ctx.deps.state.markSeenDelivered(env.id);
@@ -273,6 +305,7 @@ export class InboundPipeline {
         ttlS,
       );
       const held = { ...delivery, review: { reasons: screening.reasons, decisions: REVIEW_DECISIONS } };
+      await this.recordReceived(env, target, receivedAt, { reason: 'held for review (Art. 9(4))' });
       await commitWith(tx, inboxMessage(ctx.names.review(target), held), logLine);
       await ctx.deps.state.markSeenDelivered(env.id);
       ctx.deps.metrics.message('in', 'request', 'in-review');
@@ -283,6 +316,8 @@ export class InboundPipeline {
       await this.sendReceipt(env.id, receiptJwe);
       return 'done';
     }
+    await this.dataProtection(env, target, receivedAt);
+    await this.recordReceived(env, target, receivedAt);
     await commitWith(
       tx,
       ...this.noticeEvents(env, receivedAt),
@@ -341,9 +376,152 @@ export class InboundPipeline {
             message: `Art. 9(4): accepted on ${env.body.conditions.length} condition(s) that bind the requester; the notice ${env.id} is in the inbox`,
           }),
         ];
+      case 'confirmation-notice':
+        return [
+          eventMessage(this.ctx, env.to.authority, {
+            type: 'confirmed',
+            at,
+            messageId: env.body.refersTo,
+            message: `Art. 10(${env.body.action === 'corrected' ? 4 : 5}): the recipient confirms the data were ${env.body.action} (${env.body.reason}) at ${env.body.at}`,
+          }),
+        ];
       default:
         return [];
     }
+  }
+
+  /**
+   * Art. 10(6): the record of a message received (or refused, or held for review), durable before the
+   * ingress ack; and the ledger entry that destruction, corrections and usage reports rely on.
+   */
+  private async recordReceived(
+    env: Envelope,
+    target: string,
+    receivedAt: Date,
+    extra: Partial<AuditInput> = {},
+  ): Promise<void> {
+    const { ctx } = this;
+    const personal = carriesPersonalData(env.kind, env.body);
+    await ctx.deps.ledger.received({
+      id: env.id,
+      kind: env.kind,
+      fromAuthority: env.from.authority,
+      authority: target,
+      receivedAt: receivedAt.toISOString(),
+      personal,
+      ...(env.handling.destroyBy === undefined ? {} : { destroyBy: env.handling.destroyBy }),
+    });
+    await ctx.deps.audit.append(
+      messageRecord(env, 'in', { toAuthority: `${env.to.party}/${target}`, ...extra }),
+    );
+  }
+
+  /**
+   * Art. 10(3)–10(5), 18: the deadlines a received message starts — its destruction, the confirmation
+   * of a correction or erasure, the answer to a usage-report request, the end of the agreement.
+   * Idempotent (one job per kind and id), so a retry repeats it harmlessly.
+   */
+  private async dataProtection(env: Envelope, target: string, receivedAt: Date): Promise<void> {
+    const { ctx } = this;
+    const { deadlines, ledger } = ctx.deps;
+    const dp = ctx.config.dataProtection;
+    const at = (ms: number) => new Date(receivedAt.getTime() + ms).toISOString();
+    if (env.handling.destroyBy !== undefined && carriesPersonalData(env.kind, env.body)) {
+      await deadlines.schedule({
+        kind: 'destruction-due',
+        id: env.id,
+        authority: target,
+        dueAt: env.handling.destroyBy,
+      });
+    }
+    const confirmBy = at(dp.confirmCorrectionHours * 3_600_000);
+    if (env.kind === 'correction') {
+      await deadlines.schedule({ kind: 'correction-confirmation-due', id: env.id, authority: target, dueAt: confirmBy });
+    }
+    if (env.kind === 'erasure') {
+      await ledger.noteOnReceived(env.body.refersTo, 'erasureId', env.id);
+      await deadlines.schedule({
+        kind: 'erasure-confirmation-due',
+        id: env.body.refersTo,
+        authority: target,
+        dueAt: confirmBy,
+      });
+    }
+    if (env.kind === 'usage-report-request') {
+      await deadlines.schedule({
+        kind: 'usage-report-due',
+        id: env.id,
+        authority: target,
+        dueAt: env.body.answerBy ?? at(dp.usageReportDays * 86_400_000),
+      });
+    }
+    if (env.kind === 'termination-notice') {
+      await this.terminate(env.id, env.from.party, env.body.diplomaticNote, receivedAt.toISOString(), target);
+    }
+  }
+
+  /** Art. 18: the agreement ends six months after the notice was received; then all personal data go. */
+  private async terminate(
+    noticeId: string,
+    party: string,
+    diplomaticNote: string,
+    receivedAt: string,
+    authority: string,
+  ): Promise<void> {
+    const { ctx } = this;
+    const effectiveAt = terminationEffective(receivedAt);
+    await ctx.deps.ledger.putTermination({ noticeId, party, diplomaticNote, receivedAt, effectiveAt });
+    await ctx.deps.deadlines.schedule({ kind: 'termination-effective', id: noticeId, authority, dueAt: effectiveAt });
+    this.log.warn(
+      { messageId: noticeId, party, effectiveAt, code: 'treaty.terminated' },
+      'Art. 18: the agreement terminates; all personal data received will be ordered destroyed then',
+    );
+  }
+
+  /**
+   * Art. 10(4): a correction or erasure whose original has not arrived is taken in without delivery:
+   * it waits in the held queue, which returns it to the ingress after `holdRetryS`, until the original
+   * is here — or, after `holdMaxHours`, it is parked. The first time, the sender gets a `held` receipt,
+   * so it stops resending.
+   */
+  private async hold(
+    msg: Incoming,
+    tx: Tx,
+    env: EnvelopeOf<'correction'> | EnvelopeOf<'erasure'>,
+    facts: OpenFacts,
+    receivedAt: Date,
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    const since = msg.headers[HELD_SINCE_HEADER];
+    const heldSince = typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? since : undefined;
+    const maxMs = ctx.config.dataProtection.holdMaxHours * 3_600_000;
+    if (heldSince !== undefined && receivedAt.getTime() - Date.parse(heldSince) > maxMs) {
+      const err = new AccordError('policy.original_missing', undefined, {
+        path: 'body.refersTo',
+        messageId: env.id,
+      });
+      return this.park(tx, err, msg.content, env.id, receivedAt);
+    }
+    await commitWith(tx, {
+      queue: ctx.names.held,
+      content: msg.content,
+      props: {
+        contentType: 'application/jose',
+        messageId: env.id,
+        headers: {
+          ...(typeof msg.headers[COPY_HEADER] === 'string' ? { [COPY_HEADER]: msg.headers[COPY_HEADER] } : {}),
+          [HELD_SINCE_HEADER]: heldSince ?? receivedAt.toISOString(),
+        },
+      },
+    });
+    if (heldSince === undefined) {
+      this.log.info(
+        { messageId: env.id, refersTo: env.body.refersTo, kind: env.kind },
+        'held: the message it refers to has not arrived (Art. 10(4))',
+      );
+      await this.sendReceipt(env.id, await this.sealReceipt(env, facts.jweSha256, receivedAt, 'held'));
+    }
+    return 'done';
   }
 
   /** Delivered before: not again. The same receipt goes back, so the sender stops resending. */
@@ -450,10 +628,11 @@ export class InboundPipeline {
     env: Envelope,
     jweSha256: string,
     receivedAt: Date,
-    status: 'delivered' | 'refused' | 'in-review',
+    status: 'delivered' | 'refused' | 'in-review' | 'held',
   ): Promise<string> {
     const { ctx } = this;
     const now = ctx.deps.now();
+    const anchor = ctx.deps.audit.latestCheckpointHash();
     const receipt: EnvelopeOf<'receipt'> = {
       v: ENVELOPE_VERSION,
       id: randomUUID(),
@@ -465,7 +644,14 @@ export class InboundPipeline {
       priority: env.priority,
       language: 'en',
       handling: { purposes: [], conditions: [], sensitive: [] },
-      body: { forMessageId: env.id, jweSha256, receivedAt: receivedAt.toISOString(), status },
+      body: {
+        forMessageId: env.id,
+        jweSha256,
+        receivedAt: receivedAt.toISOString(),
+        status,
+        // Art. 10(6): the peer keeps this as an anchor of our records.
+        ...(anchor === undefined ? {} : { auditAnchor: anchor }),
+      },
     };
     return seal(Buffer.from(JSON.stringify(receipt)), ctx.keys, ctx.profile);
   }
@@ -496,11 +682,45 @@ export class InboundPipeline {
       });
       return this.park(tx, err, content, receipt.id, at);
     }
+    const anchor = receipt.body.auditAnchor;
+    if (anchor !== undefined && anchor !== this.lastAnchor) {
+      // Art. 10(6): the peer's latest signed checkpoint, held here as an anchor of its records.
+      await ctx.deps.audit.append({
+        type: 'peer-anchor',
+        messageId: receipt.id,
+        fromAuthority: ctx.config.peer.party,
+        anchor,
+        refersTo: id,
+      });
+      this.lastAnchor = anchor;
+    }
     if (sent.deliveredAt) {
       await commitWith(tx);
       return 'done';
     }
     const deliveredAt = at.toISOString();
+    if (sent.kind === 'termination-notice') {
+      // Art. 18: our notice was received; the agreement ends six months later, on both sides.
+      const note = (await ctx.deps.ledger.getProvided(id))?.note ?? '';
+      await this.terminate(id, ctx.config.party, note, receipt.body.receivedAt, sent.from);
+    }
+    if (receipt.body.status === 'held') {
+      // Art. 10(4): the peer holds the correction or erasure until the message it refers to arrives.
+      await commitWith(
+        tx,
+        eventMessage(ctx, sent.from, {
+          type: 'held',
+          at: deliveredAt,
+          messageId: id,
+          idempotencyKey: sent.idempotencyKey,
+          kind: sent.kind,
+          to: { party: ctx.config.peer.party, authority: sent.toAuthority },
+          message: 'Art. 10(4): taken in; delivered once the message it refers to has arrived',
+        }),
+      );
+      if (await ctx.deps.state.markDelivered(id, deliveredAt)) ctx.deps.metrics.message('out', sent.kind, 'held');
+      return 'done';
+    }
     if (sent.kind === 'suspension-notice') {
       const entry = await ctx.deps.suspensions.get(id);
       if (entry)

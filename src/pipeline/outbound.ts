@@ -13,7 +13,16 @@ import { createHash } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { parseJson, validate } from '../domain/parse.js';
-import { DecisionSubmission, ExportSubmission, OralRequestRecord, Submission } from '../domain/submission.js';
+import {
+  CorrectionConfirmedSubmission,
+  DecisionSubmission,
+  DestructionConfirmedSubmission,
+  ExportSubmission,
+  OralRequestRecord,
+  Submission,
+} from '../domain/submission.js';
+import { messageRecord } from '../audit/records.js';
+import { destructionDeadline } from '../policy/personal-data.js';
 import { open } from '../crypto/open.js';
 import { checkOnwardTransfer } from '../policy/onward-transfer.js';
 import { suspendedBy } from '../policy/suspension.js';
@@ -27,7 +36,14 @@ import {
   publishConfirmed,
   type GatewayContext,
 } from './context.js';
-import { inboxMessage, sealedRecord, sendNotice, sendToPeer, type InboxDelivery } from './dispatch.js';
+import {
+  inboxMessage,
+  sealedRecord,
+  sendConfirmation,
+  sendNotice,
+  sendToPeer,
+  type InboxDelivery,
+} from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /** Codes that reject the submission; anything else is an infrastructure failure and is retried. */
@@ -74,8 +90,15 @@ export class OutboundPipeline {
     if ((raw as { kind?: unknown } | null)?.kind === 'decision' && sender !== undefined) {
       return this.decide(tx, raw, sender, idempotencyKey, input, msg.redelivered);
     }
+    if ((raw as { kind?: unknown } | null)?.kind === 'destruction-confirmed' && sender !== undefined) {
+      return this.confirmDestruction(tx, raw, sender, idempotencyKey, input, msg.redelivered);
+    }
+    if ((raw as { kind?: unknown } | null)?.kind === 'correction-confirmed' && sender !== undefined) {
+      return this.confirmCorrection(tx, raw, sender, idempotencyKey, input, msg.redelivered);
+    }
     let sub: Submission;
     let sensitive: SensitiveCategory[];
+    let deadline: ReturnType<typeof destructionDeadline>;
     try {
       if (typeof claimed !== 'string') {
         throw new AccordError(
@@ -99,12 +122,15 @@ export class OutboundPipeline {
       this.authorise(sub);
       // Art. 10(2): the flags are derived from the data; a missing necessity refuses the message here.
       sensitive = checkSensitiveData(sub.kind, sub.body, sub.handling);
+      // Art. 10(5): personal data always travel with the provider's destruction deadline.
+      deadline = destructionDeadline(ctx.config, sub.kind, sub.body, sub.handling, ctx.deps.now());
       if (sub.kind === 'refusal') await this.checkRefusal(sub);
+      await this.checkReferences(sub);
       await this.checkTreatyState(sub);
     } catch (err) {
       return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
     }
-    return this.send(msg, tx, sub, sensitive);
+    return this.send(msg, tx, sub, sensitive, deadline);
   }
 
   private async send(
@@ -112,15 +138,18 @@ export class OutboundPipeline {
     tx: Tx,
     sub: Submission,
     sensitive: SensitiveCategory[],
+    deadline: ReturnType<typeof destructionDeadline>,
   ): Promise<TxOutcome> {
     const { ctx } = this;
     const id = messageIdFor(ctx.config.party, sub.from, sub.idempotencyKey);
     const facts = { messageId: id, idempotencyKey: sub.idempotencyKey, kind: sub.kind, to: sub.to };
     const existing = await ctx.deps.state.getSent(id);
+    const envelope = this.envelope(id, sub, sensitive, deadline?.destroyBy);
     if (existing?.sentAt) {
       if (msg.redelivered) {
         // We crashed after the peer's broker confirmed: finish what that attempt started.
         await ctx.deps.timers.schedule(id);
+        await this.recordProvided(envelope, existing.sentAt);
         await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: existing.sentAt, ...facts }));
       } else {
         // The same idempotency key again: one message, and the client is told which.
@@ -137,9 +166,7 @@ export class OutboundPipeline {
         eventMessage(ctx, sub.from, { type: 'accepted', at: this.now(), ...facts }),
       );
     }
-    const record =
-      existing ??
-      (await sealedRecord(ctx, this.envelope(id, sub, sensitive), { idempotencyKey: sub.idempotencyKey }));
+    const record = existing ?? (await sealedRecord(ctx, envelope, { idempotencyKey: sub.idempotencyKey }));
     if (sub.kind === 'suspension-notice') {
       // Art. 17: takes effect fifteen days after the peer received it; the receipt will say when.
       await ctx.deps.suspensions.put({
@@ -151,6 +178,7 @@ export class OutboundPipeline {
     }
     const sentAt = await sendToPeer(ctx, id, record, sub.priority === 'urgent');
     await this.meetObligations(sub);
+    await this.recordProvided(envelope, sentAt);
     const warnings = suspectFreeText(sub.body).map((path) =>
       eventMessage(ctx, sub.from, {
         type: 'warning',
@@ -161,10 +189,75 @@ export class OutboundPipeline {
         message: ERROR_CODES['policy.sensitive_text_suspected'],
       }),
     );
-    await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: sentAt, ...facts }), ...warnings);
+    const retention =
+      deadline === undefined
+        ? {}
+        : {
+            destroyBy: deadline.destroyBy,
+            destroyByDefault: deadline.byDefault,
+            ...(deadline.byDefault
+              ? {
+                  message: `Art. 10(5): destruction deadline ${deadline.destroyBy} set by the configured default (${deadline.days} days)`,
+                }
+              : {}),
+          };
+    await commitWith(
+      tx,
+      eventMessage(ctx, sub.from, { type: 'sent', at: sentAt, ...facts, ...retention }),
+      ...warnings,
+    );
     ctx.deps.metrics.message('out', sub.kind, 'sent');
     this.log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
     return 'done';
+  }
+
+  /**
+   * Art. 10(6): the record of a provision (or refusal, consent, correction…), durable before the
+   * outbox ack; and the ledger entry that later corrections and usage reports are checked against.
+   */
+  private async recordProvided(env: Envelope, sentAt: string): Promise<void> {
+    const { ctx } = this;
+    await ctx.deps.ledger.provided({
+      id: env.id,
+      kind: env.kind,
+      from: env.from.authority,
+      toAuthority: env.to.authority,
+      sentAt,
+      ...(env.handling.destroyBy === undefined ? {} : { destroyBy: env.handling.destroyBy }),
+      ...(env.kind === 'termination-notice' ? { note: env.body.diplomaticNote } : {}),
+    });
+    await ctx.deps.audit.append(messageRecord(env, 'out'));
+  }
+
+  /**
+   * Art. 10(3), 10(4): a correction, an erasure or a usage-report request refers to messages this
+   * authority provided to the addressee; a usage report answers a request this authority received.
+   */
+  private async checkReferences(sub: Submission): Promise<void> {
+    const { ledger } = this.ctx.deps;
+    const provided = async (ref: string, path: string) => {
+      const p = await ledger.getProvided(ref);
+      if (!p || p.from !== sub.from || p.toAuthority !== sub.to.authority) {
+        throw new AccordError('policy.not_provided', ERROR_CODES['policy.not_provided'], { path });
+      }
+    };
+    if (sub.kind === 'correction' || sub.kind === 'erasure') await provided(sub.body.refersTo, 'body.refersTo');
+    if (sub.kind === 'usage-report-request') {
+      for (const [i, ref] of sub.body.references.entries()) await provided(ref, `body.references.${i}`);
+    }
+    if (sub.kind === 'usage-report') {
+      const r = await ledger.getReceived(sub.body.inReplyTo);
+      if (
+        !r ||
+        r.kind !== 'usage-report-request' ||
+        r.authority !== sub.from ||
+        r.fromAuthority !== sub.to.authority
+      ) {
+        throw new AccordError('policy.not_a_usage_request', ERROR_CODES['policy.not_a_usage_request'], {
+          path: 'body.inReplyTo',
+        });
+      }
+    }
   }
 
   /**
@@ -255,6 +348,15 @@ export class OutboundPipeline {
     }
     const id = messageIdFor(ctx.config.party, exp.from, exp.idempotencyKey);
     const at = this.now();
+    await ctx.deps.audit.append({
+      type: 'export-decision',
+      messageId: id,
+      kind: 'export',
+      subjectCount: exp.body.persons?.length ?? 0,
+      fromAuthority: `${ctx.config.party}/${exp.from}`,
+      toAuthority: `export/${exp.body.destination}`,
+      reason: `Art. 11(2) consents: ${consents.length}; references: ${exp.body.references.length}`,
+    });
     const record = {
       exportId: id,
       at,
@@ -292,7 +394,15 @@ export class OutboundPipeline {
    */
   private async checkTreatyState(sub: Submission): Promise<void> {
     const { ctx } = this;
-    const notifies = sub.kind === 'suspension-notice' || sub.kind === 'directory-update';
+    const terminated = await ctx.deps.ledger.termination();
+    if (terminated && Date.parse(terminated.effectiveAt) <= ctx.deps.now().getTime()) {
+      throw new AccordError(
+        'treaty.terminated',
+        `Art. 18: the agreement terminated on ${terminated.effectiveAt} (notice ${terminated.noticeId})`,
+      );
+    }
+    const notifies =
+      sub.kind === 'suspension-notice' || sub.kind === 'directory-update' || sub.kind === 'termination-notice';
     if (notifies && !ctx.config.treaty.notifyingAuthorities.includes(sub.from)) {
       throw new AccordError('treaty.not_notifying_authority', ERROR_CODES['treaty.not_notifying_authority'], {
         path: 'from',
@@ -314,6 +424,7 @@ export class OutboundPipeline {
     const { deadlines } = this.ctx.deps;
     if (sub.kind === 'reply' || sub.kind === 'refusal')
       await deadlines.satisfy('reply-due', sub.body.inReplyTo);
+    if (sub.kind === 'usage-report') await deadlines.satisfy('usage-report-due', sub.body.inReplyTo);
     if (sub.kind === 'request' && sub.body.confirmsOral !== undefined) {
       await deadlines.satisfy('oral-confirmation-due', sub.body.confirmsOral);
     }
@@ -460,6 +571,16 @@ export class OutboundPipeline {
         conditions: b.conditions,
       });
     }
+    await ctx.deps.audit.append({
+      type: 'decision',
+      messageId: request.id,
+      kind: 'request',
+      fromAuthority: `${request.from.party}/${request.from.authority}`,
+      toAuthority: `${ctx.config.party}/${held.authority}`,
+      decidedBy: `person ${dec.from}`,
+      reason: `Art. 9(4) ${b.decision}${'grounds' in b ? `; grounds: ${b.grounds.join(', ')}` : ''}`,
+      refersTo: decisionId,
+    });
     const deliveries =
       b.decision === 'refuse'
         ? []
@@ -495,6 +616,153 @@ export class OutboundPipeline {
     return 'done';
   }
 
+  /**
+   * Art. 10(4), 10(5), 18: the authority destroyed the personal data of a message it received. Recorded
+   * (Art. 10(6)) before the ack; the destroy order's and the erasure's deadlines are met; the provider
+   * gets a signed confirmation for an erasure, and for the rest when configured.
+   */
+  private async confirmDestruction(
+    tx: Tx,
+    raw: unknown,
+    sender: string,
+    idempotencyKey: string | undefined,
+    input: { inputSha256: string; inputBytes: number },
+    redelivered: boolean,
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    const { ledger, deadlines } = ctx.deps;
+    let conf: DestructionConfirmedSubmission;
+    let rec: NonNullable<Awaited<ReturnType<typeof ledger.getReceived>>>;
+    try {
+      conf = validate(DestructionConfirmedSubmission, raw, 'destruction-confirmed');
+      const r = await ledger.getReceived(conf.body.messageId);
+      if (!r || r.authority !== conf.from || !r.personal) {
+        throw new AccordError('policy.not_received', ERROR_CODES['policy.not_received'], {
+          path: 'body.messageId',
+        });
+      }
+      if (conf.body.reason === 'erasure' && r.erasureId === undefined) {
+        throw new AccordError('policy.not_received', 'Art. 10(4): no erasure was received for this message', {
+          path: 'body.reason',
+        });
+      }
+      rec = r;
+    } catch (err) {
+      return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
+    }
+    const id = rec.id;
+    const at = this.now();
+    const facts = {
+      messageId: messageIdFor(ctx.config.party, conf.from, conf.idempotencyKey),
+      idempotencyKey: conf.idempotencyKey,
+      kind: 'destruction-confirmed',
+    };
+    if (rec.state === 'destroyed' && !redelivered) {
+      await commitWith(tx, eventMessage(ctx, conf.from, { type: 'duplicate', at, ...facts }));
+      return 'done';
+    }
+    const reason = conf.body.reason;
+    await ctx.deps.audit.append({
+      type: 'destruction',
+      messageId: id,
+      kind: rec.kind,
+      fromAuthority: `${ctx.config.peer.party}/${rec.fromAuthority}`,
+      toAuthority: `${ctx.config.party}/${rec.authority}`,
+      decidedBy: conf.from,
+      reason: `Art. 10(5) ${reason}`,
+      ...(rec.destroyBy === undefined ? {} : { destroyBy: rec.destroyBy }),
+      ...(rec.erasureId === undefined ? {} : { refersTo: rec.erasureId }),
+    });
+    for (const kind of ['destruction-due', 'destruction-confirmation-due', 'erasure-confirmation-due'] as const) {
+      await deadlines.satisfy(kind, id);
+    }
+    if (reason === 'erasure' || ctx.config.dataProtection.destruction.notifyProvider) {
+      await sendConfirmation(ctx, rec.authority, rec.fromAuthority, {
+        refersTo: id,
+        action: 'destroyed',
+        reason,
+        at: conf.body.destroyedAt ?? at,
+      });
+    }
+    await ledger.markDestroyed(id, conf.body.destroyedAt ?? at, reason);
+    await commitWith(
+      tx,
+      eventMessage(ctx, conf.from, {
+        type: 'accepted',
+        at,
+        ...facts,
+        message: `Art. 10(5): the destruction of message ${id} (${reason}) is recorded`,
+      }),
+    );
+    ctx.deps.metrics.message('in', rec.kind, `destroyed-${reason}`);
+    this.log.info({ messageId: id, reason }, 'destruction recorded');
+    return 'done';
+  }
+
+  /** Art. 10(4): the authority applied a correction; recorded, and the provider gets a signed confirmation. */
+  private async confirmCorrection(
+    tx: Tx,
+    raw: unknown,
+    sender: string,
+    idempotencyKey: string | undefined,
+    input: { inputSha256: string; inputBytes: number },
+    redelivered: boolean,
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    const { ledger, deadlines } = ctx.deps;
+    let conf: CorrectionConfirmedSubmission;
+    let rec: NonNullable<Awaited<ReturnType<typeof ledger.getReceived>>>;
+    try {
+      conf = validate(CorrectionConfirmedSubmission, raw, 'correction-confirmed');
+      const r = await ledger.getReceived(conf.body.correctionId);
+      if (!r || r.kind !== 'correction' || r.authority !== conf.from) {
+        throw new AccordError('policy.not_received', ERROR_CODES['policy.not_received'], {
+          path: 'body.correctionId',
+        });
+      }
+      rec = r;
+    } catch (err) {
+      return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
+    }
+    const at = this.now();
+    const facts = {
+      messageId: messageIdFor(ctx.config.party, conf.from, conf.idempotencyKey),
+      idempotencyKey: conf.idempotencyKey,
+      kind: 'correction-confirmed',
+    };
+    if ((await deadlines.isMet('correction-confirmation-due', rec.id)) && !redelivered) {
+      await commitWith(tx, eventMessage(ctx, conf.from, { type: 'duplicate', at, ...facts }));
+      return 'done';
+    }
+    await ctx.deps.audit.append({
+      type: 'correction',
+      messageId: rec.id,
+      kind: 'correction',
+      fromAuthority: `${ctx.config.peer.party}/${rec.fromAuthority}`,
+      toAuthority: `${ctx.config.party}/${rec.authority}`,
+      decidedBy: conf.from,
+      reason: 'Art. 10(4) correction applied',
+    });
+    await sendConfirmation(ctx, rec.authority, rec.fromAuthority, {
+      refersTo: rec.id,
+      action: 'corrected',
+      reason: 'correction',
+      at,
+    });
+    await deadlines.satisfy('correction-confirmation-due', rec.id);
+    await commitWith(
+      tx,
+      eventMessage(ctx, conf.from, {
+        type: 'accepted',
+        at,
+        ...facts,
+        message: `Art. 10(4): correction ${rec.id} confirmed to the provider`,
+      }),
+    );
+    this.log.info({ messageId: rec.id }, 'correction confirmed');
+    return 'done';
+  }
+
   /** A refusal answers a request that this authority received from the authority it now writes to. */
   private async checkRefusal(sub: Extract<Submission, { kind: 'refusal' }>): Promise<void> {
     const seen = await this.ctx.deps.state.getSeen(sub.body.inReplyTo);
@@ -517,7 +785,12 @@ export class OutboundPipeline {
   }
 
   /** The envelope of a submission: what is signed, with the handling conditions bound into it. */
-  private envelope(id: string, sub: Submission, sensitive: SensitiveCategory[]): Envelope {
+  private envelope(
+    id: string,
+    sub: Submission,
+    sensitive: SensitiveCategory[],
+    destroyBy: string | undefined,
+  ): Envelope {
     const { ctx } = this;
     const now = ctx.deps.now();
     const ttlS = sub.ttlS ?? ctx.config.messages.defaultTtlS;
@@ -532,7 +805,7 @@ export class OutboundPipeline {
       priority: sub.priority,
       language: sub.language,
       // Art. 10(2): the derived flags are bound into the signature.
-      handling: { ...handling, sensitive },
+      handling: { ...handling, sensitive, ...(destroyBy === undefined ? {} : { destroyBy }) },
     };
     // A case system's refusal travels as the signed refusal notice of Art. 9(5).
     const content =

@@ -10,6 +10,7 @@ import type { ReviewStore } from '../policy/review.js';
 
 export type { PublishProps, Tx, TxOutcome } from '../transport/amqp.js';
 export type { AuditInput, AuditRecord, AuditSink } from '../audit/log.js';
+import type { AuditSink } from '../audit/log.js';
 
 /** One delivery from a queue, as the pipelines see it. */
 export interface Incoming {
@@ -87,9 +88,30 @@ export interface ReceiptTimer {
   schedule(messageId: string): Promise<void>;
 }
 
+/** The dated obligations and acts the gateway tracks (see schedule/deadlines.ts). */
+export const DEADLINE_KINDS = [
+  /** Art. 9(2): a received request with `replyBy`. */
+  'reply-due',
+  /** Art. 9(1): an oral request awaiting its written confirmation. */
+  'oral-confirmation-due',
+  /** Art. 10(5): the provider's destruction deadline; at it a destroy order goes to the authority. */
+  'destruction-due',
+  /** Art. 10(5): the destroy order's confirmation. */
+  'destruction-confirmation-due',
+  /** Art. 10(4): a correction's confirmation. */
+  'correction-confirmation-due',
+  /** Art. 10(4): an erasure's confirmation (the destruction of the referred data). */
+  'erasure-confirmation-due',
+  /** Art. 10(3): the answer to a usage-report-request. */
+  'usage-report-due',
+  /** Art. 18: the agreement ends; destroy orders go out for all personal data received. */
+  'termination-effective',
+] as const;
+export type DeadlineKind = (typeof DEADLINE_KINDS)[number];
+
 /** An obligation with a date (see schedule/deadlines.ts). */
 export interface Deadline {
-  kind: 'reply-due' | 'oral-confirmation-due';
+  kind: DeadlineKind;
   /** The message (or record) the obligation is about. */
   id: string;
   /** The authority that must act, and is alerted. */
@@ -101,6 +123,65 @@ export interface Deadline {
 export interface Deadlines {
   schedule(d: Deadline): Promise<void>;
   satisfy(kind: Deadline['kind'], id: string): Promise<void>;
+  /** The obligation was met (satisfied) before. */
+  isMet(kind: Deadline['kind'], id: string): Promise<boolean>;
+}
+
+/** What the receiving gateway keeps about a message from the peer (metadata only; Art. 10(5), 10(6)). */
+export interface ReceivedRecord {
+  id: string;
+  kind: string;
+  fromAuthority: string;
+  /** The authority that holds it (after a referral, the competent one). */
+  authority: string;
+  receivedAt: string;
+  /** It carries personal data (persons or travel documents), so it must be destroyed by `destroyBy`. */
+  personal: boolean;
+  destroyBy?: string;
+  state: 'held' | 'destroyed';
+  destroyedAt?: string;
+  destroyReason?: string;
+  /** Art. 10(4): the erasure that ordered its destruction, once one arrived. */
+  erasureId?: string;
+}
+
+/** What the sending gateway keeps about a message it provided (metadata only). */
+export interface ProvidedRecord {
+  id: string;
+  kind: string;
+  from: string;
+  toAuthority: string;
+  sentAt: string;
+  destroyBy?: string;
+  /** Art. 18: the diplomatic note a termination notice mirrors. */
+  note?: string;
+}
+
+/** Art. 18: a termination notified by either party, and when the agreement ends. */
+export interface Termination {
+  noticeId: string;
+  /** The terminating party. */
+  party: string;
+  diplomaticNote: string;
+  /** When the other party's gateway received the notice. */
+  receivedAt: string;
+  effectiveAt: string;
+}
+
+/** The long-lived ledger of messages received and provided (Redis in production). */
+export interface Ledger {
+  /** Remember a received message; idempotent (the first record stands). */
+  received(rec: Omit<ReceivedRecord, 'state'>): Promise<void>;
+  getReceived(id: string): Promise<ReceivedRecord | null>;
+  /** Record the destruction of a received message's personal data; `again` when recorded before. */
+  markDestroyed(id: string, at: string, reason: string): Promise<'destroyed' | 'again' | 'unknown'>;
+  noteOnReceived(id: string, field: 'erasureId', value: string): Promise<void>;
+  /** Ids of received messages whose personal data are still held. */
+  personalDataHeld(): Promise<string[]>;
+  provided(rec: ProvidedRecord): Promise<void>;
+  getProvided(id: string): Promise<ProvidedRecord | null>;
+  putTermination(t: Termination): Promise<void>;
+  termination(): Promise<Termination | null>;
 }
 
 /** The internal delivered-log queue, as far as the receiver needs to know it. */
@@ -123,6 +204,10 @@ export interface PipelineDeps {
   reviews: ReviewStore;
   /** Art. 13: in-band directory updates from the peer, until an operator approves them. */
   directory: DirectoryStore;
+  /** Art. 10(5), 10(4), 10(3), 18: what was received and provided, beyond de-duplication. */
+  ledger: Ledger;
+  /** Art. 10(6): the records, written (fsync'ed) before the message that caused them is acked. */
+  audit: AuditSink;
   /** Counters for the admin server's /metrics (issue 8). */
   metrics: Metrics;
   log: Logger;

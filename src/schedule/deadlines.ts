@@ -1,24 +1,42 @@
 /**
  * Deadlines the agreement sets, on BullMQ: a delayed job per obligation, and at its time an alert
- * unless the obligation was met. Jobs carry ids only. Kinds:
- * - `reply-due` (Art. 9(2)): a received request with `replyBy` has no reply or refusal by then;
- * - `oral-confirmation-due` (Art. 9(1)): an oral request has no confirming written request in time.
- * The alert is a `warning` event with an `obligation.*` code to the authority that must act, and an
- * error-level log line with the same code for the administrators' alerting.
+ * unless the obligation was met, or an act (a destroy order, the termination). Jobs carry ids only.
+ * Alerts (see DEADLINE_KINDS in src/pipeline/ports.ts for the kinds):
+ * - `reply-due` (Art. 9(2)), `oral-confirmation-due` (Art. 9(1)), `usage-report-due` (Art. 10(3)),
+ *   `correction-confirmation-due` (Art. 10(4)): `alert.obligation_overdue`;
+ * - `destruction-confirmation-due` (Art. 10(5)), `erasure-confirmation-due` (Art. 10(4)):
+ *   `alert.destruction_overdue`.
+ * The alert is also a `warning` event with an `obligation.*` code to the authority that must act.
+ * Acts: `destruction-due` and `termination-effective` run the handler the gateway registers.
+ *
+ * Every job is also indexed by its due time in a sorted set, and a sweep promotes the ones due by the
+ * gateway's clock: BullMQ fires on time by itself, the sweep catches a clock that jumped forward (and
+ * lets a test drive a deadline of months without waiting).
  */
-import type { Alerter } from '../admin/alerts.js';
+import type { Alerter, AlertCode } from '../admin/alerts.js';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Names } from '../config.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
-import type { Deadline, Deadlines, Publisher } from '../pipeline/ports.js';
+import type { Deadline, DeadlineKind, Deadlines, Publisher } from '../pipeline/ports.js';
 
 const QUEUE = 'deadlines';
-const CODES: Record<Deadline['kind'], ErrorCode> = {
+const CODES: Partial<Record<DeadlineKind, ErrorCode>> = {
   'reply-due': 'obligation.reply_overdue',
   'oral-confirmation-due': 'obligation.oral_confirmation_overdue',
+  'usage-report-due': 'obligation.usage_report_overdue',
+  'correction-confirmation-due': 'obligation.correction_unconfirmed',
+  'destruction-confirmation-due': 'obligation.destruction_overdue',
+  'erasure-confirmation-due': 'obligation.erasure_unconfirmed',
 };
+const ALERTS: Partial<Record<DeadlineKind, AlertCode>> = {
+  'destruction-confirmation-due': 'alert.destruction_overdue',
+  'erasure-confirmation-due': 'alert.destruction_overdue',
+};
+
+/** What the gateway does when an act falls due (a destroy order, the termination). */
+export type DeadlineAction = (d: Deadline) => Promise<void>;
 
 export class BullDeadlines implements Deadlines {
   private readonly queue: Queue;
@@ -33,24 +51,54 @@ export class BullDeadlines implements Deadlines {
       log: Logger;
       alerts: Alerter;
       now: () => Date;
+      sweepIntervalMs: number;
     },
   ) {
     this.queue = new Queue(QUEUE, { connection: deps.connection, prefix: `${deps.names.redisPrefix}bull` });
     this.queue.on('error', (err: Error) => deps.log.warn({ err: err.message }, 'deadline queue error'));
   }
 
+  private readonly actions = new Map<DeadlineKind, DeadlineAction>();
+  private sweeper: NodeJS.Timeout | undefined;
+
   private metKey(kind: Deadline['kind'], id: string) {
     return `${this.deps.names.redisPrefix}met:${kind}:${id}`;
+  }
+  private get dueKey() {
+    return `${this.deps.names.redisPrefix}deadlines:due`;
+  }
+
+  /** Register what happens when a deadline of `kind` falls due, instead of an alert. */
+  onDue(kind: DeadlineKind, action: DeadlineAction): void {
+    this.actions.set(kind, action);
   }
 
   async schedule(d: Deadline): Promise<void> {
     const delay = Math.max(0, Date.parse(d.dueAt) - this.deps.now().getTime());
+    const jobId = `${d.kind}-${d.id}`;
     await this.queue.add(d.kind, d, {
-      jobId: `${d.kind}-${d.id}`,
+      jobId,
       delay,
       removeOnComplete: true,
       removeOnFail: 1000,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
     });
+    if (delay > 0) await this.deps.redis.zadd(this.dueKey, Date.parse(d.dueAt), jobId);
+  }
+
+  /** Promote the delayed jobs that are due by the gateway's clock. */
+  async sweep(): Promise<void> {
+    const due = await this.deps.redis.zrangebyscore(this.dueKey, '-inf', this.deps.now().getTime(), 'LIMIT', 0, 500);
+    for (const jobId of due) {
+      const job = await this.queue.getJob(jobId);
+      if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+      await this.deps.redis.zrem(this.dueKey, jobId);
+    }
+  }
+
+  async isMet(kind: DeadlineKind, id: string): Promise<boolean> {
+    return (await this.deps.redis.exists(this.metKey(kind, id))) === 1;
   }
 
   async satisfy(kind: Deadline['kind'], id: string): Promise<void> {
@@ -67,16 +115,30 @@ export class BullDeadlines implements Deadlines {
     this.worker.on('error', (err: Error) =>
       this.deps.log.warn({ err: err.message }, 'deadline worker error'),
     );
+    const tick = () => {
+      this.sweep()
+        .catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'deadline sweep failed'))
+        .finally(() => {
+          if (this.sweeper !== undefined) this.sweeper = setTimeout(tick, this.deps.sweepIntervalMs);
+        });
+    };
+    this.sweeper = setTimeout(tick, this.deps.sweepIntervalMs);
   }
 
   private async check(d: Deadline): Promise<void> {
-    if ((await this.deps.redis.exists(this.metKey(d.kind, d.id))) === 1) return;
+    if (await this.isMet(d.kind, d.id)) return;
+    const action = this.actions.get(d.kind);
+    if (action) return action(d);
     const code = CODES[d.kind];
+    if (code === undefined) {
+      this.deps.log.error({ kind: d.kind, messageId: d.id }, 'a deadline of a kind without handler');
+      return;
+    }
     this.deps.log.error(
       { code, messageId: d.id, authority: d.authority, dueAt: d.dueAt },
       'obligation overdue',
     );
-    this.deps.alerts.raise('alert.obligation_overdue', {
+    this.deps.alerts.raise(ALERTS[d.kind] ?? 'alert.obligation_overdue', {
       messageId: d.id,
       authority: d.authority,
       obligation: code,
@@ -96,6 +158,8 @@ export class BullDeadlines implements Deadlines {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.sweeper);
+    this.sweeper = undefined;
     await this.worker?.close();
     await this.queue.close();
   }

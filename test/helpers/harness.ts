@@ -83,6 +83,8 @@ export function pairConfigs(
     >;
     raw.namespace = `${stem}-${party}`;
     raw.peer.namespace = `${stem}-${peer}`;
+    // Art. 10(6) records of a test gateway go to a temporary folder, not beside the shipped config.
+    raw.records = { auditFile: join(tmpdir(), `accord-audit-${stem}`, `${party}.jsonl`) };
     tweak(raw);
     const check = checkConfigData(raw, join(ROOT, 'config'));
     if (!check.ok) throw new Error(check.issues.join('\n'));
@@ -302,6 +304,7 @@ export function configFileFor(config: Config): string {
   raw.peer.namespace = config.peer.namespace;
   raw.keys.privateJwks = config.keys.privateJwks;
   raw.peer.publicJwks = config.peer.publicJwks;
+  raw.records = { ...raw.records, auditFile: config.records.auditFile };
   const file = join(mkdtempSync(join(tmpdir(), 'accord-cli-')), `${party}.json`);
   writeFileSync(file, JSON.stringify(raw));
   return file;
