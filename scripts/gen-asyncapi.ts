@@ -8,10 +8,17 @@ import { z } from 'zod';
 import { stringify } from 'yaml';
 import { Envelope } from '../src/domain/envelope.js';
 import { EVENT_TYPES, StatusEvent } from '../src/domain/events.js';
-import { DeadLetterSchema, ExportRecordSchema, InboxDeliverySchema } from '../src/domain/delivery.js';
+import {
+  DeadLetterSchema,
+  DestroyOrderSchema,
+  ExportRecordSchema,
+  InboxDeliverySchema,
+} from '../src/domain/delivery.js';
 import { GATEWAY_ONLY, SUBMITTABLE, type SubmittableKind } from '../src/domain/messages.js';
 import {
   DecisionSubmission,
+  CorrectionConfirmedSubmission,
+  DestructionConfirmedSubmission,
   ExportSubmission,
   OralRequestRecord,
   Submission,
@@ -78,6 +85,14 @@ export function generateAsyncApi(version: string): JsonObject {
       DecisionSubmission,
       'Art. 9(4): the reviewing authority decides on a request held in its review queue.',
     ],
+    'destruction-confirmed': [
+      DestructionConfirmedSubmission,
+      'Art. 10(4), 10(5), 18: the authority destroyed the personal data of a received message.',
+    ],
+    'correction-confirmed': [
+      CorrectionConfirmedSubmission,
+      'Art. 10(4): the authority applied a correction it received; the provider is told.',
+    ],
     'oral-request': [
       OralRequestRecord,
       'Art. 9(1): the record of an urgent oral request; starts the deadline for its written confirmation.',
@@ -111,6 +126,15 @@ export function generateAsyncApi(version: string): JsonObject {
     contentType: json,
     headers: { type: 'object', properties: { 'x-accord-delivery': { type: 'string', format: 'uuid' } } },
     payload: { $ref: '#/components/schemas/inbox-delivery' },
+  };
+  messages['destroy-order'] = {
+    name: 'destroy-order',
+    title: 'Destroy order',
+    summary:
+      'Art. 10(5), 18: destroy the personal data of a received message (its deadline came, or the agreement ended); ' +
+      'answer with a destruction-confirmed submission by `confirmBy`. Told apart from a delivery by `order: "destroy"`.',
+    contentType: json,
+    payload: schemaOf(DestroyOrderSchema),
   };
   messages['review-item'] = {
     name: 'review-item',
@@ -172,7 +196,7 @@ export function generateAsyncApi(version: string): JsonObject {
       address: 'accord.inbox.{authorityId}',
       title: 'Inbox of one authority',
       parameters: authorityParam,
-      messages: { 'inbox-delivery': ref('inbox-delivery') },
+      messages: { 'inbox-delivery': ref('inbox-delivery'), 'destroy-order': ref('destroy-order') },
       bindings: queue('accord.inbox.{authorityId}'),
     },
     review: {
@@ -220,7 +244,10 @@ export function generateAsyncApi(version: string): JsonObject {
   });
   const operations: JsonObject = {
     submit: op('send', 'outbox', 'A case system submits', Object.keys(outboxRefs)),
-    receiveInbox: op('receive', 'inbox', 'A case system receives verified messages', ['inbox-delivery']),
+    receiveInbox: op('receive', 'inbox', 'A case system receives verified messages and destroy orders', [
+      'inbox-delivery',
+      'destroy-order',
+    ]),
     receiveReview: op('receive', 'review', 'A reviewer receives held requests', ['review-item']),
     receiveEvents: op('receive', 'events', 'A case system follows its messages', ['status-event']),
     receiveExports: op('receive', 'export', 'An export connector takes what may leave', ['export-record']),

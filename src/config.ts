@@ -485,7 +485,9 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   c.peer.publicJwks = abs(c.peer.publicJwks);
   for (const h of c.policy.hooks) h.module = abs(h.module);
   if (c.admin?.tokenFile !== undefined) c.admin.tokenFile = abs(c.admin.tokenFile);
-  c.records.auditFile = abs(c.records.auditFile ?? join('var', 'audit', `${c.namespace ?? c.party.toLowerCase()}.jsonl`));
+  c.records.auditFile = abs(
+    c.records.auditFile ?? join('var', 'audit', `${c.namespace ?? c.party.toLowerCase()}.jsonl`),
+  );
   for (const t of [c.amqp.tls, c.peer.tls]) {
     if (!t) continue;
     t.ca = abs(t.ca);

@@ -57,12 +57,14 @@ export const ERROR_CODES = {
     'Art. 10(3), 10(4): the message referred to was not provided by this authority to the addressee.',
   'policy.not_received':
     'Art. 10(4), 10(5): the message referred to was not received by this authority, or carries no personal data to destroy.',
-  'policy.not_a_usage_request': 'Art. 10(3): a usage report must answer a usage-report-request this authority received.',
+  'policy.not_a_usage_request':
+    'Art. 10(3): a usage report must answer a usage-report-request this authority received.',
   'policy.original_missing':
     'Art. 10(4): a correction or erasure waited dataProtection.holdMaxHours for the message it refers to, which never arrived.',
   'policy.not_from_provider':
     'Art. 10(4): a correction or erasure comes from another authority than the one that provided the original.',
-  'treaty.terminated': 'Art. 18: the agreement has terminated; only confirmations of destruction still go out.',
+  'treaty.terminated':
+    'Art. 18: the agreement has terminated; only confirmations of destruction still go out.',
   'treaty.suspended': 'Art. 17: requests in this scope are suspended; the suspension is in force.',
   'treaty.not_notifying_authority':
     'Art. 13, 17: only the authorities listed in treaty.notifyingAuthorities may notify a suspension or a directory.',

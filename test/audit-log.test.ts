@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,8 +65,9 @@ describe('audit log (Art. 10(6))', () => {
 
   it('writes a hash-chained log with signed checkpoints that verifies', async () => {
     const res = await verifyAuditFile(file, keys.verify);
-    expect(res).to.deep.equal({ ok: true, records: 6, checkpoints: 1 });
-    expect(lines()[3]).to.contain('"type":"checkpoint"');
+    const checkpoint = JSON.parse(lines()[3]!) as { type: string; hash: string };
+    expect(checkpoint.type).to.equal('checkpoint');
+    expect(res).to.deep.equal({ ok: true, records: 6, checkpoints: 1, checkpointHashes: [checkpoint.hash] });
   });
 
   it('resumes the chain after reopening and refuses a second writer', async () => {
@@ -144,5 +146,22 @@ describe('audit log (Art. 10(6))', () => {
     expect(csv).to.have.length(3);
     expect(csv[0]).to.match(/^seq,time,type/);
     expect(csv[2]).to.contain('refusal');
+  });
+
+  it('refuses a second writer while the first runs, and takes over the lock of a process that died', async () => {
+    const first = await AuditLog.open({ file, now, checkpointEvery: 100 });
+    let refused: unknown;
+    await AuditLog.open({ file, now, checkpointEvery: 100 }).catch((e: unknown) => (refused = e));
+    expect((refused as Error)?.message).to.match(/held by another writer/);
+    await first.close();
+    // A crash leaves the lock behind, naming a process that no longer runs.
+    const child = spawn(process.execPath, ['-e', '']);
+    const deadPid = child.pid!;
+    await new Promise((r) => child.once('exit', r));
+    writeFileSync(`${file}.lock`, String(deadPid));
+    const after = await AuditLog.open({ file, now, checkpointEvery: 100 });
+    await after.append({ type: 'suspension', reason: 'after a crash' });
+    await after.close();
+    expect((await verifyAuditFile(file, keys.verify)).ok).to.equal(true);
   });
 });

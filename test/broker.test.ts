@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import { pino } from 'pino';
-import { CaseSystemClient } from '../src/client/index.js';
+import { CaseSystemClient, isDestroyOrder } from '../src/client/index.js';
 import { names, type Config } from '../src/config.js';
 import { Gateway } from '../src/gateway.js';
 import { rabbitPasswordHash } from '../src/cli/broker.js';
 import { Collector, ROOT, example, pairConfigs, uniqueStem, type TestAuthority } from './helpers/harness.js';
-import type { InboxDelivery, StatusEvent, SubmissionInput } from '../src/client/index.js';
+import type { DestroyOrder, InboxDelivery, StatusEvent, SubmissionInput } from '../src/client/index.js';
 
 const run = promisify(execFile);
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -146,11 +146,12 @@ describe('least privilege on the broker (issue 11)', function () {
     });
     clients.push(client);
     const inbox = new Collector<InboxDelivery>();
+    const orders = new Collector<DestroyOrder>();
     const events = new Collector<StatusEvent>();
-    await client.onInbox((d) => inbox.push(d));
+    await client.onInbox((d) => (isDestroyOrder(d) ? orders.push(d) : inbox.push(d)));
     await client.onEvent((e) => events.push(e));
-    desks.set(authority, { client, inbox, events });
-    return { client, inbox, events };
+    desks.set(authority, { client, inbox, orders, events });
+    return { client, inbox, orders, events };
   }
 
   it('hashes passwords as RabbitMQ does (salted SHA-256)', () => {

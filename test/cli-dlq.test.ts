@@ -4,6 +4,7 @@
  * delivered; a letter without content cannot be replayed; dropping needs a reason.
  */
 import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { names } from '../src/config.js';
 import { RedisDirectory } from '../src/store/redis-directory.js';
@@ -127,5 +128,18 @@ describe('accord dlq', function () {
     expect(dropped.code).to.equal(0);
     expect(dropped.stderr).to.contain('dlq.dropped').and.to.contain('test garbage');
     expect((await cli('dlq', 'list', '--config', file)).stdout).not.to.contain(ref);
+    // Art. 10(6): the drop and its reason are in the running gateway's audit log (handed over by the CLI).
+    const record = await eventually(
+      async () => {
+        const text = await readFile(pair.kzConfig.records.auditFile!, 'utf8');
+        const line = text.split('\n').find((l) => l.includes('"type":"dead-letter-drop"'));
+        return line === undefined ? undefined : (JSON.parse(line) as Record<string, string>);
+      },
+      10_000,
+      'the drop record',
+    );
+    expect(record.reason).to.match(/^[a-z_.]+: test garbage from a misconfigured client$/);
+    expect(record.refersTo).to.match(new RegExp(`^${ref}`));
+    expect(record.decidedBy).to.match(/^accord dlq drop \(/);
   });
 });

@@ -14,7 +14,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../../src/client/index.js';
+import {
+  CaseSystemClient,
+  isDestroyOrder,
+  type InboxDelivery,
+  type StatusEvent,
+} from '../../src/client/index.js';
 import type { Config } from '../../src/config.js';
 import { ROOT, demoConfig, gatewayRunning } from '../../src/demo/setup.js';
 
@@ -41,15 +46,38 @@ class Desk {
       ...(config.namespace ? { namespace: config.namespace } : {}),
     });
     const desk = new Desk(`${config.party} ${authority}`, client);
-    await client.onEvent((e: StatusEvent) =>
+    await client.onEvent((e: StatusEvent) => {
       out(
         desk.name,
         `event ${e.type}${e.kind ? ` (${e.kind})` : ''}${e.code ? ` ${e.code}` : ''} ${e.messageId ?? ''}`,
-      ),
-    );
+      );
+      for (const w of desk.eventWaiters) w(e);
+    });
     // A delivery is acknowledged once the handler resolves: a crash in between means it comes again.
-    await client.onInbox((d) => onInbox(d, desk));
+    await client.onInbox(async (item) => {
+      if (isDestroyOrder(item)) {
+        // Art. 10(5), 18: destroy the data in the case system first, then confirm.
+        out(desk.name, `destroy order for ${item.messageId} (${item.reason}, due ${item.dueAt})`);
+        await client.confirmDestruction(item.messageId, item.reason);
+        return;
+      }
+      await onInbox(item, desk);
+    });
     return desk;
+  }
+
+  readonly eventWaiters: ((e: StatusEvent) => void)[] = [];
+
+  /** The first status event matching `pred`, within `ms`. */
+  event(pred: (e: StatusEvent) => boolean, ms: number): Promise<StatusEvent> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no such event within ${ms} ms`)), ms);
+      this.eventWaiters.push((e) => {
+        if (!pred(e)) return;
+        clearTimeout(timer);
+        resolve(e);
+      });
+    });
   }
 }
 
@@ -132,7 +160,14 @@ async function main(): Promise<number> {
       }),
     ]).finally(() => clearTimeout(timer));
     out(czDesk.name, `reply received: ${reply.envelope.kind === 'reply' ? reply.envelope.body.summary : ''}`);
-    return 0;
+    // Art. 10(5): the reply's personal data are destroyed by the provider's deadline, or as soon as
+    // they are no longer needed. Here: at once, confirmed to the gateway, which records it.
+    out(czDesk.name, `reply's data must be destroyed by ${reply.handling.destroyBy ?? '(none set)'}`);
+    const recorded = czDesk.event((e) => e.kind === 'destruction-confirmed', 15_000);
+    await czDesk.client.confirmDestruction(reply.envelope.id, 'no-longer-needed');
+    const answer = await recorded;
+    out(czDesk.name, `destruction ${answer.type}: ${answer.message ?? answer.code ?? ''}`);
+    return answer.type === 'accepted' ? 0 : 1;
   } finally {
     await czDesk.client.close();
     await kzDesk.client.close();

@@ -4,8 +4,10 @@
  * over through a Redis list, and the gateway appends it (at least once) and removes it. When no gateway
  * runs, the records wait in Redis until one starts.
  */
-import type { Redis } from 'ioredis';
+import { userInfo } from 'node:os';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AccordError } from '../errors.js';
 import { AuditInputSchema, type AuditInput, type AuditSink } from './log.js';
 
 const listKey = (prefix: string) => `${prefix}audit:handoff`;
@@ -24,7 +26,12 @@ export async function handOff(redis: Redis, prefix: string, input: AuditInput): 
  * Move every waiting record into the audit log. A record is moved to a `taken` list first and removed
  * only once appended, so a crash in between repeats it rather than losing it.
  */
-export async function drainHandoff(redis: Redis, prefix: string, audit: AuditSink, log: Logger): Promise<number> {
+export async function drainHandoff(
+  redis: Redis,
+  prefix: string,
+  audit: AuditSink,
+  log: Logger,
+): Promise<number> {
   let n = 0;
   // Leftovers of an interrupted drain come first.
   for (const raw of await redis.lrange(takenKey(prefix), 0, -1)) {
@@ -54,4 +61,40 @@ async function appendRaw(raw: string, audit: AuditSink, log: Logger): Promise<vo
     return;
   }
   await audit.append(parsed.data);
+}
+
+/**
+ * Hand a record made by the `accord` command to the gateway of `config` (the gateway appends it).
+ * @throws AccordError `infra.unavailable` when Redis cannot be reached: the caller says so, since the
+ *   operation's record is missing.
+ */
+export async function recordForGateway(
+  config: { redis: { url: string }; namespace?: string | undefined },
+  prefix: string,
+  input: AuditInput,
+): Promise<void> {
+  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    await handOff(redis, prefix, input);
+  } catch (err) {
+    throw new AccordError(
+      'infra.unavailable',
+      'the audit record could not be handed to the gateway (Redis)',
+      {
+        cause: err,
+      },
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Who ran the command, for a record's `decidedBy` (the OS account; no personal data beyond it). */
+export function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
 }

@@ -269,6 +269,8 @@ export interface VerifyResult {
   ok: boolean;
   records: number;
   checkpoints: number;
+  /** The hashes of the checkpoint records, in order (what the peer holds as anchors). */
+  checkpointHashes: string[];
   /** Sequence number (or line position when unparseable) of the first bad record. */
   badSeq?: number;
   problem?: string;
@@ -286,12 +288,14 @@ export async function verifyAuditFile(file: string, verifier?: CheckpointVerifie
   if (!truncatedTail) lines.pop();
   let prev = GENESIS_HASH;
   let checkpoints = 0;
+  const checkpointHashes: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? '';
     const bad = (problem: string): VerifyResult => ({
       ok: false,
       records: i,
       checkpoints,
+      checkpointHashes,
       badSeq: i,
       problem,
     });
@@ -318,8 +322,10 @@ export async function verifyAuditFile(file: string, verifier?: CheckpointVerifie
         return bad('checkpoint signature does not verify');
       }
       checkpoints++;
+      checkpointHashes.push(hash);
     } else if (rec.type === 'checkpoint') {
       checkpoints++;
+      checkpointHashes.push(hash);
     }
     prev = hash;
   }
@@ -329,11 +335,12 @@ export async function verifyAuditFile(file: string, verifier?: CheckpointVerifie
       ok: false,
       records: lines.length - 1,
       checkpoints,
+      checkpointHashes,
       badSeq: lines.length - 1,
       problem: 'truncated record',
     };
   }
-  return { ok: true, records: lines.length, checkpoints };
+  return { ok: true, records: lines.length, checkpoints, checkpointHashes };
 }
 
 /** Records whose time lies in [from, to], for a supervisor. */

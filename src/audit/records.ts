@@ -73,7 +73,9 @@ export function messageRecord(
         ? `${b.action ?? ''} (${b.reason ?? ''})`
         : undefined;
   const type =
-    env.kind === 'confirmation-notice' && b.action === 'corrected' ? 'correction' : recordTypeOf(env.kind, direction);
+    env.kind === 'confirmation-notice' && b.action === 'corrected'
+      ? 'correction'
+      : recordTypeOf(env.kind, direction);
   return {
     type,
     messageId: env.id,

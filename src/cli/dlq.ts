@@ -10,6 +10,7 @@
  * - `drop` removes a letter for good; the reason is required and logged with the letter's facts.
  */
 import type { Command } from 'commander';
+import { operatorName, recordForGateway } from '../audit/handoff.js';
 import amqp, { type Channel, type GetMessage, type Options } from 'amqplib';
 import { loadConfig, names, type Config } from '../config.js';
 import { DeadLetterSchema } from '../domain/delivery.js';
@@ -183,12 +184,20 @@ export function registerDlq(program: Command): void {
     .requiredOption('--reason <text>', 'why it is dropped, for the record')
     .action((ref: string, opts: { config: string; reason: string }) =>
       run(opts.config, (config) =>
-        withLetters(config, (letters, ch) => {
+        withLetters(config, async (letters, ch) => {
           const reason = opts.reason.trim().slice(0, 500);
           if (reason.length < 3) throw new AccordError('schema.invalid', 'give a reason', { path: 'reason' });
           const hit = find(letters, ref);
-          ch.ack(hit.msg);
           const letter = hit.letter!;
+          // Art. 10(6): recorded (by the gateway) before the letter is gone.
+          await recordForGateway(config, names(config.namespace).redisPrefix, {
+            type: 'dead-letter-drop',
+            ...(letter.messageId === undefined ? {} : { messageId: letter.messageId }),
+            reason: `${letter.code}: ${reason}`.slice(0, 500),
+            decidedBy: `accord dlq drop (${operatorName()})`,
+            refersTo: letter.inputSha256,
+          });
+          ch.ack(hit.msg);
           createLogger({ level: 'info' }, process.stderr).warn(
             {
               code: 'dlq.dropped',
@@ -200,7 +209,7 @@ export function registerDlq(program: Command): void {
             'dead letter dropped',
           );
           out(`dropped ${letter.inputSha256.slice(0, 12)} (${letter.code}): ${reason}`);
-          return Promise.resolve(new Set([hit.msg]));
+          return new Set([hit.msg]);
         }),
       ),
     );

@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, names, type Config } from '../config.js';
+import { operatorName, recordForGateway } from '../audit/handoff.js';
 import { AccordError } from '../errors.js';
 import {
   activateKey,
@@ -46,6 +47,15 @@ function checked<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   if (!r.success)
     throw new AccordError('schema.invalid', `--${path}: ${r.error.issues[0]?.message}`, { path });
   return r.data;
+}
+
+/** Art. 10(6), issue 7: every key operation goes into the gateway's audit log. */
+async function record(config: Config, what: string): Promise<void> {
+  await recordForGateway(config, names(config.namespace).redisPrefix, {
+    type: 'key-operation',
+    reason: what.slice(0, 500),
+    decidedBy: `accord keys (${operatorName()})`,
+  });
 }
 
 export function registerKeysLifecycle(keys: Command): void {
@@ -101,9 +111,12 @@ export function registerKeysLifecycle(keys: Command): void {
     )
     .action((file: string, opts: { config: string; expectThumbprint: string[] }) =>
       withConfig(opts.config, async (config) => {
-        // audit: key-operation import-peer
         const lines = importPeer(config, file, opts.expectThumbprint, new Date());
         for (const t of lines) out(`pinned ${t.use} kid ${t.kid}  thumbprint ${t.thumbprint}`);
+        await record(
+          config,
+          `import-peer ${lines.map((t) => `${t.use}:${t.kid}:${t.thumbprint}`).join(' ')}`,
+        );
         await notify(config);
       }),
     );
@@ -125,12 +138,12 @@ export function registerKeysLifecycle(keys: Command): void {
           opts.validDays === undefined
             ? undefined
             : checked(z.coerce.number().int().min(1).max(3650), opts.validDays, 'valid-days');
-        // audit: key-operation rotate
         const { key, thumbprint } = await rotateKey(config, opts.use, {
           now: new Date(),
           activateAt,
           validDays,
         });
+        await record(config, `rotate ${key.use} next kid ${key.kid} thumbprint ${thumbprint}`);
         out(`next ${key.use} key ${key.kid}  thumbprint ${thumbprint}`);
         out(
           activateAt
@@ -148,8 +161,8 @@ export function registerKeysLifecycle(keys: Command): void {
     .requiredOption('--config <file>', 'the gateway config')
     .action((kid: string, opts: { config: string }) =>
       withConfig(opts.config, async (config) => {
-        // audit: key-operation activate
         await activateKey(config, checked(Kid, kid, 'kid'), new Date());
+        await record(config, `activate kid ${kid}`);
         out(`${kid} is active`);
         await notify(config);
       }),
@@ -163,13 +176,9 @@ export function registerKeysLifecycle(keys: Command): void {
     .requiredOption('--reason <text>', 'why (kept in key-state.json; no personal data)')
     .action((kid: string, opts: { config: string; reason: string }) =>
       withConfig(opts.config, async (config) => {
-        // audit: key-operation revoke
-        const owner = await revokeKey(
-          config,
-          checked(Kid, kid, 'kid'),
-          checked(Reason, opts.reason, 'reason'),
-          new Date(),
-        );
+        const reason = checked(Reason, opts.reason, 'reason');
+        const owner = await revokeKey(config, checked(Kid, kid, 'kid'), reason, new Date());
+        await record(config, `revoke ${owner} kid ${kid}: ${reason}`);
         out(`revoked ${owner} key ${kid}`);
         await notify(config);
       }),

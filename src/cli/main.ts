@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `accord` command. */
 import { Command, CommanderError } from 'commander';
+import { registerAudit } from './audit.js';
 import { registerBroker } from './broker.js';
 import { registerConfig } from './config.js';
 import { registerDlq } from './dlq.js';
@@ -27,6 +28,7 @@ registerDirectory(program);
 registerBroker(program);
 registerDlq(program);
 registerStatus(program);
+registerAudit(program);
 
 try {
   await program.parseAsync(process.argv);

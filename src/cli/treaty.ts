@@ -1,12 +1,13 @@
 /**
- * `accord treaty suspend | resume | status`: Art. 17. Suspend or resume the agreement in full or for
+ * `accord treaty suspend | resume | terminate | status`: Art. 17 and 18. Suspend or resume the agreement in full or for
  * some crime categories; the notice goes to the peer like any message and takes effect fifteen days
  * after the peer received it. `status` shows every notice and whether it is in force.
  */
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
-import { loadConfig, names } from '../config.js';
+import { loadConfig, names, type Config } from '../config.js';
+import { RedisLedger } from '../store/redis-ledger.js';
 import { CrimeCategory } from '../domain/categories.js';
 import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
@@ -23,8 +24,57 @@ interface NoticeOpts {
   reason: string;
 }
 
+/** Publish a notice submission to the outbox, as the notifying authority's case system would. */
+async function publishNotice(config: Config, sub: Submission): Promise<string> {
+  const conn = await AmqpConnection.open({
+    url: config.amqp.url,
+    name: 'accord-treaty',
+    heartbeatS: config.amqp.heartbeatS,
+    confirmTimeoutMs: config.amqp.confirmTimeoutMs,
+  });
+  try {
+    await conn.publish(names(config.namespace).outbox, Buffer.from(JSON.stringify(sub)), {
+      contentType: 'application/json',
+    });
+  } finally {
+    await conn.close();
+  }
+  return messageIdFor(config.party, sub.from, sub.idempotencyKey);
+}
+
+/** Art. 18(2): notify the termination; the agreement ends six months after the peer received it. */
+async function terminate(opts: {
+  config: string;
+  from: string;
+  note: string;
+  reason?: string;
+}): Promise<void> {
+  try {
+    const config = loadConfig(opts.config);
+    const sub = validate(
+      Submission,
+      {
+        idempotencyKey: `treaty/terminate/${randomUUID()}`,
+        kind: 'termination-notice',
+        from: opts.from,
+        to: { party: config.peer.party, authority: config.peer.authorities[0]!.id },
+        priority: 'urgent',
+        body: { diplomaticNote: opts.note, ...(opts.reason === undefined ? {} : { reason: opts.reason }) },
+      },
+      'termination notice',
+    );
+    const id = await publishNotice(config, sub);
+    process.stdout.write(
+      `Art. 18 termination notice ${id} queued for ${config.peer.party}. The agreement ends six months after ` +
+        `the peer's receipt; then destroy orders go out for all personal data received (see: accord treaty status).\n`,
+    );
+    process.exitCode = EXIT_OK;
+  } catch (err) {
+    process.exitCode = reportError(err);
+  }
+}
+
 async function notify(action: 'suspend' | 'resume', opts: NoticeOpts): Promise<void> {
-  let conn: AmqpConnection | undefined;
   try {
     const config = loadConfig(opts.config);
     const scope =
@@ -43,16 +93,7 @@ async function notify(action: 'suspend' | 'resume', opts: NoticeOpts): Promise<v
       },
       'suspension notice',
     );
-    conn = await AmqpConnection.open({
-      url: config.amqp.url,
-      name: 'accord-treaty',
-      heartbeatS: config.amqp.heartbeatS,
-      confirmTimeoutMs: config.amqp.confirmTimeoutMs,
-    });
-    await conn.publish(names(config.namespace).outbox, Buffer.from(JSON.stringify(sub)), {
-      contentType: 'application/json',
-    });
-    const id = messageIdFor(config.party, sub.from, sub.idempotencyKey);
+    const id = await publishNotice(config, sub);
     process.stdout.write(
       `Art. 17 ${action} notice ${id} queued for ${config.peer.party}; it takes effect 15 days after the peer's receipt ` +
         `(see: accord treaty status). The sending authority's events say whether it was accepted.\n`,
@@ -60,13 +101,13 @@ async function notify(action: 'suspend' | 'resume', opts: NoticeOpts): Promise<v
     process.exitCode = EXIT_OK;
   } catch (err) {
     process.exitCode = reportError(err);
-  } finally {
-    await conn?.close();
   }
 }
 
 export function registerTreaty(program: Command): void {
-  const treaty = program.command('treaty').description('Art. 17 suspension and its revocation');
+  const treaty = program
+    .command('treaty')
+    .description('Art. 17 suspension and its revocation; Art. 18 termination');
   for (const action of ['suspend', 'resume'] as const) {
     treaty
       .command(action)
@@ -81,6 +122,16 @@ export function registerTreaty(program: Command): void {
       .action((opts: NoticeOpts) => notify(action, opts));
   }
   treaty
+    .command('terminate')
+    .description(
+      'Art. 18(2): notify the termination of the agreement (it ends six months after the peer received it)',
+    )
+    .requiredOption('--config <file>', 'the gateway config')
+    .requiredOption('--from <authority>', 'the notifying authority (treaty.notifyingAuthorities)')
+    .requiredOption('--note <reference>', 'the diplomatic note that carries the termination')
+    .option('--reason <text>', 'the reason, as notified')
+    .action((opts: { config: string; from: string; note: string; reason?: string }) => terminate(opts));
+  treaty
     .command('status')
     .description('every Art. 17 notice, and whether it is in force')
     .requiredOption('--config <file>', 'the gateway config')
@@ -90,7 +141,16 @@ export function registerTreaty(program: Command): void {
         const config = loadConfig(opts.config);
         redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
         await redis.connect();
-        const entries = await new RedisSuspensions(redis, names(config.namespace).redisPrefix).list();
+        const prefix = names(config.namespace).redisPrefix;
+        const t = await new RedisLedger(redis, prefix, 1).termination();
+        if (t) {
+          const ended = Date.parse(t.effectiveAt) <= Date.now();
+          process.stdout.write(
+            `Art. 18: terminated by ${t.party} (notice ${t.noticeId}, ${t.diplomaticNote}); ` +
+              `${ended ? 'ended' : 'ends'} ${t.effectiveAt}\n`,
+          );
+        }
+        const entries = await new RedisSuspensions(redis, prefix).list();
         if (entries.length === 0)
           process.stdout.write('no Art. 17 notices: the agreement is applied in full\n');
         const now = Date.now();

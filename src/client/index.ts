@@ -7,8 +7,11 @@ import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import { StatusEvent } from '../domain/events.js';
 import type { z } from 'zod';
+import type { DestroyOrder } from '../domain/delivery.js';
 import {
+  CorrectionConfirmedSubmission,
   DecisionSubmission,
+  DestructionConfirmedSubmission,
   ExportSubmission,
   Submission,
   type SubmissionInput,
@@ -19,6 +22,15 @@ import { AccordError } from '../errors.js';
 import type { SUBMITTABLE, SubmittableKind } from '../domain/messages.js';
 
 export type { InboxDelivery } from '../pipeline/inbound.js';
+export type { DestroyOrder } from '../domain/delivery.js';
+
+/** What arrives in an authority's inbox: a delivered message, or an order to destroy one's personal data. */
+export type InboxItem = InboxDelivery | DestroyOrder;
+
+/** True for an Art. 10(5) / 18 destroy order (answer it with {@link CaseSystemClient.confirmDestruction}). */
+export function isDestroyOrder(item: InboxItem): item is DestroyOrder {
+  return (item as { order?: unknown }).order === 'destroy';
+}
 export type { StatusEvent } from '../domain/events.js';
 export type { SubmissionInput } from '../domain/submission.js';
 export type { SubmittableKind } from '../domain/messages.js';
@@ -227,13 +239,63 @@ export class CaseSystemClient {
     await this.toOutbox(content, { contentType: 'application/json' });
   }
 
-  /** Consume this authority's inbox; a delivery is acknowledged once the handler resolves. */
-  async onInbox(handler: (delivery: InboxDelivery) => Promise<void> | void): Promise<void> {
+  /**
+   * Art. 10(4), 10(5), 18: confirm that this authority destroyed the personal data of a message it
+   * received — after a destroy order (`deadline`, `termination`), earlier because they are no longer
+   * needed, or after an erasure. The default idempotency key makes a repeat a duplicate.
+   */
+  async confirmDestruction(
+    messageId: string,
+    reason: DestructionConfirmedSubmission['body']['reason'],
+    opts: { idempotencyKey?: string; destroyedAt?: string } = {},
+  ): Promise<{ confirmationId: string }> {
+    const conf = validate(
+      DestructionConfirmedSubmission,
+      {
+        idempotencyKey: opts.idempotencyKey ?? `destroyed/${messageId}`,
+        from: this.opts.authority,
+        kind: 'destruction-confirmed',
+        body: {
+          messageId,
+          reason,
+          ...(opts.destroyedAt === undefined ? {} : { destroyedAt: opts.destroyedAt }),
+        },
+      },
+      'destruction-confirmed',
+    );
+    await this.toOutbox(Buffer.from(JSON.stringify(conf)), { contentType: 'application/json' });
+    return { confirmationId: messageIdFor(this.opts.party, conf.from, conf.idempotencyKey) };
+  }
+
+  /** Art. 10(4): confirm that this authority applied a correction it received; the provider is told. */
+  async confirmCorrection(
+    correctionId: string,
+    opts: { idempotencyKey?: string } = {},
+  ): Promise<{ confirmationId: string }> {
+    const conf = validate(
+      CorrectionConfirmedSubmission,
+      {
+        idempotencyKey: opts.idempotencyKey ?? `corrected/${correctionId}`,
+        from: this.opts.authority,
+        kind: 'correction-confirmed',
+        body: { correctionId },
+      },
+      'correction-confirmed',
+    );
+    await this.toOutbox(Buffer.from(JSON.stringify(conf)), { contentType: 'application/json' });
+    return { confirmationId: messageIdFor(this.opts.party, conf.from, conf.idempotencyKey) };
+  }
+
+  /**
+   * Consume this authority's inbox: delivered messages, and destroy orders ({@link isDestroyOrder}).
+   * An item is acknowledged once the handler resolves.
+   */
+  async onInbox(handler: (item: InboxItem) => Promise<void> | void): Promise<void> {
     await this.conn.consume(
       this.names.inbox(this.opts.authority),
       this.opts.prefetch ?? 16,
       async (m) => {
-        await handler(JSON.parse(m.content.toString('utf8')) as InboxDelivery);
+        await handler(JSON.parse(m.content.toString('utf8')) as InboxItem);
       },
       () => undefined,
     );

@@ -436,7 +436,12 @@ export class InboundPipeline {
     }
     const confirmBy = at(dp.confirmCorrectionHours * 3_600_000);
     if (env.kind === 'correction') {
-      await deadlines.schedule({ kind: 'correction-confirmation-due', id: env.id, authority: target, dueAt: confirmBy });
+      await deadlines.schedule({
+        kind: 'correction-confirmation-due',
+        id: env.id,
+        authority: target,
+        dueAt: confirmBy,
+      });
     }
     if (env.kind === 'erasure') {
       await ledger.noteOnReceived(env.body.refersTo, 'erasureId', env.id);
@@ -471,7 +476,12 @@ export class InboundPipeline {
     const { ctx } = this;
     const effectiveAt = terminationEffective(receivedAt);
     await ctx.deps.ledger.putTermination({ noticeId, party, diplomaticNote, receivedAt, effectiveAt });
-    await ctx.deps.deadlines.schedule({ kind: 'termination-effective', id: noticeId, authority, dueAt: effectiveAt });
+    await ctx.deps.deadlines.schedule({
+      kind: 'termination-effective',
+      id: noticeId,
+      authority,
+      dueAt: effectiveAt,
+    });
     this.log.warn(
       { messageId: noticeId, party, effectiveAt, code: 'treaty.terminated' },
       'Art. 18: the agreement terminates; all personal data received will be ordered destroyed then',
@@ -509,7 +519,9 @@ export class InboundPipeline {
         contentType: 'application/jose',
         messageId: env.id,
         headers: {
-          ...(typeof msg.headers[COPY_HEADER] === 'string' ? { [COPY_HEADER]: msg.headers[COPY_HEADER] } : {}),
+          ...(typeof msg.headers[COPY_HEADER] === 'string'
+            ? { [COPY_HEADER]: msg.headers[COPY_HEADER] }
+            : {}),
           [HELD_SINCE_HEADER]: heldSince ?? receivedAt.toISOString(),
         },
       },
@@ -718,7 +730,8 @@ export class InboundPipeline {
           message: 'Art. 10(4): taken in; delivered once the message it refers to has arrived',
         }),
       );
-      if (await ctx.deps.state.markDelivered(id, deliveredAt)) ctx.deps.metrics.message('out', sent.kind, 'held');
+      if (await ctx.deps.state.markDelivered(id, deliveredAt))
+        ctx.deps.metrics.message('out', sent.kind, 'held');
       return 'done';
     }
     if (sent.kind === 'suspension-notice') {

@@ -241,7 +241,8 @@ export class OutboundPipeline {
         throw new AccordError('policy.not_provided', ERROR_CODES['policy.not_provided'], { path });
       }
     };
-    if (sub.kind === 'correction' || sub.kind === 'erasure') await provided(sub.body.refersTo, 'body.refersTo');
+    if (sub.kind === 'correction' || sub.kind === 'erasure')
+      await provided(sub.body.refersTo, 'body.refersTo');
     if (sub.kind === 'usage-report-request') {
       for (const [i, ref] of sub.body.references.entries()) await provided(ref, `body.references.${i}`);
     }
@@ -402,7 +403,9 @@ export class OutboundPipeline {
       );
     }
     const notifies =
-      sub.kind === 'suspension-notice' || sub.kind === 'directory-update' || sub.kind === 'termination-notice';
+      sub.kind === 'suspension-notice' ||
+      sub.kind === 'directory-update' ||
+      sub.kind === 'termination-notice';
     if (notifies && !ctx.config.treaty.notifyingAuthorities.includes(sub.from)) {
       throw new AccordError('treaty.not_notifying_authority', ERROR_CODES['treaty.not_notifying_authority'], {
         path: 'from',
@@ -673,7 +676,11 @@ export class OutboundPipeline {
       ...(rec.destroyBy === undefined ? {} : { destroyBy: rec.destroyBy }),
       ...(rec.erasureId === undefined ? {} : { refersTo: rec.erasureId }),
     });
-    for (const kind of ['destruction-due', 'destruction-confirmation-due', 'erasure-confirmation-due'] as const) {
+    for (const kind of [
+      'destruction-due',
+      'destruction-confirmation-due',
+      'erasure-confirmation-due',
+    ] as const) {
       await deadlines.satisfy(kind, id);
     }
     if (reason === 'erasure' || ctx.config.dataProtection.destruction.notifyProvider) {

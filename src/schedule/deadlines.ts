@@ -89,7 +89,14 @@ export class BullDeadlines implements Deadlines {
 
   /** Promote the delayed jobs that are due by the gateway's clock. */
   async sweep(): Promise<void> {
-    const due = await this.deps.redis.zrangebyscore(this.dueKey, '-inf', this.deps.now().getTime(), 'LIMIT', 0, 500);
+    const due = await this.deps.redis.zrangebyscore(
+      this.dueKey,
+      '-inf',
+      this.deps.now().getTime(),
+      'LIMIT',
+      0,
+      500,
+    );
     for (const jobId of due) {
       const job = await this.queue.getJob(jobId);
       if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);

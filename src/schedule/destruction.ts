@@ -27,7 +27,8 @@ export class DestructionOrders {
   /** `destruction-due`: the provider's deadline for one message has come. */
   async deadline(d: Deadline): Promise<void> {
     const sent = await this.order(d.id, 'deadline', d.dueAt);
-    if (sent) this.deps.log.info({ messageId: d.id, authority: d.authority }, 'destroy order sent (Art. 10(5))');
+    if (sent)
+      this.deps.log.info({ messageId: d.id, authority: d.authority }, 'destroy order sent (Art. 10(5))');
   }
 
   /** `termination-effective`: the agreement has ended; every message with personal data still held goes. */

@@ -14,8 +14,8 @@ import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { checkConfigData, names, type Config } from '../../src/config.js';
 import { Gateway, ownExchanges, ownQueues } from '../../src/gateway.js';
-import { CaseSystemClient } from '../../src/client/index.js';
-import type { InboxDelivery, StatusEvent } from '../../src/client/index.js';
+import { CaseSystemClient, isDestroyOrder } from '../../src/client/index.js';
+import type { DestroyOrder, InboxDelivery, StatusEvent } from '../../src/client/index.js';
 import { REDACT_PATHS } from '../../src/log.js';
 import { KeyRing } from '../../src/crypto/keyring.js';
 import { seal } from '../../src/crypto/seal.js';
@@ -49,7 +49,13 @@ export function testEnvelope(over: Record<string, any> = {}, now: number = Date.
     expiresAt: new Date(now + 3600_000).toISOString(),
     priority: 'normal',
     language: 'en',
-    handling: { purposes: ['combating-crime'], conditions: [], sensitive: [] },
+    // A document number is personal data: Art. 10(5) wants the provider's destruction deadline.
+    handling: {
+      purposes: ['combating-crime'],
+      conditions: [],
+      sensitive: [],
+      destroyBy: new Date(now + 30 * 86_400_000).toISOString(),
+    },
     body: { documents: [{ number: 'X1', type: 'passport', status: 'lost' }] },
     ...over,
   };
@@ -138,6 +144,8 @@ export class Collector<T> {
 export interface TestAuthority {
   client: CaseSystemClient;
   inbox: Collector<InboxDelivery>;
+  /** Art. 10(5), 18: destroy orders, which arrive in the inbox too. */
+  orders: Collector<DestroyOrder>;
   events: Collector<StatusEvent>;
 }
 
@@ -149,10 +157,11 @@ export async function authority(config: Config, id: string): Promise<TestAuthori
     ...(config.namespace ? { namespace: config.namespace } : {}),
   });
   const inbox = new Collector<InboxDelivery>();
+  const orders = new Collector<DestroyOrder>();
   const events = new Collector<StatusEvent>();
-  await client.onInbox((d) => inbox.push(d));
+  await client.onInbox((d) => (isDestroyOrder(d) ? orders.push(d) : inbox.push(d)));
   await client.onEvent((e) => events.push(e));
-  return { client, inbox, events };
+  return { client, inbox, orders, events };
 }
 
 /** Read every message currently in a queue (and ack them). */
