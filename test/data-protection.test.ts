@@ -336,6 +336,28 @@ describe('issue 6: the personal-data lifecycle between two gateways, with the cl
     expect(after).to.include({ outcome: 'rejected', code: 'treaty.terminated' });
   });
 
+  it("accord trace: a message's timeline on both sides, from the records and the state", async () => {
+    const kz = await runCli(['trace', confirmed, '--config', configFileFor(pair.kzConfig)]);
+    expect(kz.code, kz.stderr).to.equal(0);
+    expect(kz.stdout).to.contain(`message ${confirmed}`);
+    expect(kz.stdout).to.match(/received from CZ\/cz-pp-ipc for kz-mia, request/);
+    expect(kz.stdout).to.match(/personal data destroyed \(deadline\)/);
+    expect(kz.stdout).to.match(/record #\d+ receipt: request; CZ\/cz-pp-ipc → KZ\/kz-mia; 1 data subject/);
+    expect(kz.stdout).to.match(/record #\d+ destruction: .*Art\. 10\(5\) deadline; by kz-mia/);
+    expect(kz.stdout).not.to.contain(FAMILY);
+    const cz = await runCli(['trace', confirmed, '--config', configFileFor(pair.czConfig)]);
+    expect(cz.stdout).to.match(/sealed .*\n.*published to the peer/);
+    expect(cz.stdout).to.contain('signed receipt from the peer');
+    const unknown = await runCli([
+      'trace',
+      confirmed.replace(/^./, 'd'),
+      '--config',
+      configFileFor(pair.czConfig),
+    ]);
+    expect(unknown.code).to.equal(1);
+    expect(unknown.stdout).to.contain('knows nothing of it');
+  });
+
   it('Art. 10(6): both logs verify, each holds an anchor of the other, and `audit verify` finds each tampering', async () => {
     await pair.cz.stop();
     await pair.kz.stop();

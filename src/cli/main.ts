@@ -6,6 +6,7 @@ import { registerBroker } from './broker.js';
 import { registerConfig } from './config.js';
 import { registerDlq } from './dlq.js';
 import { registerStatus } from './status.js';
+import { registerTrace } from './trace.js';
 import { registerDirectory } from './directory.js';
 import { registerEnvelope } from './envelope.js';
 import { EXIT_USAGE } from './exit.js';
@@ -29,6 +30,7 @@ registerBroker(program);
 registerDlq(program);
 registerStatus(program);
 registerAudit(program);
+registerTrace(program);
 
 try {
   await program.parseAsync(process.argv);
