@@ -56,12 +56,19 @@ export async function sendToPeer(
   record: SentRecord,
   urgent: boolean,
 ): Promise<string> {
-  await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(record.jwe, 'latin1'), {
-    contentType: 'application/jose',
-    messageId: id,
-    headers: { [COPY_HEADER]: randomUUID() },
-    ...(urgent ? { priority: URGENT_PRIORITY } : {}),
-  });
+  const first = record.sentAt === undefined;
+  if (first) ctx.deps.metrics.sending(1);
+  try {
+    await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(record.jwe, 'latin1'), {
+      contentType: 'application/jose',
+      messageId: id,
+      headers: { [COPY_HEADER]: randomUUID() },
+      ...(urgent ? { priority: URGENT_PRIORITY } : {}),
+    });
+  } catch (err) {
+    if (first) ctx.deps.metrics.sending(-1);
+    throw err;
+  }
   const sentAt = ctx.deps.now().toISOString();
   await ctx.deps.state.markSent(id, sentAt);
   await ctx.deps.timers.schedule(id);
@@ -152,5 +159,7 @@ export async function sendNotice(
   );
   const record = await sealedRecord(ctx, envelope, { idempotencyKey: key });
   await sendToPeer(ctx, id, record, request.priority === 'urgent');
+  // Counted like a submission sent (once, not on a retry), so its receipt has a `sent` to match.
+  if (record.sentAt === undefined) ctx.deps.metrics.message('out', envelope.kind, 'sent');
   return id;
 }
