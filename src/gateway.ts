@@ -24,6 +24,7 @@ import { tlsSocketOptions } from './transport/tls.js';
 import { GatewayMetrics } from './admin/metrics.js';
 import { Alerts } from './admin/alerts.js';
 import { AdminServer } from './admin/server.js';
+import { LinkWatch } from './admin/dashboard.js';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, statSync } from 'node:fs';
 import { AmqpConnection, type PublishProps, type Tx, type TxOutcome } from './transport/amqp.js';
@@ -440,6 +441,18 @@ export class Gateway extends EventEmitter {
             'peer-broker': () => Promise.resolve(peer!.isUp ? undefined : 'not connected'),
             redis: async () => ((await redis.ping()) === 'PONG' ? undefined : 'no PONG'),
             keys: () => Promise.resolve(keys.unusable()),
+          },
+          // Issue 8: the dashboard at / and /api/summary (src/admin/dashboard.ts).
+          dashboard: {
+            party: config.party,
+            now,
+            links: { peer: new LinkWatch(peer, now), local: new LinkWatch(local, now) },
+            metrics,
+            alerts,
+            keys,
+            dlqDepth: () => local!.messageCount(n.dlq),
+            pendingReviews: () => reviews.pending(),
+            suspensions,
           },
         });
         gw.adminAddress = admin.address;
