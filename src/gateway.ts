@@ -29,6 +29,7 @@ import { checkpointSigner } from './audit/checkpoint.js';
 import { drainHandoff, handoffChannel } from './audit/handoff.js';
 import { RedisLedger } from './store/redis-ledger.js';
 import { DestructionOrders } from './schedule/destruction.js';
+import { LinkWatch } from './admin/dashboard.js';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, statSync } from 'node:fs';
 import { AmqpConnection, type PublishProps, type Tx, type TxOutcome } from './transport/amqp.js';
@@ -490,6 +491,18 @@ export class Gateway extends EventEmitter {
             'peer-broker': () => Promise.resolve(peer!.isUp ? undefined : 'not connected'),
             redis: async () => ((await redis.ping()) === 'PONG' ? undefined : 'no PONG'),
             keys: () => Promise.resolve(keys.unusable()),
+          },
+          // Issue 8: the dashboard at / and /api/summary (src/admin/dashboard.ts).
+          dashboard: {
+            party: config.party,
+            now,
+            links: { peer: new LinkWatch(peer, now), local: new LinkWatch(local, now) },
+            metrics,
+            alerts,
+            keys,
+            dlqDepth: () => local!.messageCount(n.dlq),
+            pendingReviews: () => reviews.pending(),
+            suspensions,
           },
         });
         gw.adminAddress = admin.address;

@@ -5,6 +5,7 @@
  * not retried: the log line is the record.
  */
 import type { Logger } from 'pino';
+import { Ring } from './ring.js';
 
 export const ALERTS = {
   'alert.delivery_failed': 'No signed receipt after the last resend; the message is parked in accord.dlq.',
@@ -30,7 +31,16 @@ export interface Alerter {
   raise(code: AlertCode, facts?: AlertFacts): void;
 }
 
+/** One alert as the dashboard lists it. */
+export interface RecentAlert extends AlertFacts {
+  code: AlertCode;
+  at: string;
+}
+
 export class Alerts implements Alerter {
+  /** The last alerts raised, newest first (for the dashboard; lost on restart). */
+  readonly recent = new Ring<RecentAlert>(20);
+
   constructor(
     private readonly party: string,
     private readonly log: Logger,
@@ -47,6 +57,7 @@ export class Alerts implements Alerter {
       message: ALERTS[code],
     };
     this.log.error(alert, `alert: ${ALERTS[code]}`);
+    this.recent.push({ code, at: alert.at, ...facts });
     if (this.webhookUrl === undefined) return;
     fetch(this.webhookUrl, {
       method: 'POST',

@@ -4,7 +4,8 @@
  * codes and grounds — never ids or content.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Metrics } from '../pipeline/ports.js';
+import type { Metrics, RefusalFacts } from '../pipeline/ports.js';
+import { Ring } from './ring.js';
 
 /** Read at scrape time; each returns a number, or throws when it cannot be known. */
 export interface Probes {
@@ -15,14 +16,39 @@ export interface Probes {
   suspensionsInForce(): Promise<number>;
 }
 
+/** Outcomes that end a sent message's wait for its receipt (see {@link GatewayMetrics.inFlight}). */
+const SETTLED = new Set(['delivered', 'refused', 'in-review', 'failed']);
+
+/** One refusal as the dashboard lists it: no explanation, nothing personal. */
+export interface RecentRefusal extends RefusalFacts {
+  at: string;
+  grounds: string[];
+}
+
+/** One sample of `accord_messages_total`. */
+export interface MessageCount {
+  direction: string;
+  kind: string;
+  outcome: string;
+  count: number;
+}
+
 export class GatewayMetrics implements Metrics {
   readonly registry = new Registry();
+  /** The last refusals by this gateway, newest first (for the dashboard; lost on restart). */
+  readonly recentRefusals: Ring<RecentRefusal>;
   private readonly messages: Counter;
   private readonly latency: Histogram;
   private readonly resends: Counter;
   private readonly refusals: Counter;
+  private awaiting = 0;
 
-  constructor(party: string, probes: Probes) {
+  constructor(
+    party: string,
+    probes: Probes,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.recentRefusals = new Ring<RecentRefusal>(20);
     this.registry.setDefaultLabels({ party });
     this.messages = new Counter({
       name: 'accord_messages_total',
@@ -74,10 +100,42 @@ export class GatewayMetrics implements Metrics {
     gauge('accord_suspensions_in_force', 'Art. 17 suspension notices in force', () =>
       probes.suspensionsInForce(),
     );
+    gauge(
+      'accord_in_flight',
+      'Messages sent to the peer and awaiting their receipt (counted by this process since it started)',
+      () => this.awaiting,
+    );
+  }
+
+  /**
+   * Sent and awaiting a receipt: {@link sending} adds one before the first publish to the peer (takes it
+   * back when that publish fails), and the first outcome that ends the wait (`delivered`, `refused`,
+   * `in-review`, `failed`) takes one away. Counted in memory by this process: after a restart the
+   * messages still in flight from before are not counted (and their receipts do not push it below zero);
+   * with several processes per party, sum the gauge over them.
+   */
+  get inFlight(): number {
+    return this.awaiting;
+  }
+
+  sending(change: 1 | -1): void {
+    this.awaiting = Math.max(0, this.awaiting + change);
   }
 
   message(direction: 'out' | 'in', kind: string, outcome: string): void {
     this.messages.inc({ direction, kind, outcome });
+    if (direction === 'out' && SETTLED.has(outcome)) this.awaiting = Math.max(0, this.awaiting - 1);
+  }
+
+  /** Every sample of `accord_messages_total` so far. */
+  async messageCounts(): Promise<MessageCount[]> {
+    const { values } = await this.messages.get();
+    return values.map((v) => ({
+      direction: String(v.labels.direction),
+      kind: String(v.labels.kind),
+      outcome: String(v.labels.outcome),
+      count: v.value,
+    }));
   }
 
   receiptLatency(seconds: number): void {
@@ -88,7 +146,15 @@ export class GatewayMetrics implements Metrics {
     this.resends.inc();
   }
 
-  refused(grounds: readonly string[]): void {
+  refused(grounds: readonly string[], facts?: RefusalFacts): void {
     for (const ground of grounds) this.refusals.inc({ ground });
+    if (facts) {
+      this.recentRefusals.push({
+        at: this.now().toISOString(),
+        messageId: facts.messageId,
+        decidedBy: facts.decidedBy,
+        grounds: [...grounds],
+      });
+    }
   }
 }

@@ -1,15 +1,18 @@
 /**
  * The admin HTTP server (issue 8): `/healthz` (alive; no token), `/readyz` (each dependency named when
- * failing) and `/metrics` (Prometheus text). Listens on 127.0.0.1 unless configured otherwise; every
+ * failing), `/metrics` (Prometheus text) and, when the gateway gives it a source, the dashboard: `/`
+ * (HTML, dashboard-page.ts) and `/api/summary` (the same facts as JSON, dashboard.ts). Listens on 127.0.0.1 unless configured otherwise; every
  * path but `/healthz` needs `Authorization: Bearer <token>`, compared in constant time (SHA-256 of
  * both, then `timingSafeEqual`, so neither the content nor the length of the token leaks through
  * timing). GET and HEAD only; no request body is ever read.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { collectSummary, type DashboardSource } from './dashboard.js';
+import { dashboardCsp, renderDashboard } from './dashboard-page.js';
 
 /** One readiness check: resolves when ready, rejects (or resolves with a reason) when not. */
 export type ReadinessCheck = () => Promise<string | undefined>;
@@ -23,6 +26,8 @@ export interface AdminOptions {
   /** Named checks for /readyz, in order. */
   checks: Record<string, ReadinessCheck>;
   log: Logger;
+  /** What the dashboard shows; without it `/` and `/api/summary` are 404. */
+  dashboard?: DashboardSource;
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -40,11 +45,18 @@ export class AdminServer {
       const given = header.startsWith('Bearer ') ? header.slice(7) : '';
       return timingSafeEqual(digest(given), expected);
     };
-    const send = (res: ServerResponse, status: number, type: string, body: string) => {
+    const send = (
+      res: ServerResponse,
+      status: number,
+      type: string,
+      body: string,
+      headers: Record<string, string> = {},
+    ) => {
       res.writeHead(status, {
         'content-type': type,
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
+        ...headers,
       });
       res.end(body);
     };
@@ -80,6 +92,19 @@ export class AdminServer {
           'application/json',
           `${JSON.stringify({ ready: failing.length === 0, failing, checks })}\n`,
         );
+      }
+      if (opts.dashboard && path === '/api/summary') {
+        const summary = await collectSummary(opts.dashboard);
+        return send(res, 200, 'application/json', `${JSON.stringify(summary)}\n`);
+      }
+      if (opts.dashboard && path === '/') {
+        const nonce = randomBytes(16).toString('base64');
+        const page = renderDashboard(await collectSummary(opts.dashboard), nonce);
+        return send(res, 200, 'text/html; charset=utf-8', page, {
+          'content-security-policy': dashboardCsp(nonce),
+          'x-frame-options': 'DENY',
+          'referrer-policy': 'no-referrer',
+        });
       }
       return send(res, 404, 'text/plain', 'not found\n');
     };

@@ -53,6 +53,13 @@ export async function importKeys(list: readonly (PrivateJwk | PublicJwk)[]): Pro
   return Promise.all(list.map((k) => jose.JWK.asKey(k)));
 }
 
+/** One key of a ring, named without its material. */
+export interface KeyInventoryEntry {
+  owner: 'own' | 'peer';
+  kid: string;
+  use: 'sig' | 'enc';
+}
+
 export class KeyRing {
   /** Resolves a JWE's `kid` to an own decryption key (refusing revoked and retired keys). */
   readonly decryptionLookup: KeyLookup;
@@ -61,6 +68,7 @@ export class KeyRing {
   private state: KeyStateFile = { keys: [] };
   private clock: () => Date = () => new Date();
   private sets: {
+    inventory: KeyInventoryEntry[];
     ownSigning: jose.JWK.Key[];
     peerEncryption: jose.JWK.Key[];
     decryption: KeyLookup;
@@ -73,7 +81,15 @@ export class KeyRing {
     ownDecryption: jose.JWK.Key[],
     peerVerification: jose.JWK.Key[],
   ) {
+    const list = (owner: 'own' | 'peer', keys: jose.JWK.Key[]) =>
+      keys.map((k) => ({ owner, kid: k.kid, use: k.use as 'sig' | 'enc' }));
     this.sets = {
+      inventory: [
+        ...list('own', ownSigning),
+        ...list('own', ownDecryption),
+        ...list('peer', peerVerification),
+        ...list('peer', peerEncryption),
+      ],
       ownSigning,
       peerEncryption,
       decryption: pinnedLookup(ownDecryption, 'own decryption'),
@@ -101,6 +117,11 @@ export class KeyRing {
     this.state = state;
     if (now) this.clock = now;
     return this;
+  }
+
+  /** Which keys the ring holds, by owner, kid and use (no key material), for status pages. */
+  inventory(): KeyInventoryEntry[] {
+    return this.sets.inventory.map((k) => ({ ...k }));
   }
 
   /** The lifecycle state in use. */

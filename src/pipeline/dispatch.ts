@@ -57,12 +57,19 @@ export async function sendToPeer(
   record: SentRecord,
   urgent: boolean,
 ): Promise<string> {
-  await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(record.jwe, 'latin1'), {
-    contentType: 'application/jose',
-    messageId: id,
-    headers: { [COPY_HEADER]: randomUUID() },
-    ...(urgent ? { priority: URGENT_PRIORITY } : {}),
-  });
+  const first = record.sentAt === undefined;
+  if (first) ctx.deps.metrics.sending(1);
+  try {
+    await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(record.jwe, 'latin1'), {
+      contentType: 'application/jose',
+      messageId: id,
+      headers: { [COPY_HEADER]: randomUUID() },
+      ...(urgent ? { priority: URGENT_PRIORITY } : {}),
+    });
+  } catch (err) {
+    if (first) ctx.deps.metrics.sending(-1);
+    throw err;
+  }
   const sentAt = ctx.deps.now().toISOString();
   await ctx.deps.state.markSent(id, sentAt);
   await ctx.deps.timers.schedule(id);
@@ -194,6 +201,8 @@ async function sendOwn(
   );
   const record = await sealedRecord(ctx, envelope, { idempotencyKey: m.key });
   await sendToPeer(ctx, id, record, m.priority === 'urgent');
+  // Counted like a submission sent (once, not on a retry), so its receipt has a `sent` to match.
+  if (record.sentAt === undefined) ctx.deps.metrics.message('out', envelope.kind, 'sent');
   await ctx.deps.audit.append(messageRecord(envelope, 'out'));
   return id;
 }

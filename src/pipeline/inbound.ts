@@ -230,7 +230,7 @@ export class InboundPipeline {
       await commitWith(tx, logLine);
       await ctx.deps.state.markSeenDelivered(env.id);
       ctx.deps.metrics.message('in', 'request', 'refused');
-      ctx.deps.metrics.refused(screening.grounds);
+      ctx.deps.metrics.refused(screening.grounds, { messageId: env.id, decidedBy: decidedBy.kind });
       this.log.info(
         { messageId: env.id, decidedBy: decidedBy.kind, ref: decidedBy.ref, noticeId },
         'request refused; notice sent',

@@ -613,7 +613,9 @@ export class OutboundPipeline {
       }),
     );
     await reviews.markDone(held.id, decisionId);
-    if (b.decision === 'refuse' || b.decision === 'refuse-partial') ctx.deps.metrics.refused(b.grounds);
+    if (b.decision === 'refuse' || b.decision === 'refuse-partial') {
+      ctx.deps.metrics.refused(b.grounds, { messageId: request.id, decidedBy: 'person' });
+    }
     ctx.deps.metrics.message('in', 'request', `review-${b.decision}`);
     this.log.info({ messageId: request.id, decisionId, decision: b.decision }, 'review decided');
     return 'done';

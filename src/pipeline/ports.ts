@@ -219,7 +219,19 @@ export interface Metrics {
   message(direction: 'out' | 'in', kind: string, outcome: string): void;
   receiptLatency(seconds: number): void;
   resent(): void;
-  refused(grounds: readonly string[]): void;
+  /**
+   * A message is being published to the peer for the first time (+1), or that publish failed (-1): it
+   * counts as in flight from before the publish, so its receipt can never be counted before it.
+   */
+  sending(change: 1 | -1): void;
+  /** An Art. 9(4) refusal by this gateway's party; `facts` feed the dashboard's list of recent refusals. */
+  refused(grounds: readonly string[], facts?: RefusalFacts): void;
+}
+
+/** Who refused which message: ids and kinds only, never the explanation. */
+export interface RefusalFacts {
+  messageId: string;
+  decidedBy: 'rule' | 'hook' | 'person' | 'authority';
 }
 
 /** Art. 13: the peer's directory updates as received, and the one an operator approved. */
