@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { names, type Config } from './config.js';
 import { loadKeyRing, watchKeys } from './keys/watch.js';
+import { daysUntilExpiry } from './crypto/lifecycle.js';
 import { AccordError, ERROR_CODES, asAccordError } from './errors.js';
 import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
 import { InboundPipeline } from './pipeline/inbound.js';
@@ -292,6 +293,7 @@ export class Gateway extends EventEmitter {
         clearTimeout(peerDownTimer);
         peerDownTimer = undefined;
       });
+      const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
       const reviews = new RedisReviews(redis, n.redisPrefix);
       const suspensions = new RedisSuspensions(redis, n.redisPrefix);
       const metrics = new GatewayMetrics(config.party, {
@@ -303,6 +305,19 @@ export class Gateway extends EventEmitter {
           (await suspensions.list()).filter(
             (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now().getTime(),
           ).length,
+        consentsPending: () => ledger.consentsPending(),
+        destructions: async () => {
+          const t = now().getTime();
+          const graceMs = config.dataProtection.destruction.confirmGraceHours * 3_600_000;
+          return { due: await ledger.heldDueBefore(t), overdue: await ledger.heldDueBefore(t - graceMs) };
+        },
+        keyExpiries: () =>
+          daysUntilExpiry(keys.lifecycle, now()).map((k) => ({
+            kid: k.kid,
+            owner: k.owner,
+            use: k.use,
+            days: k.daysLeft,
+          })),
       });
       // Everything for the peer goes to its ingress through its peer exchange.
       const peerLink = {
@@ -331,7 +346,6 @@ export class Gateway extends EventEmitter {
         now,
         sweepIntervalMs: config.dataProtection.sweepIntervalMs,
       });
-      const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
       const orders = new DestructionOrders({ config, names: n, ledger, deadlines, local, log, now });
       deadlines.onDue('destruction-due', (d) => orders.deadline(d));
       deadlines.onDue('termination-effective', (d) => orders.termination(d));
@@ -394,7 +408,7 @@ export class Gateway extends EventEmitter {
       gw.onStop(() => directorySub?.disconnect());
       gw.onStop(await keepRecords(config, audit, redis, n.redisPrefix, log));
       gw.onStop(() => clearTimeout(peerDownTimer));
-      gw.onStop(await watchKeys({ config, ring: keys, redis, redisPrefix: n.redisPrefix, log, now }));
+      gw.onStop(await watchKeys({ config, ring: keys, redis, redisPrefix: n.redisPrefix, log, now, alerts }));
       const outbound = new OutboundPipeline(ctx);
       const inbound = new InboundPipeline(ctx);
       const poison = new PoisonCounter(config.delivery.poisonAttempts);
@@ -491,6 +505,7 @@ export class Gateway extends EventEmitter {
             'peer-broker': () => Promise.resolve(peer!.isUp ? undefined : 'not connected'),
             redis: async () => ((await redis.ping()) === 'PONG' ? undefined : 'no PONG'),
             keys: () => Promise.resolve(keys.unusable()),
+            'audit-log': () => audit!.unwritable(),
           },
           // Issue 8: the dashboard at / and /api/summary (src/admin/dashboard.ts).
           dashboard: {

@@ -4,12 +4,23 @@
  * /readyz naming the dependency that fails.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SubmissionInput } from '../src/client/index.js';
-import { checkConfigData } from '../src/config.js';
+import { checkConfigData, names } from '../src/config.js';
 import { TcpProxy } from '../scripts/chaos/tcp-proxy.js';
-import { ROOT, example, startPair, type Pair, type TestAuthority } from './helpers/harness.js';
+import {
+  ROOT,
+  configFileFor,
+  example,
+  runCli,
+  publishRaw,
+  sealAsCz,
+  startPair,
+  testEnvelope,
+  type Pair,
+  type TestAuthority,
+} from './helpers/harness.js';
 
 const TOKEN = 'test-only-admin-token-0123456789abcdef';
 
@@ -98,6 +109,60 @@ describe('admin server: health, readiness, metrics, token', function () {
     expect(after.get('accord_peer_link_up{party="CZ"}')).to.equal(1);
     expect(after.get('accord_dlq_depth{party="CZ"}')).to.equal(0);
     expect(after.has('accord_reviews_pending{party="CZ"}')).to.equal(true);
+  });
+
+  it('/metrics: consents pending, destructions due and overdue, key expiry; /readyz checks the audit log', async () => {
+    const read = async () => parseMetrics(await (await get('/metrics')).text());
+    const until = async (name: string, value: number) => {
+      for (let i = 0; i < 100; i++) {
+        if ((await read()).get(name) === value) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await read()).get(name), name).to.equal(value);
+    };
+    // Art. 10(1), 11(2): a consent request waits for its answer.
+    const ask = example('consent-request', 'metrics-consent');
+    const { messageId: askId } = await czIpc.client.submit(ask as SubmissionInput);
+    await until('accord_consents_pending{party="CZ"}', 1);
+    const answer = example('consent', 'metrics-consent/answer');
+    answer.from = 'kz-mia';
+    answer.body.inReplyTo = askId;
+    await kzMia.client.submit(answer as SubmissionInput);
+    await until('accord_consents_pending{party="CZ"}', 0);
+
+    // Art. 10(5): personal data whose deadline passed four days ago (past the 72 h grace), not destroyed.
+    const env = testEnvelope({
+      from: { party: 'KZ', authority: 'kz-mia' },
+      to: { party: 'CZ', authority: 'cz-pp-ipc' },
+      handling: {
+        purposes: ['combating-crime'],
+        conditions: [],
+        sensitive: [],
+        destroyBy: new Date(Date.now() - 4 * 86_400_000).toISOString(),
+      },
+    });
+    await publishRaw(names(pair.czConfig.namespace).ingress, await sealAsCz(pair.kzConfig, env));
+    await until('accord_destructions_due{party="CZ"}', 1);
+    expect((await read()).get('accord_destructions_overdue{party="CZ"}')).to.equal(1);
+    expect(await (await get('/metrics')).text()).to.contain('# TYPE accord_key_expiry_days gauge');
+
+    const ready = (await (await get('/readyz')).json()) as { checks: Record<string, string> };
+    expect(ready.checks['audit-log']).to.equal('ok');
+
+    // `accord status` shows the same facts in the terminal, and exits 1 while a destruction is overdue.
+    const file = configFileFor(pair.czConfig);
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const { address, port } = pair.cz.adminAddress!;
+    raw.admin = { host: address, port, tokenEnv: 'ACCORD_TEST_ADMIN_TOKEN' };
+    writeFileSync(file, JSON.stringify(raw));
+    const status = await runCli(['status', '--config', file]);
+    expect(status.code, status.stderr).to.equal(1);
+    expect(status.stdout).to.contain(
+      'Art. 10(5) destroy:   1 past their deadline, 1 of them past the confirmation grace',
+    );
+    expect(status.stdout).to.contain('consents pending:    0');
+    expect(status.stdout).to.match(/in flight: +\d+ awaiting a receipt/);
+    expect(status.stdout).to.match(/key: +own sig \S+ active/);
   });
 
   it('/readyz is ready with every check ok, and names the peer broker when the link is down', async () => {

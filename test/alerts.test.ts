@@ -7,7 +7,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SubmissionInput } from '../src/client/index.js';
 import { TcpProxy } from '../scripts/chaos/tcp-proxy.js';
-import { Collector, example, startPair, type Pair, type TestAuthority } from './helpers/harness.js';
+import {
+  Collector,
+  example,
+  publishRaw,
+  sealAsCz,
+  startPair,
+  testEnvelope,
+  type Pair,
+  type TestAuthority,
+} from './helpers/harness.js';
+import { names } from '../src/config.js';
 
 describe('alerts to the log and a webhook', function () {
   this.timeout(60_000);
@@ -36,7 +46,19 @@ describe('alerts to the log and a webhook', function () {
       raw.peer.amqpUrl = proxy.url();
       raw.delivery = { receiptTimeoutMs: 300, maxResends: 1, poisonAttempts: 5 };
       // Art. 9(1): the written confirmation of an oral request is due 1.8 s after it.
-      raw.policy = { ...raw.policy, oralConfirmationHours: 0.0005 };
+      raw.policy = {
+        ...raw.policy,
+        oralConfirmationHours: 0.0005,
+        // Art. 9(4): CZ refuses every drug-trafficking request by rule, with a notice at once.
+        refusalRules: [
+          {
+            id: 'no-drugs',
+            when: { crimeCategories: ['drug-trafficking'] },
+            grounds: ['important-interests'],
+            explanation: 'Handled through another channel.',
+          },
+        ],
+      };
     });
     czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
   });
@@ -92,5 +114,30 @@ describe('alerts to the log and a webhook', function () {
       'the alert',
     );
     expect(alert).to.include({ kind: 'request', authority: 'cz-pp-ipc' });
+  });
+
+  it('alert.refusal_notice_overdue: a refusal notice without a receipt in time (Art. 9(5))', async () => {
+    // KZ's gateway is still down (previous test): a request sealed with KZ's keys reaches CZ, which
+    // refuses it by rule; its notice waits at KZ's ingress without a receipt.
+    const env = testEnvelope({
+      kind: 'request',
+      from: { party: 'KZ', authority: 'kz-mia' },
+      to: { party: 'CZ', authority: 'cz-pp-ipc' },
+      body: {
+        crimeCategories: ['drug-trafficking'],
+        informationTypes: ['criminal-offences'],
+        assistanceTypes: [],
+        summary: 'Shipment expected at Prague airport',
+      },
+      handling: { purposes: ['combating-crime'], conditions: [], sensitive: [] },
+    });
+    await publishRaw(names(pair.czConfig.namespace).ingress, await sealAsCz(pair.kzConfig, env));
+    const alert = await received.waitFor(
+      (a) => a.alert === 'alert.refusal_notice_overdue',
+      30_000,
+      'the refusal-notice alert',
+    );
+    expect(alert).to.include({ kind: 'refusal-notice', authority: 'cz-pp-ipc', party: 'CZ' });
+    expect(JSON.stringify(alert)).not.to.contain('Handled through another channel');
   });
 });

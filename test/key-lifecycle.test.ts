@@ -387,6 +387,12 @@ describe('keys: a pair of gateways', function () {
     expect(pair.lines.some((l) => l.includes('"code":"keys.expiring"') && l.includes(active.kid))).to.equal(
       true,
     );
+    // …and the administrators are alerted (issue 8).
+    expect(
+      pair.lines.some(
+        (l) => l.includes('"alert":"alert.key_expiring"') && l.includes(`"kid":"${active.kid}"`),
+      ),
+    ).to.equal(true);
 
     offsetMs = 11 * 86_400_000;
     const doc = example('travel-document', `expired-${Date.now()}`);

@@ -13,6 +13,10 @@ export const ALERTS = {
     'A deadline of the agreement passed without the act it requires (see `obligation`).',
   'alert.destruction_overdue':
     'Art. 10(4), 10(5): personal data were ordered destroyed (deadline, erasure, termination) and the authority has not confirmed it in time.',
+  'alert.refusal_notice_overdue':
+    'Art. 9(5): a refusal notice has had no receipt from the peer in time (it must be notified immediately); it is being resent.',
+  'alert.key_expiring':
+    'A key expires within keys.expiryWarningDays, or has expired (daysLeft < 0); rotate it (docs/keys.md).',
   'alert.peer_link_down':
     'The connection to the peer broker has been down longer than alerts.peerDownAfterS.',
 } as const;
@@ -24,6 +28,8 @@ export interface AlertFacts {
   kind?: string;
   obligation?: string;
   downForS?: number;
+  kid?: string;
+  daysLeft?: number;
 }
 
 /** Raises alerts; the pipelines and timers see only this. */

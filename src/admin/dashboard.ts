@@ -108,6 +108,8 @@ export const Summary = z.strictObject({
       kind: Id.optional(),
       obligation: Id.optional(),
       downForS: z.number().optional(),
+      kid: Id.optional(),
+      daysLeft: z.number().optional(),
     }),
   ),
   keys: z.array(

@@ -14,10 +14,16 @@ export interface Probes {
   localBrokerUp(): boolean;
   pendingReviews(): Promise<number>;
   suspensionsInForce(): Promise<number>;
+  /** Art. 10(1), 11(2): consent requests this party sent that have no answer yet. */
+  consentsPending(): Promise<number>;
+  /** Art. 10(5): personal data received whose deadline (`due`) or confirmation grace (`overdue`) passed. */
+  destructions(): Promise<{ due: number; overdue: number }>;
+  /** Days until each key expires (negative once expired); keys without an expiry are left out. */
+  keyExpiries(): { kid: string; owner: string; use: string; days: number }[];
 }
 
 /** Outcomes that end a sent message's wait for its receipt (see {@link GatewayMetrics.inFlight}). */
-const SETTLED = new Set(['delivered', 'refused', 'in-review', 'failed']);
+const SETTLED = new Set(['delivered', 'refused', 'in-review', 'held', 'failed']);
 
 /** One refusal as the dashboard lists it: no explanation, nothing personal. */
 export interface RecentRefusal extends RefusalFacts {
@@ -100,6 +106,29 @@ export class GatewayMetrics implements Metrics {
     gauge('accord_suspensions_in_force', 'Art. 17 suspension notices in force', () =>
       probes.suspensionsInForce(),
     );
+    gauge('accord_consents_pending', 'Art. 10(1), 11(2) consent requests sent and not answered yet', () =>
+      probes.consentsPending(),
+    );
+    gauge(
+      'accord_destructions_due',
+      'Art. 10(5) received messages whose destruction deadline passed, not yet confirmed destroyed',
+      async () => (await probes.destructions()).due,
+    );
+    gauge(
+      'accord_destructions_overdue',
+      'Art. 10(5) of those, the ones past the confirmation grace (alert.destruction_overdue)',
+      async () => (await probes.destructions()).overdue,
+    );
+    new Gauge({
+      name: 'accord_key_expiry_days',
+      help: 'Days until a key expires (negative: expired); keys without an expiry are not listed',
+      labelNames: ['kid', 'owner', 'use'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const k of probes.keyExpiries()) this.set({ kid: k.kid, owner: k.owner, use: k.use }, k.days);
+      },
+    });
     gauge(
       'accord_in_flight',
       'Messages sent to the peer and awaiting their receipt (counted by this process since it started)',

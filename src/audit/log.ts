@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { access, constants, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -106,6 +106,7 @@ export class AuditLog implements AuditSink {
   private lastCheckpoint: string | undefined;
   private pending: { line: string; done: () => void; fail: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | null = null;
+  private lastError: string | undefined;
   private chain: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -135,6 +136,17 @@ export class AuditLog implements AuditSink {
 
   latestCheckpointHash(): string | undefined {
     return this.lastCheckpoint;
+  }
+
+  /** Why the log cannot be written (for readiness), or undefined: the last write failed, or the file is gone. */
+  async unwritable(): Promise<string | undefined> {
+    if (this.lastError !== undefined) return `the last write failed (${this.lastError})`;
+    try {
+      await access(this.opts.file, constants.W_OK);
+      return undefined;
+    } catch (e) {
+      return `${this.opts.file} is not writable (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+    }
   }
 
   /** The next sequence number: how many records the file holds. */
@@ -203,8 +215,10 @@ export class AuditLog implements AuditSink {
       try {
         await this.fh.write(batch.map((b) => b.line).join(''));
         await this.fh.sync();
+        this.lastError = undefined;
         for (const b of batch) b.done();
       } catch (e) {
+        this.lastError = (e as NodeJS.ErrnoException).code ?? 'write failed';
         for (const b of batch) b.fail(e);
       }
     }

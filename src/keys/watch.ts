@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Alerter } from '../admin/alerts.js';
 import type { Config } from '../config.js';
 import { KeyRing } from '../crypto/keyring.js';
 import { defaultStatePath, expiringKeys, readKeyState } from '../crypto/lifecycle.js';
@@ -27,8 +28,9 @@ export async function loadKeyRing(config: Config, now: () => Date): Promise<KeyR
 }
 
 /** Log `keys.expiring` for each key that expires within the warning window (never key material). */
-export function warnExpiring(ring: KeyRing, config: Config, now: Date, log: Logger): void {
+export function warnExpiring(ring: KeyRing, config: Config, now: Date, log: Logger, alerts?: Alerter): void {
   for (const k of expiringKeys(ring.lifecycle, now, config.keys.expiryWarningDays)) {
+    alerts?.raise('alert.key_expiring', { kid: k.kid, daysLeft: k.daysLeft, kind: k.use });
     const line = {
       code: 'keys.expiring',
       kid: k.kid,
@@ -55,9 +57,10 @@ export async function watchKeys(opts: {
   redisPrefix: string;
   log: Logger;
   now: () => Date;
+  alerts?: Alerter;
 }): Promise<() => void> {
-  const { config, ring, log, now } = opts;
-  warnExpiring(ring, config, now(), log);
+  const { config, ring, log, now, alerts } = opts;
+  warnExpiring(ring, config, now(), log, alerts);
   const sub = opts.redis.duplicate();
   await sub.subscribe(keysChannel(opts.redisPrefix));
   sub.on('message', () => {
@@ -65,7 +68,7 @@ export async function watchKeys(opts: {
       .then((fresh) => {
         ring.adopt(fresh);
         log.info({ keys: fresh.lifecycle.keys.length }, 'key sets and states reloaded');
-        warnExpiring(ring, config, now(), log);
+        warnExpiring(ring, config, now(), log, alerts);
       })
       .catch((err: unknown) =>
         log.error(
@@ -74,7 +77,7 @@ export async function watchKeys(opts: {
         ),
       );
   });
-  const timer = setInterval(() => warnExpiring(ring, config, now(), log), HOUR_MS);
+  const timer = setInterval(() => warnExpiring(ring, config, now(), log, alerts), HOUR_MS);
   timer.unref();
   return () => {
     clearInterval(timer);

@@ -411,6 +411,9 @@ export class InboundPipeline {
       personal,
       ...(env.handling.destroyBy === undefined ? {} : { destroyBy: env.handling.destroyBy }),
     });
+    if (env.kind === 'consent' && env.body.inReplyTo !== undefined) {
+      await ctx.deps.ledger.consentAnswered(env.body.inReplyTo);
+    }
     await ctx.deps.audit.append(
       messageRecord(env, 'in', { toAuthority: `${env.to.party}/${target}`, ...extra }),
     );

@@ -226,6 +226,7 @@ export class OutboundPipeline {
       ...(env.handling.destroyBy === undefined ? {} : { destroyBy: env.handling.destroyBy }),
       ...(env.kind === 'termination-notice' ? { note: env.body.diplomaticNote } : {}),
     });
+    if (env.kind === 'consent-request') await ctx.deps.ledger.consentRequested(env.id, sentAt);
     await ctx.deps.audit.append(messageRecord(env, 'out'));
   }
 

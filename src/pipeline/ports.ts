@@ -179,6 +179,9 @@ export interface Ledger {
   /** Ids of received messages whose personal data are still held. */
   personalDataHeld(): Promise<string[]>;
   provided(rec: ProvidedRecord): Promise<void>;
+  /** Art. 10(1), 11(2): a consent request sent, and its answer (`inReplyTo`) received. */
+  consentRequested(id: string, at: string): Promise<void>;
+  consentAnswered(requestId: string): Promise<void>;
   getProvided(id: string): Promise<ProvidedRecord | null>;
   putTermination(t: Termination): Promise<void>;
   termination(): Promise<Termination | null>;

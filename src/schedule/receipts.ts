@@ -89,6 +89,14 @@ export class BullReceiptTimer implements ReceiptTimer {
     const id = job.data.id;
     const rec = await state.getSent(id);
     if (!rec || rec.deliveredAt || rec.failedAt) return;
+    if (job.attemptsMade === 0 && rec.kind === 'refusal-notice') {
+      // Art. 9(5): a refusal is notified immediately; one missed receipt is already worth a page.
+      this.deps.alerts.raise('alert.refusal_notice_overdue', {
+        messageId: id,
+        authority: rec.from,
+        kind: rec.kind,
+      });
+    }
     if (job.attemptsMade < config.delivery.maxResends) {
       await this.deps.peer.publish(this.deps.peerNames.ingress, Buffer.from(rec.jwe, 'latin1'), {
         contentType: 'application/jose',

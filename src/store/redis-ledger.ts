@@ -106,6 +106,27 @@ export class RedisLedger implements Ledger {
     return this.redis.zrange(this.heldKey, 0, -1);
   }
 
+  private get consentsKey() {
+    return `${this.prefix}ledger:consents-pending`;
+  }
+
+  /** Personal data held whose deadline passed before `beforeMs` (destruction not yet confirmed). */
+  async heldDueBefore(beforeMs: number): Promise<number> {
+    return this.redis.zcount(this.heldKey, '-inf', beforeMs);
+  }
+
+  async consentRequested(id: string, at: string): Promise<void> {
+    await this.redis.zadd(this.consentsKey, 'NX', Date.parse(at), id);
+  }
+
+  async consentAnswered(requestId: string): Promise<void> {
+    await this.redis.zrem(this.consentsKey, requestId);
+  }
+
+  async consentsPending(): Promise<number> {
+    return this.redis.zcard(this.consentsKey);
+  }
+
   async provided(rec: ProvidedRecord): Promise<void> {
     await this.redis.set(this.outKey(rec.id), JSON.stringify(rec), 'EX', this.retentionS, 'NX');
   }
