@@ -120,7 +120,8 @@ export function generateAsyncApi(version: string): JsonObject {
     description:
       'Kinds a gateway writes itself arrive here too: ' +
       Object.keys(GATEWAY_ONLY)
-        .filter((k) => k !== 'receipt')
+        // Receipts and key messages stay between the gateways.
+        .filter((k) => k !== 'receipt' && k !== 'key-announcement' && k !== 'key-revocation')
         .join(', ') +
       '. Header `x-accord-delivery` is unique per inbox message (a broker redelivery repeats it).',
     contentType: json,

@@ -141,6 +141,12 @@ export const ConfigSchema = z
         expiryWarningDays: z.int().min(1).max(365).default(30),
         /** How long a replaced key keeps verifying/decrypting after a rotation, in hours. @defaultValue 168 */
         overlapHours: z.int().min(1).max(8760).default(168),
+        /**
+         * Pin keys the peer announces in a signed `key-announcement` (signed with its key in force) and
+         * apply its `key-revocation`s. Off: announcements are parked in accord.dlq and security staff
+         * pin keys with `accord keys import-peer` only. @defaultValue true
+         */
+        acceptAnnouncements: z.boolean().default(true),
       })
       .refine((k) => k.passphraseEnv === undefined || k.passphraseFile === undefined, {
         message: 'set passphraseEnv or passphraseFile, not both',

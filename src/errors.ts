@@ -81,6 +81,8 @@ export const ERROR_CODES = {
   'keys.expiring': 'A key expires within keys.expiryWarningDays (warning) or has expired (error); rotate it.',
   'keys.thumbprint_mismatch':
     'A JWK Set to import does not have exactly the RFC 7638 thumbprints checked out of band.',
+  'keys.announcement_not_accepted':
+    'The peer announced or revoked a key in-band, and keys.acceptAnnouncements is off: security staff pin keys by hand (accord keys import-peer).',
   'keys.unknown_kid': 'The key lifecycle command names a kid that is not in the key sets.',
   'envelope.wrong_recipient': 'The signed envelope names another recipient than this gateway’s party.',
   'envelope.wrong_sender': 'The signed envelope names another sender party than the pinned peer.',

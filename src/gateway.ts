@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { names, type Config } from './config.js';
 import { loadKeyRing, watchKeys } from './keys/watch.js';
 import { daysUntilExpiry } from './crypto/lifecycle.js';
+import { GatewayKeyExchange } from './keys/exchange.js';
 import { AccordError, ERROR_CODES, asAccordError } from './errors.js';
 import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
 import { InboundPipeline } from './pipeline/inbound.js';
@@ -377,6 +378,15 @@ export class Gateway extends EventEmitter {
           log.error({ err: (err as Error).message }, 'could not read the approved directory'),
         );
       });
+      // Issue 7: in-band key announcements and revocations (src/keys/exchange.ts).
+      const keyExchange = new GatewayKeyExchange({
+        config,
+        ring: keys,
+        redis,
+        prefix: n.redisPrefix,
+        log,
+        now,
+      });
       const ctx: GatewayContext = {
         config,
         names: n,
@@ -396,6 +406,7 @@ export class Gateway extends EventEmitter {
           directory,
           ledger,
           audit,
+          keyExchange,
           metrics,
           log,
           now,
@@ -408,7 +419,19 @@ export class Gateway extends EventEmitter {
       gw.onStop(() => directorySub?.disconnect());
       gw.onStop(await keepRecords(config, audit, redis, n.redisPrefix, log));
       gw.onStop(() => clearTimeout(peerDownTimer));
-      gw.onStop(await watchKeys({ config, ring: keys, redis, redisPrefix: n.redisPrefix, log, now, alerts }));
+      keyExchange.attach(ctx);
+      gw.onStop(
+        await watchKeys({
+          config,
+          ring: keys,
+          redis,
+          redisPrefix: n.redisPrefix,
+          log,
+          now,
+          alerts,
+          onReload: () => void keyExchange.sendPending(),
+        }),
+      );
       const outbound = new OutboundPipeline(ctx);
       const inbound = new InboundPipeline(ctx);
       const poison = new PoisonCounter(config.delivery.poisonAttempts);
@@ -493,6 +516,8 @@ export class Gateway extends EventEmitter {
       );
       timers.start();
       deadlines.start();
+      // Keys rotated or revoked while the gateway was down are announced now.
+      void keyExchange.sendPending();
       if (config.admin) {
         const admin = await AdminServer.start({
           host: config.admin.host,

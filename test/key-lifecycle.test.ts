@@ -17,6 +17,7 @@ import {
   expiringKeys,
   pickUsable,
   readKeyState,
+  recordOf,
   writeKeyState,
   type KeyStateFile,
 } from '../src/crypto/lifecycle.js';
@@ -40,6 +41,7 @@ import {
   eventually,
   example,
   publishRaw,
+  sealAsCz,
   startPair,
   testEnvelope,
   waitForDeadLetter,
@@ -100,23 +102,25 @@ async function handOver(pair: Pair, from: Config, to: 'CZ' | 'KZ'): Promise<void
   );
 }
 
-/** Rotate one party's signing and encryption keys with no cut-over moment (docs/keys.md). */
+/**
+ * Rotate one party's signing and encryption keys in band (docs/keys.md): the next keys are created,
+ * the gateway announces them in a signed key-announcement, the peer pins them, and each becomes active
+ * when the peer's receipt comes back. No file is handed over, no cut-over moment.
+ */
 async function rotateBoth(pair: Pair, party: 'CZ' | 'KZ'): Promise<string[]> {
   const own = party === 'CZ' ? pair.czConfig : pair.kzConfig;
-  const peer = party === 'CZ' ? 'KZ' : 'CZ';
   const now = new Date();
   const sig = await rotateKey(own, 'sig', { now });
   const enc = await rotateKey(own, 'enc', { now });
   // The new decryption key is in place (state next: it decrypts) before the peer learns of it.
   await changeKeys(pair, party, () => undefined);
-  // The peer pins the new signing key and encrypts to the new encryption key from now on.
-  await handOver(pair, own, peer);
-  // Only now does the new key sign; the old one keeps verifying at the peer through the overlap.
-  await changeKeys(pair, party, async () => {
-    await activateKey(own, sig.key.kid, new Date());
-    await activateKey(own, enc.key.kid, new Date());
-  });
-  return [sig.key.kid, enc.key.kid];
+  const kids = [sig.key.kid, enc.key.kid];
+  await until(
+    () => kids.every((kid) => recordOf(readKeyState(statePathOf(own)), 'own', kid)?.state === 'active'),
+    60_000,
+    `${party}'s announced keys active after the peer's receipt`,
+  );
+  return kids;
 }
 
 describe('keys/lifecycle (pure)', () => {
@@ -348,16 +352,45 @@ describe('keys: a pair of gateways', function () {
     expect(JSON.stringify(got)).to.include(czNew[0]!).and.to.include(kzNew[1]!);
   });
 
+  it('an announcement whose keys do not match its thumbprints is parked, and nothing is pinned', async () => {
+    const before = readFileSync(pair.kzConfig.peer.publicJwks, 'utf8');
+    const {
+      keys: [fake],
+    } = readPublicJwks(pair.kzConfig.peer.publicJwks);
+    const env = testEnvelope({
+      kind: 'key-announcement',
+      priority: 'urgent',
+      handling: { purposes: [], conditions: [], sensitive: [] },
+      body: { keys: [{ ...fake, kid: 'cz-sig-forged' }], thumbprints: ['A'.repeat(43)] },
+    });
+    await publishRaw(names(pair.kzConfig.namespace).ingress, await sealAsCz(pair.czConfig, env));
+    const letter = await waitForDeadLetter(
+      names(pair.kzConfig.namespace).dlq,
+      (l) => l.code === 'keys.thumbprint_mismatch',
+      [],
+      30_000,
+    );
+    expect(letter.messageId).to.equal(env.id);
+    expect(readFileSync(pair.kzConfig.peer.publicJwks, 'utf8')).to.equal(before);
+  });
+
   it('a message signed with a revoked key is refused and parked with crypto.key_revoked', async () => {
     // CZ's original signing key (retiring after the rotation above, still trusted) is revoked at KZ.
     const czOriginal = readPrivateJwks(join(ROOT, 'certs-example', 'cz', 'private.jwks.json'));
     const oldSig = czOriginal.keys.find((k) => k.use === 'sig')!.kid;
-    // Both sides revoke it (docs/keys.md, compromise): CZ its own key, KZ its pin of it.
+    // CZ revokes its own key (docs/keys.md, compromise); its gateway tells KZ's in a signed
+    // key-revocation, and KZ revokes its pin of it.
     await changeKeys(pair, 'CZ', () => revokeKey(pair.czConfig, oldSig, 'compromise drill', new Date()));
-    await changeKeys(pair, 'KZ', () => revokeKey(pair.kzConfig, oldSig, 'compromise drill', new Date()));
-    expect(readKeyState(statePathOf(pair.kzConfig)).keys.find((k) => k.kid === oldSig)?.state).to.equal(
-      'revoked',
+    await until(
+      () => readKeyState(statePathOf(pair.kzConfig)).keys.find((k) => k.kid === oldSig)?.state === 'revoked',
+      30_000,
+      'KZ learns of the revocation in band',
     );
+    const record = readFileSync(pair.kzConfig.records.auditFile!, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"kind":"key-revocation"'));
+    expect(record, 'KZ records the revocation (Art. 10(6))').to.match(/"type":"key-operation"/);
+    expect(record).to.contain(`peer revoked sig:${oldSig}`);
 
     // An attacker holding the old key seals a well-formed message for KZ.
     const ring = await KeyRing.fromSets(czOriginal, readPublicJwks(pair.czConfig.peer.publicJwks));

@@ -28,6 +28,9 @@ export function recordTypeOf(kind: string, direction: 'out' | 'in'): AuditType {
       return 'usage-report';
     case 'confirmation-notice':
       return 'destruction';
+    case 'key-announcement':
+    case 'key-revocation':
+      return 'key-operation';
     default:
       return direction === 'out' ? 'provision' : 'receipt';
   }

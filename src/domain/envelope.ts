@@ -77,6 +77,8 @@ export const Envelope = z.discriminatedUnion('kind', [
   variant('referral-notice'),
   variant('acceptance-notice'),
   variant('confirmation-notice'),
+  variant('key-announcement'),
+  variant('key-revocation'),
 ]);
 export type Envelope = z.infer<typeof Envelope>;
 export type EnvelopeOf<K extends Envelope['kind']> = Extract<Envelope, { kind: K }>;

@@ -353,6 +353,33 @@ export const ConfirmationNoticeBody = z.strictObject({
   at: Timestamp,
 });
 
+/** A public JWK as it travels in a key announcement; checked against the strict JWK schemas before use. */
+const AnnouncedJwk = z.record(z.string().max(32), z.unknown());
+
+/**
+ * Issue 7: a gateway announces its next key(s), signed with its key in force, so the peer pins them
+ * without a new out-of-band exchange. The announcing gateway makes a key active once the peer's receipt
+ * for the announcement arrives (or at `activateAt`); the keys it replaces keep working through the
+ * overlap window.
+ */
+export const KeyAnnouncementBody = z.strictObject({
+  keys: z.array(AnnouncedJwk).min(1).max(4),
+  /** RFC 7638 thumbprints of `keys`, in order: the same values `accord keys export` prints. */
+  thumbprints: z
+    .array(z.string().regex(/^[A-Za-z0-9_-]{43}$/))
+    .min(1)
+    .max(4),
+  activateAt: Timestamp.optional(),
+});
+
+/** Issue 7: a gateway revoked one of its keys; from receipt on, the peer accepts nothing under it. */
+export const KeyRevocationBody = z.strictObject({
+  kid: z.string().min(1).max(128),
+  use: z.enum(['sig', 'enc']),
+  reason: Text(500),
+  revokedAt: Timestamp,
+});
+
 /** The receiving gateway's signed acknowledgement of one sealed message (reception awareness). */
 export const ReceiptBody = z.strictObject({
   forMessageId: MessageId,
@@ -403,6 +430,8 @@ export const GATEWAY_ONLY = {
   'referral-notice': ReferralNoticeBody,
   'acceptance-notice': AcceptanceNoticeBody,
   'confirmation-notice': ConfirmationNoticeBody,
+  'key-announcement': KeyAnnouncementBody,
+  'key-revocation': KeyRevocationBody,
 } as const;
 
 export type SubmittableKind = keyof typeof SUBMITTABLE;

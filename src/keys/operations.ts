@@ -286,3 +286,56 @@ export async function notifyGateways(config: Config): Promise<number> {
     redis.disconnect();
   }
 }
+
+/** The public halves of own keys, by kid (for an in-band key announcement). */
+export async function ownPublicKeys(
+  config: Config,
+  kids: readonly string[],
+  env: Env = process.env,
+): Promise<PublicJwkSet['keys']> {
+  const own = await readOwn(config, env);
+  return own.keys.filter((k) => kids.includes(k.kid)).map(publicHalf);
+}
+
+/**
+ * Issue 7: pin keys the peer announced in a signed `key-announcement` (checked with the peer key in
+ * force, so the trust carries over from the bootstrap). Each new key is active from `now`; the peer's
+ * other keys of the same use retire `keys.overlapHours` later (messages signed or sealed before the
+ * switch still verify). A key this gateway revoked is refused; a key pinned before is left as it is.
+ * Returns the kids newly pinned.
+ */
+export function pinAnnouncedKeys(config: Config, announced: PublicJwkSet, now: Date): string[] {
+  const pinned = readPublicJwks(config.peer.publicJwks);
+  const statePath = statePathOf(config);
+  let state = readKeyState(statePath);
+  const fresh = announced.keys.filter((k) => !pinned.keys.some((p) => p.kid === k.kid));
+  for (const k of announced.keys) {
+    if (recordOf(state, 'peer', k.kid)?.state === 'revoked') {
+      throw new AccordError('crypto.key_revoked', 'the announcement holds a key this gateway revoked', {
+        kid: k.kid,
+      });
+    }
+  }
+  const retireAt = new Date(now.getTime() + config.keys.overlapHours * HOUR_MS).toISOString();
+  for (const k of fresh) {
+    for (const old of pinned.keys.filter((p) => p.use === k.use)) {
+      const r = recordOf(state, 'peer', old.kid);
+      if (r?.state === 'revoked' || r?.state === 'retired') continue;
+      state = upsert(state, {
+        ...(r ?? { kid: old.kid, owner: 'peer', use: old.use }),
+        state: 'retiring',
+        retireAt,
+      });
+    }
+    state = upsert(state, { kid: k.kid, owner: 'peer', use: k.use, state: 'active', nbf: now.toISOString() });
+  }
+  if (fresh.length > 0) {
+    writeAtomic(
+      config.peer.publicJwks,
+      `${JSON.stringify({ keys: [...pinned.keys, ...fresh] }, null, 2)}\n`,
+      0o644,
+    );
+  }
+  writeKeyState(statePath, state);
+  return fresh.map((k) => k.kid);
+}

@@ -58,6 +58,8 @@ export async function watchKeys(opts: {
   log: Logger;
   now: () => Date;
   alerts?: Alerter;
+  /** Called after each successful reload (issue 7: announce what changed). */
+  onReload?: () => void;
 }): Promise<() => void> {
   const { config, ring, log, now, alerts } = opts;
   warnExpiring(ring, config, now(), log, alerts);
@@ -69,6 +71,7 @@ export async function watchKeys(opts: {
         ring.adopt(fresh);
         log.info({ keys: fresh.lifecycle.keys.length }, 'key sets and states reloaded');
         warnExpiring(ring, config, now(), log, alerts);
+        opts.onReload?.();
       })
       .catch((err: unknown) =>
         log.error(

@@ -168,6 +168,30 @@ export async function sendConfirmation(
   });
 }
 
+/**
+ * Issue 7: a key announcement or revocation, from this gateway to the peer's, between the first
+ * authorities of both directories (gateway to gateway: nothing is delivered to an authority). Its id
+ * follows from `key`, so a repeat sends the same message.
+ */
+export async function sendKeyMessage(
+  ctx: GatewayContext,
+  key: string,
+  content:
+    | Pick<EnvelopeOf<'key-announcement'>, 'kind' | 'body'>
+    | Pick<EnvelopeOf<'key-revocation'>, 'kind' | 'body'>,
+): Promise<string> {
+  const [from] = ctx.config.authorities;
+  const to = [...ctx.peerAuthorities][0];
+  return sendOwn(ctx, {
+    key,
+    from: { party: ctx.config.party, authority: from!.id },
+    to: { party: ctx.config.peer.party, authority: to ?? ctx.config.peer.authorities[0]!.id },
+    priority: 'urgent',
+    conditions: [],
+    content,
+  });
+}
+
 /** Seal, store and send a message the gateway writes itself; returns its id. */
 async function sendOwn(
   ctx: GatewayContext,

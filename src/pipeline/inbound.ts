@@ -164,6 +164,9 @@ export class InboundPipeline {
       if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
     }
 
+    if (env.kind === 'key-announcement' || env.kind === 'key-revocation') {
+      return this.applyKeyMessage(msg, tx, env, copy, facts, receivedAt);
+    }
     // Art. 10(4): a correction or erasure goes to whoever holds its original, never before it.
     let original: Awaited<ReturnType<typeof ctx.deps.ledger.getReceived>> = null;
     if (env.kind === 'correction' || env.kind === 'erasure') {
@@ -327,6 +330,59 @@ export class InboundPipeline {
     await ctx.deps.state.markSeenDelivered(env.id);
     ctx.deps.metrics.message('in', env.kind, 'delivered');
     this.log.info({ messageId: env.id, kind: env.kind, to: env.to.authority }, 'delivered');
+    await this.sendReceipt(env.id, receiptJwe);
+    return 'done';
+  }
+
+  /**
+   * Issue 7: a key announcement or revocation from the peer gateway is applied here (pinned, or
+   * revoked) and recorded; nothing reaches an authority. One the key policy refuses is parked, before
+   * any claim, so a resend is parked the same way.
+   */
+  private async applyKeyMessage(
+    msg: Incoming,
+    tx: Tx,
+    env: EnvelopeOf<'key-announcement'> | EnvelopeOf<'key-revocation'>,
+    copy: string,
+    facts: OpenFacts,
+    receivedAt: Date,
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    let what: string;
+    try {
+      what = await ctx.deps.keyExchange.fromPeer(env);
+    } catch (err) {
+      if (err instanceof AccordError && !RETRIED.has(err.code)) {
+        return this.park(tx, err, msg.content, env.id, receivedAt);
+      }
+      throw err;
+    }
+    const receiptJwe = await this.sealReceipt(env, facts.jweSha256, receivedAt, 'delivered');
+    const claim = await ctx.deps.state.claim(
+      env.id,
+      {
+        copy,
+        jweSha256: facts.jweSha256,
+        receiptJwe,
+        kind: env.kind,
+        fromAuthority: env.from.authority,
+        toAuthority: env.to.authority,
+      },
+      86_400,
+    );
+    if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
+    if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
+    await ctx.deps.audit.append(
+      messageRecord(env, 'in', { reason: what.slice(0, 500), decidedBy: `peer gateway ${env.from.party}` }),
+    );
+    await commitWith(tx, {
+      queue: ctx.names.deliveredLog,
+      content: Buffer.from(env.id),
+      props: { contentType: 'text/plain' },
+    });
+    await ctx.deps.state.markSeenDelivered(env.id);
+    ctx.deps.metrics.message('in', env.kind, 'applied');
+    this.log.warn({ messageId: env.id, kind: env.kind, code: 'keys.changed_by_peer' }, what);
     await this.sendReceipt(env.id, receiptJwe);
     return 'done';
   }
@@ -714,6 +770,15 @@ export class InboundPipeline {
       return 'done';
     }
     const deliveredAt = at.toISOString();
+    if (sent.kind === 'key-announcement' || sent.kind === 'key-revocation') {
+      // Issue 7: gateway to gateway, no authority to tell. The peer has pinned the announced key: it
+      // becomes the one in use.
+      if (sent.kind === 'key-announcement') await ctx.deps.keyExchange.receipted(id);
+      await commitWith(tx);
+      if (await ctx.deps.state.markDelivered(id, deliveredAt))
+        ctx.deps.metrics.message('out', sent.kind, 'delivered');
+      return 'done';
+    }
     if (sent.kind === 'termination-notice') {
       // Art. 18: our notice was received; the agreement ends six months later, on both sides.
       const note = (await ctx.deps.ledger.getProvided(id))?.note ?? '';

@@ -187,6 +187,14 @@ export interface Ledger {
   termination(): Promise<Termination | null>;
 }
 
+/** Issue 7: what the pipelines hand to the key lifecycle (src/keys/exchange.ts). */
+export interface KeyExchange {
+  /** Apply a key announcement or revocation the peer sent (already opened and verified). */
+  fromPeer(env: { id: string; kind: 'key-announcement' | 'key-revocation'; body: unknown }): Promise<string>;
+  /** The peer's receipt for one of our announcements came: activate the announced key. */
+  receipted(messageId: string): Promise<void>;
+}
+
 /** The internal delivered-log queue, as far as the receiver needs to know it. */
 export interface DeliveredLog {
   /** True when every line published so far has been applied to the claims (nothing left to read). */
@@ -211,6 +219,8 @@ export interface PipelineDeps {
   ledger: Ledger;
   /** Art. 10(6): the records, written (fsync'ed) before the message that caused them is acked. */
   audit: AuditSink;
+  /** Issue 7: in-band key announcements and revocations. */
+  keyExchange: KeyExchange;
   /** Counters for the admin server's /metrics (issue 8). */
   metrics: Metrics;
   log: Logger;
