@@ -37,6 +37,7 @@ import {
 import { statePathOf } from '../src/keys/watch.js';
 import {
   ROOT,
+  configFileFor,
   drainQueue,
   eventually,
   example,
@@ -404,6 +405,24 @@ describe('keys: a pair of gateways', function () {
       30_000,
     );
     expect(letter.code).to.equal('crypto.key_revoked');
+  });
+
+  it('accord keys rotate on the command line: recorded by the running gateway, announced, active on the receipt', async () => {
+    const r = await run(['keys', 'rotate', '--use', 'enc', '--config', configFileFor(pair.czConfig)]);
+    expect(r.code, r.stderr).to.equal(0);
+    const kid = /next enc key (\S+)/.exec(r.stdout)![1]!;
+    await until(
+      () => recordOf(readKeyState(statePathOf(pair.czConfig)), 'own', kid)?.state === 'active',
+      30_000,
+      'the rotated key active after the peer received its announcement',
+    );
+    expect(readPublicJwks(pair.kzConfig.peer.publicJwks).keys.map((k) => k.kid)).to.include(kid);
+    const czAudit = readFileSync(pair.czConfig.records.auditFile!, 'utf8');
+    expect(czAudit).to.match(
+      new RegExp(`"type":"key-operation","reason":"rotate enc next kid ${kid} thumbprint`),
+    );
+    expect(czAudit).to.contain(`activated own enc:${kid}`);
+    expect(readFileSync(pair.kzConfig.records.auditFile!, 'utf8')).to.contain(`peer announced enc:${kid}`);
   });
 
   it('an expired key never signs: the message waits with an error-level crypto.key_expired, then goes out', async () => {
