@@ -784,74 +784,51 @@ export class InboundPipeline {
       const note = (await ctx.deps.ledger.getProvided(id))?.note ?? '';
       await this.terminate(id, ctx.config.party, note, receipt.body.receivedAt, sent.from);
     }
-    if (receipt.body.status === 'held') {
-      // Art. 10(4): the peer holds the correction or erasure until the message it refers to arrives.
-      await commitWith(
-        tx,
-        eventMessage(ctx, sent.from, {
-          type: 'held',
-          at: deliveredAt,
-          messageId: id,
-          idempotencyKey: sent.idempotencyKey,
-          kind: sent.kind,
-          to: { party: ctx.config.peer.party, authority: sent.toAuthority },
-          message: 'Art. 10(4): taken in; delivered once the message it refers to has arrived',
-        }),
-      );
-      if (await ctx.deps.state.markDelivered(id, deliveredAt))
-        ctx.deps.metrics.message('out', sent.kind, 'held');
-      return 'done';
-    }
     if (sent.kind === 'suspension-notice') {
       const entry = await ctx.deps.suspensions.get(id);
       if (entry)
         await ctx.deps.suspensions.put({ ...entry, effectiveAt: effectiveFrom(receipt.body.receivedAt) });
     }
-    if (receipt.body.status === 'in-review') {
-      // Taken in and held for a person's decision (Art. 9(4)): the requester is told; a notice follows.
-      await commitWith(
-        tx,
-        eventMessage(ctx, sent.from, {
-          type: 'in-review',
-          at: deliveredAt,
-          messageId: id,
-          idempotencyKey: sent.idempotencyKey,
-          kind: sent.kind,
-          to: { party: ctx.config.peer.party, authority: sent.toAuthority },
-          message:
-            'Art. 9(4): the requested party holds the request for a decision; a reply or notice follows',
-        }),
-      );
-      if (await ctx.deps.state.markDelivered(id, deliveredAt)) {
-        ctx.deps.metrics.message('out', sent.kind, 'in-review');
-      }
-      return 'done';
-    }
-    if (receipt.body.status === 'refused') {
-      // Taken in and refused: the resends stop; the requester hears of it from the refusal notice.
-      await commitWith(tx);
-      if (await ctx.deps.state.markDelivered(id, deliveredAt))
-        ctx.deps.metrics.message('out', sent.kind, 'refused');
-      return 'done';
-    }
+    // What the sending authority is told for each status. `refused`: nothing here — the requester hears
+    // of it from the refusal notice.
+    const told = {
+      delivered: { type: 'delivered' as const },
+      duplicate: { type: 'delivered' as const },
+      'in-review': {
+        type: 'in-review' as const,
+        message: 'Art. 9(4): the requested party holds the request for a decision; a reply or notice follows',
+      },
+      held: {
+        type: 'held' as const,
+        message: 'Art. 10(4): taken in; delivered once the message it refers to has arrived',
+      },
+      refused: undefined,
+    }[receipt.body.status];
     // The event commits with the ack; the mark follows. A crash between them repeats the event
     // (at least once) rather than losing it.
     await commitWith(
       tx,
-      eventMessage(ctx, sent.from, {
-        type: 'delivered',
-        at: deliveredAt,
-        messageId: id,
-        idempotencyKey: sent.idempotencyKey,
-        kind: sent.kind,
-        to: { party: ctx.config.peer.party, authority: sent.toAuthority },
-      }),
+      ...(told === undefined
+        ? []
+        : [
+            eventMessage(ctx, sent.from, {
+              ...told,
+              at: deliveredAt,
+              messageId: id,
+              idempotencyKey: sent.idempotencyKey,
+              kind: sent.kind,
+              to: { party: ctx.config.peer.party, authority: sent.toAuthority },
+            }),
+          ]),
     );
     if (await ctx.deps.state.markDelivered(id, deliveredAt)) {
-      ctx.deps.metrics.message('out', sent.kind, 'delivered');
-      if (sent.sentAt) ctx.deps.metrics.receiptLatency((at.getTime() - Date.parse(sent.sentAt)) / 1000);
+      const outcome = receipt.body.status === 'duplicate' ? 'delivered' : receipt.body.status;
+      ctx.deps.metrics.message('out', sent.kind, outcome);
+      if (outcome === 'delivered' && sent.sentAt) {
+        ctx.deps.metrics.receiptLatency((at.getTime() - Date.parse(sent.sentAt)) / 1000);
+      }
     }
-    this.log.info({ messageId: id }, 'receipt: delivered');
+    this.log.info({ messageId: id, status: receipt.body.status }, 'receipt');
     return 'done';
   }
 
