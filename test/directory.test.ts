@@ -4,6 +4,7 @@
  * directory holds, in both directions.
  */
 import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
 import {
@@ -110,6 +111,15 @@ describe('Art. 13: an in-band directory update applies once an operator approves
     const show = await cli('directory', 'show', '--config', file);
     expect(show.stdout).to.contain(`update ${updateId}`).and.to.contain('cz-nctc');
     expect((await cli('directory', 'pending', '--config', file)).stdout).to.contain('no pending');
+    // The approval is in KZ's audit log (Art. 10(6)), with who approved it.
+    await eventually(
+      async () =>
+        (await readFile(pair.kzConfig.records.auditFile!, 'utf8'))
+          .split('\n')
+          .find((l) => l.includes('"type":"directory"') && l.includes(updateId) && l.includes('duty admin')),
+      10_000,
+      'the approval record',
+    );
 
     // After: the running gateway takes messages from the new authority and lets its authorities write to it.
     await eventually(

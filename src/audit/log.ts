@@ -26,6 +26,7 @@ export const AUDIT_TYPES = [
   'termination',
   'usage-report',
   'dead-letter-drop',
+  'directory',
   'checkpoint',
   'peer-anchor',
 ] as const;

@@ -12,6 +12,7 @@ import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import { Submission } from '../domain/submission.js';
 import { AccordError } from '../errors.js';
+import { operatorName, recordForGateway } from '../audit/handoff.js';
 import { RedisDirectory } from '../store/redis-directory.js';
 import { AmqpConnection } from '../transport/amqp.js';
 import { EXIT_OK, reportError } from './exit.js';
@@ -99,6 +100,13 @@ export function registerDirectory(program: Command): void {
             path: 'id',
           });
         }
+        const config = loadConfig(opts.config);
+        await recordForGateway(config, names(config.namespace).redisPrefix, {
+          type: 'directory',
+          messageId: id,
+          reason: `Art. 13 directory update approved: ${approved.authorities.length} authorities`,
+          decidedBy: `${by} (${operatorName()})`.slice(0, 200),
+        });
         out(
           `approved ${id}: the peer directory now lists ${approved.authorities.map((a) => a.id).join(', ')}`,
         );
