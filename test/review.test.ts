@@ -6,7 +6,16 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import type { SubmissionInput } from '../src/client/index.js';
-import { Collector, ROOT, example, startPair, type Pair, type TestAuthority } from './helpers/harness.js';
+import {
+  Collector,
+  ROOT,
+  configFileFor,
+  example,
+  runCli,
+  startPair,
+  type Pair,
+  type TestAuthority,
+} from './helpers/harness.js';
 import type { InboxDelivery } from '../src/client/index.js';
 import { Gateway } from '../src/gateway.js';
 import { pino } from 'pino';
@@ -125,6 +134,9 @@ describe('Art. 9(4) refusal hooks and manual review, between two gateways', func
   it('a reviewing rule holds the request, and "accept" delivers it to the reviewer’s inbox', async () => {
     const { messageId } = await czIpc.client.submit(request('rule-review', ['drug-trafficking']));
     const held = await review.waitFor((d) => d.envelope.id === messageId, 10_000, 'held');
+    // Art. 10(5): held for a person, the request is in nobody's hands yet — no ledger entry, no deadline.
+    const trace = () => runCli(['trace', messageId, '--config', configFileFor(pair.kzConfig)]);
+    expect((await trace()).stdout).not.to.contain('taken in for');
     expect(held.review?.reasons).to.deep.equal([
       {
         by: 'rule drugs-to-a-person',
@@ -150,6 +162,11 @@ describe('Art. 9(4) refusal hooks and manual review, between two gateways', func
     );
     expect(got.decision).to.deep.equal({ decision: 'accept', decisionId, decidedBy: 'kz-mia' });
     expect(got.verification.signatureKid).to.match(/^cz-sig-/);
+    // Delivered by the decision: now held by kz-mia, with the provider's destruction deadline.
+    const after = await trace();
+    expect(after.stdout).to.contain('taken in for kz-mia');
+    expect(after.stdout).to.match(/personal data: destroy by \d{4}-/);
+    expect(after.stdout).to.match(/record #\d+ decision: request; .*Art\. 9\(4\) accept; by person kz-mia/);
     await kzMia.events.waitFor(
       (e) => e.type === 'accepted' && e.messageId === decisionId,
       10_000,

@@ -13,6 +13,7 @@ import { validate } from '../domain/parse.js';
 import type { GatewayContext, Outgoing } from './context.js';
 import type { SentRecord } from './ports.js';
 import { messageRecord } from '../audit/records.js';
+import { carriesPersonalData } from '../policy/personal-data.js';
 
 /** AMQP priority of the urgent lane (Art. 9(1)); normal traffic has none. */
 export const URGENT_PRIORITY = 9;
@@ -229,4 +230,31 @@ async function sendOwn(
   if (record.sentAt === undefined) ctx.deps.metrics.message('out', envelope.kind, 'sent');
   await ctx.deps.audit.append(messageRecord(envelope, 'out'));
   return id;
+}
+
+/**
+ * Art. 10(5): a message from the peer is now in an authority's hands (delivered to its inbox, directly
+ * or after a review). The ledger keeps it (corrections, usage reports and the termination refer to it),
+ * and personal data get their destruction deadline. Idempotent: a retry repeats it harmlessly.
+ */
+export async function nowHeldBy(
+  ctx: GatewayContext,
+  env: Envelope,
+  authority: string,
+  receivedAt: string,
+): Promise<void> {
+  const personal = carriesPersonalData(env.kind, env.body);
+  const destroyBy = env.handling.destroyBy;
+  await ctx.deps.ledger.received({
+    id: env.id,
+    kind: env.kind,
+    fromAuthority: env.from.authority,
+    authority,
+    receivedAt,
+    personal,
+    ...(destroyBy === undefined ? {} : { destroyBy }),
+  });
+  if (personal && destroyBy !== undefined) {
+    await ctx.deps.deadlines.schedule({ kind: 'destruction-due', id: env.id, authority, dueAt: destroyBy });
+  }
 }

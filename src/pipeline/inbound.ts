@@ -34,7 +34,14 @@ import { carriesPersonalData } from '../policy/personal-data.js';
 import { terminationEffective } from '../policy/termination.js';
 import { messageRecord } from '../audit/records.js';
 import type { AuditInput } from '../audit/log.js';
-import { COPY_HEADER, REVIEW_DECISIONS, inboxMessage, sendNotice, type InboxDelivery } from './dispatch.js';
+import {
+  COPY_HEADER,
+  REVIEW_DECISIONS,
+  inboxMessage,
+  nowHeldBy,
+  sendNotice,
+  type InboxDelivery,
+} from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /** Infrastructure failures are retried; every other code parks the message. */
@@ -226,10 +233,16 @@ export class InboundPipeline {
           decidedBy,
         },
       });
-      await this.recordReceived(env, target, receivedAt, {
-        reason: `refused under Art. 9(4) by ${decidedBy.kind}; not delivered (notice ${noticeId})`,
-        decidedBy: `${decidedBy.kind}${decidedBy.ref === undefined ? '' : ` ${decidedBy.ref}`}`,
-      });
+      await this.recordReceived(
+        env,
+        target,
+        receivedAt,
+        {
+          reason: `refused under Art. 9(4) by ${decidedBy.kind}; not delivered (notice ${noticeId})`,
+          decidedBy: `${decidedBy.kind}${decidedBy.ref === undefined ? '' : ` ${decidedBy.ref}`}`,
+        },
+        false,
+      );
       await commitWith(tx, logLine);
       await ctx.deps.state.markSeenDelivered(env.id);
       ctx.deps.metrics.message('in', 'request', 'refused');
@@ -308,7 +321,7 @@ export class InboundPipeline {
         ttlS,
       );
       const held = { ...delivery, review: { reasons: screening.reasons, decisions: REVIEW_DECISIONS } };
-      await this.recordReceived(env, target, receivedAt, { reason: 'held for review (Art. 9(4))' });
+      await this.recordReceived(env, target, receivedAt, { reason: 'held for review (Art. 9(4))' }, false);
       await commitWith(tx, inboxMessage(ctx.names.review(target), held), logLine);
       await ctx.deps.state.markSeenDelivered(env.id);
       ctx.deps.metrics.message('in', 'request', 'in-review');
@@ -448,25 +461,18 @@ export class InboundPipeline {
 
   /**
    * Art. 10(6): the record of a message received (or refused, or held for review), durable before the
-   * ingress ack; and the ledger entry that destruction, corrections and usage reports rely on.
+   * ingress ack. Only a message delivered to an authority enters the ledger (`nowHeldBy`): a refused one
+   * reached nobody, one held for review enters it when a decision delivers it.
    */
   private async recordReceived(
     env: Envelope,
     target: string,
     receivedAt: Date,
     extra: Partial<AuditInput> = {},
+    delivered = true,
   ): Promise<void> {
     const { ctx } = this;
-    const personal = carriesPersonalData(env.kind, env.body);
-    await ctx.deps.ledger.received({
-      id: env.id,
-      kind: env.kind,
-      fromAuthority: env.from.authority,
-      authority: target,
-      receivedAt: receivedAt.toISOString(),
-      personal,
-      ...(env.handling.destroyBy === undefined ? {} : { destroyBy: env.handling.destroyBy }),
-    });
+    if (delivered) await nowHeldBy(ctx, env, target, receivedAt.toISOString());
     if (env.kind === 'consent' && env.body.inReplyTo !== undefined) {
       await ctx.deps.ledger.consentAnswered(env.body.inReplyTo);
     }
@@ -485,14 +491,6 @@ export class InboundPipeline {
     const { deadlines, ledger } = ctx.deps;
     const dp = ctx.config.dataProtection;
     const at = (ms: number) => new Date(receivedAt.getTime() + ms).toISOString();
-    if (env.handling.destroyBy !== undefined && carriesPersonalData(env.kind, env.body)) {
-      await deadlines.schedule({
-        kind: 'destruction-due',
-        id: env.id,
-        authority: target,
-        dueAt: env.handling.destroyBy,
-      });
-    }
     const confirmBy = at(dp.confirmCorrectionHours * 3_600_000);
     if (env.kind === 'correction') {
       await deadlines.schedule({

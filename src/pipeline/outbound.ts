@@ -38,6 +38,7 @@ import {
 } from './context.js';
 import {
   inboxMessage,
+  nowHeldBy,
   sealedRecord,
   sendConfirmation,
   sendNotice,
@@ -603,6 +604,8 @@ export class OutboundPipeline {
               },
             } satisfies InboxDelivery),
           ];
+    // Art. 10(5): now in the reviewing authority's hands, with its destruction deadline.
+    if (deliveries.length > 0) await nowHeldBy(ctx, request, held.authority, held.receivedAt);
     await commitWith(
       tx,
       ...deliveries,
