@@ -16,6 +16,7 @@ import {
   REDIS_URL,
   configFileFor,
   drainQueue,
+  eventually,
   example,
   memoryLogger,
   publishRaw,
@@ -318,7 +319,12 @@ describe('issue 6: the personal-data lifecycle between two gateways, with the cl
     const status = await runCli(['treaty', 'status', '--config', configFileFor(pair.czConfig)]);
     expect(status.stdout).to.match(/Art\. 18: terminated by CZ .*Note verbale 77\/2027.*ends/);
 
-    offsetMs += 184 * DAY;
+    // Art. 18(2) counts from the receipt of the diplomatic note: KZ's operator sets that day, seven
+    // months back — the end moves into the past and KZ's destroy orders go out without moving the clock.
+    const kzFile = configFileFor(pair.kzConfig);
+    const moved = await runCli(['treaty', 'termination-received', '--config', kzFile, '--at', later(-212)]);
+    expect(moved.code, moved.stderr).to.equal(0);
+    expect(moved.stdout).to.match(/Art\. 18: the agreement ends \S+, six months after the note was received/);
     // Still held at KZ: the default-deadline request (365 days) and the 30-day one never confirmed.
     await kzMia.orders.waitFor(
       (o) => o.messageId === byDefault && o.reason === 'termination',
@@ -328,6 +334,18 @@ describe('issue 6: the personal-data lifecycle between two gateways, with the cl
     const termination = kzMia.orders.items.filter((o) => o.reason === 'termination').map((o) => o.messageId);
     expect(termination).to.include(unconfirmed);
     expect(termination).to.not.include.members([confirmed, early, original]);
+    const record = await eventually(
+      async () =>
+        readFileSync(pair.kzConfig.records.auditFile!, 'utf8')
+          .split('\n')
+          .find((l) => l.includes('"type":"termination"') && l.includes('diplomatic channels')),
+      10_000,
+      'the record of the corrected date',
+    );
+    expect(record).to.contain(notice.messageId);
+
+    // CZ's end is still six months after KZ's gateway took the notice in.
+    offsetMs += 184 * DAY;
 
     const after = await czIpc.client.submit('request', personRequest('x').body as never, {
       to: { party: 'KZ', authority: 'kz-mia' },

@@ -8,6 +8,10 @@ import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { loadConfig, names, type Config } from '../config.js';
 import { RedisLedger } from '../store/redis-ledger.js';
+import { AccordError } from '../errors.js';
+import { operatorName, recordForGateway } from '../audit/handoff.js';
+import { terminationEffective } from '../policy/termination.js';
+import { rescheduleDeadline } from '../schedule/deadlines.js';
 import { CrimeCategory } from '../domain/categories.js';
 import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
@@ -74,6 +78,64 @@ async function terminate(opts: {
   }
 }
 
+/**
+ * Art. 18(2): the text counts from the receipt of the diplomatic note. When that day is not the day the
+ * peer's gateway took in the signed notice, the operators of both parties set it here; the end of the
+ * agreement (and the destroy orders that come with it) move accordingly, and the change is recorded.
+ */
+async function terminationReceived(opts: { config: string; at: string }): Promise<void> {
+  let redis: Redis | undefined;
+  try {
+    const config = loadConfig(opts.config);
+    const at = new Date(opts.at);
+    if (Number.isNaN(at.getTime())) {
+      throw new AccordError('schema.invalid', '--at is not a date or time (ISO 8601)', { path: 'at' });
+    }
+    const n = names(config.namespace);
+    redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect().catch((err: unknown) => {
+      throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
+    });
+    const ledger = new RedisLedger(redis, n.redisPrefix, 1);
+    const t = await ledger.termination();
+    if (!t)
+      throw new AccordError('schema.invalid', 'no termination has been notified (accord treaty status)');
+    const receivedAt = at.toISOString();
+    const effectiveAt = terminationEffective(receivedAt);
+    await ledger.putTermination({ ...t, receivedAt, effectiveAt });
+    const bull = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+    try {
+      await rescheduleDeadline(
+        bull,
+        n,
+        {
+          kind: 'termination-effective',
+          id: t.noticeId,
+          authority: config.authorities[0]!.id,
+          dueAt: effectiveAt,
+        },
+        new Date(),
+      );
+    } finally {
+      bull.disconnect();
+    }
+    await recordForGateway(config, n.redisPrefix, {
+      type: 'termination',
+      messageId: t.noticeId,
+      reason: `Art. 18(2): note received via diplomatic channels ${receivedAt}; ends ${effectiveAt} (was ${t.effectiveAt})`,
+      decidedBy: `accord treaty termination-received (${operatorName()})`,
+    });
+    process.stdout.write(
+      `Art. 18: the agreement ends ${effectiveAt}, six months after the note was received on ${receivedAt} (was ${t.effectiveAt})\n`,
+    );
+    process.exitCode = EXIT_OK;
+  } catch (err) {
+    process.exitCode = reportError(err);
+  } finally {
+    redis?.disconnect();
+  }
+}
+
 async function notify(action: 'suspend' | 'resume', opts: NoticeOpts): Promise<void> {
   try {
     const config = loadConfig(opts.config);
@@ -131,6 +193,14 @@ export function registerTreaty(program: Command): void {
     .requiredOption('--note <reference>', 'the diplomatic note that carries the termination')
     .option('--reason <text>', 'the reason, as notified')
     .action((opts: { config: string; from: string; note: string; reason?: string }) => terminate(opts));
+  treaty
+    .command('termination-received')
+    .description(
+      'Art. 18(2): the day the other party received the diplomatic note of termination, where it differs from the gateway’s receipt; the end moves to six months after it',
+    )
+    .requiredOption('--config <file>', 'the gateway config')
+    .requiredOption('--at <date>', 'when the note was received via diplomatic channels (ISO 8601)')
+    .action((opts: { config: string; at: string }) => terminationReceived(opts));
   treaty
     .command('status')
     .description('every Art. 17 notice, and whether it is in force')

@@ -2,8 +2,8 @@
  * Art. 18(2): "this Agreement terminates six months after the date of receipt via diplomatic channels
  * of such written notice by the other Contracting Party." The gateways count from the peer gateway's
  * receipt of the signed `termination-notice` that mirrors the diplomatic note; where the note reached
- * the other party on another day, the text governs and the operators correct the date
- * (docs/treaty.md).
+ * the other party on another day, the text governs and the operators set that day with
+ * `accord treaty termination-received --at DATE` (docs/treaty.md).
  */
 
 /** Six calendar months after `receivedAt` (the last day of the month when that day does not exist). */

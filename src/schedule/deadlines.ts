@@ -171,3 +171,33 @@ export class BullDeadlines implements Deadlines {
     await this.queue.close();
   }
 }
+
+/**
+ * Move a scheduled deadline to another time (for the command line, without a running gateway): the job
+ * is replaced by one with the new due time, and the sweep index follows.
+ */
+export async function rescheduleDeadline(
+  connection: Redis,
+  names: Names,
+  d: Deadline,
+  now: Date,
+): Promise<void> {
+  const queue = new Queue(QUEUE, { connection, prefix: `${names.redisPrefix}bull` });
+  try {
+    const jobId = `${d.kind}-${d.id}`;
+    const job = await queue.getJob(jobId);
+    if (job && !(await job.isActive())) await job.remove();
+    const delay = Math.max(0, Date.parse(d.dueAt) - now.getTime());
+    await queue.add(d.kind, d, {
+      jobId,
+      delay,
+      removeOnComplete: true,
+      removeOnFail: 1000,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
+    });
+    await connection.zadd(`${names.redisPrefix}deadlines:due`, Date.parse(d.dueAt), jobId);
+  } finally {
+    await queue.close();
+  }
+}
