@@ -335,10 +335,12 @@ describe('issue 6: the personal-data lifecycle between two gateways, with the cl
     expect(termination).to.include(unconfirmed);
     expect(termination).to.not.include.members([confirmed, early, original]);
     const record = await eventually(
-      async () =>
-        readFileSync(pair.kzConfig.records.auditFile!, 'utf8')
-          .split('\n')
-          .find((l) => l.includes('"type":"termination"') && l.includes('diplomatic channels')),
+      () =>
+        Promise.resolve(
+          readFileSync(pair.kzConfig.records.auditFile!, 'utf8')
+            .split('\n')
+            .find((l) => l.includes('"type":"termination"') && l.includes('diplomatic channels')),
+        ),
       10_000,
       'the record of the corrected date',
     );
