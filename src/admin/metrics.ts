@@ -75,7 +75,7 @@ export class GatewayMetrics implements Metrics {
     });
     this.refusals = new Counter({
       name: 'accord_refusals_total',
-      help: 'Art. 9(4) refusals of requests by this gateway, by ground',
+      help: 'Art. 9(4) refusals of requests this party received (by a rule, a hook, a reviewer or the authority), by ground',
       labelNames: ['ground'],
       registers: [this.registry],
     });

@@ -208,6 +208,10 @@ export class OutboundPipeline {
       ...warnings,
     );
     ctx.deps.metrics.message('out', sub.kind, 'sent');
+    if (sub.kind === 'refusal' && !existing?.sentAt) {
+      // Art. 9(4): a refusal by the authority's case system counts with those of rules, hooks and reviewers.
+      ctx.deps.metrics.refused(sub.body.grounds, { messageId: sub.body.inReplyTo, decidedBy: 'authority' });
+    }
     this.log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
     return 'done';
   }
