@@ -17,6 +17,14 @@ describe('npm run demo', () => {
     expect(stdout).to.match(/got the signed refusal notice .* \(Art\. 9\(5\)\)/);
     expect(stdout).to.include('flagged sensitive: nationality');
     expect(stdout).to.include('blocked: policy.onward_transfer_blocked at body.travelDocuments.0.number');
+    expect(stdout).to.match(
+      /7\. CZ cz-pp-ipc destroys the reply's personal data before KZ's deadline \(\d{4}-/,
+    );
+    expect(stdout).to.match(/destruction of message \S+ \(no-longer-needed\) is recorded/);
+    expect(stdout).to.match(
+      /CZ records \(Art\. 10\(6\)\): chain intact, \d+ records, [1-9]\d* about the reply/,
+    );
+    expect(stdout).to.match(/KZ records \(Art\. 10\(6\)\): chain intact/);
     expect(stdout).to.include(', 0 dead letters.');
   });
 });

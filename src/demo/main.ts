@@ -10,7 +10,8 @@ import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../clien
 import { ROOT, demoConfig, reachable, removeQueues } from './setup.js';
 import { names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { Gateway, redactUrl } from '../gateway.js';
+import { Gateway, auditFileOf, redactUrl } from '../gateway.js';
+import { verifyAuditFile } from '../audit/log.js';
 import { createLogger } from '../log.js';
 import type { SubmissionInput } from '../domain/submission.js';
 
@@ -240,11 +241,38 @@ async function main(): Promise<number> {
     );
     out();
 
+    // 7. Art. 10(5), 10(6): the reply carried personal data (a document number) with KZ's deadline;
+    // CZ no longer needs it, destroys it and confirms; both gateways keep the record.
+    const destroyKey = `destroyed/${replyId}`;
+    await czIpc.client.confirmDestruction(replyId, 'no-longer-needed');
+    const destroyed = await czIpc.event('accepted', destroyKey);
+    out(
+      `7. CZ cz-pp-ipc destroys the reply's personal data before KZ's deadline (${back.handling.destroyBy ?? '?'}), Art. 10(5)`,
+    );
+    out(`   CZ gateway: ${destroyed.message ?? ''}`);
+    await gwCz.stop();
+    await gwKz.stop();
+    for (const [party, config] of [
+      ['CZ', cz],
+      ['KZ', kz],
+    ] as const) {
+      const file = auditFileOf(config);
+      const chain = await verifyAuditFile(file);
+      const kinds = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(replyId)).length;
+      out(
+        `   ${party} records (Art. 10(6)): ${chain.ok ? 'chain intact' : `BROKEN at ${chain.badSeq}`}, ${chain.records} records, ${kinds} about the reply (${file.slice(ROOT.length + 1)})`,
+      );
+      if (!chain.ok) failed = true;
+    }
+    out();
+
     const dead = (
       await Promise.all([names(cz.namespace).dlq, names(kz.namespace).dlq].map(countQueue))
     ).reduce((a, b) => a + b);
     out(
-      `Summary: 3 messages delivered with signed receipts, 1 refused with a signed notice, 2 rejected before sealing, 1 export blocked, ${dead} dead letters.`,
+      `Summary: 3 messages delivered with signed receipts, 1 refused with a signed notice, 2 rejected before sealing, 1 export blocked, 1 destruction recorded, ${dead} dead letters.`,
     );
     if (dead !== 0) failed = true;
   } catch (err) {
