@@ -9,6 +9,8 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { names, type Config } from './config.js';
 import { loadKeyRing, watchKeys } from './keys/watch.js';
+import { cryptoRunner, type CryptoRunner } from './crypto/pool.js';
+import { URGENT_PRIORITY } from './pipeline/dispatch.js';
 import { AccordError, ERROR_CODES, asAccordError } from './errors.js';
 import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
 import { InboundPipeline } from './pipeline/inbound.js';
@@ -224,6 +226,7 @@ export class Gateway extends EventEmitter {
     let deadlines: BullDeadlines | undefined;
     let directorySub: Redis | undefined;
     let audit: AuditLog | undefined;
+    let crypto: CryptoRunner | undefined;
     try {
       // Art. 10(6): the records; one writer per file, durable before any message is acked.
       audit = await AuditLog.open({
@@ -363,12 +366,18 @@ export class Gateway extends EventEmitter {
           log.error({ err: (err as Error).message }, 'could not read the approved directory'),
         );
       });
+      crypto = cryptoRunner({
+        workers: config.crypto.workers,
+        jobTimeoutMs: config.crypto.workerTimeoutMs,
+        onReplaced: (info) => log.error(info, 'a crypto worker was replaced; its message is retried'),
+      });
       const ctx: GatewayContext = {
         config,
         names: n,
         peerNames,
         keys,
         profile: config.crypto,
+        crypto,
         deps: {
           local,
           peer: peerLink,
@@ -392,6 +401,7 @@ export class Gateway extends EventEmitter {
       };
       const gw = new Gateway(config, local, peer, redis, bullRedis, timers, deadlines, log);
       gw.onStop(() => directorySub?.disconnect());
+      gw.onStop(() => ctx.crypto.close());
       gw.onStop(await keepRecords(config, audit, redis, n.redisPrefix, log));
       gw.onStop(() => clearTimeout(peerDownTimer));
       gw.onStop(await watchKeys({ config, ring: keys, redis, redisPrefix: n.redisPrefix, log, now }));
@@ -408,6 +418,7 @@ export class Gateway extends EventEmitter {
             redelivered: msg.fields.redelivered,
             headers: msg.properties.headers ?? {},
             ...(typeof msg.properties.userId === 'string' ? { userId: msg.properties.userId } : {}),
+            urgent: (msg.properties.priority as number | undefined) === URGENT_PRIORITY,
           };
           const key = createHash('sha256').update(msg.content).digest('hex');
           try {
@@ -514,6 +525,7 @@ export class Gateway extends EventEmitter {
       );
       return gw;
     } catch (err) {
+      await crypto?.close();
       await timers?.close().catch(() => undefined);
       await deadlines?.close().catch(() => undefined);
       await audit?.close().catch(() => undefined);
