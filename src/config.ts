@@ -17,7 +17,7 @@ import { formatPath, parseJson } from './domain/parse.js';
 export const MAX_CONFIG_BYTES = 256 * 1024;
 
 /** `crypto.workers` when the config names none (see `npm run bench` and docs/cluster.md). */
-const DEFAULT_CRYPTO_WORKERS = 2;
+const DEFAULT_CRYPTO_WORKERS = 0;
 
 /** One competent authority and its contacts (Art. 13(1), 13(2)). */
 export const AuthorityEntry = DirectoryEntry;

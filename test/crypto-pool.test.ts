@@ -107,7 +107,7 @@ describe('crypto/pool', () => {
   });
 
   it('serves an urgent job before the normal ones waiting', async () => {
-    const p = pool({ workers: 1 });
+    const p = pool({ workers: 1, jobsPerWorker: 1 });
     const done: string[] = [];
     const jobs: Promise<unknown>[] = [];
     // The first normal job takes the only worker at once; the rest wait, and the urgent one goes first.
@@ -124,6 +124,7 @@ describe('crypto/pool', () => {
     const replaced: unknown[] = [];
     const p = pool({
       workers: 1,
+      jobsPerWorker: 1,
       jobTimeoutMs: 500,
       workerUrl: new URL('./fixtures/stalling-crypto-worker.js', import.meta.url),
       onReplaced: (info) => replaced.push(info),

@@ -1,9 +1,10 @@
 /**
  * The worker side of the crypto pool (pool.ts): rebuilds each key ring from the snapshot the pool sends
  * once per key-ring change, then runs the very same {@link seal} and {@link open} as the inline path, one
- * job at a time, with the ring's clock fixed to the instant the job was submitted. Errors go back as
+ * job or several at a time, with the ring's clock fixed, per job, to the instant it was submitted. Errors go back as
  * their stable code and facts only, never with a cause, plaintext or key material.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { AccordError, type ErrorCode } from '../errors.js';
 import { KeyRing, type RingSnapshot } from './keyring.js';
@@ -52,21 +53,25 @@ const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLe
 /** Answer jobs arriving on `port` until the thread is terminated. */
 export function serve(port: MessagePort, hooks: ServeHooks = {}): void {
   const rings = new Map<number, Promise<KeyRing>>();
-  // One job at a time (the pool sends the next one after the answer), so one clock value suffices.
-  let nowMs = Date.now();
-  const clock = () => new Date(nowMs);
+  // Jobs overlap (a seal awaits its ephemeral key), so each job's clock travels with its async context.
+  const jobNow = new AsyncLocalStorage<number>();
+  const clock = () => new Date(jobNow.getStore() ?? Date.now());
 
   const run = async (job: JobMessage): Promise<FromWorker> => {
     try {
       hooks.beforeJob?.(job);
       const ring = await rings.get(job.ringId);
       if (!ring) throw new Error('the crypto worker has no keys for this ring');
-      nowMs = job.nowMs;
       if (job.type === 'seal') {
-        return { id: job.id, ok: true, jwe: await seal(asBuffer(job.payload), ring, job.profile) };
+        const payload = asBuffer(job.payload);
+        return {
+          id: job.id,
+          ok: true,
+          jwe: await jobNow.run(job.nowMs, () => seal(payload, ring, job.profile)),
+        };
       }
       const input = typeof job.input === 'string' ? job.input : asBuffer(job.input);
-      const opened = await open(input, ring, job.profile);
+      const opened = await jobNow.run(job.nowMs, () => open(input, ring, job.profile));
       return { id: job.id, ok: true, payload: new Uint8Array(opened.payload), facts: opened.facts };
     } catch (err) {
       const error: WorkerError =

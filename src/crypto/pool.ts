@@ -59,6 +59,11 @@ export interface CryptoPoolOptions {
   workers: number;
   /** A job running longer than this, in milliseconds, has its worker replaced and fails (retried). */
   jobTimeoutMs: number;
+  /**
+   * Jobs one worker runs at once: a seal waits for its ephemeral key on libuv's pool, and another job
+   * can use the thread meanwhile. @defaultValue 4
+   */
+  jobsPerWorker?: number;
   /** Called when a worker is replaced, with what it was doing (no message data). */
   onReplaced?: (info: { job: 'seal' | 'open'; reason: 'timeout' | 'exit' }) => void;
   /** The worker script; tests substitute one. @defaultValue pool-thread.js beside this file */
@@ -74,8 +79,8 @@ interface Job {
 
 interface Slot {
   worker: Worker;
-  job?: Job;
-  timer?: NodeJS.Timeout;
+  /** The jobs this worker runs, by id, each with its watchdog timer. */
+  jobs: Map<number, { job: Job; timer: NodeJS.Timeout }>;
   /** ring id → the generation of its keys this worker holds */
   rings: Map<number, number>;
 }
@@ -99,12 +104,14 @@ export class CryptoPool implements CryptoRunner {
   private readonly urgent: Job[] = [];
   private readonly normal: Job[] = [];
   private readonly url: URL;
+  private readonly perWorker: number;
   private nextId = 0;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: CryptoPoolOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new Error('a crypto pool needs a worker');
     this.url = opts.workerUrl ?? new URL('./pool-thread.js', import.meta.url);
+    this.perWorker = Math.max(1, opts.jobsPerWorker ?? 4);
     for (let i = 0; i < opts.workers; i++) this.slots.push(this.spawn());
   }
 
@@ -155,9 +162,11 @@ export class CryptoPool implements CryptoRunner {
       for (const job of [...this.urgent.splice(0), ...this.normal.splice(0)]) job.reject(gone);
       await Promise.all(
         this.slots.map(async (slot) => {
-          clearTimeout(slot.timer);
-          slot.job?.reject(gone);
-          slot.job = undefined;
+          for (const { job, timer } of slot.jobs.values()) {
+            clearTimeout(timer);
+            job.reject(gone);
+          }
+          slot.jobs.clear();
           slot.worker.removeAllListeners();
           await slot.worker.terminate();
         }),
@@ -182,11 +191,14 @@ export class CryptoPool implements CryptoRunner {
   }
 
   private pump(): void {
-    for (const slot of this.slots) {
-      if (slot.job) continue;
-      const job = this.urgent.shift() ?? this.normal.shift();
-      if (!job) return;
-      this.dispatch(slot, job);
+    while (this.urgent.length + this.normal.length > 0) {
+      // The least busy worker with room takes the next job.
+      let slot: Slot | undefined;
+      for (const s of this.slots) {
+        if (s.jobs.size < this.perWorker && (!slot || s.jobs.size < slot.jobs.size)) slot = s;
+      }
+      if (!slot) return;
+      this.dispatch(slot, (this.urgent.shift() ?? this.normal.shift())!);
     }
   }
 
@@ -197,20 +209,21 @@ export class CryptoPool implements CryptoRunner {
       slot.worker.postMessage(keys);
       slot.rings.set(ring.id, ring.generation);
     }
-    slot.job = job;
-    slot.timer = setTimeout(() => this.replace(slot, 'timeout'), this.opts.jobTimeoutMs);
+    const timer = setTimeout(() => this.replace(slot, 'timeout', job), this.opts.jobTimeoutMs);
+    slot.jobs.set(job.message.id, { job, timer });
     const m = job.message;
     const bytes = m.type === 'seal' ? m.payload : typeof m.input === 'string' ? undefined : m.input;
     slot.worker.postMessage(m, bytes ? [bytes.buffer as ArrayBuffer] : []);
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(this.url), rings: new Map() };
+    const slot: Slot = { worker: new Worker(this.url), jobs: new Map(), rings: new Map() };
     slot.worker.on('message', (reply: FromWorker) => {
-      const job = slot.job;
-      if (!job || job.message.id !== reply.id) return;
-      clearTimeout(slot.timer);
-      slot.job = undefined;
+      const running = slot.jobs.get(reply.id);
+      if (!running) return;
+      clearTimeout(running.timer);
+      slot.jobs.delete(reply.id);
+      const { job } = running;
       if (reply.ok) job.resolve(reply);
       else job.reject(toError(reply.error));
       this.pump();
@@ -223,24 +236,28 @@ export class CryptoPool implements CryptoRunner {
     return slot;
   }
 
-  /** Terminate a stuck or dead worker, fail its job (retried upstream) and start a fresh one in its place. */
-  private replace(slot: Slot, reason: 'timeout' | 'exit'): void {
+  /**
+   * Terminate a stuck or dead worker, fail its jobs (retried upstream) and start a fresh one in its
+   * place. `stuck` is the job that overran its time, if that is why.
+   */
+  private replace(slot: Slot, reason: 'timeout' | 'exit', stuck?: Job): void {
     const i = this.slots.indexOf(slot);
     if (i < 0 || this.closing) return;
-    clearTimeout(slot.timer);
     slot.worker.removeAllListeners();
     slot.worker.on('error', () => undefined);
     void slot.worker.terminate();
-    const job = slot.job;
-    slot.job = undefined;
     this.slots[i] = this.spawn();
-    if (job) {
+    const jobs = [...slot.jobs.values()];
+    slot.jobs.clear();
+    const first = stuck ?? jobs[0]?.job;
+    if (first) this.opts.onReplaced?.({ job: first.message.type, reason });
+    for (const { job, timer } of jobs) {
+      clearTimeout(timer);
       const kind = job.message.type;
-      this.opts.onReplaced?.({ job: kind, reason });
       job.reject(
         new AccordError(
           'infra.unavailable',
-          reason === 'timeout'
+          job === stuck
             ? `a crypto worker took longer than ${this.opts.jobTimeoutMs} ms to ${kind}; it was replaced and the message will be retried`
             : `a crypto worker stopped during a ${kind}; it was replaced and the message will be retried`,
         ),
