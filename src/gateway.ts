@@ -203,7 +203,12 @@ export class Gateway extends EventEmitter {
     const keys = await loadKeyRing(config, now);
     // Art. 9(4) hooks are code named in the config: a broken one stops the start before anything is touched.
     const hooks = await loadHooks(config.policy.hooks);
-    const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    const redis = new Redis(config.redis.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 3,
+      // Commands issued in one tick go out in one write (bench: +2–10% e2e-1k, fewer syscalls on both ends).
+      enableAutoPipelining: true,
+    });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
     try {
       await redis.connect();

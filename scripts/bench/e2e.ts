@@ -72,6 +72,9 @@ function loaded(file: string): Config {
   return check.config;
 }
 
+/** Extra node flags for the gateway processes, e.g. `ACCORD_BENCH_NODE_ARGS=--cpu-prof` to profile them. */
+const nodeArgs = (process.env.ACCORD_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+
 /**
  * Start both gateways as processes and wait until each party's outbox has `consumers` consumers (more
  * than 1 when these processes join running ones as replicas).
@@ -83,7 +86,7 @@ export async function startGateways(
 ): Promise<Gateways> {
   const cli = join(root, 'dist', 'src', 'cli', 'main.js');
   const processes = (['kz', 'cz'] as const).map((p) =>
-    spawn(process.execPath, [cli, 'start', '--config', files[p]], {
+    spawn(process.execPath, [...nodeArgs, cli, 'start', '--config', files[p]], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, ACCORD_LOG_LEVEL: 'warn' },
     }),
