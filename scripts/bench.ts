@@ -40,6 +40,9 @@ const soakMinutes = soakArg > 0 ? Number(process.argv[soakArg + 1]) : 0;
 /** `--crypto-workers N`: the gateways' `crypto.workers` (their config's default otherwise). */
 const workersArg = process.argv.indexOf('--crypto-workers');
 const cryptoWorkers = workersArg > 0 ? Number(process.argv[workersArg + 1]) : undefined;
+/** `--jobs-per-worker N`: the gateways' `crypto.jobsPerWorker`. */
+const jobsArg = process.argv.indexOf('--jobs-per-worker');
+const jobsPerWorker = jobsArg > 0 ? Number(process.argv[jobsArg + 1]) : undefined;
 /** `--scale-only`: only the 1 → 2 processes scenario (e2e-1k-2proc). */
 const scaleOnly = process.argv.includes('--scale-only');
 
@@ -192,11 +195,15 @@ async function cleanup(configs: Config[], stem: string): Promise<void> {
 async function main(): Promise<void> {
   const stem = `bench-${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
-  const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, { cryptoWorkers });
+  const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, { cryptoWorkers, jobsPerWorker });
   // The second process of each party: same namespaces, broker and Redis; its own audit file.
-  const replicaFiles = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, { cryptoWorkers, replica: 2 });
+  const replicaFiles = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, {
+    cryptoWorkers,
+    jobsPerWorker,
+    replica: 2,
+  });
   say(
-    `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}`,
+    `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}`,
   );
   const g = await startGateways(ROOT, files);
   const f = await flow(g);

@@ -186,6 +186,11 @@ export const ConfigSchema = z
          * message retried. @defaultValue 10000
          */
         workerTimeoutMs: z.int().min(100).max(600_000).default(10_000),
+        /**
+         * Seals and opens one worker runs at once. Few keep the rest waiting in the pool, where urgent ones
+         * overtake; many keep bulk throughput near inline. @defaultValue 32
+         */
+        jobsPerWorker: z.int().min(1).max(256).default(32),
       })
       .default({
         signatureAlgs: ['ES256'],
@@ -195,6 +200,7 @@ export const ConfigSchema = z
         clockLeewayS: 300,
         workers: DEFAULT_CRYPTO_WORKERS,
         workerTimeoutMs: 10_000,
+        jobsPerWorker: 32,
       }),
     delivery: z
       .strictObject({

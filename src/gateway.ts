@@ -374,6 +374,7 @@ export class Gateway extends EventEmitter {
       crypto = cryptoRunner({
         workers: config.crypto.workers,
         jobTimeoutMs: config.crypto.workerTimeoutMs,
+        jobsPerWorker: config.crypto.jobsPerWorker,
         onReplaced: (info) => log.error(info, 'a crypto worker was replaced; its message is retried'),
       });
       const ctx: GatewayContext = {

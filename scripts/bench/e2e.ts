@@ -20,6 +20,8 @@ export interface Gateways {
 export interface BenchSettings {
   /** `crypto.workers`; the config's default when absent. */
   cryptoWorkers?: number;
+  /** `crypto.jobsPerWorker`; the config's default when absent. */
+  jobsPerWorker?: number;
   /**
    * Replica number (2, 3, …) of a gateway that joins the first one on the same namespaces as a
    * competing consumer: its files get this suffix, and it has an audit file of its own (one writer per file).
@@ -51,7 +53,10 @@ export function benchConfigs(
     raw.amqp = { url: amqpUrl, prefetch: 256 };
     raw.peer.amqpUrl = amqpUrl;
     raw.redis = { url: redisUrl };
-    if (settings.cryptoWorkers !== undefined) raw.crypto = { workers: settings.cryptoWorkers };
+    raw.crypto = {
+      ...(settings.cryptoWorkers === undefined ? {} : { workers: settings.cryptoWorkers }),
+      ...(settings.jobsPerWorker === undefined ? {} : { jobsPerWorker: settings.jobsPerWorker }),
+    };
     const suffix = settings.replica === undefined ? '' : `-r${settings.replica}`;
     raw.records = { auditFile: join(dir, `audit-${party}${suffix}.jsonl`) };
     const keys = join(dir, `keys-${party}`);
