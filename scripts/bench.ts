@@ -37,6 +37,14 @@ const REDIS_URL = process.env.ACCORD_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const quick = process.argv.includes('--quick');
 const soakArg = process.argv.indexOf('--soak');
 const soakMinutes = soakArg > 0 ? Number(process.argv[soakArg + 1]) : 0;
+/** `--crypto-workers N`: the gateways' `crypto.workers` (their config's default otherwise). */
+const workersArg = process.argv.indexOf('--crypto-workers');
+const cryptoWorkers = workersArg > 0 ? Number(process.argv[workersArg + 1]) : undefined;
+/** `--jobs-per-worker N`: the gateways' `crypto.jobsPerWorker`. */
+const jobsArg = process.argv.indexOf('--jobs-per-worker');
+const jobsPerWorker = jobsArg > 0 ? Number(process.argv[jobsArg + 1]) : undefined;
+/** `--scale-only`: only the 1 → 2 processes scenario (e2e-1k-2proc). */
+const scaleOnly = process.argv.includes('--scale-only');
 
 interface Line {
   scenario: string;
@@ -187,12 +195,56 @@ async function cleanup(configs: Config[], stem: string): Promise<void> {
 async function main(): Promise<void> {
   const stem = `bench-${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
-  const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL);
-  say(`gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}`);
+  const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, { cryptoWorkers, jobsPerWorker });
+  // The second process of each party: same namespaces, broker and Redis; its own audit file.
+  const replicaFiles = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, {
+    cryptoWorkers,
+    jobsPerWorker,
+    replica: 2,
+  });
+  say(
+    `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}`,
+  );
   const g = await startGateways(ROOT, files);
   const f = await flow(g);
   const rss = () => Math.max(...g.processes.map((p) => rssMb(p.pid)));
   try {
+    if (!scaleOnly) await scenarios(g, f, rss, stem);
+    const count = quick ? 1000 : 4000;
+    say(`e2e-1k-2proc: saturation (${count} messages) with one process per party`);
+    const one = await saturate(g, f, 'e2e-1k-1proc', count, 1024);
+    await drain(g, f);
+    say('e2e-1k-2proc: a second process per party joins as a competing consumer');
+    const replicas = await startGateways(ROOT, replicaFiles, 2);
+    try {
+      say(`e2e-1k-2proc: saturation (${count} messages) with two processes per party`);
+      const two = await saturate(g, f, 'e2e-1k-2proc', count, 1024);
+      await drain(g, f);
+      lines.push({
+        scenario: 'e2e-1k-2proc',
+        msgs_per_s: round(two)!,
+        one_proc_msgs_per_s: round(one),
+        speedup: round(two / one, 2),
+        p50_ms: null,
+        p99_ms: null,
+        rss_mb: round(Math.max(rss(), ...replicas.processes.map((p) => rssMb(p.pid)))),
+        raw_amqp_msgs_per_s: null,
+        naive_msgs_per_s: null,
+      });
+    } finally {
+      await replicas.stop();
+    }
+  } finally {
+    await f.close().catch(() => undefined);
+    await g.stop();
+    await cleanup([g.cz, g.kz], stem);
+  }
+  printLines();
+}
+
+/** The scenarios of every run: JOSE rates, the three sizes against their baselines, urgent under load, soak. */
+async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string): Promise<void> {
+  {
     const jose = await joseRates(g.cz, g.kz, 1024);
     const nj = await nodeJoseRates(g.cz, g.kz, 1024);
     say(
@@ -291,11 +343,10 @@ async function main(): Promise<void> {
         naive_msgs_per_s: null,
       });
     }
-  } finally {
-    await f.close().catch(() => undefined);
-    await g.stop();
-    await cleanup([g.cz, g.kz], stem);
   }
+}
+
+function printLines(): void {
   const cols = [
     'scenario',
     'msgs_per_s',

@@ -16,6 +16,9 @@ import { formatPath, parseJson } from './domain/parse.js';
 /** A config file larger than this is refused before it is parsed. */
 export const MAX_CONFIG_BYTES = 256 * 1024;
 
+/** `crypto.workers` when the config names none (see `npm run bench` and docs/cluster.md). */
+const DEFAULT_CRYPTO_WORKERS = 0;
+
 /** One competent authority and its contacts (Art. 13(1), 13(2)). */
 export const AuthorityEntry = DirectoryEntry;
 export type AuthorityEntry = z.infer<typeof AuthorityEntry>;
@@ -179,6 +182,21 @@ export const ConfigSchema = z
           .default(4 * 1024 * 1024),
         /** Allowed clock difference between the gateways, in seconds. @defaultValue 300 */
         clockLeewayS: z.int().min(0).max(3600).default(300),
+        /**
+         * Worker threads that seal and open messages off the event loop, urgent ones first; 0 seals and
+         * opens on the event loop. @defaultValue 0
+         */
+        workers: z.int().min(0).max(64).default(DEFAULT_CRYPTO_WORKERS),
+        /**
+         * A seal or open running longer than this, in milliseconds, has its worker replaced and the
+         * message retried. @defaultValue 10000
+         */
+        workerTimeoutMs: z.int().min(100).max(600_000).default(10_000),
+        /**
+         * Seals and opens one worker runs at once. Few keep the rest waiting in the pool, where urgent ones
+         * overtake; many keep bulk throughput near inline. @defaultValue 32
+         */
+        jobsPerWorker: z.int().min(1).max(256).default(32),
       })
       .default({
         signatureAlgs: ['ES256'],
@@ -186,6 +204,9 @@ export const ConfigSchema = z
         contentEncryptionAlgs: ['A256GCM'],
         maxMessageBytes: 4 * 1024 * 1024,
         clockLeewayS: 300,
+        workers: DEFAULT_CRYPTO_WORKERS,
+        workerTimeoutMs: 10_000,
+        jobsPerWorker: 32,
       }),
     delivery: z
       .strictObject({

@@ -94,7 +94,8 @@ export const ERROR_CODES = {
   'delivery.poison': 'Processing failed the same way repeatedly; the message is parked for an admin.',
   'config.invalid': 'The configuration file is missing, unreadable or invalid.',
   'keys.invalid': 'A key file is missing, unreadable, too large or not a valid JWK Set.',
-  'infra.unavailable': 'RabbitMQ or Redis cannot be reached or is misconfigured.',
+  'infra.unavailable':
+    'RabbitMQ or Redis cannot be reached or is misconfigured, or a crypto worker was stuck or died; retried.',
   'internal.error': 'An unexpected failure; the message was not processed and is kept for an admin.',
 } as const;
 

@@ -11,6 +11,8 @@ import { names, type Config } from './config.js';
 import { loadKeyRing, watchKeys } from './keys/watch.js';
 import { daysUntilExpiry } from './crypto/lifecycle.js';
 import { GatewayKeyExchange } from './keys/exchange.js';
+import { cryptoRunner, type CryptoRunner } from './crypto/pool.js';
+import { URGENT_PRIORITY } from './pipeline/dispatch.js';
 import { AccordError, ERROR_CODES, asAccordError } from './errors.js';
 import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
 import { InboundPipeline } from './pipeline/inbound.js';
@@ -203,7 +205,12 @@ export class Gateway extends EventEmitter {
     const keys = await loadKeyRing(config, now);
     // Art. 9(4) hooks are code named in the config: a broken one stops the start before anything is touched.
     const hooks = await loadHooks(config.policy.hooks);
-    const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    const redis = new Redis(config.redis.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 3,
+      // Commands issued in one tick go out in one write (bench: +2–10% e2e-1k, fewer syscalls on both ends).
+      enableAutoPipelining: true,
+    });
     redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
     try {
       await redis.connect();
@@ -226,6 +233,7 @@ export class Gateway extends EventEmitter {
     let deadlines: BullDeadlines | undefined;
     let directorySub: Redis | undefined;
     let audit: AuditLog | undefined;
+    let crypto: CryptoRunner | undefined;
     try {
       // Art. 10(6): the records; one writer per file, durable before any message is acked.
       audit = await AuditLog.open({
@@ -387,12 +395,19 @@ export class Gateway extends EventEmitter {
         log,
         now,
       });
+      crypto = cryptoRunner({
+        workers: config.crypto.workers,
+        jobTimeoutMs: config.crypto.workerTimeoutMs,
+        jobsPerWorker: config.crypto.jobsPerWorker,
+        onReplaced: (info) => log.error(info, 'a crypto worker was replaced; its message is retried'),
+      });
       const ctx: GatewayContext = {
         config,
         names: n,
         peerNames,
         keys,
         profile: config.crypto,
+        crypto,
         deps: {
           local,
           peer: peerLink,
@@ -417,6 +432,7 @@ export class Gateway extends EventEmitter {
       };
       const gw = new Gateway(config, local, peer, redis, bullRedis, timers, deadlines, log);
       gw.onStop(() => directorySub?.disconnect());
+      gw.onStop(() => ctx.crypto.close());
       gw.onStop(await keepRecords(config, audit, redis, n.redisPrefix, log));
       gw.onStop(() => clearTimeout(peerDownTimer));
       keyExchange.attach(ctx);
@@ -445,6 +461,7 @@ export class Gateway extends EventEmitter {
             redelivered: msg.fields.redelivered,
             headers: msg.properties.headers ?? {},
             ...(typeof msg.properties.userId === 'string' ? { userId: msg.properties.userId } : {}),
+            urgent: (msg.properties.priority as number | undefined) === URGENT_PRIORITY,
           };
           const key = createHash('sha256').update(msg.content).digest('hex');
           try {
@@ -554,6 +571,7 @@ export class Gateway extends EventEmitter {
       );
       return gw;
     } catch (err) {
+      await crypto?.close();
       await timers?.close().catch(() => undefined);
       await deadlines?.close().catch(() => undefined);
       await audit?.close().catch(() => undefined);

@@ -16,8 +16,28 @@ export interface Gateways {
   stop(): Promise<void>;
 }
 
+/** Settings a bench run varies (the rest is config/cz.json and config/kz.json). */
+export interface BenchSettings {
+  /** `crypto.workers`; the config's default when absent. */
+  cryptoWorkers?: number;
+  /** `crypto.jobsPerWorker`; the config's default when absent. */
+  jobsPerWorker?: number;
+  /**
+   * Replica number (2, 3, …) of a gateway that joins the first one on the same namespaces as a
+   * competing consumer: its files get this suffix, and it has an audit file of its own (one writer per file).
+   */
+  replica?: number;
+}
+
 /** Write both parties' configs into `dir` under namespaces `<stem>-cz` / `<stem>-kz`. */
-export function benchConfigs(root: string, dir: string, stem: string, amqpUrl: string, redisUrl: string) {
+export function benchConfigs(
+  root: string,
+  dir: string,
+  stem: string,
+  amqpUrl: string,
+  redisUrl: string,
+  settings: BenchSettings = {},
+) {
   const files: Record<'cz' | 'kz', string> = { cz: '', kz: '' };
   for (const party of ['cz', 'kz'] as const) {
     const peer = party === 'cz' ? 'kz' : 'cz';
@@ -33,13 +53,19 @@ export function benchConfigs(root: string, dir: string, stem: string, amqpUrl: s
     raw.amqp = { url: amqpUrl, prefetch: 256 };
     raw.peer.amqpUrl = amqpUrl;
     raw.redis = { url: redisUrl };
+    raw.crypto = {
+      ...(settings.cryptoWorkers === undefined ? {} : { workers: settings.cryptoWorkers }),
+      ...(settings.jobsPerWorker === undefined ? {} : { jobsPerWorker: settings.jobsPerWorker }),
+    };
+    const suffix = settings.replica === undefined ? '' : `-r${settings.replica}`;
+    raw.records = { auditFile: join(dir, `audit-${party}${suffix}.jsonl`) };
     const keys = join(dir, `keys-${party}`);
     mkdirSync(keys, { recursive: true });
     copyFileSync(join(root, 'certs-example', party, 'private.jwks.json'), join(keys, 'private.jwks.json'));
     chmodSync(join(keys, 'private.jwks.json'), 0o600);
     raw.keys.privateJwks = join(keys, 'private.jwks.json');
     raw.peer.publicJwks = join(root, 'certs-example', peer, 'public.jwks.json');
-    files[party] = join(dir, `${party}.json`);
+    files[party] = join(dir, `${party}${suffix}.json`);
     writeFileSync(files[party], JSON.stringify(raw, null, 2));
   }
   return files;
@@ -51,11 +77,21 @@ function loaded(file: string): Config {
   return check.config;
 }
 
-/** Start both gateways as processes and wait until each consumes its outbox. */
-export async function startGateways(root: string, files: Record<'cz' | 'kz', string>): Promise<Gateways> {
+/** Extra node flags for the gateway processes, e.g. `ACCORD_BENCH_NODE_ARGS=--cpu-prof` to profile them. */
+const nodeArgs = (process.env.ACCORD_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+
+/**
+ * Start both gateways as processes and wait until each party's outbox has `consumers` consumers (more
+ * than 1 when these processes join running ones as replicas).
+ */
+export async function startGateways(
+  root: string,
+  files: Record<'cz' | 'kz', string>,
+  consumers = 1,
+): Promise<Gateways> {
   const cli = join(root, 'dist', 'src', 'cli', 'main.js');
   const processes = (['kz', 'cz'] as const).map((p) =>
-    spawn(process.execPath, [cli, 'start', '--config', files[p]], {
+    spawn(process.execPath, [...nodeArgs, cli, 'start', '--config', files[p]], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, ACCORD_LOG_LEVEL: 'warn' },
     }),
@@ -70,7 +106,7 @@ export async function startGateways(root: string, files: Record<'cz' | 'kz', str
         ch.on('error', () => undefined);
         const ready = await ch
           .checkQueue(names(c.namespace).outbox)
-          .then((q) => q.consumerCount > 0)
+          .then((q) => q.consumerCount >= consumers)
           .catch(() => false);
         await ch.close().catch(() => undefined);
         if (ready) break;

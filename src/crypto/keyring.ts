@@ -53,6 +53,18 @@ export async function importKeys(list: readonly (PrivateJwk | PublicJwk)[]): Pro
   return Promise.all(list.map((k) => jose.JWK.asKey(k)));
 }
 
+/**
+ * What a crypto worker needs to rebuild a ring (crypto/pool.ts): the JWK Sets as they were checked and
+ * the lifecycle state. Key material: handed to worker threads only, never logged or serialised elsewhere.
+ */
+export interface RingSnapshot {
+  own: PrivateJwk[];
+  peer: PublicJwk[];
+  state: KeyStateFile;
+}
+
+let ringIds = 0;
+
 /** One key of a ring, named without its material. */
 export interface KeyInventoryEntry {
   owner: 'own' | 'peer';
@@ -65,9 +77,13 @@ export class KeyRing {
   readonly decryptionLookup: KeyLookup;
   /** Resolves a JWS's `kid` to a pinned peer signing key (refusing revoked and retired keys). */
   readonly verificationLookup: KeyLookup;
+  /** Tells rings apart in a crypto pool's workers. */
+  readonly id = ++ringIds;
+  private changes = 0;
   private state: KeyStateFile = { keys: [] };
   private clock: () => Date = () => new Date();
   private sets: {
+    material: { own: PrivateJwk[]; peer: PublicJwk[] };
     inventory: KeyInventoryEntry[];
     ownSigning: jose.JWK.Key[];
     peerEncryption: jose.JWK.Key[];
@@ -76,6 +92,7 @@ export class KeyRing {
   };
 
   private constructor(
+    material: { own: PrivateJwk[]; peer: PublicJwk[] },
     ownSigning: jose.JWK.Key[],
     peerEncryption: jose.JWK.Key[],
     ownDecryption: jose.JWK.Key[],
@@ -84,6 +101,7 @@ export class KeyRing {
     const list = (owner: 'own' | 'peer', keys: jose.JWK.Key[]) =>
       keys.map((k) => ({ owner, kid: k.kid, use: k.use as 'sig' | 'enc' }));
     this.sets = {
+      material,
       inventory: [
         ...list('own', ownSigning),
         ...list('own', ownDecryption),
@@ -106,6 +124,7 @@ export class KeyRing {
   adopt(other: KeyRing): this {
     this.sets = other.sets;
     this.state = other.state;
+    this.changes++;
     return this;
   }
 
@@ -116,7 +135,23 @@ export class KeyRing {
   useState(state: KeyStateFile, now?: () => Date): this {
     this.state = state;
     if (now) this.clock = now;
+    this.changes++;
     return this;
+  }
+
+  /** Grows with every change of keys or state ({@link adopt}, {@link useState}); a pool re-sends on change. */
+  get generation(): number {
+    return this.changes;
+  }
+
+  /** The instant key states are judged at, by the ring's clock. */
+  now(): Date {
+    return this.clock();
+  }
+
+  /** The key sets and state for a crypto worker (see {@link RingSnapshot}); never log it. */
+  snapshot(): RingSnapshot {
+    return { own: this.sets.material.own, peer: this.sets.material.peer, state: this.state };
   }
 
   /** Which keys the ring holds, by owner, kid and use (no key material), for status pages. */
@@ -188,14 +223,19 @@ export class KeyRing {
    * and `enc` keys are the active ones.
    */
   static async fromSets(own: { keys: PrivateJwk[] }, peer: { keys: PublicJwk[] }): Promise<KeyRing> {
-    const ownKeys = await importKeys(parsePrivateJwks(own, 'the private JWK Set').keys);
-    const peerKeys = await importKeys(parsePublicJwks(peer, 'the peer JWK Set').keys);
+    const material = {
+      own: parsePrivateJwks(own, 'the private JWK Set').keys,
+      peer: parsePublicJwks(peer, 'the peer JWK Set').keys,
+    };
+    const ownKeys = await importKeys(material.own);
+    const peerKeys = await importKeys(material.peer);
     const byUse = (keys: jose.JWK.Key[], use: string) => keys.filter((k) => k.use === use);
     const signing = byUse(ownKeys, 'sig')[0];
     const peerEnc = byUse(peerKeys, 'enc')[0];
     if (!signing) throw new AccordError('keys.invalid', 'the private JWK Set has no signing (use "sig") key');
     if (!peerEnc) throw new AccordError('keys.invalid', 'the peer JWK Set has no encryption (use "enc") key');
     return new KeyRing(
+      material,
       byUse(ownKeys, 'sig'),
       byUse(peerKeys, 'enc'),
       byUse(ownKeys, 'enc'),

@@ -1,6 +1,7 @@
 /** What every pipeline stage shares: the config slice, queue names, keys and ports. */
 import type { Config, Names } from '../config.js';
 import type { KeyRing } from '../crypto/keyring.js';
+import type { CryptoRunner } from '../crypto/pool.js';
 import type { LoadedHook } from '../policy/hooks.js';
 import type { CryptoProfile } from '../crypto/profile.js';
 import type { StatusEvent } from '../domain/events.js';
@@ -12,6 +13,8 @@ export interface GatewayContext {
   readonly peerNames: Names;
   readonly keys: KeyRing;
   readonly profile: CryptoProfile;
+  /** Seal and open, inline or on worker threads (`crypto.workers`). */
+  readonly crypto: CryptoRunner;
   readonly deps: PipelineDeps;
   readonly ownAuthorities: ReadonlySet<string>;
   /** The peer's directory in force (Art. 13): the config's, or the last one an operator approved. */

@@ -5,7 +5,6 @@
  * a redelivery, a resend — sends the same bytes and the peer can de-duplicate them.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { seal } from '../crypto/seal.js';
 import type { OpenFacts } from '../crypto/open.js';
 import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
@@ -32,7 +31,9 @@ export async function sealedRecord(
 ): Promise<SentRecord> {
   const existing = await ctx.deps.state.getSent(envelope.id);
   if (existing) return existing;
-  const jwe = await seal(Buffer.from(JSON.stringify(envelope)), ctx.keys, ctx.profile);
+  const jwe = await ctx.crypto.seal(Buffer.from(JSON.stringify(envelope)), ctx.keys, ctx.profile, {
+    urgent: envelope.priority === 'urgent',
+  });
   const record: SentRecord = {
     jwe,
     jweSha256: createHash('sha256').update(jwe).digest('hex'),

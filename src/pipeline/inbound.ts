@@ -19,8 +19,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
 import { parseJson, validate } from '../domain/parse.js';
-import { open, type OpenFacts } from '../crypto/open.js';
-import { seal } from '../crypto/seal.js';
+import type { OpenFacts } from '../crypto/open.js';
 import { AccordError } from '../errors.js';
 import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
 import { matchRefusalRule } from '../policy/refusal.js';
@@ -74,7 +73,9 @@ export class InboundPipeline {
     let claimedId: string | undefined;
     let facts: OpenFacts;
     try {
-      const opened = await open(msg.content, ctx.keys, ctx.profile);
+      const opened = await ctx.crypto.open(msg.content, ctx.keys, ctx.profile, {
+        urgent: msg.urgent === true,
+      });
       facts = opened.facts;
       const raw = parseJson(opened.payload, ctx.profile.maxMessageBytes);
       // The id, when it looks like one, lets an admin trace an authentic but malformed envelope.
@@ -722,7 +723,9 @@ export class InboundPipeline {
         ...(anchor === undefined ? {} : { auditAnchor: anchor }),
       },
     };
-    return seal(Buffer.from(JSON.stringify(receipt)), ctx.keys, ctx.profile);
+    return ctx.crypto.seal(Buffer.from(JSON.stringify(receipt)), ctx.keys, ctx.profile, {
+      urgent: env.priority === 'urgent',
+    });
   }
 
   /** A receipt for something this gateway sent: check it against the record, then report `delivered`. */

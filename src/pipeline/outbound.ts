@@ -23,7 +23,7 @@ import {
 } from '../domain/submission.js';
 import { messageRecord } from '../audit/records.js';
 import { destructionDeadline } from '../policy/personal-data.js';
-import { open } from '../crypto/open.js';
+import type { open } from '../crypto/open.js';
 import { checkOnwardTransfer } from '../policy/onward-transfer.js';
 import { suspendedBy } from '../policy/suspension.js';
 import type { SensitiveCategory } from '../domain/categories.js';
@@ -519,7 +519,7 @@ export class OutboundPipeline {
       }
       held = rec;
       try {
-        const opened = await open(Buffer.from(rec.jwe, 'latin1'), ctx.keys, ctx.profile);
+        const opened = await ctx.crypto.open(Buffer.from(rec.jwe, 'latin1'), ctx.keys, ctx.profile);
         facts = opened.facts;
         const env = validate(Envelope, parseJson(opened.payload, ctx.profile.maxMessageBytes), 'envelope');
         if (env.kind !== 'request' || env.id !== rec.id) throw new Error('not the held request');

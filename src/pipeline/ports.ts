@@ -20,6 +20,8 @@ export interface Incoming {
   headers: Readonly<Record<string, unknown>>;
   /** AMQP `user_id`, which RabbitMQ has checked against the publishing connection's user. */
   userId?: string;
+  /** It came in the urgent lane (Art. 9(1)): its crypto goes first. */
+  urgent?: boolean;
 }
 
 /** Publishes one message and resolves once the broker confirmed it. */
