@@ -7,6 +7,7 @@ import jose from 'node-jose';
 import {
   AuditLog,
   exportAudit,
+  heldByLiveWriter,
   recordHash,
   verifyAuditFile,
   type CheckpointVerifier,
@@ -163,5 +164,23 @@ describe('audit log (Art. 10(6))', () => {
     await after.append({ type: 'suspension', reason: 'after a crash' });
     await after.close();
     expect((await verifyAuditFile(file, keys.verify)).ok).to.equal(true);
+  });
+
+  it('on a log its writer still holds, leaves a line being written for the next check', async () => {
+    const complete = lines();
+    writeFileSync(file, `${complete.join('\n')}\n${complete[0]!.slice(0, 30)}`);
+    expect((await verifyAuditFile(file, keys.verify)).problem).to.equal('truncated record');
+    const live = await verifyAuditFile(file, keys.verify, { live: true });
+    expect(live).to.include({ ok: true, records: complete.length });
+    // Whether a writer holds it: a running process named in the lock, not a dead one.
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
+    try {
+      writeFileSync(`${file}.lock`, String(child.pid));
+      expect(heldByLiveWriter(file)).to.equal(true);
+    } finally {
+      child.kill();
+      await new Promise((r) => child.once('exit', r));
+    }
+    expect(heldByLiveWriter(file)).to.equal(false);
   });
 });

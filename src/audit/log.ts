@@ -234,6 +234,16 @@ export class AuditLog implements AuditSink {
   }
 }
 
+/** True while a running process holds the log's lock (its last line may be being written). */
+export function heldByLiveWriter(file: string): boolean {
+  try {
+    const pid = Number.parseInt(readFileSync(`${file}.lock`, 'utf8').trim(), 10);
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid);
+  } catch {
+    return false;
+  }
+}
+
 /** True when a process with this pid runs on this machine. */
 function alive(pid: number): boolean {
   try {
@@ -296,10 +306,17 @@ export interface VerifyResult {
  * hash recomputes. A deleted or reordered record breaks seq/prevHash; a modified one breaks its hash; a
  * truncated last line does not parse. Checkpoint signatures are checked when a verifier is given.
  */
-export async function verifyAuditFile(file: string, verifier?: CheckpointVerifier): Promise<VerifyResult> {
+export async function verifyAuditFile(
+  file: string,
+  verifier?: CheckpointVerifier,
+  opts: { live?: boolean } = {},
+): Promise<VerifyResult> {
   const raw = readFileSync(file, 'utf8');
   const lines = raw.split('\n');
-  const truncatedTail = lines.at(-1) !== '';
+  // A log its writer still holds may end in a line being written right now: that line is not
+  // judged (run verify again, or on a stopped gateway, to judge it).
+  const beingWritten = opts.live === true && lines.at(-1) !== '';
+  const truncatedTail = !beingWritten && lines.at(-1) !== '';
   if (!truncatedTail) lines.pop();
   let prev = GENESIS_HASH;
   let checkpoints = 0;

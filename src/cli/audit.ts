@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { checkpointVerifier } from '../audit/checkpoint.js';
-import { exportAudit, verifyAuditFile } from '../audit/log.js';
+import { exportAudit, heldByLiveWriter, verifyAuditFile } from '../audit/log.js';
 import { AccordError } from '../errors.js';
 import { auditFileOf } from '../gateway.js';
 import { loadKeyRing } from '../keys/watch.js';
@@ -38,7 +38,8 @@ export function registerAudit(program: Command): void {
         const config = loadConfig(opts.config);
         const keys = await loadKeyRing(config, () => new Date());
         const file = opts.file ?? auditFileOf(config);
-        const result = await verifyAuditFile(file, checkpointVerifier(keys, config.crypto));
+        const live = heldByLiveWriter(file);
+        const result = await verifyAuditFile(file, checkpointVerifier(keys, config.crypto), { live });
         if (!result.ok) {
           process.stdout.write(
             `FAILED ${file}: record ${result.badSeq}: ${result.problem} (${result.records} records before it are intact)\n`,
@@ -55,7 +56,8 @@ export function registerAudit(program: Command): void {
         }
         process.stdout.write(
           `ok ${file}: ${result.records} records, ${result.checkpoints} signed checkpoints verified` +
-            `${result.checkpointHashes.length > 0 ? `; last checkpoint ${result.checkpointHashes.at(-1)}` : ''}\n`,
+            `${result.checkpointHashes.length > 0 ? `; last checkpoint ${result.checkpointHashes.at(-1)}` : ''}` +
+            `${live ? ' (the gateway is writing it: records after these are checked next time)' : ''}\n`,
         );
         process.exitCode = EXIT_OK;
       } catch (err) {
