@@ -172,8 +172,18 @@ export class InboundPipeline {
       if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
     }
 
+    // Issue 7: a key announcement or revocation is applied before the claim, so one the key policy
+    // refuses is parked without a claim (and a resend is parked the same way). Applying is idempotent.
+    let keyChange: string | undefined;
     if (env.kind === 'key-announcement' || env.kind === 'key-revocation') {
-      return this.applyKeyMessage(msg, tx, env, copy, facts, receivedAt);
+      try {
+        keyChange = await ctx.deps.keyExchange.fromPeer(env);
+      } catch (err) {
+        if (err instanceof AccordError && !RETRIED.has(err.code)) {
+          return this.park(tx, err, msg.content, env.id, receivedAt);
+        }
+        throw err;
+      }
     }
     // Art. 10(4): a correction or erasure goes to whoever holds its original, never before it.
     let original: Awaited<ReturnType<typeof ctx.deps.ledger.getReceived>> = null;
@@ -221,6 +231,21 @@ export class InboundPipeline {
       content: Buffer.from(env.id),
       props: { contentType: 'text/plain' },
     };
+    if (keyChange !== undefined) {
+      // Issue 7: gateway to gateway; recorded, nothing reaches an authority.
+      await ctx.deps.audit.append(
+        messageRecord(env, 'in', {
+          reason: keyChange.slice(0, 500),
+          decidedBy: `peer gateway ${env.from.party}`,
+        }),
+      );
+      await commitWith(tx, logLine);
+      await ctx.deps.state.markSeenDelivered(env.id);
+      ctx.deps.metrics.message('in', env.kind, 'applied');
+      this.log.warn({ messageId: env.id, kind: env.kind, code: 'keys.changed_by_peer' }, keyChange);
+      await this.sendReceipt(env.id, receiptJwe);
+      return 'done';
+    }
     if (env.kind === 'request' && screening.outcome === 'refuse') {
       // Art. 9(5): the notice goes to the requester at once; nothing reaches the addressed authority.
       const { decidedBy } = screening;
@@ -344,59 +369,6 @@ export class InboundPipeline {
     await ctx.deps.state.markSeenDelivered(env.id);
     ctx.deps.metrics.message('in', env.kind, 'delivered');
     this.log.info({ messageId: env.id, kind: env.kind, to: env.to.authority }, 'delivered');
-    await this.sendReceipt(env.id, receiptJwe);
-    return 'done';
-  }
-
-  /**
-   * Issue 7: a key announcement or revocation from the peer gateway is applied here (pinned, or
-   * revoked) and recorded; nothing reaches an authority. One the key policy refuses is parked, before
-   * any claim, so a resend is parked the same way.
-   */
-  private async applyKeyMessage(
-    msg: Incoming,
-    tx: Tx,
-    env: EnvelopeOf<'key-announcement'> | EnvelopeOf<'key-revocation'>,
-    copy: string,
-    facts: OpenFacts,
-    receivedAt: Date,
-  ): Promise<TxOutcome> {
-    const { ctx } = this;
-    let what: string;
-    try {
-      what = await ctx.deps.keyExchange.fromPeer(env);
-    } catch (err) {
-      if (err instanceof AccordError && !RETRIED.has(err.code)) {
-        return this.park(tx, err, msg.content, env.id, receivedAt);
-      }
-      throw err;
-    }
-    const receiptJwe = await this.sealReceipt(env, facts.jweSha256, receivedAt, 'delivered');
-    const claim = await ctx.deps.state.claim(
-      env.id,
-      {
-        copy,
-        jweSha256: facts.jweSha256,
-        receiptJwe,
-        kind: env.kind,
-        fromAuthority: env.from.authority,
-        toAuthority: env.to.authority,
-      },
-      86_400,
-    );
-    if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
-    if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
-    await ctx.deps.audit.append(
-      messageRecord(env, 'in', { reason: what.slice(0, 500), decidedBy: `peer gateway ${env.from.party}` }),
-    );
-    await commitWith(tx, {
-      queue: ctx.names.deliveredLog,
-      content: Buffer.from(env.id),
-      props: { contentType: 'text/plain' },
-    });
-    await ctx.deps.state.markSeenDelivered(env.id);
-    ctx.deps.metrics.message('in', env.kind, 'applied');
-    this.log.warn({ messageId: env.id, kind: env.kind, code: 'keys.changed_by_peer' }, what);
     await this.sendReceipt(env.id, receiptJwe);
     return 'done';
   }
