@@ -35,6 +35,24 @@ const ALERTS: Partial<Record<DeadlineKind, AlertCode>> = {
   'erasure-confirmation-due': 'alert.destruction_overdue',
 };
 
+/** The sorted set of delayed jobs by due time, which the sweep reads. */
+const dueKeyOf = (names: Names) => `${names.redisPrefix}deadlines:due`;
+
+/** Add the job of a deadline (one per kind and id) and index it by its due time. */
+async function addJob(queue: Queue, redis: Redis, names: Names, d: Deadline, now: Date): Promise<void> {
+  const delay = Math.max(0, Date.parse(d.dueAt) - now.getTime());
+  const jobId = `${d.kind}-${d.id}`;
+  await queue.add(d.kind, d, {
+    jobId,
+    delay,
+    removeOnComplete: true,
+    removeOnFail: 1000,
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 1000 },
+  });
+  if (delay > 0) await redis.zadd(dueKeyOf(names), Date.parse(d.dueAt), jobId);
+}
+
 /** What the gateway does when an act falls due (a destroy order, the termination). */
 export type DeadlineAction = (d: Deadline) => Promise<void>;
 
@@ -65,7 +83,7 @@ export class BullDeadlines implements Deadlines {
     return `${this.deps.names.redisPrefix}met:${kind}:${id}`;
   }
   private get dueKey() {
-    return `${this.deps.names.redisPrefix}deadlines:due`;
+    return dueKeyOf(this.deps.names);
   }
 
   /** Register what happens when a deadline of `kind` falls due, instead of an alert. */
@@ -74,17 +92,7 @@ export class BullDeadlines implements Deadlines {
   }
 
   async schedule(d: Deadline): Promise<void> {
-    const delay = Math.max(0, Date.parse(d.dueAt) - this.deps.now().getTime());
-    const jobId = `${d.kind}-${d.id}`;
-    await this.queue.add(d.kind, d, {
-      jobId,
-      delay,
-      removeOnComplete: true,
-      removeOnFail: 1000,
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 1000 },
-    });
-    if (delay > 0) await this.deps.redis.zadd(this.dueKey, Date.parse(d.dueAt), jobId);
+    await addJob(this.queue, this.deps.redis, this.deps.names, d, this.deps.now());
   }
 
   /** Promote the delayed jobs that are due by the gateway's clock. */
@@ -184,19 +192,9 @@ export async function rescheduleDeadline(
 ): Promise<void> {
   const queue = new Queue(QUEUE, { connection, prefix: `${names.redisPrefix}bull` });
   try {
-    const jobId = `${d.kind}-${d.id}`;
-    const job = await queue.getJob(jobId);
+    const job = await queue.getJob(`${d.kind}-${d.id}`);
     if (job && !(await job.isActive())) await job.remove();
-    const delay = Math.max(0, Date.parse(d.dueAt) - now.getTime());
-    await queue.add(d.kind, d, {
-      jobId,
-      delay,
-      removeOnComplete: true,
-      removeOnFail: 1000,
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 1000 },
-    });
-    await connection.zadd(`${names.redisPrefix}deadlines:due`, Date.parse(d.dueAt), jobId);
+    await addJob(queue, connection, names, d, now);
   } finally {
     await queue.close();
   }
