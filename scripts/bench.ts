@@ -175,18 +175,10 @@ async function cleanup(configs: Config[], stem: string): Promise<void> {
   await conn.close();
   const redis = new Redis(REDIS_URL);
   for (const c of configs) {
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(
-        cursor,
-        'MATCH',
-        `${names(c.namespace).redisPrefix}*`,
-        'COUNT',
-        1000,
-      );
-      if (batch.length > 0) await redis.del(...batch);
-      cursor = next;
-    } while (cursor !== '0');
+    const match = `${names(c.namespace).redisPrefix}*`;
+    for await (const batch of redis.scanStream({ match, count: 1000 })) {
+      if ((batch as string[]).length > 0) await redis.del(...(batch as string[]));
+    }
   }
   redis.disconnect();
   void stem;

@@ -452,37 +452,23 @@ describe('issue 6: the personal-data lifecycle between two gateways, with the cl
     try {
       let dump = '';
       let keys = 0;
+      const read: Record<string, (key: string) => Promise<unknown>> = {
+        string: (k) => redis.get(k),
+        hash: (k) => redis.hgetall(k),
+        list: (k) => redis.lrange(k, 0, -1),
+        set: (k) => redis.smembers(k),
+        zset: (k) => redis.zrange(k, 0, -1),
+        stream: (k) => redis.xrange(k, '-', '+'),
+      };
       for (const c of [pair.czConfig, pair.kzConfig]) {
-        let cursor = '0';
-        do {
-          const [next, batch] = await redis.scan(
-            cursor,
-            'MATCH',
-            `${names(c.namespace).redisPrefix}*`,
-            'COUNT',
-            500,
-          );
-          cursor = next;
-          for (const key of batch) {
+        const match = `${names(c.namespace).redisPrefix}*`;
+        for await (const batch of redis.scanStream({ match, count: 500 })) {
+          for (const key of batch as string[]) {
             keys++;
-            const type = await redis.type(key);
-            const value =
-              type === 'string'
-                ? await redis.get(key)
-                : type === 'hash'
-                  ? JSON.stringify(await redis.hgetall(key))
-                  : type === 'list'
-                    ? JSON.stringify(await redis.lrange(key, 0, -1))
-                    : type === 'set'
-                      ? JSON.stringify(await redis.smembers(key))
-                      : type === 'zset'
-                        ? JSON.stringify(await redis.zrange(key, 0, -1))
-                        : type === 'stream'
-                          ? JSON.stringify(await redis.xrange(key, '-', '+'))
-                          : '';
-            dump += `${key} ${value}\n`;
+            const value = await read[await redis.type(key)]?.(key);
+            dump += `${key} ${typeof value === 'string' ? value : JSON.stringify(value ?? '')}\n`;
           }
-        } while (cursor !== '0');
+        }
       }
       expect(keys, 'Redis keys scanned').to.be.above(20);
       expect(dump).to.match(/bull/); // the BullMQ jobs were among them

@@ -238,13 +238,10 @@ export async function removeNamespace(config: Config): Promise<void> {
   }
   const redis = new Redis(REDIS_URL);
   try {
-    const prefix = names(config.namespace).redisPrefix;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    const match = `${names(config.namespace).redisPrefix}*`;
+    for await (const keys of redis.scanStream({ match, count: 500 })) {
+      if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+    }
   } finally {
     redis.disconnect();
   }
