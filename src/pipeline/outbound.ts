@@ -145,12 +145,13 @@ export class OutboundPipeline {
     const id = messageIdFor(ctx.config.party, sub.from, sub.idempotencyKey);
     const facts = { messageId: id, idempotencyKey: sub.idempotencyKey, kind: sub.kind, to: sub.to };
     const existing = await ctx.deps.state.getSent(id);
-    const envelope = this.envelope(id, sub, sensitive, deadline?.destroyBy);
+    // What is signed; not built for a duplicate, which sends nothing.
+    const envelope = () => this.envelope(id, sub, sensitive, deadline?.destroyBy);
     if (existing?.sentAt) {
       if (msg.redelivered) {
         // We crashed after the peer's broker confirmed: finish what that attempt started.
         await ctx.deps.timers.schedule(id);
-        await this.recordProvided(envelope, existing.sentAt);
+        await this.recordProvided(envelope(), existing.sentAt);
         await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: existing.sentAt, ...facts }));
       } else {
         // The same idempotency key again: one message, and the client is told which.
@@ -167,7 +168,8 @@ export class OutboundPipeline {
         eventMessage(ctx, sub.from, { type: 'accepted', at: this.now(), ...facts }),
       );
     }
-    const record = existing ?? (await sealedRecord(ctx, envelope, { idempotencyKey: sub.idempotencyKey }));
+    const signed = envelope();
+    const record = existing ?? (await sealedRecord(ctx, signed, { idempotencyKey: sub.idempotencyKey }));
     if (sub.kind === 'suspension-notice') {
       // Art. 17: takes effect fifteen days after the peer received it; the receipt will say when.
       await ctx.deps.suspensions.put({
@@ -179,7 +181,7 @@ export class OutboundPipeline {
     }
     const sentAt = await sendToPeer(ctx, id, record, sub.priority === 'urgent');
     await this.meetObligations(sub);
-    await this.recordProvided(envelope, sentAt);
+    await this.recordProvided(signed, sentAt);
     const warnings = suspectFreeText(sub.body).map((path) =>
       eventMessage(ctx, sub.from, {
         type: 'warning',
