@@ -607,7 +607,10 @@ export class Gateway extends EventEmitter {
 
 /** The gateway's audit log file (Art. 10(6)). */
 export function auditFileOf(config: Config): string {
-  return config.records.auditFile ?? `var/audit/${config.namespace ?? config.party.toLowerCase()}.jsonl`;
+  // checkConfigData always fills it in (beside the config file when absent): one place for the default.
+  const file = config.records.auditFile;
+  if (file === undefined) throw new AccordError('config.invalid', 'records.auditFile is not resolved');
+  return file;
 }
 
 /**

@@ -17,10 +17,9 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { parsePublicJwks } from '../crypto/jwk.js';
+import { parsePublicJwks, readPublicJwks } from '../crypto/jwk.js';
 import type { KeyRing } from '../crypto/keyring.js';
 import { readKeyState, recordOf } from '../crypto/lifecycle.js';
-import { readPublicJwks } from '../crypto/jwk.js';
 import { thumbprints } from '../crypto/trust.js';
 import { AccordError, ERROR_CODES } from '../errors.js';
 import type { GatewayContext } from '../pipeline/context.js';
