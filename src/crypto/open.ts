@@ -12,7 +12,7 @@
  * Every failure is one stable code; no plaintext, no key material and no header value other than `kid`
  * is put into an error.
  */
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import jose from 'node-jose';
 import { z } from 'zod';
 import { AccordError } from '../errors.js';
@@ -178,6 +178,7 @@ export async function decryptJwe(
   const key = lookup(kid);
   checkKeyAlg(key, header.alg, 'jwe', kid);
 
+  let epk: KeyObject | undefined;
   if (header.alg.startsWith('ECDH-ES')) {
     const keyCrv = (key.toJSON() as { crv?: string }).crv;
     if (!header.epk || header.epk.crv !== keyCrv) {
@@ -188,7 +189,8 @@ export async function decryptJwe(
     }
     try {
       // node:crypto refuses a point that is not on the curve (invalid-curve attacks, RFC 8725 §3.4).
-      createPublicKey({ key: header.epk, format: 'jwk' });
+      // The checked key is the one the decryption uses: importing it twice cost ~4% of a gateway.
+      epk = createPublicKey({ key: header.epk, format: 'jwk' });
     } catch (err) {
       fail('crypto.header_invalid', 'jwe "epk" is not a valid public key', { path: 'jwe.epk', cause: err });
     }
@@ -215,7 +217,7 @@ export async function decryptJwe(
         ciphertext: ciphertext ?? '',
         tag: tag ?? '',
       };
-      return { plaintext: decryptCompact(parts, header, privateKeyOf(key)), header };
+      return { plaintext: decryptCompact(parts, header.alg, privateKeyOf(key), epk), header };
     } catch (err) {
       fail('crypto.decrypt_failed', 'the JWE could not be decrypted', { ...facts, cause: err });
     }

@@ -11,6 +11,7 @@ import { CTY_JWE, TYP_JWE, TYP_JWS, type CryptoProfile } from './profile.js';
  * Sign then encrypt the envelope bytes; returns the JWE compact string. The operations run on
  * node:crypto (native.ts); node-jose's JavaScript layer sealed ~250/s here.
  */
+// eslint-disable-next-line @typescript-eslint/require-await -- synchronous inside since the ECDH class; callers (the pool, its workers, the CLI) take a promise, and a refusal stays a rejection
 export async function seal(payload: Buffer, keys: KeyRing, profile: CryptoProfile): Promise<string> {
   const sigKey = keys.signingKey;
   const encKey = keys.peerEncryptionKey;
