@@ -4,13 +4,14 @@
  * same run: raw AMQP over the same hops, the JOSE seal/open rates, and the straightforward pipeline.
  * Prints a table and one JSON line per scenario, and writes the lines to bench/results/latest.json.
  * Not part of `npm test`: timing belongs here. `--quick` runs fewer messages; `--soak MIN` adds a soak
- * of MIN minutes at a fixed load, sampling each gateway's RSS.
+ * of MIN minutes at a fixed load, sampling each gateway's RSS; `--only a,b` runs just those scenarios.
  *
  * Uses the local RabbitMQ and Redis (ACCORD_AMQP_URL, ACCORD_REDIS_URL), in namespaces of its own.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { parseArgs } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -34,17 +35,55 @@ import {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AMQP_URL = process.env.ACCORD_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env.ACCORD_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const quick = process.argv.includes('--quick');
-const soakArg = process.argv.indexOf('--soak');
-const soakMinutes = soakArg > 0 ? Number(process.argv[soakArg + 1]) : 0;
-/** `--crypto-workers N`: the gateways' `crypto.workers` (their config's default otherwise). */
-const workersArg = process.argv.indexOf('--crypto-workers');
-const cryptoWorkers = workersArg > 0 ? Number(process.argv[workersArg + 1]) : undefined;
-/** `--jobs-per-worker N`: the gateways' `crypto.jobsPerWorker`. */
-const jobsArg = process.argv.indexOf('--jobs-per-worker');
-const jobsPerWorker = jobsArg > 0 ? Number(process.argv[jobsArg + 1]) : undefined;
-/** `--scale-only`: only the 1 → 2 processes scenario (e2e-1k-2proc). */
-const scaleOnly = process.argv.includes('--scale-only');
+/** The options; an unknown one or a bad number stops the bench with a message. */
+const { values: opts } = parseArgs({
+  options: {
+    /** Fewer messages per scenario (about 4 minutes in all). */
+    quick: { type: 'boolean', default: false },
+    /** A soak of MIN minutes at a fixed load, sampling each gateway's RSS. */
+    soak: { type: 'string' },
+    /** The gateways' `crypto.workers` (their config's default otherwise). */
+    'crypto-workers': { type: 'string' },
+    /** The gateways' `crypto.jobsPerWorker`. */
+    'jobs-per-worker': { type: 'string' },
+    /** The gateways' `amqp.concurrency`. */
+    concurrency: { type: 'string' },
+    /** Only these scenarios (comma-separated, e.g. `urgent-under-load,e2e-1k`). */
+    only: { type: 'string' },
+    /** Only the 1 → 2 processes scenario (the same as `--only e2e-1k-2proc`). */
+    'scale-only': { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+function count(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} takes a whole number, not "${value}"`);
+  return n;
+}
+const quick = opts.quick;
+const soakMinutes = count('soak', opts.soak) ?? 0;
+const cryptoWorkers = count('crypto-workers', opts['crypto-workers']);
+const jobsPerWorker = count('jobs-per-worker', opts['jobs-per-worker']);
+const concurrency = count('concurrency', opts.concurrency);
+const SCENARIOS = [
+  'jose-1k',
+  'e2e-1k',
+  'e2e-16k',
+  'e2e-256k',
+  'urgent-under-load',
+  'soak-1k',
+  'e2e-1k-2proc',
+] as const;
+const only = opts['scale-only'] ? ['e2e-1k-2proc'] : opts.only?.split(',').map((o) => o.trim());
+for (const o of only ?? []) {
+  if (!(SCENARIOS as readonly string[]).includes(o)) {
+    throw new Error(`--only: no scenario "${o}" (there are ${SCENARIOS.join(', ')})`);
+  }
+}
+/** Whether this run measures `scenario` (the soak only when `--soak` gives its length). */
+const wanted = (scenario: (typeof SCENARIOS)[number]) =>
+  (scenario !== 'soak-1k' || soakMinutes > 0) && (only === undefined || only.includes(scenario));
 
 interface Line {
   scenario: string;
@@ -187,45 +226,19 @@ async function cleanup(configs: Config[], stem: string): Promise<void> {
 async function main(): Promise<void> {
   const stem = `bench-${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
-  const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, { cryptoWorkers, jobsPerWorker });
+  const settings = { cryptoWorkers, jobsPerWorker, concurrency };
+  const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, settings);
   // The second process of each party: same namespaces, broker and Redis; its own audit file.
-  const replicaFiles = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, {
-    cryptoWorkers,
-    jobsPerWorker,
-    replica: 2,
-  });
+  const replicaFiles = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, { ...settings, replica: 2 });
   say(
-    `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}`,
+    `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}, amqp.concurrency ${concurrency ?? 'default'}`,
   );
   const g = await startGateways(ROOT, files);
   const f = await flow(g);
   const rss = () => Math.max(...g.processes.map((p) => rssMb(p.pid)));
   try {
-    if (!scaleOnly) await scenarios(g, f, rss, stem);
-    const count = quick ? 1000 : 4000;
-    say(`e2e-1k-2proc: saturation (${count} messages) with one process per party`);
-    const one = await saturate(g, f, 'e2e-1k-1proc', count, 1024);
-    await drain(g, f);
-    say('e2e-1k-2proc: a second process per party joins as a competing consumer');
-    const replicas = await startGateways(ROOT, replicaFiles, 2);
-    try {
-      say(`e2e-1k-2proc: saturation (${count} messages) with two processes per party`);
-      const two = await saturate(g, f, 'e2e-1k-2proc', count, 1024);
-      await drain(g, f);
-      lines.push({
-        scenario: 'e2e-1k-2proc',
-        msgs_per_s: round(two)!,
-        one_proc_msgs_per_s: round(one),
-        speedup: round(two / one, 2),
-        p50_ms: null,
-        p99_ms: null,
-        rss_mb: round(Math.max(rss(), ...replicas.processes.map((p) => rssMb(p.pid)))),
-        raw_amqp_msgs_per_s: null,
-        naive_msgs_per_s: null,
-      });
-    } finally {
-      await replicas.stop();
-    }
+    await scenarios(g, f, rss, stem);
+    if (wanted('e2e-1k-2proc')) await scaleOut(g, f, rss, replicaFiles);
   } finally {
     await f.close().catch(() => undefined);
     await g.stop();
@@ -234,9 +247,42 @@ async function main(): Promise<void> {
   printLines();
 }
 
+/** 1 → 2 processes per party: the same saturation before and after a second process joins. */
+async function scaleOut(
+  g: Gateways,
+  f: Flow,
+  rss: () => number,
+  replicaFiles: Record<'cz' | 'kz', string>,
+): Promise<void> {
+  const count = quick ? 1000 : 4000;
+  say(`e2e-1k-2proc: saturation (${count} messages) with one process per party`);
+  const one = await saturate(g, f, 'e2e-1k-1proc', count, 1024);
+  await drain(g, f);
+  say('e2e-1k-2proc: a second process per party joins as a competing consumer');
+  const replicas = await startGateways(ROOT, replicaFiles, 2);
+  try {
+    say(`e2e-1k-2proc: saturation (${count} messages) with two processes per party`);
+    const two = await saturate(g, f, 'e2e-1k-2proc', count, 1024);
+    await drain(g, f);
+    lines.push({
+      scenario: 'e2e-1k-2proc',
+      msgs_per_s: round(two)!,
+      one_proc_msgs_per_s: round(one),
+      speedup: round(two / one, 2),
+      p50_ms: null,
+      p99_ms: null,
+      rss_mb: round(Math.max(rss(), ...replicas.processes.map((p) => rssMb(p.pid)))),
+      raw_amqp_msgs_per_s: null,
+      naive_msgs_per_s: null,
+    });
+  } finally {
+    await replicas.stop();
+  }
+}
+
 /** The scenarios of every run: JOSE rates, the three sizes against their baselines, urgent under load, soak. */
 async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string): Promise<void> {
-  {
+  if (wanted('jose-1k')) {
     const jose = await joseRates(g.cz, g.kz, 1024);
     const nj = await nodeJoseRates(g.cz, g.kz, 1024);
     say(
@@ -254,6 +300,8 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
       raw_amqp_msgs_per_s: null,
       naive_msgs_per_s: null,
     });
+  }
+  {
     const plan = [
       {
         name: 'e2e-1k',
@@ -279,8 +327,8 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
         raw: 500,
         naive: quick ? 30 : 60,
       },
-    ];
-    for (const s of plan) {
+    ] as const;
+    for (const s of plan.filter((p) => wanted(p.name))) {
       say(`${s.name}: raw AMQP baseline (${s.raw} messages)`);
       const raw = await rawAmqp(AMQP_URL, stem, s.raw, s.size);
       say(`${s.name}: straightforward pipeline (${s.naive} messages)`);
@@ -303,6 +351,8 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
         vs_naive: round(rate / naive),
       });
     }
+  }
+  if (wanted('urgent-under-load')) {
     say('urgent requests while 1 KiB bulk traffic saturates the link');
     const urgent = await urgentUnderLoad(g, f, quick ? 1000 : 4000);
     await drain(g, f);
@@ -315,26 +365,26 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
       raw_amqp_msgs_per_s: null,
       naive_msgs_per_s: null,
     });
-    if (soakMinutes > 0) {
-      say(`soak: ${soakMinutes} min at 200/s, 1 KiB, RSS sampled every 30 s`);
-      const samples: number[] = [];
-      const lat: number[] = [];
-      for (let m = 0; m < soakMinutes * 2; m++) {
-        lat.push(...(await offer(g, f, 'soak', 200, 30, 1024)));
-        samples.push(rss());
-      }
-      lines.push({
-        scenario: 'soak-1k',
-        msgs_per_s: 200,
-        p50_ms: round(percentile(lat, 50)),
-        p99_ms: round(percentile(lat, 99)),
-        rss_mb: round(Math.max(...samples)),
-        rss_first_mb: round(samples[0]!),
-        rss_last_mb: round(samples.at(-1)!),
-        raw_amqp_msgs_per_s: null,
-        naive_msgs_per_s: null,
-      });
+  }
+  if (wanted('soak-1k')) {
+    say(`soak: ${soakMinutes} min at 200/s, 1 KiB, RSS sampled every 30 s`);
+    const samples: number[] = [];
+    const lat: number[] = [];
+    for (let m = 0; m < soakMinutes * 2; m++) {
+      lat.push(...(await offer(g, f, 'soak', 200, 30, 1024)));
+      samples.push(rss());
     }
+    lines.push({
+      scenario: 'soak-1k',
+      msgs_per_s: 200,
+      p50_ms: round(percentile(lat, 50)),
+      p99_ms: round(percentile(lat, 99)),
+      rss_mb: round(Math.max(...samples)),
+      rss_first_mb: round(samples[0]!),
+      rss_last_mb: round(samples.at(-1)!),
+      raw_amqp_msgs_per_s: null,
+      naive_msgs_per_s: null,
+    });
   }
 }
 

@@ -505,17 +505,23 @@ export class Gateway extends EventEmitter {
       const onError = (stage: string) => (err: unknown) =>
         log.error({ stage, err: (err as Error)?.message }, 'consumer failure; the message is requeued');
 
+      const admission = {
+        concurrency: config.amqp.concurrency,
+        urgent: (m: ConsumeMessage) => (m.properties.priority as number | undefined) === URGENT_PRIORITY,
+      };
       await local.consumeTx(
         n.outbox,
         config.amqp.prefetch,
         guarded('outbox', (m, tx) => outbound.handle(m, tx)),
         onError('outbox'),
+        admission,
       );
       await local.consumeTx(
         n.ingress,
         config.amqp.prefetch,
         guarded('ingress', (m, tx) => inbound.handle(m, tx)),
         onError('ingress'),
+        admission,
       );
       // The delivered-log resolves claims left pending by a crash between commit and mark (inbound.ts).
       await local.consume(

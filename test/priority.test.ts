@@ -50,3 +50,45 @@ describe('Art. 9(1): the urgent lane', function () {
     expect(kzMia.inbox.items[position]!.envelope.priority).to.equal('urgent');
   });
 });
+
+describe('Art. 9(1): an urgent request overtakes bulk traffic already taken in by the gateways', function () {
+  this.timeout(120_000);
+  let pair: Pair;
+
+  before(async () => {
+    // A prefetch window wide enough for all the bulk traffic, one handler at a time: every bulk
+    // message is handed to the gateways at once and waits at their gates (amqp.concurrency).
+    pair = await startPair((raw) => {
+      raw.amqp.prefetch = 400;
+      raw.amqp.concurrency = 1;
+    });
+  });
+  after(() => pair.close());
+
+  it('goes ahead of the deliveries waiting in both gateways, not behind them', async () => {
+    const BULK = 300;
+    const czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+    const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+    for (let i = 0; i < BULK; i++) {
+      const doc = example('travel-document', `taken-${i}`);
+      doc.to = { party: 'KZ', authority: 'kz-mia' };
+      await czIpc.client.submit(doc as SubmissionInput);
+    }
+    // Bulk traffic is flowing and most of it is still inside the gateways.
+    await kzMia.inbox.waitFor(() => kzMia.inbox.items.length >= 10, 60_000, 'the first bulk messages');
+    const before = kzMia.inbox.items.length;
+    const urgent = example('request', 'urgent-taken');
+    urgent.priority = 'urgent';
+    const { messageId } = await czIpc.client.submit(urgent as SubmissionInput);
+    await kzMia.inbox.waitFor(() => kzMia.inbox.items.length === BULK + 1, 60_000, 'all messages');
+    const position = kzMia.inbox.items.findIndex((d) => d.envelope.id === messageId);
+    // Behind it: only what was in a handler at either gateway, or already past them, when it came.
+    expect(before, 'bulk messages still inside the gateways when the urgent one came').to.be.lessThan(
+      BULK - 100,
+    );
+    expect(
+      position,
+      `urgent request delivered as number ${position + 1}, ${before} had arrived`,
+    ).to.be.lessThan(before + 10);
+  });
+});

@@ -22,6 +22,8 @@ export interface BenchSettings {
   cryptoWorkers?: number;
   /** `crypto.jobsPerWorker`; the config's default when absent. */
   jobsPerWorker?: number;
+  /** `amqp.concurrency`; the config's default when absent. */
+  concurrency?: number;
   /**
    * Replica number (2, 3, …) of a gateway that joins the first one on the same namespaces as a
    * competing consumer: its files get this suffix, and it has an audit file of its own (one writer per file).
@@ -50,7 +52,11 @@ export function benchConfigs(
     };
     raw.namespace = `${stem}-${party}`;
     raw.peer.namespace = `${stem}-${peer}`;
-    raw.amqp = { url: amqpUrl, prefetch: 256 };
+    raw.amqp = {
+      url: amqpUrl,
+      prefetch: 256,
+      ...(settings.concurrency === undefined ? {} : { concurrency: settings.concurrency }),
+    };
     raw.peer.amqpUrl = amqpUrl;
     raw.redis = { url: redisUrl };
     raw.crypto = {

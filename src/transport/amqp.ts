@@ -18,6 +18,7 @@ import amqp, {
   type ConsumeMessage,
   type Options,
 } from 'amqplib';
+import { PriorityGate } from './gate.js';
 import { AccordError } from '../errors.js';
 
 export interface AmqpOptions {
@@ -64,6 +65,8 @@ type PlainHandler = (msg: ConsumeMessage) => Promise<void>;
 interface ConsumerSpec {
   queue: string;
   prefetch: number;
+  /** Handlers at once (the rest of the prefetch waits, urgent ones never); none: as many as delivered. */
+  admission?: { concurrency: number; urgent: (msg: ConsumeMessage) => boolean };
   tx?: TxHandler;
   plain?: PlainHandler;
   onError: (err: unknown, msg: ConsumeMessage) => void;
@@ -402,8 +405,9 @@ export class AmqpConnection extends EventEmitter {
     prefetch: number,
     handler: TxHandler,
     onError: (err: unknown, msg: ConsumeMessage) => void,
+    admission?: ConsumerSpec['admission'],
   ): Promise<void> {
-    const spec: ConsumerSpec = { queue, prefetch, tx: handler, onError };
+    const spec: ConsumerSpec = { queue, prefetch, tx: handler, onError, ...(admission ? { admission } : {}) };
     this.consumers.push(spec);
     await this.startConsumer(await this.current(), spec);
   }
@@ -429,6 +433,8 @@ export class AmqpConnection extends EventEmitter {
     // TX_SELECT before consuming: no delivery (and so no handler frame) can arrive before it is done.
     if (spec.tx) await rpc.rpc(TX_SELECT, {}, TX_SELECT_OK);
     const committer = new TxCommitter(rpc, () => gen.dead);
+    // One gate per channel: a reconnect starts with an empty one, as the broker requeued the rest.
+    const gate = spec.admission ? new PriorityGate(spec.admission.concurrency) : undefined;
     const requeue = (msg: ConsumeMessage, afterMs: number) => {
       setTimeout(() => {
         if (gen.dead) return; // the broker requeues it anyway when the channel goes
@@ -469,9 +475,11 @@ export class AmqpConnection extends EventEmitter {
             return committer.submit(batch);
           },
         };
+        if (gen.dead) return 'done'; // waited at the gate past a lost connection: the broker requeued it
         return spec.tx!(msg, tx);
       };
-      run().then(
+      const admitted = gate ? () => gate.run(spec.admission!.urgent(msg), run) : run;
+      admitted().then(
         (outcome) => {
           if (outcome !== 'done') requeue(msg, outcome.requeueAfterMs);
         },
