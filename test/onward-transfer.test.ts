@@ -167,6 +167,10 @@ describe('policy/onward-transfer (Art. 11(2)): the export gate', () => {
       const keys = await redis.keys(`${names(pair.czConfig.namespace).redisPrefix}idh:*`);
       expect(keys.length).to.be.greaterThan(0);
       expect(keys.join(' ')).not.to.include('KZ7700123');
+      // They name the messages they came in, and expire (with the message's record, not never).
+      const origins = (await Promise.all(keys.map((k) => redis.smembers(k)))).flat();
+      expect(origins).to.include(received);
+      for (const key of keys) expect(await redis.ttl(key), key).to.be.greaterThan(0);
     } finally {
       redis.disconnect();
     }

@@ -9,7 +9,7 @@
  * (document numbers; names with dates of birth) that match keyed hashes of identifiers received from
  * the peer. Otherwise it is blocked with `policy.onward_transfer_blocked` and the field that caused it.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { ExportSubmission } from '../domain/submission.js';
 import { AccordError } from '../errors.js';
 
@@ -51,7 +51,18 @@ export function identifiers(body: unknown): { path: string; id: string }[] {
 
 /** The keyed hash under which an identifier is remembered (the identifier itself never is). */
 export function identifierHash(key: string, id: string): string {
-  return createHmac('sha256', key).update(id).digest('base64url');
+  return createHmac('sha256', secretKeyOf(key)).update(id).digest('base64url');
+}
+
+/** The HMAC key as a key object, made once per key rather than once per identifier. */
+const secretKeys = new Map<string, KeyObject>();
+function secretKeyOf(key: string): KeyObject {
+  let k = secretKeys.get(key);
+  if (!k) {
+    k = createSecretKey(Buffer.from(key, 'utf8'));
+    secretKeys.set(key, k);
+  }
+  return k;
 }
 
 export interface GateContext {

@@ -116,6 +116,12 @@ export class RedisMessageState implements MessageState {
   }
 }
 
+/** Add ARGV[1] (a message id) to every set in KEYS and give each the expiry ARGV[2] (seconds). */
+const REMEMBER_IDENTIFIERS = `for _, key in ipairs(KEYS) do
+  redis.call('SADD', key, ARGV[1])
+  redis.call('EXPIRE', key, ARGV[2])
+end`;
+
 /** {@link ProvenanceStore} on Redis: identifier hashes as sets of message ids, consents as hashes. */
 export class RedisProvenance implements ProvenanceStore {
   constructor(
@@ -125,10 +131,15 @@ export class RedisProvenance implements ProvenanceStore {
 
   async rememberIdentifiers(messageId: string, hashes: string[], ttlS: number): Promise<void> {
     if (hashes.length === 0) return;
-    const m = this.redis.multi();
-    for (const h of hashes)
-      m.sadd(`${this.prefix}idh:${h}`, messageId).expire(`${this.prefix}idh:${h}`, ttlS);
-    await m.exec();
+    // One script call, not two commands per identifier: a 256 KiB list of ~2,000 documents and
+    // holders cost ~4,000 commands in a MULTI, a quarter of the receiving gateway's CPU (issue 9).
+    await this.redis.eval(
+      REMEMBER_IDENTIFIERS,
+      hashes.length,
+      ...hashes.map((h) => `${this.prefix}idh:${h}`),
+      messageId,
+      ttlS,
+    );
   }
 
   async originsOf(hash: string): Promise<string[]> {
