@@ -42,6 +42,8 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     /** A soak of MIN minutes at a fixed load, sampling each gateway's RSS. */
     soak: { type: 'string' },
+    /** The soak's offered load, messages per second (200 unless given). */
+    'soak-rate': { type: 'string' },
     /** The gateways' `crypto.workers` (their config's default otherwise). */
     'crypto-workers': { type: 'string' },
     /** The gateways' `crypto.jobsPerWorker`. */
@@ -63,6 +65,7 @@ function count(name: string, value: string | undefined): number | undefined {
 }
 const quick = opts.quick;
 const soakMinutes = count('soak', opts.soak) ?? 0;
+const soakRate = count('soak-rate', opts['soak-rate']) ?? 200;
 const cryptoWorkers = count('crypto-workers', opts['crypto-workers']);
 const jobsPerWorker = count('jobs-per-worker', opts['jobs-per-worker']);
 const concurrency = count('concurrency', opts.concurrency);
@@ -367,21 +370,23 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
     });
   }
   if (wanted('soak-1k')) {
-    say(`soak: ${soakMinutes} min at 200/s, 1 KiB, RSS sampled every 30 s`);
+    say(`soak: ${soakMinutes} min at ${soakRate}/s, 1 KiB, RSS sampled every 30 s`);
     const samples: number[] = [];
     const lat: number[] = [];
     for (let m = 0; m < soakMinutes * 2; m++) {
-      lat.push(...(await offer(g, f, 'soak', 200, 30, 1024)));
+      lat.push(...(await offer(g, f, 'soak', soakRate, 30, 1024)));
       samples.push(rss());
+      say(`soak: ${(m + 1) / 2} min, RSS ${rss().toFixed(0)} MB (the larger gateway)`);
     }
     lines.push({
       scenario: 'soak-1k',
-      msgs_per_s: 200,
+      msgs_per_s: soakRate,
       p50_ms: round(percentile(lat, 50)),
       p99_ms: round(percentile(lat, 99)),
       rss_mb: round(Math.max(...samples)),
       rss_first_mb: round(samples[0]!),
       rss_last_mb: round(samples.at(-1)!),
+      rss_samples_mb: samples.map((r) => round(r)),
       raw_amqp_msgs_per_s: null,
       naive_msgs_per_s: null,
     });
