@@ -342,12 +342,21 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
       say(`${s.name}: fixed load ${s.rate}/s for ${quick ? 5 : 10} s`);
       const lat = await offer(g, f, s.name, s.rate, quick ? 5 : 10, s.size);
       await drain(g, f);
+      // The target's load may be beyond what this machine saturates at; latency at half of its own
+      // saturation says what a message waits for when nothing queues.
+      const half = Math.max(1, Math.floor(rate / 2));
+      say(`${s.name}: fixed load ${half}/s (half the saturation) for ${quick ? 5 : 10} s`);
+      const calm = await offer(g, f, s.name, half, quick ? 5 : 10, s.size);
+      await drain(g, f);
       lines.push({
         scenario: s.name,
         msgs_per_s: round(rate)!,
         p50_ms: round(percentile(lat, 50)),
         p99_ms: round(percentile(lat, 99)),
         offered_per_s: s.rate,
+        half_saturation_per_s: half,
+        half_saturation_p50_ms: round(percentile(calm, 50)),
+        half_saturation_p99_ms: round(percentile(calm, 99)),
         rss_mb: round(rss()),
         raw_amqp_msgs_per_s: round(raw),
         naive_msgs_per_s: round(naive),
