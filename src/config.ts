@@ -93,6 +93,67 @@ const TlsSection = z.strictObject({
 const Namespace = z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes');
 const AmqpUrl = z.string().regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL');
 
+/**
+ * One Sentinel, as `host:port`: a host name, an IPv4 address or an IPv6 address in brackets, and a port
+ * from 1 to 65535 (the port is in the pattern so the published JSON Schema checks it too).
+ */
+const SentinelNode = z
+  .string()
+  .max(300)
+  .regex(
+    /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*):(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$/,
+    'host:port with a port from 1 to 65535 (an IPv6 address in brackets: [::1]:26379)',
+  );
+
+/** Where the gateway's Redis is: one endpoint, or the primary a set of Sentinels names. */
+const RedisSection = z
+  .strictObject({
+    /**
+     * `redis://[[user]:password@]host:port[/db]`, or `rediss://` for TLS. With `sentinel` set, the URL still
+     * gives the user, password, db number and TLS of the data connection, but its host and port are not
+     * used: the gateway connects to the primary the Sentinels name.
+     */
+    url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
+    /**
+     * Connect through Redis Sentinel: ask the listed Sentinels for the primary of the group `name` and
+     * follow it through a failover (docs/cluster.md). The connections to the Sentinels themselves are
+     * plain TCP.
+     */
+    sentinel: z
+      .strictObject({
+        /** The master group name, as in the Sentinels' `sentinel monitor <name> …`. */
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":", "-" (at most 128)'),
+        /** The Sentinels to ask, as `host:port`; the first that answers is used. */
+        nodes: z.array(SentinelNode).min(1, 'list at least one Sentinel as host:port').max(9),
+        /**
+         * The Sentinels' own password (their `requirepass`), when they have one; not the data password,
+         * which `url` carries. Write `${NAME}` to take it from the environment.
+         */
+        password: z.string().min(1).max(512).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((r, ctx) => {
+    // With Sentinel the gateway reads the URL's parts itself (not ioredis): check the ones it uses.
+    if (r.sentinel === undefined) return;
+    let path: string;
+    try {
+      path = new URL(r.url).pathname;
+    } catch {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'not a valid URL' });
+      return;
+    }
+    if (!/^\/?([0-9]{1,5})?$/.test(path)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'the path after host:port is a db number or empty',
+      });
+    }
+  });
+
 const SignatureAlg = z.enum(SIGNATURE_ALGS);
 const KeyEncryptionAlg = z.enum(KEY_ENCRYPTION_ALGS);
 const ContentEncryptionAlg = z.enum(CONTENT_ENCRYPTION_ALGS);
@@ -125,9 +186,7 @@ export const ConfigSchema = z
       /** TLS for an amqps:// url. */
       tls: TlsSection.optional(),
     }),
-    redis: z.strictObject({
-      url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
-    }),
+    redis: RedisSection,
     keys: z
       .strictObject({
         /**

@@ -34,3 +34,14 @@ export function createLogger(opts: { level?: string; name?: string } = {}, dest?
     dest ?? pino.destination(1),
   );
 }
+
+/** A URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

@@ -5,7 +5,8 @@
  * runs, the records wait in Redis until one starts.
  */
 import { userInfo } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisConnection, type RedisSettings } from '../store/redis-connect.js';
 import type { Logger } from 'pino';
 import { AccordError } from '../errors.js';
 import { AuditInputSchema, type AuditInput, type AuditSink } from './log.js';
@@ -69,11 +70,11 @@ async function appendRaw(raw: string, audit: AuditSink, log: Logger): Promise<vo
  *   operation's record is missing.
  */
 export async function recordForGateway(
-  config: { redis: { url: string }; namespace?: string | undefined },
+  config: { redis: RedisSettings; namespace?: string | undefined },
   prefix: string,
   input: AuditInput,
 ): Promise<void> {
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
     await handOff(redis, prefix, input);

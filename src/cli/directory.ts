@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
@@ -26,7 +27,7 @@ async function withDirectory(
   let redis: Redis | undefined;
   try {
     const config = loadConfig(configFile);
-    redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       await redis.connect();
     } catch (err) {

@@ -8,7 +8,8 @@
  */
 import type { Command } from 'commander';
 import amqp from 'amqplib';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
 import { readAdminToken } from '../gateway.js';
@@ -94,7 +95,7 @@ export function registerStatus(program: Command): void {
         const n = names(config.namespace);
         const out = (line: string) => process.stdout.write(`${line}\n`);
         const facts = await queueFacts(config);
-        redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
         await redis.connect().catch((err: unknown) => {
           throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);
         });

@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { RedisLedger } from '../store/redis-ledger.js';
 import { AccordError } from '../errors.js';
@@ -92,7 +93,7 @@ async function terminationReceived(opts: { config: string; at: string }): Promis
       throw new AccordError('schema.invalid', '--at is not a date or time (ISO 8601)', { path: 'at' });
     }
     const n = names(config.namespace);
-    redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect().catch((err: unknown) => {
       throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
     });
@@ -103,7 +104,7 @@ async function terminationReceived(opts: { config: string; at: string }): Promis
     const receivedAt = at.toISOString();
     const effectiveAt = terminationEffective(receivedAt);
     await ledger.putTermination({ ...t, receivedAt, effectiveAt });
-    const bull = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+    const bull = redisConnection(config.redis, { maxRetriesPerRequest: null });
     try {
       await rescheduleDeadline(
         bull,
@@ -209,7 +210,7 @@ export function registerTreaty(program: Command): void {
       let redis: Redis | undefined;
       try {
         const config = loadConfig(opts.config);
-        redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
         await redis.connect();
         const prefix = names(config.namespace).redisPrefix;
         const t = await new RedisLedger(redis, prefix, 1).termination();

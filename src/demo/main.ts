@@ -10,9 +10,10 @@ import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../clien
 import { ROOT, demoConfig, reachable, removeQueues } from './setup.js';
 import { names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { Gateway, auditFileOf, redactUrl } from '../gateway.js';
+import { Gateway, auditFileOf } from '../gateway.js';
+import { describeRedis } from '../store/redis-connect.js';
 import { verifyAuditFile } from '../audit/log.js';
-import { createLogger } from '../log.js';
+import { createLogger, redactUrl } from '../log.js';
 import type { SubmissionInput } from '../domain/submission.js';
 
 const TIMEOUT_MS = 15_000;
@@ -94,9 +95,7 @@ async function main(): Promise<number> {
   let failed = false;
   try {
     out(`Accord demo: gateways CZ (namespace ${cz.namespace}) and KZ (namespace ${kz.namespace})`);
-    out(
-      `  broker ${redactUrl(cz.amqp.url)}, Redis ${redactUrl(cz.redis.url)}; test-only keys from certs-example/`,
-    );
+    out(`  broker ${redactUrl(cz.amqp.url)}, ${describeRedis(cz.redis)}; test-only keys from certs-example/`);
     out();
 
     // 1. An Art. 6 request from CZ to KZ.

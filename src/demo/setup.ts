@@ -7,10 +7,11 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
-import { Redis } from 'ioredis';
 import { checkConfigData, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { ownExchanges, ownQueues, redactUrl } from '../gateway.js';
+import { ownExchanges, ownQueues } from '../gateway.js';
+import { redactUrl } from '../log.js';
+import { describeRedis, redisConnection } from '../store/redis-connect.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -42,10 +43,11 @@ export async function reachable(cz: Config): Promise<string | undefined> {
       '  or `docker compose up -d rabbitmq redis`; or point ACCORD_AMQP_URL at a running broker.'
     );
   }
-  const redis = new Redis(cz.redis.url, {
+  const redis = redisConnection(cz.redis, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    sentinelRetryStrategy: () => null,
   });
   redis.on('error', () => undefined);
   try {
@@ -53,7 +55,7 @@ export async function reachable(cz: Config): Promise<string | undefined> {
     await redis.ping();
   } catch {
     return (
-      `Redis is not reachable at ${redactUrl(cz.redis.url)}.\n` +
+      `${describeRedis(cz.redis)} is not reachable.\n` +
       '  Start it with `redis-server --daemonize yes --maxmemory-policy noeviction` (Debian package redis-server),\n' +
       '  or `docker compose up -d rabbitmq redis`; or point ACCORD_REDIS_URL at a running Redis.'
     );
@@ -72,7 +74,7 @@ export async function removeQueues(configs: Config[]): Promise<void> {
   } finally {
     await conn.close();
   }
-  const redis = new Redis(configs[0]!.redis.url);
+  const redis = redisConnection(configs[0]!.redis);
   try {
     for (const c of configs) {
       const keys = await redis.keys(`${names(c.namespace).redisPrefix}*`);

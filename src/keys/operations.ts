@@ -5,7 +5,7 @@
  * encrypted is written back encrypted with the same passphrase source.
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import { redisConnection } from '../store/redis-connect.js';
 import { names, type Config } from '../config.js';
 import {
   readKeyFile,
@@ -276,7 +276,7 @@ export async function revokeKey(
 
 /** Tell running gateways of this config to reload their keys (Redis pub/sub, see watch.ts). */
 export async function notifyGateways(config: Config): Promise<number> {
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
     return await redis.publish(keysChannel(names(config.namespace).redisPrefix), 'changed');

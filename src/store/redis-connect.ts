@@ -1,0 +1,81 @@
+/**
+ * The one place a Redis connection is made from the config: to the endpoint `redis.url` names or, with
+ * `redis.sentinel`, to the primary the Sentinels name for the group, which ioredis follows through a
+ * failover. Every caller (gateway, BullMQ timers, the `accord` command, the audit hand-off) comes here,
+ * so both modes connect the same way everywhere.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Config } from '../config.js';
+import { redactUrl } from '../log.js';
+
+/** The `redis` slice of the config. */
+export type RedisSettings = Config['redis'];
+
+/**
+ * What a caller may add to the connection (lazyConnect, retries, pipelining, timeouts); never where it
+ * goes or as whom, which come from the config alone.
+ */
+export type RedisExtraOptions = Omit<
+  RedisOptions,
+  | 'host'
+  | 'port'
+  | 'path'
+  | 'username'
+  | 'password'
+  | 'db'
+  | 'tls'
+  | 'sentinels'
+  | 'name'
+  | 'sentinelUsername'
+  | 'sentinelPassword'
+  | 'sentinelTLS'
+  | 'enableTLSForSentinelMode'
+>;
+
+/** `host:port` (IPv6 in brackets), as the config schema checked it, to the address ioredis takes. */
+function sentinelAddress(node: string): { host: string; port: number } {
+  const colon = node.lastIndexOf(':');
+  return { host: node.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(node.slice(colon + 1)) };
+}
+
+/**
+ * The ioredis options of a Sentinel-mode connection: the Sentinels and the group name from
+ * `redis.sentinel`; user, password, db number and TLS from `redis.url`, whose host and port are unused.
+ */
+export function sentinelOptions(
+  settings: RedisSettings & { sentinel: NonNullable<RedisSettings['sentinel']> },
+  extra: RedisExtraOptions = {},
+): RedisOptions {
+  const url = new URL(settings.url);
+  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : undefined;
+  const { name, nodes, password } = settings.sentinel;
+  return {
+    ...extra,
+    sentinels: nodes.map(sentinelAddress),
+    name,
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(db !== undefined && Number.isInteger(db) ? { db } : {}),
+    ...(password !== undefined ? { sentinelPassword: password } : {}),
+    // ioredis applies `tls` to the primary found through the Sentinels only with this flag.
+    ...(url.protocol === 'rediss:' ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+  };
+}
+
+/**
+ * A connection to the configured Redis, with the caller's extra options. Not connected yet when `extra`
+ * says `lazyConnect`; the caller owns it and disconnects it.
+ */
+export function redisConnection(settings: RedisSettings, extra: RedisExtraOptions = {}): Redis {
+  const { sentinel } = settings;
+  return sentinel
+    ? new Redis(sentinelOptions({ ...settings, sentinel }, extra))
+    : new Redis(settings.url, extra);
+}
+
+/** Where the connection goes, for messages: no password. */
+export function describeRedis(settings: RedisSettings): string {
+  const { sentinel } = settings;
+  if (!sentinel) return `Redis at ${redactUrl(settings.url)}`;
+  return `the Redis primary of Sentinel group "${sentinel.name}" (Sentinels ${sentinel.nodes.join(', ')})`;
+}
