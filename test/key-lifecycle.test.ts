@@ -387,10 +387,18 @@ describe('keys: a pair of gateways', function () {
       30_000,
       'KZ learns of the revocation in band',
     );
-    const record = readFileSync(pair.kzConfig.records.auditFile!, 'utf8')
-      .split('\n')
-      .find((l) => l.includes('"kind":"key-revocation"'));
-    expect(record, 'KZ records the revocation (Art. 10(6))').to.match(/"type":"key-operation"/);
+    // The key state changes first; the record follows once the revocation's claim and receipt are done.
+    const record = await eventually(
+      () =>
+        Promise.resolve(
+          readFileSync(pair.kzConfig.records.auditFile!, 'utf8')
+            .split('\n')
+            .find((l) => l.includes('"kind":"key-revocation"')),
+        ),
+      30_000,
+      'KZ records the revocation (Art. 10(6))',
+    );
+    expect(record).to.match(/"type":"key-operation"/);
     expect(record).to.contain(`peer revoked sig:${oldSig}`);
 
     // An attacker holding the old key seals a well-formed message for KZ.
