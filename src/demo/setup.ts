@@ -10,7 +10,7 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { checkConfigData, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { ownExchanges, ownQueues, redactUrl } from '../gateway.js';
+import { ownExchanges, ownQueues, redactUrl, retiredQueues } from '../gateway.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -67,7 +67,7 @@ export async function removeQueues(configs: Config[]): Promise<void> {
   const conn = await amqp.connect(configs[0]!.amqp.url);
   try {
     const ch = await conn.createChannel();
-    for (const c of configs) for (const q of ownQueues(c)) await ch.deleteQueue(q);
+    for (const c of configs) for (const q of [...ownQueues(c), ...retiredQueues(c)]) await ch.deleteQueue(q);
     for (const c of configs) for (const e of ownExchanges(c)) await ch.deleteExchange(e);
   } finally {
     await conn.close();

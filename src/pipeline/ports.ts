@@ -199,8 +199,12 @@ export interface KeyExchange {
 
 /** The internal delivered-log queue, as far as the receiver needs to know it. */
 export interface DeliveredLog {
-  /** True when every line published so far has been applied to the claims (nothing left to read). */
-  isSettled(): Promise<boolean>;
+  /**
+   * True once every line committed before `waiter` (a message id) first asked has been applied to the
+   * claims, by whichever replica applies them. Answers false at once while that is not known yet: the
+   * caller looks again later (transport/delivered-log.ts).
+   */
+  isSettled(waiter: string): Promise<boolean>;
 }
 
 /** Everything a pipeline stage gets from the composition root. */

@@ -16,6 +16,7 @@ import amqp, {
   type ChannelModel,
   type ConfirmChannel,
   type ConsumeMessage,
+  type Message,
   type Options,
 } from 'amqplib';
 import { AccordError } from '../errors.js';
@@ -66,6 +67,8 @@ interface ConsumerSpec {
   prefetch: number;
   tx?: TxHandler;
   plain?: PlainHandler;
+  /** Handled one at a time in delivery order; a failure is retried in place, never requeued. */
+  ordered?: { handler: PlainHandler; retryDelayMs: number };
   onError: (err: unknown, msg: ConsumeMessage) => void;
 }
 
@@ -313,6 +316,33 @@ export class AmqpConnection extends EventEmitter {
     }
   }
 
+  /**
+   * Read what is ready in an existing queue, one message at a time (basic.get): `handler`, then the
+   * ack. Resolves with the number read, or undefined when the queue does not exist; a handler that
+   * throws ends the drain (its message goes back to the queue with the channel) and rejects with it.
+   */
+  async drainQueue(queue: string, handler: (msg: Message) => Promise<void>): Promise<number | undefined> {
+    const gen = await this.current();
+    const ch = await gen.model.createChannel();
+    ch.on('error', () => undefined); // a missing queue closes this channel only
+    try {
+      try {
+        await ch.checkQueue(queue);
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return undefined;
+        throw err;
+      }
+      for (let n = 0; ; n++) {
+        const msg = await ch.get(queue, { noAck: false });
+        if (msg === false) return n;
+        await handler(msg);
+        ch.ack(msg);
+      }
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   /** Declare a durable direct exchange bound to a queue (routing key: the queue's name), now and after every reconnect. */
   async assertRoute(exchange: string, queue: string): Promise<void> {
     this.routes.push({ exchange, queue });
@@ -420,6 +450,54 @@ export class AmqpConnection extends EventEmitter {
     await this.startConsumer(await this.current(), spec);
   }
 
+  /**
+   * Consume with plain acks, strictly in order: one handler at a time, in delivery order, each
+   * delivery acked when its handler resolves. A handler that throws is retried in place after
+   * `retryDelayMs` (until it succeeds or the channel goes), so no later delivery is handled before it,
+   * and the delivery is never nacked: a quorum queue (RabbitMQ 3.10, no delivery limit) puts a nacked
+   * message at the back, behind what was published after it. When the channel goes, the broker
+   * returns the unacked deliveries ahead of the rest (classic: original position; quorum: returned
+   * messages are served first). With `x-single-active-consumer` on the queue this makes "the consumer
+   * reached message M" mean "every message before M has been handled" (transport/delivered-log.ts).
+   */
+  async consumeInOrder(
+    queue: string,
+    prefetch: number,
+    handler: PlainHandler,
+    onError: ConsumerSpec['onError'],
+    retryDelayMs = 1000,
+  ): Promise<void> {
+    const spec: ConsumerSpec = { queue, prefetch, ordered: { handler, retryDelayMs }, onError };
+    this.consumers.push(spec);
+    await this.startConsumer(await this.current(), spec);
+  }
+
+  /** Run an ordered consumer's handler on one delivery until it succeeds or the channel is gone. */
+  private async handleInOrder(
+    gen: Generation,
+    ch: Channel,
+    spec: ConsumerSpec,
+    ordered: NonNullable<ConsumerSpec['ordered']>,
+    msg: ConsumeMessage,
+  ): Promise<void> {
+    // A dead channel's unacked deliveries go back to the queue; the next generation handles them.
+    while (!gen.dead) {
+      try {
+        await ordered.handler(msg);
+      } catch (err) {
+        spec.onError(err, msg);
+        await sleep(ordered.retryDelayMs);
+        continue;
+      }
+      try {
+        ch.ack(msg);
+      } catch {
+        // channel gone: the broker returns it, and handling it again is idempotent
+      }
+      return;
+    }
+  }
+
   private async startConsumer(gen: Generation, spec: ConsumerSpec): Promise<void> {
     const ch: Channel = await gen.model.createChannel();
     ch.on('error', (err: Error) => this.lose(gen, err));
@@ -429,6 +507,8 @@ export class AmqpConnection extends EventEmitter {
     // TX_SELECT before consuming: no delivery (and so no handler frame) can arrive before it is done.
     if (spec.tx) await rpc.rpc(TX_SELECT, {}, TX_SELECT_OK);
     const committer = new TxCommitter(rpc, () => gen.dead);
+    // An ordered consumer's deliveries, each handled after the one before it (consumeInOrder).
+    let inOrder = Promise.resolve();
     const requeue = (msg: ConsumeMessage, afterMs: number) => {
       setTimeout(() => {
         if (gen.dead) return; // the broker requeues it anyway when the channel goes
@@ -446,6 +526,11 @@ export class AmqpConnection extends EventEmitter {
     await ch.consume(spec.queue, (msg) => {
       if (msg === null) {
         this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
+        return;
+      }
+      const { ordered } = spec;
+      if (ordered) {
+        inOrder = inOrder.then(() => this.handleInOrder(gen, ch, spec, ordered, msg));
         return;
       }
       const run = async (): Promise<TxOutcome> => {
