@@ -246,7 +246,7 @@ describe('delivered-log: a barrier for every replica of a party (docs/cluster.md
       expect(await conn.messageCount(n.deliveredLog), 'probes left in the log').to.equal(0);
     });
 
-    it('applies lines strictly in order: a line that fails holds back the probe behind it', async function () {
+    it('applies a probe only after every line before it: a line that fails holds the probe back until it is applied', async function () {
       this.timeout(30_000);
       // The consumer reaches the claims through a link the test cuts; the probe marks go directly.
       const proxy = await new TcpProxy('127.0.0.1', Number(new URL(REDIS_URL).port || 6379)).start();

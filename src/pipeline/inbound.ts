@@ -168,10 +168,16 @@ export class InboundPipeline {
       // Our own copy is back, so a crash or a lost connection interrupted its attempt. The commit
       // may still have happened (the broker applied it, then died before answering, and the ack
       // did not survive): its delivered-log line says so. Deliver only once that log is read up to
-      // now, by whichever replica applies it (a barrier, not this process's view of the queue).
-      if (!(await ctx.deps.deliveredLog.isSettled(env.id))) return this.waitForClaim(env.id);
+      // now, by whichever replica applies it (a barrier, not this process's view of the queue). The
+      // wait is per attempt: see below.
+      const waiter = `${env.id}#${seen.attempt ?? 0}`;
+      if (!(await ctx.deps.deliveredLog.isSettled(waiter))) return this.waitForClaim(env.id);
       seen = await ctx.deps.state.getSeen(env.id);
       if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
+      // Still pending: that commit did not happen, and this copy delivers now, committing a new line.
+      // A replica that began waiting on the log for the last attempt (the copy then went to another
+      // replica) must not take that wait's answer for this one, whose line may follow its probe.
+      if (seen) await ctx.deps.state.markNewAttempt(env.id);
     }
 
     // Issue 7: a key announcement or revocation is applied before the claim, so one the key policy

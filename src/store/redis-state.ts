@@ -77,7 +77,11 @@ export class RedisMessageState implements MessageState {
   async getSeen(id: string): Promise<SeenRecord | null> {
     const h = await this.redis.hgetall(this.seenKey(id));
     if (!h.state || !h.receiptJwe) return null;
-    return h as unknown as SeenRecord;
+    const { attempt, ...rest } = h;
+    return {
+      ...(rest as unknown as SeenRecord),
+      ...(attempt === undefined ? {} : { attempt: Number(attempt) }),
+    };
   }
 
   async claim(id: string, rec: Omit<SeenRecord, 'state'>, ttlS: number): Promise<Claim> {
@@ -111,6 +115,14 @@ export class RedisMessageState implements MessageState {
     // Only an existing record changes state; an expired one stays gone.
     await this.redis.eval(
       `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'state', 'delivered') end`,
+      1,
+      this.seenKey(id),
+    );
+  }
+
+  async markNewAttempt(id: string): Promise<void> {
+    await this.redis.eval(
+      `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end`,
       1,
       this.seenKey(id),
     );

@@ -62,13 +62,20 @@ export type TxOutcome = 'done' | { requeueAfterMs: number };
 type TxHandler = (msg: ConsumeMessage, tx: Tx) => Promise<TxOutcome>;
 type PlainHandler = (msg: ConsumeMessage) => Promise<void>;
 
+/** What consumeWithBarriers runs: the handler, and which deliveries are barriers. */
+interface BarrierSpec {
+  handler: PlainHandler;
+  isBarrier: (msg: ConsumeMessage) => boolean;
+  retryDelayMs: number;
+}
+
 interface ConsumerSpec {
   queue: string;
   prefetch: number;
   tx?: TxHandler;
   plain?: PlainHandler;
-  /** Handled one at a time in delivery order; a failure is retried in place, never requeued. */
-  ordered?: { handler: PlainHandler; retryDelayMs: number };
+  /** Barrier deliveries wait for every delivery before them; a failure is retried in place, never requeued. */
+  barriers?: BarrierSpec;
   onError: (err: unknown, msg: ConsumeMessage) => void;
 }
 
@@ -451,42 +458,44 @@ export class AmqpConnection extends EventEmitter {
   }
 
   /**
-   * Consume with plain acks, strictly in order: one handler at a time, in delivery order, each
-   * delivery acked when its handler resolves. A handler that throws is retried in place after
-   * `retryDelayMs` (until it succeeds or the channel goes), so no later delivery is handled before it,
-   * and the delivery is never nacked: a quorum queue (RabbitMQ 3.10, no delivery limit) puts a nacked
-   * message at the back, behind what was published after it. When the channel goes, the broker
-   * returns the unacked deliveries ahead of the rest (classic: original position; quorum: returned
-   * messages are served first). With `x-single-active-consumer` on the queue this makes "the consumer
-   * reached message M" mean "every message before M has been handled" (transport/delivered-log.ts).
+   * Consume with plain acks, where some deliveries are barriers: a barrier is handled only once every
+   * delivery before it (on this channel) has been handled and acked; the others are handled as they
+   * come. A handler that throws is retried in place after `retryDelayMs`, until it succeeds or the
+   * channel goes, and the delivery is never nacked: a quorum queue (RabbitMQ 3.10, no delivery limit)
+   * puts a nacked message at the back, behind what was published after it. When the channel goes,
+   * the broker returns the unacked deliveries ahead of everything else (classic: original position;
+   * quorum: returned messages are served first). With `x-single-active-consumer` on the queue, "the
+   * consumer handled barrier B" then means "every message before B has been handled"
+   * (transport/delivered-log.ts).
    */
-  async consumeInOrder(
+  async consumeWithBarriers(
     queue: string,
     prefetch: number,
     handler: PlainHandler,
+    isBarrier: (msg: ConsumeMessage) => boolean,
     onError: ConsumerSpec['onError'],
     retryDelayMs = 1000,
   ): Promise<void> {
-    const spec: ConsumerSpec = { queue, prefetch, ordered: { handler, retryDelayMs }, onError };
+    const spec: ConsumerSpec = { queue, prefetch, barriers: { handler, isBarrier, retryDelayMs }, onError };
     this.consumers.push(spec);
     await this.startConsumer(await this.current(), spec);
   }
 
-  /** Run an ordered consumer's handler on one delivery until it succeeds or the channel is gone. */
-  private async handleInOrder(
+  /** Run a handler on one delivery until it succeeds (then ack) or the channel is gone. */
+  private async handleUntilDone(
     gen: Generation,
     ch: Channel,
     spec: ConsumerSpec,
-    ordered: NonNullable<ConsumerSpec['ordered']>,
+    barriers: BarrierSpec,
     msg: ConsumeMessage,
   ): Promise<void> {
     // A dead channel's unacked deliveries go back to the queue; the next generation handles them.
     while (!gen.dead) {
       try {
-        await ordered.handler(msg);
+        await barriers.handler(msg);
       } catch (err) {
         spec.onError(err, msg);
-        await sleep(ordered.retryDelayMs);
+        await sleep(barriers.retryDelayMs);
         continue;
       }
       try {
@@ -507,8 +516,8 @@ export class AmqpConnection extends EventEmitter {
     // TX_SELECT before consuming: no delivery (and so no handler frame) can arrive before it is done.
     if (spec.tx) await rpc.rpc(TX_SELECT, {}, TX_SELECT_OK);
     const committer = new TxCommitter(rpc, () => gen.dead);
-    // An ordered consumer's deliveries, each handled after the one before it (consumeInOrder).
-    let inOrder = Promise.resolve();
+    // consumeWithBarriers: the handling of each delivery not finished yet (at most `prefetch`).
+    const unfinished = new Set<Promise<void>>();
     const requeue = (msg: ConsumeMessage, afterMs: number) => {
       setTimeout(() => {
         if (gen.dead) return; // the broker requeues it anyway when the channel goes
@@ -528,9 +537,13 @@ export class AmqpConnection extends EventEmitter {
         this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
         return;
       }
-      const { ordered } = spec;
-      if (ordered) {
-        inOrder = inOrder.then(() => this.handleInOrder(gen, ch, spec, ordered, msg));
+      const { barriers } = spec;
+      if (barriers) {
+        const earlier = barriers.isBarrier(msg) ? [...unfinished] : [];
+        // handleUntilDone never rejects.
+        const done = Promise.all(earlier).then(() => this.handleUntilDone(gen, ch, spec, barriers, msg));
+        unfinished.add(done);
+        void done.then(() => unfinished.delete(done));
         return;
       }
       const run = async (): Promise<TxOutcome> => {

@@ -5,32 +5,34 @@
  * delivered. This module consumes the log, and is the barrier the receiver waits on before it trusts
  * a pending claim of its own copy: "every line committed before now has been applied".
  *
- * The barrier holds across replicas (docs/cluster.md), not only in this process:
+ * The barrier holds for every replica of the party (docs/cluster.md), not only for this process:
  * - The queue is declared with `x-single-active-consumer`: whichever replicas consume it, the broker
- *   delivers to one consumer at a time, in queue order. That consumer handles its lines strictly one
- *   after the other and never requeues one (a failing line is retried in place: consumeInOrder). So
- *   when the active consumer reaches a line, every line before it in the queue has been applied.
- * - A waiter publishes a probe line (a header with a random nonce; confirmed by the broker) and waits
- *   until the active consumer, on reaching the probe, has recorded the nonce in Redis. A probe
- *   published after the waiter found its claim pending stands behind that claim's line, if the commit
- *   happened: the line was committed before the copy came back.
- * - The active consumer may die holding lines (and maybe the probe) unacked. The broker then gives
- *   them to the next consumer ahead of everything else: a classic queue requeues them to their
- *   original positions, a quorum queue serves returned messages before the others (both checked on
- *   RabbitMQ 3.10 by test/delivered-log.test.ts). So a line never lands behind a probe published
- *   after it. An explicit nack would: a RabbitMQ 3.10 quorum queue without a delivery limit puts a
- *   nacked message at the back. Hence no nack, and no `basic.cancel` while lines are held (the
- *   consumer only ever goes away with its channel).
+ *   delivers to one consumer at a time, in queue order.
+ * - A waiter publishes a probe line (a header with a random nonce, confirmed by the broker) and waits
+ *   until the active consumer has reached the probe and recorded its nonce in Redis. The consumer
+ *   handles a probe only after every line delivered before it has been applied and acked
+ *   (AmqpConnection.consumeWithBarriers; ordinary lines are applied concurrently, they do not depend
+ *   on each other). A line that fails is retried in place, never nacked: a RabbitMQ 3.10 quorum queue
+ *   without a delivery limit puts a nacked message at the back, behind a later probe.
+ * - The waiter asks for a probe started after it found its claim pending: if the commit happened,
+ *   the claim's line was in the queue before the copy came back, so it stands before that probe.
+ * - The active consumer may die holding lines (and the probe) unacked. The broker gives them to the
+ *   next consumer ahead of everything else: a classic queue requeues them to their original
+ *   positions, a quorum queue serves returned messages before the others (both checked on RabbitMQ
+ *   3.10 by test/delivered-log.test.ts). So a line never lands behind a probe published after it. The
+ *   consumer is never cancelled while it holds lines (`basic.cancel` would let the next consumer start
+ *   while lines are still unacked here); it goes away with its channel only.
  *
- * The queue ready count, which the barrier used before (with a count of the lines this process was
- * applying), misses a line another replica holds unacked and has not applied yet.
+ * The barrier used before, the queue's ready count plus the lines this process was applying, misses
+ * a line another replica holds unacked and has not applied yet.
  *
  * Migration: versions before this one declared `accord.delivered-log` without the argument, and
- * RabbitMQ refuses to redeclare a queue with other arguments, so the log moved to a new queue
- * (config.ts `names().deliveredLog`). The retired queue is never declared here; while it exists, what
- * is ready in it is applied at start, every {@link LEGACY_DRAIN_INTERVAL_MS}, and before each probe.
- * It is never deleted here: a replica of an older version still publishes to it, and a publish to a
- * deleted queue would be dropped. The operator deletes it once no such replica runs.
+ * RabbitMQ refuses to redeclare a queue with other arguments (PRECONDITION_FAILED), so the log moved
+ * to a new queue (config.ts `names().deliveredLog`). The retired queue is never declared here; while
+ * it exists, what is ready in it is applied at start, every {@link LEGACY_DRAIN_INTERVAL_MS} and
+ * before each probe. It is never deleted here: a replica of an older version may still publish to it,
+ * and a transaction's publish to a deleted queue is dropped silently. The operator deletes it once no
+ * such replica runs (docs/operator.md).
  */
 import { randomUUID } from 'node:crypto';
 import type { Message } from 'amqplib';
@@ -59,10 +61,11 @@ export interface ProbeMarks {
 /** What the delivered-log needs of the local broker (AmqpConnection). */
 export interface LogBroker {
   publish(queue: string, content: Buffer, props: PublishProps): Promise<void>;
-  consumeInOrder(
+  consumeWithBarriers(
     queue: string,
     prefetch: number,
     handler: (msg: Message) => Promise<void>,
+    isBarrier: (msg: Message) => boolean,
     onError: (err: unknown) => void,
   ): Promise<void>;
   drainQueue(queue: string, handler: (msg: Message) => Promise<void>): Promise<number | undefined>;
@@ -132,10 +135,11 @@ export class DeliveredLogBarrier implements DeliveredLog {
       }, LEGACY_DRAIN_INTERVAL_MS);
       this.legacyTimer.unref();
     }
-    await this.opts.broker.consumeInOrder(
+    await this.opts.broker.consumeWithBarriers(
       this.opts.queue,
       this.opts.prefetch ?? 64,
       (m) => this.apply(m),
+      (m) => isProbe(m),
       onError,
     );
   }
@@ -216,8 +220,8 @@ export class DeliveredLogBarrier implements DeliveredLog {
   /** One line of the log (or of the retired one). Idempotent: a line may be applied twice. */
   private async apply(msg: Message): Promise<void> {
     const nonce: unknown = msg.properties.headers?.[PROBE_HEADER];
-    if (nonce !== undefined) {
-      // The one active consumer reached the probe, so every line before it has been applied.
+    if (isProbe(msg)) {
+      // The one active consumer reached the probe after applying every line before it.
       if (typeof nonce === 'string' && nonce.length <= MAX_NONCE_LENGTH) await this.opts.marks.record(nonce);
       return;
     }
@@ -247,4 +251,8 @@ export class DeliveredLogBarrier implements DeliveredLog {
     this.legacyChain = run.catch(() => undefined);
     return run;
   }
+}
+
+function isProbe(msg: Message): boolean {
+  return msg.properties.headers?.[PROBE_HEADER] !== undefined;
 }
