@@ -18,7 +18,7 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { names, type Config } from '../src/config.js';
 import { messageIdFor } from '../src/domain/ids.js';
-import { ownExchanges, ownQueues } from '../src/gateway.js';
+import { ownExchanges, ownQueues, retiredQueues } from '../src/gateway.js';
 import { joseRates, naivePipeline, nodeJoseRates, rawAmqp } from './bench/baselines.js';
 import {
   benchConfigs,
@@ -212,7 +212,9 @@ async function drain(g: Gateways, f: Flow): Promise<void> {
 async function cleanup(configs: Config[], stem: string): Promise<void> {
   const conn = await amqp.connect(AMQP_URL);
   const ch = await conn.createChannel();
-  for (const c of configs) for (const q of ownQueues(c)) await ch.deleteQueue(q).catch(() => undefined);
+  for (const c of configs) {
+    for (const q of [...ownQueues(c), ...retiredQueues(c)]) await ch.deleteQueue(q).catch(() => undefined);
+  }
   for (const c of configs) for (const e of ownExchanges(c)) await ch.deleteExchange(e).catch(() => undefined);
   await conn.close();
   const redis = new Redis(REDIS_URL);

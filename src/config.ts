@@ -625,8 +625,19 @@ export function names(namespace: string | undefined) {
     outbox: `${p}accord.outbox`,
     ingress: `${p}accord.ingress`,
     dlq: `${p}accord.dlq`,
-    /** Internal: one line per committed delivery, to resolve pending claims after a crash. */
-    deliveredLog: `${p}accord.delivered-log`,
+    /**
+     * Internal: one line per committed delivery, to resolve pending claims after a crash. Declared with
+     * `x-single-active-consumer`, so one replica applies the lines, in order: what makes "read to the
+     * end" a cluster-wide barrier (docs/reliability.md). `.v2` because the argument cannot be added to
+     * the queue versions before it declared (RabbitMQ refuses a redeclaration with other arguments).
+     */
+    deliveredLog: `${p}accord.delivered-log.v2`,
+    /**
+     * Internal, retired: the delivered-log of versions before the barrier (no single active consumer).
+     * Never declared any more; a gateway drains what is left in it while it exists, and the operator
+     * deletes it once no replica of an older version runs (docs/operator.md).
+     */
+    legacyDeliveredLog: `${p}accord.delivered-log`,
     inbox: (authority: string) => `${p}accord.inbox.${authority}`,
     events: (authority: string) => `${p}accord.events.${authority}`,
     /**

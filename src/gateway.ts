@@ -21,7 +21,12 @@ import { OutboundPipeline } from './pipeline/outbound.js';
 import type { Incoming } from './pipeline/ports.js';
 import { BullReceiptTimer } from './schedule/receipts.js';
 import { BullDeadlines } from './schedule/deadlines.js';
-import { RedisMessageState, RedisProvenance, RedisSuspensions } from './store/redis-state.js';
+import {
+  RedisMessageState,
+  RedisProbeMarks,
+  RedisProvenance,
+  RedisSuspensions,
+} from './store/redis-state.js';
 import { RedisReviews } from './store/redis-review.js';
 import { RedisDirectory } from './store/redis-directory.js';
 import { loadHooks } from './policy/hooks.js';
@@ -38,6 +43,7 @@ import { LinkWatch } from './admin/dashboard.js';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, statSync } from 'node:fs';
 import { AmqpConnection, type PublishProps, type Tx, type TxOutcome } from './transport/amqp.js';
+import { DeliveredLogBarrier, PROBE_MARK_TTL_S } from './transport/delivered-log.js';
 import type { ConsumeMessage } from 'amqplib';
 
 /** Every queue this gateway owns on its local broker. */
@@ -52,6 +58,15 @@ export function ownQueues(config: Config): string[] {
     ...config.exportDestinations.map((d) => n.exportQueue(d.id)),
     n.held,
   ];
+}
+
+/**
+ * Queues of older versions that this one no longer declares or publishes to, but drains while they
+ * exist (the delivered-log before its single active consumer); the operator deletes them after an
+ * upgrade, and whoever removes a whole namespace (tests, demo, bench) deletes them too.
+ */
+export function retiredQueues(config: Config): string[] {
+  return [names(config.namespace).legacyDeliveredLog];
 }
 
 /** The admin server's bearer token, from the environment or a file (owner-only), at least 32 characters. */
@@ -98,11 +113,20 @@ export function queueArgs(config: Config): Record<string, unknown> {
 }
 
 /**
- * The arguments of one of this gateway's queues: `queueArgs`, and for the held queue (Art. 10(4)) a
- * TTL after which a held message goes back to the ingress through the peer exchange.
+ * The arguments of one of this gateway's queues: `queueArgs`; for the held queue (Art. 10(4)) a TTL
+ * after which a held message goes back to the ingress through the peer exchange; for the
+ * delivered-log a single active consumer and no priorities (transport/delivered-log.ts).
  */
 export function queueArgsFor(config: Config, queue: string): Record<string, unknown> {
   const n = names(config.namespace);
+  if (queue === n.deliveredLog) {
+    // One replica applies the lines at a time, in queue order: what makes a probe line a barrier.
+    // Plain FIFO: with priorities, a line published with one could overtake a probe.
+    return {
+      ...(config.amqp.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {}),
+      'x-single-active-consumer': true,
+    };
+  }
   if (queue !== n.held) return queueArgs(config);
   return {
     ...queueArgs(config),
@@ -239,6 +263,7 @@ export class Gateway extends EventEmitter {
     let directorySub: Redis | undefined;
     let audit: AuditLog | undefined;
     let crypto: CryptoRunner | undefined;
+    let deliveredLog: DeliveredLogBarrier | undefined;
     try {
       // Art. 10(6): the records; one writer per file, durable before any message is acked.
       audit = await AuditLog.open({
@@ -279,11 +304,12 @@ export class Gateway extends EventEmitter {
         );
       }
       const queues = ownQueues(config);
+      const ownArgs = [n.held, n.deliveredLog];
       await local.assertQueues(
-        queues.filter((q) => q !== n.held),
+        queues.filter((q) => !ownArgs.includes(q)),
         queueArgs(config),
       );
-      await local.assertQueues([n.held], queueArgsFor(config, n.held));
+      for (const q of ownArgs) await local.assertQueues([q], queueArgsFor(config, q));
       // Submissions and the peer's messages come through exchanges bound to one queue each, so that
       // broker users need no write permission on the default exchange (docs/security.md).
       await local.assertRoute(n.submitExchange, n.outbox);
@@ -363,11 +389,16 @@ export class Gateway extends EventEmitter {
       const orders = new DestructionOrders({ config, names: n, ledger, deadlines, local, log, now });
       deadlines.onDue('destruction-due', (d) => orders.deadline(d));
       deadlines.onDue('termination-effective', (d) => orders.termination(d));
-      // The delivered-log is settled when its queue is empty and no line is being applied.
-      let logInFlight = 0;
-      const deliveredLog = {
-        isSettled: async () => logInFlight === 0 && (await local!.messageCount(n.deliveredLog)) === 0,
-      };
+      // Resolves claims left pending by a crash between commit and mark, and is the cluster-wide
+      // barrier a copy that comes back waits on (inbound.ts, transport/delivered-log.ts).
+      deliveredLog = new DeliveredLogBarrier({
+        queue: n.deliveredLog,
+        legacyQueue: n.legacyDeliveredLog,
+        broker: local,
+        state,
+        marks: new RedisProbeMarks(redis, n.redisPrefix, PROBE_MARK_TTL_S),
+        log,
+      });
       // Art. 13: the peer's directory in force — the config's, until an operator approves an update.
       const directory = new RedisDirectory(redis, n.redisPrefix);
       const peerAuthorities = new Set<string>();
@@ -528,20 +559,14 @@ export class Gateway extends EventEmitter {
         onError('ingress'),
         admission,
       );
-      // The delivered-log resolves claims left pending by a crash between commit and mark (inbound.ts).
-      await local.consume(
-        n.deliveredLog,
-        64,
-        async (m) => {
-          logInFlight++;
-          try {
-            await state.markSeenDelivered(m.content.toString('utf8'));
-          } finally {
-            logInFlight--;
-          }
-        },
-        onError('delivered-log'),
+      // Every replica consumes the delivered-log; the broker lets one at a time apply its lines.
+      await deliveredLog.start((err: unknown) =>
+        log.error(
+          { stage: 'delivered-log', err: (err as Error)?.message },
+          'a delivered-log line could not be applied; retrying it in place',
+        ),
       );
+      gw.onStop(() => deliveredLog?.stop());
       timers.start();
       deadlines.start();
       // Keys rotated or revoked while the gateway was down are announced now.
@@ -582,6 +607,7 @@ export class Gateway extends EventEmitter {
       );
       return gw;
     } catch (err) {
+      deliveredLog?.stop();
       await crypto?.close();
       await timers?.close().catch(() => undefined);
       await deadlines?.close().catch(() => undefined);

@@ -218,6 +218,8 @@ describe('reliable delivery', () => {
       await kz.inbox.waitFor((d) => d.envelope.id === messageId, 10_000, 'redelivery of the same copy');
       await eventuallyState(redis, `${kzPrefix}seen:${messageId}`, 'delivered');
       expect(kz.inbox.items.filter((d) => d.envelope.id === messageId)).to.have.length(1);
+      // A new attempt of the same copy: a wait on the delivered-log for the first one no longer counts.
+      expect(await redis.hget(`${kzPrefix}seen:${messageId}`, 'attempt')).to.equal('1');
     });
 
     it('a duplicate after delivery is answered with the stored receipt, and nothing is delivered', async () => {

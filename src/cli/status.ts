@@ -33,6 +33,9 @@ async function queueFacts(config: Config): Promise<QueueFact[]> {
     n.ingress,
     n.dlq,
     ...config.authorities.flatMap((a) => [n.inbox(a.id), n.events(a.id), n.review(a.id)]),
+    n.deliveredLog,
+    // Shown only while it exists (see below).
+    n.legacyDeliveredLog,
   ];
   const conn = await amqp.connect(config.amqp.url).catch((err: unknown) => {
     throw new AccordError('infra.unavailable', `cannot connect to RabbitMQ: ${(err as Error).message}`);
@@ -148,8 +151,11 @@ export function registerStatus(program: Command): void {
         }
         out('  queues (messages / consumers):');
         for (const f of facts) {
+          const retired = f.queue === n.legacyDeliveredLog;
+          if (retired && f.messages === undefined) continue;
           out(
-            `    ${f.queue.padEnd(48)} ${f.messages === undefined ? 'missing' : `${f.messages} / ${f.consumers}`}`,
+            `    ${f.queue.padEnd(48)} ${f.messages === undefined ? 'missing' : `${f.messages} / ${f.consumers}`}` +
+              (retired ? '  (retired: delete once no older gateway runs; docs/operator.md)' : ''),
           );
         }
         const healthy = consuming && dead === 0 && overdue === 0 && (ready === 'ready' || !config.admin);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { checkConfigData, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { ownExchanges, ownQueues } from '../gateway.js';
+import { ownExchanges, ownQueues, retiredQueues } from '../gateway.js';
 import { redactUrl } from '../log.js';
 import { describeRedis, redisConnection } from '../store/redis-connect.js';
 
@@ -69,7 +69,7 @@ export async function removeQueues(configs: Config[]): Promise<void> {
   const conn = await amqp.connect(configs[0]!.amqp.url);
   try {
     const ch = await conn.createChannel();
-    for (const c of configs) for (const q of ownQueues(c)) await ch.deleteQueue(q);
+    for (const c of configs) for (const q of [...ownQueues(c), ...retiredQueues(c)]) await ch.deleteQueue(q);
     for (const c of configs) for (const e of ownExchanges(c)) await ch.deleteExchange(e);
   } finally {
     await conn.close();

@@ -8,9 +8,10 @@
  * Exactly once into the case system. The delivery to the inbox, a line in the internal delivered-log
  * queue and the ack of the ingress copy commit in one AMQP transaction. Before that, a `pending` claim
  * naming the copy (the sender's `x-accord-copy` token) is written to Redis. So, after a crash:
- * - the same copy comes back after a crash → once the delivered-log has been read to the end, the
- *   claim says whether the transaction committed (delivered: answer with the receipt) or not
- *   (still pending: deliver it now);
+ * - the same copy comes back after a crash → once the delivered-log has been read to the end (a
+ *   probe line published after the claim was found pending has been applied by the log's single
+ *   active consumer, in whichever replica: transport/delivered-log.ts), the claim says whether the
+ *   transaction committed (delivered: answer with the receipt) or not (still pending: deliver it now);
  * - another copy (a resend) finds the claim pending → it waits until the claim resolves: the
  *   delivered-log consumer marks it delivered if the transaction committed, or the first copy, which
  *   the broker requeued, comes back and delivers;
@@ -166,10 +167,17 @@ export class InboundPipeline {
     if (seen) {
       // Our own copy is back, so a crash or a lost connection interrupted its attempt. The commit
       // may still have happened (the broker applied it, then died before answering, and the ack
-      // did not survive): its delivered-log line says so. Deliver only once that log is read.
-      if (!(await ctx.deps.deliveredLog.isSettled())) return this.waitForClaim(env.id);
+      // did not survive): its delivered-log line says so. Deliver only once that log is read up to
+      // now, by whichever replica applies it (a barrier, not this process's view of the queue). The
+      // wait is per attempt: see below.
+      const waiter = `${env.id}#${seen.attempt ?? 0}`;
+      if (!(await ctx.deps.deliveredLog.isSettled(waiter))) return this.waitForClaim(env.id);
       seen = await ctx.deps.state.getSeen(env.id);
       if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
+      // Still pending: that commit did not happen, and this copy delivers now, committing a new line.
+      // A replica that began waiting on the log for the last attempt (the copy then went to another
+      // replica) must not take that wait's answer for this one, whose line may follow its probe.
+      if (seen) await ctx.deps.state.markNewAttempt(env.id);
     }
 
     // Issue 7: a key announcement or revocation is applied before the claim, so one the key policy

@@ -56,6 +56,12 @@ export interface SeenRecord {
   kind: string;
   fromAuthority: string;
   toAuthority: string;
+  /**
+   * How often the claiming copy came back and went on to deliver once the delivered-log was read
+   * (absent: never). Each such attempt commits a line of its own, so a wait on the log for one
+   * attempt says nothing about the next.
+   */
+  attempt?: number;
 }
 
 /** How a claim on delivering a message turned out. */
@@ -82,6 +88,8 @@ export interface MessageState {
   claim(id: string, rec: Omit<SeenRecord, 'state'>, ttlS: number): Promise<Claim>;
   /** The delivery of `id` committed. */
   markSeenDelivered(id: string): Promise<void>;
+  /** The claiming copy came back, found the claim still pending, and delivers again (`attempt` + 1). */
+  markNewAttempt(id: string): Promise<void>;
 }
 
 /** Reception awareness: a check, some time after sending, that the receipt came (BullMQ). */
@@ -199,8 +207,12 @@ export interface KeyExchange {
 
 /** The internal delivered-log queue, as far as the receiver needs to know it. */
 export interface DeliveredLog {
-  /** True when every line published so far has been applied to the claims (nothing left to read). */
-  isSettled(): Promise<boolean>;
+  /**
+   * True once every line committed before `waiter` (a message id and its claim's attempt) first asked
+   * has been applied to the claims, by whichever replica applies them. Answers false at once while
+   * that is not known yet: the caller looks again later (transport/delivered-log.ts).
+   */
+  isSettled(waiter: string): Promise<boolean>;
 }
 
 /** Everything a pipeline stage gets from the composition root. */

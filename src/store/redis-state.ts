@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Claim, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
 import type { ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
+import type { ProbeMarks } from '../transport/delivered-log.js';
 
 /**
  * Claim a delivery: create the pending record when there is none; otherwise report the record.
@@ -76,7 +77,11 @@ export class RedisMessageState implements MessageState {
   async getSeen(id: string): Promise<SeenRecord | null> {
     const h = await this.redis.hgetall(this.seenKey(id));
     if (!h.state || !h.receiptJwe) return null;
-    return h as unknown as SeenRecord;
+    const { attempt, ...rest } = h;
+    return {
+      ...(rest as unknown as SeenRecord),
+      ...(attempt === undefined ? {} : { attempt: Number(attempt) }),
+    };
   }
 
   async claim(id: string, rec: Omit<SeenRecord, 'state'>, ttlS: number): Promise<Claim> {
@@ -113,6 +118,35 @@ export class RedisMessageState implements MessageState {
       1,
       this.seenKey(id),
     );
+  }
+
+  async markNewAttempt(id: string): Promise<void> {
+    await this.redis.eval(
+      `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end`,
+      1,
+      this.seenKey(id),
+    );
+  }
+}
+
+/** {@link ProbeMarks} on Redis: one short-lived key per delivered-log probe the active consumer reached. */
+export class RedisProbeMarks implements ProbeMarks {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlS: number,
+  ) {}
+
+  private key(nonce: string): string {
+    return `${this.prefix}log-probe:${nonce}`;
+  }
+
+  async record(nonce: string): Promise<void> {
+    await this.redis.set(this.key(nonce), '1', 'EX', this.ttlS);
+  }
+
+  async isRecorded(nonce: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(nonce))) === 1;
   }
 }
 

@@ -16,6 +16,7 @@ import amqp, {
   type ChannelModel,
   type ConfirmChannel,
   type ConsumeMessage,
+  type Message,
   type Options,
 } from 'amqplib';
 import { PriorityGate } from './gate.js';
@@ -62,6 +63,13 @@ export type TxOutcome = 'done' | { requeueAfterMs: number };
 type TxHandler = (msg: ConsumeMessage, tx: Tx) => Promise<TxOutcome>;
 type PlainHandler = (msg: ConsumeMessage) => Promise<void>;
 
+/** What consumeWithBarriers runs: the handler, and which deliveries are barriers. */
+interface BarrierSpec {
+  handler: PlainHandler;
+  isBarrier: (msg: ConsumeMessage) => boolean;
+  retryDelayMs: number;
+}
+
 interface ConsumerSpec {
   queue: string;
   prefetch: number;
@@ -69,6 +77,8 @@ interface ConsumerSpec {
   admission?: { concurrency: number; urgent: (msg: ConsumeMessage) => boolean };
   tx?: TxHandler;
   plain?: PlainHandler;
+  /** Barrier deliveries wait for every delivery before them; a failure is retried in place, never requeued. */
+  barriers?: BarrierSpec;
   onError: (err: unknown, msg: ConsumeMessage) => void;
 }
 
@@ -316,6 +326,33 @@ export class AmqpConnection extends EventEmitter {
     }
   }
 
+  /**
+   * Read what is ready in an existing queue, one message at a time (basic.get): `handler`, then the
+   * ack. Resolves with the number read, or undefined when the queue does not exist; a handler that
+   * throws ends the drain (its message goes back to the queue with the channel) and rejects with it.
+   */
+  async drainQueue(queue: string, handler: (msg: Message) => Promise<void>): Promise<number | undefined> {
+    const gen = await this.current();
+    const ch = await gen.model.createChannel();
+    ch.on('error', () => undefined); // a missing queue closes this channel only
+    try {
+      try {
+        await ch.checkQueue(queue);
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return undefined;
+        throw err;
+      }
+      for (let n = 0; ; n++) {
+        const msg = await ch.get(queue, { noAck: false });
+        if (msg === false) return n;
+        await handler(msg);
+        ch.ack(msg);
+      }
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   /** Declare a durable direct exchange bound to a queue (routing key: the queue's name), now and after every reconnect. */
   async assertRoute(exchange: string, queue: string): Promise<void> {
     this.routes.push({ exchange, queue });
@@ -424,6 +461,56 @@ export class AmqpConnection extends EventEmitter {
     await this.startConsumer(await this.current(), spec);
   }
 
+  /**
+   * Consume with plain acks, where some deliveries are barriers: a barrier is handled only once every
+   * delivery before it (on this channel) has been handled and acked; the others are handled as they
+   * come. A handler that throws is retried in place after `retryDelayMs`, until it succeeds or the
+   * channel goes, and the delivery is never nacked: a quorum queue (RabbitMQ 3.10, no delivery limit)
+   * puts a nacked message at the back, behind what was published after it. When the channel goes,
+   * the broker returns the unacked deliveries ahead of everything else (classic: original position;
+   * quorum: returned messages are served first). With `x-single-active-consumer` on the queue, "the
+   * consumer handled barrier B" then means "every message before B has been handled"
+   * (transport/delivered-log.ts).
+   */
+  async consumeWithBarriers(
+    queue: string,
+    prefetch: number,
+    handler: PlainHandler,
+    isBarrier: (msg: ConsumeMessage) => boolean,
+    onError: ConsumerSpec['onError'],
+    retryDelayMs = 1000,
+  ): Promise<void> {
+    const spec: ConsumerSpec = { queue, prefetch, barriers: { handler, isBarrier, retryDelayMs }, onError };
+    this.consumers.push(spec);
+    await this.startConsumer(await this.current(), spec);
+  }
+
+  /** Run a handler on one delivery until it succeeds (then ack) or the channel is gone. */
+  private async handleUntilDone(
+    gen: Generation,
+    ch: Channel,
+    spec: ConsumerSpec,
+    barriers: BarrierSpec,
+    msg: ConsumeMessage,
+  ): Promise<void> {
+    // A dead channel's unacked deliveries go back to the queue; the next generation handles them.
+    while (!gen.dead) {
+      try {
+        await barriers.handler(msg);
+      } catch (err) {
+        spec.onError(err, msg);
+        await sleep(barriers.retryDelayMs);
+        continue;
+      }
+      try {
+        ch.ack(msg);
+      } catch {
+        // channel gone: the broker returns it, and handling it again is idempotent
+      }
+      return;
+    }
+  }
+
   private async startConsumer(gen: Generation, spec: ConsumerSpec): Promise<void> {
     const ch: Channel = await gen.model.createChannel();
     ch.on('error', (err: Error) => this.lose(gen, err));
@@ -435,6 +522,8 @@ export class AmqpConnection extends EventEmitter {
     const committer = new TxCommitter(rpc, () => gen.dead);
     // One gate per channel: a reconnect starts with an empty one, as the broker requeued the rest.
     const gate = spec.admission ? new PriorityGate(spec.admission.concurrency) : undefined;
+    // consumeWithBarriers: the handling of each delivery not finished yet (at most `prefetch`).
+    const unfinished = new Set<Promise<void>>();
     const requeue = (msg: ConsumeMessage, afterMs: number) => {
       setTimeout(() => {
         if (gen.dead) return; // the broker requeues it anyway when the channel goes
@@ -452,6 +541,15 @@ export class AmqpConnection extends EventEmitter {
     await ch.consume(spec.queue, (msg) => {
       if (msg === null) {
         this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
+        return;
+      }
+      const { barriers } = spec;
+      if (barriers) {
+        const earlier = barriers.isBarrier(msg) ? [...unfinished] : [];
+        // handleUntilDone never rejects.
+        const done = Promise.all(earlier).then(() => this.handleUntilDone(gen, ch, spec, barriers, msg));
+        unfinished.add(done);
+        void done.then(() => unfinished.delete(done));
         return;
       }
       const run = async (): Promise<TxOutcome> => {

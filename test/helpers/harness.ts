@@ -13,7 +13,7 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { checkConfigData, names, type Config } from '../../src/config.js';
-import { Gateway, ownExchanges, ownQueues } from '../../src/gateway.js';
+import { Gateway, ownExchanges, ownQueues, retiredQueues } from '../../src/gateway.js';
 import { CaseSystemClient, isDestroyOrder } from '../../src/client/index.js';
 import type { DestroyOrder, InboxDelivery, StatusEvent } from '../../src/client/index.js';
 import { REDACT_PATHS } from '../../src/log.js';
@@ -226,12 +226,12 @@ export async function waitForDeadLetter(
   );
 }
 
-/** Delete a gateway's queues and Redis keys. */
+/** Delete a gateway's queues (retired ones of older versions too) and Redis keys. */
 export async function removeNamespace(config: Config): Promise<void> {
   const conn = await amqp.connect(AMQP_URL);
   try {
     const ch = await conn.createChannel();
-    for (const q of ownQueues(config)) await ch.deleteQueue(q);
+    for (const q of [...ownQueues(config), ...retiredQueues(config)]) await ch.deleteQueue(q);
     for (const e of ownExchanges(config)) await ch.deleteExchange(e);
   } finally {
     await conn.close();
