@@ -4,7 +4,8 @@
  * same run: raw AMQP over the same hops, the JOSE seal/open rates, and the straightforward pipeline.
  * Prints a table and one JSON line per scenario, and writes the lines to bench/results/latest.json.
  * Not part of `npm test`: timing belongs here. `--quick` runs fewer messages; `--soak MIN` adds a soak
- * of MIN minutes at a fixed load, sampling each gateway's RSS; `--only a,b` runs just those scenarios.
+ * of MIN minutes at a fixed load, sampling each gateway's RSS; `--only a,b` runs just those scenarios;
+ * `--concurrency`, `--prefetch`, `--crypto-workers`, `--jobs-per-worker` set the gateways' settings.
  *
  * Uses the local RabbitMQ and Redis (ACCORD_AMQP_URL, ACCORD_REDIS_URL), in namespaces of its own.
  */
@@ -50,6 +51,8 @@ const { values: opts } = parseArgs({
     'jobs-per-worker': { type: 'string' },
     /** The gateways' `amqp.concurrency`. */
     concurrency: { type: 'string' },
+    /** The gateways' `amqp.prefetch` (256 unless given). */
+    prefetch: { type: 'string' },
     /** Only these scenarios (comma-separated, e.g. `urgent-under-load,e2e-1k`). */
     only: { type: 'string' },
     /** Only the 1 → 2 processes scenario (the same as `--only e2e-1k-2proc`). */
@@ -69,6 +72,7 @@ const soakRate = count('soak-rate', opts['soak-rate']) ?? 200;
 const cryptoWorkers = count('crypto-workers', opts['crypto-workers']);
 const jobsPerWorker = count('jobs-per-worker', opts['jobs-per-worker']);
 const concurrency = count('concurrency', opts.concurrency);
+const prefetch = count('prefetch', opts.prefetch);
 const SCENARIOS = [
   'jose-1k',
   'e2e-1k',
@@ -231,12 +235,12 @@ async function cleanup(configs: Config[], stem: string): Promise<void> {
 async function main(): Promise<void> {
   const stem = `bench-${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
-  const settings = { cryptoWorkers, jobsPerWorker, concurrency };
+  const settings = { cryptoWorkers, jobsPerWorker, concurrency, prefetch };
   const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, settings);
   // The second process of each party: same namespaces, broker and Redis; its own audit file.
   const replicaFiles = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, { ...settings, replica: 2 });
   say(
-    `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}, amqp.concurrency ${concurrency ?? 'default'}`,
+    `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}, amqp.concurrency ${concurrency ?? 'default'}, amqp.prefetch ${prefetch ?? 256}`,
   );
   const g = await startGateways(ROOT, files);
   const f = await flow(g);

@@ -24,6 +24,8 @@ export interface BenchSettings {
   jobsPerWorker?: number;
   /** `amqp.concurrency`; the config's default when absent. */
   concurrency?: number;
+  /** `amqp.prefetch`; 256 when absent (every earlier figure was measured with 256). */
+  prefetch?: number;
   /**
    * Replica number (2, 3, …) of a gateway that joins the first one on the same namespaces as a
    * competing consumer: its files get this suffix, and it has an audit file of its own (one writer per file).
@@ -54,7 +56,7 @@ export function benchConfigs(
     raw.peer.namespace = `${stem}-${peer}`;
     raw.amqp = {
       url: amqpUrl,
-      prefetch: 256,
+      prefetch: settings.prefetch ?? 256,
       ...(settings.concurrency === undefined ? {} : { concurrency: settings.concurrency }),
     };
     raw.peer.amqpUrl = amqpUrl;

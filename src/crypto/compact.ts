@@ -28,7 +28,6 @@ export const FORBIDDEN_PARAMS: readonly string[] = [
 
 /** A protected header larger than this is refused before it is parsed. */
 const MAX_HEADER_BYTES = 16 * 1024;
-const B64U_PART = /^[A-Za-z0-9_-]*$/;
 
 /** Throw an AccordError; the facts are the only details that may accompany it. */
 export function fail(
@@ -52,8 +51,10 @@ export function checkSize(input: Buffer | string, maxBytes: number, what: string
  */
 export function splitCompact(input: string, parts: number, what: string): string[] {
   const segments = input.split('.');
-  const canonical = (s: string) =>
-    B64U_PART.test(s) && Buffer.from(s, 'base64url').toString('base64url') === s;
+  // The round trip alone decides: the decoder skips what is not base64url (and takes '+', '/', '='),
+  // so such a part never comes back the same. A character-class regex in front of it cost more than
+  // the round trip on a 256 KiB message's parts.
+  const canonical = (s: string) => Buffer.from(s, 'base64url').toString('base64url') === s;
   if (segments.length !== parts || !segments.every(canonical)) {
     fail('crypto.malformed', `not a compact ${what} of ${parts} canonical base64url parts`);
   }
