@@ -50,10 +50,39 @@ import type { Incoming, Tx, TxOutcome } from './ports.js';
 /** Codes that reject the submission; anything else is an infrastructure failure and is retried. */
 const REJECTING = /^(input|schema|auth|policy|treaty)\./;
 
+/** What is known of a submission's bytes before it is parsed: enough to trace it, nothing of its content. */
+type InputFacts = { inputSha256: string; inputBytes: number };
+
+/** Whom and what a refusal concerns: the delivery, the sender if listed, its idempotency key, its bytes. */
+interface RefusalTarget {
+  tx: Tx;
+  sender: string | undefined;
+  idempotencyKey: string | undefined;
+  input: InputFacts;
+}
+
+/**
+ * A submission the gateway handles itself instead of sealing it for the peer as it stands (an export,
+ * the record of an oral request, a review decision, a confirmation), with what each handler needs.
+ */
+interface LocalSubmission extends RefusalTarget {
+  raw: unknown;
+  sender: string;
+  redelivered: boolean;
+}
+
 export { COPY_HEADER, URGENT_PRIORITY } from './dispatch.js';
 
 export class OutboundPipeline {
   private readonly log;
+  /** The handlers of local submissions by kind (a Map: a kind from outside never reaches a prototype). */
+  private readonly localHandlers = new Map<string, (s: LocalSubmission) => Promise<TxOutcome>>([
+    ['export', (s) => this.exportOut(s)],
+    ['oral-request', (s) => this.recordOral(s)],
+    ['decision', (s) => this.decide(s)],
+    ['destruction-confirmed', (s) => this.confirmDestruction(s)],
+    ['correction-confirmed', (s) => this.confirmCorrection(s)],
+  ]);
 
   constructor(private readonly ctx: GatewayContext) {
     this.log = ctx.deps.log.child({ stage: 'outbound' });
@@ -82,20 +111,10 @@ export class OutboundPipeline {
     const denied = this.checkSubmitter(msg.userId, sender);
     if (denied) return this.reject(tx, denied.err, denied.tell, idempotencyKey, input);
 
-    if ((raw as { kind?: unknown } | null)?.kind === 'export' && sender !== undefined) {
-      return this.exportOut(tx, raw, sender, idempotencyKey, input);
-    }
-    if ((raw as { kind?: unknown } | null)?.kind === 'oral-request' && sender !== undefined) {
-      return this.recordOral(tx, raw, sender, idempotencyKey, input);
-    }
-    if ((raw as { kind?: unknown } | null)?.kind === 'decision' && sender !== undefined) {
-      return this.decide(tx, raw, sender, idempotencyKey, input, msg.redelivered);
-    }
-    if ((raw as { kind?: unknown } | null)?.kind === 'destruction-confirmed' && sender !== undefined) {
-      return this.confirmDestruction(tx, raw, sender, idempotencyKey, input, msg.redelivered);
-    }
-    if ((raw as { kind?: unknown } | null)?.kind === 'correction-confirmed' && sender !== undefined) {
-      return this.confirmCorrection(tx, raw, sender, idempotencyKey, input, msg.redelivered);
+    const kind = (raw as { kind?: unknown } | null)?.kind;
+    const local = typeof kind === 'string' ? this.localHandlers.get(kind) : undefined;
+    if (local && sender !== undefined) {
+      return local({ tx, raw, sender, idempotencyKey, input, redelivered: msg.redelivered });
     }
     let sub: Submission;
     let sensitive: SensitiveCategory[];
@@ -129,7 +148,7 @@ export class OutboundPipeline {
       await this.checkReferences(sub);
       await this.checkTreatyState(sub);
     } catch (err) {
-      return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
+      return this.rejectOrThrow({ tx, sender, idempotencyKey, input }, err);
     }
     return this.send(msg, tx, sub, sensitive, deadline);
   }
@@ -329,13 +348,8 @@ export class OutboundPipeline {
    * international organisation only with the provider's unexpired written consent; the export and
    * its event commit together with the outbox ack.
    */
-  private async exportOut(
-    tx: Tx,
-    raw: unknown,
-    sender: string,
-    idempotencyKey: string | undefined,
-    input: { inputSha256: string; inputBytes: number },
-  ): Promise<TxOutcome> {
+  private async exportOut(s: LocalSubmission): Promise<TxOutcome> {
+    const { tx, raw } = s;
     const { ctx } = this;
     let exp: ExportSubmission;
     let consents: string[];
@@ -351,9 +365,7 @@ export class OutboundPipeline {
         now: ctx.deps.now(),
       });
     } catch (err) {
-      if (err instanceof AccordError && REJECTING.test(err.code))
-        return this.reject(tx, err, sender, idempotencyKey, input);
-      throw err;
+      return this.rejectOrThrow(s, err);
     }
     const id = messageIdFor(ctx.config.party, exp.from, exp.idempotencyKey);
     const at = this.now();
@@ -445,13 +457,8 @@ export class OutboundPipeline {
    * Art. 9(1): the record of an urgent oral request. Nothing is sent; the gateway starts the deadline
    * for the written request that must confirm it, and alerts the authority if none comes in time.
    */
-  private async recordOral(
-    tx: Tx,
-    raw: unknown,
-    sender: string,
-    idempotencyKey: string | undefined,
-    input: { inputSha256: string; inputBytes: number },
-  ): Promise<TxOutcome> {
+  private async recordOral(s: LocalSubmission): Promise<TxOutcome> {
+    const { tx, raw } = s;
     const { ctx } = this;
     let oral: OralRequestRecord;
     try {
@@ -466,9 +473,7 @@ export class OutboundPipeline {
         );
       }
     } catch (err) {
-      if (err instanceof AccordError && REJECTING.test(err.code))
-        return this.reject(tx, err, sender, idempotencyKey, input);
-      throw err;
+      return this.rejectOrThrow(s, err);
     }
     const id = messageIdFor(ctx.config.party, oral.from, oral.idempotencyKey);
     const hours = ctx.config.policy.oralConfirmationHours;
@@ -494,14 +499,8 @@ export class OutboundPipeline {
    * an acceptance delivers the request to the reviewing authority's inbox — with the decision, its
    * conditions or its refused parts — in the same transaction as the outbox ack.
    */
-  private async decide(
-    tx: Tx,
-    raw: unknown,
-    sender: string,
-    idempotencyKey: string | undefined,
-    input: { inputSha256: string; inputBytes: number },
-    redelivered: boolean,
-  ): Promise<TxOutcome> {
+  private async decide(s: LocalSubmission): Promise<TxOutcome> {
+    const { tx, raw, sender, idempotencyKey, input, redelivered } = s;
     const { ctx } = this;
     const { reviews } = ctx.deps;
     let dec: DecisionSubmission;
@@ -536,7 +535,7 @@ export class OutboundPipeline {
         });
       }
     } catch (err) {
-      return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
+      return this.rejectOrThrow(s, err);
     }
     const decisionId = messageIdFor(ctx.config.party, dec.from, dec.idempotencyKey);
     const at = this.now();
@@ -636,14 +635,8 @@ export class OutboundPipeline {
    * (Art. 10(6)) before the ack; the destroy order's and the erasure's deadlines are met; the provider
    * gets a signed confirmation for an erasure, and for the rest when configured.
    */
-  private async confirmDestruction(
-    tx: Tx,
-    raw: unknown,
-    sender: string,
-    idempotencyKey: string | undefined,
-    input: { inputSha256: string; inputBytes: number },
-    redelivered: boolean,
-  ): Promise<TxOutcome> {
+  private async confirmDestruction(s: LocalSubmission): Promise<TxOutcome> {
+    const { tx, raw, redelivered } = s;
     const { ctx } = this;
     const { ledger, deadlines } = ctx.deps;
     let conf: DestructionConfirmedSubmission;
@@ -663,7 +656,7 @@ export class OutboundPipeline {
       }
       rec = r;
     } catch (err) {
-      return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
+      return this.rejectOrThrow(s, err);
     }
     const id = rec.id;
     const at = this.now();
@@ -719,14 +712,8 @@ export class OutboundPipeline {
   }
 
   /** Art. 10(4): the authority applied a correction; recorded, and the provider gets a signed confirmation. */
-  private async confirmCorrection(
-    tx: Tx,
-    raw: unknown,
-    sender: string,
-    idempotencyKey: string | undefined,
-    input: { inputSha256: string; inputBytes: number },
-    redelivered: boolean,
-  ): Promise<TxOutcome> {
+  private async confirmCorrection(s: LocalSubmission): Promise<TxOutcome> {
+    const { tx, raw, redelivered } = s;
     const { ctx } = this;
     const { ledger, deadlines } = ctx.deps;
     let conf: CorrectionConfirmedSubmission;
@@ -741,7 +728,7 @@ export class OutboundPipeline {
       }
       rec = r;
     } catch (err) {
-      return this.rejectOrThrow(tx, err, sender, idempotencyKey, input);
+      return this.rejectOrThrow(s, err);
     }
     const at = this.now();
     const facts = {
@@ -835,15 +822,10 @@ export class OutboundPipeline {
   }
 
   /** A rejecting code rejects the submission; any other failure is thrown, to be retried. */
-  private rejectOrThrow(
-    tx: Tx,
-    err: unknown,
-    sender: string | undefined,
-    idempotencyKey: string | undefined,
-    input: { inputSha256: string; inputBytes: number },
-  ): Promise<TxOutcome> {
-    if (err instanceof AccordError && REJECTING.test(err.code))
-      return this.reject(tx, err, sender, idempotencyKey, input);
+  private rejectOrThrow(to: RefusalTarget, err: unknown): Promise<TxOutcome> {
+    if (err instanceof AccordError && REJECTING.test(err.code)) {
+      return this.reject(to.tx, err, to.sender, to.idempotencyKey, to.input);
+    }
     throw err;
   }
 
@@ -852,7 +834,7 @@ export class OutboundPipeline {
     err: unknown,
     sender: string | undefined,
     idempotencyKey: string | undefined,
-    input: { inputSha256: string; inputBytes: number },
+    input: InputFacts,
   ): Promise<TxOutcome> {
     const e = err instanceof AccordError ? err : new AccordError('internal.error');
     const at = this.now();
