@@ -1,6 +1,6 @@
 /**
  * `npm run chaos`: the fault suite (issue 4), not part of `npm test` (a short version is).
- *   npm run chaos -- [--messages 5000] [--rate 100] [--link-cut 30] [--seed N] [--quiet 120]
+ *   npm run chaos -- [--messages 5000] [--rate 100] [--link-cut 30] [--seed N] [--quiet 120] [--replicas 1]
  * Prints progress, a table and one JSON line; exits 1 when anything was lost, duplicated,
  * unexpected, or left without a receipt.
  */
@@ -13,8 +13,16 @@ const program = new Command('chaos')
   .option('--link-cut <s>', 'seconds the link between the gateways stays cut', '30')
   .option('--quiet <s>', 'give up when nothing progresses this long after the last fault', '120')
   .option('--seed <n>', 'seed for the fault moments', String(Date.now() % 100000))
+  .option('--replicas <n>', 'gateway processes per party (docs/cluster.md)', '1')
   .parse(process.argv);
-const o = program.opts<{ messages: string; rate: string; linkCut: string; quiet: string; seed: string }>();
+const o = program.opts<{
+  messages: string;
+  rate: string;
+  linkCut: string;
+  quiet: string;
+  seed: string;
+  replicas: string;
+}>();
 
 const result = await runChaos({
   messages: Number(o.messages),
@@ -22,7 +30,11 @@ const result = await runChaos({
   linkCutS: Number(o.linkCut),
   quietS: Number(o.quiet),
   seed: Number(o.seed),
+  replicas: Number(o.replicas),
   say: (line) => process.stdout.write(`${line}\n`),
 });
-process.stdout.write(`\nchaos run, seed ${o.seed} (logs in ${result.dir}):\n${report(result)}\n`);
+const processes = result.replicas === 1 ? 'one gateway process' : `${result.replicas} gateway processes`;
+process.stdout.write(
+  `\nchaos run, seed ${o.seed}, ${processes} per party (logs in ${result.dir}):\n${report(result)}\n`,
+);
 process.exitCode = passed(result) ? 0 : 1;

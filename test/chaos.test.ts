@@ -22,7 +22,42 @@ describe('chaos (short): nothing lost, nothing delivered twice', () => {
     expect(result.restarts.gateway_cz, summary).to.be.greaterThan(0);
     expect(result.restarts.gateway_kz, summary).to.be.greaterThan(0);
     expect(result.restarts.link_cuts, summary).to.equal(1);
+    expect(result.audit, summary).to.deep.include({ files: 2, verified: 2 });
     expect(result.sent, summary).to.equal(300);
     expect(passed(result), `${summary}\n${lines.join('\n')}`).to.equal(true);
+  });
+
+  // docs/cluster.md: two processes per party on one namespace, so the kills land on different replicas
+  // and one lands on KZ's delivered-log active consumer while copies wait on its barrier.
+  it('reconciles 300 messages with two gateway processes per party, each kill on another replica, one on the delivered-log active consumer', async function () {
+    this.timeout(300_000);
+    const lines: string[] = [];
+    const result = await runChaos({
+      messages: 300,
+      rate: 30,
+      linkCutS: 5,
+      quietS: 60,
+      seed: 4243,
+      replicas: 2,
+      say: (l) => lines.push(l),
+    });
+    const summary = report(result);
+    process.stdout.write(`      ${summary.split('\n').at(-1)}\n`);
+    process.stdout.write(`      ${summary.split('\n').find((l) => l.startsWith('  gateway kills')) ?? ''}\n`);
+    const context = `${summary}\n${lines.join('\n')}`;
+    expect(result.replicas, summary).to.equal(2);
+    expect(result.restarts.rabbitmq, summary).to.equal(2);
+    expect(result.restarts.redis, summary).to.equal(1);
+    expect(result.restarts.link_cuts, summary).to.equal(1);
+    const killed = result.kills.map((k) => k.gateway);
+    expect(killed.slice(0, 2), summary).to.deep.equal(['CZ r1', 'KZ r2']);
+    expect(killed, summary).to.have.length(3);
+    expect(killed[2], summary).to.match(/^KZ r[12]$/);
+    expect(result.kills[2]?.activeConsumer, context).to.equal(true);
+    expect(result.restarts.gateway_cz, summary).to.be.greaterThan(0);
+    expect(result.restarts.gateway_kz, summary).to.be.greaterThan(1);
+    expect(result.audit, summary).to.deep.include({ files: 4, verified: 4 });
+    expect(result.sent, summary).to.equal(300);
+    expect(passed(result), context).to.equal(true);
   });
 });

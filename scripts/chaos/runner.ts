@@ -3,17 +3,24 @@
  * killed and restarted, each gateway is killed with SIGKILL and restarted by its supervisor, and the
  * link between the gateways is cut (a TCP proxy the suite owns). Then it reconciles what was submitted
  * against what reached the KZ inbox and the receipts at CZ, in the Jepsen vocabulary: lost,
- * duplicated, unexpected, and receipt gaps.
+ * duplicated, unexpected, and receipt gaps, and verifies every gateway process's audit file.
+ *
+ * With `replicas` > 1 each party runs that many gateway processes on the same namespace, broker and
+ * Redis (docs/cluster.md), each with its own audit file. Each gateway kill lands on another replica, and
+ * one more kill takes KZ's delivered-log active consumer right after the second RabbitMQ restart, when
+ * copies that come back wait on the delivered-log barrier.
  */
+import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { names } from '../../src/config.js';
 import { messageIdFor } from '../../src/domain/ids.js';
 import { DELIVERY_HEADER } from '../../src/pipeline/inbound.js';
 import { AmqpConnection } from '../../src/transport/amqp.js';
-import { ChaosRabbit, ChaosRedis, GatewayProcess, freePort } from './services.js';
+import { ChaosRabbit, ChaosRedis, GatewayProcess, freePort, processOwningPort } from './services.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -27,6 +34,8 @@ export interface ChaosOptions {
   /** Give up when nothing progresses for this long after the last fault. */
   quietS: number;
   seed: number;
+  /** Gateway processes per party (docs/cluster.md). @defaultValue 1 */
+  replicas?: number;
   /** Progress lines go here. */
   say: (line: string) => void;
 }
@@ -40,12 +49,29 @@ export interface ChaosResult {
   receipt_gaps: number;
   failed: number;
   dead_letters: number;
+  /** Gateway processes per party. */
+  replicas: number;
   restarts: { rabbitmq: number; redis: number; gateway_cz: number; gateway_kz: number; link_cuts: number };
+  /** Each gateway kill: which process, when, and whether it was its party's delivered-log active consumer. */
+  kills: GatewayKill[];
+  /** `accord audit verify` of every gateway process's audit file, after the run. */
+  audit: { files: number; verified: number; failures: string[] };
   seconds: number;
   dir: string;
   /** A few ids of each kind of gap, for reading the gateway logs. */
   examples: { lost: string[]; duplicated: string[]; receipt_gaps: string[] };
 }
+
+export interface GatewayKill {
+  /** e.g. `KZ r1` (`KZ` with one process per party). */
+  gateway: string;
+  /** Seconds since the run started. */
+  atS: number;
+  /** Whether it held the party's delivered-log as active consumer; undefined when that could not be told. */
+  activeConsumer: boolean | undefined;
+}
+
+const exec = promisify(execFile);
 
 /** A small seeded PRNG (mulberry32), so a run's fault moments can be repeated. */
 function prng(seed: number): () => number {
@@ -61,19 +87,29 @@ function prng(seed: number): () => number {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function gatewayConfig(
+/** The file names of a party's process: `cz`, or `cz-r2` with several replicas. */
+const tagOf = (party: 'cz' | 'kz', replica: number, replicas: number) =>
+  replicas === 1 ? party : `${party}-r${replica}`;
+
+/**
+ * The config files of a party's gateway processes: one config, except that each replica has its own
+ * audit file (one writer per file) and admin port (docs/cluster.md, "The gateway replicas").
+ */
+function gatewayConfigs(
   party: 'cz' | 'kz',
+  replicas: number,
   dir: string,
   brokerUrl: string,
   peerUrl: string,
   redisUrl: string,
-): string {
+): string[] {
   const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<
     string,
     unknown
   > & {
     keys: { privateJwks: string };
     peer: { namespace?: string; amqpUrl: string; publicJwks: string };
+    admin?: Record<string, unknown>;
   };
   const peer = party === 'cz' ? 'kz' : 'cz';
   raw.namespace = `chaos-${party}`;
@@ -89,9 +125,33 @@ function gatewayConfig(
   chmodSync(join(keys, 'private.jwks.json'), 0o600);
   raw.keys.privateJwks = join(keys, 'private.jwks.json');
   raw.peer.publicJwks = join(ROOT, 'certs-example', peer, 'public.jwks.json');
-  const file = join(dir, `${party}.json`);
-  writeFileSync(file, JSON.stringify(raw, null, 2));
-  return file;
+  return Array.from({ length: replicas }, (_, i) => {
+    const tag = tagOf(party, i + 1, replicas);
+    const config = {
+      ...raw,
+      records: { ...(raw.records as object | undefined), auditFile: join(dir, 'audit', `${tag}.jsonl`) },
+      // 0 picks a free port, so replicas on one host do not collide.
+      ...(raw.admin ? { admin: { ...raw.admin, port: 0 } } : {}),
+    };
+    const file = join(dir, `${tag}.json`);
+    writeFileSync(file, JSON.stringify(config, null, 2));
+    return file;
+  });
+}
+
+/** `accord audit verify` of one process's audit file: undefined when it verifies, else what it said. */
+async function verifyAudit(cli: string, configFile: string): Promise<string | undefined> {
+  const config = JSON.parse(readFileSync(configFile, 'utf8')) as { records: { auditFile: string } };
+  try {
+    await exec('node', [cli, 'audit', 'verify', '--config', configFile, '--file', config.records.auditFile], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    return undefined;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    return `${config.records.auditFile}: ${(e.stdout ?? '').trim() || (e.stderr ?? '').trim() || e.message}`;
+  }
 }
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
@@ -104,14 +164,17 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const rabbit = new ChaosRabbit(join(dir, 'rabbitmq'), await freePort(), await freePort());
   const redis = new ChaosRedis(join(dir, 'redis'), await freePort());
   const proxy = new TcpProxy('127.0.0.1', rabbit.port);
+  const replicas = opts.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1)
+    throw new Error('replicas must be a whole number, 1 or more');
   const counts = { rabbitmq: 0, redis: 0, link_cuts: 0 };
-  let cz: GatewayProcess | undefined;
-  let kz: GatewayProcess | undefined;
+  let cz: GatewayProcess[] = [];
+  let kz: GatewayProcess[] = [];
+  const kills: GatewayKill[] = [];
   const conns: AmqpConnection[] = [];
   // Interrupted (Ctrl-C, a time limit): leave no broker, Redis or gateway running behind.
   const abort = () => {
-    cz?.kill();
-    kz?.kill();
+    for (const g of [...cz, ...kz]) g.kill();
     redis.kill();
     rabbit.kill();
     process.exit(130);
@@ -126,12 +189,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     say(`RabbitMQ on :${rabbit.port}, Redis on :${redis.port}, peer link through a proxy on :${proxy.port}`);
     const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     // Both peer links (messages CZ→KZ, receipts KZ→CZ) go through the proxy; local links do not.
-    const czFile = gatewayConfig('cz', dir, rabbit.url, proxy.url(), redis.url);
-    const kzFile = gatewayConfig('kz', dir, rabbit.url, proxy.url(), redis.url);
-    cz = new GatewayProcess('CZ', cli, czFile, join(dir, 'gateway-cz.log'));
-    kz = new GatewayProcess('KZ', cli, kzFile, join(dir, 'gateway-kz.log'));
-    kz.start();
-    cz.start();
+    const czFiles = gatewayConfigs('cz', replicas, dir, rabbit.url, proxy.url(), redis.url);
+    const kzFiles = gatewayConfigs('kz', replicas, dir, rabbit.url, proxy.url(), redis.url);
+    const processes = (party: 'cz' | 'kz', files: string[]) =>
+      files.map((file, i) => {
+        const tag = tagOf(party, i + 1, replicas);
+        const name = replicas === 1 ? party.toUpperCase() : `${party.toUpperCase()} r${i + 1}`;
+        return new GatewayProcess(name, cli, file, join(dir, `gateway-${tag}.log`));
+      });
+    cz = processes('cz', czFiles);
+    kz = processes('kz', kzFiles);
+    // Replica 1 of each party starts first, so it is likely the first delivered-log active consumer.
+    for (const g of [...kz, ...cz]) {
+      g.start();
+      if (replicas > 1) await sleep(1000);
+    }
 
     // The case systems: CZ submits, KZ's inbox and CZ's events are collected. They reconnect by themselves.
     const czNames = names('chaos-cz');
@@ -225,6 +297,47 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       }
     })();
 
+    // Which process of a party is its delivered-log active consumer (rabbitmqctl, then `ss`): 'none'
+    // while no process consumes it (all reconnecting), undefined when that cannot be told.
+    const activeConsumer = async (
+      party: GatewayProcess[],
+      ns: string,
+    ): Promise<GatewayProcess | 'none' | undefined> => {
+      try {
+        const port = await rabbit.activeConsumerPort(names(ns).deliveredLog);
+        if (port === undefined) return 'none';
+        const pid = await processOwningPort(port);
+        return pid === undefined ? undefined : party.find((g) => g.pid === pid);
+      } catch {
+        return undefined;
+      }
+    };
+    // Each kill takes the next replica in turn, so with several the kills land on different ones.
+    let killNo = 0;
+    const killGateway = async (party: GatewayProcess[], ns: string, target?: GatewayProcess) => {
+      const victim = target ?? party[killNo % party.length]!;
+      killNo++;
+      const active = replicas === 1 ? victim : await activeConsumer(party, ns);
+      const kill: GatewayKill = {
+        gateway: victim.name,
+        atS: Math.round((Date.now() - t0) / 100) / 10,
+        activeConsumer: active === undefined ? undefined : active === victim,
+      };
+      kills.push(kill);
+      const role =
+        replicas === 1
+          ? ''
+          : active === undefined
+            ? ' (delivered-log active consumer: could not be told)'
+            : active === victim
+              ? ' (the delivered-log active consumer)'
+              : active === 'none'
+                ? ' (no process of the party consumed the delivered-log at that moment)'
+                : ` (not the delivered-log active consumer, ${active.name} is)`;
+      say(`fault: gateway ${victim.name} killed (SIGKILL)${role}`);
+      victim.kill();
+    };
+
     // Faults, at jittered moments across the submission window.
     const windowMs = (opts.messages / opts.rate) * 1000;
     const at = (fraction: number) => base + windowMs * (fraction + (random() - 0.5) * 0.08);
@@ -237,8 +350,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       await rabbit.restart();
       counts.rabbitmq++;
       await until(at(0.28));
-      say('fault: gateway CZ killed (SIGKILL)');
-      cz.kill();
+      await killGateway(cz, 'chaos-cz');
       await until(at(0.38));
       say('fault: Redis killed (SIGKILL) and restarted');
       redis.kill();
@@ -253,12 +365,22 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       proxy.restore();
       say('link restored');
       await until(at(0.62));
-      say('fault: gateway KZ killed (SIGKILL)');
-      kz.kill();
+      await killGateway(kz, 'chaos-kz');
       await until(at(0.8));
       say('fault: RabbitMQ killed (SIGKILL) and restarted, again');
       await rabbit.restart();
       counts.rabbitmq++;
+      if (replicas > 1) {
+        // Copies of the transactions the broker lost come back now and wait on the delivered-log
+        // barrier: take its active consumer away once a replica has become it again (replica 1 when
+        // that cannot be told within 30 s).
+        let active: GatewayProcess | 'none' | undefined;
+        for (const by = Date.now() + 30_000; !(active instanceof GatewayProcess) && Date.now() < by;) {
+          await sleep(1000);
+          active = await activeConsumer(kz, 'chaos-kz');
+        }
+        await killGateway(kz, 'chaos-kz', active instanceof GatewayProcess ? active : kz[0]);
+      }
     })();
 
     // Progress until everything is accounted for, or nothing moves for quietS after the last fault.
@@ -296,6 +418,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const dlqCount = async (queue: string) => (await inboxReader.messageCount(queue)) ?? 0;
     const deadLetters = (await dlqCount(czNames.dlq)) + (await dlqCount(kzNames.dlq));
     const deliveredIds = [...deliveries.keys()];
+
+    // Every process's audit chain, once no process writes it.
+    for (const g of [...cz, ...kz]) await g.stop();
+    const auditFailures: string[] = [];
+    for (const file of [...czFiles, ...kzFiles]) {
+      const failure = await verifyAudit(cli, file);
+      if (failure !== undefined) auditFailures.push(failure);
+    }
+    const restartsOf = (party: GatewayProcess[]) => party.reduce((n, g) => n + g.restarts, 0);
     const result: ChaosResult = {
       sent: expected.size,
       delivered: deliveredIds.filter((id) => expected.has(id)).length,
@@ -305,7 +436,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       receipt_gaps: [...expected].filter((id) => deliveries.has(id) && !delivered.has(id)).length,
       failed: failed.size,
       dead_letters: deadLetters,
-      restarts: { ...counts, gateway_cz: cz.restarts, gateway_kz: kz.restarts },
+      replicas,
+      restarts: { ...counts, gateway_cz: restartsOf(cz), gateway_kz: restartsOf(kz) },
+      kills,
+      audit: {
+        files: czFiles.length + kzFiles.length,
+        verified: czFiles.length + kzFiles.length - auditFailures.length,
+        failures: auditFailures,
+      },
       seconds: Math.round((Date.now() - t0) / 1000),
       dir,
       examples: {
@@ -322,8 +460,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     process.removeListener('SIGINT', abort);
     process.removeListener('SIGTERM', abort);
     for (const c of conns) await c.close();
-    await cz?.stop();
-    await kz?.stop();
+    for (const g of [...cz, ...kz]) await g.stop();
     await proxy.close();
     redis.kill();
     rabbit.kill();
@@ -341,6 +478,8 @@ export function report(r: ChaosResult): string {
     ['receipt gaps', r.receipt_gaps],
     ['failed (reported to the sender)', r.failed],
     ['dead letters', r.dead_letters],
+    ['gateway processes per party', r.replicas],
+    ['audit files verified', `${r.audit.verified}/${r.audit.files}`],
     ['RabbitMQ restarts', r.restarts.rabbitmq],
     ['Redis restarts', r.restarts.redis],
     ['gateway CZ restarts', r.restarts.gateway_cz],
@@ -356,15 +495,31 @@ export function report(r: ChaosResult): string {
     duplicated: r.duplicated,
     unexpected: r.unexpected,
     receipt_gaps: r.receipt_gaps,
+    audit_failures: r.audit.failures.length,
+    replicas: r.replicas,
   });
+  const active = (k: GatewayKill) =>
+    r.replicas === 1 || k.activeConsumer === false
+      ? ''
+      : k.activeConsumer
+        ? ' (delivered-log active consumer)'
+        : ' (delivered-log active consumer: unknown)';
+  const kills = `  gateway kills: ${r.kills.map((k) => `${k.gateway} at ${k.atS} s${active(k)}`).join(', ')}`;
   const gaps = Object.entries(r.examples)
     .filter(([, ids]) => ids.length > 0)
     .map(([k, ids]) => `  ${k}: ${ids.join(' ')}`)
     .join('\n');
-  return `${table}${gaps ? `\n${gaps}` : ''}\n${json}`;
+  const audit = r.audit.failures.map((f) => `  audit: ${f}`).join('\n');
+  return [table, kills, gaps, audit, json].filter((l) => l.length > 0).join('\n');
 }
 
 /** Whether the run kept Accord's promise. */
 export function passed(r: ChaosResult): boolean {
-  return r.lost === 0 && r.duplicated === 0 && r.unexpected === 0 && r.receipt_gaps === 0;
+  return (
+    r.lost === 0 &&
+    r.duplicated === 0 &&
+    r.unexpected === 0 &&
+    r.receipt_gaps === 0 &&
+    r.audit.failures.length === 0
+  );
 }

@@ -3,10 +3,13 @@
  * that killing them harms nothing else on the machine. Both are killed with SIGKILL (no clean
  * shutdown) and restarted on the same data.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /** Resolve when a TCP port accepts connections, or throw after `timeoutMs`. */
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
@@ -118,6 +121,46 @@ export class ChaosRabbit {
     await new Promise((r) => setTimeout(r, 500));
     await this.start();
   }
+
+  /** Rows of `rabbitmqctl list_<what> <columns>`, tab-separated, without headers. */
+  private async list(what: string, columns: string[]): Promise<string[][]> {
+    const { stdout } = await run(
+      'rabbitmqctl',
+      ['-n', this.nodename, '-q', `list_${what}`, '--no-table-headers', ...columns],
+      { env: this.env, encoding: 'utf8', timeout: 30_000 },
+    );
+    return stdout
+      .split('\n')
+      .filter((l) => l.trim().length > 0)
+      .map((l) => l.split('\t'));
+  }
+
+  /**
+   * The client-side port of the connection whose consumer on `queue` is the active one (a queue with
+   * `x-single-active-consumer`), or undefined when there is none. Asked of rabbitmqctl, asynchronously:
+   * the suite's own event loop carries the proxied peer link and must not block.
+   */
+  async activeConsumerPort(queue: string): Promise<number | undefined> {
+    const consumers = await this.list('consumers', ['queue_name', 'channel_pid', 'active']);
+    const channel = consumers.find(([q, , active]) => q === queue && active === 'true')?.[1];
+    if (channel === undefined) return undefined;
+    const channels = await this.list('channels', ['pid', 'connection']);
+    const connection = channels.find(([pid]) => pid === channel)?.[1];
+    if (connection === undefined) return undefined;
+    const connections = await this.list('connections', ['pid', 'peer_port']);
+    const port = Number(connections.find(([pid]) => pid === connection)?.[1]);
+    return Number.isInteger(port) && port > 0 ? port : undefined;
+  }
+}
+
+/** The id of the local process that owns the TCP socket bound to `localPort` (`ss`, run as root). */
+export async function processOwningPort(localPort: number): Promise<number | undefined> {
+  const { stdout } = await run('ss', ['-tnpH', 'state', 'established', `sport = :${localPort}`], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  const pid = /pid=(\d+)/.exec(stdout)?.[1];
+  return pid === undefined ? undefined : Number(pid);
 }
 
 /** A Redis server of its own, with every write fsynced to its append-only file. */
@@ -190,6 +233,12 @@ export class GatewayProcess {
     private readonly restartDelayMs = 1000,
   ) {}
 
+  /** The operating-system id of the running process, if one runs. */
+  get pid(): number | undefined {
+    const c = this.child;
+    return c && c.exitCode === null && c.signalCode === null ? c.pid : undefined;
+  }
+
   start(): void {
     const out = openSync(this.logFile, 'a');
     const child = spawn('node', [this.cli, 'start', '--config', this.configFile], {
@@ -213,7 +262,8 @@ export class GatewayProcess {
   async stop(): Promise<void> {
     this.stopping = true;
     const c = this.child;
-    if (!c || c.exitCode !== null) return;
+    // A process killed by a signal has no exit code, only a signal code.
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     c.kill('SIGTERM');
     await Promise.race([new Promise((r) => c.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
     if (c.exitCode === null) c.kill('SIGKILL');
