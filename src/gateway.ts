@@ -46,6 +46,11 @@ import { AmqpConnection, type PublishProps, type Tx, type TxOutcome } from './tr
 import { DeliveredLogBarrier, PROBE_MARK_TTL_S } from './transport/delivered-log.js';
 import type { ConsumeMessage } from 'amqplib';
 
+/** A delivery in the urgent lane (Art. 9(1)): its crypto goes first, and it never waits at the gate. */
+function isUrgent(msg: ConsumeMessage): boolean {
+  return (msg.properties.priority as number | undefined) === URGENT_PRIORITY;
+}
+
 /** Every queue this gateway owns on its local broker. */
 export function ownQueues(config: Config): string[] {
   const n = names(config.namespace);
@@ -497,7 +502,7 @@ export class Gateway extends EventEmitter {
             redelivered: msg.fields.redelivered,
             headers: msg.properties.headers ?? {},
             ...(typeof msg.properties.userId === 'string' ? { userId: msg.properties.userId } : {}),
-            urgent: (msg.properties.priority as number | undefined) === URGENT_PRIORITY,
+            urgent: isUrgent(msg),
           };
           const key = createHash('sha256').update(msg.content).digest('hex');
           try {
@@ -543,7 +548,7 @@ export class Gateway extends EventEmitter {
 
       const admission = {
         concurrency: config.amqp.concurrency,
-        urgent: (m: ConsumeMessage) => (m.properties.priority as number | undefined) === URGENT_PRIORITY,
+        urgent: isUrgent,
       };
       await local.consumeTx(
         n.outbox,

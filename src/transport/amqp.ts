@@ -558,6 +558,7 @@ export class AmqpConnection extends EventEmitter {
           if (!gen.dead) ch.ack(msg);
           return 'done';
         }
+        if (gen.dead) return 'done'; // waited at the gate past a lost connection: the broker requeued it
         let ops: (() => void)[] = [];
         const tx: Tx = {
           publish: (queue, content, props) => {
@@ -573,7 +574,6 @@ export class AmqpConnection extends EventEmitter {
             return committer.submit(batch);
           },
         };
-        if (gen.dead) return 'done'; // waited at the gate past a lost connection: the broker requeued it
         return spec.tx!(msg, tx);
       };
       const admitted = gate ? () => gate.run(spec.admission!.urgent(msg), run) : run;
