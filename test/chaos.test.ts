@@ -3,20 +3,27 @@ import { passed, report, runChaos } from '../scripts/chaos/runner.js';
 
 // The short version of `npm run chaos`: a few hundred messages, each fault once, on a RabbitMQ node
 // and a Redis server of the suite's own (so nothing else on the machine is disturbed).
+/** The short run: 300 messages at 30/s, a 5 s link cut; its result, report and the suite's own lines. */
+async function shortRun(seed: number, replicas?: number) {
+  const lines: string[] = [];
+  const result = await runChaos({
+    messages: 300,
+    rate: 30,
+    linkCutS: 5,
+    quietS: 60,
+    seed,
+    ...(replicas === undefined ? {} : { replicas }),
+    say: (l) => lines.push(l),
+  });
+  const summary = report(result);
+  process.stdout.write(`      ${summary.split('\n').at(-1)}\n`);
+  return { result, summary, context: `${summary}\n${lines.join('\n')}` };
+}
+
 describe('chaos (short): nothing lost, nothing delivered twice', () => {
   it('reconciles 300 messages through a RabbitMQ kill, a Redis kill, both gateways killed and a cut link', async function () {
     this.timeout(300_000);
-    const lines: string[] = [];
-    const result = await runChaos({
-      messages: 300,
-      rate: 30,
-      linkCutS: 5,
-      quietS: 60,
-      seed: 4242,
-      say: (l) => lines.push(l),
-    });
-    const summary = report(result);
-    process.stdout.write(`      ${summary.split('\n').at(-1)}\n`);
+    const { result, summary, context } = await shortRun(4242);
     expect(result.restarts.rabbitmq, summary).to.be.greaterThan(0);
     expect(result.restarts.redis, summary).to.equal(1);
     expect(result.restarts.gateway_cz, summary).to.be.greaterThan(0);
@@ -24,27 +31,15 @@ describe('chaos (short): nothing lost, nothing delivered twice', () => {
     expect(result.restarts.link_cuts, summary).to.equal(1);
     expect(result.audit, summary).to.deep.include({ files: 2, verified: 2 });
     expect(result.sent, summary).to.equal(300);
-    expect(passed(result), `${summary}\n${lines.join('\n')}`).to.equal(true);
+    expect(passed(result), context).to.equal(true);
   });
 
   // docs/cluster.md: two processes per party on one namespace, so the kills land on different replicas
   // and one lands on KZ's delivered-log active consumer while copies wait on its barrier.
   it('reconciles 300 messages with two gateway processes per party, each kill on another replica, one on the delivered-log active consumer', async function () {
     this.timeout(300_000);
-    const lines: string[] = [];
-    const result = await runChaos({
-      messages: 300,
-      rate: 30,
-      linkCutS: 5,
-      quietS: 60,
-      seed: 4243,
-      replicas: 2,
-      say: (l) => lines.push(l),
-    });
-    const summary = report(result);
-    process.stdout.write(`      ${summary.split('\n').at(-1)}\n`);
+    const { result, summary, context } = await shortRun(4243, 2);
     process.stdout.write(`      ${summary.split('\n').find((l) => l.startsWith('  gateway kills')) ?? ''}\n`);
-    const context = `${summary}\n${lines.join('\n')}`;
     expect(result.replicas, summary).to.equal(2);
     expect(result.restarts.rabbitmq, summary).to.equal(2);
     expect(result.restarts.redis, summary).to.equal(1);
