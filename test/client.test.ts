@@ -42,8 +42,7 @@ describe('client: submit(kind, body, options) resolves with the gateway’s answ
     const to = { party: 'KZ' as const, authority: 'kz-ncb' };
     const first = await client.submit('travel-document', body(), { to, idempotencyKey: 'client-1' });
     expect(first.outcome).to.equal('accepted');
-    // Once sent, the same key again is answered as a duplicate (before that, the same message is
-    // taken in again and the peer de-duplicates it).
+    // The same key again is answered as a duplicate (as soon as the first took its sending claim).
     while (!seen.some((e) => e.type === 'sent' && e.messageId === first.messageId)) {
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -163,21 +163,26 @@ export class OutboundPipeline {
     const { ctx } = this;
     const id = messageIdFor(ctx.config.party, sub.from, sub.idempotencyKey);
     const facts = { messageId: id, idempotencyKey: sub.idempotencyKey, kind: sub.kind, to: sub.to };
+    // One claim per message id, taken atomically before anything is sealed: of several submissions of
+    // one key (a case system retrying on a timeout), only the one that takes it goes on. The broker's
+    // redelivery after a crash finds the claim taken and finishes what its first attempt began.
+    const ttlS = (sub.ttlS ?? ctx.config.messages.defaultTtlS) + 86_400;
+    const claimed = await ctx.deps.state.claimSending(id, ttlS);
     const existing = await ctx.deps.state.getSent(id);
     // What is signed; not built for a duplicate, which sends nothing.
     const envelope = () => this.envelope(id, sub, sensitive, deadline?.destroyBy);
-    if (existing?.sentAt) {
-      if (msg.redelivered) {
-        // We crashed after the peer's broker confirmed: finish what that attempt started.
-        await ctx.deps.timers.schedule(id);
-        await this.recordProvided(envelope(), existing.sentAt);
-        await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: existing.sentAt, ...facts }));
-      } else {
-        // The same idempotency key again: one message, and the client is told which.
-        await commitWith(tx, eventMessage(ctx, sub.from, { type: 'duplicate', at: this.now(), ...facts }));
-        ctx.deps.metrics.message('out', sub.kind, 'duplicate');
-        this.log.info({ messageId: id }, 'duplicate submission, not sent again');
-      }
+    if (existing?.sentAt && msg.redelivered) {
+      // We crashed after the peer's broker confirmed: finish what that attempt started.
+      await ctx.deps.timers.schedule(id);
+      await this.recordProvided(envelope(), existing.sentAt);
+      await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: existing.sentAt, ...facts }));
+      return 'done';
+    }
+    if (existing?.sentAt || (!claimed && !msg.redelivered)) {
+      // The same idempotency key again: one message, and the client is told which.
+      await commitWith(tx, eventMessage(ctx, sub.from, { type: 'duplicate', at: this.now(), ...facts }));
+      ctx.deps.metrics.message('out', sub.kind, 'duplicate');
+      this.log.info({ messageId: id }, 'duplicate submission, not sent again');
       return 'done';
     }
     if (!msg.redelivered) {

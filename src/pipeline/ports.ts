@@ -78,6 +78,13 @@ export interface MessageState {
   /** Store a freshly sealed message unless one with this id exists; returns the stored record. */
   putSealed(id: string, rec: SentRecord, ttlS: number): Promise<SentRecord>;
   getSent(id: string): Promise<SentRecord | null>;
+  /**
+   * Claim the sending of message `id`, atomically, before anything of it is sealed: true for the one
+   * attempt that takes the claim, false when it was taken before — by another submission of the same
+   * idempotency key (at the same time or earlier), or by this delivery's own attempt before a crash.
+   * The claim lives as long as the sent record (`ttlS`).
+   */
+  claimSending(id: string, ttlS: number): Promise<boolean>;
   markSent(id: string, at: string): Promise<void>;
   /** Returns true only the first time (so `delivered` is reported once). */
   markDelivered(id: string, at: string): Promise<boolean>;

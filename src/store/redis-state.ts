@@ -24,6 +24,16 @@ if state == 'delivered' then outcome = 'delivered' elseif rec[1] == ARGV[1] then
 return {outcome, rec[1], rec[2], rec[3], rec[4], rec[5], rec[6]}
 `;
 
+/**
+ * Claim the sending of a message: set the claim field of its sent hash when it has none, and give a
+ * new hash its expiry. KEYS[1] sent key; ARGV: claimedAt, ttlS. Returns 1 for the claim, 0 when taken.
+ */
+const CLAIM_SENDING = `
+if redis.call('HSETNX', KEYS[1], 'claimedAt', ARGV[1]) == 0 then return 0 end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]), 'NX')
+return 1
+`;
+
 export class RedisMessageState implements MessageState {
   constructor(
     private readonly redis: Redis,
@@ -60,6 +70,11 @@ export class RedisMessageState implements MessageState {
     if (h.deliveredAt) rec.deliveredAt = h.deliveredAt;
     if (h.failedAt) rec.failedAt = h.failedAt;
     return rec;
+  }
+
+  async claimSending(id: string, ttlS: number): Promise<boolean> {
+    const r = await this.redis.eval(CLAIM_SENDING, 1, this.sentKey(id), new Date().toISOString(), ttlS);
+    return r === 1;
   }
 
   async markSent(id: string, at: string): Promise<void> {
