@@ -6,6 +6,7 @@ import { generatePartyKeys } from '../src/crypto/keygen.js';
 import { KeyRing } from '../src/crypto/keyring.js';
 import { readPublicJwks } from '../src/crypto/jwk.js';
 import { seal } from '../src/crypto/seal.js';
+import { messageIdFor } from '../src/domain/ids.js';
 import {
   REDIS_URL,
   drainQueue,
@@ -122,9 +123,30 @@ describe('bad input from a case system is rejected whole, and the rest flows on'
       await czIpc.client.submitRaw(Buffer.from(JSON.stringify(sub)));
       const ev = await czIpc.events.waitFor((e) => e.idempotencyKey === key, 10_000, `rejection of ${key}`);
       expect(ev).to.include({ type: 'rejected', code, path });
-      expect(ev.messageId).to.equal(undefined);
+      // The message id follows from the sender and the key, so the event names it (docs/integration.md);
+      // the kind where the submission names one the gateway knows.
+      expect(ev.messageId).to.equal(messageIdFor('CZ', 'cz-pp-ipc', key));
+      expect(ev.kind).to.equal(code === 'schema.invalid' && path === 'kind' ? undefined : 'request');
     });
   }
+
+  it('names the message id and kind in the rejection of a submission the gateway keeps (an oral request)', async () => {
+    const key = 'bad-oral-1';
+    const oral = {
+      idempotencyKey: key,
+      from: 'cz-pp-ipc',
+      kind: 'oral-request',
+      body: { to: { party: 'KZ', authority: 'kz-nobody' }, madeAt: new Date().toISOString(), summary: 'x' },
+    };
+    await czIpc.client.submitRaw(Buffer.from(JSON.stringify(oral)));
+    const ev = await czIpc.events.waitFor((e) => e.idempotencyKey === key, 10_000, `rejection of ${key}`);
+    expect(ev).to.include({
+      type: 'rejected',
+      code: 'auth.unknown_recipient',
+      messageId: messageIdFor('CZ', 'cz-pp-ipc', key),
+      kind: 'oral-request',
+    });
+  });
 
   it('still delivers good traffic after all of the above, and nothing bad reached KZ', async () => {
     const { messageId } = await czIpc.client.submit(example('request', 'good-after-bad') as SubmissionInput);

@@ -148,3 +148,18 @@ export const CorrectionConfirmedSubmission = z.strictObject({
   }),
 });
 export type CorrectionConfirmedSubmission = z.infer<typeof CorrectionConfirmedSubmission>;
+
+/**
+ * Every kind a case system may publish to `accord.outbox`: those sealed for the peer and those the
+ * gateway handles itself. Read off the schemas above, so the list is not written twice.
+ */
+export const SUBMISSION_KINDS: ReadonlySet<string> = new Set([
+  ...Submission.options.map((o) => o.shape.kind.value),
+  ...[
+    ExportSubmission,
+    OralRequestRecord,
+    DecisionSubmission,
+    DestructionConfirmedSubmission,
+    CorrectionConfirmedSubmission,
+  ].map((s) => s.shape.kind.value),
+]);

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
+import { IdempotencyKey } from '../domain/common.js';
 import { parseJson, validate } from '../domain/parse.js';
 import {
   CorrectionConfirmedSubmission,
@@ -19,6 +20,7 @@ import {
   DestructionConfirmedSubmission,
   ExportSubmission,
   OralRequestRecord,
+  SUBMISSION_KINDS,
   Submission,
 } from '../domain/submission.js';
 import { messageRecord } from '../audit/records.js';
@@ -53,12 +55,18 @@ const REJECTING = /^(input|schema|auth|policy|treaty)\./;
 /** What is known of a submission's bytes before it is parsed: enough to trace it, nothing of its content. */
 type InputFacts = { inputSha256: string; inputBytes: number };
 
-/** Whom and what a refusal concerns: the delivery, the sender if listed, its idempotency key, its bytes. */
+/**
+ * Whom and what a refusal concerns: the delivery, the authority to tell (none: accord.dlq), its bytes,
+ * and what the submission names usably — its idempotency key, the message id that follows from its
+ * sender and key, its kind — so the event carries them (docs/integration.md: `messageId` in every event).
+ */
 interface RefusalTarget {
   tx: Tx;
-  sender: string | undefined;
-  idempotencyKey: string | undefined;
+  tell: string | undefined;
   input: InputFacts;
+  idempotencyKey?: string | undefined;
+  messageId?: string | undefined;
+  kind?: string | undefined;
 }
 
 /**
@@ -67,6 +75,7 @@ interface RefusalTarget {
  */
 interface LocalSubmission extends RefusalTarget {
   raw: unknown;
+  /** The listed authority the submission comes from (also the one told). */
   sender: string;
   redelivered: boolean;
 }
@@ -100,21 +109,19 @@ export class OutboundPipeline {
     try {
       raw = parseJson(content, ctx.config.messages.maxSubmissionBytes);
     } catch (err) {
-      return this.reject(tx, err, undefined, undefined, input);
+      return this.reject({ tx, tell: undefined, input }, err);
     }
     // Who to tell about a problem: the claimed sender, if it is a listed authority.
     const claimed = (raw as { from?: unknown } | null)?.from;
     const sender = typeof claimed === 'string' && ctx.ownAuthorities.has(claimed) ? claimed : undefined;
-    const key = (raw as { idempotencyKey?: unknown } | null)?.idempotencyKey;
-    const idempotencyKey = typeof key === 'string' && key.length <= 128 ? key : undefined;
+    const target: RefusalTarget = { tx, tell: sender, input, ...this.named(raw, sender) };
 
     const denied = this.checkSubmitter(msg.userId, sender);
-    if (denied) return this.reject(tx, denied.err, denied.tell, idempotencyKey, input);
+    if (denied) return this.reject({ ...target, tell: denied.tell }, denied.err);
 
-    const kind = (raw as { kind?: unknown } | null)?.kind;
-    const local = typeof kind === 'string' ? this.localHandlers.get(kind) : undefined;
+    const local = target.kind === undefined ? undefined : this.localHandlers.get(target.kind);
     if (local && sender !== undefined) {
-      return local({ tx, raw, sender, idempotencyKey, input, redelivered: msg.redelivered });
+      return local({ ...target, raw, sender, redelivered: msg.redelivered });
     }
     let sub: Submission;
     let sensitive: SensitiveCategory[];
@@ -148,7 +155,7 @@ export class OutboundPipeline {
       await this.checkReferences(sub);
       await this.checkTreatyState(sub);
     } catch (err) {
-      return this.rejectOrThrow({ tx, sender, idempotencyKey, input }, err);
+      return this.rejectOrThrow(target, err);
     }
     return this.send(msg, tx, sub, sensitive, deadline);
   }
@@ -505,7 +512,7 @@ export class OutboundPipeline {
    * conditions or its refused parts — in the same transaction as the outbox ack.
    */
   private async decide(s: LocalSubmission): Promise<TxOutcome> {
-    const { tx, raw, sender, idempotencyKey, input, redelivered } = s;
+    const { tx, raw, redelivered } = s;
     const { ctx } = this;
     const { reviews } = ctx.deps;
     let dec: DecisionSubmission;
@@ -561,7 +568,7 @@ export class OutboundPipeline {
       const err = new AccordError('policy.review_decided', ERROR_CODES['policy.review_decided'], {
         path: 'body.inReplyTo',
       });
-      return this.reject(tx, err, sender, idempotencyKey, input);
+      return this.reject(s, err);
     }
     const b = dec.body;
     const person = { kind: 'person' as const, ref: dec.from };
@@ -826,34 +833,48 @@ export class OutboundPipeline {
     return validate(Envelope, { ...base, ...content }, 'envelope');
   }
 
+  /**
+   * What a submission names usably before it is validated: a well-formed idempotency key, the message
+   * id that follows from the listed sender and that key, and a kind the gateway knows.
+   */
+  private named(raw: unknown, sender: string | undefined): Omit<RefusalTarget, 'tx' | 'tell' | 'input'> {
+    const r = raw as { idempotencyKey?: unknown; kind?: unknown } | null;
+    const key = IdempotencyKey.safeParse(r?.idempotencyKey);
+    const idempotencyKey = key.success ? key.data : undefined;
+    const kind = typeof r?.kind === 'string' && SUBMISSION_KINDS.has(r.kind) ? r.kind : undefined;
+    return {
+      idempotencyKey,
+      messageId:
+        sender === undefined || idempotencyKey === undefined
+          ? undefined
+          : messageIdFor(this.ctx.config.party, sender, idempotencyKey),
+      kind,
+    };
+  }
+
   /** A rejecting code rejects the submission; any other failure is thrown, to be retried. */
   private rejectOrThrow(to: RefusalTarget, err: unknown): Promise<TxOutcome> {
-    if (err instanceof AccordError && REJECTING.test(err.code)) {
-      return this.reject(to.tx, err, to.sender, to.idempotencyKey, to.input);
-    }
+    if (err instanceof AccordError && REJECTING.test(err.code)) return this.reject(to, err);
     throw err;
   }
 
-  private async reject(
-    tx: Tx,
-    err: unknown,
-    sender: string | undefined,
-    idempotencyKey: string | undefined,
-    input: InputFacts,
-  ): Promise<TxOutcome> {
+  private async reject(to: RefusalTarget, err: unknown): Promise<TxOutcome> {
+    const { tx, tell, input, idempotencyKey, messageId, kind } = to;
     const e = err instanceof AccordError ? err : new AccordError('internal.error');
     const at = this.now();
     this.log.warn(
-      { code: e.code, path: e.path, sender, inputSha256: input.inputSha256 },
+      { code: e.code, path: e.path, sender: tell, messageId, inputSha256: input.inputSha256 },
       'submission rejected',
     );
     const path = e.path === undefined ? {} : { path: e.path };
     const out =
-      sender !== undefined
-        ? eventMessage(this.ctx, sender, {
+      tell !== undefined
+        ? eventMessage(this.ctx, tell, {
             type: 'rejected',
             at,
+            ...(messageId === undefined ? {} : { messageId }),
             ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+            ...(kind === undefined ? {} : { kind }),
             code: e.code,
             message: e.message.slice(0, 500),
             ...path,
