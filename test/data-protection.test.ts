@@ -252,6 +252,7 @@ describe('issue 6: the personal-data lifecycle between two gateways, with the cl
     await kzMia.client.confirmCorrection(correction);
     const told = await czIpc.events.waitFor((e) => e.type === 'confirmed' && e.messageId === correction);
     expect(told.message).to.match(/corrected/);
+    expect(told.kind).to.equal('correction');
     expect(records(pair.czConfig).some((r) => r.type === 'correction' && r.refersTo === correction)).to.equal(
       true,
     );
@@ -274,6 +275,7 @@ describe('issue 6: the personal-data lifecycle between two gateways, with the cl
     await kzMia.client.confirmDestruction(original, 'erasure');
     const told = await czIpc.events.waitFor((ev) => ev.type === 'confirmed' && ev.messageId === original);
     expect(told.message).to.match(/destroyed \(erasure\)/);
+    expect(told.kind).to.equal('person-search');
     const rec = records(pair.kzConfig).find((r) => r.type === 'destruction' && r.messageId === original)!;
     expect(rec).to.include({ reason: 'Art. 10(5) erasure', refersTo: e });
   });

@@ -262,7 +262,7 @@ describe('the agreement’s rules between two gateways', () => {
       10_000,
       'refused event',
     );
-    expect(refused.code).to.equal('policy.refused');
+    expect(refused).to.include({ code: 'policy.refused', kind: 'request' });
     expect(refused.refusal).to.deep.include({ scope: 'full', grounds: ['national-legislation'] });
     const notice = await czIpc.inbox.waitFor(
       (d) => d.envelope.kind === 'refusal-notice' && d.envelope.id === refused.refusal!.noticeId,

@@ -370,7 +370,7 @@ export class InboundPipeline {
     await this.recordReceived(env, target, receivedAt);
     await commitWith(
       tx,
-      ...this.noticeEvents(env, receivedAt),
+      ...(await this.noticeEvents(env, receivedAt)),
       inboxMessage(ctx.names.inbox(target), delivery),
       logLine,
     );
@@ -385,7 +385,7 @@ export class InboundPipeline {
    * A refusal or referral notice also tells the requesting authority, as an event on its own queue,
    * what became of its request (Art. 9(2), 9(5)).
    */
-  private noticeEvents(env: Envelope, receivedAt: Date) {
+  private async noticeEvents(env: Envelope, receivedAt: Date) {
     const at = receivedAt.toISOString();
     switch (env.kind) {
       case 'refusal-notice':
@@ -394,6 +394,7 @@ export class InboundPipeline {
             type: 'refused',
             at,
             messageId: env.body.inReplyTo,
+            kind: 'request',
             code: 'policy.refused',
             message:
               `Art. 9(4) (${env.body.decidedBy.kind}${env.body.decidedBy.ref ? ` ${env.body.decidedBy.ref}` : ''}): ${env.body.explanation}`.slice(
@@ -414,6 +415,7 @@ export class InboundPipeline {
             type: 'referred',
             at,
             messageId: env.body.inReplyTo,
+            kind: 'request',
             message: `Art. 9(2): referred from ${env.body.referredFrom} to the competent ${env.body.referredTo}`,
           }),
         ];
@@ -423,18 +425,23 @@ export class InboundPipeline {
             type: 'accepted-with-conditions',
             at,
             messageId: env.body.inReplyTo,
+            kind: 'request',
             message: `Art. 9(4): accepted on ${env.body.conditions.length} condition(s) that bind the requester; the notice ${env.id} is in the inbox`,
           }),
         ];
-      case 'confirmation-notice':
+      case 'confirmation-notice': {
+        // The kind of the provider's message confirmed: from the ledger of what this party provided.
+        const kind = (await this.ctx.deps.ledger.getProvided(env.body.refersTo))?.kind;
         return [
           eventMessage(this.ctx, env.to.authority, {
             type: 'confirmed',
             at,
             messageId: env.body.refersTo,
+            ...(kind === undefined ? {} : { kind }),
             message: `Art. 10(${env.body.action === 'corrected' ? 4 : 5}): the recipient confirms the data were ${env.body.action} (${env.body.reason}) at ${env.body.at}`,
           }),
         ];
+      }
       default:
         return [];
     }
