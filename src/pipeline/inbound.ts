@@ -23,11 +23,9 @@ import { parseJson, validate } from '../domain/parse.js';
 import type { OpenFacts } from '../crypto/open.js';
 import { AccordError } from '../errors.js';
 import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
-import { matchRefusalRule } from '../policy/refusal.js';
-import { frozenCopy, runHook } from '../policy/hooks.js';
-import type { Screening } from '../policy/review.js';
+import { screenRequest, type Screening } from '../policy/screening.js';
 import { competentAuthority } from '../policy/referral.js';
-import { effectiveFrom, suspendedBy } from '../policy/suspension.js';
+import { effectiveFrom } from '../policy/suspension.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
 import { identifierHash, identifiers } from '../policy/onward-transfer.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
@@ -210,7 +208,23 @@ export class InboundPipeline {
         : (original?.authority ?? env.to.authority);
     // Art. 9(4): the rules, the suspension and the hooks decide before anything is delivered.
     const screening: Screening =
-      env.kind === 'request' ? await this.screen(env, target, receivedAt) : { outcome: 'accept' };
+      env.kind === 'request'
+        ? await screenRequest(
+            env,
+            target,
+            {
+              rules: ctx.config.policy.refusalRules,
+              suspensions: await ctx.deps.suspensions.list(),
+              now: receivedAt,
+            },
+            ctx.hooks,
+            (f) =>
+              this.log.warn(
+                { messageId: env.id, hook: f.hook, failed: f.failed, code: 'policy.hook_failed' },
+                'refusal hook failed; the request goes to manual review',
+              ),
+          )
+        : { outcome: 'accept' };
     const status = { accept: 'delivered', refuse: 'refused', review: 'in-review' } as const;
     const receiptJwe =
       seen?.receiptJwe ??
@@ -633,52 +647,6 @@ export class InboundPipeline {
         }
       }
     }
-  }
-
-  /**
-   * Art. 9(4), 17: screen an inbound request — a refusing rule, then the suspension, then a reviewing
-   * rule, then the hooks in order. The first that does not accept decides.
-   */
-  private async screen(request: EnvelopeOf<'request'>, target: string, now: Date): Promise<Screening> {
-    const { ctx } = this;
-    const rule = matchRefusalRule(ctx.config.policy.refusalRules, request);
-    if (rule?.decision === 'refuse' && rule.grounds) {
-      const { grounds, explanation } = rule;
-      return { outcome: 'refuse', decidedBy: { kind: 'rule', ref: rule.id }, grounds, explanation };
-    }
-    const by = suspendedBy(await ctx.deps.suspensions.list(), request.body.crimeCategories, now);
-    if (by) {
-      return {
-        outcome: 'refuse',
-        decidedBy: { kind: 'rule', ref: 'art-17-suspension' },
-        grounds: ['important-interests'],
-        explanation: `Art. 17: requests in this scope are suspended by ${by.party} since ${by.effectiveAt ?? '?'} (notice ${by.id}).`,
-      };
-    }
-    if (rule?.decision === 'review') {
-      return { outcome: 'review', reasons: [{ by: `rule ${rule.id}`, why: rule.explanation }] };
-    }
-    if (ctx.hooks.length === 0) return { outcome: 'accept' };
-    const input = frozenCopy({ request, competentAuthority: target, receivedAt: now.toISOString() });
-    for (const hook of ctx.hooks) {
-      const result = await runHook(hook, input);
-      if ('failed' in result) {
-        this.log.warn(
-          { messageId: request.id, hook: result.hook, failed: result.failed, code: 'policy.hook_failed' },
-          'refusal hook failed; the request goes to manual review',
-        );
-        return { outcome: 'review', reasons: [{ by: `hook ${result.hook}`, why: result.why }] };
-      }
-      const v = result.verdict;
-      if (v.decision === 'refuse') {
-        const decidedBy = { kind: 'hook' as const, ref: hook.id };
-        return { outcome: 'refuse', decidedBy, grounds: v.grounds, explanation: v.explanation };
-      }
-      if (v.decision === 'review') {
-        return { outcome: 'review', reasons: [{ by: `hook ${hook.id}`, why: v.reason }] };
-      }
-    }
-    return { outcome: 'accept' };
   }
 
   private async sealReceipt(

@@ -1,25 +1,9 @@
 /**
- * Art. 9(4): how an inbound request is screened before delivery, in order — the configured rules, the
- * Art. 17 suspension, the plug-in hooks — and what is kept of a request held for a person's decision.
- * The first rule or hook that does not accept decides: refuse (a signed notice goes back at once,
- * Art. 9(5)) or review (the request waits in `accord.review.<authority>` for a `decision`).
+ * Art. 9(4): what is kept of a request held for a person's decision. How a request comes to be held
+ * (the screening: rules, the Art. 17 suspension, hooks) is src/policy/screening.ts; a held request
+ * waits in `accord.review.<authority>` for a `decision`.
  */
-import type { RefusalGround } from '../domain/categories.js';
-
-/** The outcome of screening one inbound request. */
-export type Screening =
-  | { outcome: 'accept' }
-  | {
-      outcome: 'refuse';
-      decidedBy: { kind: 'rule' | 'hook'; ref: string };
-      grounds: RefusalGround[];
-      explanation: string;
-    }
-  | {
-      outcome: 'review';
-      /** For the reviewer: which rule or hook sent it, and why (config text or gateway text, not data). */
-      reasons: { by: string; why: string }[];
-    };
+export type { Screening } from './screening.js';
 
 /**
  * What the gateway keeps of a request held for review: ids and the request's JWE as received
