@@ -14,7 +14,13 @@ import { daysUntilExpiry } from './crypto/lifecycle.js';
 import { GatewayKeyExchange } from './keys/exchange.js';
 import { cryptoRunner, type CryptoRunner } from './crypto/pool.js';
 import { URGENT_PRIORITY } from './pipeline/dispatch.js';
-import { AccordError, ERROR_CODES, asAccordError } from './errors.js';
+import {
+  AccordError,
+  ERROR_CODES,
+  RETRY_DELAY_MS,
+  asAccordError,
+  dispositionOfFailure,
+} from './errors.js';
 import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
 import { InboundPipeline } from './pipeline/inbound.js';
 import { OutboundPipeline } from './pipeline/outbound.js';
@@ -169,18 +175,6 @@ export async function checkRedis(redis: Redis): Promise<string[]> {
     warnings.push(msg);
   }
   return warnings;
-}
-
-/** Failures that say nothing about the message itself: retried for as long as they last. */
-function isInfrastructure(err: unknown): boolean {
-  if (err instanceof AccordError) return err.code === 'infra.unavailable';
-  const e = err as { name?: string; message?: string; code?: string };
-  return (
-    e.name === 'MaxRetriesPerRequestError' ||
-    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|Connection closed|Channel ended|Channel closed|Stream isn't writeable|LOADING/.test(
-      `${e.code ?? ''} ${e.message ?? ''}`,
-    )
-  );
 }
 
 /**
@@ -510,24 +504,26 @@ export class Gateway extends EventEmitter {
             poison.forget(key);
             return outcome;
           } catch (err) {
-            if (err instanceof AccordError && err.code === 'crypto.key_expired') {
-              // Issue 7: never sign with an expired key, never drop the message: it waits for a valid key.
+            const connectionsDown = !local!.isUp || !peer!.isUp || redis.status !== 'ready';
+            const disposition = dispositionOfFailure(err, connectionsDown);
+            if (disposition === 'wait-for-key') {
+              // Never sign with an expired key, never drop the message: it waits for a valid key.
               log.error(
-                { stage, code: err.code, kid: err.kid },
+                { stage, code: (err as AccordError).code, kid: (err as AccordError).kid },
                 'no valid key to seal with; the message waits',
               );
-              return { requeueAfterMs: 5000 };
+              return { requeueAfterMs: RETRY_DELAY_MS[disposition] };
             }
-            if (isInfrastructure(err)) {
+            if (disposition === 'retry-after') {
               log.warn(
                 { stage, err: (err as Error).message },
                 'infrastructure unavailable; the message waits',
               );
-              return { requeueAfterMs: 1000 };
+              return { requeueAfterMs: RETRY_DELAY_MS[disposition] };
             }
             const e = asAccordError(err);
             log.error({ stage, code: e.code, err: (err as Error)?.message }, 'processing failed');
-            if (!poison.fail(key)) return { requeueAfterMs: 1000 };
+            if (!poison.fail(key)) return { requeueAfterMs: RETRY_DELAY_MS['retry-after'] };
             await commitWith(
               tx,
               deadLetterMessage(ctx, {
