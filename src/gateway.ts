@@ -14,13 +14,7 @@ import { daysUntilExpiry } from './crypto/lifecycle.js';
 import { GatewayKeyExchange } from './keys/exchange.js';
 import { cryptoRunner, type CryptoRunner } from './crypto/pool.js';
 import { URGENT_PRIORITY } from './pipeline/dispatch.js';
-import {
-  AccordError,
-  ERROR_CODES,
-  RETRY_DELAY_MS,
-  asAccordError,
-  dispositionOfFailure,
-} from './errors.js';
+import { AccordError, ERROR_CODES, RETRY_DELAY_MS, asAccordError, dispositionOfFailure } from './errors.js';
 import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
 import { InboundPipeline } from './pipeline/inbound.js';
 import { OutboundPipeline } from './pipeline/outbound.js';
