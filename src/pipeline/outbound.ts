@@ -30,7 +30,7 @@ import { checkOnwardTransfer } from '../policy/onward-transfer.js';
 import { suspendedBy } from '../policy/suspension.js';
 import type { SensitiveCategory } from '../domain/categories.js';
 import { checkSensitiveData, suspectFreeText } from '../policy/sensitive-data.js';
-import { AccordError, ERROR_CODES } from '../errors.js';
+import { AccordError, ERROR_CODES, dispositionOf } from '../errors.js';
 import {
   commitWith,
   deadLetterMessage,
@@ -48,9 +48,6 @@ import {
   type InboxDelivery,
 } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
-
-/** Codes that reject the submission; anything else is an infrastructure failure and is retried. */
-const REJECTING = /^(input|schema|auth|policy|treaty)\./;
 
 /** What is known of a submission's bytes before it is parsed: enough to trace it, nothing of its content. */
 type InputFacts = { inputSha256: string; inputBytes: number };
@@ -852,9 +849,9 @@ export class OutboundPipeline {
     };
   }
 
-  /** A rejecting code rejects the submission; any other failure is thrown, to be retried. */
+  /** A code whose disposition is `reject` rejects the submission; any other failure goes to the consumer. */
   private rejectOrThrow(to: RefusalTarget, err: unknown): Promise<TxOutcome> {
-    if (err instanceof AccordError && REJECTING.test(err.code)) return this.reject(to, err);
+    if (err instanceof AccordError && dispositionOf(err.code) === 'reject') return this.reject(to, err);
     throw err;
   }
 
