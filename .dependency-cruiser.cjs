@@ -1,5 +1,5 @@
 /**
- * Layering (STYLE.md): the message flow's core — domain, policy, crypto, pipeline — never reaches into
+ * Layering (STYLE.md): the message flow's core — domain, policy, crypto, kinds, pipeline — never reaches into
  * the adapters (transport, schedule, admin, cli) except for types; no import cycles anywhere.
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -8,9 +8,9 @@ module.exports = {
     {
       name: 'core-not-on-adapters',
       comment:
-        'domain/, policy/, crypto/ and pipeline/ depend on ports, not on transport, schedule, admin, cli',
+        'domain/, policy/, crypto/, kinds/ and pipeline/ depend on ports, not on transport, schedule, admin, cli',
       severity: 'error',
-      from: { path: '^src/(domain|policy|crypto|pipeline)/' },
+      from: { path: '^src/(domain|policy|crypto|kinds|pipeline)/' },
       to: {
         path: '^src/(transport|schedule|admin|cli|store|demo)/',
         dependencyTypesNot: ['type-only'],

@@ -25,11 +25,9 @@ import { AccordError, dispositionOf } from '../errors.js';
 import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
 import { screenRequest, type Screening } from '../policy/screening.js';
 import { competentAuthority } from '../policy/referral.js';
-import { effectiveFrom } from '../policy/suspension.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
 import { identifierHash, identifiers } from '../policy/onward-transfer.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
-import { terminationEffective } from '../policy/termination.js';
 import { messageRecord } from '../audit/records.js';
 import type { AuditInput } from '../audit/log.js';
 import {
@@ -41,6 +39,9 @@ import {
   type InboxDelivery,
 } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
+import { runEffects } from './execute.js';
+import { loadFacts } from './facts.js';
+import { receiptedSpecOf, receiveSpecOf } from '../kinds/index.js';
 
 /**
  * Parked at once: a message from the peer is never rejected back to it (nothing in it can be trusted to
@@ -311,16 +312,14 @@ export class InboundPipeline {
     }
 
     await this.recordProvenance(env);
-    if (env.kind === 'suspension-notice') {
-      // Art. 17: effective fifteen days after this delivery; the receipt tells the peer the same time.
-      await ctx.deps.suspensions.put({
-        id: env.id,
-        party: env.from.party,
-        action: env.body.action,
-        scope: env.body.scope,
-        effectiveAt: effectiveFrom(receivedAt.toISOString()),
-      });
-    }
+    const spec = receiveSpecOf(env);
+    const intake = {
+      target,
+      receivedAt: receivedAt.toISOString(),
+      facts: await loadFacts(ctx, [spec.lookups?.(env)], {}, receivedAt),
+    };
+    // What the kind's intake starts, also when it is held for review.
+    await runEffects(ctx, spec.taken?.(env, intake) ?? [], this.log);
     if (env.kind === 'request' && env.body.replyBy !== undefined) {
       // Art. 9(2): the requested authority is alerted if no reply or refusal has gone by then.
       await ctx.deps.deadlines.schedule({
@@ -329,21 +328,6 @@ export class InboundPipeline {
         authority: target,
         dueAt: env.body.replyBy,
       });
-    }
-    if (env.kind === 'directory-update') {
-      // Art. 13: kept until an operator approves it; until then the directory in force holds.
-      await ctx.deps.directory.putPending({
-        id: env.id,
-        party: env.from.party,
-        fromAuthority: env.from.authority,
-        receivedAt: receivedAt.toISOString(),
-        authorities: env.body.authorities,
-        reason: env.body.reason,
-      });
-      this.log.warn(
-        { messageId: env.id, code: 'directory.update_pending', authorities: env.body.authorities.length },
-        'the peer notified a new directory (Art. 13); it applies once approved: accord directory approve',
-      );
     }
     if (env.kind === 'request' && target !== env.to.authority) {
       // Art. 9(2): referred; the requester is told at once, in a signed notice.
@@ -388,6 +372,8 @@ export class InboundPipeline {
       return 'done';
     }
     await this.dataProtection(env, target, receivedAt);
+    // What the kind's delivery to an authority starts.
+    await runEffects(ctx, spec.delivered?.(env, intake) ?? [], this.log);
     await this.recordReceived(env, target, receivedAt);
     await commitWith(
       tx,
@@ -526,32 +512,6 @@ export class InboundPipeline {
         dueAt: env.body.answerBy ?? at(dp.usageReportDays * 86_400_000),
       });
     }
-    if (env.kind === 'termination-notice') {
-      await this.terminate(env.id, env.from.party, env.body.diplomaticNote, receivedAt.toISOString(), target);
-    }
-  }
-
-  /** Art. 18: the agreement ends six months after the notice was received; then all personal data go. */
-  private async terminate(
-    noticeId: string,
-    party: string,
-    diplomaticNote: string,
-    receivedAt: string,
-    authority: string,
-  ): Promise<void> {
-    const { ctx } = this;
-    const effectiveAt = terminationEffective(receivedAt);
-    await ctx.deps.ledger.putTermination({ noticeId, party, diplomaticNote, receivedAt, effectiveAt });
-    await ctx.deps.deadlines.schedule({
-      kind: 'termination-effective',
-      id: noticeId,
-      authority,
-      dueAt: effectiveAt,
-    });
-    this.log.warn(
-      { messageId: noticeId, party, effectiveAt, code: 'treaty.terminated' },
-      'Art. 18: the agreement terminates; all personal data received will be ordered destroyed then',
-    );
   }
 
   /**
@@ -742,16 +702,14 @@ export class InboundPipeline {
         ctx.deps.metrics.message('out', sent.kind, 'delivered');
       return 'done';
     }
-    if (sent.kind === 'termination-notice') {
-      // Art. 18: our notice was received; the agreement ends six months later, on both sides.
-      const note = (await ctx.deps.ledger.getProvided(id))?.note ?? '';
-      await this.terminate(id, ctx.config.party, note, receipt.body.receivedAt, sent.from);
-    }
-    if (sent.kind === 'suspension-notice') {
-      const entry = await ctx.deps.suspensions.get(id);
-      if (entry)
-        await ctx.deps.suspensions.put({ ...entry, effectiveAt: effectiveFrom(receipt.body.receivedAt) });
-    }
+    // What the receipt of this kind sets off (Art. 17: the suspension's date; Art. 18: the end).
+    const receipted = receiptedSpecOf(sent.kind);
+    const facts = await loadFacts(ctx, [receipted.lookups?.(id)], {}, at);
+    await runEffects(
+      ctx,
+      receipted.effects?.({ ...sent, id }, receipt.body.receivedAt, facts) ?? [],
+      this.log,
+    );
     // What the sending authority is told for each status. `refused`: nothing here — the requester hears
     // of it from the refusal notice.
     const told = {

@@ -48,6 +48,9 @@ import {
   type InboxDelivery,
 } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
+import { runEffects } from './execute.js';
+import { loadFacts } from './facts.js';
+import { sendSpecOf } from '../kinds/index.js';
 
 /** What is known of a submission's bytes before it is parsed: enough to trace it, nothing of its content. */
 type InputFacts = { inputSha256: string; inputBytes: number };
@@ -178,7 +181,7 @@ export class OutboundPipeline {
     if (existing?.sentAt && msg.redelivered) {
       // We crashed after the peer's broker confirmed: finish what that attempt started.
       await ctx.deps.timers.schedule(id);
-      await this.recordProvided(envelope(), existing.sentAt);
+      await this.recordProvided(sub, envelope(), existing.sentAt);
       await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: existing.sentAt, ...facts }));
       return 'done';
     }
@@ -198,18 +201,11 @@ export class OutboundPipeline {
     }
     const signed = envelope();
     const record = existing ?? (await sealedRecord(ctx, signed, { idempotencyKey: sub.idempotencyKey }));
-    if (sub.kind === 'suspension-notice') {
-      // Art. 17: takes effect fifteen days after the peer received it; the receipt will say when.
-      await ctx.deps.suspensions.put({
-        id,
-        party: ctx.config.party,
-        action: sub.body.action,
-        scope: sub.body.scope,
-      });
-    }
+    // What the kind records before its message is published (so that the receipt finds it).
+    await runEffects(ctx, sendSpecOf(sub).prepare?.(sub, id, await loadFacts(ctx, [])) ?? [], this.log);
     const sentAt = await sendToPeer(ctx, id, record, sub.priority === 'urgent');
     await this.meetObligations(sub);
-    await this.recordProvided(signed, sentAt);
+    await this.recordProvided(sub, signed, sentAt);
     const warnings = suspectFreeText(sub.body).map((path) =>
       eventMessage(ctx, sub.from, {
         type: 'warning',
@@ -250,7 +246,7 @@ export class OutboundPipeline {
    * Art. 10(6): the record of a provision (or refusal, consent, correction…), durable before the
    * outbox ack; and the ledger entry that later corrections and usage reports are checked against.
    */
-  private async recordProvided(env: Envelope, sentAt: string): Promise<void> {
+  private async recordProvided(sub: Submission, env: Envelope, sentAt: string): Promise<void> {
     const { ctx } = this;
     await ctx.deps.ledger.provided({
       id: env.id,
@@ -259,7 +255,7 @@ export class OutboundPipeline {
       toAuthority: env.to.authority,
       sentAt,
       ...(env.handling.destroyBy === undefined ? {} : { destroyBy: env.handling.destroyBy }),
-      ...(env.kind === 'termination-notice' ? { note: env.body.diplomaticNote } : {}),
+      ...sendSpecOf(sub).provided?.(sub),
     });
     if (env.kind === 'consent-request') await ctx.deps.ledger.consentRequested(env.id, sentAt);
     await ctx.deps.audit.append(messageRecord(env, 'out'));
@@ -431,11 +427,7 @@ export class OutboundPipeline {
         `Art. 18: the agreement terminated on ${terminated.effectiveAt} (notice ${terminated.noticeId})`,
       );
     }
-    const notifies =
-      sub.kind === 'suspension-notice' ||
-      sub.kind === 'directory-update' ||
-      sub.kind === 'termination-notice';
-    if (notifies && !ctx.config.treaty.notifyingAuthorities.includes(sub.from)) {
+    if (sendSpecOf(sub).notifying && !ctx.config.treaty.notifyingAuthorities.includes(sub.from)) {
       throw new AccordError('treaty.not_notifying_authority', ERROR_CODES['treaty.not_notifying_authority'], {
         path: 'from',
       });

@@ -1,0 +1,45 @@
+/**
+ * The registry of message kinds: every kind of src/domain/messages.ts with its spec, gathered from one
+ * file per family. The pipelines ask here what a kind needs; they hold no branch on kinds.
+ */
+import type { Envelope } from '../domain/envelope.js';
+import type { MessageKind, SubmittableKind } from '../domain/messages.js';
+import type { Submission } from '../domain/submission.js';
+import type { KindSpecs, ReceiptedSpec, ReceiveSpec, SendSpec } from './spec.js';
+import { treatyNotices } from './treaty-notices.js';
+
+const KINDS: Partial<KindSpecs<MessageKind>> = {
+  ...treatyNotices,
+};
+
+/**
+ * A spec seen through the registry: its functions take any message of the union. Each spec is only
+ * ever called with messages of its own kind (looked up by that kind), which is what this one cast says.
+ */
+interface AnySpec {
+  articles: string;
+  send?: SendSpec<SubmittableKind>;
+  receive?: ReceiveSpec<MessageKind>;
+  receipted?: ReceiptedSpec;
+}
+
+/** The spec of a kind (an empty one for a name that is not a kind). */
+export function kindSpec(kind: string): AnySpec {
+  const spec = Object.hasOwn(KINDS, kind) ? KINDS[kind as MessageKind] : undefined;
+  return (spec as AnySpec | undefined) ?? { articles: '' };
+}
+
+/** How a submission of its kind is sent. */
+export function sendSpecOf(sub: Submission): SendSpec<SubmittableKind> {
+  return kindSpec(sub.kind).send ?? {};
+}
+
+/** How an envelope of its kind is taken in from the peer. */
+export function receiveSpecOf(env: Envelope): ReceiveSpec<MessageKind> {
+  return kindSpec(env.kind).receive ?? {};
+}
+
+/** What the receipt of a message of `kind` that we sent sets off. */
+export function receiptedSpecOf(kind: string): ReceiptedSpec {
+  return kindSpec(kind).receipted ?? {};
+}
