@@ -141,9 +141,10 @@ export interface Intake {
 export interface ReceiveSpec<K extends MessageKind> {
   /**
    * Issue 7: gateway to gateway. Handed to the key lifecycle before the delivery is claimed (one the
-   * key policy refuses is parked), recorded, and never delivered to an authority.
+   * key policy refuses is parked), recorded, and never delivered to an authority. Returns the message
+   * as the key lifecycle takes it.
    */
-  gatewayOnly?: true;
+  keyChange?(env: EnvelopeOf<K>): EnvelopeOf<'key-announcement' | 'key-revocation'>;
   /** Art. 10(4): the message it refers to, which must have arrived first (else it is held). */
   original?(env: EnvelopeOf<K>): string;
   /** Art. 9(2): the authority competent for it, when that may differ from the one addressed. */

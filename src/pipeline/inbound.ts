@@ -189,9 +189,10 @@ export class InboundPipeline {
     // Issue 7: a key announcement or revocation is applied before the claim, so one the key policy
     // refuses is parked without a claim (and a resend is parked the same way). Applying is idempotent.
     let keyChange: string | undefined;
-    if (env.kind === 'key-announcement' || env.kind === 'key-revocation') {
+    const keyMessage = receiveSpecOf(env).keyChange?.(env);
+    if (keyMessage !== undefined) {
       try {
-        keyChange = await ctx.deps.keyExchange.fromPeer(env);
+        keyChange = await ctx.deps.keyExchange.fromPeer(keyMessage);
       } catch (err) {
         if (parksAtOnce(err)) {
           return this.park(tx, err, msg.content, env.id, receivedAt);
@@ -693,16 +694,8 @@ export class InboundPipeline {
       return 'done';
     }
     const deliveredAt = at.toISOString();
-    if (sent.kind === 'key-announcement' || sent.kind === 'key-revocation') {
-      // Issue 7: gateway to gateway, no authority to tell. The peer has pinned the announced key: it
-      // becomes the one in use.
-      if (sent.kind === 'key-announcement') await ctx.deps.keyExchange.receipted(id);
-      await commitWith(tx);
-      if (await ctx.deps.state.markDelivered(id, deliveredAt))
-        ctx.deps.metrics.message('out', sent.kind, 'delivered');
-      return 'done';
-    }
-    // What the receipt of this kind sets off (Art. 17: the suspension's date; Art. 18: the end).
+    // What the receipt of this kind sets off (Art. 17: the suspension's date; Art. 18: the end; issue 7:
+    // the announced key becomes the one in use).
     const receipted = receiptedSpecOf(sent.kind);
     const facts = await loadFacts(ctx, [receipted.lookups?.(id)], {}, at);
     await runEffects(
@@ -710,6 +703,13 @@ export class InboundPipeline {
       receipted.effects?.({ ...sent, id }, receipt.body.receivedAt, facts) ?? [],
       this.log,
     );
+    if (receipted.untold) {
+      // Issue 7: gateway to gateway, no authority to tell.
+      await commitWith(tx);
+      if (await ctx.deps.state.markDelivered(id, deliveredAt))
+        ctx.deps.metrics.message('out', sent.kind, 'delivered');
+      return 'done';
+    }
     // What the sending authority is told for each status. `refused`: nothing here — the requester hears
     // of it from the refusal notice.
     const told = {
