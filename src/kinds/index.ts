@@ -6,12 +6,14 @@ import type { Envelope } from '../domain/envelope.js';
 import type { MessageKind, SubmittableKind } from '../domain/messages.js';
 import type { Submission } from '../domain/submission.js';
 import type { KindSpecs, ReceiptedSpec, ReceiveSpec, SendSpec } from './spec.js';
+import { dataProtection } from './data-protection.js';
 import { gatewayKeys } from './gateway-keys.js';
 import { treatyNotices } from './treaty-notices.js';
 
 const KINDS: Partial<KindSpecs<MessageKind>> = {
   ...treatyNotices,
   ...gatewayKeys,
+  ...dataProtection,
 };
 
 /**

@@ -39,7 +39,7 @@ import {
   type InboxDelivery,
 } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
-import { runEffects } from './execute.js';
+import { eventMessages, runEffects } from './execute.js';
 import { loadFacts } from './facts.js';
 import { receiptedSpecOf, receiveSpecOf } from '../kinds/index.js';
 
@@ -201,10 +201,12 @@ export class InboundPipeline {
       }
     }
     // Art. 10(4): a correction or erasure goes to whoever holds its original, never before it.
+    const spec = receiveSpecOf(env);
     let original: Awaited<ReturnType<typeof ctx.deps.ledger.getReceived>> = null;
-    if (env.kind === 'correction' || env.kind === 'erasure') {
-      original = await ctx.deps.ledger.getReceived(env.body.refersTo);
-      if (!original) return this.hold(msg, tx, env, facts, receivedAt);
+    const originalId = spec.original?.(env);
+    if (originalId !== undefined) {
+      original = await ctx.deps.ledger.getReceived(originalId);
+      if (!original) return this.hold(msg, tx, env, originalId, facts, receivedAt);
       if (original.fromAuthority !== env.from.authority) {
         const err = new AccordError('policy.not_from_provider', undefined, { path: 'body.refersTo' });
         return this.park(tx, err, msg.content, env.id, receivedAt);
@@ -313,7 +315,6 @@ export class InboundPipeline {
     }
 
     await this.recordProvenance(env);
-    const spec = receiveSpecOf(env);
     const intake = {
       target,
       receivedAt: receivedAt.toISOString(),
@@ -372,13 +373,13 @@ export class InboundPipeline {
       await this.sendReceipt(env.id, receiptJwe);
       return 'done';
     }
-    await this.dataProtection(env, target, receivedAt);
     // What the kind's delivery to an authority starts.
     await runEffects(ctx, spec.delivered?.(env, intake) ?? [], this.log);
     await this.recordReceived(env, target, receivedAt);
     await commitWith(
       tx,
-      ...(await this.noticeEvents(env, receivedAt)),
+      ...this.noticeEvents(env, receivedAt),
+      ...eventMessages(ctx, spec.events?.(env, intake) ?? []),
       inboxMessage(ctx.names.inbox(target), delivery),
       logLine,
     );
@@ -393,7 +394,7 @@ export class InboundPipeline {
    * A refusal or referral notice also tells the requesting authority, as an event on its own queue,
    * what became of its request (Art. 9(2), 9(5)).
    */
-  private async noticeEvents(env: Envelope, receivedAt: Date) {
+  private noticeEvents(env: Envelope, receivedAt: Date) {
     const at = receivedAt.toISOString();
     switch (env.kind) {
       case 'refusal-notice':
@@ -437,19 +438,6 @@ export class InboundPipeline {
             message: `Art. 9(4): accepted on ${env.body.conditions.length} condition(s) that bind the requester; the notice ${env.id} is in the inbox`,
           }),
         ];
-      case 'confirmation-notice': {
-        // The kind of the provider's message confirmed: from the ledger of what this party provided.
-        const kind = (await this.ctx.deps.ledger.getProvided(env.body.refersTo))?.kind;
-        return [
-          eventMessage(this.ctx, env.to.authority, {
-            type: 'confirmed',
-            at,
-            messageId: env.body.refersTo,
-            ...(kind === undefined ? {} : { kind }),
-            message: `Art. 10(${env.body.action === 'corrected' ? 4 : 5}): the recipient confirms the data were ${env.body.action} (${env.body.reason}) at ${env.body.at}`,
-          }),
-        ];
-      }
       default:
         return [];
     }
@@ -478,44 +466,6 @@ export class InboundPipeline {
   }
 
   /**
-   * Art. 10(3)–10(5), 18: the deadlines a received message starts — its destruction, the confirmation
-   * of a correction or erasure, the answer to a usage-report request, the end of the agreement.
-   * Idempotent (one job per kind and id), so a retry repeats it harmlessly.
-   */
-  private async dataProtection(env: Envelope, target: string, receivedAt: Date): Promise<void> {
-    const { ctx } = this;
-    const { deadlines, ledger } = ctx.deps;
-    const dp = ctx.config.dataProtection;
-    const at = (ms: number) => new Date(receivedAt.getTime() + ms).toISOString();
-    const confirmBy = at(dp.confirmCorrectionHours * 3_600_000);
-    if (env.kind === 'correction') {
-      await deadlines.schedule({
-        kind: 'correction-confirmation-due',
-        id: env.id,
-        authority: target,
-        dueAt: confirmBy,
-      });
-    }
-    if (env.kind === 'erasure') {
-      await ledger.noteOnReceived(env.body.refersTo, 'erasureId', env.id);
-      await deadlines.schedule({
-        kind: 'erasure-confirmation-due',
-        id: env.body.refersTo,
-        authority: target,
-        dueAt: confirmBy,
-      });
-    }
-    if (env.kind === 'usage-report-request') {
-      await deadlines.schedule({
-        kind: 'usage-report-due',
-        id: env.id,
-        authority: target,
-        dueAt: env.body.answerBy ?? at(dp.usageReportDays * 86_400_000),
-      });
-    }
-  }
-
-  /**
    * Art. 10(4): a correction or erasure whose original has not arrived is taken in without delivery:
    * it waits in the held queue, which returns it to the ingress after `holdRetryS`, until the original
    * is here — or, after `holdMaxHours`, it is parked. The first time, the sender gets a `held` receipt,
@@ -524,7 +474,8 @@ export class InboundPipeline {
   private async hold(
     msg: Incoming,
     tx: Tx,
-    env: EnvelopeOf<'correction'> | EnvelopeOf<'erasure'>,
+    env: Envelope,
+    refersTo: string,
     facts: OpenFacts,
     receivedAt: Date,
   ): Promise<TxOutcome> {
@@ -555,7 +506,7 @@ export class InboundPipeline {
     });
     if (heldSince === undefined) {
       this.log.info(
-        { messageId: env.id, refersTo: env.body.refersTo, kind: env.kind },
+        { messageId: env.id, refersTo, kind: env.kind },
         'held: the message it refers to has not arrived (Art. 10(4))',
       );
       await this.sendReceipt(env.id, await this.sealReceipt(env, facts.jweSha256, receivedAt, 'held'));

@@ -152,7 +152,9 @@ export class OutboundPipeline {
       // Art. 10(5): personal data always travel with the provider's destruction deadline.
       deadline = destructionDeadline(ctx.config, sub.kind, sub.body, sub.handling, ctx.deps.now());
       if (sub.kind === 'refusal') await this.checkRefusal(sub);
-      await this.checkReferences(sub);
+      // The kind's own checks, on the facts it asks for (Art. 10(3), 10(4): what it refers to).
+      const spec = sendSpecOf(sub);
+      spec.check?.(sub, await loadFacts(ctx, [spec.lookups?.(sub)]));
       await this.checkTreatyState(sub);
     } catch (err) {
       return this.rejectOrThrow(target, err);
@@ -205,6 +207,7 @@ export class OutboundPipeline {
     await runEffects(ctx, sendSpecOf(sub).prepare?.(sub, id, await loadFacts(ctx, [])) ?? [], this.log);
     const sentAt = await sendToPeer(ctx, id, record, sub.priority === 'urgent');
     await this.meetObligations(sub);
+    await runEffects(ctx, sendSpecOf(sub).sent?.(sub, id, sentAt) ?? [], this.log);
     await this.recordProvided(sub, signed, sentAt);
     const warnings = suspectFreeText(sub.body).map((path) =>
       eventMessage(ctx, sub.from, {
@@ -259,38 +262,6 @@ export class OutboundPipeline {
     });
     if (env.kind === 'consent-request') await ctx.deps.ledger.consentRequested(env.id, sentAt);
     await ctx.deps.audit.append(messageRecord(env, 'out'));
-  }
-
-  /**
-   * Art. 10(3), 10(4): a correction, an erasure or a usage-report request refers to messages this
-   * authority provided to the addressee; a usage report answers a request this authority received.
-   */
-  private async checkReferences(sub: Submission): Promise<void> {
-    const { ledger } = this.ctx.deps;
-    const provided = async (ref: string, path: string) => {
-      const p = await ledger.getProvided(ref);
-      if (!p || p.from !== sub.from || p.toAuthority !== sub.to.authority) {
-        throw new AccordError('policy.not_provided', ERROR_CODES['policy.not_provided'], { path });
-      }
-    };
-    if (sub.kind === 'correction' || sub.kind === 'erasure')
-      await provided(sub.body.refersTo, 'body.refersTo');
-    if (sub.kind === 'usage-report-request') {
-      for (const [i, ref] of sub.body.references.entries()) await provided(ref, `body.references.${i}`);
-    }
-    if (sub.kind === 'usage-report') {
-      const r = await ledger.getReceived(sub.body.inReplyTo);
-      if (
-        !r ||
-        r.kind !== 'usage-report-request' ||
-        r.authority !== sub.from ||
-        r.fromAuthority !== sub.to.authority
-      ) {
-        throw new AccordError('policy.not_a_usage_request', ERROR_CODES['policy.not_a_usage_request'], {
-          path: 'body.inReplyTo',
-        });
-      }
-    }
   }
 
   /**
@@ -448,7 +419,6 @@ export class OutboundPipeline {
     const { deadlines } = this.ctx.deps;
     if (sub.kind === 'reply' || sub.kind === 'refusal')
       await deadlines.satisfy('reply-due', sub.body.inReplyTo);
-    if (sub.kind === 'usage-report') await deadlines.satisfy('usage-report-due', sub.body.inReplyTo);
     if (sub.kind === 'request' && sub.body.confirmsOral !== undefined) {
       await deadlines.satisfy('oral-confirmation-due', sub.body.confirmsOral);
     }
