@@ -8,12 +8,14 @@ import type { Submission } from '../domain/submission.js';
 import type { KindSpecs, ReceiptedSpec, ReceiveSpec, SendSpec } from './spec.js';
 import { dataProtection } from './data-protection.js';
 import { gatewayKeys } from './gateway-keys.js';
+import { onwardTransfer } from './onward-transfer.js';
 import { treatyNotices } from './treaty-notices.js';
 
 const KINDS: Partial<KindSpecs<MessageKind>> = {
   ...treatyNotices,
   ...gatewayKeys,
   ...dataProtection,
+  ...onwardTransfer,
 };
 
 /**

@@ -457,9 +457,6 @@ export class InboundPipeline {
   ): Promise<void> {
     const { ctx } = this;
     if (delivered) await nowHeldBy(ctx, env, target, receivedAt.toISOString());
-    if (env.kind === 'consent' && env.body.inReplyTo !== undefined) {
-      await ctx.deps.ledger.consentAnswered(env.body.inReplyTo);
-    }
     await ctx.deps.audit.append(
       messageRecord(env, 'in', { toAuthority: `${env.to.party}/${target}`, ...extra }),
     );
@@ -558,13 +555,6 @@ export class InboundPipeline {
         hashes,
         ctx.config.policy.identifierRetentionDays * 86_400,
       );
-    }
-    if (env.kind === 'consent' && env.body.granted) {
-      for (const ref of env.body.references) {
-        for (const destination of env.body.destinations) {
-          await ctx.deps.provenance.recordConsent(ref, destination, env.body.validUntil);
-        }
-      }
     }
   }
 

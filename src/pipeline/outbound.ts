@@ -183,6 +183,7 @@ export class OutboundPipeline {
     if (existing?.sentAt && msg.redelivered) {
       // We crashed after the peer's broker confirmed: finish what that attempt started.
       await ctx.deps.timers.schedule(id);
+      await runEffects(ctx, sendSpecOf(sub).sent?.(sub, id, existing.sentAt) ?? [], this.log);
       await this.recordProvided(sub, envelope(), existing.sentAt);
       await commitWith(tx, eventMessage(ctx, sub.from, { type: 'sent', at: existing.sentAt, ...facts }));
       return 'done';
@@ -260,7 +261,6 @@ export class OutboundPipeline {
       ...(env.handling.destroyBy === undefined ? {} : { destroyBy: env.handling.destroyBy }),
       ...sendSpecOf(sub).provided?.(sub),
     });
-    if (env.kind === 'consent-request') await ctx.deps.ledger.consentRequested(env.id, sentAt);
     await ctx.deps.audit.append(messageRecord(env, 'out'));
   }
 
