@@ -9,9 +9,11 @@ import type { KindSpecs, ReceiptedSpec, ReceiveSpec, SendSpec } from './spec.js'
 import { dataProtection } from './data-protection.js';
 import { gatewayKeys } from './gateway-keys.js';
 import { onwardTransfer } from './onward-transfer.js';
+import { requests } from './requests.js';
 import { treatyNotices } from './treaty-notices.js';
 
 const KINDS: Partial<KindSpecs<MessageKind>> = {
+  ...requests,
   ...treatyNotices,
   ...gatewayKeys,
   ...dataProtection,

@@ -149,8 +149,11 @@ export interface ReceiveSpec<K extends MessageKind> {
   original?(env: EnvelopeOf<K>): string;
   /** Art. 9(2): the authority competent for it, when that may differ from the one addressed. */
   route?(env: EnvelopeOf<K>, config: Config): string;
-  /** Art. 9(4), 17: screened (rules, suspension, hooks) before anything of it is delivered. */
-  screened?: true;
+  /**
+   * Art. 9(4), 17: screened (rules, suspension, hooks) before anything of it is delivered; returns the
+   * request as the screening takes it.
+   */
+  screened?(env: EnvelopeOf<K>): EnvelopeOf<'request'>;
   /** What its effects or events need looked up. */
   lookups?(env: EnvelopeOf<K>): Lookups;
   /** What taking it in starts (also when it is held for review): records, notices, deadlines. */

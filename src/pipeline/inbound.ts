@@ -24,7 +24,6 @@ import type { OpenFacts } from '../crypto/open.js';
 import { AccordError, dispositionOf } from '../errors.js';
 import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
 import { screenRequest, type Screening } from '../policy/screening.js';
-import { competentAuthority } from '../policy/referral.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
 import { identifierHash, identifiers } from '../policy/onward-transfer.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
@@ -213,15 +212,13 @@ export class InboundPipeline {
       }
     }
     // Art. 9(2): a request goes to the authority competent for it.
-    const target =
-      env.kind === 'request'
-        ? competentAuthority(ctx.config.policy.competence, env)
-        : (original?.authority ?? env.to.authority);
+    const target = spec.route?.(env, ctx.config) ?? original?.authority ?? env.to.authority;
     // Art. 9(4): the rules, the suspension and the hooks decide before anything is delivered.
+    const request = spec.screened?.(env);
     const screening: Screening =
-      env.kind === 'request'
+      request !== undefined
         ? await screenRequest(
-            env,
+            request,
             target,
             {
               rules: ctx.config.policy.refusalRules,
@@ -231,7 +228,7 @@ export class InboundPipeline {
             ctx.hooks,
             (f) =>
               this.log.warn(
-                { messageId: env.id, hook: f.hook, failed: f.failed, code: 'policy.hook_failed' },
+                { messageId: request.id, hook: f.hook, failed: f.failed, code: 'policy.hook_failed' },
                 'refusal hook failed; the request goes to manual review',
               ),
           )
@@ -279,10 +276,10 @@ export class InboundPipeline {
       await this.sendReceipt(env.id, receiptJwe);
       return 'done';
     }
-    if (env.kind === 'request' && screening.outcome === 'refuse') {
+    if (request !== undefined && screening.outcome === 'refuse') {
       // Art. 9(5): the notice goes to the requester at once; nothing reaches the addressed authority.
       const { decidedBy } = screening;
-      const noticeId = await sendNotice(ctx, env, `refusal-${decidedBy.kind}`, {
+      const noticeId = await sendNotice(ctx, request, `refusal-${decidedBy.kind}`, {
         kind: 'refusal-notice',
         body: {
           inReplyTo: env.id,
@@ -322,33 +319,13 @@ export class InboundPipeline {
     };
     // What the kind's intake starts, also when it is held for review.
     await runEffects(ctx, spec.taken?.(env, intake) ?? [], this.log);
-    if (env.kind === 'request' && env.body.replyBy !== undefined) {
-      // Art. 9(2): the requested authority is alerted if no reply or refusal has gone by then.
-      await ctx.deps.deadlines.schedule({
-        kind: 'reply-due',
-        id: env.id,
-        authority: target,
-        dueAt: env.body.replyBy,
-      });
-    }
-    if (env.kind === 'request' && target !== env.to.authority) {
-      // Art. 9(2): referred; the requester is told at once, in a signed notice.
-      await sendNotice(ctx, env, 'referral', {
-        kind: 'referral-notice',
-        body: { inReplyTo: env.id, referredFrom: env.to.authority, referredTo: target },
-      });
-      this.log.info(
-        { messageId: env.id, from: env.to.authority, to: target },
-        'request referred to the competent authority',
-      );
-    }
     const delivery: InboxDelivery = {
       envelope: env,
       ...(target !== env.to.authority ? { referredFrom: env.to.authority } : {}),
       handling: env.handling,
       verification: { ...facts, receivedAt: receivedAt.toISOString(), verifiedBy: ctx.config.party },
     };
-    if (env.kind === 'request' && screening.outcome === 'review') {
+    if (request !== undefined && screening.outcome === 'review') {
       // Art. 9(4): held for a person; the request's JWE (ciphertext) is kept for the decision.
       await ctx.deps.reviews.hold(
         {
@@ -378,7 +355,6 @@ export class InboundPipeline {
     await this.recordReceived(env, target, receivedAt);
     await commitWith(
       tx,
-      ...this.noticeEvents(env, receivedAt),
       ...eventMessages(ctx, spec.events?.(env, intake) ?? []),
       inboxMessage(ctx.names.inbox(target), delivery),
       logLine,
@@ -388,59 +364,6 @@ export class InboundPipeline {
     this.log.info({ messageId: env.id, kind: env.kind, to: env.to.authority }, 'delivered');
     await this.sendReceipt(env.id, receiptJwe);
     return 'done';
-  }
-
-  /**
-   * A refusal or referral notice also tells the requesting authority, as an event on its own queue,
-   * what became of its request (Art. 9(2), 9(5)).
-   */
-  private noticeEvents(env: Envelope, receivedAt: Date) {
-    const at = receivedAt.toISOString();
-    switch (env.kind) {
-      case 'refusal-notice':
-        return [
-          eventMessage(this.ctx, env.to.authority, {
-            type: 'refused',
-            at,
-            messageId: env.body.inReplyTo,
-            kind: 'request',
-            code: 'policy.refused',
-            message:
-              `Art. 9(4) (${env.body.decidedBy.kind}${env.body.decidedBy.ref ? ` ${env.body.decidedBy.ref}` : ''}): ${env.body.explanation}`.slice(
-                0,
-                500,
-              ),
-            refusal: {
-              noticeId: env.id,
-              scope: env.body.scope,
-              grounds: env.body.grounds,
-              decidedBy: env.body.decidedBy,
-            },
-          }),
-        ];
-      case 'referral-notice':
-        return [
-          eventMessage(this.ctx, env.to.authority, {
-            type: 'referred',
-            at,
-            messageId: env.body.inReplyTo,
-            kind: 'request',
-            message: `Art. 9(2): referred from ${env.body.referredFrom} to the competent ${env.body.referredTo}`,
-          }),
-        ];
-      case 'acceptance-notice':
-        return [
-          eventMessage(this.ctx, env.to.authority, {
-            type: 'accepted-with-conditions',
-            at,
-            messageId: env.body.inReplyTo,
-            kind: 'request',
-            message: `Art. 9(4): accepted on ${env.body.conditions.length} condition(s) that bind the requester; the notice ${env.id} is in the inbox`,
-          }),
-        ];
-      default:
-        return [];
-    }
   }
 
   /**

@@ -27,7 +27,6 @@ import { messageRecord } from '../audit/records.js';
 import { destructionDeadline } from '../policy/personal-data.js';
 import type { open } from '../crypto/open.js';
 import { checkOnwardTransfer } from '../policy/onward-transfer.js';
-import { suspendedBy } from '../policy/suspension.js';
 import type { SensitiveCategory } from '../domain/categories.js';
 import { checkSensitiveData, suspectFreeText } from '../policy/sensitive-data.js';
 import { AccordError, ERROR_CODES, dispositionOf } from '../errors.js';
@@ -151,11 +150,11 @@ export class OutboundPipeline {
       sensitive = checkSensitiveData(sub.kind, sub.body, sub.handling);
       // Art. 10(5): personal data always travel with the provider's destruction deadline.
       deadline = destructionDeadline(ctx.config, sub.kind, sub.body, sub.handling, ctx.deps.now());
-      if (sub.kind === 'refusal') await this.checkRefusal(sub);
-      // The kind's own checks, on the facts it asks for (Art. 10(3), 10(4): what it refers to).
+      await this.checkTreatyState(sub);
+      // The kind's own checks, on the facts it asks for: what it refers to (Art. 9(4), 10(3), 10(4)),
+      // the suspension (Art. 17).
       const spec = sendSpecOf(sub);
       spec.check?.(sub, await loadFacts(ctx, [spec.lookups?.(sub)]));
-      await this.checkTreatyState(sub);
     } catch (err) {
       return this.rejectOrThrow(target, err);
     }
@@ -207,7 +206,6 @@ export class OutboundPipeline {
     // What the kind records before its message is published (so that the receipt finds it).
     await runEffects(ctx, sendSpecOf(sub).prepare?.(sub, id, await loadFacts(ctx, [])) ?? [], this.log);
     const sentAt = await sendToPeer(ctx, id, record, sub.priority === 'urgent');
-    await this.meetObligations(sub);
     await runEffects(ctx, sendSpecOf(sub).sent?.(sub, id, sentAt) ?? [], this.log);
     await this.recordProvided(sub, signed, sentAt);
     const warnings = suspectFreeText(sub.body).map((path) =>
@@ -238,10 +236,7 @@ export class OutboundPipeline {
       ...warnings,
     );
     ctx.deps.metrics.message('out', sub.kind, 'sent');
-    if (sub.kind === 'refusal' && !existing?.sentAt) {
-      // Art. 9(4): a refusal by the authority's case system counts with those of rules, hooks and reviewers.
-      ctx.deps.metrics.refused(sub.body.grounds, { messageId: sub.body.inReplyTo, decidedBy: 'authority' });
-    }
+    await runEffects(ctx, sendSpecOf(sub).counted?.(sub, id) ?? [], this.log);
     this.log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
     return 'done';
   }
@@ -402,25 +397,6 @@ export class OutboundPipeline {
       throw new AccordError('treaty.not_notifying_authority', ERROR_CODES['treaty.not_notifying_authority'], {
         path: 'from',
       });
-    }
-    if (sub.kind !== 'request') return;
-    const by = suspendedBy(await ctx.deps.suspensions.list(), sub.body.crimeCategories, ctx.deps.now());
-    if (by) {
-      throw new AccordError(
-        'treaty.suspended',
-        `Art. 17: requests in this scope are suspended by ${by.party} since ${by.effectiveAt ?? '?'}`,
-        { path: 'body.crimeCategories' },
-      );
-    }
-  }
-
-  /** What this message fulfils: a reply or refusal answers a request; a request confirms an oral one. */
-  private async meetObligations(sub: Submission): Promise<void> {
-    const { deadlines } = this.ctx.deps;
-    if (sub.kind === 'reply' || sub.kind === 'refusal')
-      await deadlines.satisfy('reply-due', sub.body.inReplyTo);
-    if (sub.kind === 'request' && sub.body.confirmsOral !== undefined) {
-      await deadlines.satisfy('oral-confirmation-due', sub.body.confirmsOral);
     }
   }
 
@@ -740,23 +716,6 @@ export class OutboundPipeline {
     return 'done';
   }
 
-  /** A refusal answers a request that this authority received from the authority it now writes to. */
-  private async checkRefusal(sub: Extract<Submission, { kind: 'refusal' }>): Promise<void> {
-    const seen = await this.ctx.deps.state.getSeen(sub.body.inReplyTo);
-    if (
-      !seen ||
-      seen.kind !== 'request' ||
-      seen.toAuthority !== sub.from ||
-      seen.fromAuthority !== sub.to.authority
-    ) {
-      throw new AccordError(
-        'policy.not_a_request',
-        'the refused message is not a request this authority received from the addressee',
-        { path: 'body.inReplyTo' },
-      );
-    }
-  }
-
   private now(): string {
     return this.ctx.deps.now().toISOString();
   }
@@ -784,11 +743,8 @@ export class OutboundPipeline {
       // Art. 10(2): the derived flags are bound into the signature.
       handling: { ...handling, sensitive, ...(destroyBy === undefined ? {} : { destroyBy }) },
     };
-    // A case system's refusal travels as the signed refusal notice of Art. 9(5).
-    const content =
-      sub.kind === 'refusal'
-        ? { kind: 'refusal-notice', body: { ...sub.body, decidedBy: { kind: 'authority', ref: sub.from } } }
-        : { kind: sub.kind, body: sub.body };
+    // What travels signed: the kind and body, unless the kind says otherwise (a refusal: its notice).
+    const content = sendSpecOf(sub).content?.(sub) ?? { kind: sub.kind, body: sub.body };
     return validate(Envelope, { ...base, ...content }, 'envelope');
   }
 
