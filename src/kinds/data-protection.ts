@@ -11,9 +11,13 @@
  *   has arrived), and must be confirmed within `dataProtection.confirmCorrectionHours`.
  * - `confirmation-notice` — Art. 10(4), 10(5): the recipient's signed word that it corrected or
  *   destroyed data; the provider's authority is told (`confirmed`).
+ * - `destruction-confirmed`, `correction-confirmed` (kept by the gateway, never sent as such) — the
+ *   recipient authority's confirmation that it destroyed or corrected data; each sends the provider a
+ *   `confirmation-notice`.
  */
+import { CorrectionConfirmedSubmission, DestructionConfirmedSubmission } from '../domain/submission.js';
 import { AccordError, ERROR_CODES } from '../errors.js';
-import type { Facts, KindSpecs, SubmissionOf } from './spec.js';
+import type { Facts, KindSpecs, LocalSpec, SubmissionOf } from './spec.js';
 
 /** Art. 10(3), 10(4): `ref` is a message the sender provided to the authority it now writes to. */
 function checkProvided(
@@ -149,5 +153,152 @@ export const dataProtection: KindSpecs<
         ];
       },
     },
+  },
+};
+
+/**
+ * Art. 10(4), 10(5), 18: the authority destroyed the personal data of a message it received — at the
+ * provider's deadline, earlier, after an erasure, or at the termination. Recorded (Art. 10(6)) before
+ * the ack; the destroy order's and the erasure's deadlines are met; the provider gets a signed
+ * confirmation for an erasure, and for the rest when `dataProtection.destruction.notifyProvider`.
+ */
+export const destructionConfirmedSpec: LocalSpec<DestructionConfirmedSubmission> = {
+  articles: 'Art. 10(4), 10(5), 18',
+  schema: DestructionConfirmedSubmission,
+  lookups: (conf) => ({ received: [conf.body.messageId] }),
+  decide: (conf, id, facts, redelivered) => {
+    const rec = facts.received.get(conf.body.messageId);
+    if (!rec || rec.authority !== conf.from || !rec.personal) {
+      throw new AccordError('policy.not_received', ERROR_CODES['policy.not_received'], {
+        path: 'body.messageId',
+      });
+    }
+    const reason = conf.body.reason;
+    if (reason === 'erasure' && rec.erasureId === undefined) {
+      throw new AccordError('policy.not_received', 'Art. 10(4): no erasure was received for this message', {
+        path: 'body.reason',
+      });
+    }
+    if (rec.state === 'destroyed' && !redelivered) return { action: 'duplicate' };
+    const { config } = facts;
+    const at = facts.now.toISOString();
+    const destroyedAt = conf.body.destroyedAt ?? at;
+    return {
+      action: 'carry-out',
+      effects: [
+        {
+          type: 'audit',
+          record: {
+            type: 'destruction',
+            messageId: rec.id,
+            kind: rec.kind,
+            fromAuthority: `${config.peer.party}/${rec.fromAuthority}`,
+            toAuthority: `${config.party}/${rec.authority}`,
+            decidedBy: conf.from,
+            reason: `Art. 10(5) ${reason}`,
+            ...(rec.destroyBy === undefined ? {} : { destroyBy: rec.destroyBy }),
+            ...(rec.erasureId === undefined ? {} : { refersTo: rec.erasureId }),
+          },
+        },
+        ...(['destruction-due', 'destruction-confirmation-due', 'erasure-confirmation-due'] as const).map(
+          (kind) => ({ type: 'satisfy' as const, kind, id: rec.id }),
+        ),
+        ...(reason === 'erasure' || config.dataProtection.destruction.notifyProvider
+          ? [
+              {
+                type: 'confirmation' as const,
+                from: rec.authority,
+                to: rec.fromAuthority,
+                body: { refersTo: rec.id, action: 'destroyed' as const, reason, at: destroyedAt },
+              },
+            ]
+          : []),
+        { type: 'destroyed', id: rec.id, at: destroyedAt, reason },
+      ],
+      deliveries: [],
+      events: [
+        {
+          authority: conf.from,
+          event: {
+            type: 'accepted',
+            at,
+            messageId: id,
+            idempotencyKey: conf.idempotencyKey,
+            kind: 'destruction-confirmed',
+            message: `Art. 10(5): the destruction of message ${rec.id} (${reason}) is recorded`,
+          },
+        },
+      ],
+      after: [
+        { type: 'count', direction: 'in', kind: rec.kind, outcome: `destroyed-${reason}` },
+        {
+          type: 'log',
+          level: 'info',
+          fields: { messageId: rec.id, reason },
+          message: 'destruction recorded',
+        },
+      ],
+    };
+  },
+};
+
+/** Art. 10(4): the authority applied a correction; recorded, and the provider gets a signed confirmation. */
+export const correctionConfirmedSpec: LocalSpec<CorrectionConfirmedSubmission> = {
+  articles: 'Art. 10(4)',
+  schema: CorrectionConfirmedSubmission,
+  lookups: (conf) => ({
+    received: [conf.body.correctionId],
+    met: [{ kind: 'correction-confirmation-due', id: conf.body.correctionId }],
+  }),
+  decide: (conf, id, facts, redelivered) => {
+    const rec = facts.received.get(conf.body.correctionId);
+    if (!rec || rec.kind !== 'correction' || rec.authority !== conf.from) {
+      throw new AccordError('policy.not_received', ERROR_CODES['policy.not_received'], {
+        path: 'body.correctionId',
+      });
+    }
+    if (facts.met.has(`correction-confirmation-due:${rec.id}`) && !redelivered)
+      return { action: 'duplicate' };
+    const { config } = facts;
+    const at = facts.now.toISOString();
+    return {
+      action: 'carry-out',
+      effects: [
+        {
+          type: 'audit',
+          record: {
+            type: 'correction',
+            messageId: rec.id,
+            kind: 'correction',
+            fromAuthority: `${config.peer.party}/${rec.fromAuthority}`,
+            toAuthority: `${config.party}/${rec.authority}`,
+            decidedBy: conf.from,
+            reason: 'Art. 10(4) correction applied',
+          },
+        },
+        {
+          type: 'confirmation',
+          from: rec.authority,
+          to: rec.fromAuthority,
+          body: { refersTo: rec.id, action: 'corrected', reason: 'correction', at },
+        },
+        { type: 'satisfy', kind: 'correction-confirmation-due', id: rec.id },
+      ],
+      deliveries: [],
+      events: [
+        {
+          authority: conf.from,
+          event: {
+            type: 'accepted',
+            at,
+            messageId: id,
+            idempotencyKey: conf.idempotencyKey,
+            kind: 'correction-confirmed',
+            message: `Art. 10(4): correction ${rec.id} confirmed to the provider`,
+          },
+        },
+      ],
+      after: [{ type: 'log', level: 'info', fields: { messageId: rec.id }, message: 'correction confirmed' }],
+    };
   },
 };

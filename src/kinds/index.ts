@@ -5,11 +5,11 @@
 import type { Envelope } from '../domain/envelope.js';
 import type { MessageKind, SubmittableKind } from '../domain/messages.js';
 import type { Submission } from '../domain/submission.js';
-import type { KindSpecs, ReceiptedSpec, ReceiveSpec, SendSpec } from './spec.js';
-import { dataProtection } from './data-protection.js';
+import type { KindSpecs, LocalSpec, ReceiptedSpec, ReceiveSpec, SendSpec } from './spec.js';
+import { correctionConfirmedSpec, dataProtection, destructionConfirmedSpec } from './data-protection.js';
 import { gatewayKeys } from './gateway-keys.js';
-import { onwardTransfer } from './onward-transfer.js';
-import { requests } from './requests.js';
+import { exportSpec, onwardTransfer } from './onward-transfer.js';
+import { decisionSpec, oralRequestSpec, requests } from './requests.js';
 import { treatyNotices } from './treaty-notices.js';
 
 const KINDS: Partial<KindSpecs<MessageKind>> = {
@@ -50,4 +50,32 @@ export function receiveSpecOf(env: Envelope): ReceiveSpec<MessageKind> {
 /** What the receipt of a message of `kind` that we sent sets off. */
 export function receiptedSpecOf(kind: string): ReceiptedSpec {
   return kindSpec(kind).receipted ?? {};
+}
+
+/** A submission the gateway keeps, as the registry sees it. */
+export type AnyLocal = { kind: string; from: string; idempotencyKey: string };
+
+/**
+ * The submissions the gateway keeps instead of sealing them for the peer (a Map: a kind from outside
+ * never reaches a prototype). Their kinds are those of src/domain/submission.ts's own schemas.
+ */
+const LOCAL = new Map<string, LocalSpec<AnyLocal>>(
+  (
+    [
+      exportSpec,
+      oralRequestSpec,
+      decisionSpec,
+      destructionConfirmedSpec,
+      correctionConfirmedSpec,
+    ] as unknown as LocalSpec<AnyLocal>[]
+  ).map((spec) => [kindOfSchema(spec), spec]),
+);
+
+function kindOfSchema(spec: LocalSpec<AnyLocal>): string {
+  return (spec.schema as unknown as { shape: { kind: { value: string } } }).shape.kind.value;
+}
+
+/** The spec of a submission the gateway keeps, if `kind` is one. */
+export function localSpecOf(kind: string | undefined): LocalSpec<AnyLocal> | undefined {
+  return kind === undefined ? undefined : LOCAL.get(kind);
 }

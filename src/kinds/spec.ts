@@ -14,6 +14,10 @@ import type { Envelope, EnvelopeOf } from '../domain/envelope.js';
 import type { StatusEvent } from '../domain/events.js';
 import type { MessageKind, SubmittableKind } from '../domain/messages.js';
 import type { Submission } from '../domain/submission.js';
+import type { OpenFacts } from '../crypto/open.js';
+import type { DecideOutcome } from '../policy/review.js';
+import type { AccordError } from '../errors.js';
+import type { z } from 'zod';
 import type {
   Deadline,
   DeadlineKind,
@@ -25,6 +29,7 @@ import type {
   SentRecord,
   Termination,
 } from '../pipeline/ports.js';
+import type { InboxDelivery, NoticeContent } from '../pipeline/dispatch.js';
 import type { ReviewRecord } from '../policy/review.js';
 import type { SuspensionEntry } from '../policy/suspension.js';
 
@@ -45,6 +50,21 @@ export interface Lookups {
   suspensions?: boolean;
   /** Art. 17: one notice, by the id of the message that carried it. */
   suspension?: string;
+  /** Art. 9(4): a request held for review, reopened from its stored JWE, and whether `decisionId` was carried out. */
+  review?: { id: string; decisionId: string };
+  /** Obligations met before. */
+  met?: readonly { kind: DeadlineKind; id: string }[];
+  /** Art. 11(2): the consents for `destination` of the messages named, and of those the identifiers came in. */
+  gate?: { destination: string; references: readonly string[]; identifierHashes: readonly string[] };
+}
+
+/** A request held for review, as the decision on it finds it (Art. 9(4)). */
+export interface HeldReview {
+  record: ReviewRecord | null;
+  /** The held message opened and verified again from its stored JWE; `unavailable`: it cannot be. */
+  opened?: { envelope: Envelope; verification: OpenFacts } | 'unavailable';
+  /** The decision asked about was carried out before. */
+  done: boolean;
 }
 
 /** The facts a decision is taken on: configuration, directory, clock, and what was looked up. */
@@ -63,13 +83,15 @@ export interface Facts {
   readonly suspension: SuspensionEntry | undefined;
   /** Art. 18: the termination notified by either party, if any. */
   readonly termination: Termination | null;
+  readonly review: HeldReview | undefined;
+  /** `kind:id` of the obligations met before, among those asked about. */
+  readonly met: ReadonlySet<string>;
+  /** Art. 11(2): until when the provider consented (by message id), and where identifiers came from (by hash). */
+  readonly gate: {
+    consentUntil: ReadonlyMap<string, string | undefined>;
+    origins: ReadonlyMap<string, readonly string[]>;
+  };
 }
-
-/** The content of a notice the gateway writes itself about a request (Art. 9(2), 9(4), 9(5)). */
-export type NoticeContent =
-  | Pick<EnvelopeOf<'refusal-notice'>, 'kind' | 'body'>
-  | Pick<EnvelopeOf<'referral-notice'>, 'kind' | 'body'>
-  | (Pick<EnvelopeOf<'acceptance-notice'>, 'kind' | 'body'> & { conditions: string[] });
 
 /** One thing to do, idempotent, carried out by src/pipeline/execute.ts in the order given. */
 export type Effect =
@@ -100,7 +122,11 @@ export type Effect =
   | { type: 'confirmation'; from: string; to: string; body: EnvelopeOf<'confirmation-notice'>['body'] }
   /** Issue 7: the peer has our announced key: it becomes the one in use. */
   | { type: 'key-receipted'; id: string }
+  /** Art. 9(4): the decision on a held request has been carried out (after the commit). */
+  | { type: 'review-done'; id: string; decisionId: string }
   | { type: 'refused'; grounds: readonly string[]; facts: RefusalFacts }
+  /** Counted for /metrics. */
+  | { type: 'count'; direction: 'in' | 'out'; kind: string; outcome: string }
   | { type: 'log'; level: 'info' | 'warn'; fields: Record<string, unknown>; message: string };
 
 /** A status event for one of this party's authorities. */
@@ -185,3 +211,49 @@ export interface KindSpec<K extends MessageKind> {
 
 /** The specs of a family of kinds, by kind. */
 export type KindSpecs<K extends MessageKind> = { [P in K]: KindSpec<P> };
+
+/** A message to one of this party's own queues, as a decision describes it. */
+export type Delivery =
+  /** To an authority's inbox (or, held for a person's decision, its review queue). */
+  | { to: 'inbox' | 'review'; authority: string; delivery: InboxDelivery }
+  /** Art. 11(2): through the export gate. */
+  | { to: 'export'; destination: string; messageId: string; record: unknown };
+
+/** What is done with a submission the gateway keeps itself. */
+export type LocalDecision =
+  | { action: 'reject'; error: AccordError }
+  /** Carried out before: the client is told it is a duplicate. */
+  | { action: 'duplicate' }
+  /**
+   * Art. 9(4): take the decision claim on review `id` first (atomic in the review store), then decide
+   * on how that turned out.
+   */
+  | {
+      action: 'claim-review';
+      id: string;
+      decision: string;
+      then(outcome: DecideOutcome): LocalDecision;
+    }
+  | {
+      action: 'carry-out';
+      /** Before the commit, in order. */
+      effects: Effect[];
+      /** Committed with the ack. */
+      deliveries: Delivery[];
+      events: EventTo[];
+      /** After the commit. */
+      after: Effect[];
+    };
+
+/**
+ * A submission a case system publishes to the outbox that the gateway keeps instead of sealing it for
+ * the peer as it stands: an export, the record of an oral request, a review decision, a confirmation.
+ */
+export interface LocalSpec<S extends { kind: string; from: string; idempotencyKey: string }> {
+  articles: string;
+  schema: z.ZodType<S>;
+  /** What the decision needs looked up; `id` is the submission's own message id. */
+  lookups?(s: S, id: string, config: Config): Lookups;
+  /** The decision (pure). `redelivered`: the broker delivered this submission before. */
+  decide(s: S, id: string, facts: Facts, redelivered: boolean): LocalDecision;
+}

@@ -11,7 +11,6 @@ import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import type { GatewayContext, Outgoing } from './context.js';
 import type { SentRecord } from './ports.js';
-import type { NoticeContent } from '../kinds/spec.js';
 import { messageRecord } from '../audit/records.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
 
@@ -122,6 +121,12 @@ export function inboxMessage(queue: string, delivery: InboxDelivery): Outgoing {
     },
   };
 }
+
+/** The notices a gateway writes itself about a request (Art. 9(2), 9(4), 9(5)). */
+export type NoticeContent =
+  | Pick<EnvelopeOf<'refusal-notice'>, 'kind' | 'body'>
+  | Pick<EnvelopeOf<'referral-notice'>, 'kind' | 'body'>
+  | (Pick<EnvelopeOf<'acceptance-notice'>, 'kind' | 'body'> & { conditions: string[] });
 
 /**
  * Send a notice the gateway writes itself about a request, from the addressed authority to the

@@ -6,11 +6,27 @@
  * schedule, record, then commit the AMQP transaction with the events and the ack — is kept by the
  * pipelines, which call {@link runEffects} at its steps and {@link commitDecision} last.
  */
-import type { Effect, EventTo } from '../kinds/spec.js';
 import type { Logger } from 'pino';
-import { commitWith, eventMessage, type GatewayContext, type Outgoing } from './context.js';
-import { nowHeldBy, sendConfirmation, sendNotice } from './dispatch.js';
-import type { Tx } from './ports.js';
+import type { AccordError } from '../errors.js';
+import type { Delivery, Effect, EventTo, LocalDecision } from '../kinds/spec.js';
+import {
+  commitWith,
+  deadLetterMessage,
+  eventMessage,
+  publishConfirmed,
+  type GatewayContext,
+  type Outgoing,
+} from './context.js';
+import type { Named, SendPlan } from './decide-outbound.js';
+import {
+  inboxMessage,
+  nowHeldBy,
+  sealedRecord,
+  sendConfirmation,
+  sendNotice,
+  sendToPeer,
+} from './dispatch.js';
+import type { SentRecord, Tx } from './ports.js';
 
 /** Carry out `effects` in order. */
 export async function runEffects(
@@ -75,6 +91,10 @@ async function runEffect(ctx: GatewayContext, e: Effect, log: Logger): Promise<v
       return deps.keyExchange.receipted(e.id);
     case 'refused':
       return deps.metrics.refused(e.grounds, e.facts);
+    case 'count':
+      return deps.metrics.message(e.direction, e.kind, e.outcome);
+    case 'review-done':
+      return deps.reviews.markDone(e.id, e.decisionId);
     case 'log':
       return log[e.level](e.fields, e.message);
   }
@@ -88,4 +108,125 @@ export function eventMessages(ctx: GatewayContext, events: readonly EventTo[]): 
 /** Commit the transaction: the messages of the decision, then the ack of the delivery. */
 export async function commitDecision(tx: Tx, ...messages: Outgoing[]): Promise<void> {
   await commitWith(tx, ...messages);
+}
+
+/** The messages a decision puts in this party's own queues. */
+export function deliveryMessages(ctx: GatewayContext, deliveries: readonly Delivery[]): Outgoing[] {
+  return deliveries.map((d) => {
+    switch (d.to) {
+      case 'inbox':
+        return inboxMessage(ctx.names.inbox(d.authority), d.delivery);
+      case 'review':
+        return inboxMessage(ctx.names.review(d.authority), d.delivery);
+      case 'export':
+        return {
+          queue: ctx.names.exportQueue(d.destination),
+          content: Buffer.from(JSON.stringify(d.record)),
+          props: { contentType: 'application/json', messageId: d.messageId, type: 'export' },
+        };
+    }
+  });
+}
+
+/**
+ * Send a case system's submission to the peer, in the crash-safe order (docs/reliability.md):
+ * `accepted` (a redelivery told it already) → the sealed JWE stored before it is published (write-once,
+ * so every later attempt sends the same bytes) → what the kind records first → publish with a confirm,
+ * mark sent, schedule the receipt check → what the sending meets and records (ledger, Art. 10(6)) →
+ * commit `sent` with the outbox ack. `resume` finishes a message a crashed attempt had sent; `duplicate`
+ * only tells the client.
+ */
+export async function executeSend(
+  ctx: GatewayContext,
+  tx: Tx,
+  plan: SendPlan,
+  sending: 'duplicate' | 'resume' | 'send',
+  existing: SentRecord | null,
+  redelivered: boolean,
+  log: Logger,
+): Promise<void> {
+  const { id, about, sub } = plan;
+  const now = () => ctx.deps.now().toISOString();
+  if (sending === 'duplicate') {
+    // The same idempotency key again: one message, and the client is told which.
+    await commitWith(tx, eventMessage(ctx, sub.from, { type: 'duplicate', at: now(), ...about }));
+    ctx.deps.metrics.message('out', sub.kind, 'duplicate');
+    log.info({ messageId: id }, 'duplicate submission, not sent again');
+    return;
+  }
+  if (sending === 'resume' && existing?.sentAt !== undefined) {
+    // We crashed after the peer's broker confirmed: finish what that attempt started.
+    await ctx.deps.timers.schedule(id);
+    await runEffects(ctx, plan.recorded(existing.sentAt), log);
+    await commitWith(tx, ...eventMessages(ctx, plan.sentEvents(existing.sentAt, false)));
+    return;
+  }
+  if (!redelivered) {
+    // While the peer is unreachable the submission waits on the outbox; `accepted` says so once.
+    await publishConfirmed(ctx, eventMessage(ctx, sub.from, { type: 'accepted', at: now(), ...about }));
+  }
+  const record = existing ?? (await sealedRecord(ctx, plan.envelope, { idempotencyKey: sub.idempotencyKey }));
+  await runEffects(ctx, plan.prepare, log);
+  const sentAt = await sendToPeer(ctx, id, record, plan.urgent);
+  await runEffects(ctx, plan.recorded(sentAt), log);
+  await commitWith(tx, ...eventMessages(ctx, plan.sentEvents(sentAt, true)));
+  await runEffects(ctx, plan.counted, log);
+  log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
+}
+
+/** What is known of a submission's bytes before it is parsed: enough to trace it, nothing of its content. */
+export interface InputFacts {
+  inputSha256: string;
+  inputBytes: number;
+}
+
+/**
+ * Reject a submission whole: an event with the code, the field path and what the submission names
+ * (its message id, key and kind) to the authority to tell, or a record to accord.dlq when there is
+ * none; committed with the ack. Nothing is sent.
+ */
+export async function executeRejection(
+  ctx: GatewayContext,
+  tx: Tx,
+  r: { tell: string | undefined; named: Named; input: InputFacts; error: AccordError },
+  log: Logger,
+): Promise<void> {
+  const { tell, input, error: e } = r;
+  const { messageId } = r.named;
+  const at = ctx.deps.now().toISOString();
+  log.warn(
+    { code: e.code, path: e.path, sender: tell, messageId, inputSha256: input.inputSha256 },
+    'submission rejected',
+  );
+  const path = e.path === undefined ? {} : { path: e.path };
+  const out =
+    tell !== undefined
+      ? eventMessage(ctx, tell, {
+          type: 'rejected',
+          at,
+          ...definedOnly(r.named),
+          code: e.code,
+          message: e.message.slice(0, 500),
+          ...path,
+        })
+      : deadLetterMessage(ctx, { at, source: 'outbox', code: e.code, message: e.message, ...path, ...input });
+  await commitWith(tx, out);
+  ctx.deps.metrics.message('out', 'submission', 'rejected');
+}
+
+/** Carry out a submission the gateway keeps: its effects, then the commit, then what follows it. */
+export async function executeLocal(
+  ctx: GatewayContext,
+  tx: Tx,
+  d: Extract<LocalDecision, { action: 'carry-out' }>,
+  log: Logger,
+): Promise<void> {
+  await runEffects(ctx, d.effects, log);
+  await commitWith(tx, ...deliveryMessages(ctx, d.deliveries), ...eventMessages(ctx, d.events));
+  await runEffects(ctx, d.after, log);
+}
+
+/** The members of `o` that are not undefined (an event names only what exists). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

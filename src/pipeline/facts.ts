@@ -2,7 +2,9 @@
  * Loading the facts a decision is taken on: what the kind specs and the pipeline asked to look up
  * ({@link Lookups}), read through the ports, plus the configuration, the directory and the clock.
  */
-import type { Facts, Lookups } from '../kinds/spec.js';
+import { Envelope } from '../domain/envelope.js';
+import { parseJson, validate } from '../domain/parse.js';
+import type { Facts, HeldReview, Lookups } from '../kinds/spec.js';
 import type { GatewayContext } from './context.js';
 
 /** What to load besides the lookups. */
@@ -25,6 +27,9 @@ export async function loadFacts(
   const load = async <T>(keys: string[], get: (id: string) => Promise<T | null>) =>
     new Map<string, T | null>(await Promise.all(keys.map(async (k) => [k, await get(k)] as const)));
   const suspensionId = lookups.find((l) => l?.suspension !== undefined)?.suspension;
+  const review = lookups.find((l) => l?.review !== undefined)?.review;
+  const met = lookups.flatMap((l) => l?.met ?? []);
+  const gate = lookups.find((l) => l?.gate !== undefined)?.gate;
   return {
     config: ctx.config,
     ownAuthorities: ctx.ownAuthorities,
@@ -49,5 +54,51 @@ export async function loadFacts(
     suspensions: lookups.some((l) => l?.suspensions) ? await suspensions.list() : [],
     suspension: suspensionId === undefined ? undefined : await suspensions.get(suspensionId),
     termination: opts.termination ? await ledger.termination() : null,
+    review: review === undefined ? undefined : await heldReview(ctx, review.id, review.decisionId),
+    met: new Set(
+      (
+        await Promise.all(
+          met.map(async (m) => ((await ctx.deps.deadlines.isMet(m.kind, m.id)) ? [`${m.kind}:${m.id}`] : [])),
+        )
+      ).flat(),
+    ),
+    gate: gate === undefined ? { consentUntil: new Map(), origins: new Map() } : await gateFacts(ctx, gate),
   };
+}
+
+/**
+ * Art. 9(4): a request held for review, and its stored JWE opened and verified again (a key since
+ * retired or revoked makes it `unavailable`, which an admin must look at).
+ */
+async function heldReview(ctx: GatewayContext, id: string, decisionId: string): Promise<HeldReview> {
+  const { reviews } = ctx.deps;
+  const record = await reviews.get(id);
+  if (!record) return { record, done: false };
+  const done = await reviews.isDone(id, decisionId);
+  try {
+    const opened = await ctx.crypto.open(Buffer.from(record.jwe, 'latin1'), ctx.keys, ctx.profile);
+    const envelope = validate(Envelope, parseJson(opened.payload, ctx.profile.maxMessageBytes), 'envelope');
+    return { record, done, opened: { envelope, verification: opened.facts } };
+  } catch (err) {
+    ctx.deps.log.error(
+      { messageId: id, code: 'policy.review_unavailable', err: (err as Error).message },
+      'the held request cannot be opened again',
+    );
+    return { record, done, opened: 'unavailable' };
+  }
+}
+
+/** Art. 11(2): the consents for a destination of the messages named, and the origins of the identifiers. */
+async function gateFacts(ctx: GatewayContext, gate: NonNullable<Lookups['gate']>): Promise<Facts['gate']> {
+  const { provenance } = ctx.deps;
+  const origins = new Map(
+    await Promise.all(gate.identifierHashes.map(async (h) => [h, await provenance.originsOf(h)] as const)),
+  );
+  const refs = [...new Set([...gate.references, ...[...origins.values()].flat()])];
+  const consentUntil = new Map(
+    await Promise.all(
+      refs.map(async (r) => [r, await provenance.consentUntil(r, gate.destination)] as const),
+    ),
+  );
+  return { consentUntil, origins };
 }

@@ -65,19 +65,29 @@ function secretKeyOf(key: string): KeyObject {
   return k;
 }
 
-export interface GateContext {
+/** What the gate decides on (facts loaded for it; the check itself does no I/O). */
+export interface GateFacts {
   destinations: ReadonlySet<string>;
-  store: ProvenanceStore;
   /** Whether a message id is one this gateway received from the peer. */
-  receivedFromPeer: (id: string) => Promise<boolean>;
+  receivedFromPeer: (id: string) => boolean;
   /** Whether a message id is one this gateway sent itself. */
-  sentByUs: (id: string) => Promise<boolean>;
+  sentByUs: (id: string) => boolean;
+  /** Until when the provider consented to pass a message on to the export's destination, if it did. */
+  consentUntil: (reference: string) => string | undefined;
+  /** The peer messages in which an identifier (by its keyed hash) was received. */
+  originsOf: (hash: string) => readonly string[];
   identifierKey: string | undefined;
   now: Date;
 }
 
-/** Check an export; resolves with the consents relied on, or throws `policy.*`. */
-export async function checkOnwardTransfer(exp: ExportSubmission, g: GateContext): Promise<string[]> {
+/** The keyed hashes of the identifiers in an export's body (what {@link GateFacts.originsOf} is asked). */
+export function exportIdentifierHashes(exp: ExportSubmission, identifierKey: string | undefined): string[] {
+  if (identifierKey === undefined) return [];
+  return identifiers(exp.body).map(({ id }) => identifierHash(identifierKey, id));
+}
+
+/** Check an export; returns the consents relied on, or throws `policy.*`. */
+export function checkOnwardTransfer(exp: ExportSubmission, g: GateFacts): string[] {
   const { destination, references } = exp.body;
   if (!g.destinations.has(destination)) {
     throw new AccordError('policy.unknown_destination', 'the destination is not listed in the config', {
@@ -85,15 +95,15 @@ export async function checkOnwardTransfer(exp: ExportSubmission, g: GateContext)
     });
   }
   const relied = new Set<string>();
-  const covered = async (ref: string) => {
-    const until = await g.store.consentUntil(ref, destination);
+  const covered = (ref: string) => {
+    const until = g.consentUntil(ref);
     if (until === undefined || Date.parse(until) <= g.now.getTime()) return false;
     relied.add(ref);
     return true;
   };
   for (const [i, ref] of references.entries()) {
-    if (await g.sentByUs(ref)) continue;
-    if (!(await g.receivedFromPeer(ref))) {
+    if (g.sentByUs(ref)) continue;
+    if (!g.receivedFromPeer(ref)) {
       throw new AccordError(
         'policy.onward_transfer_blocked',
         'the origin of a referenced message cannot be verified',
@@ -102,7 +112,7 @@ export async function checkOnwardTransfer(exp: ExportSubmission, g: GateContext)
         },
       );
     }
-    if (!(await covered(ref))) {
+    if (!covered(ref)) {
       throw new AccordError(
         'policy.onward_transfer_blocked',
         'Art. 11(2): no unexpired written consent of the provider covers this message for this destination',
@@ -112,9 +122,8 @@ export async function checkOnwardTransfer(exp: ExportSubmission, g: GateContext)
   }
   if (g.identifierKey !== undefined) {
     for (const { path, id } of identifiers(exp.body)) {
-      const origins = await g.store.originsOf(identifierHash(g.identifierKey, id));
-      for (const origin of origins) {
-        if (!(await covered(origin))) {
+      for (const origin of g.originsOf(identifierHash(g.identifierKey, id))) {
+        if (!covered(origin)) {
           throw new AccordError(
             'policy.onward_transfer_blocked',
             'Art. 11(2): this identifier was received from the peer, and no consent covers it for this destination',
