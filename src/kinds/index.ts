@@ -9,15 +9,17 @@ import type { KindSpecs, LocalSpec, ReceiptedSpec, ReceiveSpec, SendSpec } from 
 import { correctionConfirmedSpec, dataProtection, destructionConfirmedSpec } from './data-protection.js';
 import { gatewayKeys } from './gateway-keys.js';
 import { exportSpec, onwardTransfer } from './onward-transfer.js';
+import { receipts } from './receipts.js';
 import { decisionSpec, oralRequestSpec, requests } from './requests.js';
 import { treatyNotices } from './treaty-notices.js';
 
-const KINDS: Partial<KindSpecs<MessageKind>> = {
+const KINDS: KindSpecs<MessageKind> = {
   ...requests,
   ...treatyNotices,
   ...gatewayKeys,
   ...dataProtection,
   ...onwardTransfer,
+  ...receipts,
 };
 
 /**

@@ -61,6 +61,8 @@ export const requests: KindSpecs<
           : [{ type: 'satisfy', kind: 'oral-confirmation-due', id: sub.body.confirmsOral }],
     },
     receive: {
+      // The screening needs every Art. 17 notice.
+      lookups: () => ({ suspensions: true }),
       route: (env, config) => competentAuthority(config.policy.competence, env),
       screened: (env) => env,
       taken: (env, { target }) => [

@@ -171,6 +171,11 @@ export interface ReceiveSpec<K extends MessageKind> {
    * as the key lifecycle takes it.
    */
   keyChange?(env: EnvelopeOf<K>): EnvelopeOf<'key-announcement' | 'key-revocation'>;
+  /**
+   * Reception awareness: the peer's signed receipt for a message this gateway sent; it is checked
+   * against the sent record and reported, never delivered. Returns the receipt as that step takes it.
+   */
+  receipt?(env: EnvelopeOf<K>): EnvelopeOf<'receipt'>;
   /** Art. 10(4): the message it refers to, which must have arrived first (else it is held). */
   original?(env: EnvelopeOf<K>): string;
   /** Art. 9(2): the authority competent for it, when that may differ from the one addressed. */

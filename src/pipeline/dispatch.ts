@@ -128,6 +128,13 @@ export type NoticeContent =
   | Pick<EnvelopeOf<'referral-notice'>, 'kind' | 'body'>
   | (Pick<EnvelopeOf<'acceptance-notice'>, 'kind' | 'body'> & { conditions: string[] });
 
+const noticeKey = (request: EnvelopeOf<'request'>, what: string) => `${what}/${request.id}`;
+
+/** The message id of the notice `what` about a request (see {@link sendNotice}). */
+export function noticeIdFor(party: string, request: EnvelopeOf<'request'>, what: string): string {
+  return messageIdFor(party, request.to.authority, noticeKey(request, what));
+}
+
 /**
  * Send a notice the gateway writes itself about a request, from the addressed authority to the
  * requester. Its id follows from the request and `what`, so a retry sends the same notice, which the
@@ -141,7 +148,7 @@ export async function sendNotice(
 ): Promise<string> {
   const { conditions, ...notice } = { conditions: [] as string[], ...content };
   return sendOwn(ctx, {
-    key: `${what}/${request.id}`,
+    key: noticeKey(request, what),
     from: request.to,
     to: request.from,
     priority: request.priority,

@@ -6,6 +6,7 @@
  * schedule, record, then commit the AMQP transaction with the events and the ack — is kept by the
  * pipelines, which call {@link runEffects} at its steps and {@link commitDecision} last.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AccordError } from '../errors.js';
 import type { Delivery, Effect, EventTo, LocalDecision } from '../kinds/spec.js';
@@ -17,6 +18,7 @@ import {
   type GatewayContext,
   type Outgoing,
 } from './context.js';
+import type { IntakePlan } from './decide-inbound.js';
 import type { Named, SendPlan } from './decide-outbound.js';
 import {
   inboxMessage,
@@ -229,4 +231,87 @@ export async function executeLocal(
 /** The members of `o` that are not undefined (an event names only what exists). */
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Take a message from the peer in, once its delivery is claimed (inbound.ts): the plan's effects
+ * (records, notices, deadlines, the ledger, Art. 10(6)), then in one AMQP transaction its events, its
+ * deliveries, the delivered-log line and the ack of the ingress copy; then the claim is marked
+ * delivered and the signed receipt goes back. A crash anywhere before the commit repeats the effects,
+ * each idempotent; the claim protocol makes sure the deliveries commit once (docs/reliability.md).
+ */
+export async function executeIntake(
+  ctx: GatewayContext,
+  tx: Tx,
+  id: string,
+  plan: IntakePlan,
+  receiptJwe: string,
+  log: Logger,
+): Promise<void> {
+  await runEffects(ctx, plan.effects, log);
+  await commitWith(
+    tx,
+    ...eventMessages(ctx, plan.events),
+    ...deliveryMessages(ctx, plan.deliveries),
+    deliveredLogLine(ctx, id),
+  );
+  await ctx.deps.state.markSeenDelivered(id);
+  await runEffects(ctx, plan.after, log);
+  await sendReceipt(ctx, id, receiptJwe, log);
+}
+
+/** The line of the internal delivered-log that commits with a delivery (transport/delivered-log.ts). */
+export function deliveredLogLine(ctx: GatewayContext, id: string): Outgoing {
+  return { queue: ctx.names.deliveredLog, content: Buffer.from(id), props: { contentType: 'text/plain' } };
+}
+
+/** Send a signed receipt back to the peer; a failure only means the sender resends and gets it again. */
+export async function sendReceipt(
+  ctx: GatewayContext,
+  id: string,
+  receiptJwe: string,
+  log: Logger,
+): Promise<void> {
+  try {
+    await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(receiptJwe, 'latin1'), {
+      contentType: 'application/jose',
+    });
+  } catch (err) {
+    // The delivery stands. The sender resends when no receipt comes, and gets this receipt again.
+    log.warn({ messageId: id, err: (err as Error).message }, 'receipt not sent; the sender will resend');
+  }
+}
+
+/**
+ * Park what came from the peer in accord.dlq with its code (there is no trustworthy sender to tell),
+ * keeping the sealed message for an admin; committed with the ack.
+ */
+export async function executePark(
+  ctx: GatewayContext,
+  tx: Tx,
+  err: AccordError,
+  content: Buffer,
+  messageId: string | undefined,
+  at: Date,
+  log: Logger,
+): Promise<void> {
+  const sealed = err.code !== 'input.too_large' ? content.toString('latin1') : undefined;
+  const id = err.messageId ?? messageId;
+  ctx.deps.metrics.message('in', 'any', 'parked');
+  log.warn({ code: err.code, path: err.path, kid: err.kid, messageId: id }, 'ingress refused');
+  await commitWith(
+    tx,
+    deadLetterMessage(ctx, {
+      at: at.toISOString(),
+      source: 'ingress',
+      code: err.code,
+      message: err.message,
+      ...(err.path === undefined ? {} : { path: err.path }),
+      ...(id === undefined ? {} : { messageId: id }),
+      ...(err.kid === undefined ? {} : { kid: err.kid }),
+      inputSha256: createHash('sha256').update(content).digest('hex'),
+      inputBytes: content.length,
+      ...(sealed === undefined ? {} : { jwe: sealed }),
+    }),
+  );
 }

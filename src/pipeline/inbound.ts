@@ -1,9 +1,11 @@
 /**
- * Inbound: accord.ingress → open (decrypt, verify) → validate → the recipient is this party and a
- * listed authority, the sender is the pinned peer, not expired → de-duplicate → deliver to
- * accord.inbox.<authority> → signed receipt back to the sender. Receipts for what this gateway sent
- * end here too and become `delivered` events. A message that fails any check is parked in accord.dlq
- * with its code (there is no trustworthy sender to tell); nothing of it is delivered.
+ * Inbound: accord.ingress → open (decrypt, verify) → validate and check (decide-inbound.ts: the
+ * recipient is this party and a listed authority, the sender is the pinned peer, not expired) →
+ * de-duplicate → load the facts → decide (decide-inbound.ts with the kind's spec from src/kinds/) →
+ * claim → execute (execute.ts: deliver to accord.inbox.<authority>, or to review, or refuse) → signed
+ * receipt back to the sender. Receipts for what this gateway sent end here too and become `delivered`
+ * events. A message that fails any check is parked in accord.dlq with its code (there is no
+ * trustworthy sender to tell); nothing of it is delivered.
  *
  * Exactly once into the case system. The delivery to the inbox, a line in the internal delivered-log
  * queue and the ack of the ingress copy commit in one AMQP transaction. Before that, a `pending` claim
@@ -17,30 +19,26 @@
  *   the broker requeued, comes back and delivers;
  * - a claim marked delivered → the stored receipt is sent again, nothing is delivered.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
 import { parseJson, validate } from '../domain/parse.js';
 import type { OpenFacts } from '../crypto/open.js';
 import { AccordError, dispositionOf } from '../errors.js';
-import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
+import { receiveSpecOf, receiptedSpecOf } from '../kinds/index.js';
 import { screenRequest, type Screening } from '../policy/screening.js';
-import { checkSensitiveData } from '../policy/sensitive-data.js';
-import { identifierHash, identifiers } from '../policy/onward-transfer.js';
-import { carriesPersonalData } from '../policy/personal-data.js';
-import { messageRecord } from '../audit/records.js';
-import type { AuditInput } from '../audit/log.js';
+import { commitWith, type GatewayContext } from './context.js';
 import {
-  COPY_HEADER,
-  REVIEW_DECISIONS,
-  inboxMessage,
-  nowHeldBy,
-  sendNotice,
-  type InboxDelivery,
-} from './dispatch.js';
-import type { Incoming, Tx, TxOutcome } from './ports.js';
-import { eventMessages, runEffects } from './execute.js';
+  checkEnvelope,
+  decideInbound,
+  decideReceipt,
+  intakeTarget,
+  seenTtlS,
+  type IntakePlan,
+} from './decide-inbound.js';
+import { COPY_HEADER } from './dispatch.js';
+import { eventMessages, executeIntake, executePark, runEffects, sendReceipt } from './execute.js';
 import { loadFacts } from './facts.js';
-import { receiptedSpecOf, receiveSpecOf } from '../kinds/index.js';
+import type { Incoming, Tx, TxOutcome } from './ports.js';
 
 /**
  * Parked at once: a message from the peer is never rejected back to it (nothing in it can be trusted to
@@ -88,68 +86,14 @@ export class InboundPipeline {
       const id = (raw as { id?: unknown } | null)?.id;
       claimedId = typeof id === 'string' && UUID.test(id) ? id : undefined;
       envelope = validate(Envelope, raw, 'envelope');
-      this.checkBinding(envelope, receivedAt);
-      // Art. 10(2) on the receiving side too: the flags must match the data, each with its necessity.
-      checkSensitiveData(envelope.kind, envelope.body, envelope.handling, { requireDeclared: true });
-      // Art. 10(5): the provider sets a destruction deadline for every message with personal data.
-      if (envelope.handling.destroyBy === undefined && carriesPersonalData(envelope.kind, envelope.body)) {
-        throw new AccordError('policy.destruction_deadline_missing', undefined, {
-          path: 'handling.destroyBy',
-          messageId: envelope.id,
-        });
-      }
+      checkEnvelope(envelope, ctx, receivedAt);
     } catch (err) {
-      if (parksAtOnce(err)) {
-        return this.park(tx, err, msg.content, envelope?.id ?? claimedId, receivedAt);
-      }
+      if (parksAtOnce(err)) return this.park(tx, err, msg.content, envelope?.id ?? claimedId, receivedAt);
       throw err;
     }
-    if (envelope.kind === 'receipt') return this.takeReceipt(tx, envelope, msg.content, receivedAt);
+    const receipt = receiveSpecOf(envelope).receipt?.(envelope);
+    if (receipt !== undefined) return this.takeReceipt(tx, receipt, msg.content, receivedAt);
     return this.deliver(msg, tx, envelope, facts, receivedAt);
-  }
-
-  /** The signed envelope must name this party as recipient and the pinned peer as sender (Art. 13). */
-  private checkBinding(env: Envelope, now: Date): void {
-    const { ctx } = this;
-    const leewayMs = ctx.config.crypto.clockLeewayS * 1000;
-    const messageId = env.id;
-    if (env.to.party !== ctx.config.party) {
-      throw new AccordError('envelope.wrong_recipient', 'the signed envelope is addressed to another party', {
-        path: 'to.party',
-        messageId,
-      });
-    }
-    if (env.from.party !== ctx.config.peer.party) {
-      throw new AccordError('envelope.wrong_sender', 'the signed envelope names another sender party', {
-        path: 'from.party',
-        messageId,
-      });
-    }
-    if (!ctx.ownAuthorities.has(env.to.authority)) {
-      throw new AccordError('auth.unknown_recipient', 'the recipient authority is not listed here', {
-        path: 'to.authority',
-        messageId,
-      });
-    }
-    if (!ctx.peerAuthorities.has(env.from.authority)) {
-      throw new AccordError(
-        'auth.unknown_authority',
-        'the sending authority is not in the peer’s directory',
-        {
-          path: 'from.authority',
-          messageId,
-        },
-      );
-    }
-    if (Date.parse(env.expiresAt) + leewayMs < now.getTime()) {
-      throw new AccordError('envelope.expired', 'the message has expired', { path: 'expiresAt', messageId });
-    }
-    if (Date.parse(env.createdAt) - leewayMs > now.getTime()) {
-      throw new AccordError('envelope.not_yet_valid', 'the message was created in the future', {
-        path: 'createdAt',
-        messageId,
-      });
-    }
   }
 
   private async deliver(
@@ -187,202 +131,94 @@ export class InboundPipeline {
 
     // Issue 7: a key announcement or revocation is applied before the claim, so one the key policy
     // refuses is parked without a claim (and a resend is parked the same way). Applying is idempotent.
+    const spec = receiveSpecOf(env);
     let keyChange: string | undefined;
-    const keyMessage = receiveSpecOf(env).keyChange?.(env);
+    const keyMessage = spec.keyChange?.(env);
     if (keyMessage !== undefined) {
       try {
         keyChange = await ctx.deps.keyExchange.fromPeer(keyMessage);
       } catch (err) {
-        if (parksAtOnce(err)) {
-          return this.park(tx, err, msg.content, env.id, receivedAt);
-        }
+        if (parksAtOnce(err)) return this.park(tx, err, msg.content, env.id, receivedAt);
         throw err;
       }
     }
-    // Art. 10(4): a correction or erasure goes to whoever holds its original, never before it.
-    const spec = receiveSpecOf(env);
-    let original: Awaited<ReturnType<typeof ctx.deps.ledger.getReceived>> = null;
+    // The facts the kind asks for, and the original it refers to (Art. 10(4)).
     const originalId = spec.original?.(env);
-    if (originalId !== undefined) {
-      original = await ctx.deps.ledger.getReceived(originalId);
-      if (!original) return this.hold(msg, tx, env, originalId, facts, receivedAt);
-      if (original.fromAuthority !== env.from.authority) {
-        const err = new AccordError('policy.not_from_provider', undefined, { path: 'body.refersTo' });
-        return this.park(tx, err, msg.content, env.id, receivedAt);
-      }
-    }
-    // Art. 9(2): a request goes to the authority competent for it.
-    const target = spec.route?.(env, ctx.config) ?? original?.authority ?? env.to.authority;
-    // Art. 9(4): the rules, the suspension and the hooks decide before anything is delivered.
+    const known = await loadFacts(
+      ctx,
+      [spec.lookups?.(env), originalId === undefined ? undefined : { received: [originalId] }],
+      {},
+      receivedAt,
+    );
+    // Art. 9(4), 17: the rules, the suspension and the hooks decide before anything is delivered.
     const request = spec.screened?.(env);
     const screening: Screening =
-      request !== undefined
-        ? await screenRequest(
+      request === undefined
+        ? { outcome: 'accept' }
+        : await screenRequest(
             request,
-            target,
-            {
-              rules: ctx.config.policy.refusalRules,
-              suspensions: await ctx.deps.suspensions.list(),
-              now: receivedAt,
-            },
+            intakeTarget(env, null, ctx),
+            { rules: ctx.config.policy.refusalRules, suspensions: known.suspensions, now: receivedAt },
             ctx.hooks,
             (f) =>
               this.log.warn(
                 { messageId: request.id, hook: f.hook, failed: f.failed, code: 'policy.hook_failed' },
                 'refusal hook failed; the request goes to manual review',
               ),
-          )
-        : { outcome: 'accept' };
-    const status = { accept: 'delivered', refuse: 'refused', review: 'in-review' } as const;
-    const receiptJwe =
-      seen?.receiptJwe ??
-      (await this.sealReceipt(env, facts.jweSha256, receivedAt, status[screening.outcome]));
-    // Remembered until well after the message can no longer be accepted (expiry + leeway).
-    const ttlS = Math.max(60, Math.ceil((Date.parse(env.expiresAt) - receivedAt.getTime()) / 1000)) + 86_400;
-    const claim = seen
-      ? { outcome: 'same-copy' as const }
-      : await ctx.deps.state.claim(
-          env.id,
-          {
-            copy,
-            jweSha256: facts.jweSha256,
-            receiptJwe,
-            kind: env.kind,
-            fromAuthority: env.from.authority,
-            toAuthority: target,
-          },
-          ttlS,
-        );
-    if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
-    if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
-
-    const logLine = {
-      queue: ctx.names.deliveredLog,
-      content: Buffer.from(env.id),
-      props: { contentType: 'text/plain' },
-    };
-    if (keyChange !== undefined) {
-      // Issue 7: gateway to gateway; recorded, nothing reaches an authority.
-      await ctx.deps.audit.append(
-        messageRecord(env, 'in', {
-          reason: keyChange.slice(0, 500),
-          decidedBy: `peer gateway ${env.from.party}`,
-        }),
-      );
-      await commitWith(tx, logLine);
-      await ctx.deps.state.markSeenDelivered(env.id);
-      ctx.deps.metrics.message('in', env.kind, 'applied');
-      this.log.warn({ messageId: env.id, kind: env.kind, code: 'keys.changed_by_peer' }, keyChange);
-      await this.sendReceipt(env.id, receiptJwe);
-      return 'done';
-    }
-    if (request !== undefined && screening.outcome === 'refuse') {
-      // Art. 9(5): the notice goes to the requester at once; nothing reaches the addressed authority.
-      const { decidedBy } = screening;
-      const noticeId = await sendNotice(ctx, request, `refusal-${decidedBy.kind}`, {
-        kind: 'refusal-notice',
-        body: {
-          inReplyTo: env.id,
-          scope: 'full',
-          grounds: screening.grounds,
-          explanation: screening.explanation,
-          decidedBy,
-        },
-      });
-      await this.recordReceived(
-        env,
-        target,
+          );
+    const since = msg.headers[HELD_SINCE_HEADER];
+    const decision = decideInbound(
+      env,
+      {
+        jwe: msg.content.toString('latin1'),
+        verification: facts,
         receivedAt,
-        {
-          reason: `refused under Art. 9(4) by ${decidedBy.kind}; not delivered (notice ${noticeId})`,
-          decidedBy: `${decidedBy.kind}${decidedBy.ref === undefined ? '' : ` ${decidedBy.ref}`}`,
-        },
-        false,
-      );
-      await commitWith(tx, logLine);
-      await ctx.deps.state.markSeenDelivered(env.id);
-      ctx.deps.metrics.message('in', 'request', 'refused');
-      ctx.deps.metrics.refused(screening.grounds, { messageId: env.id, decidedBy: decidedBy.kind });
-      this.log.info(
-        { messageId: env.id, decidedBy: decidedBy.kind, ref: decidedBy.ref, noticeId },
-        'request refused; notice sent',
-      );
-      await this.sendReceipt(env.id, receiptJwe);
-      return 'done';
-    }
-
-    await this.recordProvenance(env);
-    const intake = {
-      target,
-      receivedAt: receivedAt.toISOString(),
-      facts: await loadFacts(ctx, [spec.lookups?.(env)], {}, receivedAt),
-    };
-    // What the kind's intake starts, also when it is held for review.
-    await runEffects(ctx, spec.taken?.(env, intake) ?? [], this.log);
-    const delivery: InboxDelivery = {
-      envelope: env,
-      ...(target !== env.to.authority ? { referredFrom: env.to.authority } : {}),
-      handling: env.handling,
-      verification: { ...facts, receivedAt: receivedAt.toISOString(), verifiedBy: ctx.config.party },
-    };
-    if (request !== undefined && screening.outcome === 'review') {
-      // Art. 9(4): held for a person; the request's JWE (ciphertext) is kept for the decision.
-      await ctx.deps.reviews.hold(
-        {
-          id: env.id,
-          jwe: msg.content.toString('latin1'),
-          authority: target,
-          addressedTo: env.to.authority,
-          fromAuthority: env.from.authority,
-          receivedAt: receivedAt.toISOString(),
-        },
-        ttlS,
-      );
-      const held = { ...delivery, review: { reasons: screening.reasons, decisions: REVIEW_DECISIONS } };
-      await this.recordReceived(env, target, receivedAt, { reason: 'held for review (Art. 9(4))' }, false);
-      await commitWith(tx, inboxMessage(ctx.names.review(target), held), logLine);
-      await ctx.deps.state.markSeenDelivered(env.id);
-      ctx.deps.metrics.message('in', 'request', 'in-review');
-      this.log.info(
-        { messageId: env.id, authority: target, by: screening.reasons.map((r) => r.by) },
-        'request held for review (Art. 9(4))',
-      );
-      await this.sendReceipt(env.id, receiptJwe);
-      return 'done';
-    }
-    // What the kind's delivery to an authority starts.
-    await runEffects(ctx, spec.delivered?.(env, intake) ?? [], this.log);
-    await this.recordReceived(env, target, receivedAt);
-    await commitWith(
-      tx,
-      ...eventMessages(ctx, spec.events?.(env, intake) ?? []),
-      inboxMessage(ctx.names.inbox(target), delivery),
-      logLine,
+        heldSince: typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? since : undefined,
+        keyChange,
+        screening,
+      },
+      known,
     );
-    await ctx.deps.state.markSeenDelivered(env.id);
-    ctx.deps.metrics.message('in', env.kind, 'delivered');
-    this.log.info({ messageId: env.id, kind: env.kind, to: env.to.authority }, 'delivered');
-    await this.sendReceipt(env.id, receiptJwe);
-    return 'done';
+    if (decision.action === 'park') return this.park(tx, decision.error, msg.content, env.id, receivedAt);
+    if (decision.action === 'hold') return this.hold(msg, tx, env, decision, facts, receivedAt);
+    return this.takeIn(tx, env, decision.plan, seen?.receiptJwe, copy, facts, receivedAt);
   }
 
   /**
-   * Art. 10(6): the record of a message received (or refused, or held for review), durable before the
-   * ingress ack. Only a message delivered to an authority enters the ledger (`nowHeldBy`): a refused one
-   * reached nobody, one held for review enters it when a decision delivers it.
+   * Claim the delivery for this copy (a receipt sealed first, with the plan's status) and carry the
+   * plan out; a claim by another copy waits, a delivered one is answered with its receipt.
    */
-  private async recordReceived(
+  private async takeIn(
+    tx: Tx,
     env: Envelope,
-    target: string,
+    plan: IntakePlan,
+    storedReceipt: string | undefined,
+    copy: string,
+    facts: OpenFacts,
     receivedAt: Date,
-    extra: Partial<AuditInput> = {},
-    delivered = true,
-  ): Promise<void> {
+  ): Promise<TxOutcome> {
     const { ctx } = this;
-    if (delivered) await nowHeldBy(ctx, env, target, receivedAt.toISOString());
-    await ctx.deps.audit.append(
-      messageRecord(env, 'in', { toAuthority: `${env.to.party}/${target}`, ...extra }),
-    );
+    const receiptJwe =
+      storedReceipt ?? (await this.sealReceipt(env, facts.jweSha256, receivedAt, plan.status));
+    const claim =
+      storedReceipt !== undefined
+        ? { outcome: 'same-copy' as const }
+        : await ctx.deps.state.claim(
+            env.id,
+            {
+              copy,
+              jweSha256: facts.jweSha256,
+              receiptJwe,
+              kind: env.kind,
+              fromAuthority: env.from.authority,
+              toAuthority: plan.target,
+            },
+            seenTtlS(env, receivedAt),
+          );
+    if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
+    if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
+    await executeIntake(ctx, tx, env.id, plan, receiptJwe, this.log);
+    return 'done';
   }
 
   /**
@@ -395,21 +231,11 @@ export class InboundPipeline {
     msg: Incoming,
     tx: Tx,
     env: Envelope,
-    refersTo: string,
+    held: { refersTo: string; since: string; first: boolean },
     facts: OpenFacts,
     receivedAt: Date,
   ): Promise<TxOutcome> {
     const { ctx } = this;
-    const since = msg.headers[HELD_SINCE_HEADER];
-    const heldSince = typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? since : undefined;
-    const maxMs = ctx.config.dataProtection.holdMaxHours * 3_600_000;
-    if (heldSince !== undefined && receivedAt.getTime() - Date.parse(heldSince) > maxMs) {
-      const err = new AccordError('policy.original_missing', undefined, {
-        path: 'body.refersTo',
-        messageId: env.id,
-      });
-      return this.park(tx, err, msg.content, env.id, receivedAt);
-    }
     await commitWith(tx, {
       queue: ctx.names.held,
       content: msg.content,
@@ -420,16 +246,17 @@ export class InboundPipeline {
           ...(typeof msg.headers[COPY_HEADER] === 'string'
             ? { [COPY_HEADER]: msg.headers[COPY_HEADER] }
             : {}),
-          [HELD_SINCE_HEADER]: heldSince ?? receivedAt.toISOString(),
+          [HELD_SINCE_HEADER]: held.since,
         },
       },
     });
-    if (heldSince === undefined) {
+    if (held.first) {
       this.log.info(
-        { messageId: env.id, refersTo, kind: env.kind },
+        { messageId: env.id, refersTo: held.refersTo, kind: env.kind },
         'held: the message it refers to has not arrived (Art. 10(4))',
       );
-      await this.sendReceipt(env.id, await this.sealReceipt(env, facts.jweSha256, receivedAt, 'held'));
+      const receiptJwe = await this.sealReceipt(env, facts.jweSha256, receivedAt, 'held');
+      await sendReceipt(ctx, env.id, receiptJwe, this.log);
     }
     return 'done';
   }
@@ -448,37 +275,6 @@ export class InboundPipeline {
   private waitForClaim(id: string): TxOutcome {
     this.log.debug({ messageId: id }, 'another copy holds a pending claim; waiting');
     return { requeueAfterMs: PENDING_RECHECK_MS };
-  }
-
-  private async sendReceipt(id: string, receiptJwe: string): Promise<void> {
-    try {
-      await this.ctx.deps.peer.publish(this.ctx.peerNames.ingress, Buffer.from(receiptJwe, 'latin1'), {
-        contentType: 'application/jose',
-      });
-    } catch (err) {
-      // The delivery stands. The sender resends when no receipt comes, and gets this receipt again.
-      this.log.warn(
-        { messageId: id, err: (err as Error).message },
-        'receipt not sent; the sender will resend',
-      );
-    }
-  }
-
-  /**
-   * Art. 11(2): what the export gate must know before anything of this message can leave — the keyed
-   * hashes of its identifiers and, for a consent, what it allows. Idempotent, so a retry repeats it.
-   */
-  private async recordProvenance(env: Envelope): Promise<void> {
-    const { ctx } = this;
-    const key = ctx.config.policy.identifierKey;
-    if (key !== undefined) {
-      const hashes = identifiers(env.body).map(({ id }) => identifierHash(key, id));
-      await ctx.deps.provenance.rememberIdentifiers(
-        env.id,
-        hashes,
-        ctx.config.policy.identifierRetentionDays * 86_400,
-      );
-    }
   }
 
   private async sealReceipt(
@@ -515,7 +311,7 @@ export class InboundPipeline {
     });
   }
 
-  /** A receipt for something this gateway sent: check it against the record, then report `delivered`. */
+  /** A receipt for something this gateway sent: check it against the record, then report it. */
   private async takeReceipt(
     tx: Tx,
     receipt: EnvelopeOf<'receipt'>,
@@ -525,22 +321,14 @@ export class InboundPipeline {
     const { ctx } = this;
     const id = receipt.body.forMessageId;
     const sent = await ctx.deps.state.getSent(id);
-    if (!sent || sent.toAuthority !== receipt.from.authority || sent.from !== receipt.to.authority) {
-      const err = new AccordError(
-        'receipt.unknown_message',
-        'no record of sending this message to this authority',
-        {
-          messageId: id,
-        },
-      );
-      return this.park(tx, err, content, receipt.id, at);
-    }
-    if (sent.jweSha256 !== receipt.body.jweSha256) {
-      const err = new AccordError('receipt.digest_mismatch', 'the receipt acknowledges a different JWE', {
-        messageId: id,
-      });
-      return this.park(tx, err, content, receipt.id, at);
-    }
+    const facts = await loadFacts(
+      ctx,
+      sent === null ? [] : [receiptedSpecOf(sent.kind).lookups?.(id)],
+      {},
+      at,
+    );
+    const decision = decideReceipt(receipt, sent, facts);
+    if (decision.action === 'park') return this.park(tx, decision.error, content, receipt.id, at);
     const anchor = receipt.body.auditAnchor;
     if (anchor !== undefined && anchor !== this.lastAnchor) {
       // Art. 10(6): the peer's latest signed checkpoint, held here as an anchor of its records.
@@ -553,60 +341,22 @@ export class InboundPipeline {
       });
       this.lastAnchor = anchor;
     }
-    if (sent.deliveredAt) {
+    if (decision.action === 'settled' || sent === null) {
       await commitWith(tx);
       return 'done';
     }
     const deliveredAt = at.toISOString();
-    // What the receipt of this kind sets off (Art. 17: the suspension's date; Art. 18: the end; issue 7:
-    // the announced key becomes the one in use).
-    const receipted = receiptedSpecOf(sent.kind);
-    const facts = await loadFacts(ctx, [receipted.lookups?.(id)], {}, at);
-    await runEffects(
-      ctx,
-      receipted.effects?.({ ...sent, id }, receipt.body.receivedAt, facts) ?? [],
-      this.log,
-    );
-    if (receipted.untold) {
-      // Issue 7: gateway to gateway, no authority to tell.
-      await commitWith(tx);
-      if (await ctx.deps.state.markDelivered(id, deliveredAt))
-        ctx.deps.metrics.message('out', sent.kind, 'delivered');
-      return 'done';
-    }
-    // What the sending authority is told for each status. `refused`: nothing here — the requester hears
-    // of it from the refusal notice.
-    const told = {
-      delivered: { type: 'delivered' as const },
-      duplicate: { type: 'delivered' as const },
-      'in-review': {
-        type: 'in-review' as const,
-        message: 'Art. 9(4): the requested party holds the request for a decision; a reply or notice follows',
-      },
-      held: {
-        type: 'held' as const,
-        message: 'Art. 10(4): taken in; delivered once the message it refers to has arrived',
-      },
-      refused: undefined,
-    }[receipt.body.status];
+    await runEffects(ctx, decision.effects, this.log);
     // The event commits with the ack; the mark follows. A crash between them repeats the event
     // (at least once) rather than losing it.
-    await commitWith(
-      tx,
-      ...(told === undefined
-        ? []
-        : [
-            eventMessage(ctx, sent.from, {
-              ...told,
-              at: deliveredAt,
-              messageId: id,
-              idempotencyKey: sent.idempotencyKey,
-              kind: sent.kind,
-              to: { party: ctx.config.peer.party, authority: sent.toAuthority },
-            }),
-          ]),
-    );
-    if (await ctx.deps.state.markDelivered(id, deliveredAt)) {
+    await commitWith(tx, ...eventMessages(ctx, decision.events));
+    const first = await ctx.deps.state.markDelivered(id, deliveredAt);
+    if (decision.untold) {
+      // Issue 7: gateway to gateway, no authority to tell.
+      if (first) ctx.deps.metrics.message('out', sent.kind, 'delivered');
+      return 'done';
+    }
+    if (first) {
       const outcome = receipt.body.status === 'duplicate' ? 'delivered' : receipt.body.status;
       ctx.deps.metrics.message('out', sent.kind, outcome);
       if (outcome === 'delivered' && sent.sentAt) {
@@ -624,25 +374,7 @@ export class InboundPipeline {
     messageId: string | undefined,
     at: Date,
   ): Promise<TxOutcome> {
-    const sealed = err.code !== 'input.too_large' ? content.toString('latin1') : undefined;
-    const id = err.messageId ?? messageId;
-    this.ctx.deps.metrics.message('in', 'any', 'parked');
-    this.log.warn({ code: err.code, path: err.path, kid: err.kid, messageId: id }, 'ingress refused');
-    await commitWith(
-      tx,
-      deadLetterMessage(this.ctx, {
-        at: at.toISOString(),
-        source: 'ingress',
-        code: err.code,
-        message: err.message,
-        ...(err.path === undefined ? {} : { path: err.path }),
-        ...(id === undefined ? {} : { messageId: id }),
-        ...(err.kid === undefined ? {} : { kid: err.kid }),
-        inputSha256: createHash('sha256').update(content).digest('hex'),
-        inputBytes: content.length,
-        ...(sealed === undefined ? {} : { jwe: sealed }),
-      }),
-    );
+    await executePark(this.ctx, tx, err, content, messageId, at, this.log);
     return 'done';
   }
 }
