@@ -1,0 +1,45 @@
+/**
+ * Facts for unit tests of the pure decisions: the shipped config of a party (optionally changed), its
+ * directory, a fixed clock, and whatever records a test says were looked up. No broker, no Redis.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkConfigData, type Config } from '../../src/config.js';
+import type { Facts } from '../../src/kinds/spec.js';
+import { T0 } from './envelopes.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** The shipped config of `party` (config/<party>.json), with `tweak` applied to the raw JSON first. */
+export function configOf(
+  party: 'cz' | 'kz',
+  tweak: (raw: Record<string, any>) => void = () => undefined,
+): Config {
+  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<string, any>;
+  tweak(raw);
+  const check = checkConfigData(raw, join(ROOT, 'config'), {});
+  if (!check.ok) throw new Error(check.issues.join('\n'));
+  return check.config;
+}
+
+/** Facts on `config` at {@link T0}, nothing looked up unless `over` says so. */
+export function factsOf(config: Config, over: Partial<Facts> = {}): Facts {
+  return {
+    config,
+    ownAuthorities: new Set(config.authorities.map((a) => a.id)),
+    peerAuthorities: new Set(config.peer.authorities.map((a) => a.id)),
+    now: T0,
+    provided: new Map(),
+    received: new Map(),
+    seen: new Map(),
+    sent: new Map(),
+    suspensions: [],
+    suspension: undefined,
+    termination: null,
+    review: undefined,
+    met: new Set(),
+    gate: { consentUntil: new Map(), origins: new Map() },
+    ...over,
+  };
+}
