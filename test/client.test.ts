@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CaseSystemClient, type StatusEvent } from '../src/client/index.js';
 import { AMQP_URL, ROOT, startPair, type Pair } from './helpers/harness.js';
+import { expectCode } from './helpers/expect-code.js';
 
 /** The body of the example travel-document submission. */
 function body(): { documents: { number: string; type: 'passport'; status: 'lost' }[] } {
@@ -72,15 +73,12 @@ describe('client: submit(kind, body, options) resolves with the gateway’s answ
   });
 
   it('checks the submission against the schema before it leaves the process', async () => {
-    let code: string | undefined;
-    try {
-      await client.submit('travel-document', { documents: [{ number: 'X' }] } as any, {
+    await expectCode(
+      client.submit('travel-document', { documents: [{ number: 'X' }] } as any, {
         to: { party: 'KZ', authority: 'kz-ncb' },
         idempotencyKey: 'client-3',
-      });
-    } catch (err) {
-      code = (err as { code?: string }).code;
-    }
-    expect(code).to.equal('schema.invalid');
+      }),
+      'schema.invalid',
+    );
   });
 });

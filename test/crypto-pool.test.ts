@@ -5,13 +5,14 @@
  * assertions beyond the watchdog's own timeout.
  */
 import { expect } from 'chai';
-import { AccordError } from '../src/errors.js';
+import type { AccordError } from '../src/errors.js';
 import { generatePartyKeys } from '../src/crypto/keygen.js';
 import { KeyRing } from '../src/crypto/keyring.js';
 import { open } from '../src/crypto/open.js';
 import { seal } from '../src/crypto/seal.js';
 import { CryptoPool, INLINE_CRYPTO, cryptoRunner } from '../src/crypto/pool.js';
 import type { CryptoProfile } from '../src/crypto/profile.js';
+import { expectCode } from './helpers/expect-code.js';
 
 const profile: CryptoProfile = {
   signatureAlgs: ['ES256'],
@@ -21,16 +22,6 @@ const profile: CryptoProfile = {
 };
 
 const payload = Buffer.from(JSON.stringify({ note: 'a travel document list', n: 42 }));
-
-async function errorOf(p: Promise<unknown>): Promise<AccordError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(AccordError);
-    return err as AccordError;
-  }
-  expect.fail('expected a refusal');
-}
 
 describe('crypto/pool', () => {
   let czRing: KeyRing;
@@ -81,13 +72,13 @@ describe('crypto/pool', () => {
     const ct = parts[3]!;
     parts[3] = (ct[0] === 'A' ? 'B' : 'A') + ct.slice(1);
     const tampered = parts.join('.');
-    const inline = await errorOf(open(tampered, kzRing, profile));
-    const pooled = await errorOf(p.open(tampered, kzRing, profile));
+    const inline = await expectCode(open(tampered, kzRing, profile));
+    const pooled = await expectCode(p.open(tampered, kzRing, profile));
     expect(pooled.toJSON()).to.deep.equal(inline.toJSON());
     expect(pooled.code).to.equal('crypto.decrypt_failed');
     // CZ's ring holds no KZ decryption key: unknown kid, named by kid only.
-    const wrongRing = await errorOf(p.open(jwe, czRing, profile));
-    expect(wrongRing.toJSON()).to.deep.equal((await errorOf(open(jwe, czRing, profile))).toJSON());
+    const wrongRing = await expectCode(p.open(jwe, czRing, profile));
+    expect(wrongRing.toJSON()).to.deep.equal((await expectCode(open(jwe, czRing, profile))).toJSON());
     for (const e of [pooled, wrongRing]) {
       for (const s of secrets) expect(JSON.stringify(e.toJSON()) + e.message).not.to.include(s);
     }
@@ -100,8 +91,8 @@ describe('crypto/pool', () => {
     await p.open(jwe, ring, profile);
     const czSigKid = czRing.inventory().find((k) => k.owner === 'own' && k.use === 'sig')!.kid;
     ring.useState({ keys: [{ kid: czSigKid, owner: 'peer', use: 'sig', state: 'revoked' }] });
-    const inline = await errorOf(open(jwe, ring, profile));
-    const pooled = await errorOf(p.open(jwe, ring, profile));
+    const inline = await expectCode(open(jwe, ring, profile));
+    const pooled = await expectCode(p.open(jwe, ring, profile));
     expect(pooled.code).to.equal('crypto.key_revoked');
     expect(pooled.toJSON()).to.deep.equal(inline.toJSON());
   });
@@ -129,7 +120,7 @@ describe('crypto/pool', () => {
       workerUrl: new URL('./fixtures/stalling-crypto-worker.js', import.meta.url),
       onReplaced: (info) => replaced.push(info),
     });
-    const stuck = errorOf(p.seal(Buffer.from('STALL'), czRing, profile));
+    const stuck = expectCode(p.seal(Buffer.from('STALL'), czRing, profile));
     // Queued behind the stuck job: served by the replacement worker.
     const next = p.seal(payload, czRing, profile);
     const err = await stuck;
@@ -151,7 +142,7 @@ describe('crypto/pool', () => {
     await p.close();
     const results = await Promise.all(jobs);
     expect(results).to.include('infra.unavailable');
-    expect((await errorOf(p.seal(payload, czRing, profile))).code).to.equal('infra.unavailable');
+    expect((await expectCode(p.seal(payload, czRing, profile))).code).to.equal('infra.unavailable');
   });
 
   it('runs inline with crypto.workers 0', async () => {

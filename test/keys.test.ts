@@ -25,9 +25,10 @@ import {
 import { open } from '../src/crypto/open.js';
 import { FULL_PROFILE, TYP_JWKS } from '../src/crypto/profile.js';
 import { seal } from '../src/crypto/seal.js';
-import { AccordError } from '../src/errors.js';
+import type { AccordError } from '../src/errors.js';
 import { Gateway } from '../src/gateway.js';
 import { ROOT, memoryLogger, pairConfigs, removeNamespace, uniqueStem } from './helpers/harness.js';
+import { expectCode } from './helpers/expect-code.js';
 
 const PASSPHRASE = 'correct horse battery staple 7';
 type Json = Record<string, any>;
@@ -48,16 +49,11 @@ function expectNoSecret(err: AccordError): void {
   for (const s of secrets) expect(text.includes(s), `${err.code} carries a secret`).to.equal(false);
 }
 
-/** The AccordError `fn` throws (sync or async); fails when it does not throw one. */
+/** The AccordError `fn` throws, sync or async (test/helpers/expect-code.ts), which carries no secret. */
 async function refusal(fn: () => unknown): Promise<AccordError> {
-  try {
-    await fn();
-  } catch (err) {
-    expect(err, 'the thrown value').to.be.instanceOf(AccordError);
-    expectNoSecret(err as AccordError);
-    return err as AccordError;
-  }
-  return expect.fail('expected a refusal');
+  const err = await expectCode(fn);
+  expectNoSecret(err);
+  return err;
 }
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
 import type { EnvelopeOf } from '../src/domain/envelope.js';
-import type { AccordError } from '../src/errors.js';
 import { matchRefusalRule } from '../src/policy/refusal.js';
 import { checkSensitiveData, sensitiveCategoriesOf, suspectFreeText } from '../src/policy/sensitive-data.js';
 import {
@@ -16,15 +15,7 @@ import {
   sealAsCz,
   testEnvelope,
 } from './helpers/harness.js';
-
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    return (err as AccordError).code;
-  }
-};
+import { expectCode } from './helpers/expect-code.js';
 
 describe('policy/sensitive-data (Art. 10(2): sensitive data "may be provided only when necessary")', () => {
   const person = { familyName: 'Example', nationality: ['KZ'], health: 'diabetic, needs insulin' };
@@ -54,49 +45,51 @@ describe('policy/sensitive-data (Art. 10(2): sensitive data "may be provided onl
     ]);
   });
 
-  it('refuses sensitive data without a necessity statement', () => {
+  it('refuses sensitive data without a necessity statement', async () => {
     const handling = {
       purposes: ['combating-crime' as const],
       conditions: [],
       necessity: [{ category: 'nationality' as const, statement: 'needed' }],
     };
-    expect(codeOf(() => checkSensitiveData('person-search', { person }, handling))).to.equal(
+    await expectCode(
+      () => checkSensitiveData('person-search', { person }, handling),
       'policy.sensitive_without_necessity',
     );
-    expect(codeOf(() => checkSensitiveData('person-search', { person }, undefined))).to.equal(
+    await expectCode(
+      () => checkSensitiveData('person-search', { person }, undefined),
       'policy.sensitive_without_necessity',
     );
   });
 
-  it('refuses declared flags that do not match the data, and statements for data that is not there', () => {
+  it('refuses declared flags that do not match the data, and statements for data that is not there', async () => {
     const base = { purposes: ['combating-crime' as const], conditions: [] };
-    expect(
-      codeOf(() =>
+    await expectCode(
+      () =>
         checkSensitiveData(
           'person-search',
           { person: { familyName: 'X' } },
           { ...base, sensitive: ['health'] },
         ),
-      ),
-    ).to.equal('policy.sensitive_flags_mismatch');
-    expect(
-      codeOf(() =>
+      'policy.sensitive_flags_mismatch',
+    );
+    await expectCode(
+      () =>
         checkSensitiveData(
           'person-search',
           { person: { familyName: 'X' } },
           { ...base, necessity: [{ category: 'religion', statement: 's' }] },
         ),
-      ),
-    ).to.equal('policy.sensitive_flags_mismatch');
+      'policy.sensitive_flags_mismatch',
+    );
     // A signed envelope must declare what it carries.
     const justified = { ...base, necessity: [{ category: 'religion' as const, statement: 's' }] };
-    expect(
-      codeOf(() =>
+    await expectCode(
+      () =>
         checkSensitiveData('person-search', { person: { familyName: 'X', religion: 'y' } }, justified, {
           requireDeclared: true,
         }),
-      ),
-    ).to.equal('policy.sensitive_flags_mismatch');
+      'policy.sensitive_flags_mismatch',
+    );
   });
 
   it('allows personal data that is not sensitive without any statement', () => {

@@ -20,6 +20,7 @@ import type { InboxDelivery } from '../src/client/index.js';
 import { Gateway } from '../src/gateway.js';
 import { pino } from 'pino';
 import { pairConfigs, uniqueStem } from './helpers/harness.js';
+import { expectCode } from './helpers/expect-code.js';
 
 const hook = (name: string) => join(ROOT, 'test', 'fixtures', 'hooks', `${name}.mjs`);
 
@@ -324,13 +325,9 @@ describe('Art. 9(4) hooks in the config', () => {
       if (raw.party === 'KZ')
         raw.policy = { ...raw.policy, hooks: [{ id: 'bad', module: hook('no-function') }] };
     });
-    let code: string | undefined;
-    try {
+    await expectCode(async () => {
       const gw = await Gateway.start(kz, pino({ level: 'silent' }));
       await gw.stop();
-    } catch (err) {
-      code = (err as { code?: string }).code;
-    }
-    expect(code).to.equal('config.invalid');
+    }, 'config.invalid');
   });
 });

@@ -16,21 +16,13 @@ import amqp from 'amqplib';
 import { AmqpConnection } from '../src/transport/amqp.js';
 import { tlsSocketOptions, type TlsConfig } from '../src/transport/tls.js';
 import { ROOT, uniqueStem } from './helpers/harness.js';
+import { expectCode } from './helpers/expect-code.js';
 
 function material(): string {
   const dir = mkdtempSync(join(tmpdir(), 'accord-tls-'));
   execFileSync('bash', [join(ROOT, 'certs-example', 'make-tls.sh'), dir], { stdio: 'ignore' });
   return dir;
 }
-
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-};
 
 describe('TLS for broker connections (issue 11)', function () {
   this.timeout(60_000);
@@ -79,22 +71,21 @@ describe('TLS for broker connections (issue 11)', function () {
     expect((o.key as Buffer).toString('ascii')).to.contain('PRIVATE KEY');
   });
 
-  it('refuses test-only material in production, a key others can read, half a client pair, and non-PEM', () => {
-    expect(codeOf(() => tlsSocketOptions(cfg(), 'peer.tls', { NODE_ENV: 'production' }))).to.equal(
-      'config.invalid',
-    );
+  it('refuses test-only material in production, a key others can read, half a client pair, and non-PEM', async () => {
+    await expectCode(() => tlsSocketOptions(cfg(), 'peer.tls', { NODE_ENV: 'production' }), 'config.invalid');
     const loose = material();
     chmodSync(join(loose, 'cz-gateway.key'), 0o644);
-    expect(
-      codeOf(() =>
+    await expectCode(
+      () =>
         tlsSocketOptions(
           cfg({ cert: join(loose, 'cz-gateway.crt'), key: join(loose, 'cz-gateway.key') }),
           'peer.tls',
         ),
-      ),
-    ).to.equal('keys.invalid');
-    expect(codeOf(() => tlsSocketOptions(cfg({ key: undefined }), 'peer.tls'))).to.equal('config.invalid');
-    expect(codeOf(() => tlsSocketOptions(cfg({ ca: join(ROOT, 'package.json') }), 'peer.tls'))).to.equal(
+      'keys.invalid',
+    );
+    await expectCode(() => tlsSocketOptions(cfg({ key: undefined }), 'peer.tls'), 'config.invalid');
+    await expectCode(
+      () => tlsSocketOptions(cfg({ ca: join(ROOT, 'package.json') }), 'peer.tls'),
       'config.invalid',
     );
   });
