@@ -291,10 +291,19 @@ export async function startPair(tweak?: (raw: Record<string, any>) => void, now?
 /** The built `accord` command. */
 export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
-/** Run `accord` with `args`; its exit code and output, whether it succeeded or not. */
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * Run `accord` with `args` (and `env` added to this process's environment); its exit code and output,
+ * whether it succeeded or not.
+ */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
+    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
