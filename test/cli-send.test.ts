@@ -75,7 +75,7 @@ describe('accord send and the notices answer what the gateway decided', function
     const key = `${uniqueStem()}/religion`;
     const r = await cli('send', '--config', kzFile, '--file', messageFile(personSearch(key, true)));
     expect(r.code, r.stdout).to.equal(1);
-    expect(r.stderr).to.match(/^policy\.sensitive_without_necessity: .+ \(at body\.person\.religion\)$/m);
+    expect(r.stderr).to.match(/^policy\.sensitive_without_necessity: .+ \(at handling\.necessity\)$/m);
     expect(r.stdout).not.to.match(/accepted|published/);
   });
 
@@ -153,13 +153,15 @@ describe('accord send without a gateway: the urgent lane, --no-wait and the time
   let ch: amqp.Channel;
 
   before(async () => {
-    // The outbox and the submit exchange as the gateway declares them, but no gateway consuming.
+    // The queues and the submit exchange as a gateway leaves them when it stops: no consumer.
     config = pairConfigs(uniqueStem()).kz;
     file = configFileFor(config);
     const n = names(config.namespace);
     conn = await amqp.connect(AMQP_URL);
     ch = await conn.createChannel();
-    await ch.assertQueue(n.outbox, { durable: true, arguments: queueArgsFor(config, n.outbox) });
+    for (const q of [n.outbox, n.events('kz-ncb')]) {
+      await ch.assertQueue(q, { durable: true, arguments: queueArgsFor(config, q) });
+    }
     await ch.assertExchange(n.submitExchange, 'direct', { durable: true });
     await ch.bindQueue(n.outbox, n.submitExchange, n.outbox);
   });

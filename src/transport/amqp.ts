@@ -6,35 +6,42 @@
  * of a silent drop; a publish in flight when the connection drops fails at once. The gateway's own
  * consumers run on transactional channels, so that what a delivery causes on the same broker (a
  * delivery to an inbox, an event, a dead letter) and the acknowledgement of that delivery commit
- * together. `noDelay: true` on every connection: with Nagle's algorithm a sealed message waits for
- * delayed TCP acks (p50 28 ms against 3 ms, issue 2).
+ * together. Each (re)connect goes through connect.ts, the one way every part of Accord connects
+ * (TLS, heartbeat, `noDelay`).
  */
 import type { ConnectionOptions } from 'node:tls';
 import { EventEmitter } from 'node:events';
-import amqp, {
-  type Channel,
-  type ChannelModel,
-  type ConfirmChannel,
-  type ConsumeMessage,
-  type Message,
-  type Options,
-} from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { PriorityGate } from './gate.js';
 import { AccordError } from '../errors.js';
+import { brokerUser, connectBroker, type BrokerSlice } from './connect.js';
 
-export interface AmqpOptions {
-  url: string;
+interface CommonOptions {
   /** Shown in the broker's management UI. */
   name: string;
-  heartbeatS: number;
+  /** AMQP heartbeat in seconds. @defaultValue the slice's `heartbeatS`, else 10 */
+  heartbeatS?: number;
   confirmTimeoutMs: number;
   /** First reconnect delay; doubles up to `maxReconnectDelayMs`. @defaultValue 200 */
   reconnectDelayMs?: number;
   /** @defaultValue 5000 */
   maxReconnectDelayMs?: number;
-  /** TLS socket options for an amqps:// url (see tls.ts). */
-  tls?: ConnectionOptions;
 }
+
+/**
+ * Which broker, and how: `broker` is the config's slice of it (`config.amqp`, or `config.peer`), TLS
+ * files and all (connect.ts). The form with `url` and `tls` (socket options already built) is the one
+ * gateway.ts passes until it hands over its slice.
+ */
+export type AmqpOptions = CommonOptions &
+  (
+    | { broker: BrokerSlice }
+    | {
+        url: string;
+        /** TLS socket options for an amqps:// url (tlsSocketOptions, tls.ts). */
+        tls?: ConnectionOptions;
+      }
+  );
 
 /** Properties Accord sets on a publish. */
 export interface PublishProps {
@@ -79,6 +86,8 @@ interface ConsumerSpec {
   plain?: PlainHandler;
   /** Barrier deliveries wait for every delivery before them; a failure is retried in place, never requeued. */
   barriers?: BarrierSpec;
+  /** Take only what `take` says is this consumer's; leave the rest unacknowledged (consumeSome). */
+  some?: { take: (msg: ConsumeMessage) => Promise<boolean>; priority: number };
   onError: (err: unknown, msg: ConsumeMessage) => void;
 }
 
@@ -176,9 +185,25 @@ export class AmqpConnection extends EventEmitter {
   private readonly routes: { exchange: string; queue: string }[] = [];
   private readonly consumers: ConsumerSpec[] = [];
   private upWaiters: (() => void)[] = [];
+  private readonly opts: CommonOptions;
+  private readonly broker: BrokerSlice;
+  private readonly tlsSocket: ConnectionOptions | undefined;
 
-  private constructor(private readonly opts: AmqpOptions) {
+  private constructor(opts: AmqpOptions) {
     super();
+    this.opts = opts;
+    if ('broker' in opts) {
+      this.broker = opts.broker;
+      this.tlsSocket = undefined;
+    } else {
+      this.broker = { url: opts.url };
+      this.tlsSocket = opts.tls;
+    }
+  }
+
+  /** The broker user this connection logs in as, the only `user_id` it may publish with. */
+  get user(): string {
+    return brokerUser(this.broker);
   }
 
   /** Connect; `infra.unavailable` when the first attempt fails (a misconfiguration should fail fast). */
@@ -194,24 +219,12 @@ export class AmqpConnection extends EventEmitter {
   }
 
   private async connectOnce(): Promise<void> {
-    let model: ChannelModel;
-    try {
-      model = await amqp.connect(this.opts.url, {
-        noDelay: true,
-        heartbeat: this.opts.heartbeatS,
-        clientProperties: { connection_name: this.opts.name },
-        timeout: 10_000,
-        ...this.opts.tls,
-      } as Options.Connect);
-    } catch (err) {
-      throw new AccordError(
-        'infra.unavailable',
-        `cannot connect to RabbitMQ for ${this.opts.name}: ${describe(err)}`,
-        {
-          cause: err,
-        },
-      );
-    }
+    // TLS files are read at each (re)connect: a renewed client certificate is picked up.
+    const model = await connectBroker(this.broker, {
+      name: this.opts.name,
+      heartbeatS: this.opts.heartbeatS,
+      tlsSocket: this.tlsSocket,
+    });
     const gen: Generation = {
       model,
       pub: undefined as unknown as ConfirmChannel,
@@ -485,6 +498,25 @@ export class AmqpConnection extends EventEmitter {
     await this.startConsumer(await this.current(), spec);
   }
 
+  /**
+   * Consume a queue for some of its deliveries only, as a passer-by beside the queue's own consumer:
+   * a delivery for which `take` resolves true is acked; every other one stays unacknowledged, and the
+   * broker gives it back to the queue, in its place, when this connection closes. With a consumer
+   * `priority` above the others' (they have 0), the broker offers every delivery to this consumer
+   * first while it has room in `prefetch`, so what it looks for cannot go to the other consumer.
+   */
+  async consumeSome(
+    queue: string,
+    prefetch: number,
+    priority: number,
+    take: (msg: ConsumeMessage) => Promise<boolean>,
+    onError: ConsumerSpec['onError'],
+  ): Promise<void> {
+    const spec: ConsumerSpec = { queue, prefetch, some: { take, priority }, onError };
+    this.consumers.push(spec);
+    await this.startConsumer(await this.current(), spec);
+  }
+
   /** Run a handler on one delivery until it succeeds (then ack) or the channel is gone. */
   private async handleUntilDone(
     gen: Generation,
@@ -538,55 +570,72 @@ export class AmqpConnection extends EventEmitter {
         }
       }, afterMs).unref();
     };
-    await ch.consume(spec.queue, (msg) => {
-      if (msg === null) {
-        this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
-        return;
-      }
-      const { barriers } = spec;
-      if (barriers) {
-        const earlier = barriers.isBarrier(msg) ? [...unfinished] : [];
-        // handleUntilDone never rejects.
-        const done = Promise.all(earlier).then(() => this.handleUntilDone(gen, ch, spec, barriers, msg));
-        unfinished.add(done);
-        void done.then(() => unfinished.delete(done));
-        return;
-      }
-      const run = async (): Promise<TxOutcome> => {
-        if (spec.plain) {
-          await spec.plain(msg);
-          if (!gen.dead) ch.ack(msg);
-          return 'done';
+    const consumeOptions: Options.Consume = spec.some
+      ? { arguments: { 'x-priority': spec.some.priority } }
+      : {};
+    await ch.consume(
+      spec.queue,
+      (msg) => {
+        if (msg === null) {
+          this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
+          return;
         }
-        if (gen.dead) return 'done'; // waited at the gate past a lost connection: the broker requeued it
-        let ops: (() => void)[] = [];
-        const tx: Tx = {
-          publish: (queue, content, props) => {
-            const options = publishOptions(props, {});
-            ops.push(() => ch.sendToQueue(queue, content, options));
-          },
-          ack: () => {
-            ops.push(() => ch.ack(msg));
-          },
-          commit: () => {
-            const batch = ops;
-            ops = [];
-            return committer.submit(batch);
-          },
+        const { some } = spec;
+        if (some) {
+          some.take(msg).then(
+            (took) => {
+              if (took && !gen.dead) ch.ack(msg);
+            },
+            (err: unknown) => spec.onError(err, msg),
+          );
+          return;
+        }
+        const { barriers } = spec;
+        if (barriers) {
+          const earlier = barriers.isBarrier(msg) ? [...unfinished] : [];
+          // handleUntilDone never rejects.
+          const done = Promise.all(earlier).then(() => this.handleUntilDone(gen, ch, spec, barriers, msg));
+          unfinished.add(done);
+          void done.then(() => unfinished.delete(done));
+          return;
+        }
+        const run = async (): Promise<TxOutcome> => {
+          if (spec.plain) {
+            await spec.plain(msg);
+            if (!gen.dead) ch.ack(msg);
+            return 'done';
+          }
+          if (gen.dead) return 'done'; // waited at the gate past a lost connection: the broker requeued it
+          let ops: (() => void)[] = [];
+          const tx: Tx = {
+            publish: (queue, content, props) => {
+              const options = publishOptions(props, {});
+              ops.push(() => ch.sendToQueue(queue, content, options));
+            },
+            ack: () => {
+              ops.push(() => ch.ack(msg));
+            },
+            commit: () => {
+              const batch = ops;
+              ops = [];
+              return committer.submit(batch);
+            },
+          };
+          return spec.tx!(msg, tx);
         };
-        return spec.tx!(msg, tx);
-      };
-      const admitted = gate ? () => gate.run(spec.admission!.urgent(msg), run) : run;
-      admitted().then(
-        (outcome) => {
-          if (outcome !== 'done') requeue(msg, outcome.requeueAfterMs);
-        },
-        (err: unknown) => {
-          spec.onError(err, msg);
-          requeue(msg, 1000);
-        },
-      );
-    });
+        const admitted = gate ? () => gate.run(spec.admission!.urgent(msg), run) : run;
+        admitted().then(
+          (outcome) => {
+            if (outcome !== 'done') requeue(msg, outcome.requeueAfterMs);
+          },
+          (err: unknown) => {
+            spec.onError(err, msg);
+            requeue(msg, 1000);
+          },
+        );
+      },
+      consumeOptions,
+    );
   }
 
   /** Close the connection for good; safe to call more than once. */
