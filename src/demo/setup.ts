@@ -6,12 +6,12 @@
 import { chmodSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
 import { checkConfigData, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
 import { ownExchanges, ownQueues, retiredQueues } from '../gateway.js';
 import { redactUrl } from '../log.js';
 import { describeRedis, redisConnection } from '../store/redis-connect.js';
+import { connectBroker } from '../transport/connect.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -34,7 +34,7 @@ export function demoConfig(party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config {
 
 export async function reachable(cz: Config): Promise<string | undefined> {
   try {
-    const c = await amqp.connect(cz.amqp.url, { timeout: 3000 });
+    const c = await connectBroker(cz.amqp, { name: 'accord-demo-check', timeoutMs: 3000 });
     await c.close();
   } catch {
     return (
@@ -66,7 +66,7 @@ export async function reachable(cz: Config): Promise<string | undefined> {
 }
 
 export async function removeQueues(configs: Config[]): Promise<void> {
-  const conn = await amqp.connect(configs[0]!.amqp.url);
+  const conn = await connectBroker(configs[0]!.amqp, { name: 'accord-demo-cleanup' });
   try {
     const ch = await conn.createChannel();
     for (const c of configs) for (const q of [...ownQueues(c), ...retiredQueues(c)]) await ch.deleteQueue(q);
@@ -87,7 +87,7 @@ export async function removeQueues(configs: Config[]): Promise<void> {
 
 /** True when a gateway consumes this config's outbox (the demo gateways are running). */
 export async function gatewayRunning(config: Config): Promise<boolean> {
-  const conn = await amqp.connect(config.amqp.url);
+  const conn = await connectBroker(config.amqp, { name: 'accord-demo-check' });
   try {
     const ch = await conn.createChannel();
     ch.on('error', () => undefined);

@@ -7,7 +7,7 @@
  * with the connection's own user as AMQP `user_id`, the urgent lane as AMQP priority (docs/security.md).
  */
 import type { ConnectionOptions } from 'node:tls';
-import amqp, { type ChannelModel, type Options } from 'amqplib';
+import amqp, { type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { names } from '../config.js';
 import { AccordError } from '../errors.js';
 import { redactUrl } from '../log.js';
@@ -95,6 +95,22 @@ export interface SubmissionPublisher {
     content: Buffer,
     props: { contentType: string; userId?: string; priority?: number },
   ): Promise<void>;
+}
+
+/**
+ * A plain confirm channel of a connection to `slice` as a {@link SubmissionPublisher}: for tools that
+ * keep many publishes in flight on one channel (the bench) instead of an AmqpConnection.
+ */
+export function channelPublisher(ch: ConfirmChannel, slice: BrokerSlice): SubmissionPublisher {
+  return {
+    user: brokerUser(slice),
+    publishVia: (exchange, routingKey, content, props) =>
+      new Promise<void>((resolve, reject) => {
+        ch.publish(exchange, routingKey, content, { persistent: true, ...props }, (err) =>
+          err ? reject(err as Error) : resolve(),
+        );
+      }),
+  };
 }
 
 /**
