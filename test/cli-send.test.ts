@@ -69,6 +69,18 @@ describe('accord send and the notices answer what the gateway decided', function
     const id = /message id (\S+)/.exec(r.stdout)?.[1];
     expect(id).to.be.a('string');
     await kzNcb.events.waitFor((e) => e.type === 'sent' && e.messageId === id, 20_000, 'sent');
+    const again = await cli('send', '--config', kzFile, '--file', messageFile(personSearch(key)));
+    expect(again.code, again.stderr).to.equal(0);
+    expect(again.stdout).to.match(/^duplicate: person-search .*message id (\S+)/m);
+    expect(again.stdout).to.contain(id);
+  });
+
+  it('send: a sender not in the directory is refused at once (the gateway would tell nobody)', async () => {
+    const sub = personSearch(`${uniqueStem()}/stranger`);
+    sub.from = 'kz-nobody';
+    const r = await cli('send', '--config', kzFile, '--file', messageFile(sub));
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/^auth\.unknown_authority: .+ \(at from\)$/m);
   });
 
   it('send: a submission the gateway rejects exits 1 with code: message (at path)', async () => {

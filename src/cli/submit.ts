@@ -13,6 +13,7 @@ import { names, type Config } from '../config.js';
 import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import { Submission } from '../domain/submission.js';
+import { AccordError, ERROR_CODES } from '../errors.js';
 import { brokerForSubmitter, SECRETS_HELP } from './broker-login.js';
 import { EXIT_OK, EXIT_REFUSED } from './exit.js';
 
@@ -64,6 +65,10 @@ export async function submitAndReport(
   accepted = '',
 ): Promise<number> {
   const sub = validate(Submission, submission, 'submission');
+  if (!config.authorities.some((a) => a.id === sub.from)) {
+    // The gateway would tell nobody (accord.dlq): say it here rather than wait for an answer.
+    throw new AccordError('auth.unknown_authority', ERROR_CODES['auth.unknown_authority'], { path: 'from' });
+  }
   const broker = brokerForSubmitter(config, sub.from, flags.secrets);
   const id = messageIdFor(config.party, sub.from, sub.idempotencyKey);
   const line = `${sub.kind} from ${sub.from} to ${sub.to.party}:${sub.to.authority}; message id ${id}`;
