@@ -548,6 +548,26 @@ export class AmqpConnection extends EventEmitter {
     ch.on('error', (err: Error) => this.lose(gen, err));
     ch.on('close', () => this.lose(gen, new Error(`consumer channel for ${spec.queue} closed`)));
     await ch.prefetch(spec.prefetch);
+    const { some } = spec;
+    if (some) {
+      await ch.consume(
+        spec.queue,
+        (msg) => {
+          if (msg === null) {
+            this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
+            return;
+          }
+          some.take(msg).then(
+            (took) => {
+              if (took && !gen.dead) ch.ack(msg);
+            },
+            (err: unknown) => spec.onError(err, msg),
+          );
+        },
+        { arguments: { 'x-priority': some.priority } },
+      );
+      return;
+    }
     const rpc = ch as unknown as RpcChannel;
     // TX_SELECT before consuming: no delivery (and so no handler frame) can arrive before it is done.
     if (spec.tx) await rpc.rpc(TX_SELECT, {}, TX_SELECT_OK);
@@ -570,72 +590,55 @@ export class AmqpConnection extends EventEmitter {
         }
       }, afterMs).unref();
     };
-    const consumeOptions: Options.Consume = spec.some
-      ? { arguments: { 'x-priority': spec.some.priority } }
-      : {};
-    await ch.consume(
-      spec.queue,
-      (msg) => {
-        if (msg === null) {
-          this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
-          return;
+    await ch.consume(spec.queue, (msg) => {
+      if (msg === null) {
+        this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
+        return;
+      }
+      const { barriers } = spec;
+      if (barriers) {
+        const earlier = barriers.isBarrier(msg) ? [...unfinished] : [];
+        // handleUntilDone never rejects.
+        const done = Promise.all(earlier).then(() => this.handleUntilDone(gen, ch, spec, barriers, msg));
+        unfinished.add(done);
+        void done.then(() => unfinished.delete(done));
+        return;
+      }
+      const run = async (): Promise<TxOutcome> => {
+        if (spec.plain) {
+          await spec.plain(msg);
+          if (!gen.dead) ch.ack(msg);
+          return 'done';
         }
-        const { some } = spec;
-        if (some) {
-          some.take(msg).then(
-            (took) => {
-              if (took && !gen.dead) ch.ack(msg);
-            },
-            (err: unknown) => spec.onError(err, msg),
-          );
-          return;
-        }
-        const { barriers } = spec;
-        if (barriers) {
-          const earlier = barriers.isBarrier(msg) ? [...unfinished] : [];
-          // handleUntilDone never rejects.
-          const done = Promise.all(earlier).then(() => this.handleUntilDone(gen, ch, spec, barriers, msg));
-          unfinished.add(done);
-          void done.then(() => unfinished.delete(done));
-          return;
-        }
-        const run = async (): Promise<TxOutcome> => {
-          if (spec.plain) {
-            await spec.plain(msg);
-            if (!gen.dead) ch.ack(msg);
-            return 'done';
-          }
-          if (gen.dead) return 'done'; // waited at the gate past a lost connection: the broker requeued it
-          let ops: (() => void)[] = [];
-          const tx: Tx = {
-            publish: (queue, content, props) => {
-              const options = publishOptions(props, {});
-              ops.push(() => ch.sendToQueue(queue, content, options));
-            },
-            ack: () => {
-              ops.push(() => ch.ack(msg));
-            },
-            commit: () => {
-              const batch = ops;
-              ops = [];
-              return committer.submit(batch);
-            },
-          };
-          return spec.tx!(msg, tx);
+        if (gen.dead) return 'done'; // waited at the gate past a lost connection: the broker requeued it
+        let ops: (() => void)[] = [];
+        const tx: Tx = {
+          publish: (queue, content, props) => {
+            const options = publishOptions(props, {});
+            ops.push(() => ch.sendToQueue(queue, content, options));
+          },
+          ack: () => {
+            ops.push(() => ch.ack(msg));
+          },
+          commit: () => {
+            const batch = ops;
+            ops = [];
+            return committer.submit(batch);
+          },
         };
-        const admitted = gate ? () => gate.run(spec.admission!.urgent(msg), run) : run;
-        admitted().then(
-          (outcome) => {
-            if (outcome !== 'done') requeue(msg, outcome.requeueAfterMs);
-          },
-          (err: unknown) => {
-            spec.onError(err, msg);
-            requeue(msg, 1000);
-          },
-        );
-      },
-      consumeOptions,
-    );
+        return spec.tx!(msg, tx);
+      };
+      const admitted = gate ? () => gate.run(spec.admission!.urgent(msg), run) : run;
+      admitted().then(
+        (outcome) => {
+          if (outcome !== 'done') requeue(msg, outcome.requeueAfterMs);
+        },
+        (err: unknown) => {
+          spec.onError(err, msg);
+          requeue(msg, 1000);
+        },
+      );
+    });
   }
 
   /** Close the connection for good; safe to call more than once. */
