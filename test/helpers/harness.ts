@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
+import amqp, { type GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { checkConfigData, names, type Config } from '../../src/config.js';
-import { Gateway, ownExchanges, ownQueues, retiredQueues } from '../../src/gateway.js';
+import { Gateway, ownExchanges, ownQueues, queueArgs, retiredQueues } from '../../src/gateway.js';
 import { CaseSystemClient, isDestroyOrder } from '../../src/client/index.js';
 import type { DestroyOrder, InboxDelivery, StatusEvent } from '../../src/client/index.js';
 import { REDACT_PATHS } from '../../src/log.js';
@@ -166,16 +166,38 @@ export async function authority(config: Config, id: string): Promise<TestAuthori
 
 /** Read every message currently in a queue (and ack them). */
 export async function drainQueue(queue: string): Promise<Buffer[]> {
+  return (await drainMessages(queue)).map((m) => m.content);
+}
+
+/** Read every message currently in a queue with its AMQP properties (and ack them). */
+export async function drainMessages(queue: string): Promise<GetMessage[]> {
   const conn = await amqp.connect(AMQP_URL);
   try {
     const ch = await conn.createChannel();
-    const out: Buffer[] = [];
+    const out: GetMessage[] = [];
     for (;;) {
       const m = await ch.get(queue, { noAck: true });
       if (m === false) break;
-      out.push(m.content);
+      out.push(m);
     }
     return out;
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
+ * The ingress of a gateway that ran before and is down now: its queue and peer exchange exist, nobody
+ * consumes, so what the other gateway sends it (first sends and resends) stays there to be read.
+ */
+export async function ingressWithoutGateway(config: Config): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    const n = names(config.namespace);
+    await ch.assertQueue(n.ingress, { durable: true, arguments: queueArgs(config) });
+    await ch.assertExchange(n.peerExchange, 'direct', { durable: true });
+    await ch.bindQueue(n.ingress, n.peerExchange, n.ingress);
   } finally {
     await conn.close();
   }
