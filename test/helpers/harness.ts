@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import amqp, { type GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
-import { checkConfigData, names, type Config } from '../../src/config.js';
+import { names, type Config } from '../../src/config.js';
+import { PARTY_TAGS, checkedPair, configPair } from '../../src/demo/config-pair.js';
 import { Gateway, ownExchanges, ownQueues, queueArgs, retiredQueues } from '../../src/gateway.js';
 import { CaseSystemClient, isDestroyOrder } from '../../src/client/index.js';
 import type { DestroyOrder, InboxDelivery, StatusEvent } from '../../src/client/index.js';
@@ -72,7 +73,7 @@ export function uniqueStem(): string {
   return `t${randomBytes(4).toString('hex')}`;
 }
 
-/** The demo configs of both parties, moved into namespaces `<stem>-cz` / `<stem>-kz`. */
+/** The shipped configs of both parties, moved into namespaces `<stem>-cz` / `<stem>-kz`. */
 export function pairConfigs(
   stem: string,
   tweak: (raw: Record<string, any>) => void = () => undefined,
@@ -80,23 +81,13 @@ export function pairConfigs(
   cz: Config;
   kz: Config;
 } {
-  // Git checks the test-only private keys out as 0644; the gateway refuses a key others can read.
-  for (const party of ['cz', 'kz']) chmodSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), 0o600);
-  const load = (party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config => {
-    const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<
-      string,
-      any
-    >;
-    raw.namespace = `${stem}-${party}`;
-    raw.peer.namespace = `${stem}-${peer}`;
+  const raw = configPair(stem);
+  for (const party of PARTY_TAGS) {
     // Art. 10(6) records of a test gateway go to a temporary folder, not beside the shipped config.
-    raw.records = { auditFile: join(tmpdir(), `accord-audit-${stem}`, `${party}.jsonl`) };
-    tweak(raw);
-    const check = checkConfigData(raw, join(ROOT, 'config'));
-    if (!check.ok) throw new Error(check.issues.join('\n'));
-    return check.config;
-  };
-  return { cz: load('cz', 'kz'), kz: load('kz', 'cz') };
+    raw[party].records = { auditFile: join(tmpdir(), `accord-audit-${stem}`, `${party}.jsonl`) };
+    tweak(raw[party]);
+  }
+  return checkedPair(raw);
 }
 
 /** A logger that keeps every line in memory, so tests can scan what was logged. */
