@@ -3,7 +3,7 @@
  * in its own namespaces so runs never see each other's queues or keys, and everything removed after.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
@@ -304,15 +304,54 @@ export async function startPair(tweak?: (raw: Record<string, any>) => void, now?
 /** The built `accord` command. */
 export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
-/** Run `accord` with `args`; its exit code and output, whether it succeeded or not. */
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Run `accord` with `args` (and `env` added to this process's); its exit code and output, either way. */
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
+    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** A gateway run by `accord start` in a child process. */
+export interface CliGateway {
+  /** What it wrote to standard output so far: its log. */
+  output(): string;
+  /** SIGTERM (unless it has exited), then its exit code; safe to call more than once. */
+  stop(): Promise<number | null>;
+}
+
+/** `accord start ARGS` in a child process, resolved once it logged `gateway started`. */
+export async function startGatewayCli(args: string[], timeoutMs = 15_000): Promise<CliGateway> {
+  const child = spawn('node', [CLI, 'start', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const deadline = Date.now() + timeoutMs;
+  while (!stdout.includes('gateway started')) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`accord start did not start a gateway: ${stdout}${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    output: () => stdout,
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 /** The shipped config of a test gateway's party, moved into its namespaces, as a file the CLI can read. */
