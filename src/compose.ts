@@ -176,29 +176,33 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
   const suspensions = new RedisSuspensions(redis, n.redisPrefix);
-  const metrics = new GatewayMetrics(config.party, {
-    dlqDepth: () => local.messageCount(n.dlq),
-    peerLinkUp: () => peer.isUp,
-    localBrokerUp: () => local.isUp,
-    pendingReviews: async () => (await reviews.pending()).length,
-    suspensionsInForce: async () =>
-      (await suspensions.list()).filter(
-        (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now().getTime(),
-      ).length,
-    consentsPending: () => ledger.consentsPending(),
-    destructions: async () => {
-      const t = now().getTime();
-      const graceMs = config.dataProtection.destruction.confirmGraceHours * 3_600_000;
-      return { due: await ledger.heldDueBefore(t), overdue: await ledger.heldDueBefore(t - graceMs) };
+  const metrics = new GatewayMetrics(
+    config.party,
+    {
+      dlqDepth: () => local.messageCount(n.dlq),
+      peerLinkUp: () => peer.isUp,
+      localBrokerUp: () => local.isUp,
+      pendingReviews: async () => (await reviews.pending()).length,
+      suspensionsInForce: async () =>
+        (await suspensions.list()).filter(
+          (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now().getTime(),
+        ).length,
+      consentsPending: () => ledger.consentsPending(),
+      destructions: async () => {
+        const t = now().getTime();
+        const graceMs = config.dataProtection.destruction.confirmGraceHours * 3_600_000;
+        return { due: await ledger.heldDueBefore(t), overdue: await ledger.heldDueBefore(t - graceMs) };
+      },
+      keyExpiries: () =>
+        daysUntilExpiry(keys.lifecycle, now()).map((k) => ({
+          kid: k.kid,
+          owner: k.owner,
+          use: k.use,
+          days: k.daysLeft,
+        })),
     },
-    keyExpiries: () =>
-      daysUntilExpiry(keys.lifecycle, now()).map((k) => ({
-        kid: k.kid,
-        owner: k.owner,
-        use: k.use,
-        days: k.daysLeft,
-      })),
-  });
+    now,
+  );
   // Everything for the peer goes to its ingress through its peer exchange.
   const peerLink = {
     publish: (queue: string, content: Buffer, props: PublishProps) =>
@@ -215,6 +219,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     metrics,
     alerts,
     connection: bullRedis,
+    now,
   });
   closers.add(() => timers.close());
   const deadlines = new BullDeadlines({

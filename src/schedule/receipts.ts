@@ -26,8 +26,8 @@ interface Deps {
   alerts: Alerter;
   /** A connection with `maxRetriesPerRequest: null`, as BullMQ workers require. */
   connection: Redis;
-  /** The gateway's clock, which stamps a failure. @defaultValue the wall clock */
-  now?: () => Date;
+  /** The gateway's clock, which stamps a failure. */
+  now: () => Date;
 }
 
 const QUEUE = 'receipts';
@@ -40,7 +40,7 @@ export class BullReceiptTimer implements ReceiptTimer {
   private readonly now: () => Date;
 
   constructor(private readonly deps: Deps) {
-    this.now = deps.now ?? (() => new Date());
+    this.now = deps.now;
     this.queue = new Queue(QUEUE, { connection: deps.connection, prefix: `${deps.names.redisPrefix}bull` });
     this.queue.on('error', (err: Error) => deps.log.warn({ err: err.message }, 'receipt queue error'));
   }
