@@ -226,9 +226,9 @@ async function main(): Promise<void> {
   const stem = `bench-${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
   const settings = { cryptoWorkers, jobsPerWorker, concurrency, prefetch };
-  const files = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, settings);
+  const files = benchConfigs(dir, stem, AMQP_URL, REDIS_URL, settings);
   // The second process of each party: same namespaces, broker and Redis; its own audit file.
-  const replicaFiles = benchConfigs(ROOT, dir, stem, AMQP_URL, REDIS_URL, { ...settings, replica: 2 });
+  const replicaFiles = benchConfigs(dir, stem, AMQP_URL, REDIS_URL, { ...settings, replica: 2 });
   say(
     `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}, amqp.concurrency ${concurrency ?? 'default'}, amqp.prefetch ${prefetch ?? 256}`,
   );

@@ -140,6 +140,108 @@ export class AccordError extends Error {
   }
 }
 
+/**
+ * What happens to a message whose processing failed with a code — the one place that decides it, for
+ * the consumers, the pipelines and the CLI:
+ * - `reject`: the input is refused whole. A submission's authority gets a `rejected` event (or, when
+ *   no listed authority can be told, a dead letter); a message from the peer is dead-lettered, since
+ *   nothing in it can be trusted to name whom to tell.
+ * - `park`: kept in `accord.dlq` for an admin. The consumer retries it a few times first
+ *   (`delivery.poisonAttempts`), in case the failure passes, then parks it as `delivery.poison`.
+ * - `retry-after`: the failure says nothing about the message (a broker or Redis outage); it waits
+ *   {@link RETRY_DELAY_MS} and is tried again, for as long as the outage lasts.
+ * - `wait-for-key`: nothing is signed with an expired key and nothing is dropped for want of one; the
+ *   message waits {@link RETRY_DELAY_MS} and is tried again until a valid key is active.
+ */
+export type Disposition = 'reject' | 'park' | 'retry-after' | 'wait-for-key';
+
+/** How long a message waits before it is tried again, by disposition. */
+export const RETRY_DELAY_MS = { 'retry-after': 1000, 'wait-for-key': 5000 } as const;
+
+/** Exit codes of the `accord` command (DESIGN §4): refused or failed, and bad usage or configuration. */
+export type ExitCode = 1 | 2;
+
+type Family = ErrorCode extends `${infer F}.${string}` ? F : never;
+
+/** By the code's family; {@link DISPOSITION_EXCEPTIONS} names the codes that differ from theirs. */
+const DISPOSITION_BY_FAMILY: Record<Family, { disposition: Disposition; exit: ExitCode }> = {
+  input: { disposition: 'reject', exit: 1 },
+  schema: { disposition: 'reject', exit: 1 },
+  auth: { disposition: 'reject', exit: 1 },
+  policy: { disposition: 'reject', exit: 1 },
+  treaty: { disposition: 'reject', exit: 1 },
+  directory: { disposition: 'reject', exit: 1 },
+  obligation: { disposition: 'park', exit: 1 },
+  crypto: { disposition: 'park', exit: 1 },
+  keys: { disposition: 'park', exit: 1 },
+  envelope: { disposition: 'park', exit: 1 },
+  receipt: { disposition: 'park', exit: 1 },
+  delivery: { disposition: 'park', exit: 1 },
+  config: { disposition: 'park', exit: 2 },
+  infra: { disposition: 'retry-after', exit: 2 },
+  internal: { disposition: 'park', exit: 1 },
+};
+
+const DISPOSITION_EXCEPTIONS: Partial<Record<ErrorCode, { disposition: Disposition; exit: ExitCode }>> = {
+  'crypto.key_expired': { disposition: 'wait-for-key', exit: 1 },
+  // A key file is configuration: the command cannot run until it is fixed.
+  'keys.invalid': { disposition: 'park', exit: 2 },
+};
+
+function entry(code: ErrorCode): { disposition: Disposition; exit: ExitCode } {
+  return DISPOSITION_EXCEPTIONS[code] ?? DISPOSITION_BY_FAMILY[code.slice(0, code.indexOf('.')) as Family];
+}
+
+/** What happens to a message that failed with `code`. */
+export function dispositionOf(code: ErrorCode): Disposition {
+  return entry(code).disposition;
+}
+
+/** The `accord` command's exit code for a failure with `code`. */
+export function exitCodeOf(code: ErrorCode): ExitCode {
+  return entry(code).exit;
+}
+
+/**
+ * The disposition of anything thrown while a delivery was processed. An AccordError has its code's;
+ * any other failure is infrastructure (`retry-after`) when the connections it needs were down at the
+ * time or it is a connection failure by its type (see `isConnectionFailure`), and `park` otherwise.
+ */
+export function dispositionOfFailure(err: unknown, connectionsDown: boolean): Disposition {
+  if (err instanceof AccordError) return dispositionOf(err.code);
+  return connectionsDown || isConnectionFailure(err) ? 'retry-after' : 'park';
+}
+
+/** Node's socket error numbers that mean the other end is not there (now). */
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+/** Error classes of ioredis and amqplib raised when a connection or channel is gone. */
+const CONNECTION_ERROR_NAMES = new Set(['MaxRetriesPerRequestError', 'IllegalOperationError']);
+
+/** Redis error replies (their first word is the protocol's error code) that pass on their own. */
+const TRANSIENT_REDIS_REPLIES = new Set(['LOADING', 'MASTERDOWN', 'READONLY', 'TRYAGAIN', 'BUSY']);
+
+/** A failure of a connection, known by its class, its errno or a Redis reply's error code. */
+export function isConnectionFailure(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { name?: unknown; code?: unknown; message?: unknown };
+  if (typeof e.name === 'string' && CONNECTION_ERROR_NAMES.has(e.name)) return true;
+  if (typeof e.code === 'string' && CONNECTION_ERRNOS.has(e.code)) return true;
+  if (e.name === 'ReplyError' && typeof e.message === 'string') {
+    return TRANSIENT_REDIS_REPLIES.has(e.message.split(' ', 1)[0] ?? '');
+  }
+  return false;
+}
+
 /** Any thrown value as an AccordError; unknown failures become `internal.error` with no detail. */
 export function asAccordError(err: unknown): AccordError {
   if (err instanceof AccordError) return err;

@@ -2,7 +2,17 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AccordError, ERROR_CODES, asAccordError } from '../src/errors.js';
+import {
+  AccordError,
+  ERROR_CODES,
+  RETRY_DELAY_MS,
+  asAccordError,
+  dispositionOf,
+  dispositionOfFailure,
+  exitCodeOf,
+  isConnectionFailure,
+  type ErrorCode,
+} from '../src/errors.js';
 
 /** dist/test → the repository root. */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -49,5 +59,64 @@ describe('errors', () => {
     const err = asAccordError(new Error('secret'));
     expect(err.code).to.equal('internal.error');
     expect(JSON.stringify(err)).not.to.include('secret');
+  });
+});
+
+describe('errors: the disposition table', () => {
+  it('gives every code a disposition and an exit code', () => {
+    for (const code of CODES as ErrorCode[]) {
+      expect(['reject', 'park', 'retry-after', 'wait-for-key'], code).to.include(dispositionOf(code));
+      expect([1, 2], code).to.include(exitCodeOf(code));
+    }
+  });
+
+  it('rejects what is wrong with the input itself: schema, authority, policy, treaty', () => {
+    for (const code of [
+      'input.not_json',
+      'schema.invalid',
+      'auth.sender_mismatch',
+      'policy.onward_transfer_blocked',
+      'treaty.suspended',
+    ] as const) {
+      expect(dispositionOf(code), code).to.equal('reject');
+    }
+  });
+
+  it('parks what an admin must look at, retries outages, and waits for a valid signing key', () => {
+    expect(dispositionOf('crypto.bad_signature')).to.equal('park');
+    expect(dispositionOf('receipt.digest_mismatch')).to.equal('park');
+    expect(dispositionOf('internal.error')).to.equal('park');
+    expect(dispositionOf('infra.unavailable')).to.equal('retry-after');
+    expect(dispositionOf('crypto.key_expired')).to.equal('wait-for-key');
+    expect(RETRY_DELAY_MS['wait-for-key']).to.be.greaterThan(RETRY_DELAY_MS['retry-after']);
+  });
+
+  it('exits 2 for configuration, key files and unreachable infrastructure, 1 for the rest', () => {
+    expect(exitCodeOf('config.invalid')).to.equal(2);
+    expect(exitCodeOf('keys.invalid')).to.equal(2);
+    expect(exitCodeOf('infra.unavailable')).to.equal(2);
+    expect(exitCodeOf('schema.invalid')).to.equal(1);
+    expect(exitCodeOf('keys.thumbprint_mismatch')).to.equal(1);
+  });
+
+  it('retries a raw failure of a connection, known by its class, errno or Redis reply code', () => {
+    const refused = Object.assign(new Error('connect failed'), { code: 'ECONNREFUSED' });
+    const maxRetries = Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' });
+    const loading = Object.assign(new Error('LOADING Redis is loading the dataset in memory'), {
+      name: 'ReplyError',
+    });
+    for (const err of [refused, maxRetries, loading]) {
+      expect(isConnectionFailure(err), err.message).to.equal(true);
+      expect(dispositionOfFailure(err, false)).to.equal('retry-after');
+    }
+  });
+
+  it('parks any other raw failure, unless the connections were down when it happened', () => {
+    const other = Object.assign(new Error('Connection is closed.'), { name: 'Error' });
+    const wrongType = Object.assign(new Error('WRONGTYPE Operation against a key'), { name: 'ReplyError' });
+    expect(dispositionOfFailure(other, false)).to.equal('park');
+    expect(dispositionOfFailure(wrongType, false)).to.equal('park');
+    expect(dispositionOfFailure(other, true)).to.equal('retry-after');
+    expect(dispositionOfFailure(new AccordError('schema.invalid'), true)).to.equal('reject');
   });
 });

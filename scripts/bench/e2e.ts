@@ -4,10 +4,11 @@
  * for the signed receipts (`delivered`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { checkConfigFile, names, type Config } from '../../src/config.js';
+import { PARTY_TAGS, configPair, type PartyTag } from '../../src/demo/config-pair.js';
 import {
   channelPublisher,
   connectBroker,
@@ -41,25 +42,16 @@ export interface BenchSettings {
 
 /** Write both parties' configs into `dir` under namespaces `<stem>-cz` / `<stem>-kz`. */
 export function benchConfigs(
-  root: string,
   dir: string,
   stem: string,
   amqpUrl: string,
   redisUrl: string,
   settings: BenchSettings = {},
 ) {
-  const files: Record<'cz' | 'kz', string> = { cz: '', kz: '' };
-  for (const party of ['cz', 'kz'] as const) {
-    const peer = party === 'cz' ? 'kz' : 'cz';
-    const raw = JSON.parse(readFileSync(join(root, 'config', `${party}.json`), 'utf8')) as Record<
-      string,
-      unknown
-    > & {
-      keys: { privateJwks: string };
-      peer: { namespace?: string; amqpUrl: string; publicJwks: string };
-    };
-    raw.namespace = `${stem}-${party}`;
-    raw.peer.namespace = `${stem}-${peer}`;
+  const pair = configPair(stem, { keysDir: dir });
+  const files: Record<PartyTag, string> = { cz: '', kz: '' };
+  for (const party of PARTY_TAGS) {
+    const raw = pair[party];
     raw.amqp = {
       url: amqpUrl,
       prefetch: settings.prefetch ?? 256,
@@ -73,12 +65,6 @@ export function benchConfigs(
     };
     const suffix = settings.replica === undefined ? '' : `-r${settings.replica}`;
     raw.records = { auditFile: join(dir, `audit-${party}${suffix}.jsonl`) };
-    const keys = join(dir, `keys-${party}`);
-    mkdirSync(keys, { recursive: true });
-    copyFileSync(join(root, 'certs-example', party, 'private.jwks.json'), join(keys, 'private.jwks.json'));
-    chmodSync(join(keys, 'private.jwks.json'), 0o600);
-    raw.keys.privateJwks = join(keys, 'private.jwks.json');
-    raw.peer.publicJwks = join(root, 'certs-example', peer, 'public.jwks.json');
     files[party] = join(dir, `${party}${suffix}.json`);
     writeFileSync(files[party], JSON.stringify(raw, null, 2));
   }

@@ -10,6 +10,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { access, constants, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { Config } from '../config.js';
+import { AccordError } from '../errors.js';
 
 export const AUDIT_TYPES = [
   'provision',
@@ -408,4 +410,12 @@ export function exportAudit(file: string, from: Date, to: Date, format: 'csv' | 
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [cols.join(','), ...recs.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+}
+
+/** The gateway's audit log file (Art. 10(6)), as the config loader resolved it. */
+export function auditFileOf(config: Config): string {
+  // checkConfigData always fills it in (beside the config file when absent): one place for the default.
+  const file = config.records.auditFile;
+  if (file === undefined) throw new AccordError('config.invalid', 'records.auditFile is not resolved');
+  return file;
 }

@@ -1,5 +1,5 @@
 /** Exit codes (DESIGN §4): 0 success, 1 refused or failed, 2 bad usage or configuration. */
-import { AccordError } from '../errors.js';
+import { AccordError, exitCodeOf } from '../errors.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -9,9 +9,7 @@ export const EXIT_USAGE = 2;
 export function reportError(err: unknown): number {
   if (err instanceof AccordError) {
     process.stderr.write(`${err.code}: ${err.message}${err.path ? ` (at ${err.path})` : ''}\n`);
-    return err.code === 'config.invalid' || err.code === 'keys.invalid' || err.code === 'infra.unavailable'
-      ? EXIT_USAGE
-      : EXIT_REFUSED;
+    return exitCodeOf(err.code) === 2 ? EXIT_USAGE : EXIT_REFUSED;
   }
   process.stderr.write(`internal.error: ${(err as Error)?.message ?? String(err)}\n`);
   return EXIT_REFUSED;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../client/index.js';
-import { ROOT, demoConfig, reachable, removeQueues } from './setup.js';
+import { ROOT, demoConfigs, reachable, removeQueues } from './setup.js';
 import { names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
 import { Gateway, auditFileOf } from '../gateway.js';
@@ -79,8 +79,7 @@ const out = (s = '') => process.stdout.write(`${s}\n`);
 const ms = (t0: number, at: string) => `+${Date.parse(at) - t0} ms`;
 
 async function main(): Promise<number> {
-  const cz = demoConfig('cz', 'kz');
-  const kz = demoConfig('kz', 'cz');
+  const { cz, kz } = demoConfigs();
   const problem = await reachable(cz);
   if (problem) {
     process.stderr.write(`accord demo: ${problem}\n`);
@@ -290,7 +289,7 @@ async function main(): Promise<number> {
 }
 
 async function countQueue(queue: string): Promise<number> {
-  const conn = await connectBroker(demoConfig('cz', 'kz').amqp, { name: 'accord-demo-count' });
+  const conn = await connectBroker(demoConfigs().cz.amqp, { name: 'accord-demo-count' });
   try {
     const ch = await conn.createChannel();
     return (await ch.checkQueue(queue)).messageCount;

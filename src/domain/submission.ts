@@ -29,25 +29,15 @@ function variant<K extends SubmittableKind>(kind: K) {
   return z.strictObject({ ...head, kind: z.literal(kind), body: SUBMITTABLE[kind] });
 }
 
-/** A submission of any kind, discriminated by `kind`. */
-export const Submission = z.discriminatedUnion('kind', [
-  variant('request'),
-  variant('reply'),
-  variant('travel-document'),
-  variant('person-search'),
-  variant('further-info-request'),
-  variant('spontaneous'),
-  variant('refusal'),
-  variant('consent-request'),
-  variant('consent'),
-  variant('suspension-notice'),
-  variant('directory-update'),
-  variant('correction'),
-  variant('erasure'),
-  variant('usage-report-request'),
-  variant('usage-report'),
-  variant('termination-notice'),
-]);
+type Variant<K extends SubmittableKind> = ReturnType<typeof variant<K>>;
+/** One variant per kind, each with its own body (a union, not one variant of all bodies). */
+type AnyVariant = { [K in SubmittableKind]: Variant<K> }[SubmittableKind];
+
+/** A submission of any kind, discriminated by `kind`: one variant per submittable kind of messages.ts. */
+export const Submission = z.discriminatedUnion(
+  'kind',
+  (Object.keys(SUBMITTABLE) as SubmittableKind[]).map((k) => variant(k)) as [AnyVariant, ...AnyVariant[]],
+);
 export type Submission = z.infer<typeof Submission>;
 export type SubmissionInput = z.input<typeof Submission>;
 

@@ -21,7 +21,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
 import { parseJson, validate } from '../domain/parse.js';
 import type { OpenFacts } from '../crypto/open.js';
-import { AccordError } from '../errors.js';
+import { AccordError, dispositionOf } from '../errors.js';
 import { commitWith, deadLetterMessage, eventMessage, type GatewayContext } from './context.js';
 import { matchRefusalRule } from '../policy/refusal.js';
 import { frozenCopy, runHook } from '../policy/hooks.js';
@@ -44,8 +44,15 @@ import {
 } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
-/** Infrastructure failures are retried; every other code parks the message. */
-const RETRIED = new Set(['infra.unavailable']);
+/**
+ * Parked at once: a message from the peer is never rejected back to it (nothing in it can be trusted to
+ * name whom to tell), so `reject` parks it too. Retried and waiting failures go to the consumer.
+ */
+function parksAtOnce(err: unknown): err is AccordError {
+  if (!(err instanceof AccordError)) return false;
+  const d = dispositionOf(err.code);
+  return d === 'reject' || d === 'park';
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -94,7 +101,7 @@ export class InboundPipeline {
         });
       }
     } catch (err) {
-      if (err instanceof AccordError && !RETRIED.has(err.code)) {
+      if (parksAtOnce(err)) {
         return this.park(tx, err, msg.content, envelope?.id ?? claimedId, receivedAt);
       }
       throw err;
@@ -187,7 +194,7 @@ export class InboundPipeline {
       try {
         keyChange = await ctx.deps.keyExchange.fromPeer(env);
       } catch (err) {
-        if (err instanceof AccordError && !RETRIED.has(err.code)) {
+        if (parksAtOnce(err)) {
           return this.park(tx, err, msg.content, env.id, receivedAt);
         }
         throw err;

@@ -28,7 +28,7 @@ import { checkOnwardTransfer } from '../policy/onward-transfer.js';
 import { suspendedBy } from '../policy/suspension.js';
 import type { SensitiveCategory } from '../domain/categories.js';
 import { checkSensitiveData, suspectFreeText } from '../policy/sensitive-data.js';
-import { AccordError, ERROR_CODES } from '../errors.js';
+import { AccordError, ERROR_CODES, dispositionOf } from '../errors.js';
 import {
   commitWith,
   deadLetterMessage,
@@ -46,9 +46,6 @@ import {
   type InboxDelivery,
 } from './dispatch.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
-
-/** Codes that reject the submission; anything else is an infrastructure failure and is retried. */
-const REJECTING = /^(input|schema|auth|policy|treaty)\./;
 
 /** What is known of a submission's bytes before it is parsed: enough to trace it, nothing of its content. */
 type InputFacts = { inputSha256: string; inputBytes: number };
@@ -821,9 +818,9 @@ export class OutboundPipeline {
     return validate(Envelope, { ...base, ...content }, 'envelope');
   }
 
-  /** A rejecting code rejects the submission; any other failure is thrown, to be retried. */
+  /** A code whose disposition is `reject` rejects the submission; any other failure goes to the consumer. */
   private rejectOrThrow(to: RefusalTarget, err: unknown): Promise<TxOutcome> {
-    if (err instanceof AccordError && REJECTING.test(err.code)) {
+    if (err instanceof AccordError && dispositionOf(err.code) === 'reject') {
       return this.reject(to.tx, err, to.sender, to.idempotencyKey, to.input);
     }
     throw err;

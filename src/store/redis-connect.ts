@@ -7,6 +7,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import { redactUrl } from '../log.js';
+import { AccordError } from '../errors.js';
 
 /** The `redis` slice of the config. */
 export type RedisSettings = Config['redis'];
@@ -78,4 +79,34 @@ export function describeRedis(settings: RedisSettings): string {
   const { sentinel } = settings;
   if (!sentinel) return `Redis at ${redactUrl(settings.url)}`;
   return `the Redis primary of Sentinel group "${sentinel.name}" (Sentinels ${sentinel.nodes.join(', ')})`;
+}
+
+/**
+ * Check that Redis keeps what BullMQ and the de-duplication keys rely on: `maxmemory-policy noeviction`
+ * (the only policy under which keys are never dropped silently). Returns warnings for what is merely
+ * unsafe outside development (no AOF); with `NODE_ENV=production` that refuses too.
+ */
+export async function checkRedis(redis: Redis): Promise<string[]> {
+  const warnings: string[] = [];
+  let policy: string | undefined;
+  let aof: string | undefined;
+  try {
+    policy = ((await redis.config('GET', 'maxmemory-policy')) as string[])[1];
+    aof = ((await redis.config('GET', 'appendonly')) as string[])[1];
+  } catch {
+    warnings.push('Redis CONFIG is not available; maxmemory-policy and appendonly could not be checked');
+    return warnings;
+  }
+  if (policy !== undefined && policy !== 'noeviction') {
+    throw new AccordError(
+      'infra.unavailable',
+      `Redis maxmemory-policy is "${policy}"; Accord needs "noeviction" (set it with CONFIG SET maxmemory-policy noeviction)`,
+    );
+  }
+  if (aof === 'no') {
+    const msg = 'Redis runs without appendonly; a Redis crash loses de-duplication and timer state';
+    if (process.env.NODE_ENV === 'production') throw new AccordError('infra.unavailable', msg);
+    warnings.push(msg);
+  }
+  return warnings;
 }

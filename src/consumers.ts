@@ -1,0 +1,108 @@
+/**
+ * Runs a pipeline on each delivery of a queue and decides what happens when it fails, from the
+ * disposition table in errors.ts: an outage or a missing signing key makes the delivery wait and come
+ * back; any other failure is retried up to `delivery.poisonAttempts` times, then the delivery is
+ * parked in accord.dlq as `delivery.poison`, so one bad message never blocks the traffic behind it.
+ */
+import { createHash } from 'node:crypto';
+import type { ConsumeMessage } from 'amqplib';
+import type { Logger } from 'pino';
+import type { AccordError } from './errors.js';
+import { ERROR_CODES, RETRY_DELAY_MS, asAccordError, dispositionOfFailure } from './errors.js';
+import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
+import { URGENT_PRIORITY } from './pipeline/dispatch.js';
+import type { Incoming } from './pipeline/ports.js';
+import type { Tx, TxOutcome } from './transport/amqp.js';
+
+/** A delivery in the urgent lane (Art. 9(1)): its crypto goes first, and it never waits at the gate. */
+export function isUrgent(msg: ConsumeMessage): boolean {
+  return (msg.properties.priority as number | undefined) === URGENT_PRIORITY;
+}
+
+/**
+ * Counts how often the same delivery failed the same way, so a poison message is parked instead of
+ * retried forever. In memory: after a restart a poison message gets a fresh count, which only delays it.
+ */
+export class PoisonCounter {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly limit: number) {}
+
+  /** Returns true when this failure reaches the limit. */
+  fail(key: string): boolean {
+    const n = (this.counts.get(key) ?? 0) + 1;
+    if (n >= this.limit) {
+      this.counts.delete(key);
+      return true;
+    }
+    // Bounded: a flood of distinct failing messages must not grow memory without end.
+    if (this.counts.size > 10_000) this.counts.clear();
+    this.counts.set(key, n);
+    return false;
+  }
+
+  forget(key: string): void {
+    this.counts.delete(key);
+  }
+}
+
+/** The consumer side of one pipeline stage. */
+export interface GuardOptions {
+  stage: 'outbox' | 'ingress';
+  ctx: GatewayContext;
+  poison: PoisonCounter;
+  /** True while a connection the pipelines need is down: a raw failure then is an outage. */
+  connectionsDown: () => boolean;
+  log: Logger;
+}
+
+/** Wrap a pipeline's handler into a transactional consumer's handler, with the failure handling above. */
+export function guarded(
+  opts: GuardOptions,
+  handle: (m: Incoming, tx: Tx) => Promise<TxOutcome>,
+): (msg: ConsumeMessage, tx: Tx) => Promise<TxOutcome> {
+  const { stage, ctx, poison, log } = opts;
+  return async (msg, tx) => {
+    const incoming: Incoming = {
+      content: msg.content,
+      redelivered: msg.fields.redelivered,
+      headers: msg.properties.headers ?? {},
+      ...(typeof msg.properties.userId === 'string' ? { userId: msg.properties.userId } : {}),
+      urgent: isUrgent(msg),
+    };
+    const key = createHash('sha256').update(msg.content).digest('hex');
+    try {
+      const outcome = await handle(incoming, tx);
+      poison.forget(key);
+      return outcome;
+    } catch (err) {
+      const disposition = dispositionOfFailure(err, opts.connectionsDown());
+      if (disposition === 'wait-for-key') {
+        // Never sign with an expired key, never drop the message: it waits for a valid key.
+        const { code, kid } = err as AccordError;
+        log.error({ stage, code, kid }, 'no valid key to seal with; the message waits');
+        return { requeueAfterMs: RETRY_DELAY_MS[disposition] };
+      }
+      if (disposition === 'retry-after') {
+        log.warn({ stage, err: (err as Error).message }, 'infrastructure unavailable; the message waits');
+        return { requeueAfterMs: RETRY_DELAY_MS[disposition] };
+      }
+      const e = asAccordError(err);
+      log.error({ stage, code: e.code, err: (err as Error)?.message }, 'processing failed');
+      if (!poison.fail(key)) return { requeueAfterMs: RETRY_DELAY_MS['retry-after'] };
+      const attempts = ctx.config.delivery.poisonAttempts;
+      await commitWith(
+        tx,
+        deadLetterMessage(ctx, {
+          at: ctx.deps.now().toISOString(),
+          source: stage,
+          code: 'delivery.poison',
+          message: `${ERROR_CODES['delivery.poison']} (${attempts} attempts; last: ${e.code})`,
+          inputSha256: key,
+          inputBytes: msg.content.length,
+          ...(stage === 'ingress' ? { jwe: msg.content.toString('latin1') } : {}),
+        }),
+      );
+      return 'done';
+    }
+  };
+}
