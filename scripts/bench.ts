@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { names, type Config } from '../src/config.js';
 import { messageIdFor } from '../src/domain/ids.js';
-import { ownExchanges, ownQueues, retiredQueues } from '../src/gateway.js';
+import { ownExchanges, ownQueues, retiredQueues } from '../src/topology.js';
 import { connectBroker } from '../src/transport/connect.js';
 import { joseRates, naivePipeline, nodeJoseRates, rawAmqp } from './bench/baselines.js';
 import {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { names, type Config } from '../src/config.js';
-import { queueArgsFor } from '../src/gateway.js';
+import { queueArgsFor } from '../src/topology.js';
 import { URGENT_PRIORITY } from '../src/pipeline/dispatch.js';
 import {
   AMQP_URL,

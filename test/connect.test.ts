@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ChannelModel } from 'amqplib';
 import { names } from '../src/config.js';
 import { URGENT_PRIORITY } from '../src/domain/envelope.js';
-import { queueArgsFor } from '../src/gateway.js';
+import { queueArgsFor } from '../src/topology.js';
 import { AmqpConnection } from '../src/transport/amqp.js';
 import { brokerUser, connectBroker, publishSubmission } from '../src/transport/connect.js';
 import { ROOT, pairConfigs, removeNamespace, uniqueStem } from './helpers/harness.js';

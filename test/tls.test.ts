@@ -16,7 +16,7 @@ import amqp from 'amqplib';
 import { AmqpConnection } from '../src/transport/amqp.js';
 import { tlsSocketOptions, type TlsConfig } from '../src/transport/tls.js';
 import { names } from '../src/config.js';
-import { queueArgsFor } from '../src/gateway.js';
+import { queueArgsFor } from '../src/topology.js';
 import {
   ROOT,
   configFileFor,
@@ -111,11 +111,10 @@ describe('TLS for broker connections (issue 11)', function () {
 
   const open = (tls: TlsConfig, host = 'localhost') =>
     AmqpConnection.open({
-      url: `amqps://guest:guest@${host}:${port}`,
+      broker: { amqpUrl: `amqps://guest:guest@${host}:${port}`, tls },
       name: 'tls-test',
       heartbeatS: 10,
       confirmTimeoutMs: 5000,
-      tls: tlsSocketOptions(tls, 'peer.tls'),
     });
 
   it('connects with the right CA and client certificate, and publishes with a confirm', async () => {

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { readAdminToken } from '../gateway.js';
+import { readAdminToken } from '../admin/token.js';
 import { RedisDirectory } from '../store/redis-directory.js';
 import { RedisReviews } from '../store/redis-review.js';
 import { RedisSuspensions } from '../store/redis-state.js';

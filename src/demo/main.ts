@@ -9,7 +9,8 @@ import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../clien
 import { ROOT, demoConfigs, reachable, removeQueues } from './setup.js';
 import { names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { Gateway, auditFileOf } from '../gateway.js';
+import { Gateway } from '../gateway.js';
+import { auditFileOf } from '../audit/log.js';
 import { describeRedis } from '../store/redis-connect.js';
 import { connectBroker } from '../transport/connect.js';
 import { verifyAuditFile } from '../audit/log.js';

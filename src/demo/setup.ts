@@ -4,7 +4,7 @@
  * example case system.
  */
 import { names, type Config } from '../config.js';
-import { ownExchanges, ownQueues, retiredQueues } from '../gateway.js';
+import { ownExchanges, ownQueues, retiredQueues } from '../topology.js';
 import { redactUrl } from '../log.js';
 import { describeRedis, redisConnection } from '../store/redis-connect.js';
 import { connectBroker } from '../transport/connect.js';

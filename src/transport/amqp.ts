@@ -9,7 +9,6 @@
  * together. Each (re)connect goes through connect.ts, the one way every part of Accord connects
  * (TLS, heartbeat, `noDelay`).
  */
-import type { ConnectionOptions } from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { PriorityGate } from './gate.js';
@@ -30,18 +29,9 @@ interface CommonOptions {
 
 /**
  * Which broker, and how: `broker` is the config's slice of it (`config.amqp`, or `config.peer`), TLS
- * files and all (connect.ts). The form with `url` and `tls` (socket options already built) is the one
- * gateway.ts passes until it hands over its slice.
+ * files and all, opened by connect.ts like every other broker connection.
  */
-export type AmqpOptions = CommonOptions &
-  (
-    | { broker: BrokerSlice }
-    | {
-        url: string;
-        /** TLS socket options for an amqps:// url (tlsSocketOptions, tls.ts). */
-        tls?: ConnectionOptions;
-      }
-  );
+export type AmqpOptions = CommonOptions & { broker: BrokerSlice };
 
 /** Properties Accord sets on a publish. */
 export interface PublishProps {
@@ -187,18 +177,11 @@ export class AmqpConnection extends EventEmitter {
   private upWaiters: (() => void)[] = [];
   private readonly opts: CommonOptions;
   private readonly broker: BrokerSlice;
-  private readonly tlsSocket: ConnectionOptions | undefined;
 
   private constructor(opts: AmqpOptions) {
     super();
     this.opts = opts;
-    if ('broker' in opts) {
-      this.broker = opts.broker;
-      this.tlsSocket = undefined;
-    } else {
-      this.broker = { url: opts.url };
-      this.tlsSocket = opts.tls;
-    }
+    this.broker = opts.broker;
   }
 
   /** The broker user this connection logs in as, the only `user_id` it may publish with. */
@@ -223,7 +206,6 @@ export class AmqpConnection extends EventEmitter {
     const model = await connectBroker(this.broker, {
       name: this.opts.name,
       heartbeatS: this.opts.heartbeatS,
-      tlsSocket: this.tlsSocket,
     });
     const gen: Generation = {
       model,

@@ -2,11 +2,10 @@
  * One way to connect (STYLE.md): the gateway, the `accord` command, the client, the demo, the bench
  * and the chaos suite open every broker connection here, from the config's slice of that broker, so
  * each has the same TLS (`amqp.tls` or `peer.tls`, see tls.ts), heartbeat, `noDelay` (Nagle's
- * algorithm costs a sealed message a delayed TCP ack: p50 28 ms against 3 ms, issue 2) and a name in
+ * algorithm costs a sealed message a delayed TCP ack: p50 28 ms against 3 ms) and a name in
  * the broker's management UI. And one way to submit: through the gateway's `accord.submit` exchange
  * with the connection's own user as AMQP `user_id`, the urgent lane as AMQP priority (docs/security.md).
  */
-import type { ConnectionOptions } from 'node:tls';
 import amqp, { type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { names } from '../config.js';
 import { AccordError } from '../errors.js';
@@ -34,11 +33,6 @@ export interface BrokerConnectOptions {
   heartbeatS?: number | undefined;
   /** A connection attempt that takes longer fails, in milliseconds. @defaultValue 10000 */
   timeoutMs?: number | undefined;
-  /**
-   * TLS socket options already built with `tlsSocketOptions`, used instead of reading the slice's
-   * `tls` files: for callers that still pass AmqpOptions.tls (gateway.ts, until it passes its slice).
-   */
-  tlsSocket?: ConnectionOptions | undefined;
 }
 
 /** The broker URL of a slice. */
@@ -63,10 +57,9 @@ export function brokerUser(slice: BrokerSlice): string {
 export async function connectBroker(slice: BrokerSlice, opts: BrokerConnectOptions): Promise<ChannelModel> {
   const url = brokerUrl(slice);
   const tls =
-    opts.tlsSocket ??
-    (slice.tls === undefined
+    slice.tls === undefined
       ? undefined
-      : tlsSocketOptions(slice.tls, 'url' in slice ? 'amqp.tls' : 'peer.tls'));
+      : tlsSocketOptions(slice.tls, 'url' in slice ? 'amqp.tls' : 'peer.tls');
   const heartbeat = opts.heartbeatS ?? ('heartbeatS' in slice ? slice.heartbeatS : undefined) ?? 10;
   try {
     return await amqp.connect(url, {
