@@ -30,7 +30,6 @@ import { RedisDirectory } from './store/redis-directory.js';
 import { RedisLedger } from './store/redis-ledger.js';
 import { checkRedis, describeRedis, redisConnection } from './store/redis-connect.js';
 import { loadHooks } from './policy/hooks.js';
-import { tlsSocketOptions } from './transport/tls.js';
 import { AmqpConnection, type PublishProps } from './transport/amqp.js';
 import { DeliveredLogBarrier, PROBE_MARK_TTL_S } from './transport/delivered-log.js';
 import { GatewayMetrics } from './admin/metrics.js';
@@ -77,15 +76,10 @@ export interface Assembled {
 
 /** Open a broker connection from a config slice, and log its ups and downs. */
 async function openBroker(which: 'local' | 'peer', config: Config, log: Logger): Promise<AmqpConnection> {
-  const slice =
-    which === 'local'
-      ? { url: config.amqp.url, tls: config.amqp.tls }
-      : { url: config.peer.amqpUrl, tls: config.peer.tls };
   const c = await AmqpConnection.open({
+    broker: which === 'local' ? config.amqp : config.peer,
     heartbeatS: config.amqp.heartbeatS,
     confirmTimeoutMs: config.amqp.confirmTimeoutMs,
-    ...(slice.tls ? { tls: tlsSocketOptions(slice.tls, which === 'local' ? 'amqp.tls' : 'peer.tls') } : {}),
-    url: slice.url,
     name: `accord-${config.namespace ?? config.party}-${which}`,
   });
   c.on('down', (err: Error) =>
@@ -176,29 +170,33 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
   const suspensions = new RedisSuspensions(redis, n.redisPrefix);
-  const metrics = new GatewayMetrics(config.party, {
-    dlqDepth: () => local.messageCount(n.dlq),
-    peerLinkUp: () => peer.isUp,
-    localBrokerUp: () => local.isUp,
-    pendingReviews: async () => (await reviews.pending()).length,
-    suspensionsInForce: async () =>
-      (await suspensions.list()).filter(
-        (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now().getTime(),
-      ).length,
-    consentsPending: () => ledger.consentsPending(),
-    destructions: async () => {
-      const t = now().getTime();
-      const graceMs = config.dataProtection.destruction.confirmGraceHours * 3_600_000;
-      return { due: await ledger.heldDueBefore(t), overdue: await ledger.heldDueBefore(t - graceMs) };
+  const metrics = new GatewayMetrics(
+    config.party,
+    {
+      dlqDepth: () => local.messageCount(n.dlq),
+      peerLinkUp: () => peer.isUp,
+      localBrokerUp: () => local.isUp,
+      pendingReviews: async () => (await reviews.pending()).length,
+      suspensionsInForce: async () =>
+        (await suspensions.list()).filter(
+          (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now().getTime(),
+        ).length,
+      consentsPending: () => ledger.consentsPending(),
+      destructions: async () => {
+        const t = now().getTime();
+        const graceMs = config.dataProtection.destruction.confirmGraceHours * 3_600_000;
+        return { due: await ledger.heldDueBefore(t), overdue: await ledger.heldDueBefore(t - graceMs) };
+      },
+      keyExpiries: () =>
+        daysUntilExpiry(keys.lifecycle, now()).map((k) => ({
+          kid: k.kid,
+          owner: k.owner,
+          use: k.use,
+          days: k.daysLeft,
+        })),
     },
-    keyExpiries: () =>
-      daysUntilExpiry(keys.lifecycle, now()).map((k) => ({
-        kid: k.kid,
-        owner: k.owner,
-        use: k.use,
-        days: k.daysLeft,
-      })),
-  });
+    now,
+  );
   // Everything for the peer goes to its ingress through its peer exchange.
   const peerLink = {
     publish: (queue: string, content: Buffer, props: PublishProps) =>
@@ -215,6 +213,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     metrics,
     alerts,
     connection: bullRedis,
+    now,
   });
   closers.add(() => timers.close());
   const deadlines = new BullDeadlines({

@@ -1,19 +1,20 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
 import { names } from '../src/config.js';
 import {
-  CLI,
   ROOT,
   authority,
+  configFileFor,
   drainQueue,
+  ingressWithoutGateway,
   pairConfigs,
   removeNamespace,
-  uniqueStem,
   runCli,
+  startGatewayCli,
+  uniqueStem,
 } from './helpers/harness.js';
 
 const run = runCli;
@@ -60,37 +61,12 @@ describe('cli', () => {
 
   it('start runs a gateway that send can reach, and stops cleanly on SIGTERM', async function () {
     this.timeout(30_000);
-    const stem = uniqueStem();
-    const dir = mkdtempSync(join(tmpdir(), 'accord-start-'));
-    const { cz, kz } = pairConfigs(stem);
-    const czRaw = JSON.parse(readFileSync(join(ROOT, 'config', 'cz.json'), 'utf8')) as Record<string, any>;
-    czRaw.namespace = cz.namespace;
-    czRaw.peer.namespace = kz.namespace;
-    czRaw.keys.privateJwks = cz.keys.privateJwks;
-    czRaw.peer.publicJwks = cz.peer.publicJwks;
-    const file = join(dir, 'cz.json');
-    writeFileSync(file, JSON.stringify(czRaw));
+    const { cz, kz } = pairConfigs(uniqueStem());
+    const file = configFileFor(cz);
     // The peer's ingress and peer exchange must exist for the send to be confirmed; KZ's gateway is not needed.
-    const { default: amqp } = await import('amqplib');
-    const conn = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
-    const ch = await conn.createChannel();
-    const kzNames = names(kz.namespace);
-    await ch.assertQueue(kzNames.ingress, { durable: true, arguments: { 'x-max-priority': 10 } });
-    await ch.assertExchange(kzNames.peerExchange, 'direct', { durable: true });
-    await ch.bindQueue(kzNames.ingress, kzNames.peerExchange, kzNames.ingress);
-
-    const child = spawn('node', [CLI, 'start', '--config', file], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    await ingressWithoutGateway(kz);
+    const gw = await startGatewayCli(['--config', file]);
     try {
-      const deadline = Date.now() + 15_000;
-      while (!output.includes('gateway started')) {
-        if (Date.now() > deadline) throw new Error(`gateway did not start: ${output}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const ipc = await authority(cz, 'cz-pp-ipc');
       const sent = await run(['send', '--config', file, '--file', 'examples/messages/request.json']);
       expect(sent.code).to.equal(0);
@@ -99,17 +75,13 @@ describe('cli', () => {
       await ipc.client.close();
       expect(await drainQueue(names(kz.namespace).ingress)).to.have.length(1);
 
-      const exit = new Promise<number | null>((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      expect(await exit).to.equal(0);
-      expect(output).to.include('gateway stopped');
-      expect(output).not.to.include('Kazakh passport');
+      expect(await gw.stop()).to.equal(0);
+      expect(gw.output()).to.include('gateway stopped');
+      expect(gw.output()).not.to.include('Kazakh passport');
     } finally {
-      child.kill('SIGKILL');
-      await ch.deleteQueue(kzNames.ingress);
-      await ch.deleteExchange(kzNames.peerExchange);
-      await conn.close();
+      await gw.stop();
       await removeNamespace(cz);
+      await removeNamespace(kz);
     }
   });
 

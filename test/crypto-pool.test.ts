@@ -116,7 +116,8 @@ describe('crypto/pool', () => {
     const p = pool({
       workers: 1,
       jobsPerWorker: 1,
-      jobTimeoutMs: 500,
+      // Long enough for the replacement thread to start and seal on a loaded machine (500 ms was not).
+      jobTimeoutMs: 3000,
       workerUrl: new URL('./fixtures/stalling-crypto-worker.js', import.meta.url),
       onReplaced: (info) => replaced.push(info),
     });
@@ -125,7 +126,7 @@ describe('crypto/pool', () => {
     const next = p.seal(payload, czRing, profile);
     const err = await stuck;
     expect(err.code).to.equal('infra.unavailable');
-    expect(err.message).to.match(/crypto worker took longer than 500 ms to seal; it was replaced/);
+    expect(err.message).to.match(/crypto worker took longer than 3000 ms to seal; it was replaced/);
     expect(replaced).to.deep.equal([{ job: 'seal', reason: 'timeout' }]);
     const opened = await open(await next, kzRing, profile);
     expect(opened.payload.equals(payload)).to.equal(true);

@@ -6,8 +6,20 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import type { SubmissionInput } from '../src/client/index.js';
+import { names } from '../src/config.js';
 import { Gateway } from '../src/gateway.js';
-import { example, startPair, type Pair } from './helpers/harness.js';
+import { COPY_HEADER } from '../src/pipeline/dispatch.js';
+import {
+  authority,
+  drainMessages,
+  example,
+  ingressWithoutGateway,
+  pairConfigs,
+  removeNamespace,
+  startPair,
+  uniqueStem,
+  type Pair,
+} from './helpers/harness.js';
 
 describe('Art. 9(1): the urgent lane', function () {
   this.timeout(120_000);
@@ -90,5 +102,44 @@ describe('Art. 9(1): an urgent request overtakes bulk traffic already taken in b
       position,
       `urgent request delivered as number ${position + 1}, ${before} had arrived`,
     ).to.be.lessThan(before + 10);
+  });
+});
+
+describe('Art. 9(1): the resends of an urgent message', function () {
+  this.timeout(40_000);
+
+  it('go in the urgent lane, with the same properties as the first send', async () => {
+    const { cz, kz } = pairConfigs(uniqueStem(), (raw) => {
+      raw.delivery = { receiptTimeoutMs: 300, maxResends: 2, poisonAttempts: 5 };
+    });
+    // KZ's gateway is down: no receipt comes, and every copy CZ sends waits in KZ's ingress.
+    await ingressWithoutGateway(kz);
+    const gw = await Gateway.start(cz, pino({ level: 'silent' }));
+    const ipc = await authority(cz, 'cz-pp-ipc');
+    try {
+      const urgent = example('request', 'urgent-resent');
+      urgent.priority = 'urgent';
+      const { messageId } = await ipc.client.submit(urgent as SubmissionInput);
+      await ipc.events.waitFor((e) => e.type === 'failed' && e.messageId === messageId, 20_000, 'failed');
+      const copies = await drainMessages(names(kz.namespace).ingress);
+      // The first send and two resends.
+      expect(copies).to.have.length(3);
+      const props = copies.map(({ properties: p }) => ({
+        priority: p.priority as unknown,
+        messageId: p.messageId as unknown,
+        contentType: p.contentType as unknown,
+      }));
+      for (const p of props) {
+        expect(p).to.deep.equal({ priority: 9, messageId, contentType: 'application/jose' });
+      }
+      // Each copy is told apart by its own copy token (inbound.ts relies on it).
+      const tokens = copies.map((c) => (c.properties.headers as Record<string, unknown>)[COPY_HEADER]);
+      expect(new Set(tokens).size).to.equal(3);
+    } finally {
+      await ipc.client.close();
+      await gw.stop();
+      await removeNamespace(cz);
+      await removeNamespace(kz);
+    }
   });
 });

@@ -6,14 +6,21 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
-import { Gateway, queueArgs } from '../src/gateway.js';
+import { Gateway } from '../src/gateway.js';
+import { ownQueues, queueArgs } from '../src/topology.js';
+import { Alerts } from '../src/admin/alerts.js';
 import { COPY_HEADER } from '../src/pipeline/outbound.js';
+import type { Metrics } from '../src/pipeline/ports.js';
+import { BullReceiptTimer } from '../src/schedule/receipts.js';
+import { RedisMessageState } from '../src/store/redis-state.js';
+import { AmqpConnection } from '../src/transport/amqp.js';
 import {
   AMQP_URL,
   REDIS_URL,
   ROOT,
   authority,
   drainQueue,
+  ingressWithoutGateway,
   memoryLogger,
   pairConfigs,
   removeNamespace,
@@ -104,14 +111,7 @@ describe('reliable delivery', () => {
         raw.delivery = { receiptTimeoutMs: 300, maxResends: 2, poisonAttempts: 5 };
       });
       const { log, lines } = memoryLogger();
-      // KZ's gateway is down: its ingress and peer exchange exist (it ran before), nobody consumes.
-      const conn = await amqp.connect(AMQP_URL);
-      const ch = await conn.createChannel();
-      const kzNames = names(kz.namespace);
-      await ch.assertQueue(kzNames.ingress, { durable: true, arguments: queueArgs(kz) });
-      await ch.assertExchange(kzNames.peerExchange, 'direct', { durable: true });
-      await ch.bindQueue(kzNames.ingress, kzNames.peerExchange, kzNames.ingress);
-      await conn.close();
+      await ingressWithoutGateway(kz);
       const gwCz = await Gateway.start(cz, log);
       let gwKz: Gateway | undefined;
       const ipc = await authority(cz, 'cz-pp-ipc');
@@ -153,6 +153,93 @@ describe('reliable delivery', () => {
         await ipc.client.close();
         await gwCz.stop();
         await gwKz?.stop();
+        await removeNamespace(cz);
+        await removeNamespace(kz);
+      }
+    });
+  });
+
+  describe('reception awareness on the gateway’s clock', () => {
+    it('stamps the failure of a message without receipt with the gateway’s clock, not the wall clock', async function () {
+      this.timeout(30_000);
+      const { cz, kz } = pairConfigs(uniqueStem(), (raw) => {
+        raw.delivery = { receiptTimeoutMs: 200, maxResends: 1, poisonAttempts: 5 };
+      });
+      // A drill clock fifteen days ahead (accord start --clock-offset).
+      const dayMs = 86_400_000;
+      const drill = () => new Date(Date.now() + 15 * dayMs);
+      await ingressWithoutGateway(kz);
+      const n = names(cz.namespace);
+      const peerNames = names(kz.namespace);
+      const { log } = memoryLogger();
+      const local = await AmqpConnection.open({
+        broker: cz.amqp,
+        name: 'test-receipts',
+        heartbeatS: 10,
+        confirmTimeoutMs: 5000,
+      });
+      await local.assertQueues(ownQueues(cz), queueArgs(cz));
+      const redis = new Redis(REDIS_URL);
+      const bull = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+      const state = new RedisMessageState(redis, n.redisPrefix);
+      const noMetrics: Metrics = {
+        message: () => undefined,
+        receiptLatency: () => undefined,
+        resent: () => undefined,
+        sending: () => undefined,
+        refused: () => undefined,
+      };
+      const timer = new BullReceiptTimer({
+        config: cz,
+        names: n,
+        peerNames,
+        state,
+        local,
+        peer: { publish: (q, c, p) => local.publishVia(peerNames.peerExchange, q, c, p) },
+        log,
+        metrics: noMetrics,
+        alerts: new Alerts(cz.party, log, undefined, drill),
+        connection: bull,
+        now: drill,
+      });
+      try {
+        const id = randomUUID();
+        const sealedAt = drill().toISOString();
+        await state.putSealed(
+          id,
+          {
+            jwe: 'a.b.c.d.e',
+            jweSha256: 'f'.repeat(64),
+            from: 'cz-pp-ipc',
+            idempotencyKey: 'clock-1',
+            kind: 'request',
+            toParty: 'KZ',
+            toAuthority: 'kz-mia',
+            sealedAt,
+          },
+          3600,
+        );
+        await state.markSent(id, sealedAt);
+        timer.start();
+        await timer.schedule(id);
+        const letter = await waitForDeadLetter(n.dlq, (l) => l.messageId === id, [], 20_000);
+        const events = (await drainQueue(n.events('cz-pp-ipc'))).map(
+          (b) => JSON.parse(b.toString()) as { type: string; at: string; messageId: string },
+        );
+        const failed = events.find((e) => e.type === 'failed' && e.messageId === id);
+        const failedAt = (await state.getSent(id))?.failedAt;
+        // The event, the dead letter and the record all carry the drill clock's time.
+        expect(failed?.at).to.be.a('string');
+        expect(letter.at).to.equal(failed?.at);
+        expect(failedAt).to.equal(failed?.at);
+        expect(Date.parse(failed!.at) - Date.now(), 'days ahead of the wall clock').to.be.greaterThan(
+          14 * dayMs,
+        );
+      } finally {
+        await timer.close();
+        await local.close();
+        redis.disconnect();
+        bull.disconnect();
         await removeNamespace(cz);
         await removeNamespace(kz);
       }

@@ -21,7 +21,7 @@ import {
   type StatusEvent,
 } from '../../src/client/index.js';
 import type { Config } from '../../src/config.js';
-import { ROOT, demoConfig, gatewayRunning } from '../../src/demo/setup.js';
+import { ROOT, demoConfigs, gatewayRunning } from '../../src/demo/setup.js';
 
 const out = (desk: string, line: string): void => {
   process.stdout.write(`[${desk}] ${line}\n`);
@@ -41,6 +41,7 @@ class Desk {
   ) {
     const client = await CaseSystemClient.connect({
       url: config.amqp.url,
+      ...(config.amqp.tls ? { tls: config.amqp.tls } : {}),
       party: config.party,
       authority,
       ...(config.namespace ? { namespace: config.namespace } : {}),
@@ -99,8 +100,7 @@ async function ensureGateways(cz: Config): Promise<ChildProcess | undefined> {
 }
 
 async function main(): Promise<number> {
-  const cz = demoConfig('cz', 'kz');
-  const kz = demoConfig('kz', 'cz');
+  const { cz, kz } = demoConfigs();
   const gateways = await ensureGateways(cz);
   let resolveReply: (d: InboxDelivery) => void = () => undefined;
   const replied = new Promise<InboxDelivery>((resolve) => (resolveReply = resolve));

@@ -11,15 +11,17 @@
  * copies that come back wait on the delivered-log barrier.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { names } from '../../src/config.js';
+import { configPair, type PartyTag } from '../../src/demo/config-pair.js';
 import { messageIdFor } from '../../src/domain/ids.js';
 import { DELIVERY_HEADER } from '../../src/pipeline/inbound.js';
 import { AmqpConnection } from '../../src/transport/amqp.js';
+import { publishSubmission } from '../../src/transport/connect.js';
 import { ChaosRabbit, ChaosRedis, GatewayProcess, freePort, processOwningPort } from './services.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -88,55 +90,41 @@ function prng(seed: number): () => number {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The file names of a party's process: `cz`, or `cz-r2` with several replicas. */
-const tagOf = (party: 'cz' | 'kz', replica: number, replicas: number) =>
+const tagOf = (party: PartyTag, replica: number, replicas: number) =>
   replicas === 1 ? party : `${party}-r${replica}`;
 
 /**
- * The config files of a party's gateway processes: one config, except that each replica has its own
- * audit file (one writer per file) and admin port (docs/cluster.md, "The gateway replicas").
+ * The config files of each party's gateway processes: one config per party, except that each replica
+ * has its own audit file (one writer per file) and admin port (docs/cluster.md, "The gateway replicas").
  */
 function gatewayConfigs(
-  party: 'cz' | 'kz',
   replicas: number,
   dir: string,
   brokerUrl: string,
   peerUrl: string,
   redisUrl: string,
-): string[] {
-  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<
-    string,
-    unknown
-  > & {
-    keys: { privateJwks: string };
-    peer: { namespace?: string; amqpUrl: string; publicJwks: string };
-    admin?: Record<string, unknown>;
+): Record<PartyTag, string[]> {
+  const pair = configPair('chaos', { keysDir: dir });
+  const files = (party: PartyTag): string[] => {
+    const raw = pair[party];
+    raw.amqp = { url: brokerUrl, heartbeatS: 5, confirmTimeoutMs: 5000, prefetch: 64 };
+    raw.peer.amqpUrl = peerUrl;
+    raw.redis = { url: redisUrl };
+    raw.delivery = { receiptTimeoutMs: 5000, maxResends: 8, poisonAttempts: 5 };
+    return Array.from({ length: replicas }, (_, i) => {
+      const tag = tagOf(party, i + 1, replicas);
+      const config = {
+        ...raw,
+        records: { ...raw.records, auditFile: join(dir, 'audit', `${tag}.jsonl`) },
+        // 0 picks a free port, so replicas on one host do not collide.
+        ...(raw.admin ? { admin: { ...raw.admin, port: 0 } } : {}),
+      };
+      const file = join(dir, `${tag}.json`);
+      writeFileSync(file, JSON.stringify(config, null, 2));
+      return file;
+    });
   };
-  const peer = party === 'cz' ? 'kz' : 'cz';
-  raw.namespace = `chaos-${party}`;
-  raw.peer.namespace = `chaos-${peer}`;
-  raw.amqp = { url: brokerUrl, heartbeatS: 5, confirmTimeoutMs: 5000, prefetch: 64 };
-  raw.peer.amqpUrl = peerUrl;
-  raw.redis = { url: redisUrl };
-  raw.delivery = { receiptTimeoutMs: 5000, maxResends: 8, poisonAttempts: 5 };
-  // Private keys copied with owner-only permissions.
-  const keys = join(dir, `keys-${party}`);
-  mkdirSync(keys, { recursive: true });
-  copyFileSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), join(keys, 'private.jwks.json'));
-  chmodSync(join(keys, 'private.jwks.json'), 0o600);
-  raw.keys.privateJwks = join(keys, 'private.jwks.json');
-  raw.peer.publicJwks = join(ROOT, 'certs-example', peer, 'public.jwks.json');
-  return Array.from({ length: replicas }, (_, i) => {
-    const tag = tagOf(party, i + 1, replicas);
-    const config = {
-      ...raw,
-      records: { ...(raw.records as object | undefined), auditFile: join(dir, 'audit', `${tag}.jsonl`) },
-      // 0 picks a free port, so replicas on one host do not collide.
-      ...(raw.admin ? { admin: { ...raw.admin, port: 0 } } : {}),
-    };
-    const file = join(dir, `${tag}.json`);
-    writeFileSync(file, JSON.stringify(config, null, 2));
-    return file;
-  });
+  return { cz: files('cz'), kz: files('kz') };
 }
 
 /** `accord audit verify` of one process's audit file: undefined when it verifies, else what it said. */
@@ -189,9 +177,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     say(`RabbitMQ on :${rabbit.port}, Redis on :${redis.port}, peer link through a proxy on :${proxy.port}`);
     const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     // Both peer links (messages CZ→KZ, receipts KZ→CZ) go through the proxy; local links do not.
-    const czFiles = gatewayConfigs('cz', replicas, dir, rabbit.url, proxy.url(), redis.url);
-    const kzFiles = gatewayConfigs('kz', replicas, dir, rabbit.url, proxy.url(), redis.url);
-    const processes = (party: 'cz' | 'kz', files: string[]) =>
+    const { cz: czFiles, kz: kzFiles } = gatewayConfigs(replicas, dir, rabbit.url, proxy.url(), redis.url);
+    const processes = (party: PartyTag, files: string[]) =>
       files.map((file, i) => {
         const tag = tagOf(party, i + 1, replicas);
         const name = replicas === 1 ? party.toUpperCase() : `${party.toUpperCase()} r${i + 1}`;
@@ -212,9 +199,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       for (;;) {
         try {
           const c = await AmqpConnection.open({
-            url: rabbit.url,
+            broker: { url: rabbit.url, heartbeatS: 5 },
             name,
-            heartbeatS: 5,
             confirmTimeoutMs: 5000,
           });
           conns.push(c);
@@ -284,9 +270,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         // At least once from the case system: retried until the broker confirms.
         for (;;) {
           try {
-            await submitter.publish(czNames.outbox, Buffer.from(JSON.stringify(sub)), {
-              contentType: 'application/json',
-            });
+            await publishSubmission(submitter, 'chaos-cz', Buffer.from(JSON.stringify(sub)));
             break;
           } catch {
             await sleep(300);

@@ -11,7 +11,7 @@ import { loadConfig } from '../config.js';
 import { checkpointVerifier } from '../audit/checkpoint.js';
 import { exportAudit, heldByLiveWriter, verifyAuditFile } from '../audit/log.js';
 import { AccordError } from '../errors.js';
-import { auditFileOf } from '../gateway.js';
+import { auditFileOf } from '../audit/log.js';
 import { loadKeyRing } from '../keys/watch.js';
 import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, reportError } from './exit.js';
 

@@ -1,20 +1,44 @@
-/** `accord start --config FILE`: run one gateway in the foreground until SIGTERM or SIGINT. */
+/**
+ * `accord start --config FILE [--clock-offset OFFSET]`: run one gateway in the foreground until
+ * SIGTERM or SIGINT; with a clock offset, on a drill clock (src/clock.ts), never in production.
+ */
 import type { Command } from 'commander';
+import { drillClock } from '../clock.js';
 import { loadConfig } from '../config.js';
 import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
-import { EXIT_OK, reportError } from './exit.js';
+import { EXIT_OK, EXIT_USAGE, reportError } from './exit.js';
 
 export function registerStart(program: Command): void {
   program
     .command('start')
     .description('run one gateway in the foreground')
     .requiredOption('--config <file>', 'the gateway config (JSON)')
-    .action(async (opts: { config: string }) => {
+    .option(
+      '--clock-offset <offset>',
+      'drills only: run on a clock shifted by OFFSET, e.g. +15d, -2h, +90m (refused with NODE_ENV=production)',
+    )
+    .action(async (opts: { config: string; clockOffset?: string }) => {
+      let now: (() => Date) | undefined;
+      if (opts.clockOffset !== undefined) {
+        const drill = drillClock(opts.clockOffset);
+        if (!drill.ok) {
+          process.stderr.write(`accord start: ${drill.message}\n`);
+          process.exitCode = EXIT_USAGE;
+          return;
+        }
+        now = drill.now;
+      }
       const log = createLogger();
+      if (now !== undefined) {
+        log.warn(
+          { clockOffset: opts.clockOffset, drillNow: now().toISOString() },
+          `DRILL CLOCK: this gateway runs ${opts.clockOffset} off the real time; every timestamp and deadline it writes is shifted. Never in production; the peer gateway must run with the same offset`,
+        );
+      }
       let gw: Gateway;
       try {
-        gw = await Gateway.start(loadConfig(opts.config), log);
+        gw = await Gateway.start(loadConfig(opts.config), log, now);
       } catch (err) {
         process.exitCode = reportError(err);
         return;

@@ -6,11 +6,10 @@
 import { AccordError } from '../errors.js';
 import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
-import { demoConfig, reachable } from './setup.js';
+import { demoConfigs, reachable } from './setup.js';
 
 async function main(): Promise<number> {
-  const cz = demoConfig('cz', 'kz');
-  const kz = demoConfig('kz', 'cz');
+  const { cz, kz } = demoConfigs();
   const problem = await reachable(cz);
   if (problem) {
     process.stderr.write(`accord demo gateways: ${problem}\n`);

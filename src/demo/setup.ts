@@ -3,38 +3,26 @@
  * start RabbitMQ and Redis, and clean-up. Shared by `npm run demo`, `npm run demo:gateways` and the
  * example case system.
  */
-import { chmodSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
-import { checkConfigData, names, type Config } from '../config.js';
-import { AccordError } from '../errors.js';
-import { ownExchanges, ownQueues, retiredQueues } from '../gateway.js';
+import { names, type Config } from '../config.js';
+import { ownExchanges, ownQueues, retiredQueues } from '../topology.js';
 import { redactUrl } from '../log.js';
 import { describeRedis, redisConnection } from '../store/redis-connect.js';
+import { connectBroker } from '../transport/connect.js';
+import { checkedPair, configPair, type PartyTag } from './config-pair.js';
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { ROOT } from './config-pair.js';
 
 /** Namespaces are `<prefix>-cz` and `<prefix>-kz`; ACCORD_DEMO_PREFIX changes the prefix (tests do). */
 export const DEMO_PREFIX = process.env.ACCORD_DEMO_PREFIX ?? 'demo';
 
-export function demoConfig(party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config {
-  // Git checks the test-only private keys out as 0644; the gateway refuses a key others can read.
-  chmodSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), 0o600);
-  const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as {
-    namespace?: string;
-    peer: { namespace?: string };
-  };
-  raw.namespace = `${DEMO_PREFIX}-${party}`;
-  raw.peer.namespace = `${DEMO_PREFIX}-${peer}`;
-  const check = checkConfigData(raw, join(ROOT, 'config'));
-  if (!check.ok) throw new AccordError('config.invalid', check.issues.join('\n'));
-  return check.config;
+/** The demo's two configs, the shipped ones in the demo namespaces. */
+export function demoConfigs(): Record<PartyTag, Config> {
+  return checkedPair(configPair(DEMO_PREFIX));
 }
 
 export async function reachable(cz: Config): Promise<string | undefined> {
   try {
-    const c = await amqp.connect(cz.amqp.url, { timeout: 3000 });
+    const c = await connectBroker(cz.amqp, { name: 'accord-demo-check', timeoutMs: 3000 });
     await c.close();
   } catch {
     return (
@@ -66,7 +54,7 @@ export async function reachable(cz: Config): Promise<string | undefined> {
 }
 
 export async function removeQueues(configs: Config[]): Promise<void> {
-  const conn = await amqp.connect(configs[0]!.amqp.url);
+  const conn = await connectBroker(configs[0]!.amqp, { name: 'accord-demo-cleanup' });
   try {
     const ch = await conn.createChannel();
     for (const c of configs) for (const q of [...ownQueues(c), ...retiredQueues(c)]) await ch.deleteQueue(q);
@@ -87,7 +75,7 @@ export async function removeQueues(configs: Config[]): Promise<void> {
 
 /** True when a gateway consumes this config's outbox (the demo gateways are running). */
 export async function gatewayRunning(config: Config): Promise<boolean> {
-  const conn = await amqp.connect(config.amqp.url);
+  const conn = await connectBroker(config.amqp, { name: 'accord-demo-check' });
   try {
     const ch = await conn.createChannel();
     ch.on('error', () => undefined);

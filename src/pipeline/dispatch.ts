@@ -6,22 +6,34 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { OpenFacts } from '../crypto/open.js';
-import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
+import { ENVELOPE_VERSION, Envelope, URGENT_PRIORITY, type EnvelopeOf } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import type { GatewayContext, Outgoing } from './context.js';
-import type { SentRecord } from './ports.js';
+import type { PublishProps, SentRecord } from './ports.js';
 import { messageRecord } from '../audit/records.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
 
-/** AMQP priority of the urgent lane (Art. 9(1)); normal traffic has none. */
-export const URGENT_PRIORITY = 9;
+export { URGENT_PRIORITY } from '../domain/envelope.js';
 
 /**
  * Header naming one physical copy of a sealed message on the peer link (a fresh UUID per publish).
  * The receiver uses it to tell its own crashed attempt from another copy (see inbound.ts).
  */
 export const COPY_HEADER = 'x-accord-copy';
+
+/**
+ * The AMQP properties of one copy of a sealed message on the peer link, the same for the first send
+ * and every resend (schedule/receipts.ts): an urgent message keeps the Art. 9(1) lane when resent.
+ */
+export function peerPublishProps(id: string, urgent: boolean): PublishProps {
+  return {
+    contentType: 'application/jose',
+    messageId: id,
+    headers: { [COPY_HEADER]: randomUUID() },
+    ...(urgent ? { priority: URGENT_PRIORITY } : {}),
+  };
+}
 
 /** The stored record of an envelope, sealing and storing it first if this is the first attempt. */
 export async function sealedRecord(
@@ -43,6 +55,7 @@ export async function sealedRecord(
     toParty: envelope.to.party,
     toAuthority: envelope.to.authority,
     sealedAt: envelope.createdAt,
+    urgent: envelope.priority === 'urgent',
   };
   // The record outlives the message and every resend of it.
   const ttlS = Math.ceil((Date.parse(envelope.expiresAt) - Date.parse(envelope.createdAt)) / 1000) + 86_400;
@@ -62,12 +75,11 @@ export async function sendToPeer(
   const first = record.sentAt === undefined;
   if (first) ctx.deps.metrics.sending(1);
   try {
-    await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(record.jwe, 'latin1'), {
-      contentType: 'application/jose',
-      messageId: id,
-      headers: { [COPY_HEADER]: randomUUID() },
-      ...(urgent ? { priority: URGENT_PRIORITY } : {}),
-    });
+    await ctx.deps.peer.publish(
+      ctx.peerNames.ingress,
+      Buffer.from(record.jwe, 'latin1'),
+      peerPublishProps(id, urgent),
+    );
   } catch (err) {
     if (first) ctx.deps.metrics.sending(-1);
     throw err;

@@ -39,6 +39,11 @@ export interface SentRecord {
   toParty: string;
   toAuthority: string;
   sealedAt: string;
+  /**
+   * Art. 9(1): sent in the urgent lane, and so resent. Absent in records sealed before this field
+   * existed, which are resent as normal traffic.
+   */
+  urgent?: boolean;
   sentAt?: string;
   deliveredAt?: string;
   failedAt?: string;

@@ -4,7 +4,6 @@
  * after the last resend reports `failed` to the sending authority and parks the message in accord.dlq.
  * Jobs carry the message id only: no personal data in Redis job data (Art. 10(7)).
  */
-import { randomUUID } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -13,7 +12,7 @@ import { ERROR_CODES } from '../errors.js';
 import type { DeadLetter } from '../pipeline/context.js';
 import type { Alerter } from '../admin/alerts.js';
 import type { MessageState, Metrics, Publisher, ReceiptTimer } from '../pipeline/ports.js';
-import { COPY_HEADER } from '../pipeline/outbound.js';
+import { peerPublishProps } from '../pipeline/dispatch.js';
 
 interface Deps {
   config: Config;
@@ -27,6 +26,8 @@ interface Deps {
   alerts: Alerter;
   /** A connection with `maxRetriesPerRequest: null`, as BullMQ workers require. */
   connection: Redis;
+  /** The gateway's clock, which stamps a failure. */
+  now: () => Date;
 }
 
 const QUEUE = 'receipts';
@@ -36,8 +37,10 @@ export class BullReceiptTimer implements ReceiptTimer {
   private worker: Worker | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly now: () => Date;
 
   constructor(private readonly deps: Deps) {
+    this.now = deps.now;
     this.queue = new Queue(QUEUE, { connection: deps.connection, prefix: `${deps.names.redisPrefix}bull` });
     this.queue.on('error', (err: Error) => deps.log.warn({ err: err.message }, 'receipt queue error'));
   }
@@ -98,11 +101,11 @@ export class BullReceiptTimer implements ReceiptTimer {
       });
     }
     if (job.attemptsMade < config.delivery.maxResends) {
-      await this.deps.peer.publish(this.deps.peerNames.ingress, Buffer.from(rec.jwe, 'latin1'), {
-        contentType: 'application/jose',
-        messageId: id,
-        headers: { [COPY_HEADER]: randomUUID() },
-      });
+      await this.deps.peer.publish(
+        this.deps.peerNames.ingress,
+        Buffer.from(rec.jwe, 'latin1'),
+        peerPublishProps(id, rec.urgent === true),
+      );
       this.deps.metrics.resent();
       log.info(
         { messageId: id, resend: job.attemptsMade + 1 },
@@ -112,7 +115,7 @@ export class BullReceiptTimer implements ReceiptTimer {
       throw new Error('awaiting receipt');
     }
     // Event and dead letter first, the mark last: a crash in between repeats them rather than losing them.
-    const at = new Date().toISOString();
+    const at = this.now().toISOString();
     log.error({ messageId: id, resends: config.delivery.maxResends }, 'no receipt after the last resend');
     this.deps.alerts.raise('alert.delivery_failed', { messageId: id, kind: rec.kind, authority: rec.from });
     const event = {

@@ -3,17 +3,19 @@
  * in its own namespaces so runs never see each other's queues or keys, and everything removed after.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
+import amqp, { type GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
-import { checkConfigData, names, type Config } from '../../src/config.js';
-import { Gateway, ownExchanges, ownQueues, retiredQueues } from '../../src/gateway.js';
+import { names, type Config } from '../../src/config.js';
+import { PARTY_TAGS, checkedPair, configPair } from '../../src/demo/config-pair.js';
+import { Gateway } from '../../src/gateway.js';
+import { ownExchanges, ownQueues, queueArgs, retiredQueues } from '../../src/topology.js';
 import { CaseSystemClient, isDestroyOrder } from '../../src/client/index.js';
 import type { DestroyOrder, InboxDelivery, StatusEvent } from '../../src/client/index.js';
 import { REDACT_PATHS } from '../../src/log.js';
@@ -72,7 +74,7 @@ export function uniqueStem(): string {
   return `t${randomBytes(4).toString('hex')}`;
 }
 
-/** The demo configs of both parties, moved into namespaces `<stem>-cz` / `<stem>-kz`. */
+/** The shipped configs of both parties, moved into namespaces `<stem>-cz` / `<stem>-kz`. */
 export function pairConfigs(
   stem: string,
   tweak: (raw: Record<string, any>) => void = () => undefined,
@@ -80,23 +82,13 @@ export function pairConfigs(
   cz: Config;
   kz: Config;
 } {
-  // Git checks the test-only private keys out as 0644; the gateway refuses a key others can read.
-  for (const party of ['cz', 'kz']) chmodSync(join(ROOT, 'certs-example', party, 'private.jwks.json'), 0o600);
-  const load = (party: 'cz' | 'kz', peer: 'cz' | 'kz'): Config => {
-    const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<
-      string,
-      any
-    >;
-    raw.namespace = `${stem}-${party}`;
-    raw.peer.namespace = `${stem}-${peer}`;
+  const raw = configPair(stem);
+  for (const party of PARTY_TAGS) {
     // Art. 10(6) records of a test gateway go to a temporary folder, not beside the shipped config.
-    raw.records = { auditFile: join(tmpdir(), `accord-audit-${stem}`, `${party}.jsonl`) };
-    tweak(raw);
-    const check = checkConfigData(raw, join(ROOT, 'config'));
-    if (!check.ok) throw new Error(check.issues.join('\n'));
-    return check.config;
-  };
-  return { cz: load('cz', 'kz'), kz: load('kz', 'cz') };
+    raw[party].records = { auditFile: join(tmpdir(), `accord-audit-${stem}`, `${party}.jsonl`) };
+    tweak(raw[party]);
+  }
+  return checkedPair(raw);
 }
 
 /** A logger that keeps every line in memory, so tests can scan what was logged. */
@@ -166,16 +158,38 @@ export async function authority(config: Config, id: string): Promise<TestAuthori
 
 /** Read every message currently in a queue (and ack them). */
 export async function drainQueue(queue: string): Promise<Buffer[]> {
+  return (await drainMessages(queue)).map((m) => m.content);
+}
+
+/** Read every message currently in a queue with its AMQP properties (and ack them). */
+export async function drainMessages(queue: string): Promise<GetMessage[]> {
   const conn = await amqp.connect(AMQP_URL);
   try {
     const ch = await conn.createChannel();
-    const out: Buffer[] = [];
+    const out: GetMessage[] = [];
     for (;;) {
       const m = await ch.get(queue, { noAck: true });
       if (m === false) break;
-      out.push(m.content);
+      out.push(m);
     }
     return out;
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
+ * The ingress of a gateway that ran before and is down now: its queue and peer exchange exist, nobody
+ * consumes, so what the other gateway sends it (first sends and resends) stays there to be read.
+ */
+export async function ingressWithoutGateway(config: Config): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    const n = names(config.namespace);
+    await ch.assertQueue(n.ingress, { durable: true, arguments: queueArgs(config) });
+    await ch.assertExchange(n.peerExchange, 'direct', { durable: true });
+    await ch.bindQueue(n.ingress, n.peerExchange, n.ingress);
   } finally {
     await conn.close();
   }
@@ -291,15 +305,54 @@ export async function startPair(tweak?: (raw: Record<string, any>) => void, now?
 /** The built `accord` command. */
 export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
-/** Run `accord` with `args`; its exit code and output, whether it succeeded or not. */
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Run `accord` with `args` (and `env` added to this process's); its exit code and output, either way. */
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], { cwd: ROOT });
+    const { stdout, stderr } = await promisify(execFile)('node', [CLI, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** A gateway run by `accord start` in a child process. */
+export interface CliGateway {
+  /** What it wrote to standard output so far: its log. */
+  output(): string;
+  /** SIGTERM (unless it has exited), then its exit code; safe to call more than once. */
+  stop(): Promise<number | null>;
+}
+
+/** `accord start ARGS` in a child process, resolved once it logged `gateway started`. */
+export async function startGatewayCli(args: string[], timeoutMs = 15_000): Promise<CliGateway> {
+  const child = spawn('node', [CLI, 'start', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const deadline = Date.now() + timeoutMs;
+  while (!stdout.includes('gateway started')) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`accord start did not start a gateway: ${stdout}${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    output: () => stdout,
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 /** The shipped config of a test gateway's party, moved into its namespaces, as a file the CLI can read. */
