@@ -212,7 +212,9 @@ describe('pipeline/decide-outbound: the treaty’s state and each kind’s check
     it(`lets only a notifying authority send a ${kind} (Art. 13, 17, 18)`, async () => {
       const { raw, config } = example(kind);
       planOf(decide(raw, config));
-      const other = configOf(config.party === 'CZ' ? 'cz' : 'kz');
+      const other = configOf(config.party === 'CZ' ? 'cz' : 'kz', (c) => {
+        c.treaty = { notifyingAuthorities: [] };
+      });
       await expectRejection(decide(raw, other), 'treaty.not_notifying_authority', 'from');
     });
   }
