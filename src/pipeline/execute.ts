@@ -1,10 +1,12 @@
 /**
- * The one executor of effects. A decision (src/pipeline/decide-*.ts, with the kind specs of
- * src/kinds/) says what to do; this carries it out against the ports, one effect after the other in
- * the order given, each idempotent, so that a delivery processed again after a crash repeats them
- * harmlessly. The crash-safe order around them — store the sealed message, publish with a confirm,
- * schedule, record, then commit the AMQP transaction with the events and the ack — is kept by the
- * pipelines, which call {@link runEffects} at its steps and {@link commitDecision} last.
+ * The one executor. A decision (src/pipeline/decide-*.ts, with the kind specs of src/kinds/) says
+ * what to do; this carries it out against the ports in the crash-safe order of docs/reliability.md:
+ * for a send (executeSend) the sealed message stored before it is published, the publish with a
+ * confirm, the receipt timer, the records, then the AMQP transaction with the events and the ack; for
+ * an intake (executeIntake) the effects, then the transaction with the events, the deliveries, the
+ * delivered-log line and the ack, then the claim marked and the receipt. Effects run one after the
+ * other in the order given (runEffects), each idempotent, so a delivery processed again after a crash
+ * repeats them harmlessly. Resends and batching plug in here.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -105,11 +107,6 @@ async function runEffect(ctx: GatewayContext, e: Effect, log: Logger): Promise<v
 /** The events of a decision as messages for the authorities' event queues. */
 export function eventMessages(ctx: GatewayContext, events: readonly EventTo[]): Outgoing[] {
   return events.map((e) => eventMessage(ctx, e.authority, e.event));
-}
-
-/** Commit the transaction: the messages of the decision, then the ack of the delivery. */
-export async function commitDecision(tx: Tx, ...messages: Outgoing[]): Promise<void> {
-  await commitWith(tx, ...messages);
 }
 
 /** The messages a decision puts in this party's own queues. */
