@@ -310,7 +310,9 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   await local.consumeTx(
     n.outbox,
     config.amqp.prefetch,
-    guarded({ ...guard, stage: 'outbox' }, (m, tx) => outbound.handle(m, tx)),
+    guarded({ ...guard, stage: 'outbox', onPark: (m) => outbound.abandon(m) }, (m, tx) =>
+      outbound.handle(m, tx),
+    ),
     onError('outbox'),
     admission,
   );

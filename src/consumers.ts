@@ -52,6 +52,8 @@ export interface GuardOptions {
   poison: PoisonCounter;
   /** True while a connection the pipelines need is down: a raw failure then is an outage. */
   connectionsDown: () => boolean;
+  /** Called before a delivery is parked as poison, to undo what its attempts claimed. */
+  onPark?: (m: Incoming) => Promise<void>;
   log: Logger;
 }
 
@@ -89,6 +91,14 @@ export function guarded(
       const e = asAccordError(err);
       log.error({ stage, code: e.code, err: (err as Error)?.message }, 'processing failed');
       if (!poison.fail(key)) return { requeueAfterMs: RETRY_DELAY_MS['retry-after'] };
+      await opts
+        .onPark?.(incoming)
+        .catch((parkErr: unknown) =>
+          log.error(
+            { stage, err: (parkErr as Error)?.message },
+            'could not undo the parked delivery’s claims',
+          ),
+        );
       const attempts = ctx.config.delivery.poisonAttempts;
       await commitWith(
         tx,

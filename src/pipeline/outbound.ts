@@ -93,6 +93,24 @@ export class OutboundPipeline {
     return 'done';
   }
 
+  /**
+   * A submission parked as poison (consumers.ts) gives back its sending claim when its message was never
+   * sent, so that the case system's next submission of the key is sent rather than answered `duplicate`.
+   */
+  async abandon(msg: Incoming): Promise<void> {
+    const { ctx } = this;
+    let raw: unknown;
+    try {
+      raw = parseJson(msg.content, ctx.config.messages.maxSubmissionBytes);
+    } catch {
+      return;
+    }
+    const { messageId } = readHead(raw, msg.userId, await loadFacts(ctx, [])).named;
+    if (messageId !== undefined && (await ctx.deps.state.releaseSending(messageId))) {
+      this.log.warn({ messageId }, 'parked before it was sent; its idempotency key may be submitted again');
+    }
+  }
+
   /** A submission the gateway keeps: validated, decided by its kind on the facts it asks for, carried out. */
   private async keep(
     msg: Incoming,

@@ -90,6 +90,12 @@ export interface MessageState {
    * The claim lives as long as the sent record (`ttlS`).
    */
   claimSending(id: string, ttlS: number): Promise<boolean>;
+  /**
+   * Give the sending claim of `id` back when the message was never sent (its submission was parked as
+   * poison), so that the same idempotency key submitted again is sent, not answered `duplicate`.
+   * Returns true when a claim was given back; a sent message keeps its claim.
+   */
+  releaseSending(id: string): Promise<boolean>;
   markSent(id: string, at: string): Promise<void>;
   /** Returns true only the first time (so `delivered` is reported once). */
   markDelivered(id: string, at: string): Promise<boolean>;

@@ -34,6 +34,12 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]), 'NX')
 return 1
 `;
 
+/** Drop the claim field of a sent hash that has no sentAt. KEYS[1] sent key. Returns 1 when dropped. */
+const RELEASE_SENDING = `
+if redis.call('HEXISTS', KEYS[1], 'sentAt') == 1 then return 0 end
+return redis.call('HDEL', KEYS[1], 'claimedAt')
+`;
+
 export class RedisMessageState implements MessageState {
   constructor(
     private readonly redis: Redis,
@@ -75,6 +81,10 @@ export class RedisMessageState implements MessageState {
   async claimSending(id: string, ttlS: number): Promise<boolean> {
     const r = await this.redis.eval(CLAIM_SENDING, 1, this.sentKey(id), new Date().toISOString(), ttlS);
     return r === 1;
+  }
+
+  async releaseSending(id: string): Promise<boolean> {
+    return (await this.redis.eval(RELEASE_SENDING, 1, this.sentKey(id))) === 1;
   }
 
   async markSent(id: string, at: string): Promise<void> {
