@@ -84,6 +84,10 @@ export const ERROR_CODES = {
   'keys.announcement_not_accepted':
     'The peer announced or revoked a key in-band, and keys.acceptAnnouncements is off: security staff pin keys by hand (accord keys import-peer).',
   'keys.unknown_kid': 'The key lifecycle command names a kid that is not in the key sets.',
+  'keys.kid_collision':
+    'A key the peer announced or a peer set to import carries a kid that is already an own key, or a pinned key with another thumbprint.',
+  'keys.kid_ambiguous':
+    'The kid names both an own key and a pinned peer key: say which with --own or --peer (or give the thumbprint).',
   'envelope.wrong_recipient': 'The signed envelope names another recipient than this gateway’s party.',
   'envelope.wrong_sender': 'The signed envelope names another sender party than the pinned peer.',
   'envelope.expired': 'The envelope’s expiry time has passed.',

@@ -15,6 +15,7 @@ import {
   importPeer,
   listKeys,
   notifyGateways,
+  resolveKey,
   revokeKey,
   rotateKey,
 } from '../keys/operations.js';
@@ -41,6 +42,7 @@ async function notify(config: Config): Promise<void> {
 const Instant = z.iso.datetime({ offset: true });
 const Reason = z.string().min(1).max(500);
 const Kid = z.string().min(1).max(128);
+const Thumbprint = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'an RFC 7638 SHA-256 thumbprint');
 
 function checked<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   const r = schema.safeParse(value);
@@ -111,7 +113,7 @@ export function registerKeysLifecycle(keys: Command): void {
     )
     .action((file: string, opts: { config: string; expectThumbprint: string[] }) =>
       withConfig(opts.config, async (config) => {
-        const lines = importPeer(config, file, opts.expectThumbprint, new Date());
+        const lines = await importPeer(config, file, opts.expectThumbprint, new Date());
         for (const t of lines) out(`pinned ${t.use} kid ${t.kid}  thumbprint ${t.thumbprint}`);
         await record(
           config,
@@ -170,17 +172,33 @@ export function registerKeysLifecycle(keys: Command): void {
 
   keys
     .command('revoke')
-    .argument('<kid>', 'the own or peer key to revoke')
+    .argument('[kid]', 'the own or peer key to revoke (or name it with --thumbprint)')
     .description('revoke a key: from now on it neither signs nor is accepted (crypto.key_revoked)')
     .requiredOption('--config <file>', 'the gateway config')
     .requiredOption('--reason <text>', 'why (kept in key-state.json; no personal data)')
-    .action((kid: string, opts: { config: string; reason: string }) =>
-      withConfig(opts.config, async (config) => {
-        const reason = checked(Reason, opts.reason, 'reason');
-        const owner = await revokeKey(config, checked(Kid, kid, 'kid'), reason, new Date());
-        await record(config, `revoke ${owner} kid ${kid}: ${reason}`);
-        out(`revoked ${owner} key ${kid}`);
-        await notify(config);
-      }),
+    .option('--thumbprint <thumbprint>', 'name the key by its RFC 7638 thumbprint (accord keys list)')
+    .addOption(new Option('--own', 'the kid is one of this gateway’s own keys').conflicts('peer'))
+    .addOption(new Option('--peer', 'the kid is a pinned key of the peer').conflicts('own'))
+    .action(
+      (
+        kid: string | undefined,
+        opts: { config: string; reason: string; thumbprint?: string; own?: boolean; peer?: boolean },
+      ) =>
+        withConfig(opts.config, async (config) => {
+          const reason = checked(Reason, opts.reason, 'reason');
+          const ref = {
+            kid: kid === undefined ? undefined : checked(Kid, kid, 'kid'),
+            thumbprint:
+              opts.thumbprint === undefined ? undefined : checked(Thumbprint, opts.thumbprint, 'thumbprint'),
+            owner: opts.own ? ('own' as const) : opts.peer ? ('peer' as const) : undefined,
+          };
+          const { owner, key } = await resolveKey(config, ref);
+          await revokeKey(config, { kid: key.kid, owner }, reason, new Date());
+          await record(config, `revoke ${owner} ${key.use} kid ${key.kid}: ${reason}`);
+          out(
+            `revoked ${owner} key ${key.kid} (${owner === 'own' ? 'this gateway’s own' : 'the peer’s pinned'} ${key.use} key)`,
+          );
+          await notify(config);
+        }),
     );
 }

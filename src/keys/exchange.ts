@@ -136,7 +136,7 @@ export class GatewayKeyExchange implements KeyExchange {
           },
         );
       }
-      const pinned = pinAnnouncedKeys(config, set, now());
+      const pinned = await pinAnnouncedKeys(config, set, now());
       await this.reload();
       return `peer announced ${computed.map((t) => `${t.use}:${t.kid} (${t.thumbprint})`).join(', ')}; pinned ${pinned.length}`;
     }
@@ -148,7 +148,13 @@ export class GatewayKeyExchange implements KeyExchange {
     }
     const state = readKeyState(statePathOf(config));
     if (recordOf(state, 'peer', body.kid)?.state !== 'revoked') {
-      await revokeKey(config, body.kid, `peer revocation: ${body.reason}`.slice(0, 500), now());
+      // Finding 2: a peer message revokes a peer key, never one of ours of the same kid.
+      await revokeKey(
+        config,
+        { kid: body.kid, owner: 'peer' },
+        `peer revocation: ${body.reason}`.slice(0, 500),
+        now(),
+      );
       await this.reload();
     }
     return `peer revoked ${body.use}:${body.kid}`;

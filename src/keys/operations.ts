@@ -12,6 +12,7 @@ import {
   readPublicJwks,
   type PrivateJwk,
   type PrivateJwkSet,
+  type PublicJwk,
   type PublicJwkSet,
 } from '../crypto/jwk.js';
 import { generateEc, generateP256, generateRsa, publicHalf, thumbprint } from '../crypto/keygen.js';
@@ -119,14 +120,17 @@ export async function exportPublic(
  * (confirmed out of band). Keys new to this gateway are recorded active from `now`, so the newest
  * peer encryption key is the one messages are encrypted to.
  */
-export function importPeer(
+export async function importPeer(
   config: Config,
   file: string,
   expected: readonly string[],
   now: Date,
-): ThumbprintLine[] {
+  env: Env = process.env,
+): Promise<ThumbprintLine[]> {
   const set = readPublicJwks(file);
   checkThumbprints(set, expected);
+  // A new peer set replaces the pinned one (re-bootstrap), so only own kids collide here.
+  refuseCollisions(set, (await readOwn(config, env)).keys.map(publicHalf), undefined);
   const statePath = statePathOf(config);
   let state = readKeyState(statePath);
   // Keys pinned before keep their place; only keys new to this gateway are recorded from `now`, so a
@@ -246,19 +250,74 @@ export async function activateKey(
   writeKeyState(statePath, state);
 }
 
-/** Revoke an own or peer key: from now on it neither signs nor is accepted (`crypto.key_revoked`). */
+/** Names a key for `revoke`: by kid (with the side when the kid is both an own and a peer kid) or by thumbprint. */
+export interface KeyRef {
+  kid?: string | undefined;
+  /** RFC 7638 thumbprint: names one key whatever its kid. */
+  thumbprint?: string | undefined;
+  /** Whose key: required when a kid is both an own and a pinned peer kid. */
+  owner?: 'own' | 'peer' | undefined;
+}
+
+/** A key found by {@link resolveKey}: its side, its public half and its thumbprint. */
+export interface ResolvedKey {
+  owner: 'own' | 'peer';
+  key: PublicJwk;
+  thumbprint: string;
+}
+
+/**
+ * Find the one key `ref` names among the own and pinned keys. A kid both sides hold is refused
+ * (`keys.kid_ambiguous`) unless `ref.owner` says which; no match is `keys.unknown_kid`.
+ */
+export async function resolveKey(config: Config, ref: KeyRef, env: Env = process.env): Promise<ResolvedKey> {
+  const own = (await readOwn(config, env)).keys.map(publicHalf);
+  const peer = readPublicJwks(config.peer.publicJwks).keys;
+  const all = [
+    ...own.map((key) => ({ owner: 'own' as const, key, thumbprint: thumbprint(key) })),
+    ...peer.map((key) => ({ owner: 'peer' as const, key, thumbprint: thumbprint(key) })),
+  ];
+  const matches = all.filter(
+    (k) =>
+      (ref.kid === undefined || k.key.kid === ref.kid) &&
+      (ref.thumbprint === undefined || k.thumbprint === ref.thumbprint) &&
+      (ref.owner === undefined || k.owner === ref.owner),
+  );
+  const named = ref.kid ?? ref.thumbprint ?? '';
+  if (ref.kid === undefined && ref.thumbprint === undefined) {
+    throw new AccordError('schema.invalid', 'name the key by kid or by --thumbprint', { path: 'kid' });
+  }
+  const first = matches[0];
+  if (!first) {
+    throw new AccordError(
+      'keys.unknown_kid',
+      `no ${ref.owner === undefined ? 'own or peer' : ref.owner} key has this ${ref.kid === undefined ? 'thumbprint' : 'kid'}`,
+      { kid: named },
+    );
+  }
+  if (matches.length > 1) {
+    throw new AccordError(
+      'keys.kid_ambiguous',
+      'this kid names an own key and a pinned peer key: say which with --own or --peer, or give --thumbprint',
+      { kid: named },
+    );
+  }
+  return first;
+}
+
+/**
+ * Revoke an own or peer key: from now on it neither signs nor is accepted (`crypto.key_revoked`).
+ * `ref` is a kid (any side, refused when both sides hold it) or a {@link KeyRef}. Returns the side.
+ */
 export async function revokeKey(
   config: Config,
-  kid: string,
+  ref: string | KeyRef,
   reason: string,
   now: Date,
   env: Env = process.env,
 ): Promise<'own' | 'peer'> {
-  const own = (await readOwn(config, env)).keys.find((k) => k.kid === kid);
-  const peer = readPublicJwks(config.peer.publicJwks).keys.find((k) => k.kid === kid);
-  const key = own ?? peer;
-  if (!key) throw new AccordError('keys.unknown_kid', 'no own or peer key has this kid', { kid });
-  const owner = own ? 'own' : 'peer';
+  const { owner, key } = await resolveKey(config, typeof ref === 'string' ? { kid: ref } : ref, env);
+  const kid = key.kid;
   const statePath = statePathOf(config);
   const state = readKeyState(statePath);
   const r = recordOf(state, owner, kid);
@@ -272,6 +331,31 @@ export async function revokeKey(
     }),
   );
   return owner;
+}
+
+/**
+ * Finding 2 of the key-trust review: the peer never names one of our keys. A peer key whose kid is an
+ * own kid, or a pinned kid with another thumbprint, is refused (`keys.kid_collision`); the same key
+ * again (same kid, same thumbprint) is not a collision, so a resent announcement stays idempotent.
+ */
+function refuseCollisions(
+  incoming: PublicJwkSet,
+  own: readonly PublicJwk[],
+  pinned: PublicJwkSet | undefined,
+): void {
+  for (const k of incoming.keys) {
+    if (own.some((o) => o.kid === k.kid)) {
+      throw new AccordError('keys.kid_collision', 'a peer key carries the kid of one of our own keys', {
+        kid: k.kid,
+      });
+    }
+    const same = pinned?.keys.find((p) => p.kid === k.kid);
+    if (same && thumbprint(same) !== thumbprint(k)) {
+      throw new AccordError('keys.kid_collision', 'a peer key carries the kid of another pinned key', {
+        kid: k.kid,
+      });
+    }
+  }
 }
 
 /** Tell running gateways of this config to reload their keys (Redis pub/sub, see watch.ts). */
@@ -304,8 +388,15 @@ export async function ownPublicKeys(
  * switch still verify). A key this gateway revoked is refused; a key pinned before is left as it is.
  * Returns the kids newly pinned.
  */
-export function pinAnnouncedKeys(config: Config, announced: PublicJwkSet, now: Date): string[] {
+export async function pinAnnouncedKeys(
+  config: Config,
+  announced: PublicJwkSet,
+  now: Date,
+  env: Env = process.env,
+): Promise<string[]> {
   const pinned = readPublicJwks(config.peer.publicJwks);
+  const own = (await readOwn(config, env)).keys.map(publicHalf);
+  refuseCollisions(announced, own, pinned);
   const statePath = statePathOf(config);
   let state = readKeyState(statePath);
   const fresh = announced.keys.filter((k) => !pinned.keys.some((p) => p.kid === k.kid));

@@ -1,0 +1,148 @@
+/**
+ * Key trust (security review, findings 1–6): what a peer's in-band key messages may change, what one
+ * command may revoke, how the key files grow and how they are kept. Each attack or fault is reproduced
+ * against two real gateways (or the real key files), then shown refused.
+ */
+import { expect } from 'chai';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { names } from '../src/config.js';
+import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
+import { publicHalf } from '../src/crypto/keygen.js';
+import { readKeyState, recordOf } from '../src/crypto/lifecycle.js';
+import { loadKeyRing, statePathOf } from '../src/keys/watch.js';
+import {
+  ROOT,
+  publishRaw,
+  runCli,
+  sealAsCz,
+  startPair,
+  testEnvelope,
+  waitForDeadLetter,
+  type Pair,
+} from './helpers/harness.js';
+
+type Json = Record<string, any>;
+
+/** Give each party of a pair its own copy of the example keys, so the test may change them. */
+function ownKeyCopies(): (raw: Json) => void {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-keytrust-'));
+  return (raw) => {
+    const me = String(raw.party).toLowerCase();
+    const peer = me === 'cz' ? 'kz' : 'cz';
+    mkdirSync(join(dir, me), { recursive: true });
+    const priv = join(dir, me, 'private.jwks.json');
+    copyFileSync(join(ROOT, 'certs-example', me, 'private.jwks.json'), priv);
+    chmodSync(priv, 0o600);
+    const peerFile = join(dir, me, 'peer.jwks.json');
+    copyFileSync(join(ROOT, 'certs-example', peer, 'public.jwks.json'), peerFile);
+    chmodSync(peerFile, 0o600);
+    raw.keys.privateJwks = priv;
+    raw.peer.publicJwks = peerFile;
+  };
+}
+
+/** A gateway-to-gateway envelope from CZ to KZ (key announcements and revocations have no authority data). */
+function keyMessage(kind: 'key-announcement' | 'key-revocation', body: Json): Json {
+  return testEnvelope({
+    kind,
+    priority: 'urgent',
+    handling: { purposes: [], conditions: [], sensitive: [] },
+    body,
+  });
+}
+
+describe('key trust: peer messages touch only peer keys (finding 2)', function () {
+  this.timeout(120_000);
+  let pair: Pair;
+
+  before(async () => {
+    pair = await startPair(ownKeyCopies());
+  });
+  after(async () => {
+    await pair?.close();
+  });
+
+  it('refuses an announced key whose kid is one of our own (keys.kid_collision), and a revocation of our own kid never touches our key', async () => {
+    const kz = pair.kzConfig;
+    const ownSig = readPrivateJwks(kz.keys.privateJwks).keys.find((k) => k.use === 'sig')!;
+    // CZ (or whoever holds CZ's signing key) announces a key that carries KZ's own signing kid.
+    const impostor = { ...publicHalf(readPrivateJwks(pair.czConfig.keys.privateJwks).keys[0]!) };
+    impostor.kid = ownSig.kid;
+    const { thumbprints } = await import('../src/crypto/trust.js');
+    const announce = keyMessage('key-announcement', {
+      keys: [impostor],
+      thumbprints: thumbprints({ keys: [impostor] }).map((t) => t.thumbprint),
+    });
+    await publishRaw(names(kz.namespace).ingress, await sealAsCz(pair.czConfig, announce));
+    const letter = await waitForDeadLetter(
+      names(kz.namespace).dlq,
+      (l) => l.messageId === announce.id,
+      [],
+      30_000,
+    );
+    expect(letter.code).to.equal('keys.kid_collision');
+    expect(readPublicJwks(kz.peer.publicJwks).keys.map((k) => k.kid)).not.to.include(ownSig.kid);
+
+    // Then the revocation of that kid: refused, and KZ's own signing key stays as it was.
+    const revoke = keyMessage('key-revocation', {
+      kid: ownSig.kid,
+      use: 'sig',
+      reason: 'drill',
+      revokedAt: new Date().toISOString(),
+    });
+    await publishRaw(names(kz.namespace).ingress, await sealAsCz(pair.czConfig, revoke));
+    const refused = await waitForDeadLetter(
+      names(kz.namespace).dlq,
+      (l) => l.messageId === revoke.id,
+      [],
+      30_000,
+    );
+    expect(refused.code).to.equal('keys.unknown_kid');
+    expect(recordOf(readKeyState(statePathOf(kz)), 'own', ownSig.kid)?.state).not.to.equal('revoked');
+    expect((await loadKeyRing(kz, () => new Date())).unusable()).to.equal(undefined);
+  });
+});
+
+describe('key trust: accord keys revoke names the side (finding 2)', function () {
+  this.timeout(60_000);
+
+  it('asks for --own or --peer when a kid is both an own and a pinned key, and says which side it revoked', async () => {
+    const raw = JSON.parse(readFileSync(join(ROOT, 'config', 'kz.json'), 'utf8')) as Json;
+    ownKeyCopies()(raw);
+    raw.namespace = `rv-${Date.now()}`;
+    // A pinned set from before the collision check: a peer key carries KZ's own signing kid.
+    const ownSig = readPrivateJwks(raw.keys.privateJwks as string).keys.find((k) => k.use === 'sig')!;
+    const pinned = readPublicJwks(raw.peer.publicJwks as string);
+    const peerSig = pinned.keys.find((k) => k.use === 'sig')!;
+    writeFileSync(
+      raw.peer.publicJwks as string,
+      JSON.stringify({ keys: pinned.keys.map((k) => (k === peerSig ? { ...k, kid: ownSig.kid } : k)) }),
+      { mode: 0o600 },
+    );
+    const configFile = join(mkdtempSync(join(tmpdir(), 'accord-rv-')), 'kz.json');
+    writeFileSync(configFile, JSON.stringify(raw));
+    const config = (await import('../src/config.js')).loadConfig(configFile);
+
+    const ambiguous = await runCli(['keys', 'revoke', ownSig.kid, '--config', configFile, '--reason', 'x']);
+    expect(ambiguous.code).to.equal(1);
+    expect(ambiguous.stderr).to.match(/^keys\.kid_ambiguous: .*--own or --peer/);
+    expect(readKeyState(statePathOf(config)).keys).to.deep.equal([]);
+
+    const peer = await runCli([
+      'keys',
+      'revoke',
+      ownSig.kid,
+      '--peer',
+      '--config',
+      configFile,
+      '--reason',
+      'drill',
+    ]);
+    // Redis may tell no gateway: the revocation is written first either way.
+    expect(peer.stdout).to.include(`revoked peer key ${ownSig.kid}`);
+    expect(recordOf(readKeyState(statePathOf(config)), 'peer', ownSig.kid)?.state).to.equal('revoked');
+    expect(recordOf(readKeyState(statePathOf(config)), 'own', ownSig.kid)).to.equal(undefined);
+  });
+});
