@@ -86,6 +86,8 @@ export const ERROR_CODES = {
   'keys.unknown_kid': 'The key lifecycle command names a kid that is not in the key sets.',
   'keys.kid_collision':
     'A key the peer announced or a peer set to import carries a kid that is already an own key, or a pinned key with another thumbprint.',
+  'keys.last_usable_key':
+    'accord keys revoke would revoke the last usable key of its side and use; the message says what would stop working. Repeat with --force to do it anyway.',
   'keys.kid_ambiguous':
     'The kid names both an own key and a pinned peer key: say which with --own or --peer (or give the thumbprint).',
   'envelope.wrong_recipient': 'The signed envelope names another recipient than this gateway’s party.',
@@ -196,6 +198,21 @@ function entry(code: ErrorCode): { disposition: Disposition; exit: ExitCode } {
   return DISPOSITION_EXCEPTIONS[code] ?? DISPOSITION_BY_FAMILY[code.slice(0, code.indexOf('.')) as Family];
 }
 
+/**
+ * The key sets a seal takes its keys from (crypto/keyring.ts names them in `path`): when none of their
+ * keys is usable — expired, or revoked with no successor — the message waits for a key, whatever the
+ * code says about why. A revoked key named by a message from the peer has no such path: it is parked.
+ */
+const SEALING_KEY_SETS = new Set(['keys.own.sig', 'keys.peer.enc']);
+
+/** Whether a failure means "no key to seal with now" (wait), rather than a refusal of the message. */
+export function waitsForKey(err: AccordError): boolean {
+  return (
+    dispositionOf(err.code) === 'wait-for-key' ||
+    (err.code === 'crypto.key_revoked' && err.path !== undefined && SEALING_KEY_SETS.has(err.path))
+  );
+}
+
 /** What happens to a message that failed with `code`. */
 export function dispositionOf(code: ErrorCode): Disposition {
   return entry(code).disposition;
@@ -212,7 +229,7 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
  * time or it is a connection failure by its type (see `isConnectionFailure`), and `park` otherwise.
  */
 export function dispositionOfFailure(err: unknown, connectionsDown: boolean): Disposition {
-  if (err instanceof AccordError) return dispositionOf(err.code);
+  if (err instanceof AccordError) return waitsForKey(err) ? 'wait-for-key' : dispositionOf(err.code);
   return connectionsDown || isConnectionFailure(err) ? 'retry-after' : 'park';
 }
 

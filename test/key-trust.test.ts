@@ -10,10 +10,16 @@ import { join } from 'node:path';
 import { names } from '../src/config.js';
 import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
 import { publicHalf } from '../src/crypto/keygen.js';
-import { readKeyState, recordOf } from '../src/crypto/lifecycle.js';
+import { WHAT_STOPS, readKeyState, recordOf } from '../src/crypto/lifecycle.js';
+import { OncePerInterval } from '../src/consumers.js';
+import { AccordError, dispositionOfFailure } from '../src/errors.js';
 import { loadKeyRing, statePathOf } from '../src/keys/watch.js';
+import type { SubmissionInput } from '../src/client/index.js';
 import {
   ROOT,
+  configFileFor,
+  eventually,
+  example,
   publishRaw,
   runCli,
   sealAsCz,
@@ -144,5 +150,136 @@ describe('key trust: accord keys revoke names the side (finding 2)', function ()
     expect(peer.stdout).to.include(`revoked peer key ${ownSig.kid}`);
     expect(recordOf(readKeyState(statePathOf(config)), 'peer', ownSig.kid)?.state).to.equal('revoked');
     expect(recordOf(readKeyState(statePathOf(config)), 'own', ownSig.kid)).to.equal(undefined);
+  });
+});
+
+describe('key trust: the last usable key (finding 6)', function () {
+  this.timeout(120_000);
+  const TOKEN = 'test-only-admin-token-keytrust-0123456789';
+  let pair: Pair;
+  let base: string;
+
+  before(async () => {
+    process.env.ACCORD_TEST_ADMIN_TOKEN = TOKEN;
+    const copies = ownKeyCopies();
+    pair = await startPair((raw) => {
+      copies(raw);
+      if (raw.party === 'KZ') raw.admin = { port: 0, tokenEnv: 'ACCORD_TEST_ADMIN_TOKEN' };
+    });
+    const address = pair.kz.adminAddress!;
+    base = `http://${address.address}:${address.port}`;
+  });
+  after(async () => {
+    await pair?.close();
+  });
+
+  const get = (path: string) => fetch(`${base}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+
+  it('refuses to revoke the only signing key without --force, and says what would stop working', async () => {
+    const kzSig = readPrivateJwks(pair.kzConfig.keys.privateJwks).keys.find((k) => k.use === 'sig')!;
+    const r = await runCli([
+      'keys',
+      'revoke',
+      kzSig.kid,
+      '--own',
+      '--config',
+      configFileFor(pair.kzConfig),
+      '--reason',
+      'drill',
+    ]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/^keys\.last_usable_key: /);
+    expect(r.stderr).to.match(/nothing can be signed/);
+    expect(r.stderr).to.include('--force');
+    expect(recordOf(readKeyState(statePathOf(pair.kzConfig)), 'own', kzSig.kid)?.state).not.to.equal(
+      'revoked',
+    );
+  });
+
+  it('with --force: crypto.key_revoked named once per interval, by /readyz, the dashboard and an alert', async () => {
+    const kzSig = readPrivateJwks(pair.kzConfig.keys.privateJwks).keys.find((k) => k.use === 'sig')!;
+    const reloadsBefore = pair.lines.filter((l) => l.includes('"gw":"KZ"') && l.includes('reloaded')).length;
+    const r = await runCli([
+      'keys',
+      'revoke',
+      kzSig.kid,
+      '--own',
+      '--force',
+      '--config',
+      configFileFor(pair.kzConfig),
+      '--reason',
+      'drill',
+    ]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/nothing can be signed/);
+    await eventually(
+      () =>
+        Promise.resolve(
+          pair.lines.filter((l) => l.includes('"gw":"KZ"') && l.includes('reloaded')).length > reloadsBefore
+            ? true
+            : undefined,
+        ),
+      20_000,
+      'KZ reloads its keys',
+    );
+    // Messages keep coming from KZ's case system and from CZ: none can be signed or acknowledged.
+    const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+    const czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+    const from = pair.lines.length;
+    for (let i = 0; i < 10; i++) {
+      const doc = example('travel-document', `f6-kz-${i}`);
+      doc.from = 'kz-mia';
+      doc.to = { party: 'CZ', authority: 'cz-pp-ipc' };
+      await kzMia.client.submit(doc as SubmissionInput);
+      await czIpc.client.submit(example('travel-document', `f6-cz-${i}`) as SubmissionInput);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    const kzLines = pair.lines.slice(from).filter((l) => l.includes('"gw":"KZ"'));
+    const waiting = kzLines.filter((l) => l.includes('the message waits') || l.includes('messages wait'));
+    expect(
+      kzLines.filter((l) => l.includes('crypto.key_expired')),
+      'lines under the wrong code',
+    ).to.deep.equal([]);
+    expect(waiting.length, waiting.join('')).to.be.within(1, 2);
+    expect(waiting.every((l) => l.includes('"code":"crypto.key_revoked"'))).to.equal(true);
+
+    const ready = await get('/readyz');
+    expect(ready.status).to.equal(503);
+    const body = (await ready.json()) as { failing: string[]; checks: Record<string, string> };
+    expect(body.failing).to.include('keys');
+    expect(body.checks.keys).to.match(/^crypto\.key_revoked: /);
+    expect(body.checks.keys).to.include(kzSig.kid);
+    const summary = (await (await get('/api/summary')).json()) as Json;
+    expect(summary.keysUnusable).to.match(/^crypto\.key_revoked: /);
+    expect((summary.alerts as { code: string }[]).map((a) => a.code)).to.include('alert.key_unusable');
+    expect(
+      pair.lines.some((l) => l.includes('"alert":"alert.key_unusable"') && l.includes(kzSig.kid)),
+    ).to.equal(true);
+  });
+});
+
+describe('key trust: no key to seal with (finding 6, pure)', () => {
+  it('a revoked signing or peer encryption set makes the message wait; a revoked key in a message parks it', () => {
+    const noSigner = new AccordError('crypto.key_revoked', 'x', { path: 'keys.own.sig', kid: 'a' });
+    const noPeerEnc = new AccordError('crypto.key_revoked', 'x', { path: 'keys.peer.enc', kid: 'a' });
+    const named = new AccordError('crypto.key_revoked', 'x', { kid: 'a' });
+    expect(dispositionOfFailure(noSigner, false)).to.equal('wait-for-key');
+    expect(dispositionOfFailure(noPeerEnc, false)).to.equal('wait-for-key');
+    expect(dispositionOfFailure(named, false)).to.equal('park');
+  });
+
+  it('a condition passes once per interval, counting what it held back', () => {
+    let t = 0;
+    const once = new OncePerInterval(60_000, () => t);
+    expect(once.pass('crypto.key_revoked')).to.equal(0);
+    for (let i = 0; i < 999; i++) expect(once.pass('crypto.key_revoked')).to.equal(undefined);
+    expect(once.pass('crypto.key_expired')).to.equal(0);
+    t = 60_000;
+    expect(once.pass('crypto.key_revoked')).to.equal(999);
+  });
+
+  it('names what stops for each side and use', () => {
+    expect(Object.keys(WHAT_STOPS).sort()).to.deep.equal(['own/enc', 'own/sig', 'peer/enc', 'peer/sig']);
+    expect(WHAT_STOPS['own/sig']).to.match(/nothing can be signed/);
   });
 });

@@ -18,6 +18,7 @@ import {
   resolveKey,
   revokeKey,
   rotateKey,
+  whatRevokingStops,
 } from '../keys/operations.js';
 import { EXIT_OK, reportError } from './exit.js';
 
@@ -177,12 +178,20 @@ export function registerKeysLifecycle(keys: Command): void {
     .requiredOption('--config <file>', 'the gateway config')
     .requiredOption('--reason <text>', 'why (kept in key-state.json; no personal data)')
     .option('--thumbprint <thumbprint>', 'name the key by its RFC 7638 thumbprint (accord keys list)')
+    .option('--force', 'revoke even the last usable key of its side and use (says what stops working)')
     .addOption(new Option('--own', 'the kid is one of this gateway’s own keys').conflicts('peer'))
     .addOption(new Option('--peer', 'the kid is a pinned key of the peer').conflicts('own'))
     .action(
       (
         kid: string | undefined,
-        opts: { config: string; reason: string; thumbprint?: string; own?: boolean; peer?: boolean },
+        opts: {
+          config: string;
+          reason: string;
+          thumbprint?: string;
+          own?: boolean;
+          peer?: boolean;
+          force?: boolean;
+        },
       ) =>
         withConfig(opts.config, async (config) => {
           const reason = checked(Reason, opts.reason, 'reason');
@@ -193,11 +202,16 @@ export function registerKeysLifecycle(keys: Command): void {
             owner: opts.own ? ('own' as const) : opts.peer ? ('peer' as const) : undefined,
           };
           const { owner, key } = await resolveKey(config, ref);
-          await revokeKey(config, { kid: key.kid, owner }, reason, new Date());
+          const now = new Date();
+          const stops = await whatRevokingStops(config, { owner, key }, now);
+          await revokeKey(config, { kid: key.kid, owner }, reason, now, { force: opts.force });
           await record(config, `revoke ${owner} ${key.use} kid ${key.kid}: ${reason}`);
           out(
             `revoked ${owner} key ${key.kid} (${owner === 'own' ? 'this gateway’s own' : 'the peer’s pinned'} ${key.use} key)`,
           );
+          if (stops !== undefined) {
+            out(`WARNING: that was the last usable ${owner} ${key.use} key: ${stops}`);
+          }
           await notify(config);
         }),
     );

@@ -7,7 +7,7 @@ import jose from 'node-jose';
 import { AccordError } from '../errors.js';
 import { parsePrivateJwks, parsePublicJwks, readPublicJwks, type PrivateJwk, type PublicJwk } from './jwk.js';
 import { loadPrivateJwks, type Env, type PrivateKeySource } from './keystore.js';
-import { acceptsAt, pickUsable, recordOf, type KeyStateFile } from './lifecycle.js';
+import { WHAT_STOPS, acceptsAt, pickUsable, recordOf, type KeyStateFile } from './lifecycle.js';
 
 /**
  * Resolves the pinned key a protected header's `kid` names, or throws `crypto.unknown_kid`. Lookups
@@ -179,23 +179,41 @@ export class KeyRing {
 
   private usable(owner: 'own' | 'peer', keys: jose.JWK.Key[], what: string): jose.JWK.Key {
     const key = pickUsable(this.state, owner, keys, this.clock());
-    if (!key) {
-      // Never a silent fallback to an expired, revoked or not-yet-valid key: the message waits.
-      throw new AccordError('crypto.key_expired', `no ${what} key is active and valid now`, {
-        kid: keys.map((k) => k.kid).join(','),
-      });
+    if (key) return key;
+    // Never a silent fallback to an expired, revoked or not-yet-valid key: the message waits. The code
+    // says why: keys that would be in force but for their dates (expired), or none left but revoked
+    // ones. `path` names the key set, which makes it a wait for a key (errors.ts), not a refusal.
+    const records = keys.map((k) => recordOf(this.state, owner, k.kid));
+    const inForce = records.some(
+      (r) => r === undefined || r.state === 'active' || (r.state === 'next' && r.nbf !== undefined),
+    );
+    const revoked = keys.filter((_, i) => records[i]?.state === 'revoked').map((k) => k.kid);
+    const use = owner === 'own' ? 'sig' : 'enc';
+    const facts = { kid: keys.map((k) => k.kid).join(','), path: `keys.${owner}.${use}` };
+    if (!inForce && revoked.length > 0) {
+      throw new AccordError(
+        'crypto.key_revoked',
+        `no ${what} key is left but revoked ones (${revoked.join(', ')}): ${WHAT_STOPS[`${owner}/${use}`]}`,
+        facts,
+      );
     }
-    return key;
+    throw new AccordError('crypto.key_expired', `no ${what} key is active and valid now`, facts);
   }
 
   /** Why nothing could be sealed now (for readiness checks), or undefined when keys are usable. */
   unusable(): string | undefined {
+    const err = this.unusableError();
+    return err === undefined ? undefined : `${err.code}: ${err.message}`;
+  }
+
+  /** The error sealing would fail with now (no usable signing or peer encryption key), if any. */
+  unusableError(): AccordError | undefined {
     try {
       void this.signingKey;
       void this.peerEncryptionKey;
       return undefined;
     } catch (err) {
-      return err instanceof AccordError ? `${err.code}: ${err.message}` : 'keys unusable';
+      return err instanceof AccordError ? err : new AccordError('internal.error', 'keys unusable');
     }
   }
 

@@ -124,6 +124,29 @@ export function usableAt(record: KeyRecord | undefined, now: Date): boolean {
   return true;
 }
 
+/** Which side's key of which use, e.g. `own/sig`. */
+export type KeyRole = `${'own' | 'peer'}/${'sig' | 'enc'}`;
+
+/**
+ * What stops when a side has no usable key of a use left (finding 6 of the key-trust review): what
+ * `accord keys revoke` warns of, and what readiness and alerts name.
+ */
+export const WHAT_STOPS: Record<KeyRole, string> = {
+  'own/sig':
+    'nothing can be signed: no message, receipt or key announcement goes out, and the peer is not told of the revocation in band (tell it by phone)',
+  'own/enc': 'nothing the peer sends can be decrypted',
+  'peer/sig': 'nothing from the peer verifies: none of its messages or receipts is accepted',
+  'peer/enc': 'nothing can be encrypted to the peer: no message goes out',
+};
+
+/**
+ * Whether a key does its work at `now`: an own signing key or a peer encryption key signs or is
+ * encrypted to ({@link usableAt}); an own decryption key or a peer signing key opens ({@link acceptsAt}).
+ */
+export function servesAt(role: KeyRole, record: KeyRecord | undefined, now: Date): boolean {
+  return role === 'own/sig' || role === 'peer/enc' ? usableAt(record, now) : acceptsAt(record, now);
+}
+
 /** Days until each key with an expiry expires (negative once expired), for alerts and metrics. */
 export interface KeyExpiry {
   kid: string;

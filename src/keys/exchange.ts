@@ -154,6 +154,8 @@ export class GatewayKeyExchange implements KeyExchange {
         { kid: body.kid, owner: 'peer' },
         `peer revocation: ${body.reason}`.slice(0, 500),
         now(),
+        // The owner says its key is compromised: it goes even when it was the last (the alert says so).
+        { force: true },
       );
       await this.reload();
     }

@@ -24,10 +24,13 @@ import {
   type Env,
 } from '../crypto/keystore.js';
 import {
+  WHAT_STOPS,
   readKeyState,
   recordOf,
+  servesAt,
   writeKeyState,
   type KeyRecord,
+  type KeyRole,
   type KeyStateFile,
 } from '../crypto/lifecycle.js';
 import { checkThumbprints, thumbprints, type ThumbprintLine } from '../crypto/trust.js';
@@ -314,6 +317,7 @@ export async function revokeKey(
   ref: string | KeyRef,
   reason: string,
   now: Date,
+  opts: { force?: boolean | undefined } = {},
   env: Env = process.env,
 ): Promise<'own' | 'peer'> {
   const { owner, key } = await resolveKey(config, typeof ref === 'string' ? { kid: ref } : ref, env);
@@ -321,6 +325,14 @@ export async function revokeKey(
   const statePath = statePathOf(config);
   const state = readKeyState(statePath);
   const r = recordOf(state, owner, kid);
+  const stops = await whatRevokingStops(config, { owner, key }, now, env);
+  if (stops !== undefined && opts.force !== true) {
+    throw new AccordError(
+      'keys.last_usable_key',
+      `${kid} is the last usable ${owner} ${key.use} key: revoking it, ${stops}. Rotate first (accord keys rotate --use ${key.use}), or repeat with --force`,
+      { kid },
+    );
+  }
   writeKeyState(
     statePath,
     upsert(state, {
@@ -356,6 +368,29 @@ function refuseCollisions(
       });
     }
   }
+}
+
+/**
+ * Finding 6: what stops working when `target` is revoked, or undefined when another key of its side and
+ * use still does the work (signs, opens, or is encrypted to) at `now`.
+ */
+export async function whatRevokingStops(
+  config: Config,
+  target: { owner: 'own' | 'peer'; key: PublicJwk },
+  now: Date,
+  env: Env = process.env,
+): Promise<string | undefined> {
+  const { owner, key } = target;
+  const state = readKeyState(statePathOf(config));
+  const role: KeyRole = `${owner}/${key.use}`;
+  if (!servesAt(role, recordOf(state, owner, key.kid), now)) return undefined;
+  const side =
+    owner === 'own'
+      ? (await readOwn(config, env)).keys.map(publicHalf)
+      : readPublicJwks(config.peer.publicJwks).keys;
+  const others = side.filter((k) => k.use === key.use && k.kid !== key.kid);
+  if (others.some((k) => servesAt(role, recordOf(state, owner, k.kid), now))) return undefined;
+  return WHAT_STOPS[role];
 }
 
 /** Tell running gateways of this config to reload their keys (Redis pub/sub, see watch.ts). */

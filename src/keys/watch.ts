@@ -44,6 +44,24 @@ export function warnExpiring(ring: KeyRing, config: Config, now: Date, log: Logg
   }
 }
 
+/**
+ * Finding 6: when no key of a use is left to seal with (all revoked, or expired), say so once — at
+ * start, after each key change and hourly — with its code, and raise `alert.key_unusable`; the
+ * consumers log the waiting messages once a minute, not once each.
+ */
+export function warnUnusable(ring: KeyRing, log: Logger, alerts?: Alerter): void {
+  const problem = ring.unusableError();
+  if (problem === undefined) return;
+  alerts?.raise('alert.key_unusable', {
+    ...(problem.kid ? { kid: problem.kid.slice(0, 200) } : {}),
+    ...(problem.path ? { kind: problem.path } : {}),
+  });
+  log.error(
+    { code: problem.code, kid: problem.kid, path: problem.path, err: problem.message },
+    'no usable key: nothing is sealed until one is (docs/keys.md)',
+  );
+}
+
 const HOUR_MS = 3_600_000;
 
 /**
@@ -62,7 +80,11 @@ export async function watchKeys(opts: {
   onReload?: () => void;
 }): Promise<() => void> {
   const { config, ring, log, now, alerts } = opts;
-  warnExpiring(ring, config, now(), log, alerts);
+  const check = () => {
+    warnExpiring(ring, config, now(), log, alerts);
+    warnUnusable(ring, log, alerts);
+  };
+  check();
   const sub = opts.redis.duplicate();
   await sub.subscribe(keysChannel(opts.redisPrefix));
   sub.on('message', () => {
@@ -70,7 +92,7 @@ export async function watchKeys(opts: {
       .then((fresh) => {
         ring.adopt(fresh);
         log.info({ keys: fresh.lifecycle.keys.length }, 'key sets and states reloaded');
-        warnExpiring(ring, config, now(), log, alerts);
+        check();
         opts.onReload?.();
       })
       .catch((err: unknown) =>
@@ -80,7 +102,7 @@ export async function watchKeys(opts: {
         ),
       );
   });
-  const timer = setInterval(() => warnExpiring(ring, config, now(), log, alerts), HOUR_MS);
+  const timer = setInterval(check, HOUR_MS);
   timer.unref();
   return () => {
     clearInterval(timer);
