@@ -88,6 +88,8 @@ export const ERROR_CODES = {
     'A key the peer announced or a peer set to import carries a kid that is already an own key, or a pinned key with another thumbprint.',
   'keys.last_usable_key':
     'accord keys revoke would revoke the last usable key of its side and use; the message says what would stop working. Repeat with --force to do it anyway.',
+  'keys.state_missing':
+    'key-state.json is missing while a key set holds more than one key of a use: the gateway does not guess which are revoked or retired.',
   'keys.kid_ambiguous':
     'The kid names both an own key and a pinned peer key: say which with --own or --peer (or give the thumbprint).',
   'envelope.wrong_recipient': 'The signed envelope names another recipient than this gateway’s party.',
@@ -192,6 +194,7 @@ const DISPOSITION_EXCEPTIONS: Partial<Record<ErrorCode, { disposition: Dispositi
   'crypto.key_expired': { disposition: 'wait-for-key', exit: 1 },
   // A key file is configuration: the command cannot run until it is fixed.
   'keys.invalid': { disposition: 'park', exit: 2 },
+  'keys.state_missing': { disposition: 'park', exit: 2 },
 };
 
 function entry(code: ErrorCode): { disposition: Disposition; exit: ExitCode } {

@@ -157,9 +157,11 @@ describe('keys/lifecycle (pure)', () => {
   it('refuses a state file with unknown members or a duplicate kid', () => {
     const dir = mkdtempSync(join(tmpdir(), 'accord-state-'));
     const file = join(dir, 'key-state.json');
+    // Owner-only, as the gateway writes it (a state file others may read or change is refused).
     writeFileSync(
       file,
       JSON.stringify({ keys: [{ kid: 'a', owner: 'own', use: 'sig', state: 'active', d: 'x' }] }),
+      { mode: 0o600 },
     );
     expect(() => readKeyState(file)).to.throw(AccordError, /key state at keys\.0/);
     writeFileSync(file, JSON.stringify({ keys: [state.keys[0], state.keys[0]] }));

@@ -4,15 +4,27 @@
  * against two real gateways (or the real key files), then shown refused.
  */
 import { expect } from 'chai';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { names } from '../src/config.js';
+import { names, type Config } from '../src/config.js';
 import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
-import { publicHalf } from '../src/crypto/keygen.js';
+import { generatePartyKeys, publicHalf } from '../src/crypto/keygen.js';
+import { thumbprints } from '../src/crypto/trust.js';
+import { Gateway } from '../src/gateway.js';
+import { importPeer, pinAnnouncedKeys, revokeKey } from '../src/keys/operations.js';
 import { WHAT_STOPS, readKeyState, recordOf } from '../src/crypto/lifecycle.js';
 import { OncePerInterval } from '../src/consumers.js';
-import { AccordError, dispositionOfFailure } from '../src/errors.js';
+import { AccordError, dispositionOfFailure, exitCodeOf } from '../src/errors.js';
 import { loadKeyRing, statePathOf } from '../src/keys/watch.js';
 import type { SubmissionInput } from '../src/client/index.js';
 import {
@@ -20,11 +32,14 @@ import {
   configFileFor,
   eventually,
   example,
+  memoryLogger,
+  pairConfigs,
   publishRaw,
   runCli,
   sealAsCz,
   startPair,
   testEnvelope,
+  uniqueStem,
   waitForDeadLetter,
   type Pair,
 } from './helpers/harness.js';
@@ -76,7 +91,6 @@ describe('key trust: peer messages touch only peer keys (finding 2)', function (
     // CZ (or whoever holds CZ's signing key) announces a key that carries KZ's own signing kid.
     const impostor = { ...publicHalf(readPrivateJwks(pair.czConfig.keys.privateJwks).keys[0]!) };
     impostor.kid = ownSig.kid;
-    const { thumbprints } = await import('../src/crypto/trust.js');
     const announce = keyMessage('key-announcement', {
       keys: [impostor],
       thumbprints: thumbprints({ keys: [impostor] }).map((t) => t.thumbprint),
@@ -141,13 +155,14 @@ describe('key trust: accord keys revoke names the side (finding 2)', function ()
       'revoke',
       ownSig.kid,
       '--peer',
+      '--force',
       '--config',
       configFile,
       '--reason',
       'drill',
     ]);
     // Redis may tell no gateway: the revocation is written first either way.
-    expect(peer.stdout).to.include(`revoked peer key ${ownSig.kid}`);
+    expect(peer.stdout, peer.stderr).to.include(`revoked peer key ${ownSig.kid}`);
     expect(recordOf(readKeyState(statePathOf(config)), 'peer', ownSig.kid)?.state).to.equal('revoked');
     expect(recordOf(readKeyState(statePathOf(config)), 'own', ownSig.kid)).to.equal(undefined);
   });
@@ -283,3 +298,74 @@ describe('key trust: no key to seal with (finding 6, pure)', () => {
     expect(WHAT_STOPS['own/sig']).to.match(/nothing can be signed/);
   });
 });
+
+describe('key trust: the state file and the pinned set at rest (finding 4)', function () {
+  this.timeout(60_000);
+
+  /** A KZ config on its own key copies, whose pinned CZ set also holds a second (rotated) CZ signing key. */
+  async function kzWithTwoPeerSigningKeys(): Promise<{ config: Config; oldSig: string; newSig: string }> {
+    const { kz } = pairConfigs(uniqueStem(), ownKeyCopies());
+    const cz = await generatePartyKeys('CZ');
+    const pinned = readPublicJwks(kz.peer.publicJwks);
+    const oldSig = pinned.keys.find((k) => k.use === 'sig')!.kid;
+    const fresh = cz.publicSet.keys.find((k) => k.use === 'sig')!;
+    // Pinned as an announcement pins it: the state file records both keys.
+    await pinAnnouncedKeys(kz, { keys: [fresh] }, new Date());
+    expect(readPublicJwks(kz.peer.publicJwks).keys).to.have.length(3);
+    return { config: kz, oldSig, newSig: fresh.kid };
+  }
+
+  it('refuses to load keys when key-state.json is missing but a set holds two keys of a use (keys.state_missing)', async () => {
+    const { config, oldSig } = await kzWithTwoPeerSigningKeys();
+    await revokeKey(config, { kid: oldSig, owner: 'peer' }, 'compromise drill', new Date());
+    const ring = await loadKeyRing(config, () => new Date());
+    expect(() => ring.verificationKey(oldSig)).to.throw(AccordError, /revoked/);
+    // The revocation's only record is lost…
+    rmSync(statePathOf(config));
+    // …and the revoked key must not come back as active.
+    const err = await refusal(() => loadKeyRing(config, () => new Date()));
+    expect(err.code).to.equal('keys.state_missing');
+    const start = await refusal(() => Gateway.start(config, memoryLogger().log));
+    expect(start.code).to.equal('keys.state_missing');
+    expect(exitCodeOf('keys.state_missing')).to.equal(2);
+  });
+
+  it('writes key-state.json and the pinned set owner-only (600) and refuses them writable by others', async () => {
+    const { config, oldSig } = await kzWithTwoPeerSigningKeys();
+    await revokeKey(config, { kid: oldSig, owner: 'peer' }, 'drill', new Date());
+    expect(statSync(statePathOf(config)).mode & 0o777).to.equal(0o600);
+    // A re-bootstrap: CZ's fresh public set, imported against its confirmed thumbprints.
+    const czPublic = join(mkdtempSync(join(tmpdir(), 'accord-import-')), 'cz.jwks.json');
+    const fresh = (await generatePartyKeys('CZ')).publicSet;
+    writeFileSync(czPublic, JSON.stringify(fresh));
+    await importPeer(
+      config,
+      czPublic,
+      thumbprints(fresh).map((t) => t.thumbprint),
+      new Date(),
+    );
+    expect(statSync(config.peer.publicJwks).mode & 0o777).to.equal(0o600);
+    expect(statSync(statePathOf(config)).mode & 0o777).to.equal(0o600);
+    await loadKeyRing(config, () => new Date());
+
+    chmodSync(statePathOf(config), 0o644);
+    expect((await refusal(() => loadKeyRing(config, () => new Date()))).message).to.match(/mode 644/);
+    chmodSync(statePathOf(config), 0o600);
+    chmodSync(config.peer.publicJwks, 0o664);
+    expect((await refusal(() => loadKeyRing(config, () => new Date()))).message).to.match(/mode 664/);
+    // A pinned set others may read but not change is a public file, as shipped: accepted.
+    chmodSync(config.peer.publicJwks, 0o644);
+    await loadKeyRing(config, () => new Date());
+  });
+});
+
+/** The AccordError `fn` throws (sync or async); fails when it does not throw one. */
+async function refusal(fn: () => unknown): Promise<AccordError> {
+  try {
+    await fn();
+  } catch (err) {
+    expect(err, 'the thrown value').to.be.instanceOf(AccordError);
+    return err as AccordError;
+  }
+  return expect.fail('expected a refusal');
+}

@@ -5,10 +5,11 @@
  * backed up and restored with them, and must survive a Redis loss (a lost "revoked" mark would let a
  * compromised key back in). The file holds kids, states, dates and reasons only — never key material.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { AccordError } from '../errors.js';
+import { checkOwnerOnly } from './keystore.js';
 
 /** The states a key goes through. */
 export const KEY_STATES = ['next', 'active', 'retiring', 'retired', 'revoked'] as const;
@@ -54,11 +55,15 @@ export function defaultStatePath(privateJwks: string): string {
   return join(dirname(privateJwks), 'key-state.json');
 }
 
-/** Read a key state file; a missing file is an empty state (every key then counts as active). */
+/**
+ * Read a key state file; a missing file is an empty state (every key then counts as active). An
+ * existing file must be owner-only like the private set (`keys.invalid`): it holds what was revoked.
+ */
 export function readKeyState(file: string): KeyStateFile {
   let text: string;
   try {
     const buf = readFileSync(file);
+    checkOwnerOnly(file);
     if (buf.length > MAX_STATE_BYTES) {
       throw new AccordError('keys.invalid', `${file}: larger than ${MAX_STATE_BYTES} bytes`);
     }
@@ -89,11 +94,40 @@ export function readKeyState(file: string): KeyStateFile {
   return parsed.data;
 }
 
-/** Write a key state file atomically (write beside, then rename). */
+/**
+ * Finding 4 of the key-trust review: read the state of these key sets, refusing (`keys.state_missing`)
+ * when the file is missing but a set holds more than one key of a use. Without the file every key
+ * would count as active again — a revoked key among them — so the gateway does not start on a guess;
+ * a set with one key per use (a first bootstrap, or before any lifecycle command) needs no state.
+ */
+export function readKeyStateOf(
+  file: string,
+  sets: { own: readonly { use: string }[]; peer: readonly { use: string }[] },
+): KeyStateFile {
+  if (!existsSync(file)) {
+    for (const [owner, keys] of [
+      ['own', sets.own],
+      ['peer', sets.peer],
+    ] as const) {
+      for (const use of ['sig', 'enc']) {
+        const n = keys.filter((k) => k.use === use).length;
+        if (n > 1) {
+          throw new AccordError(
+            'keys.state_missing',
+            `${file} is missing, but the ${owner} set holds ${n} ${use} keys: restore key-state.json from the backup of the keys (without it a revoked or retired key would count as active)`,
+          );
+        }
+      }
+    }
+  }
+  return readKeyState(file);
+}
+
+/** Write a key state file atomically (write beside, then rename), owner-only. */
 export function writeKeyState(file: string, state: KeyStateFile): void {
   const checked = KeyStateFile.parse(state);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o644 });
+  writeFileSync(tmp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, file);
 }
 

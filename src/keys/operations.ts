@@ -4,7 +4,7 @@
  * gateways through Redis (watch.ts). Private keys stay encrypted at rest: a private set that was
  * encrypted is written back encrypted with the same passphrase source.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { redisConnection } from '../store/redis-connect.js';
 import { names, type Config } from '../config.js';
 import {
@@ -17,6 +17,7 @@ import {
 } from '../crypto/jwk.js';
 import { generateEc, generateP256, generateRsa, publicHalf, thumbprint } from '../crypto/keygen.js';
 import {
+  checkOwnerWritable,
   encryptJwks,
   isEncryptedJwks,
   loadPrivateJwks,
@@ -25,7 +26,7 @@ import {
 } from '../crypto/keystore.js';
 import {
   WHAT_STOPS,
-  readKeyState,
+  readKeyStateOf,
   recordOf,
   servesAt,
   writeKeyState,
@@ -62,6 +63,25 @@ async function readOwn(config: Config, env: Env): Promise<PrivateJwkSet> {
   return loadPrivateJwks(config.keys, env);
 }
 
+/** The pinned peer set; refused when others may change it (finding 4). */
+function readPinned(config: Config): PublicJwkSet {
+  checkOwnerWritable(config.peer.publicJwks);
+  return readPublicJwks(config.peer.publicJwks);
+}
+
+/** The pinned peer set, or undefined before the first import (no file yet). */
+function readPinnedIfAny(config: Config): PublicJwkSet | undefined {
+  return existsSync(config.peer.publicJwks) ? readPinned(config) : undefined;
+}
+
+/** The key state of this config's sets; refused when missing while a set holds several keys of a use. */
+async function keyState(config: Config, env: Env): Promise<KeyStateFile> {
+  return readKeyStateOf(statePathOf(config), {
+    own: (await readOwn(config, env)).keys,
+    peer: readPinnedIfAny(config)?.keys ?? [],
+  });
+}
+
 /** Write the private set back in the form it had (encrypted stays encrypted), owner-only. */
 async function writeOwn(config: Config, set: PrivateJwkSet, env: Env): Promise<void> {
   const file = config.keys.privateJwks;
@@ -82,9 +102,9 @@ function upsert(state: KeyStateFile, record: KeyRecord): KeyStateFile {
 
 /** Every own and peer key with its state, dates and RFC 7638 thumbprint. */
 export async function listKeys(config: Config, env: Env = process.env): Promise<KeyListing[]> {
-  const state = readKeyState(statePathOf(config));
+  const state = await keyState(config, env);
   const own = (await readOwn(config, env)).keys.map(publicHalf);
-  const peer = readPublicJwks(config.peer.publicJwks).keys;
+  const peer = readPinned(config).keys;
   const line = (owner: 'own' | 'peer', k: (typeof peer)[number]): KeyListing => {
     const r = recordOf(state, owner, k.kid);
     return {
@@ -107,7 +127,7 @@ export async function exportPublic(
   config: Config,
   env: Env = process.env,
 ): Promise<{ set: PublicJwkSet; thumbprints: ThumbprintLine[] }> {
-  const state = readKeyState(statePathOf(config));
+  const state = await keyState(config, env);
   const keys = (await readOwn(config, env)).keys
     .filter((k) => {
       const s = recordOf(state, 'own', k.kid)?.state;
@@ -133,17 +153,15 @@ export async function importPeer(
   const set = readPublicJwks(file);
   checkThumbprints(set, expected);
   // A new peer set replaces the pinned one (re-bootstrap), so only own kids collide here.
-  refuseCollisions(set, (await readOwn(config, env)).keys.map(publicHalf), undefined);
+  const own = (await readOwn(config, env)).keys;
+  refuseCollisions(set, own.map(publicHalf), undefined);
   const statePath = statePathOf(config);
-  let state = readKeyState(statePath);
+  // Judged with the set that replaces the pinned one: every key in it was confirmed by thumbprint.
+  let state = readKeyStateOf(statePath, { own, peer: set.keys });
   // Keys pinned before keep their place; only keys new to this gateway are recorded from `now`, so a
   // rotated-in encryption key is preferred over the one it replaces.
-  let pinned = new Set<string>();
-  try {
-    pinned = new Set(readPublicJwks(config.peer.publicJwks).keys.map((k) => k.kid));
-  } catch {
-    // No readable pinned set yet: a first bootstrap, every key is new.
-  }
+  // No pinned set yet: a first bootstrap, every key is new.
+  const pinned = new Set((readPinnedIfAny(config)?.keys ?? []).map((k) => k.kid));
   for (const k of set.keys) {
     const known = recordOf(state, 'peer', k.kid);
     if (known?.state === 'revoked') {
@@ -158,7 +176,7 @@ export async function importPeer(
         nbf: now.toISOString(),
       });
   }
-  writeAtomic(config.peer.publicJwks, `${JSON.stringify(set, null, 2)}\n`, 0o644);
+  writeAtomic(config.peer.publicJwks, `${JSON.stringify(set, null, 2)}\n`, 0o600);
   writeKeyState(statePath, state);
   return thumbprints(set);
 }
@@ -190,7 +208,7 @@ export async function rotateKey(
   if (!current) throw new AccordError('keys.invalid', `the private JWK Set has no ${use} key to rotate`);
   const key = await freshLike(current, config.party, Math.floor(opts.now.getTime() / 1000));
   const statePath = statePathOf(config);
-  let state = readKeyState(statePath);
+  let state = await keyState(config, env);
   const exp =
     opts.validDays === undefined
       ? undefined
@@ -230,7 +248,7 @@ export async function activateKey(
   const key = own.keys.find((k) => k.kid === kid);
   if (!key) throw new AccordError('keys.unknown_kid', 'no own key has this kid', { kid });
   const statePath = statePathOf(config);
-  let state = readKeyState(statePath);
+  let state = await keyState(config, env);
   const r = recordOf(state, 'own', kid);
   if (r?.state === 'revoked' || r?.state === 'retired') {
     throw new AccordError('crypto.key_revoked', `a ${r.state} key is never activated again`, { kid });
@@ -275,7 +293,7 @@ export interface ResolvedKey {
  */
 export async function resolveKey(config: Config, ref: KeyRef, env: Env = process.env): Promise<ResolvedKey> {
   const own = (await readOwn(config, env)).keys.map(publicHalf);
-  const peer = readPublicJwks(config.peer.publicJwks).keys;
+  const peer = readPinned(config).keys;
   const all = [
     ...own.map((key) => ({ owner: 'own' as const, key, thumbprint: thumbprint(key) })),
     ...peer.map((key) => ({ owner: 'peer' as const, key, thumbprint: thumbprint(key) })),
@@ -323,13 +341,17 @@ export async function revokeKey(
   const { owner, key } = await resolveKey(config, typeof ref === 'string' ? { kid: ref } : ref, env);
   const kid = key.kid;
   const statePath = statePathOf(config);
-  const state = readKeyState(statePath);
+  const state = await keyState(config, env);
   const r = recordOf(state, owner, kid);
   const stops = await whatRevokingStops(config, { owner, key }, now, env);
   if (stops !== undefined && opts.force !== true) {
     throw new AccordError(
       'keys.last_usable_key',
-      `${kid} is the last usable ${owner} ${key.use} key: revoking it, ${stops}. Rotate first (accord keys rotate --use ${key.use}), or repeat with --force`,
+      `${kid} is the last usable ${owner} ${key.use} key: revoking it, ${stops}. ${
+        owner === 'own'
+          ? `Rotate first (accord keys rotate --use ${key.use})`
+          : 'Pin the peer’s successor first (its announcement, or accord keys import-peer)'
+      }, or repeat with --force`,
       { kid },
     );
   }
@@ -381,13 +403,10 @@ export async function whatRevokingStops(
   env: Env = process.env,
 ): Promise<string | undefined> {
   const { owner, key } = target;
-  const state = readKeyState(statePathOf(config));
+  const state = await keyState(config, env);
   const role: KeyRole = `${owner}/${key.use}`;
   if (!servesAt(role, recordOf(state, owner, key.kid), now)) return undefined;
-  const side =
-    owner === 'own'
-      ? (await readOwn(config, env)).keys.map(publicHalf)
-      : readPublicJwks(config.peer.publicJwks).keys;
+  const side = owner === 'own' ? (await readOwn(config, env)).keys.map(publicHalf) : readPinned(config).keys;
   const others = side.filter((k) => k.use === key.use && k.kid !== key.kid);
   if (others.some((k) => servesAt(role, recordOf(state, owner, k.kid), now))) return undefined;
   return WHAT_STOPS[role];
@@ -429,11 +448,11 @@ export async function pinAnnouncedKeys(
   now: Date,
   env: Env = process.env,
 ): Promise<string[]> {
-  const pinned = readPublicJwks(config.peer.publicJwks);
+  const pinned = readPinned(config);
   const own = (await readOwn(config, env)).keys.map(publicHalf);
   refuseCollisions(announced, own, pinned);
   const statePath = statePathOf(config);
-  let state = readKeyState(statePath);
+  let state = await keyState(config, env);
   const fresh = announced.keys.filter((k) => !pinned.keys.some((p) => p.kid === k.kid));
   for (const k of announced.keys) {
     if (recordOf(state, 'peer', k.kid)?.state === 'revoked') {
@@ -459,7 +478,7 @@ export async function pinAnnouncedKeys(
     writeAtomic(
       config.peer.publicJwks,
       `${JSON.stringify({ keys: [...pinned.keys, ...fresh] }, null, 2)}\n`,
-      0o644,
+      0o600,
     );
   }
   writeKeyState(statePath, state);

@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import type { Alerter } from '../admin/alerts.js';
 import type { Config } from '../config.js';
 import { KeyRing } from '../crypto/keyring.js';
-import { defaultStatePath, expiringKeys, readKeyState } from '../crypto/lifecycle.js';
+import { checkOwnerWritable } from '../crypto/keystore.js';
+import { defaultStatePath, expiringKeys, readKeyStateOf } from '../crypto/lifecycle.js';
 
 /** The pub/sub channel that tells gateways their keys or key states changed. */
 export function keysChannel(redisPrefix: string): string {
@@ -21,10 +22,15 @@ export function statePathOf(config: Config): string {
   return config.keys.stateFile ?? defaultStatePath(config.keys.privateJwks);
 }
 
-/** Load the key ring with its lifecycle state, judged by `now`. */
+/**
+ * Load the key ring with its lifecycle state, judged by `now`. The pinned set must not be writable by
+ * others, and a missing state file is refused when a set holds several keys of a use (lifecycle.ts).
+ */
 export async function loadKeyRing(config: Config, now: () => Date): Promise<KeyRing> {
+  checkOwnerWritable(config.peer.publicJwks);
   const ring = await KeyRing.load(config.keys, config.peer.publicJwks);
-  return ring.useState(readKeyState(statePathOf(config)), now);
+  const { own, peer } = ring.snapshot();
+  return ring.useState(readKeyStateOf(statePathOf(config), { own, peer }), now);
 }
 
 /** Log `keys.expiring` for each key that expires within the warning window (never key material). */
