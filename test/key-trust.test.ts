@@ -7,21 +7,31 @@ import { expect } from 'chai';
 import {
   chmodSync,
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { names, type Config } from '../src/config.js';
 import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
-import { generatePartyKeys, publicHalf } from '../src/crypto/keygen.js';
+import { generatePartyKeys, publicHalf, thumbprint as thumbprintOf } from '../src/crypto/keygen.js';
 import { thumbprints } from '../src/crypto/trust.js';
 import { Gateway } from '../src/gateway.js';
-import { importPeer, pinAnnouncedKeys, revokeKey } from '../src/keys/operations.js';
+import {
+  activateKey,
+  importPeer,
+  listKeys,
+  notifyGateways,
+  pinAnnouncedKeys,
+  revokeKey,
+  rotateKey,
+} from '../src/keys/operations.js';
 import { WHAT_STOPS, readKeyState, recordOf } from '../src/crypto/lifecycle.js';
 import { OncePerInterval } from '../src/consumers.js';
 import { AccordError, dispositionOfFailure, exitCodeOf } from '../src/errors.js';
@@ -30,6 +40,7 @@ import type { SubmissionInput } from '../src/client/index.js';
 import {
   ROOT,
   configFileFor,
+  drainQueue,
   eventually,
   example,
   memoryLogger,
@@ -368,4 +379,208 @@ async function refusal(fn: () => unknown): Promise<AccordError> {
     return err as AccordError;
   }
   return expect.fail('expected a refusal');
+}
+
+describe('key trust: rotations do not overflow the key sets (finding 3)', function () {
+  this.timeout(300_000);
+  const HOUR = 3_600_000;
+
+  /** A KZ config on its own key copies, with an overlap window of one hour. */
+  function kzConfig(): Config {
+    return pairConfigs(uniqueStem(), (raw) => {
+      ownKeyCopies()(raw);
+      raw.keys.overlapHours = 1;
+    }).kz;
+  }
+
+  it('rotates 20 times: retired keys are pruned after their window, their thumbprints kept in key-state.json', async () => {
+    const config = kzConfig();
+    let t = Date.parse('2027-01-01T00:00:00Z');
+    const before = readPrivateJwks(config.keys.privateJwks).keys.map((k) => thumbprintOf(k));
+    for (let i = 0; i < 20; i++) {
+      for (const use of ['sig', 'enc'] as const) {
+        const { key } = await rotateKey(config, use, { now: new Date(t) });
+        await activateKey(config, key.kid, new Date(t));
+      }
+      t += 2 * HOUR;
+      // Every command still reads the keys, and so does the gateway.
+      expect((await listKeys(config)).length).to.be.at.most(2 * 2 + 4);
+      await loadKeyRing(config, () => new Date(t));
+    }
+    const own = readPrivateJwks(config.keys.privateJwks).keys;
+    expect(own.length).to.be.at.most(4);
+    const state = readKeyState(statePathOf(config));
+    const pruned = (state.pruned ?? []).map((p) => p.thumbprint);
+    for (const tp of before) expect(pruned).to.include(tp);
+    expect(statSync(config.keys.privateJwks).mode & 0o777).to.equal(0o600);
+  });
+
+  it('refuses a rotation whose result would not load, and leaves the files as they were', async () => {
+    const config = kzConfig();
+    const t = new Date('2027-01-01T00:00:00Z');
+    // Keys still in their overlap window are not pruned: the set fills up.
+    let refused: AccordError | undefined;
+    for (let i = 0; i < 40 && refused === undefined; i++) {
+      const text = readFileSync(config.keys.privateJwks, 'utf8');
+      const state = existsSync(statePathOf(config)) ? readFileSync(statePathOf(config), 'utf8') : '';
+      try {
+        await rotateKey(config, 'sig', { now: t });
+      } catch (err) {
+        refused = err as AccordError;
+        expect(readFileSync(config.keys.privateJwks, 'utf8')).to.equal(text);
+        expect(readFileSync(statePathOf(config), 'utf8')).to.equal(state);
+        expect(readdirSync(dirname(config.keys.privateJwks)).filter((f) => f.endsWith('.tmp'))).to.deep.equal(
+          [],
+        );
+      }
+      await listKeys(config);
+      await loadKeyRing(config, () => t);
+    }
+    expect(refused?.code).to.equal('keys.invalid');
+    expect(refused?.message).to.match(/at most 32/);
+  });
+
+  it('a pruned revoked peer key can never come back (announced or imported)', async () => {
+    const config = kzConfig();
+    let t = Date.parse('2027-01-01T00:00:00Z');
+    const original = readPublicJwks(config.peer.publicJwks);
+    const oldSig = original.keys.find((k) => k.use === 'sig')!;
+    // CZ announces a new signing key; the one it replaces is then revoked (compromised)…
+    await pinAnnouncedKeys(
+      config,
+      { keys: [(await generatePartyKeys('CZ')).publicSet.keys[0]!] },
+      new Date(t),
+    );
+    await revokeKey(config, { kid: oldSig.kid, owner: 'peer' }, 'compromise', new Date(t));
+    // …and, its revocation shown for an overlap window, is pruned when the next key comes in.
+    t += 2 * HOUR;
+    await pinAnnouncedKeys(
+      config,
+      { keys: [(await generatePartyKeys('CZ')).publicSet.keys[0]!] },
+      new Date(t),
+    );
+    expect(readPublicJwks(config.peer.publicJwks).keys.map((k) => k.kid)).not.to.include(oldSig.kid);
+    const state = readKeyState(statePathOf(config));
+    expect(state.pruned?.find((p) => p.kid === oldSig.kid)).to.deep.include({
+      state: 'revoked',
+      thumbprint: thumbprintOf(oldSig),
+    });
+    // Announced again (under its kid or another): refused.
+    for (const kid of [oldSig.kid, 'cz-sig-again']) {
+      const err = await refusal(() => pinAnnouncedKeys(config, { keys: [{ ...oldSig, kid }] }, new Date(t)));
+      expect(err.code).to.equal('crypto.key_revoked');
+    }
+    // Imported again in a set confirmed by its thumbprints: refused.
+    const file = join(mkdtempSync(join(tmpdir(), 'accord-import-')), 'cz.jwks.json');
+    writeFileSync(file, JSON.stringify(original));
+    const err = await refusal(() =>
+      importPeer(
+        config,
+        file,
+        thumbprints(original).map((l) => l.thumbprint),
+        new Date(t),
+      ),
+    );
+    expect(err.code).to.equal('crypto.key_revoked');
+  });
+});
+
+describe('key trust: 40 rotations while messages flow (finding 3)', function () {
+  this.timeout(600_000);
+  const HOUR = 3_600_000;
+  let pair: Pair;
+  let offsetMs = 0;
+  const now = () => new Date(Date.now() + offsetMs);
+
+  before(async () => {
+    const copies = ownKeyCopies();
+    pair = await startPair((raw) => {
+      copies(raw);
+      raw.keys.overlapHours = 1;
+    }, now);
+  });
+  after(async () => {
+    if (process.env.KEYS_DUMP) writeFileSync(process.env.KEYS_DUMP, pair.lines.join(''));
+    await pair?.close();
+  });
+
+  it('keeps both sets loadable and bounded; every message delivered once, none refused', async () => {
+    const ROTATIONS = 40;
+    const czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+    const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+    const submitted: string[] = [];
+    let rotating = true;
+    const traffic = (async () => {
+      for (let i = 0; rotating; i++) {
+        const fromCz = i % 2 === 0;
+        const doc = example('travel-document', `rot40-${i}`);
+        doc.from = fromCz ? 'cz-pp-ipc' : 'kz-mia';
+        doc.to = fromCz ? { party: 'KZ', authority: 'kz-mia' } : { party: 'CZ', authority: 'cz-pp-ipc' };
+        submitted.push((await (fromCz ? czIpc : kzMia).client.submit(doc as SubmissionInput)).messageId);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const delivered = (a: typeof czIpc) => a.events.items.filter((e) => e.type === 'delivered');
+    /** Everything submitted so far is delivered and receipted: nothing sealed under an old key is in flight. */
+    const settled = async (what: string) => {
+      const upTo = [...submitted];
+      await eventually(
+        () => {
+          const got = new Set([...kzMia.inbox.items, ...czIpc.inbox.items].map((d) => d.envelope.id));
+          const receipted = new Set([...delivered(czIpc), ...delivered(kzMia)].map((e) => e.messageId));
+          return Promise.resolve(upTo.every((id) => got.has(id) && receipted.has(id)) ? true : undefined);
+        },
+        60_000,
+        what,
+      );
+    };
+    for (let i = 0; i < ROTATIONS; i++) {
+      // The test's clock jumps past the overlap window, so what was in flight must have landed first
+      // (a real window of an hour or more covers a message's seconds in flight).
+      await settled(`the messages before rotation ${i}`);
+      // The overlap window of the key replaced last time has passed: it is pruned by this rotation.
+      offsetMs += HOUR + 60_000;
+      await rotateInBand(pair, 'CZ', i % 2 === 0 ? 'sig' : 'enc', now);
+      expect(readPrivateJwks(pair.czConfig.keys.privateJwks).keys.length).to.be.at.most(6);
+      expect(readPublicJwks(pair.kzConfig.peer.publicJwks).keys.length).to.be.at.most(6);
+    }
+    rotating = false;
+    await traffic;
+    await settled('every message delivered and receipted');
+    const ids = [...kzMia.inbox.items, ...czIpc.inbox.items].map((d) => d.envelope.id);
+    expect(ids.length, 'deliveries (none twice)').to.equal(submitted.length);
+    expect(new Set(ids)).to.deep.equal(new Set(submitted));
+    for (const c of [pair.czConfig, pair.kzConfig]) {
+      expect(await drainQueue(names(c.namespace).dlq), `${c.party} dead letters`).to.deep.equal([]);
+    }
+    expect(submitted.length).to.be.greaterThan(ROTATIONS);
+    await listKeys(pair.czConfig);
+    await listKeys(pair.kzConfig);
+    const pruned = readKeyState(statePathOf(pair.czConfig)).pruned ?? [];
+    expect(pruned.length).to.be.at.least(ROTATIONS - 4);
+  });
+});
+
+/**
+ * Rotate one key of a party in band (docs/keys.md): the next key is created and announced, the peer
+ * pins it, and it becomes active on the peer's receipt.
+ */
+async function rotateInBand(
+  pair: Pair,
+  party: 'CZ' | 'KZ',
+  use: 'sig' | 'enc',
+  now: () => Date,
+): Promise<string> {
+  const own = party === 'CZ' ? pair.czConfig : pair.kzConfig;
+  const { key } = await rotateKey(own, use, { now: now() });
+  await notifyGateways(own);
+  await eventually(
+    () =>
+      Promise.resolve(
+        recordOf(readKeyState(statePathOf(own)), 'own', key.kid)?.state === 'active' ? true : undefined,
+      ),
+    30_000,
+    `${party}'s ${use} key ${key.kid} active after the peer's receipt`,
+  );
+  return key.kid;
 }

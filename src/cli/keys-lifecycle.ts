@@ -15,6 +15,7 @@ import {
   importPeer,
   listKeys,
   notifyGateways,
+  prunedKeys,
   resolveKey,
   revokeKey,
   rotateKey,
@@ -80,6 +81,20 @@ export function registerKeysLifecycle(keys: Command): void {
               `exp ${k.exp ?? '-'}`,
               ...(k.retireAt ? [`retireAt ${k.retireAt}`] : []),
               `thumbprint ${k.thumbprint}`,
+            ].join('  '),
+          );
+        }
+        // Keys no longer in a set: their thumbprints are kept so they are never trusted again.
+        for (const p of await prunedKeys(config)) {
+          out(
+            [
+              p.owner.padEnd(4),
+              p.use,
+              '(pruned)'.padEnd(15),
+              p.state.padEnd(8),
+              `kid ${p.kid}`,
+              `prunedAt ${p.prunedAt}`,
+              `thumbprint ${p.thumbprint}`,
             ].join('  '),
           );
         }

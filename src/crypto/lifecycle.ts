@@ -5,10 +5,11 @@
  * backed up and restored with them, and must survive a Redis loss (a lost "revoked" mark would let a
  * compromised key back in). The file holds kids, states, dates and reasons only — never key material.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { AccordError } from '../errors.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { checkOwnerOnly } from './keystore.js';
 
 /** The states a key goes through. */
@@ -16,10 +17,17 @@ export const KEY_STATES = ['next', 'active', 'retiring', 'retired', 'revoked'] a
 export type KeyState = (typeof KEY_STATES)[number];
 
 /** A key state file larger than this is refused before it is read. */
-const MAX_STATE_BYTES = 256 * 1024;
+const MAX_STATE_BYTES = 1024 * 1024;
+
+/**
+ * How many pruned keys the state file remembers. Revoked ones are never forgotten; the oldest retired
+ * ones go first once there are more.
+ */
+export const MAX_PRUNED = 2000;
 
 const Kid = z.string().min(1).max(128);
 const Instant = z.iso.datetime({ offset: true });
+const Thumbprint = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
 
 /** What is known about one key (own or the peer's). */
 export const KeyRecord = z.strictObject({
@@ -37,17 +45,40 @@ export const KeyRecord = z.strictObject({
   /** Why the key was revoked (free text from the operator, no personal data), and when. */
   revokedAt: Instant.optional(),
   reason: z.string().min(1).max(500).optional(),
+  /** RFC 7638 thumbprint of the key: names it whatever its kid, and outlives it once pruned. */
+  thumbprint: Thumbprint.optional(),
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
 
-export const KeyStateFile = z.strictObject({ keys: z.array(KeyRecord).max(256) }).superRefine((f, ctx) => {
-  const seen = new Set<string>();
-  f.keys.forEach((k, i) => {
-    const id = `${k.owner}/${k.kid}`;
-    if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'kid'], message: 'duplicate kid' });
-    seen.add(id);
-  });
+/**
+ * A key removed from its set once its overlap window had passed (retired) or after its revocation was
+ * shown for that long (revoked). Its thumbprint stays, so it is never pinned or trusted again.
+ */
+export const PrunedKey = z.strictObject({
+  kid: Kid,
+  owner: z.enum(['own', 'peer']),
+  use: z.enum(['sig', 'enc']),
+  state: z.enum(['retired', 'revoked']),
+  thumbprint: Thumbprint,
+  prunedAt: Instant,
+  revokedAt: Instant.optional(),
+  reason: z.string().min(1).max(500).optional(),
 });
+export type PrunedKey = z.infer<typeof PrunedKey>;
+
+export const KeyStateFile = z
+  .strictObject({
+    keys: z.array(KeyRecord).max(256),
+    pruned: z.array(PrunedKey).max(MAX_PRUNED).optional(),
+  })
+  .superRefine((f, ctx) => {
+    const seen = new Set<string>();
+    f.keys.forEach((k, i) => {
+      const id = `${k.owner}/${k.kid}`;
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'kid'], message: 'duplicate kid' });
+      seen.add(id);
+    });
+  });
 export type KeyStateFile = z.infer<typeof KeyStateFile>;
 
 /** Where the state of the keys in `privateJwks` is kept unless the config names a file. */
@@ -123,12 +154,95 @@ export function readKeyStateOf(
   return readKeyState(file);
 }
 
-/** Write a key state file atomically (write beside, then rename), owner-only. */
+/**
+ * The text a key state file would hold, checked as strictly as it is read (`keys.invalid` otherwise):
+ * what is written always loads again.
+ */
+export function keyStateText(file: string, state: KeyStateFile): string {
+  const parsed = KeyStateFile.safeParse(state);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AccordError(
+      'keys.invalid',
+      `${file}: the key state to write is not valid at ${(issue?.path ?? []).join('.') || '(root)'}: ${issue?.message}; nothing was written`,
+    );
+  }
+  const text = `${JSON.stringify(parsed.data, null, 2)}\n`;
+  if (Buffer.byteLength(text) > MAX_STATE_BYTES) {
+    throw new AccordError('keys.invalid', `${file}: the key state would exceed ${MAX_STATE_BYTES} bytes`);
+  }
+  return text;
+}
+
+/** Write a key state file atomically and durably (atomic-file.ts), owner-only; checked first. */
 export function writeKeyState(file: string, state: KeyStateFile): void {
-  const checked = KeyStateFile.parse(state);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
-  renameSync(tmp, file);
+  writeFileAtomic(file, keyStateText(file, state), 0o600);
+}
+
+/**
+ * Finding 3 of the key-trust review: whether a key may leave its set at `now` — retired, past the end
+ * of its overlap window (`retireAt`), or revoked for longer than the overlap window (so `keys list`
+ * shows a revocation for a while before the key goes). Active, next and unrecorded keys stay.
+ */
+export function prunableAt(record: KeyRecord | undefined, now: Date, overlapMs: number): boolean {
+  if (!record) return false;
+  const t = now.getTime();
+  if (record.state === 'retired') return true;
+  if (record.state === 'retiring') return record.retireAt !== undefined && Date.parse(record.retireAt) <= t;
+  if (record.state === 'revoked') {
+    return record.revokedAt === undefined || Date.parse(record.revokedAt) + overlapMs <= t;
+  }
+  return false;
+}
+
+/**
+ * The state once `removed` keys (of `owner`) left their set: their records become pruned entries with
+ * their thumbprints. Beyond {@link MAX_PRUNED}, the oldest retired entries are forgotten, never a revoked one.
+ */
+export function withPruned(
+  state: KeyStateFile,
+  owner: 'own' | 'peer',
+  removed: readonly { kid: string; thumbprint: string }[],
+  now: Date,
+): KeyStateFile {
+  const gone = new Map(removed.map((k) => [k.kid, k.thumbprint]));
+  const entries: PrunedKey[] = [];
+  for (const r of state.keys) {
+    const tp = r.owner === owner ? gone.get(r.kid) : undefined;
+    if (tp === undefined) continue;
+    entries.push({
+      kid: r.kid,
+      owner,
+      use: r.use,
+      state: r.state === 'revoked' ? 'revoked' : 'retired',
+      thumbprint: tp,
+      prunedAt: now.toISOString(),
+      ...(r.revokedAt === undefined ? {} : { revokedAt: r.revokedAt }),
+      ...(r.reason === undefined ? {} : { reason: r.reason }),
+    });
+  }
+  let pruned = [...(state.pruned ?? []), ...entries];
+  while (pruned.length > MAX_PRUNED) {
+    const oldestRetired = pruned.findIndex((p) => p.state === 'retired');
+    if (oldestRetired < 0) break;
+    pruned = pruned.filter((_, i) => i !== oldestRetired);
+  }
+  return {
+    keys: state.keys.filter((r) => !(r.owner === owner && gone.has(r.kid))),
+    pruned,
+  };
+}
+
+/** What the state remembers of a key by thumbprint (a record or a pruned entry), if anything. */
+export function knownByThumbprint(
+  state: KeyStateFile,
+  owner: 'own' | 'peer',
+  thumbprint: string,
+): { kid: string; state: KeyState } | undefined {
+  return (
+    state.keys.find((k) => k.owner === owner && k.thumbprint === thumbprint) ??
+    state.pruned?.find((p) => p.owner === owner && p.thumbprint === thumbprint)
+  );
 }
 
 /** The record of a key, if the state file has one. */

@@ -4,10 +4,14 @@
  * gateways through Redis (watch.ts). Private keys stay encrypted at rest: a private set that was
  * encrypted is written back encrypted with the same passphrase source.
  */
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { redisConnection } from '../store/redis-connect.js';
 import { names, type Config } from '../config.js';
 import {
+  MAX_JWKS_BYTES,
+  MAX_SET_KEYS,
+  parsePrivateJwks,
+  parsePublicJwks,
   readKeyFile,
   readPublicJwks,
   type PrivateJwk,
@@ -24,15 +28,21 @@ import {
   readPassphrase,
   type Env,
 } from '../crypto/keystore.js';
+import { writeFileAtomic } from '../crypto/atomic-file.js';
 import {
   WHAT_STOPS,
+  keyStateText,
+  knownByThumbprint,
+  prunableAt,
   readKeyStateOf,
   recordOf,
   servesAt,
+  withPruned,
   writeKeyState,
   type KeyRecord,
   type KeyRole,
   type KeyStateFile,
+  type PrunedKey,
 } from '../crypto/lifecycle.js';
 import { checkThumbprints, thumbprints, type ThumbprintLine } from '../crypto/trust.js';
 import { AccordError } from '../errors.js';
@@ -52,12 +62,6 @@ export interface KeyListing {
 }
 
 const HOUR_MS = 3_600_000;
-
-function writeAtomic(file: string, text: string, mode: number): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode });
-  renameSync(tmp, file);
-}
 
 async function readOwn(config: Config, env: Env): Promise<PrivateJwkSet> {
   return loadPrivateJwks(config.keys, env);
@@ -82,22 +86,101 @@ async function keyState(config: Config, env: Env): Promise<KeyStateFile> {
   });
 }
 
-/** Write the private set back in the form it had (encrypted stays encrypted), owner-only. */
-async function writeOwn(config: Config, set: PrivateJwkSet, env: Env): Promise<void> {
+/**
+ * Finding 3: a set is checked before it is written, as strictly as it is loaded — at most
+ * {@link MAX_SET_KEYS} keys, the JWK Set schema, the file size limit — so a rotation or a pin never
+ * leaves a file that neither `accord keys` nor the gateway can load. `keys.invalid`, nothing written.
+ */
+function checkSetSize(file: string, what: string, count: number, waiting: readonly KeyRecord[]): void {
+  if (count <= MAX_SET_KEYS) return;
+  const ends = waiting
+    .map((r) => r.retireAt)
+    .filter((t): t is string => t !== undefined)
+    .sort()[0];
+  throw new AccordError(
+    'keys.invalid',
+    `${file}: the ${what} would hold ${count} keys, and at most ${MAX_SET_KEYS} load; keys leave it once their overlap window has passed${ends === undefined ? '' : ` (the first at ${ends})`}; nothing was written`,
+  );
+}
+
+function checkTextSize(file: string, text: string): void {
+  if (Buffer.byteLength(text) > MAX_JWKS_BYTES) {
+    throw new AccordError(
+      'keys.invalid',
+      `${file}: the set would be larger than ${MAX_JWKS_BYTES} bytes; nothing was written`,
+    );
+  }
+}
+
+/** The private set's file content in the form it had (encrypted stays encrypted), checked to load again. */
+async function ownText(config: Config, set: PrivateJwkSet, env: Env): Promise<string> {
   const file = config.keys.privateJwks;
+  const checked = parsePrivateJwks(set, `${file} (to be written)`);
+  let text: string;
   if (isEncryptedJwks(readKeyFile(file))) {
     const passphrase = readPassphrase(config.keys, env);
     if (!passphrase)
       throw new AccordError('keys.invalid', `${file} is encrypted, but no passphrase is available`);
-    writeAtomic(file, `${await encryptJwks(set, passphrase)}\n`, 0o600);
+    text = `${await encryptJwks(checked, passphrase)}\n`;
   } else {
-    writeAtomic(file, `${JSON.stringify(set, null, 2)}\n`, 0o600);
+    text = `${JSON.stringify(checked, null, 2)}\n`;
   }
+  checkTextSize(file, text);
+  return text;
+}
+
+/** The pinned set's file content, checked to load again. */
+function pinnedText(config: Config, set: PublicJwkSet): string {
+  const text = `${JSON.stringify(parsePublicJwks(set, `${config.peer.publicJwks} (to be written)`), null, 2)}\n`;
+  checkTextSize(config.peer.publicJwks, text);
+  return text;
+}
+
+/**
+ * Replace a key set and the state together, in an order a crash cannot turn into trust: first the
+ * state with the new records (a record for a key not yet in the set does nothing), then the set, then
+ * the state without the pruned keys' records, which become pruned entries with their thumbprints (a
+ * key in a set without a record would count as active). Every text is checked before the first write.
+ */
+function commitSet(
+  statePath: string,
+  file: string,
+  text: string,
+  staged: KeyStateFile,
+  owner: 'own' | 'peer',
+  removed: readonly { kid: string; thumbprint: string }[],
+  now: Date,
+): void {
+  const final = withPruned(staged, owner, removed, now);
+  const stagedText = keyStateText(statePath, staged);
+  const finalText = keyStateText(statePath, final);
+  writeFileAtomic(statePath, stagedText, 0o600);
+  writeFileAtomic(file, text, 0o600);
+  if (finalText !== stagedText) writeFileAtomic(statePath, finalText, 0o600);
+}
+
+/** The keys of a set that may leave it at `now` (lifecycle.ts `prunableAt`), and those that stay. */
+function pruneSet<K extends PublicJwk | PrivateJwk>(
+  config: Config,
+  keys: readonly K[],
+  owner: 'own' | 'peer',
+  state: KeyStateFile,
+  now: Date,
+): { kept: K[]; removed: { kid: string; thumbprint: string }[] } {
+  const overlapMs = config.keys.overlapHours * HOUR_MS;
+  const kept: K[] = [];
+  const removed: { kid: string; thumbprint: string }[] = [];
+  for (const k of keys) {
+    if (prunableAt(recordOf(state, owner, k.kid), now, overlapMs)) {
+      removed.push({ kid: k.kid, thumbprint: thumbprint(k) });
+    } else kept.push(k);
+  }
+  return { kept, removed };
 }
 
 function upsert(state: KeyStateFile, record: KeyRecord): KeyStateFile {
   const rest = state.keys.filter((k) => !(k.owner === record.owner && k.kid === record.kid));
-  return { keys: [...rest, record] };
+  return { ...state, keys: [...rest, record] };
 }
 
 /** Every own and peer key with its state, dates and RFC 7638 thumbprint. */
@@ -120,6 +203,11 @@ export async function listKeys(config: Config, env: Env = process.env): Promise<
     };
   };
   return [...own.map((k) => line('own', k)), ...peer.map((k) => line('peer', k))];
+}
+
+/** The keys pruned from either set (finding 3): kid, side, use, state and thumbprint, kept for good. */
+export async function prunedKeys(config: Config, env: Env = process.env): Promise<PrunedKey[]> {
+  return (await keyState(config, env)).pruned ?? [];
 }
 
 /** The own public set to hand to the peer (revoked and retired keys left out), with thumbprints. */
@@ -152,32 +240,44 @@ export async function importPeer(
 ): Promise<ThumbprintLine[]> {
   const set = readPublicJwks(file);
   checkThumbprints(set, expected);
-  // A new peer set replaces the pinned one (re-bootstrap), so only own kids collide here.
   const own = (await readOwn(config, env)).keys;
-  refuseCollisions(set, own.map(publicHalf), undefined);
   const statePath = statePathOf(config);
   // Judged with the set that replaces the pinned one: every key in it was confirmed by thumbprint.
   let state = readKeyStateOf(statePath, { own, peer: set.keys });
+  // A new peer set replaces the pinned one (re-bootstrap), so only own and pruned kids collide here.
+  refuseCollisions(set, own.map(publicHalf), undefined, state);
+  refuseRevoked(set, state);
   // Keys pinned before keep their place; only keys new to this gateway are recorded from `now`, so a
-  // rotated-in encryption key is preferred over the one it replaces.
-  // No pinned set yet: a first bootstrap, every key is new.
-  const pinned = new Set((readPinnedIfAny(config)?.keys ?? []).map((k) => k.kid));
+  // rotated-in encryption key is preferred over the one it replaces. No pinned set yet: a first
+  // bootstrap, every key is new.
+  const before = readPinnedIfAny(config)?.keys ?? [];
   for (const k of set.keys) {
     const known = recordOf(state, 'peer', k.kid);
-    if (known?.state === 'revoked') {
-      throw new AccordError('crypto.key_revoked', 'the set holds a key this gateway revoked', { kid: k.kid });
-    }
-    if (!known && !pinned.has(k.kid))
+    if (!known && !before.some((p) => p.kid === k.kid))
       state = upsert(state, {
         kid: k.kid,
         owner: 'peer',
         use: k.use,
         state: 'active',
         nbf: now.toISOString(),
+        thumbprint: thumbprint(k),
       });
   }
-  writeAtomic(config.peer.publicJwks, `${JSON.stringify(set, null, 2)}\n`, 0o600);
-  writeKeyState(statePath, state);
+  // Keys of the replaced set that were retiring, retired or revoked leave their thumbprints behind.
+  const dropped = before.filter(
+    (k) =>
+      !set.keys.some((n) => n.kid === k.kid) &&
+      ['revoked', 'retired', 'retiring'].includes(recordOf(state, 'peer', k.kid)?.state ?? ''),
+  );
+  commitSet(
+    statePath,
+    config.peer.publicJwks,
+    pinnedText(config, set),
+    state,
+    'peer',
+    dropped.map((k) => ({ kid: k.kid, thumbprint: thumbprint(k) })),
+    now,
+  );
   return thumbprints(set);
 }
 
@@ -209,6 +309,8 @@ export async function rotateKey(
   const key = await freshLike(current, config.party, Math.floor(opts.now.getTime() / 1000));
   const statePath = statePathOf(config);
   let state = await keyState(config, env);
+  // Finding 3: keys whose overlap window has passed leave the set, so rotations never overflow it.
+  const { kept, removed } = pruneSet(config, own.keys, 'own', state, opts.now);
   const exp =
     opts.validDays === undefined
       ? undefined
@@ -220,17 +322,32 @@ export async function rotateKey(
     state: 'next',
     ...(opts.activateAt ? { nbf: opts.activateAt.toISOString() } : {}),
     ...(exp ? { exp } : {}),
+    thumbprint: thumbprint(key),
   });
   if (opts.activateAt) {
     const retireAt = new Date(opts.activateAt.getTime() + config.keys.overlapHours * HOUR_MS).toISOString();
-    for (const k of own.keys.filter((k) => k.use === use)) {
+    for (const k of kept.filter((k) => k.use === use)) {
       const r = recordOf(state, 'own', k.kid);
       if (r?.state === 'revoked' || r?.state === 'retired') continue;
       state = upsert(state, { ...(r ?? { kid: k.kid, owner: 'own', use, state: 'active' }), retireAt });
     }
   }
-  await writeOwn(config, { keys: [...own.keys, key] }, env);
-  writeKeyState(statePath, state);
+  const next = [...kept, key];
+  checkSetSize(
+    config.keys.privateJwks,
+    'private set',
+    next.length,
+    state.keys.filter((r) => r.owner === 'own'),
+  );
+  commitSet(
+    statePath,
+    config.keys.privateJwks,
+    await ownText(config, { keys: next }, env),
+    state,
+    'own',
+    removed,
+    opts.now,
+  );
   return { key, thumbprint: thumbprint(key) };
 }
 
@@ -376,8 +493,15 @@ function refuseCollisions(
   incoming: PublicJwkSet,
   own: readonly PublicJwk[],
   pinned: PublicJwkSet | undefined,
+  state?: KeyStateFile,
 ): void {
   for (const k of incoming.keys) {
+    const gone = state?.pruned?.find((p) => p.kid === k.kid);
+    if (gone && gone.thumbprint !== thumbprint(k)) {
+      throw new AccordError('keys.kid_collision', 'a peer key carries the kid of a key pruned before', {
+        kid: k.kid,
+      });
+    }
     if (own.some((o) => o.kid === k.kid)) {
       throw new AccordError('keys.kid_collision', 'a peer key carries the kid of one of our own keys', {
         kid: k.kid,
@@ -410,6 +534,19 @@ export async function whatRevokingStops(
   const others = side.filter((k) => k.use === key.use && k.kid !== key.kid);
   if (others.some((k) => servesAt(role, recordOf(state, owner, k.kid), now))) return undefined;
   return WHAT_STOPS[role];
+}
+
+/**
+ * A key this gateway revoked never comes back, under its kid or another one: its revocation is found
+ * by kid or by thumbprint, in the records and among the pruned keys (finding 3).
+ */
+function refuseRevoked(incoming: PublicJwkSet, state: KeyStateFile): void {
+  for (const k of incoming.keys) {
+    const byTp = knownByThumbprint(state, 'peer', thumbprint(k));
+    if (recordOf(state, 'peer', k.kid)?.state === 'revoked' || byTp?.state === 'revoked') {
+      throw new AccordError('crypto.key_revoked', 'the set holds a key this gateway revoked', { kid: k.kid });
+    }
+  }
 }
 
 /** Tell running gateways of this config to reload their keys (Redis pub/sub, see watch.ts). */
@@ -450,37 +587,50 @@ export async function pinAnnouncedKeys(
 ): Promise<string[]> {
   const pinned = readPinned(config);
   const own = (await readOwn(config, env)).keys.map(publicHalf);
-  refuseCollisions(announced, own, pinned);
   const statePath = statePathOf(config);
   let state = await keyState(config, env);
+  refuseCollisions(announced, own, pinned, state);
+  refuseRevoked(announced, state);
   const fresh = announced.keys.filter((k) => !pinned.keys.some((p) => p.kid === k.kid));
-  for (const k of announced.keys) {
-    if (recordOf(state, 'peer', k.kid)?.state === 'revoked') {
-      throw new AccordError('crypto.key_revoked', 'the announcement holds a key this gateway revoked', {
-        kid: k.kid,
-      });
-    }
-  }
+  if (fresh.length === 0) return [];
+  // Finding 3: pinned keys whose overlap window has passed leave the set as new ones come in.
+  const { kept, removed } = pruneSet(config, pinned.keys, 'peer', state, now);
   const retireAt = new Date(now.getTime() + config.keys.overlapHours * HOUR_MS).toISOString();
   for (const k of fresh) {
-    for (const old of pinned.keys.filter((p) => p.use === k.use)) {
+    for (const old of kept.filter((p) => p.use === k.use)) {
       const r = recordOf(state, 'peer', old.kid);
       if (r?.state === 'revoked' || r?.state === 'retired') continue;
       state = upsert(state, {
         ...(r ?? { kid: old.kid, owner: 'peer', use: old.use }),
         state: 'retiring',
         retireAt,
+        thumbprint: thumbprint(old),
       });
     }
-    state = upsert(state, { kid: k.kid, owner: 'peer', use: k.use, state: 'active', nbf: now.toISOString() });
+    state = upsert(state, {
+      kid: k.kid,
+      owner: 'peer',
+      use: k.use,
+      state: 'active',
+      nbf: now.toISOString(),
+      thumbprint: thumbprint(k),
+    });
   }
-  if (fresh.length > 0) {
-    writeAtomic(
-      config.peer.publicJwks,
-      `${JSON.stringify({ keys: [...pinned.keys, ...fresh] }, null, 2)}\n`,
-      0o600,
-    );
-  }
-  writeKeyState(statePath, state);
+  const next = [...kept, ...fresh];
+  checkSetSize(
+    config.peer.publicJwks,
+    'pinned peer set',
+    next.length,
+    state.keys.filter((r) => r.owner === 'peer'),
+  );
+  commitSet(
+    statePath,
+    config.peer.publicJwks,
+    pinnedText(config, { keys: next }),
+    state,
+    'peer',
+    removed,
+    now,
+  );
   return fresh.map((k) => k.kid);
 }
