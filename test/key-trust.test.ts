@@ -35,7 +35,10 @@ import {
 import { WHAT_STOPS, readKeyState, recordOf } from '../src/crypto/lifecycle.js';
 import { OncePerInterval } from '../src/consumers.js';
 import { AccordError, dispositionOfFailure, exitCodeOf } from '../src/errors.js';
-import { loadKeyRing, statePathOf } from '../src/keys/watch.js';
+import { loadKeyRing, rememberSigningKeys, statePathOf } from '../src/keys/watch.js';
+import { keyHistoryPath, readKeyHistory } from '../src/crypto/key-history.js';
+import { checkpointSigner } from '../src/audit/checkpoint.js';
+import { AuditLog, auditFileOf } from '../src/audit/log.js';
 import type { SubmissionInput } from '../src/client/index.js';
 import {
   ROOT,
@@ -584,3 +587,106 @@ async function rotateInBand(
   );
   return key.kid;
 }
+
+describe('key trust: audit verify across re-keying (finding 5)', function () {
+  this.timeout(120_000);
+  const HOUR = 3_600_000;
+
+  it('rotates twice and verifies a log whose checkpoints span three signing keys', async () => {
+    const config = pairConfigs(uniqueStem(), (raw) => {
+      ownKeyCopies()(raw);
+      raw.keys.overlapHours = 1;
+    }).kz;
+    let t = Date.parse('2027-01-01T00:00:00Z');
+    const clock = () => new Date((t += 1000));
+    const ring = await loadKeyRing(config, clock);
+    const file = auditFileOf(config);
+    const signers = new Set<string>();
+    const write = async () => {
+      const log = await AuditLog.open({
+        file,
+        now: clock,
+        signer: checkpointSigner(ring),
+        checkpointEvery: 2,
+      });
+      for (let i = 0; i < 4; i++) await log.append({ type: 'decision', reason: `r${i}` });
+      await log.close();
+      signers.add(ring.signingKey.kid);
+    };
+    await write();
+    for (let r = 0; r < 2; r++) {
+      // A normal rotation: the next signing key, active at once; the old one retires after an hour…
+      const { key } = await rotateKey(config, 'sig', { now: new Date(t) });
+      await activateKey(config, key.kid, new Date(t));
+      ring.adopt(await loadKeyRing(config, clock));
+      await write();
+      // …and is pruned by the next rotation once that hour has passed.
+      t += 2 * HOUR;
+    }
+    await rotateKey(config, 'enc', { now: new Date(t) });
+    expect(signers.size).to.equal(3);
+    const own = readPrivateJwks(config.keys.privateJwks).keys.map((k) => k.kid);
+    expect(
+      [...signers].filter((kid) => !own.includes(kid)),
+      'signing keys pruned',
+    ).to.have.length(2);
+
+    const r = await runCli(['audit', 'verify', '--config', configFileFor(config)]);
+    expect(r.stdout + r.stderr).to.match(/^ok .*: 18 records, 6 signed checkpoints verified/);
+    expect(r.code).to.equal(0);
+  });
+
+  it('a gateway records a signing key it was given by hand in the key history (once the lifecycle is in use)', async () => {
+    const config = pairConfigs(uniqueStem(), ownKeyCopies()).kz;
+    const { log } = memoryLogger();
+    rememberSigningKeys(await loadKeyRing(config, () => new Date()), config, new Date(), log);
+    const history = keyHistoryPath(statePathOf(config));
+    expect(existsSync(history), 'nothing written before any key operation').to.equal(false);
+    await rotateKey(config, 'enc', { now: new Date() });
+    const sig = readPrivateJwks(config.keys.privateJwks).keys.find((k) => k.use === 'sig')!;
+    expect(readKeyHistory(history).map((e) => e.key.kid)).to.deep.equal([sig.kid]);
+    // The private set replaced by hand (a re-bootstrap): the gateway records the new key when it loads it.
+    const fresh = await generatePartyKeys('KZ');
+    writeFileSync(config.keys.privateJwks, JSON.stringify(fresh.privateSet));
+    rememberSigningKeys(await loadKeyRing(config, () => new Date()), config, new Date(), log);
+    expect(readKeyHistory(history).map((e) => e.key.kid)).to.deep.equal([
+      sig.kid,
+      fresh.privateSet.keys[0]!.kid,
+    ]);
+    expect(statSync(history).mode & 0o777).to.equal(0o600);
+    expect(readFileSync(history, 'utf8')).not.to.match(/"d":/);
+  });
+
+  it('names a checkpoint signed by a key it does not know apart from one that does not verify, and goes on', async () => {
+    const config = pairConfigs(uniqueStem(), ownKeyCopies()).kz;
+    const t = Date.parse('2027-01-01T00:00:00Z');
+    let n = 0;
+    const clock = () => new Date(t + ++n * 1000);
+    // A signer outside this gateway's keys and history (as a log restored from another gateway's keys).
+    const stranger = await loadKeyRing(pairConfigs(uniqueStem(), ownKeyCopies()).cz, clock);
+    const file = auditFileOf(config);
+    const log = await AuditLog.open({
+      file,
+      now: clock,
+      signer: checkpointSigner(stranger),
+      checkpointEvery: 2,
+    });
+    for (let i = 0; i < 4; i++) await log.append({ type: 'decision', reason: `r${i}` });
+    await log.close();
+    const r = await runCli(['audit', 'verify', '--config', configFileFor(config)]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.match(/2 checkpoints? signed by keys? .*not in the key history/);
+    expect(r.stdout).to.include(stranger.signingKey.kid);
+    expect(r.stdout).not.to.match(/does not verify/);
+    // Given the key's public half, it verifies.
+    const extra = join(mkdtempSync(join(tmpdir(), 'accord-hist-')), 'old.jwks.json');
+    writeFileSync(
+      extra,
+      JSON.stringify({
+        keys: [publicHalf(readPrivateJwks(join(ROOT, 'certs-example', 'cz', 'private.jwks.json')).keys[0]!)],
+      }),
+    );
+    const ok = await runCli(['audit', 'verify', '--config', configFileFor(config), '--keys', extra]);
+    expect(ok.stdout, ok.stderr).to.match(/^ok .*: 6 records, 2 signed checkpoints verified/);
+  });
+});

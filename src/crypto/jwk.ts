@@ -173,10 +173,10 @@ function uniqueKids(set: { keys: { kid: string }[] }, ctx: Ctx): void {
   });
 }
 
-/** A public JWK Set (a peer's pinned keys): no private member anywhere. */
 /** The most keys a JWK Set file may hold (rotations prune retired keys to stay under it). */
 export const MAX_SET_KEYS = 32;
 
+/** A public JWK Set (a peer's pinned keys): no private member anywhere. */
 export const PublicJwkSet = z
   .strictObject({ keys: z.array(PublicJwk).min(1).max(MAX_SET_KEYS) })
   .superRefine(uniqueKids);

@@ -225,6 +225,23 @@ export class KeyRing {
     return pinnedLookup(this.sets.ownSigning, 'own signing');
   }
 
+  /**
+   * The same over the own signing keys and `earlier` ones — the key history (key-history.ts) and any
+   * public key an operator supplies — so checkpoints signed with a key pruned from the private set
+   * still verify with the very key that signed them. A kid in both keeps the key in the set.
+   */
+  async ownSignatureLookupWith(earlier: readonly PublicJwk[]): Promise<KeyLookup> {
+    const current = this.sets.ownSigning;
+    const seen = new Set(current.map((k) => k.kid));
+    const extra: PublicJwk[] = [];
+    for (const k of earlier) {
+      if (k.use !== 'sig' || seen.has(k.kid)) continue;
+      seen.add(k.kid);
+      extra.push(k);
+    }
+    return pinnedLookup([...current, ...(await importKeys(extra))], 'own signing');
+  }
+
   /** Own key for signing outgoing envelopes: the first active one inside its validity period. */
   get signingKey(): jose.JWK.Key {
     return this.usable('own', this.sets.ownSigning, 'own signing');

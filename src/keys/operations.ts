@@ -29,6 +29,7 @@ import {
   type Env,
 } from '../crypto/keystore.js';
 import { writeFileAtomic } from '../crypto/atomic-file.js';
+import { keyHistoryPath, recordSigningKeys } from '../crypto/key-history.js';
 import {
   WHAT_STOPS,
   keyStateText,
@@ -339,15 +340,11 @@ export async function rotateKey(
     next.length,
     state.keys.filter((r) => r.owner === 'own'),
   );
-  commitSet(
-    statePath,
-    config.keys.privateJwks,
-    await ownText(config, { keys: next }, env),
-    state,
-    'own',
-    removed,
-    opts.now,
-  );
+  const text = await ownText(config, { keys: next }, env);
+  // Finding 5: every own signing key, the new one and those about to be pruned, stays in the key
+  // history first, so the audit checkpoints it signs verify for good.
+  recordSigningKeys(keyHistoryPath(statePath), [...own.keys, key].map(publicHalf), opts.now);
+  commitSet(statePath, config.keys.privateJwks, text, state, 'own', removed, opts.now);
   return { key, thumbprint: thumbprint(key) };
 }
 

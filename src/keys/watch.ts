@@ -4,11 +4,14 @@
  * its key ring from the files. Expiry is checked at start, on every change and every hour: keys that
  * expire within `keys.expiryWarningDays` are logged with the stable code `keys.expiring`.
  */
+import { existsSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Alerter } from '../admin/alerts.js';
 import type { Config } from '../config.js';
 import { KeyRing } from '../crypto/keyring.js';
+import { keyHistoryPath, recordSigningKeys } from '../crypto/key-history.js';
+import { publicHalf } from '../crypto/keygen.js';
 import { checkOwnerWritable } from '../crypto/keystore.js';
 import { defaultStatePath, expiringKeys, readKeyStateOf } from '../crypto/lifecycle.js';
 
@@ -68,6 +71,29 @@ export function warnUnusable(ring: KeyRing, log: Logger, alerts?: Alerter): void
   );
 }
 
+/**
+ * Finding 5: the key history holds every own signing key this gateway used, whatever replaced the
+ * private set (a rotation records its keys itself; a set replaced by hand is recorded here, at start
+ * and on every reload), so its audit checkpoints verify after the key is gone. Only once the key
+ * lifecycle is in use (a `key-state.json` or a history exists): a gateway on the keys it was set up
+ * with writes nothing beside them, and those keys are still in its set.
+ */
+export function rememberSigningKeys(ring: KeyRing, config: Config, now: Date, log: Logger): void {
+  const statePath = statePathOf(config);
+  const historyPath = keyHistoryPath(statePath);
+  if (!existsSync(statePath) && !existsSync(historyPath)) return;
+  try {
+    const own = ring.snapshot().own.map(publicHalf);
+    const added = recordSigningKeys(historyPath, own, now);
+    if (added > 0) log.info({ added }, 'own signing keys added to the key history');
+  } catch (err) {
+    log.error(
+      { code: (err as { code?: string }).code, err: (err as Error).message },
+      'the key history could not be updated; audit checkpoints signed now may not verify once the key is pruned',
+    );
+  }
+}
+
 const HOUR_MS = 3_600_000;
 
 /**
@@ -89,6 +115,7 @@ export async function watchKeys(opts: {
   const check = () => {
     warnExpiring(ring, config, now(), log, alerts);
     warnUnusable(ring, log, alerts);
+    rememberSigningKeys(ring, config, now(), log);
   };
   check();
   const sub = opts.redis.duplicate();
