@@ -113,7 +113,7 @@ export function guarded(
         if (heldBack !== undefined) {
           log.error(
             { stage, code, kid, path, heldBack, err: (err as Error).message },
-            'no valid key to seal with; the message waits (logged once a minute while it lasts)',
+            'no usable key for this message now; it waits (logged once a minute while it lasts)',
           );
         }
         return { requeueAfterMs: RETRY_DELAY_MS[disposition] };

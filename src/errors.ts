@@ -78,6 +78,8 @@ export const ERROR_CODES = {
     'The key the header names was revoked (accord keys revoke); it is never accepted again.',
   'crypto.key_retired': 'The key the header names is retired: its overlap window after a rotation has ended.',
   'crypto.key_expired': 'No active key is inside its validity period; nothing is signed with an expired key.',
+  'crypto.key_held':
+    'The peer key the header names was announced in band and awaits an operator’s approval by thumbprint (accord keys approve); the message waits.',
   'keys.expiring': 'A key expires within keys.expiryWarningDays (warning) or has expired (error); rotate it.',
   'keys.thumbprint_mismatch':
     'A JWK Set to import does not have exactly the RFC 7638 thumbprints checked out of band.',
@@ -192,6 +194,9 @@ const DISPOSITION_BY_FAMILY: Record<Family, { disposition: Disposition; exit: Ex
 
 const DISPOSITION_EXCEPTIONS: Partial<Record<ErrorCode, { disposition: Disposition; exit: ExitCode }>> = {
   'crypto.key_expired': { disposition: 'wait-for-key', exit: 1 },
+  // Finding 1 of the key-trust review: what a held key signed waits for the operator's decision, and
+  // is parked as crypto.key_revoked if the key is revoked instead.
+  'crypto.key_held': { disposition: 'wait-for-key', exit: 1 },
   // A key file is configuration: the command cannot run until it is fixed.
   'keys.invalid': { disposition: 'park', exit: 2 },
   'keys.state_missing': { disposition: 'park', exit: 2 },

@@ -27,6 +27,7 @@ import { checkThumbprints, thumbprints } from '../src/crypto/trust.js';
 import { AccordError } from '../src/errors.js';
 import {
   activateKey,
+  approveKey,
   exportPublic,
   importPeer,
   listKeys,
@@ -116,6 +117,18 @@ async function rotateBoth(pair: Pair, party: 'CZ' | 'KZ'): Promise<string[]> {
   // The new decryption key is in place (state next: it decrypts) before the peer learns of it.
   await changeKeys(pair, party, () => undefined);
   const kids = [sig.key.kid, enc.key.kid];
+  // The peer's security staff approve the announced keys by the thumbprints read to them over the
+  // phone: the signing key signs nothing at the peer before (keys.approveAnnouncedSigningKeys).
+  const peer = party === 'CZ' ? 'KZ' : 'CZ';
+  const peerConfig = party === 'CZ' ? pair.kzConfig : pair.czConfig;
+  await until(
+    () => kids.every((kid) => recordOf(readKeyState(statePathOf(peerConfig)), 'peer', kid) !== undefined),
+    60_000,
+    `${party}'s announced keys pinned by ${peer}`,
+  );
+  for (const { thumbprint } of [sig, enc]) {
+    await changeKeys(pair, peer, () => approveKey(peerConfig, thumbprint, new Date()));
+  }
   await until(
     () => kids.every((kid) => recordOf(readKeyState(statePathOf(own)), 'own', kid)?.state === 'active'),
     60_000,

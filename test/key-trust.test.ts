@@ -19,12 +19,15 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { names, type Config } from '../src/config.js';
-import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
+import { readPrivateJwks, readPublicJwks, type PublicJwk } from '../src/crypto/jwk.js';
+import { KeyRing } from '../src/crypto/keyring.js';
+import { seal } from '../src/crypto/seal.js';
 import { generatePartyKeys, publicHalf, thumbprint as thumbprintOf } from '../src/crypto/keygen.js';
 import { thumbprints } from '../src/crypto/trust.js';
 import { Gateway } from '../src/gateway.js';
 import {
   activateKey,
+  approveKey,
   importPeer,
   listKeys,
   notifyGateways,
@@ -32,7 +35,7 @@ import {
   revokeKey,
   rotateKey,
 } from '../src/keys/operations.js';
-import { WHAT_STOPS, readKeyState, recordOf } from '../src/crypto/lifecycle.js';
+import { WHAT_STOPS, heirsOf, readKeyState, recordOf } from '../src/crypto/lifecycle.js';
 import { OncePerInterval } from '../src/consumers.js';
 import { AccordError, dispositionOfFailure, exitCodeOf } from '../src/errors.js';
 import { loadKeyRing, rememberSigningKeys, statePathOf } from '../src/keys/watch.js';
@@ -264,7 +267,7 @@ describe('key trust: the last usable key (finding 6)', function () {
     }
     await new Promise((resolve) => setTimeout(resolve, 12_000));
     const kzLines = pair.lines.slice(from).filter((l) => l.includes('"gw":"KZ"'));
-    const waiting = kzLines.filter((l) => l.includes('the message waits') || l.includes('messages wait'));
+    const waiting = kzLines.filter((l) => l.includes('it waits'));
     expect(
       kzLines.filter((l) => l.includes('crypto.key_expired')),
       'lines under the wrong code',
@@ -318,7 +321,11 @@ describe('key trust: the state file and the pinned set at rest (finding 4)', fun
 
   /** A KZ config on its own key copies, whose pinned CZ set also holds a second (rotated) CZ signing key. */
   async function kzWithTwoPeerSigningKeys(): Promise<{ config: Config; oldSig: string; newSig: string }> {
-    const { kz } = pairConfigs(uniqueStem(), ownKeyCopies());
+    const { kz } = pairConfigs(uniqueStem(), (raw) => {
+      ownKeyCopies()(raw);
+      // Pinned as the review's set-up pinned it: active at once.
+      raw.keys.approveAnnouncedSigningKeys = false;
+    });
     const cz = await generatePartyKeys('CZ');
     const pinned = readPublicJwks(kz.peer.publicJwks);
     const oldSig = pinned.keys.find((k) => k.use === 'sig')!.kid;
@@ -393,6 +400,7 @@ describe('key trust: rotations do not overflow the key sets (finding 3)', functi
     return pairConfigs(uniqueStem(), (raw) => {
       ownKeyCopies()(raw);
       raw.keys.overlapHours = 1;
+      raw.keys.approveAnnouncedSigningKeys = false;
     }).kz;
   }
 
@@ -575,8 +583,17 @@ async function rotateInBand(
   now: () => Date,
 ): Promise<string> {
   const own = party === 'CZ' ? pair.czConfig : pair.kzConfig;
-  const { key } = await rotateKey(own, use, { now: now() });
+  const peer = party === 'CZ' ? pair.kzConfig : pair.czConfig;
+  const { key, thumbprint } = await rotateKey(own, use, { now: now() });
   await notifyGateways(own);
+  // The peer's security staff approve the announced key by the thumbprint read to them (finding 1).
+  await eventually(
+    () => Promise.resolve(recordOf(readKeyState(statePathOf(peer)), 'peer', key.kid) ? true : undefined),
+    30_000,
+    `${key.kid} pinned by the peer`,
+  );
+  await approveKey(peer, thumbprint, now());
+  await notifyGateways(peer);
   await eventually(
     () =>
       Promise.resolve(
@@ -688,5 +705,185 @@ describe('key trust: audit verify across re-keying (finding 5)', function () {
     );
     const ok = await runCli(['audit', 'verify', '--config', configFileFor(config), '--keys', extra]);
     expect(ok.stdout, ok.stderr).to.match(/^ok .*: 6 records, 2 signed checkpoints verified/);
+  });
+});
+
+/** A fresh CZ-named key pair an attacker holds, and a ring that seals with it for KZ. */
+async function attackerKeys(pair: Pair): Promise<{ sig: PublicJwk; seal: (env: Json) => Promise<Buffer> }> {
+  const fresh = await generatePartyKeys('CZ');
+  const sig = fresh.privateSet.keys.find((k) => k.use === 'sig')!;
+  const ring = await KeyRing.fromSets({ keys: [sig] }, readPublicJwks(pair.czConfig.peer.publicJwks));
+  return {
+    sig: publicHalf(sig),
+    seal: async (env) =>
+      Buffer.from(await seal(Buffer.from(JSON.stringify(env)), ring, pair.czConfig.crypto)),
+  };
+}
+
+/** Announce `key` to KZ in a key-announcement signed with CZ's current signing key (the stolen one). */
+async function announceWithStolenKey(pair: Pair, key: PublicJwk): Promise<Json> {
+  const env = keyMessage('key-announcement', {
+    keys: [key],
+    thumbprints: thumbprints({ keys: [key] }).map((t) => t.thumbprint),
+  });
+  await publishRaw(names(pair.kzConfig.namespace).ingress, await sealAsCz(pair.czConfig, env));
+  return env;
+}
+
+/** A travel document from CZ for KZ's kz-mia, as a forger would send it. */
+function forgedDocument(): Json {
+  return testEnvelope({ to: { party: 'KZ', authority: 'kz-mia' } });
+}
+
+describe('key trust: a revoked signing key keeps no heirs (finding 1)', function () {
+  this.timeout(120_000);
+
+  describe('with keys.approveAnnouncedSigningKeys off (the review’s set-up)', () => {
+    let pair: Pair;
+    before(async () => {
+      const copies = ownKeyCopies();
+      pair = await startPair((raw) => {
+        copies(raw);
+        if (raw.party === 'KZ') raw.keys.approveAnnouncedSigningKeys = false;
+      });
+    });
+    after(async () => {
+      await pair?.close();
+    });
+
+    it('revoking the key that announced another (by thumbprint) holds that key too: its messages are not delivered', async () => {
+      const kz = pair.kzConfig;
+      const kzMia = await pair.authority(kz, 'kz-mia');
+      const stolen = readPublicJwks(kz.peer.publicJwks).keys.find((k) => k.use === 'sig')!;
+      const attacker = await attackerKeys(pair);
+      await announceWithStolenKey(pair, attacker.sig);
+      await eventually(
+        () =>
+          Promise.resolve(
+            recordOf(readKeyState(statePathOf(kz)), 'peer', attacker.sig.kid)?.state === 'active'
+              ? true
+              : undefined,
+          ),
+        30_000,
+        'the announced key pinned (approval switched off)',
+      );
+      // KZ's security staff revoke the stolen key, named by its thumbprint (docs/keys.md, compromise).
+      const r = await runCli([
+        'keys',
+        'revoke',
+        '--thumbprint',
+        thumbprintOf(stolen),
+        '--config',
+        configFileFor(kz),
+        '--reason',
+        'stolen',
+      ]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.include(attacker.sig.kid);
+      const held = recordOf(readKeyState(statePathOf(kz)), 'peer', attacker.sig.kid);
+      expect(held?.state).to.equal('held');
+      expect(held?.reason).to.include(stolen.kid);
+      const list = await runCli(['keys', 'list', '--config', configFileFor(kz)]);
+      expect(list.stdout).to.match(
+        new RegExp(`held .*kid ${attacker.sig.kid}.*announced by revoked key ${stolen.kid}`),
+      );
+
+      // A message signed with the announced key is never delivered.
+      const forged = forgedDocument();
+      await publishRaw(names(kz.namespace).ingress, await attacker.seal(forged));
+      await eventually(
+        () =>
+          Promise.resolve(
+            pair.lines.some((l) => l.includes('"gw":"KZ"') && l.includes('"code":"crypto.key_held"'))
+              ? true
+              : undefined,
+          ),
+        20_000,
+        'KZ holds the message signed with the held key',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(kzMia.inbox.items.map((d) => d.envelope.id)).not.to.include(forged.id);
+    });
+  });
+
+  describe('by default: an announced signing key signs nothing until approved by thumbprint', () => {
+    let pair: Pair;
+    before(async () => {
+      pair = await startPair(ownKeyCopies());
+    });
+    after(async () => {
+      await pair?.close();
+    });
+
+    it('pins it held, keeps the key in force, and delivers what it signed once approved', async () => {
+      const kz = pair.kzConfig;
+      const kzMia = await pair.authority(kz, 'kz-mia');
+      const inForce = readPublicJwks(kz.peer.publicJwks).keys.find((k) => k.use === 'sig')!;
+      const announced = await attackerKeys(pair);
+      await announceWithStolenKey(pair, announced.sig);
+      await eventually(
+        () =>
+          Promise.resolve(
+            recordOf(readKeyState(statePathOf(kz)), 'peer', announced.sig.kid)?.state === 'held'
+              ? true
+              : undefined,
+          ),
+        30_000,
+        'the announced signing key pinned, held',
+      );
+      const state = readKeyState(statePathOf(kz));
+      expect(recordOf(state, 'peer', inForce.kid)?.state ?? 'active', 'the key in force').to.equal('active');
+      expect(recordOf(state, 'peer', announced.sig.kid)?.announcedBy).to.equal(inForce.kid);
+
+      const doc = forgedDocument();
+      await publishRaw(names(kz.namespace).ingress, await announced.seal(doc));
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(
+        kzMia.inbox.items.map((d) => d.envelope.id),
+        'delivered before approval',
+      ).not.to.include(doc.id);
+
+      // Approved by the thumbprint read over the phone: the waiting message goes through.
+      const r = await runCli([
+        'keys',
+        'approve',
+        '--thumbprint',
+        thumbprintOf(announced.sig),
+        '--config',
+        configFileFor(kz),
+      ]);
+      expect(r.code, r.stderr).to.equal(0);
+      await kzMia.inbox.waitFor((d) => d.envelope.id === doc.id, 30_000, 'the message after approval');
+      const after = readKeyState(statePathOf(kz));
+      expect(recordOf(after, 'peer', announced.sig.kid)?.state).to.equal('active');
+      expect(recordOf(after, 'peer', inForce.kid)?.state).to.equal('retiring');
+    });
+  });
+});
+
+describe('key trust: the heirs of a key (finding 1, pure)', () => {
+  it('are the keys announced by it, transitively, except those approved by thumbprint', () => {
+    const peer = (kid: string, announcedBy?: string, extra: Json = {}) => ({
+      kid,
+      owner: 'peer' as const,
+      use: 'sig' as const,
+      state: 'active' as const,
+      ...(announcedBy === undefined ? {} : { announcedBy }),
+      ...extra,
+    });
+    const state = {
+      keys: [
+        peer('a'),
+        peer('b', 'a'),
+        peer('c', 'b'),
+        peer('d', 'a', { approvedAt: '2027-01-01T00:00:00Z' }),
+        peer('e', 'd'),
+        peer('f', 'c', { state: 'revoked' }),
+        { ...peer('g', 'a'), owner: 'own' as const },
+      ],
+    };
+    expect(heirsOf(state, 'a')).to.deep.equal(['b', 'c']);
+    expect(heirsOf(state, 'd')).to.deep.equal(['e']);
+    expect(heirsOf(state, 'c')).to.deep.equal([]);
   });
 });

@@ -11,6 +11,7 @@ import { operatorName, recordForGateway } from '../audit/handoff.js';
 import { AccordError } from '../errors.js';
 import {
   activateKey,
+  approveKey,
   exportPublic,
   importPeer,
   listKeys,
@@ -81,6 +82,8 @@ export function registerKeysLifecycle(keys: Command): void {
               `exp ${k.exp ?? '-'}`,
               ...(k.retireAt ? [`retireAt ${k.retireAt}`] : []),
               `thumbprint ${k.thumbprint}`,
+              ...(k.announcedBy ? [`announcedBy ${k.announcedBy}`] : []),
+              ...(k.reason && (k.state === 'held' || k.state === 'revoked') ? [`(${k.reason})`] : []),
             ].join('  '),
           );
         }
@@ -187,6 +190,27 @@ export function registerKeysLifecycle(keys: Command): void {
     );
 
   keys
+    .command('approve')
+    .description(
+      'approve a peer key pinned from an announcement (held) by its thumbprint, confirmed with the peer out of band',
+    )
+    .requiredOption('--config <file>', 'the gateway config')
+    .requiredOption('--thumbprint <thumbprint>', 'the RFC 7638 thumbprint read back with the peer')
+    .action((opts: { config: string; thumbprint: string }) =>
+      withConfig(opts.config, async (config) => {
+        const tp = checked(Thumbprint, opts.thumbprint, 'thumbprint');
+        const { kid, use, was } = await approveKey(config, tp, new Date());
+        await record(config, `approve peer ${use} kid ${kid} thumbprint ${tp} (was ${was})`);
+        out(
+          was === 'held'
+            ? `approved peer ${use} key ${kid}: active now; the peer's other ${use} keys retire after keys.overlapHours`
+            : `approved peer ${use} key ${kid} (${was}): its trust no longer rests on the key that announced it`,
+        );
+        await notify(config);
+      }),
+    );
+
+  keys
     .command('revoke')
     .argument('[kid]', 'the own or peer key to revoke (or name it with --thumbprint)')
     .description('revoke a key: from now on it neither signs nor is accepted (crypto.key_revoked)')
@@ -216,16 +240,32 @@ export function registerKeysLifecycle(keys: Command): void {
               opts.thumbprint === undefined ? undefined : checked(Thumbprint, opts.thumbprint, 'thumbprint'),
             owner: opts.own ? ('own' as const) : opts.peer ? ('peer' as const) : undefined,
           };
-          const { owner, key } = await resolveKey(config, ref);
           const now = new Date();
-          const stops = await whatRevokingStops(config, { owner, key }, now);
-          await revokeKey(config, { kid: key.kid, owner }, reason, now, { force: opts.force });
-          await record(config, `revoke ${owner} ${key.use} kid ${key.kid}: ${reason}`);
-          out(
-            `revoked ${owner} key ${key.kid} (${owner === 'own' ? 'this gateway’s own' : 'the peer’s pinned'} ${key.use} key)`,
+          const target = await resolveKey(config, ref).catch(() => undefined);
+          const stops = target && (await whatRevokingStops(config, target, now));
+          // A pruned peer key (no longer in the set) is found by revokeKey among the pruned ones.
+          const done = await revokeKey(
+            config,
+            target ? { kid: target.key.kid, owner: target.owner } : ref,
+            reason,
+            now,
+            {
+              force: opts.force,
+            },
           );
+          const use = target?.key.use ?? 'pruned';
+          await record(config, `revoke ${done.owner} ${use} kid ${done.kid}: ${reason}`);
+          out(
+            `revoked ${done.owner} key ${done.kid} (${done.owner === 'own' ? 'this gateway’s own' : 'the peer’s pinned'} ${use} key)`,
+          );
+          if (done.held.length > 0) {
+            await record(config, `held peer keys announced by revoked ${done.kid}: ${done.held.join(' ')}`);
+            out(
+              `held ${done.held.join(', ')}: announced by ${done.kid} (or by a key it announced); they verify nothing until approved by thumbprint (accord keys approve) or revoked`,
+            );
+          }
           if (stops !== undefined) {
-            out(`WARNING: that was the last usable ${owner} ${key.use} key: ${stops}`);
+            out(`WARNING: that was the last usable ${done.owner} ${use} key: ${stops}`);
           }
           await notify(config);
         }),

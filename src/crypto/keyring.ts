@@ -171,6 +171,13 @@ export class KeyRing {
         kid: key.kid,
       });
     }
+    if (record?.state === 'held') {
+      throw new AccordError(
+        'crypto.key_held',
+        `the ${owner} ${key.use} key awaits an operator's approval by thumbprint (accord keys approve)`,
+        { kid: key.kid },
+      );
+    }
     if (!acceptsAt(record, this.clock())) {
       throw new AccordError('crypto.key_retired', `the ${owner} ${key.use} key is retired`, { kid: key.kid });
     }
@@ -188,8 +195,16 @@ export class KeyRing {
       (r) => r === undefined || r.state === 'active' || (r.state === 'next' && r.nbf !== undefined),
     );
     const revoked = keys.filter((_, i) => records[i]?.state === 'revoked').map((k) => k.kid);
+    const held = keys.filter((_, i) => records[i]?.state === 'held').map((k) => k.kid);
     const use = owner === 'own' ? 'sig' : 'enc';
     const facts = { kid: keys.map((k) => k.kid).join(','), path: `keys.${owner}.${use}` };
+    if (!inForce && held.length > 0) {
+      throw new AccordError(
+        'crypto.key_held',
+        `no ${what} key is in force; ${held.join(', ')} awaits an operator's approval by thumbprint (accord keys approve)`,
+        facts,
+      );
+    }
     if (!inForce && revoked.length > 0) {
       throw new AccordError(
         'crypto.key_revoked',

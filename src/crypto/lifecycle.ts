@@ -12,8 +12,13 @@ import { AccordError } from '../errors.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { checkOwnerOnly } from './keystore.js';
 
-/** The states a key goes through. */
-export const KEY_STATES = ['next', 'active', 'retiring', 'retired', 'revoked'] as const;
+/**
+ * The states a key goes through. `held`: a peer key pinned from an announcement that neither verifies
+ * nor is encrypted to until security staff approve it by thumbprint (`accord keys approve`) — an
+ * announced signing key (`keys.approveAnnouncedSigningKeys`), or any key announced by a key that was
+ * revoked since (finding 1 of the key-trust review); `reason` says which.
+ */
+export const KEY_STATES = ['next', 'active', 'retiring', 'retired', 'revoked', 'held'] as const;
 export type KeyState = (typeof KEY_STATES)[number];
 
 /** A key state file larger than this is refused before it is read. */
@@ -44,7 +49,15 @@ export const KeyRecord = z.strictObject({
   retireAt: Instant.optional(),
   /** Why the key was revoked (free text from the operator, no personal data), and when. */
   revokedAt: Instant.optional(),
+  /** Why the key is revoked or held (free text, no personal data). */
   reason: z.string().min(1).max(500).optional(),
+  /**
+   * A peer key pinned from a `key-announcement`: the kid of the peer signing key whose signature carried
+   * it. Revoking that key holds this one (and its own heirs), unless an operator approved it by thumbprint.
+   */
+  announcedBy: Kid.optional(),
+  /** When security staff approved the key by its thumbprint: its trust no longer rests on its announcer. */
+  approvedAt: Instant.optional(),
   /** RFC 7638 thumbprint of the key: names it whatever its kid, and outlives it once pruned. */
   thumbprint: Thumbprint.optional(),
 });
@@ -253,7 +266,7 @@ export function recordOf(state: KeyStateFile, owner: 'own' | 'peer', kid: string
 /** Whether a key may verify or decrypt at `now`: not revoked, not retired, not past its overlap window. */
 export function acceptsAt(record: KeyRecord | undefined, now: Date): boolean {
   if (!record) return true;
-  if (record.state === 'revoked' || record.state === 'retired') return false;
+  if (record.state === 'revoked' || record.state === 'retired' || record.state === 'held') return false;
   if (record.retireAt !== undefined && Date.parse(record.retireAt) <= now.getTime()) return false;
   return true;
 }
@@ -270,6 +283,27 @@ export function usableAt(record: KeyRecord | undefined, now: Date): boolean {
   if (record.nbf !== undefined && Date.parse(record.nbf) > now.getTime()) return false;
   if (record.exp !== undefined && Date.parse(record.exp) <= now.getTime()) return false;
   return true;
+}
+
+/**
+ * Finding 1: the peer keys whose trust rests on `kid` — announced by it, or by a key announced by it,
+ * and so on — leaving out keys an operator approved by thumbprint (their trust stands on its own) and
+ * keys already revoked. The kids, nearest first.
+ */
+export function heirsOf(state: KeyStateFile, kid: string): string[] {
+  const heirs: string[] = [];
+  const queue = [kid];
+  const seen = new Set(queue);
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    for (const r of state.keys) {
+      if (r.owner !== 'peer' || r.announcedBy !== next || seen.has(r.kid)) continue;
+      if (r.approvedAt !== undefined || r.state === 'revoked') continue;
+      seen.add(r.kid);
+      heirs.push(r.kid);
+      queue.push(r.kid);
+    }
+  }
+  return heirs;
 }
 
 /** Which side's key of which use, e.g. `own/sig`. */

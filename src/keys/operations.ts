@@ -32,6 +32,7 @@ import { writeFileAtomic } from '../crypto/atomic-file.js';
 import { keyHistoryPath, recordSigningKeys } from '../crypto/key-history.js';
 import {
   WHAT_STOPS,
+  heirsOf,
   keyStateText,
   knownByThumbprint,
   prunableAt,
@@ -60,6 +61,10 @@ export interface KeyListing {
   exp?: string | undefined;
   retireAt?: string | undefined;
   thumbprint: string;
+  /** Why a key is revoked or held. */
+  reason?: string | undefined;
+  /** A peer key pinned from an announcement: the kid of the key that signed it. */
+  announcedBy?: string | undefined;
 }
 
 const HOUR_MS = 3_600_000;
@@ -201,6 +206,8 @@ export async function listKeys(config: Config, env: Env = process.env): Promise<
       exp: r?.exp,
       retireAt: r?.retireAt,
       thumbprint: thumbprint(k),
+      reason: r?.reason,
+      announcedBy: r?.announcedBy,
     };
   };
   return [...own.map((k) => line('own', k)), ...peer.map((k) => line('peer', k))];
@@ -451,11 +458,28 @@ export async function revokeKey(
   now: Date,
   opts: { force?: boolean | undefined } = {},
   env: Env = process.env,
-): Promise<'own' | 'peer'> {
-  const { owner, key } = await resolveKey(config, typeof ref === 'string' ? { kid: ref } : ref, env);
-  const kid = key.kid;
+): Promise<{ owner: 'own' | 'peer'; kid: string; held: string[] }> {
+  const named = typeof ref === 'string' ? { kid: ref } : ref;
   const statePath = statePathOf(config);
-  const state = await keyState(config, env);
+  let state = await keyState(config, env);
+  let found: ResolvedKey;
+  try {
+    found = await resolveKey(config, named, env);
+  } catch (err) {
+    // A peer key pruned from the set may still turn out compromised: its revocation holds its heirs.
+    const gone = prunedPeerKey(state, named, err);
+    state = {
+      ...state,
+      pruned: (state.pruned ?? []).map((p) =>
+        p === gone ? { ...p, state: 'revoked' as const, revokedAt: now.toISOString(), reason } : p,
+      ),
+    };
+    const held = holdHeirs(state, gone.kid);
+    writeKeyState(statePath, held.state);
+    return { owner: 'peer', kid: gone.kid, held: held.kids };
+  }
+  const { owner, key } = found;
+  const kid = key.kid;
   const r = recordOf(state, owner, kid);
   const stops = await whatRevokingStops(config, { owner, key }, now, env);
   if (stops !== undefined && opts.force !== true) {
@@ -469,16 +493,104 @@ export async function revokeKey(
       { kid },
     );
   }
-  writeKeyState(
-    statePath,
-    upsert(state, {
-      ...(r ?? { kid, owner, use: key.use }),
-      state: 'revoked',
-      revokedAt: now.toISOString(),
-      reason,
-    }),
-  );
-  return owner;
+  state = upsert(state, {
+    ...(r ?? { kid, owner, use: key.use }),
+    state: 'revoked',
+    revokedAt: now.toISOString(),
+    reason,
+    thumbprint: found.thumbprint,
+  });
+  // Finding 1: what the revoked key announced is trusted no more than the key itself.
+  const held = owner === 'peer' ? holdHeirs(state, kid) : { state, kids: [] };
+  writeKeyState(statePath, held.state);
+  return { owner, kid, held: held.kids };
+}
+
+/** The pruned peer key `ref` names, or the resolver's error again when there is none. */
+function prunedPeerKey(state: KeyStateFile, ref: KeyRef, err: unknown): PrunedKey {
+  const gone =
+    ref.owner === 'own'
+      ? undefined
+      : state.pruned?.find(
+          (p) =>
+            p.owner === 'peer' &&
+            (ref.kid === undefined || p.kid === ref.kid) &&
+            (ref.thumbprint === undefined || p.thumbprint === ref.thumbprint),
+        );
+  if (gone === undefined || !(err instanceof AccordError) || err.code !== 'keys.unknown_kid') throw err;
+  return gone;
+}
+
+/**
+ * Finding 1 of the key-trust review: hold every peer key whose trust rests on the revoked `kid`
+ * (lifecycle.ts `heirsOf`): it neither verifies nor is encrypted to until security staff approve it by
+ * thumbprint or revoke it, and its `reason` says why (`accord keys list`).
+ */
+function holdHeirs(state: KeyStateFile, kid: string): { state: KeyStateFile; kids: string[] } {
+  const kids = heirsOf(state, kid);
+  let next = state;
+  for (const heir of kids) {
+    const r = recordOf(next, 'peer', heir);
+    if (!r) continue;
+    next = upsert(next, {
+      ...r,
+      state: 'held',
+      reason: `announced by revoked key ${kid}${r.announcedBy === kid ? '' : ` (through ${r.announcedBy})`}; approve by thumbprint (accord keys approve) or revoke`,
+    });
+  }
+  return { state: next, kids };
+}
+
+/**
+ * Finding 1: approve a held peer key by its RFC 7638 thumbprint, read back with the peer over a second
+ * channel. It becomes active now, and the peer's other keys of its use retire after
+ * `keys.overlapHours`. An active key approved this way keeps its trust if its announcer is revoked later.
+ */
+export async function approveKey(
+  config: Config,
+  tp: string,
+  now: Date,
+  env: Env = process.env,
+): Promise<{ kid: string; use: 'sig' | 'enc'; was: KeyRecord['state'] }> {
+  const pinned = readPinned(config);
+  const key = pinned.keys.find((k) => thumbprint(k) === tp);
+  if (!key) throw new AccordError('keys.unknown_kid', 'no pinned peer key has this thumbprint');
+  const statePath = statePathOf(config);
+  let state = await keyState(config, env);
+  const record = recordOf(state, 'peer', key.kid);
+  const was = record?.state ?? 'active';
+  if (was === 'revoked' || was === 'retired') {
+    throw new AccordError('crypto.key_revoked', `a ${was} key is never approved again`, { kid: key.kid });
+  }
+  if (was === 'held') {
+    const retireAt = new Date(now.getTime() + config.keys.overlapHours * HOUR_MS).toISOString();
+    for (const old of pinned.keys.filter((p) => p.use === key.use && p.kid !== key.kid)) {
+      const o = recordOf(state, 'peer', old.kid);
+      if (o && o.state !== 'active' && o.state !== 'next') continue;
+      state = upsert(state, {
+        ...(o ?? { kid: old.kid, owner: 'peer', use: old.use }),
+        state: 'retiring',
+        retireAt,
+        thumbprint: thumbprint(old),
+      });
+    }
+  }
+  // The reason it was held no longer holds.
+  const { reason: _reason, ...rest } = record ?? {
+    kid: key.kid,
+    owner: 'peer' as const,
+    use: key.use,
+    state: 'active' as const,
+  };
+  state = upsert(state, {
+    ...rest,
+    state: was === 'held' ? 'active' : was,
+    ...(was === 'held' ? { nbf: now.toISOString() } : {}),
+    approvedAt: now.toISOString(),
+    thumbprint: tp,
+  });
+  writeKeyState(statePath, state);
+  return { kid: key.kid, use: key.use, was };
 }
 
 /**
@@ -580,6 +692,7 @@ export async function pinAnnouncedKeys(
   config: Config,
   announced: PublicJwkSet,
   now: Date,
+  opts: { announcedBy?: string | undefined } = {},
   env: Env = process.env,
 ): Promise<string[]> {
   const pinned = readPinned(config);
@@ -593,24 +706,36 @@ export async function pinAnnouncedKeys(
   // Finding 3: pinned keys whose overlap window has passed leave the set as new ones come in.
   const { kept, removed } = pruneSet(config, pinned.keys, 'peer', state, now);
   const retireAt = new Date(now.getTime() + config.keys.overlapHours * HOUR_MS).toISOString();
+  const by = opts.announcedBy;
   for (const k of fresh) {
-    for (const old of kept.filter((p) => p.use === k.use)) {
-      const r = recordOf(state, 'peer', old.kid);
-      if (r?.state === 'revoked' || r?.state === 'retired') continue;
-      state = upsert(state, {
-        ...(r ?? { kid: old.kid, owner: 'peer', use: old.use }),
-        state: 'retiring',
-        retireAt,
-        thumbprint: thumbprint(old),
-      });
+    // Finding 1: an announced signing key signs nothing until approved by thumbprint; the key in force
+    // stays until then.
+    const hold = config.keys.approveAnnouncedSigningKeys && k.use === 'sig';
+    if (!hold) {
+      for (const old of kept.filter((p) => p.use === k.use)) {
+        const r = recordOf(state, 'peer', old.kid);
+        if (r?.state === 'revoked' || r?.state === 'retired' || r?.state === 'held') continue;
+        state = upsert(state, {
+          ...(r ?? { kid: old.kid, owner: 'peer', use: old.use }),
+          state: 'retiring',
+          retireAt,
+          thumbprint: thumbprint(old),
+        });
+      }
     }
     state = upsert(state, {
       kid: k.kid,
       owner: 'peer',
       use: k.use,
-      state: 'active',
+      state: hold ? 'held' : 'active',
       nbf: now.toISOString(),
       thumbprint: thumbprint(k),
+      ...(by === undefined ? {} : { announcedBy: by }),
+      ...(hold
+        ? {
+            reason: `announced by ${by ?? 'the peer'}; approve by thumbprint once confirmed with the peer (accord keys approve)`,
+          }
+        : {}),
     });
   }
   const next = [...kept, ...fresh];

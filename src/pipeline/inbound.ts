@@ -192,7 +192,7 @@ export class InboundPipeline {
     let keyChange: string | undefined;
     if (env.kind === 'key-announcement' || env.kind === 'key-revocation') {
       try {
-        keyChange = await ctx.deps.keyExchange.fromPeer(env);
+        keyChange = await ctx.deps.keyExchange.fromPeer(env, facts.signatureKid);
       } catch (err) {
         if (parksAtOnce(err)) {
           return this.park(tx, err, msg.content, env.id, receivedAt);
