@@ -15,11 +15,11 @@ import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { names, type Config } from '../src/config.js';
 import { messageIdFor } from '../src/domain/ids.js';
-import { ownExchanges, ownQueues, retiredQueues } from '../src/gateway.js';
+import { ownExchanges, ownQueues, retiredQueues } from '../src/topology.js';
+import { connectBroker } from '../src/transport/connect.js';
 import { joseRates, naivePipeline, nodeJoseRates, rawAmqp } from './bench/baselines.js';
 import {
   benchConfigs,
@@ -122,21 +122,14 @@ const key = (scenario: string) => `bench/${scenario}/${seq++}`;
 const idOf = (k: string) => messageIdFor('CZ', 'cz-pp-ipc', k);
 
 /** Saturation: publish `count` at once (a window of confirms), until every signed receipt is back. */
-async function saturate(
-  g: Gateways,
-  f: Flow,
-  scenario: string,
-  count: number,
-  size: number,
-): Promise<number> {
-  const outbox = names(g.cz.namespace).outbox;
+async function saturate(f: Flow, scenario: string, count: number, size: number): Promise<number> {
   const ids: string[] = [];
   const t0 = performance.now();
   const window: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
     const k = key(scenario);
     ids.push(idOf(k));
-    window.push(submit(f, outbox, submission(k, size)));
+    window.push(submit(f, submission(k, size)));
     if (window.length >= 256) await Promise.all(window.splice(0));
   }
   await Promise.all(window);
@@ -148,14 +141,12 @@ async function saturate(
 
 /** Fixed offered load: `rate` per second for `seconds`; latency from the submit to the inbox. */
 async function offer(
-  g: Gateways,
   f: Flow,
   scenario: string,
   rate: number,
   seconds: number,
   size: number,
 ): Promise<number[]> {
-  const outbox = names(g.cz.namespace).outbox;
   const sent = new Map<string, number>();
   const tickMs = 10;
   const perTick = rate / (1000 / tickMs);
@@ -168,7 +159,7 @@ async function offer(
       owed -= 1;
       const k = key(scenario);
       sent.set(idOf(k), performance.now());
-      pending.push(submit(f, outbox, submission(k, size)));
+      pending.push(submit(f, submission(k, size)));
     }
     await sleep(tickMs);
   }
@@ -178,12 +169,11 @@ async function offer(
 }
 
 /** An urgent request every 50 ms while bulk traffic saturates the link; the urgent ones' latency. */
-async function urgentUnderLoad(g: Gateways, f: Flow, bulk: number): Promise<number[]> {
-  const outbox = names(g.cz.namespace).outbox;
+async function urgentUnderLoad(f: Flow, bulk: number): Promise<number[]> {
   const bulkDone = (async () => {
     const window: Promise<void>[] = [];
     for (let i = 0; i < bulk; i++) {
-      window.push(submit(f, outbox, submission(key('bulk'), 1024)));
+      window.push(submit(f, submission(key('bulk'), 1024)));
       if (window.length >= 256) await Promise.all(window.splice(0));
     }
     await Promise.all(window);
@@ -193,7 +183,7 @@ async function urgentUnderLoad(g: Gateways, f: Flow, bulk: number): Promise<numb
   for (let i = 0; i < 40; i++) {
     const k = key('urgent');
     sent.set(idOf(k), performance.now());
-    await submit(f, outbox, submission(k, 1024, 'urgent'), true);
+    await submit(f, submission(k, 1024, 'urgent'), true);
     await sleep(50);
   }
   await bulkDone;
@@ -214,7 +204,7 @@ async function drain(g: Gateways, f: Flow): Promise<void> {
 }
 
 async function cleanup(configs: Config[], stem: string): Promise<void> {
-  const conn = await amqp.connect(AMQP_URL);
+  const conn = await connectBroker(configs[0]!.amqp, { name: 'accord-bench-cleanup' });
   const ch = await conn.createChannel();
   for (const c of configs) {
     for (const q of [...ownQueues(c), ...retiredQueues(c)]) await ch.deleteQueue(q).catch(() => undefined);
@@ -265,13 +255,13 @@ async function scaleOut(
 ): Promise<void> {
   const count = quick ? 1000 : 4000;
   say(`e2e-1k-2proc: saturation (${count} messages) with one process per party`);
-  const one = await saturate(g, f, 'e2e-1k-1proc', count, 1024);
+  const one = await saturate(f, 'e2e-1k-1proc', count, 1024);
   await drain(g, f);
   say('e2e-1k-2proc: a second process per party joins as a competing consumer');
   const replicas = await startGateways(ROOT, replicaFiles, 2);
   try {
     say(`e2e-1k-2proc: saturation (${count} messages) with two processes per party`);
-    const two = await saturate(g, f, 'e2e-1k-2proc', count, 1024);
+    const two = await saturate(f, 'e2e-1k-2proc', count, 1024);
     await drain(g, f);
     lines.push({
       scenario: 'e2e-1k-2proc',
@@ -343,16 +333,16 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
       say(`${s.name}: straightforward pipeline (${s.naive} messages)`);
       const naive = await naivePipeline(AMQP_URL, stem, g.cz, g.kz, s.naive, s.size);
       say(`${s.name}: saturation (${s.count} messages, until every signed receipt is back)`);
-      const rate = await saturate(g, f, s.name, s.count, s.size);
+      const rate = await saturate(f, s.name, s.count, s.size);
       await drain(g, f);
       say(`${s.name}: fixed load ${s.rate}/s for ${quick ? 5 : 10} s`);
-      const lat = await offer(g, f, s.name, s.rate, quick ? 5 : 10, s.size);
+      const lat = await offer(f, s.name, s.rate, quick ? 5 : 10, s.size);
       await drain(g, f);
       // The target's load may be beyond what this machine saturates at; latency at half of its own
       // saturation says what a message waits for when nothing queues.
       const half = Math.max(1, Math.floor(rate / 2));
       say(`${s.name}: fixed load ${half}/s (half the saturation) for ${quick ? 5 : 10} s`);
-      const calm = await offer(g, f, s.name, half, quick ? 5 : 10, s.size);
+      const calm = await offer(f, s.name, half, quick ? 5 : 10, s.size);
       await drain(g, f);
       lines.push({
         scenario: s.name,
@@ -372,7 +362,7 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
   }
   if (wanted('urgent-under-load')) {
     say('urgent requests while 1 KiB bulk traffic saturates the link');
-    const urgent = await urgentUnderLoad(g, f, quick ? 1000 : 4000);
+    const urgent = await urgentUnderLoad(f, quick ? 1000 : 4000);
     await drain(g, f);
     lines.push({
       scenario: 'urgent-under-load',
@@ -389,7 +379,7 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
     const samples: number[] = [];
     const lat: number[] = [];
     for (let m = 0; m < soakMinutes * 2; m++) {
-      lat.push(...(await offer(g, f, 'soak', soakRate, 30, 1024)));
+      lat.push(...(await offer(f, 'soak', soakRate, 30, 1024)));
       samples.push(rss());
       say(`soak: ${(m + 1) / 2} min, RSS ${rss().toFixed(0)} MB (the larger gateway)`);
     }

@@ -188,8 +188,10 @@ export function generateAsyncApi(version: string): JsonObject {
       address: 'accord.outbox',
       title: 'Outbox',
       description:
-        'Case systems publish submissions here (persistent, AMQP priority 9 for urgent ones). With a namespace in the ' +
-        'config every address is prefixed, e.g. `cz.accord.outbox`.',
+        'Case systems publish submissions here through the exchange `accord.submit` (routing key `accord.outbox`; ' +
+        'the only exchange an authority’s broker user may write to), persistent, with the AMQP `user_id` of their ' +
+        'broker user and AMQP priority 9 for urgent ones (docs/security.md). With a namespace in the config every ' +
+        'address is prefixed, e.g. `cz.accord.outbox`.',
       messages: outboxRefs,
       bindings: queue('accord.outbox'),
     },

@@ -30,7 +30,6 @@ import { RedisDirectory } from './store/redis-directory.js';
 import { RedisLedger } from './store/redis-ledger.js';
 import { checkRedis, describeRedis, redisConnection } from './store/redis-connect.js';
 import { loadHooks } from './policy/hooks.js';
-import { tlsSocketOptions } from './transport/tls.js';
 import { AmqpConnection, type PublishProps } from './transport/amqp.js';
 import { DeliveredLogBarrier, PROBE_MARK_TTL_S } from './transport/delivered-log.js';
 import { GatewayMetrics } from './admin/metrics.js';
@@ -77,15 +76,10 @@ export interface Assembled {
 
 /** Open a broker connection from a config slice, and log its ups and downs. */
 async function openBroker(which: 'local' | 'peer', config: Config, log: Logger): Promise<AmqpConnection> {
-  const slice =
-    which === 'local'
-      ? { url: config.amqp.url, tls: config.amqp.tls }
-      : { url: config.peer.amqpUrl, tls: config.peer.tls };
   const c = await AmqpConnection.open({
+    broker: which === 'local' ? config.amqp : config.peer,
     heartbeatS: config.amqp.heartbeatS,
     confirmTimeoutMs: config.amqp.confirmTimeoutMs,
-    ...(slice.tls ? { tls: tlsSocketOptions(slice.tls, which === 'local' ? 'amqp.tls' : 'peer.tls') } : {}),
-    url: slice.url,
     name: `accord-${config.namespace ?? config.party}-${which}`,
   });
   c.on('down', (err: Error) =>

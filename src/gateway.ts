@@ -8,12 +8,6 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { assemble, type Assembled } from './compose.js';
 
-// Where these lived before the composition root; kept so that callers need not change at once.
-export { ownQueues, ownExchanges, retiredQueues, queueArgs, queueArgsFor } from './topology.js';
-export { readAdminToken } from './admin/token.js';
-export { checkRedis } from './store/redis-connect.js';
-export { auditFileOf } from './audit/log.js';
-
 export class Gateway {
   private stopped: Promise<void> | undefined;
 

@@ -15,7 +15,15 @@ import { CaseSystemClient, isDestroyOrder } from '../src/client/index.js';
 import { names, type Config } from '../src/config.js';
 import { Gateway } from '../src/gateway.js';
 import { rabbitPasswordHash } from '../src/cli/broker.js';
-import { Collector, ROOT, example, pairConfigs, uniqueStem, type TestAuthority } from './helpers/harness.js';
+import {
+  Collector,
+  ROOT,
+  example,
+  pairConfigs,
+  runCli,
+  uniqueStem,
+  type TestAuthority,
+} from './helpers/harness.js';
 import type { DestroyOrder, InboxDelivery, StatusEvent, SubmissionInput } from '../src/client/index.js';
 
 const run = promisify(execFile);
@@ -248,5 +256,58 @@ describe('least privilege on the broker (issue 11)', function () {
     } finally {
       await admin.close();
     }
+  });
+
+  it('the accord command works as these users: send and treaty suspend as the authority, dlq list as the gateway', async () => {
+    await desk(kz, 'kz-mia', users.kz.mia); // its case system runs, and keeps its events
+    // The operator's config names the gateway's own user; --secrets (the file broker setup wrote)
+    // or the URL (here from the environment) gives the authority's.
+    const asGateway = join(dir, 'kz-cli.json');
+    writeFileSync(asGateway, JSON.stringify(kz));
+    const fromEnv = join(dir, 'kz-cli-env.json');
+    writeFileSync(fromEnv, JSON.stringify({ ...kz, amqp: { ...kz.amqp, url: '${KZ_MIA_BROKER_URL}' } }));
+    const sub = example('person-search', `${stem}/cli`);
+    sub.from = 'kz-mia';
+    const msg = join(dir, 'search.json');
+    writeFileSync(msg, JSON.stringify(sub));
+
+    const sent = await runCli([
+      'send',
+      '--config',
+      asGateway,
+      '--file',
+      msg,
+      '--secrets',
+      join(dir, 'kz.secrets'),
+    ]);
+    expect(sent.code, sent.stderr).to.equal(0);
+    expect(sent.stdout).to.match(/^accepted: person-search /m);
+
+    const suspend = await runCli(
+      [
+        'treaty',
+        'suspend',
+        '--config',
+        fromEnv,
+        '--from',
+        'kz-mia',
+        '--scope',
+        'corruption',
+        '--reason',
+        'review',
+      ],
+      { KZ_MIA_BROKER_URL: url(users.kz.mia) },
+    );
+    expect(suspend.code, suspend.stderr).to.equal(0);
+    expect(suspend.stdout).to.match(/^accepted: suspension-notice /m);
+
+    const listed = await runCli(['dlq', 'list', '--config', asGateway]);
+    expect(listed.code, listed.stderr).to.equal(0);
+    expect(listed.stdout).to.match(/letter\(s\)|is empty/);
+
+    // As the gateway's user, the gateway would not believe the submission: the CLI says so first.
+    const wrong = await runCli(['send', '--config', asGateway, '--file', msg]);
+    expect(wrong.code).to.equal(2);
+    expect(wrong.stderr).to.match(/^config\.invalid: .*--secrets/m);
   });
 });

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import type { SubmissionInput } from '../src/client/index.js';
 import { MAX_CLOCK_OFFSET_MS, drillClock, parseClockOffset, shiftedClock } from '../src/clock.js';
-import { auditFileOf } from '../src/gateway.js';
+import { auditFileOf } from '../src/audit/log.js';
 import {
   authority,
   configFileFor,

@@ -9,7 +9,8 @@ import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqp
 import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names, type Config } from '../src/config.js';
-import { Gateway, queueArgs, queueArgsFor } from '../src/gateway.js';
+import { Gateway } from '../src/gateway.js';
+import { queueArgs, queueArgsFor } from '../src/topology.js';
 import { COPY_HEADER } from '../src/pipeline/outbound.js';
 import { RedisMessageState, RedisProbeMarks } from '../src/store/redis-state.js';
 import { AmqpConnection } from '../src/transport/amqp.js';
@@ -193,7 +194,7 @@ describe('delivered-log: a barrier for every replica of a party (docs/cluster.md
 
     beforeEach(async () => {
       conn = await AmqpConnection.open({
-        url: AMQP_URL,
+        broker: { url: AMQP_URL },
         name: `${stem}-test`,
         heartbeatS: 30,
         confirmTimeoutMs: 5000,

@@ -6,7 +6,8 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
-import { Gateway, ownQueues, queueArgs } from '../src/gateway.js';
+import { Gateway } from '../src/gateway.js';
+import { ownQueues, queueArgs } from '../src/topology.js';
 import { Alerts } from '../src/admin/alerts.js';
 import { COPY_HEADER } from '../src/pipeline/outbound.js';
 import type { Metrics } from '../src/pipeline/ports.js';
@@ -172,7 +173,7 @@ describe('reliable delivery', () => {
       const peerNames = names(kz.namespace);
       const { log } = memoryLogger();
       const local = await AmqpConnection.open({
-        url: cz.amqp.url,
+        broker: cz.amqp,
         name: 'test-receipts',
         heartbeatS: 10,
         confirmTimeoutMs: 5000,

@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,17 @@ import { createServer, type Server } from 'node:tls';
 import amqp from 'amqplib';
 import { AmqpConnection } from '../src/transport/amqp.js';
 import { tlsSocketOptions, type TlsConfig } from '../src/transport/tls.js';
-import { ROOT, uniqueStem } from './helpers/harness.js';
+import { names } from '../src/config.js';
+import { queueArgsFor } from '../src/topology.js';
+import {
+  ROOT,
+  configFileFor,
+  example,
+  pairConfigs,
+  removeNamespace,
+  runCli,
+  uniqueStem,
+} from './helpers/harness.js';
 
 function material(): string {
   const dir = mkdtempSync(join(tmpdir(), 'accord-tls-'));
@@ -101,11 +111,10 @@ describe('TLS for broker connections (issue 11)', function () {
 
   const open = (tls: TlsConfig, host = 'localhost') =>
     AmqpConnection.open({
-      url: `amqps://guest:guest@${host}:${port}`,
+      broker: { amqpUrl: `amqps://guest:guest@${host}:${port}`, tls },
       name: 'tls-test',
       heartbeatS: 10,
       confirmTimeoutMs: 5000,
-      tls: tlsSocketOptions(tls, 'peer.tls'),
     });
 
   it('connects with the right CA and client certificate, and publishes with a confirm', async () => {
@@ -156,5 +165,40 @@ describe('TLS for broker connections (issue 11)', function () {
     expect(without).to.match(/^infra\.unavailable: .*CERTIFICATE_REQUIRED/);
     // The terminator ends the handshake on an unknown client CA; the client sees the socket close.
     expect(foreign).to.match(/^infra\.unavailable: .*(closed|UNKNOWN_CA|alert)/i);
+  });
+
+  it('the accord command connects with amqp.tls: dlq list, status and send', async () => {
+    const config = pairConfigs(uniqueStem()).kz;
+    const file = configFileFor(config);
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+    raw.amqp = { url: `amqps://guest:guest@localhost:${port}`, tls: cfg() };
+    writeFileSync(file, JSON.stringify(raw));
+    const n = names(config.namespace);
+    const plain = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
+    try {
+      const ch = await plain.createChannel();
+      for (const q of [n.outbox, n.dlq]) {
+        await ch.assertQueue(q, { durable: true, arguments: queueArgsFor(config, q) });
+      }
+      await ch.assertExchange(n.submitExchange, 'direct', { durable: true });
+      await ch.bindQueue(n.outbox, n.submitExchange, n.outbox);
+
+      const listed = await runCli(['dlq', 'list', '--config', file]);
+      expect(listed.code, listed.stderr).to.equal(0);
+      expect(listed.stdout).to.contain('is empty');
+      const status = await runCli(['status', '--config', file]);
+      expect(status.stdout, status.stderr).to.match(/queues \(messages \/ consumers\)/);
+      const msg = join(mkdtempSync(join(tmpdir(), 'accord-tls-send-')), 'm.json');
+      writeFileSync(msg, JSON.stringify(example('person-search', 'over-tls')));
+      const sent = await runCli(['send', '--no-wait', '--config', file, '--file', msg]);
+      expect(sent.code, sent.stderr).to.equal(0);
+      const got = await ch.get(n.outbox, { noAck: true });
+      expect(
+        got && (JSON.parse(got.content.toString()) as { idempotencyKey: string }).idempotencyKey,
+      ).to.equal('over-tls');
+    } finally {
+      await plain.close();
+      await removeNamespace(config);
+    }
   });
 });

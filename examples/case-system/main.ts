@@ -41,6 +41,7 @@ class Desk {
   ) {
     const client = await CaseSystemClient.connect({
       url: config.amqp.url,
+      ...(config.amqp.tls ? { tls: config.amqp.tls } : {}),
       party: config.party,
       authority,
       ...(config.namespace ? { namespace: config.namespace } : {}),

@@ -4,7 +4,7 @@
  * JOSE seal/open rates, and the straightforward pipeline (amqplib + node-jose, one message at a time).
  */
 import { randomBytes } from 'node:crypto';
-import amqp, { type ConfirmChannel } from 'amqplib';
+import type { ConfirmChannel } from 'amqplib';
 import jose from 'node-jose';
 import type { Config } from '../../src/config.js';
 import { loadPrivateJwks } from '../../src/crypto/keystore.js';
@@ -13,11 +13,12 @@ import { CTY_JWE, TYP_JWE, TYP_JWS } from '../../src/crypto/profile.js';
 import { KeyRing } from '../../src/crypto/keyring.js';
 import { open } from '../../src/crypto/open.js';
 import { seal } from '../../src/crypto/seal.js';
+import { connectBroker } from '../../src/transport/connect.js';
 
 const now = () => performance.now();
 
 async function confirmChannel(url: string): Promise<{ ch: ConfirmChannel; close: () => Promise<void> }> {
-  const conn = await amqp.connect(url, { noDelay: true });
+  const conn = await connectBroker({ url }, { name: 'accord-bench-baseline' });
   const ch = await conn.createConfirmChannel();
   return { ch, close: () => conn.close() };
 }

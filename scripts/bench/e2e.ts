@@ -6,9 +6,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import amqp, { type Channel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import type { Channel, ConsumeMessage } from 'amqplib';
 import { checkConfigFile, names, type Config } from '../../src/config.js';
 import { PARTY_TAGS, configPair, type PartyTag } from '../../src/demo/config-pair.js';
+import {
+  channelPublisher,
+  connectBroker,
+  publishSubmission,
+  type SubmissionPublisher,
+} from '../../src/transport/connect.js';
 
 export interface Gateways {
   cz: Config;
@@ -92,7 +98,7 @@ export async function startGateways(
   );
   const cz = loaded(files.cz);
   const kz = loaded(files.kz);
-  const conn = await amqp.connect(cz.amqp.url);
+  const conn = await connectBroker(cz.amqp, { name: 'accord-bench-ready' });
   try {
     for (const c of [cz, kz]) {
       for (let i = 0; ; i++) {
@@ -178,7 +184,10 @@ export function submission(key: string, size: number, priority: 'normal' | 'urge
 }
 
 export interface Flow {
-  publisher: ConfirmChannel;
+  /** CZ's cz-pp-ipc, submitting as a case system does (connect.ts). */
+  publisher: SubmissionPublisher;
+  /** CZ's namespace. */
+  namespace: string | undefined;
   /** Arrival time in the inbox, by idempotency key. */
   arrived: Map<string, number>;
   /** Receipt (`delivered` event) time, by idempotency key. */
@@ -188,8 +197,8 @@ export interface Flow {
 
 /** Connect a sender to CZ's outbox and collectors to KZ's inbox and CZ's events. */
 export async function flow(g: Gateways): Promise<Flow> {
-  const conn = await amqp.connect(g.cz.amqp.url, { noDelay: true });
-  const publisher = await conn.createConfirmChannel();
+  const conn = await connectBroker(g.cz.amqp, { name: 'accord-bench-flow' });
+  const publisher = channelPublisher(await conn.createConfirmChannel(), g.cz.amqp);
   const arrived = new Map<string, number>();
   const delivered = new Map<string, number>();
   const collect = async (queue: string, on: (m: ConsumeMessage, ch: Channel) => void) => {
@@ -209,19 +218,12 @@ export async function flow(g: Gateways): Promise<Flow> {
     if (e.type === 'delivered' && e.messageId) delivered.set(e.messageId, performance.now());
     ch.ack(m);
   });
-  return { publisher, arrived, delivered, close: () => conn.close() };
+  return { publisher, namespace: g.cz.namespace, arrived, delivered, close: () => conn.close() };
 }
 
-/** Publish one submission to the outbox; resolves on the broker's confirm. */
-export function submit(f: Flow, outbox: string, content: Buffer, urgent = false): Promise<void> {
-  return new Promise((resolve, reject) => {
-    f.publisher.sendToQueue(
-      outbox,
-      content,
-      { persistent: true, contentType: 'application/json', ...(urgent ? { priority: 9 } : {}) },
-      (err) => (err ? reject(err as Error) : resolve()),
-    );
-  });
+/** Submit one submission to CZ's outbox as a case system does; resolves on the broker's confirm. */
+export function submit(f: Flow, content: Buffer, urgent = false): Promise<void> {
+  return publishSubmission(f.publisher, f.namespace, content, { urgent });
 }
 
 export function percentile(values: number[], p: number): number {

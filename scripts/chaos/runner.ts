@@ -21,6 +21,7 @@ import { configPair, type PartyTag } from '../../src/demo/config-pair.js';
 import { messageIdFor } from '../../src/domain/ids.js';
 import { DELIVERY_HEADER } from '../../src/pipeline/inbound.js';
 import { AmqpConnection } from '../../src/transport/amqp.js';
+import { publishSubmission } from '../../src/transport/connect.js';
 import { ChaosRabbit, ChaosRedis, GatewayProcess, freePort, processOwningPort } from './services.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -198,9 +199,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       for (;;) {
         try {
           const c = await AmqpConnection.open({
-            url: rabbit.url,
+            broker: { url: rabbit.url, heartbeatS: 5 },
             name,
-            heartbeatS: 5,
             confirmTimeoutMs: 5000,
           });
           conns.push(c);
@@ -270,9 +270,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         // At least once from the case system: retried until the broker confirms.
         for (;;) {
           try {
-            await submitter.publish(czNames.outbox, Buffer.from(JSON.stringify(sub)), {
-              contentType: 'application/json',
-            });
+            await publishSubmission(submitter, 'chaos-cz', Buffer.from(JSON.stringify(sub)));
             break;
           } catch {
             await sleep(300);

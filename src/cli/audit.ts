@@ -11,7 +11,7 @@ import { loadConfig } from '../config.js';
 import { checkpointVerifier } from '../audit/checkpoint.js';
 import { exportAudit, heldByLiveWriter, verifyAuditFile } from '../audit/log.js';
 import { AccordError } from '../errors.js';
-import { auditFileOf } from '../gateway.js';
+import { auditFileOf } from '../audit/log.js';
 import { keyHistoryPath, readKeyHistory } from '../crypto/key-history.js';
 import { readPublicJwks } from '../crypto/jwk.js';
 import { loadKeyRing, statePathOf } from '../keys/watch.js';

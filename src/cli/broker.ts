@@ -16,7 +16,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { ownExchanges, ownQueues, queueArgsFor } from '../gateway.js';
+import { ownExchanges, ownQueues, queueArgsFor } from '../topology.js';
 import { EXIT_OK, reportError } from './exit.js';
 
 /** RabbitMQ's `rabbit_password_hashing_sha256`: base64(salt ‖ SHA-256(salt ‖ password)), 4-byte salt. */

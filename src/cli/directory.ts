@@ -9,14 +9,14 @@ import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
-import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import { Submission } from '../domain/submission.js';
 import { AccordError } from '../errors.js';
 import { operatorName, recordForGateway } from '../audit/handoff.js';
 import { RedisDirectory } from '../store/redis-directory.js';
-import { AmqpConnection } from '../transport/amqp.js';
+import type { SubmissionInput } from '../client/index.js';
 import { EXIT_OK, reportError } from './exit.js';
+import { submitAndReport, withSubmitOptions, type SubmitFlags } from './submit.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -113,46 +113,34 @@ export function registerDirectory(program: Command): void {
         );
       }),
     );
-  dir
-    .command('announce')
-    .description('send this party’s directory (from the config) to the peer, for its approval')
-    .requiredOption('--config <file>', 'the gateway config')
-    .requiredOption('--from <authority>', 'the notifying authority (treaty.notifyingAuthorities)')
-    .requiredOption('--to <authority>', 'the peer authority addressed')
-    .requiredOption('--reason <text>', 'what changed, for the approving operator')
-    .action(async (opts: { config: string; from: string; to: string; reason: string }) => {
-      let conn: AmqpConnection | undefined;
-      try {
-        const config = loadConfig(opts.config);
-        const sub = validate(
-          Submission,
-          {
-            idempotencyKey: `directory/${randomUUID()}`,
-            kind: 'directory-update',
-            from: opts.from,
-            to: { party: config.peer.party, authority: opts.to },
-            body: { authorities: config.authorities, reason: opts.reason },
-          },
-          'directory update',
-        );
-        conn = await AmqpConnection.open({
-          url: config.amqp.url,
-          name: 'accord-directory',
-          heartbeatS: config.amqp.heartbeatS,
-          confirmTimeoutMs: config.amqp.confirmTimeoutMs,
-        });
-        await conn.publish(names(config.namespace).outbox, Buffer.from(JSON.stringify(sub)), {
-          contentType: 'application/json',
-        });
-        out(
-          `Art. 13 directory update ${messageIdFor(config.party, sub.from, sub.idempotencyKey)} queued for ` +
-            `${config.peer.party} (${config.authorities.length} authorities); it applies there once their operator approves it.`,
-        );
-        process.exitCode = EXIT_OK;
-      } catch (err) {
-        process.exitCode = reportError(err);
-      } finally {
-        await conn?.close();
-      }
-    });
+  withSubmitOptions(
+    dir
+      .command('announce')
+      .description('send this party’s directory (from the config) to the peer, for its approval')
+      .requiredOption('--config <file>', 'the gateway config')
+      .requiredOption('--from <authority>', 'the notifying authority (treaty.notifyingAuthorities)')
+      .requiredOption('--to <authority>', 'the peer authority addressed')
+      .requiredOption('--reason <text>', 'what changed, for the approving operator'),
+  ).action(async (opts: { config: string; from: string; to: string; reason: string } & SubmitFlags) => {
+    try {
+      const config = loadConfig(opts.config);
+      const sub = {
+        idempotencyKey: `directory/${randomUUID()}`,
+        kind: 'directory-update',
+        from: opts.from,
+        to: { party: config.peer.party, authority: opts.to },
+        body: { authorities: config.authorities, reason: opts.reason },
+      };
+      validate(Submission, sub, 'directory update');
+      process.exitCode = await submitAndReport(
+        config,
+        sub as SubmissionInput,
+        opts,
+        `Art. 13: ${config.authorities.length} authorities announced to ${config.peer.party}; ` +
+          `the update applies there once their operator approves it (accord directory approve).`,
+      );
+    } catch (err) {
+      process.exitCode = reportError(err);
+    }
+  });
 }

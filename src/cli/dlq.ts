@@ -11,11 +11,13 @@
  */
 import type { Command } from 'commander';
 import { operatorName, recordForGateway } from '../audit/handoff.js';
-import amqp, { type Channel, type GetMessage, type Options } from 'amqplib';
+import type { Channel, GetMessage, Options } from 'amqplib';
 import { loadConfig, names, type Config } from '../config.js';
 import { DeadLetterSchema } from '../domain/delivery.js';
 import { AccordError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { connectBroker } from '../transport/connect.js';
+import { brokerForGateway, SECRETS_HELP } from './broker-login.js';
 import { EXIT_OK, reportError } from './exit.js';
 
 type Letter = ReturnType<typeof DeadLetterSchema.parse>;
@@ -23,15 +25,14 @@ type Letter = ReturnType<typeof DeadLetterSchema.parse>;
 /** Take every letter off the queue (unacked), run `work`, and put back what it did not settle. */
 async function withLetters(
   config: Config,
+  secrets: string | undefined,
   work: (
     letters: { msg: GetMessage; letter: Letter | undefined }[],
     ch: Channel,
     publish: (queue: string, content: Buffer, options: Options.Publish) => Promise<void>,
   ) => Promise<Set<GetMessage>>,
 ): Promise<void> {
-  const conn = await amqp.connect(config.amqp.url).catch((err: unknown) => {
-    throw new AccordError('infra.unavailable', `cannot connect to RabbitMQ: ${(err as Error).message}`);
-  });
+  const conn = await connectBroker(brokerForGateway(config, secrets), { name: 'accord-dlq' });
   try {
     const ch = await conn.createChannel();
     const queue = names(config.namespace).dlq;
@@ -100,9 +101,10 @@ export function registerDlq(program: Command): void {
     .command('list')
     .description('one line per letter: when, where from, code, id, size')
     .requiredOption('--config <file>', 'the gateway config')
-    .action((opts: { config: string }) =>
+    .option('--secrets <file>', SECRETS_HELP)
+    .action((opts: { config: string; secrets?: string }) =>
       run(opts.config, (config) =>
-        withLetters(config, (letters) => {
+        withLetters(config, opts.secrets, (letters) => {
           if (letters.length === 0) out('accord.dlq is empty');
           for (const { letter } of letters) {
             if (!letter) {
@@ -124,9 +126,10 @@ export function registerDlq(program: Command): void {
     .description('one letter in full (its sealed message as size and hash only)')
     .argument('<ref>', 'inputSha256 prefix (8+ characters) or messageId')
     .requiredOption('--config <file>', 'the gateway config')
-    .action((ref: string, opts: { config: string }) =>
+    .option('--secrets <file>', SECRETS_HELP)
+    .action((ref: string, opts: { config: string; secrets?: string }) =>
       run(opts.config, (config) =>
-        withLetters(config, (letters) => {
+        withLetters(config, opts.secrets, (letters) => {
           const { letter } = find(letters, ref);
           const { jwe, ...rest } = letter!;
           out(JSON.stringify({ ...rest, ...(jwe ? { jweBytes: jwe.length } : {}) }, null, 2));
@@ -141,9 +144,10 @@ export function registerDlq(program: Command): void {
     )
     .argument('<ref>', 'inputSha256 prefix (8+ characters) or messageId')
     .requiredOption('--config <file>', 'the gateway config')
-    .action((ref: string, opts: { config: string }) =>
+    .option('--secrets <file>', SECRETS_HELP)
+    .action((ref: string, opts: { config: string; secrets?: string }) =>
       run(opts.config, (config) =>
-        withLetters(config, async (letters, ch, publish) => {
+        withLetters(config, opts.secrets, async (letters, ch, publish) => {
           const hit = find(letters, ref);
           const letter = hit.letter!;
           if (!letter.jwe) {
@@ -181,10 +185,11 @@ export function registerDlq(program: Command): void {
     .description('remove a letter for good; the reason is recorded in the log')
     .argument('<ref>', 'inputSha256 prefix (8+ characters) or messageId')
     .requiredOption('--config <file>', 'the gateway config')
+    .option('--secrets <file>', SECRETS_HELP)
     .requiredOption('--reason <text>', 'why it is dropped, for the record')
-    .action((ref: string, opts: { config: string; reason: string }) =>
+    .action((ref: string, opts: { config: string; reason: string; secrets?: string }) =>
       run(opts.config, (config) =>
-        withLetters(config, async (letters, ch) => {
+        withLetters(config, opts.secrets, async (letters, ch) => {
           const reason = opts.reason.trim().slice(0, 500);
           if (reason.length < 3) throw new AccordError('schema.invalid', 'give a reason', { path: 'reason' });
           const hit = find(letters, ref);

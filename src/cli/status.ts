@@ -7,17 +7,18 @@
  * and nothing is dead-lettered, overdue or failing, 1 otherwise: usable from a monitoring script.
  */
 import type { Command } from 'commander';
-import amqp from 'amqplib';
 import type { Redis } from 'ioredis';
 import { redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { readAdminToken } from '../gateway.js';
+import { readAdminToken } from '../admin/token.js';
 import { RedisDirectory } from '../store/redis-directory.js';
 import { RedisReviews } from '../store/redis-review.js';
 import { RedisSuspensions } from '../store/redis-state.js';
 import { RedisLedger } from '../store/redis-ledger.js';
 import { Summary } from '../admin/dashboard.js';
+import { connectBroker } from '../transport/connect.js';
+import { brokerForGateway, SECRETS_HELP } from './broker-login.js';
 import { EXIT_OK, EXIT_REFUSED, reportError } from './exit.js';
 
 interface QueueFact {
@@ -26,7 +27,7 @@ interface QueueFact {
   consumers: number | undefined;
 }
 
-async function queueFacts(config: Config): Promise<QueueFact[]> {
+async function queueFacts(config: Config, secrets: string | undefined): Promise<QueueFact[]> {
   const n = names(config.namespace);
   const queues = [
     n.outbox,
@@ -37,9 +38,7 @@ async function queueFacts(config: Config): Promise<QueueFact[]> {
     // Shown only while it exists (see below).
     n.legacyDeliveredLog,
   ];
-  const conn = await amqp.connect(config.amqp.url).catch((err: unknown) => {
-    throw new AccordError('infra.unavailable', `cannot connect to RabbitMQ: ${(err as Error).message}`);
-  });
+  const conn = await connectBroker(brokerForGateway(config, secrets), { name: 'accord-status' });
   try {
     const facts: QueueFact[] = [];
     for (const queue of queues) {
@@ -91,13 +90,14 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('the gateway at a glance: consumers, queues, dead letters, reviews, directory, treaty state')
     .requiredOption('--config <file>', 'the gateway config')
-    .action(async (opts: { config: string }) => {
+    .option('--secrets <file>', SECRETS_HELP)
+    .action(async (opts: { config: string; secrets?: string }) => {
       let redis: Redis | undefined;
       try {
         const config = loadConfig(opts.config);
         const n = names(config.namespace);
         const out = (line: string) => process.stdout.write(`${line}\n`);
-        const facts = await queueFacts(config);
+        const facts = await queueFacts(config, opts.secrets);
         redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
         await redis.connect().catch((err: unknown) => {
           throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);

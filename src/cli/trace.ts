@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { AuditRecordSchema, type AuditRecord } from '../audit/log.js';
 import { loadConfig, names } from '../config.js';
 import { AccordError } from '../errors.js';
-import { auditFileOf } from '../gateway.js';
+import { auditFileOf } from '../audit/log.js';
 import { RedisLedger } from '../store/redis-ledger.js';
 import { RedisReviews } from '../store/redis-review.js';
 import { RedisMessageState } from '../store/redis-state.js';

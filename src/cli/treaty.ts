@@ -7,21 +7,21 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { redisConnection } from '../store/redis-connect.js';
-import { loadConfig, names, type Config } from '../config.js';
+import { loadConfig, names } from '../config.js';
 import { RedisLedger } from '../store/redis-ledger.js';
 import { AccordError } from '../errors.js';
 import { operatorName, recordForGateway } from '../audit/handoff.js';
 import { terminationEffective } from '../policy/termination.js';
 import { rescheduleDeadline } from '../schedule/deadlines.js';
 import { CrimeCategory } from '../domain/categories.js';
-import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import { Submission } from '../domain/submission.js';
+import type { SubmissionInput } from '../client/index.js';
 import { RedisSuspensions } from '../store/redis-state.js';
-import { AmqpConnection } from '../transport/amqp.js';
 import { EXIT_OK, reportError } from './exit.js';
+import { submitAndReport, withSubmitOptions, type SubmitFlags } from './submit.js';
 
-interface NoticeOpts {
+interface NoticeOpts extends SubmitFlags {
   config: string;
   from: string;
   scope: string;
@@ -29,51 +29,28 @@ interface NoticeOpts {
   reason: string;
 }
 
-/** Publish a notice submission to the outbox, as the notifying authority's case system would. */
-async function publishNotice(config: Config, sub: Submission): Promise<string> {
-  const conn = await AmqpConnection.open({
-    url: config.amqp.url,
-    name: 'accord-treaty',
-    heartbeatS: config.amqp.heartbeatS,
-    confirmTimeoutMs: config.amqp.confirmTimeoutMs,
-  });
-  try {
-    await conn.publish(names(config.namespace).outbox, Buffer.from(JSON.stringify(sub)), {
-      contentType: 'application/json',
-    });
-  } finally {
-    await conn.close();
-  }
-  return messageIdFor(config.party, sub.from, sub.idempotencyKey);
-}
-
 /** Art. 18(2): notify the termination; the agreement ends six months after the peer received it. */
-async function terminate(opts: {
-  config: string;
-  from: string;
-  note: string;
-  reason?: string;
-}): Promise<void> {
+async function terminate(
+  opts: { config: string; from: string; note: string; reason?: string } & SubmitFlags,
+): Promise<void> {
   try {
     const config = loadConfig(opts.config);
-    const sub = validate(
-      Submission,
-      {
-        idempotencyKey: `treaty/terminate/${randomUUID()}`,
-        kind: 'termination-notice',
-        from: opts.from,
-        to: { party: config.peer.party, authority: config.peer.authorities[0]!.id },
-        priority: 'urgent',
-        body: { diplomaticNote: opts.note, ...(opts.reason === undefined ? {} : { reason: opts.reason }) },
-      },
-      'termination notice',
+    const sub = {
+      idempotencyKey: `treaty/terminate/${randomUUID()}`,
+      kind: 'termination-notice',
+      from: opts.from,
+      to: { party: config.peer.party, authority: config.peer.authorities[0]!.id },
+      priority: 'urgent',
+      body: { diplomaticNote: opts.note, ...(opts.reason === undefined ? {} : { reason: opts.reason }) },
+    } as const;
+    validate(Submission, sub, 'termination notice');
+    process.exitCode = await submitAndReport(
+      config,
+      sub,
+      opts,
+      `Art. 18: the agreement ends six months after ${config.peer.party}'s receipt; then destroy orders go out ` +
+        `for all personal data received (see: accord treaty status).`,
     );
-    const id = await publishNotice(config, sub);
-    process.stdout.write(
-      `Art. 18 termination notice ${id} queued for ${config.peer.party}. The agreement ends six months after ` +
-        `the peer's receipt; then destroy orders go out for all personal data received (see: accord treaty status).\n`,
-    );
-    process.exitCode = EXIT_OK;
   } catch (err) {
     process.exitCode = reportError(err);
   }
@@ -145,23 +122,21 @@ async function notify(action: 'suspend' | 'resume', opts: NoticeOpts): Promise<v
         ? ('all' as const)
         : { crimeCategories: opts.scope.split(',').map((c) => validate(CrimeCategory, c.trim(), '--scope')) };
     const peerAuthority = config.peer.authorities[0]!.id;
-    const sub = validate(
-      Submission,
-      {
-        idempotencyKey: `treaty/${action}/${randomUUID()}`,
-        kind: 'suspension-notice',
-        from: opts.from,
-        to: { party: config.peer.party, authority: peerAuthority },
-        body: { action, scope, grounds: opts.grounds.split(',').map((g) => g.trim()), reason: opts.reason },
-      },
-      'suspension notice',
+    const sub = {
+      idempotencyKey: `treaty/${action}/${randomUUID()}`,
+      kind: 'suspension-notice',
+      from: opts.from,
+      to: { party: config.peer.party, authority: peerAuthority },
+      body: { action, scope, grounds: opts.grounds.split(',').map((g) => g.trim()), reason: opts.reason },
+    };
+    validate(Submission, sub, 'suspension notice');
+    process.exitCode = await submitAndReport(
+      config,
+      sub as SubmissionInput,
+      opts,
+      `Art. 17: the ${action === 'suspend' ? 'suspension' : 'resumption'} takes effect 15 days after ` +
+        `${config.peer.party}'s receipt (see: accord treaty status).`,
     );
-    const id = await publishNotice(config, sub);
-    process.stdout.write(
-      `Art. 17 ${action} notice ${id} queued for ${config.peer.party}; it takes effect 15 days after the peer's receipt ` +
-        `(see: accord treaty status). The sending authority's events say whether it was accepted.\n`,
-    );
-    process.exitCode = EXIT_OK;
   } catch (err) {
     process.exitCode = reportError(err);
   }
@@ -172,8 +147,7 @@ export function registerTreaty(program: Command): void {
     .command('treaty')
     .description('Art. 17 suspension and its revocation; Art. 18 termination');
   for (const action of ['suspend', 'resume'] as const) {
-    treaty
-      .command(action)
+    withSubmitOptions(treaty.command(action))
       .description(
         `${action === 'suspend' ? 'suspend' : 'revoke the suspension of'} the agreement, in full or in part`,
       )
@@ -184,8 +158,7 @@ export function registerTreaty(program: Command): void {
       .requiredOption('--reason <text>', 'the reason, as notified')
       .action((opts: NoticeOpts) => notify(action, opts));
   }
-  treaty
-    .command('terminate')
+  withSubmitOptions(treaty.command('terminate'))
     .description(
       'Art. 18(2): notify the termination of the agreement (it ends six months after the peer received it)',
     )
@@ -193,7 +166,9 @@ export function registerTreaty(program: Command): void {
     .requiredOption('--from <authority>', 'the notifying authority (treaty.notifyingAuthorities)')
     .requiredOption('--note <reference>', 'the diplomatic note that carries the termination')
     .option('--reason <text>', 'the reason, as notified')
-    .action((opts: { config: string; from: string; note: string; reason?: string }) => terminate(opts));
+    .action((opts: { config: string; from: string; note: string; reason?: string } & SubmitFlags) =>
+      terminate(opts),
+    );
   treaty
     .command('termination-received')
     .description(

@@ -17,7 +17,9 @@ import {
   type SubmissionInput,
 } from '../domain/submission.js';
 import type { InboxDelivery } from '../pipeline/inbound.js';
-import { AmqpConnection, type PublishProps } from '../transport/amqp.js';
+import { AmqpConnection } from '../transport/amqp.js';
+import { publishSubmission } from '../transport/connect.js';
+import type { TlsConfig } from '../transport/tls.js';
 import { AccordError } from '../errors.js';
 import type { SUBMITTABLE, SubmittableKind } from '../domain/messages.js';
 
@@ -36,8 +38,12 @@ export type { SubmissionInput } from '../domain/submission.js';
 export type { SubmittableKind } from '../domain/messages.js';
 
 export interface ClientOptions {
-  /** The local broker of the gateway. */
+  /** The local broker of the gateway, with this authority's broker user and password. */
   url: string;
+  /** TLS for an amqps:// url: the broker's CA, and a client certificate and key if the broker wants one. */
+  tls?: TlsConfig;
+  /** AMQP heartbeat in seconds. @defaultValue 10 */
+  heartbeatS?: number;
   /** The gateway's namespace, if it has one. */
   namespace?: string;
   /** This case system's party and authority id, as listed in the gateway's directory. */
@@ -45,6 +51,40 @@ export interface ClientOptions {
   authority: string;
   /** Unacknowledged deliveries at once per subscription. @defaultValue 16 */
   prefetch?: number;
+  /** The connection's name in the broker's management UI. @defaultValue `accord-client-<authority>` */
+  connectionName?: string;
+  /**
+   * Take from the events queue only the answers to this client's own submissions, and leave every
+   * other event to the authority's case system: for a passer-by such as the `accord` command. The
+   * client then consumes with a higher consumer priority and leaves what it does not take
+   * unacknowledged; the broker gives it back to the queue, in its place, when the client closes (so
+   * the case system sees those events late, never not). {@link onEvent} handlers see the answers only.
+   * It looks at most {@link ANSWERS_ONLY_PREFETCH} events ahead. @defaultValue false
+   */
+  answersOnly?: boolean;
+}
+
+/** How far ahead in the events queue an `answersOnly` client looks for its answers. */
+export const ANSWERS_ONLY_PREFETCH = 10_000;
+
+/** The consumer priority of an `answersOnly` client: the broker offers it every event first. */
+const ANSWERS_ONLY_PRIORITY = 10;
+
+/**
+ * The gateway gave no answer to a submission in time: it may not be running, or not be consuming its
+ * outbox; the submission is in the outbox and will be decided when it does.
+ */
+export class NoAnswerError extends AccordError {
+  constructor(
+    messageId: string,
+    /** How long the client waited, in milliseconds. */
+    readonly timeoutMs: number,
+  ) {
+    super('infra.unavailable', `the gateway gave no answer within ${timeoutMs} ms`, {
+      path: 'idempotencyKey',
+      messageId,
+    });
+  }
 }
 
 /** Options of {@link CaseSystemClient.submit} by kind: what the submission carries besides its body. */
@@ -86,9 +126,8 @@ export class CaseSystemClient {
 
   static async connect(opts: ClientOptions): Promise<CaseSystemClient> {
     const conn = await AmqpConnection.open({
-      url: opts.url,
-      name: `accord-client-${opts.authority}`,
-      heartbeatS: 10,
+      broker: { url: opts.url, tls: opts.tls, heartbeatS: opts.heartbeatS },
+      name: opts.connectionName ?? `accord-client-${opts.authority}`,
       confirmTimeoutMs: 10_000,
     });
     return new CaseSystemClient(conn, opts);
@@ -122,25 +161,41 @@ export class CaseSystemClient {
   ): Promise<{ messageId: string } | SubmitResult> {
     if (typeof first !== 'string') return this.publishSubmission(first);
     if (options === undefined) throw new TypeError('submit(kind, body, options): options are required');
-    const { timeoutMs = 30_000, ...rest } = options;
+    const { timeoutMs, ...rest } = options;
     const submission = { ...rest, kind: first, from: this.opts.authority, body } as SubmissionInput;
-    validate(Submission, submission, 'submission');
+    return this.submitAndWait(submission, timeoutMs === undefined ? {} : { timeoutMs });
+  }
+
+  /**
+   * Publish a whole submission from this client's authority and wait for the gateway's answer, as
+   * {@link submit} with a kind does: `accepted`, `duplicate`, or `rejected` with the code and field
+   * path. Rejects with {@link NoAnswerError} when no answer came within `timeoutMs`.
+   */
+  async submitAndWait(
+    submission: SubmissionInput,
+    { timeoutMs = 30_000 }: { timeoutMs?: number } = {},
+  ): Promise<SubmitResult> {
+    const sub = validate(Submission, submission, 'submission');
+    if (sub.from !== this.opts.authority) {
+      // Its answer goes to the events of the authority it claims; this client reads its own.
+      throw new AccordError('schema.invalid', `this client submits for ${this.opts.authority}`, {
+        path: 'from',
+      });
+    }
     await this.ensureEvents();
-    const key = options.idempotencyKey;
+    const key = sub.idempotencyKey;
+    const messageId = messageIdFor(this.opts.party, sub.from, key);
     let waiter: (event: StatusEvent) => void = () => undefined;
     const forget = () => {
       const left = (this.waiters.get(key) ?? []).filter((w) => w !== waiter);
       if (left.length > 0) this.waiters.set(key, left);
       else this.waiters.delete(key);
     };
+    let timer: NodeJS.Timeout | undefined;
     const answer = new Promise<StatusEvent>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         forget();
-        reject(
-          new AccordError('infra.unavailable', `the gateway gave no answer within ${timeoutMs} ms`, {
-            path: 'idempotencyKey',
-          }),
-        );
+        reject(new NoAnswerError(messageId, timeoutMs));
       }, timeoutMs);
       waiter = (event) => {
         clearTimeout(timer);
@@ -148,10 +203,10 @@ export class CaseSystemClient {
       };
       this.waiters.set(key, [...(this.waiters.get(key) ?? []), waiter]);
     });
-    let messageId: string;
     try {
-      ({ messageId } = await this.publishSubmission(submission));
+      await this.publishSubmission(submission);
     } catch (err) {
+      clearTimeout(timer);
       forget();
       throw err;
     }
@@ -171,11 +226,8 @@ export class CaseSystemClient {
 
   private async publishSubmission(submission: SubmissionInput): Promise<{ messageId: string }> {
     const sub = validate(Submission, submission, 'submission');
-    await this.toOutbox(Buffer.from(JSON.stringify(submission)), {
-      contentType: 'application/json',
-      // Art. 9(1): the urgent lane starts at the outbox.
-      ...(sub.priority === 'urgent' ? { priority: 9 } : {}),
-    });
+    // Art. 9(1): the urgent lane starts at the outbox.
+    await this.toOutbox(Buffer.from(JSON.stringify(submission)), sub.priority === 'urgent');
     return { messageId: messageIdFor(this.opts.party, sub.from, sub.idempotencyKey) };
   }
 
@@ -186,9 +238,7 @@ export class CaseSystemClient {
    */
   async exportTo(submission: z.input<typeof ExportSubmission>): Promise<{ exportId: string }> {
     const exp = validate(ExportSubmission, submission, 'export');
-    await this.toOutbox(Buffer.from(JSON.stringify(submission)), {
-      contentType: 'application/json',
-    });
+    await this.toOutbox(Buffer.from(JSON.stringify(submission)));
     return { exportId: messageIdFor(this.opts.party, exp.from, exp.idempotencyKey) };
   }
 
@@ -198,9 +248,7 @@ export class CaseSystemClient {
    */
   async decide(decision: z.input<typeof DecisionSubmission>): Promise<{ decisionId: string }> {
     const dec = validate(DecisionSubmission, decision, 'decision');
-    await this.toOutbox(Buffer.from(JSON.stringify(decision)), {
-      contentType: 'application/json',
-    });
+    await this.toOutbox(Buffer.from(JSON.stringify(decision)));
     return { decisionId: messageIdFor(this.opts.party, dec.from, dec.idempotencyKey) };
   }
 
@@ -219,24 +267,14 @@ export class CaseSystemClient {
     );
   }
 
-  /**
-   * Publish to the outbox through the gateway's submit exchange (an authority's broker user may write
-   * there and nowhere else), with the connection's user as AMQP `user_id`: the broker checks it, and
-   * the gateway accepts a submission only from the authority that user stands for (docs/security.md).
-   */
-  private toOutbox(content: Buffer, props: PublishProps): Promise<void> {
-    const { submitExchange, outbox } = this.names;
-    return this.conn.publishVia(submitExchange, outbox, content, { ...props, userId: this.user });
-  }
-
-  /** The broker user of this client's connection. */
-  private get user(): string {
-    return decodeURIComponent(new URL(this.opts.url).username) || 'guest';
+  /** Publish to the outbox as this authority's case system (connect.ts: submit exchange, user_id, priority). */
+  private toOutbox(content: Buffer, urgent = false): Promise<void> {
+    return publishSubmission(this.conn, this.opts.namespace, content, { urgent });
   }
 
   /** Publish raw bytes to the outbox (for tests of the gateway's own checks). */
   async submitRaw(content: Buffer): Promise<void> {
-    await this.toOutbox(content, { contentType: 'application/json' });
+    await this.toOutbox(content);
   }
 
   /**
@@ -263,7 +301,7 @@ export class CaseSystemClient {
       },
       'destruction-confirmed',
     );
-    await this.toOutbox(Buffer.from(JSON.stringify(conf)), { contentType: 'application/json' });
+    await this.toOutbox(Buffer.from(JSON.stringify(conf)));
     return { confirmationId: messageIdFor(this.opts.party, conf.from, conf.idempotencyKey) };
   }
 
@@ -282,7 +320,7 @@ export class CaseSystemClient {
       },
       'correction-confirmed',
     );
-    await this.toOutbox(Buffer.from(JSON.stringify(conf)), { contentType: 'application/json' });
+    await this.toOutbox(Buffer.from(JSON.stringify(conf)));
     return { confirmationId: messageIdFor(this.opts.party, conf.from, conf.idempotencyKey) };
   }
 
@@ -308,28 +346,73 @@ export class CaseSystemClient {
   }
 
   private ensureEvents(): Promise<void> {
-    this.eventsConsumer ??= this.conn.consume(
-      this.names.events(this.opts.authority),
-      this.opts.prefetch ?? 16,
-      async (m) => {
-        const event = validate(StatusEvent, JSON.parse(m.content.toString('utf8')), 'event');
-        const key = event.idempotencyKey;
-        const waiting = key === undefined ? undefined : this.waiters.get(key);
-        if (waiting && ANSWERS.has(event.type)) {
-          // Answers come in the order the submissions were taken in: the oldest waiter gets this one.
-          const [next, ...rest] = waiting;
-          if (rest.length > 0) this.waiters.set(key!, rest);
-          else this.waiters.delete(key!);
-          next!(event);
-        }
-        for (const handler of this.eventHandlers) await handler(event);
-      },
-      () => undefined,
-    );
+    this.eventsConsumer ??= this.consumeEvents().catch((err: unknown) => {
+      this.eventsConsumer = undefined;
+      throw err;
+    });
     return this.eventsConsumer;
+  }
+
+  private async consumeEvents(): Promise<void> {
+    const queue = this.names.events(this.opts.authority);
+    try {
+      if (this.opts.answersOnly === true) {
+        await this.conn.consumeSome(
+          queue,
+          ANSWERS_ONLY_PREFETCH,
+          ANSWERS_ONLY_PRIORITY,
+          async (m) => {
+            const parsed = StatusEvent.safeParse(parseEvent(m.content));
+            if (!parsed.success || !this.answer(parsed.data)) return false;
+            for (const handler of this.eventHandlers) await handler(parsed.data);
+            return true;
+          },
+          () => undefined,
+        );
+        return;
+      }
+      await this.conn.consume(
+        queue,
+        this.opts.prefetch ?? 16,
+        async (m) => {
+          const event = validate(StatusEvent, parseEvent(m.content), 'event');
+          this.answer(event);
+          for (const handler of this.eventHandlers) await handler(event);
+        },
+        () => undefined,
+      );
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 404) throw err;
+      throw new AccordError(
+        'infra.unavailable',
+        `${queue} does not exist: the gateway declares it when it starts (namespace, authority?)`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Hand an answer to the oldest submission waiting for it; false when the event answers none. */
+  private answer(event: StatusEvent): boolean {
+    const key = event.idempotencyKey;
+    if (key === undefined || !ANSWERS.has(event.type)) return false;
+    const [next, ...rest] = this.waiters.get(key) ?? [];
+    if (next === undefined) return false;
+    // Answers come in the order the submissions were taken in: the oldest waiter gets this one.
+    if (rest.length > 0) this.waiters.set(key, rest);
+    else this.waiters.delete(key);
+    next(event);
+    return true;
   }
 
   async close(): Promise<void> {
     await this.conn.close();
+  }
+}
+
+function parseEvent(content: Buffer): unknown {
+  try {
+    return JSON.parse(content.toString('utf8'));
+  } catch {
+    return undefined;
   }
 }

@@ -5,13 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import amqp from 'amqplib';
 import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../client/index.js';
 import { ROOT, demoConfigs, reachable, removeQueues } from './setup.js';
 import { names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
-import { Gateway, auditFileOf } from '../gateway.js';
+import { Gateway } from '../gateway.js';
+import { auditFileOf } from '../audit/log.js';
 import { describeRedis } from '../store/redis-connect.js';
+import { connectBroker } from '../transport/connect.js';
 import { verifyAuditFile } from '../audit/log.js';
 import { createLogger, redactUrl } from '../log.js';
 import type { SubmissionInput } from '../domain/submission.js';
@@ -34,6 +35,7 @@ class Desk {
   static async open(config: Config, authority: string): Promise<Desk> {
     const client = await CaseSystemClient.connect({
       url: config.amqp.url,
+      ...(config.amqp.tls ? { tls: config.amqp.tls } : {}),
       party: config.party,
       authority,
       ...(config.namespace ? { namespace: config.namespace } : {}),
@@ -288,7 +290,7 @@ async function main(): Promise<number> {
 }
 
 async function countQueue(queue: string): Promise<number> {
-  const conn = await amqp.connect(demoConfigs().cz.amqp.url);
+  const conn = await connectBroker(demoConfigs().cz.amqp, { name: 'accord-demo-count' });
   try {
     const ch = await conn.createChannel();
     return (await ch.checkQueue(queue)).messageCount;

@@ -3,11 +3,11 @@
  * start RabbitMQ and Redis, and clean-up. Shared by `npm run demo`, `npm run demo:gateways` and the
  * example case system.
  */
-import amqp from 'amqplib';
 import { names, type Config } from '../config.js';
-import { ownExchanges, ownQueues, retiredQueues } from '../gateway.js';
+import { ownExchanges, ownQueues, retiredQueues } from '../topology.js';
 import { redactUrl } from '../log.js';
 import { describeRedis, redisConnection } from '../store/redis-connect.js';
+import { connectBroker } from '../transport/connect.js';
 import { checkedPair, configPair, type PartyTag } from './config-pair.js';
 
 export { ROOT } from './config-pair.js';
@@ -22,7 +22,7 @@ export function demoConfigs(): Record<PartyTag, Config> {
 
 export async function reachable(cz: Config): Promise<string | undefined> {
   try {
-    const c = await amqp.connect(cz.amqp.url, { timeout: 3000 });
+    const c = await connectBroker(cz.amqp, { name: 'accord-demo-check', timeoutMs: 3000 });
     await c.close();
   } catch {
     return (
@@ -54,7 +54,7 @@ export async function reachable(cz: Config): Promise<string | undefined> {
 }
 
 export async function removeQueues(configs: Config[]): Promise<void> {
-  const conn = await amqp.connect(configs[0]!.amqp.url);
+  const conn = await connectBroker(configs[0]!.amqp, { name: 'accord-demo-cleanup' });
   try {
     const ch = await conn.createChannel();
     for (const c of configs) for (const q of [...ownQueues(c), ...retiredQueues(c)]) await ch.deleteQueue(q);
@@ -75,7 +75,7 @@ export async function removeQueues(configs: Config[]): Promise<void> {
 
 /** True when a gateway consumes this config's outbox (the demo gateways are running). */
 export async function gatewayRunning(config: Config): Promise<boolean> {
-  const conn = await amqp.connect(config.amqp.url);
+  const conn = await connectBroker(config.amqp, { name: 'accord-demo-check' });
   try {
     const ch = await conn.createChannel();
     ch.on('error', () => undefined);

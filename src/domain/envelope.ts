@@ -35,6 +35,12 @@ export type Handling = z.infer<typeof Handling>;
 /** The envelope format version. */
 export const ENVELOPE_VERSION = 1;
 
+/**
+ * Art. 9(1): the AMQP priority that carries `priority: 'urgent'` on every queue it passes, from the
+ * outbox to the peer's ingress (the urgent lane); normal traffic has none.
+ */
+export const URGENT_PRIORITY = 9;
+
 const head = {
   v: z.literal(ENVELOPE_VERSION),
   id: z.uuid(),

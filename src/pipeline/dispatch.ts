@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { OpenFacts } from '../crypto/open.js';
-import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.js';
+import { ENVELOPE_VERSION, Envelope, URGENT_PRIORITY, type EnvelopeOf } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
 import type { GatewayContext, Outgoing } from './context.js';
@@ -14,8 +14,7 @@ import type { PublishProps, SentRecord } from './ports.js';
 import { messageRecord } from '../audit/records.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
 
-/** AMQP priority of the urgent lane (Art. 9(1)); normal traffic has none. */
-export const URGENT_PRIORITY = 9;
+export { URGENT_PRIORITY } from '../domain/envelope.js';
 
 /**
  * Header naming one physical copy of a sealed message on the peer link (a fresh UUID per publish).

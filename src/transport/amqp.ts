@@ -6,35 +6,32 @@
  * of a silent drop; a publish in flight when the connection drops fails at once. The gateway's own
  * consumers run on transactional channels, so that what a delivery causes on the same broker (a
  * delivery to an inbox, an event, a dead letter) and the acknowledgement of that delivery commit
- * together. `noDelay: true` on every connection: with Nagle's algorithm a sealed message waits for
- * delayed TCP acks (p50 28 ms against 3 ms, issue 2).
+ * together. Each (re)connect goes through connect.ts, the one way every part of Accord connects
+ * (TLS, heartbeat, `noDelay`).
  */
-import type { ConnectionOptions } from 'node:tls';
 import { EventEmitter } from 'node:events';
-import amqp, {
-  type Channel,
-  type ChannelModel,
-  type ConfirmChannel,
-  type ConsumeMessage,
-  type Message,
-  type Options,
-} from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { PriorityGate } from './gate.js';
 import { AccordError } from '../errors.js';
+import { brokerUser, connectBroker, type BrokerSlice } from './connect.js';
 
-export interface AmqpOptions {
-  url: string;
+interface CommonOptions {
   /** Shown in the broker's management UI. */
   name: string;
-  heartbeatS: number;
+  /** AMQP heartbeat in seconds. @defaultValue the slice's `heartbeatS`, else 10 */
+  heartbeatS?: number;
   confirmTimeoutMs: number;
   /** First reconnect delay; doubles up to `maxReconnectDelayMs`. @defaultValue 200 */
   reconnectDelayMs?: number;
   /** @defaultValue 5000 */
   maxReconnectDelayMs?: number;
-  /** TLS socket options for an amqps:// url (see tls.ts). */
-  tls?: ConnectionOptions;
 }
+
+/**
+ * Which broker, and how: `broker` is the config's slice of it (`config.amqp`, or `config.peer`), TLS
+ * files and all, opened by connect.ts like every other broker connection.
+ */
+export type AmqpOptions = CommonOptions & { broker: BrokerSlice };
 
 /** Properties Accord sets on a publish. */
 export interface PublishProps {
@@ -79,6 +76,8 @@ interface ConsumerSpec {
   plain?: PlainHandler;
   /** Barrier deliveries wait for every delivery before them; a failure is retried in place, never requeued. */
   barriers?: BarrierSpec;
+  /** Take only what `take` says is this consumer's; leave the rest unacknowledged (consumeSome). */
+  some?: { take: (msg: ConsumeMessage) => Promise<boolean>; priority: number };
   onError: (err: unknown, msg: ConsumeMessage) => void;
 }
 
@@ -176,9 +175,18 @@ export class AmqpConnection extends EventEmitter {
   private readonly routes: { exchange: string; queue: string }[] = [];
   private readonly consumers: ConsumerSpec[] = [];
   private upWaiters: (() => void)[] = [];
+  private readonly opts: CommonOptions;
+  private readonly broker: BrokerSlice;
 
-  private constructor(private readonly opts: AmqpOptions) {
+  private constructor(opts: AmqpOptions) {
     super();
+    this.opts = opts;
+    this.broker = opts.broker;
+  }
+
+  /** The broker user this connection logs in as, the only `user_id` it may publish with. */
+  get user(): string {
+    return brokerUser(this.broker);
   }
 
   /** Connect; `infra.unavailable` when the first attempt fails (a misconfiguration should fail fast). */
@@ -194,24 +202,11 @@ export class AmqpConnection extends EventEmitter {
   }
 
   private async connectOnce(): Promise<void> {
-    let model: ChannelModel;
-    try {
-      model = await amqp.connect(this.opts.url, {
-        noDelay: true,
-        heartbeat: this.opts.heartbeatS,
-        clientProperties: { connection_name: this.opts.name },
-        timeout: 10_000,
-        ...this.opts.tls,
-      } as Options.Connect);
-    } catch (err) {
-      throw new AccordError(
-        'infra.unavailable',
-        `cannot connect to RabbitMQ for ${this.opts.name}: ${describe(err)}`,
-        {
-          cause: err,
-        },
-      );
-    }
+    // TLS files are read at each (re)connect: a renewed client certificate is picked up.
+    const model = await connectBroker(this.broker, {
+      name: this.opts.name,
+      heartbeatS: this.opts.heartbeatS,
+    });
     const gen: Generation = {
       model,
       pub: undefined as unknown as ConfirmChannel,
@@ -485,6 +480,25 @@ export class AmqpConnection extends EventEmitter {
     await this.startConsumer(await this.current(), spec);
   }
 
+  /**
+   * Consume a queue for some of its deliveries only, as a passer-by beside the queue's own consumer:
+   * a delivery for which `take` resolves true is acked; every other one stays unacknowledged, and the
+   * broker gives it back to the queue, in its place, when this connection closes. With a consumer
+   * `priority` above the others' (they have 0), the broker offers every delivery to this consumer
+   * first while it has room in `prefetch`, so what it looks for cannot go to the other consumer.
+   */
+  async consumeSome(
+    queue: string,
+    prefetch: number,
+    priority: number,
+    take: (msg: ConsumeMessage) => Promise<boolean>,
+    onError: ConsumerSpec['onError'],
+  ): Promise<void> {
+    const spec: ConsumerSpec = { queue, prefetch, some: { take, priority }, onError };
+    this.consumers.push(spec);
+    await this.startConsumer(await this.current(), spec);
+  }
+
   /** Run a handler on one delivery until it succeeds (then ack) or the channel is gone. */
   private async handleUntilDone(
     gen: Generation,
@@ -516,6 +530,26 @@ export class AmqpConnection extends EventEmitter {
     ch.on('error', (err: Error) => this.lose(gen, err));
     ch.on('close', () => this.lose(gen, new Error(`consumer channel for ${spec.queue} closed`)));
     await ch.prefetch(spec.prefetch);
+    const { some } = spec;
+    if (some) {
+      await ch.consume(
+        spec.queue,
+        (msg) => {
+          if (msg === null) {
+            this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
+            return;
+          }
+          some.take(msg).then(
+            (took) => {
+              if (took && !gen.dead) ch.ack(msg);
+            },
+            (err: unknown) => spec.onError(err, msg),
+          );
+        },
+        { arguments: { 'x-priority': some.priority } },
+      );
+      return;
+    }
     const rpc = ch as unknown as RpcChannel;
     // TX_SELECT before consuming: no delivery (and so no handler frame) can arrive before it is done.
     if (spec.tx) await rpc.rpc(TX_SELECT, {}, TX_SELECT_OK);
