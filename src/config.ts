@@ -215,6 +215,13 @@ export const ConfigSchema = z
          * pin keys with `accord keys import-peer` only. @defaultValue true
          */
         acceptAnnouncements: z.boolean().default(true),
+        /**
+         * A signing key the peer announces in band is pinned `held`: it verifies nothing until security
+         * staff approve it by its thumbprint, confirmed with the peer out of band (`accord keys approve
+         * --thumbprint`). Off: it is trusted at once on the strength of the key that signed the
+         * announcement. @defaultValue true
+         */
+        approveAnnouncedSigningKeys: z.boolean().default(true),
       })
       .refine((k) => k.passphraseEnv === undefined || k.passphraseFile === undefined, {
         message: 'set passphraseEnv or passphraseFile, not both',

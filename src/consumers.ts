@@ -45,6 +45,34 @@ export class PoisonCounter {
   }
 }
 
+/** How often a stage logs that messages wait for a usable key (finding 6: not once per message). */
+export const KEY_WAIT_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Lets a condition through once per interval and per key (e.g. a code), counting what it held back,
+ * so a condition that fails every message (no key to seal with) is one log line a minute, not
+ * thousands.
+ */
+export class OncePerInterval {
+  private readonly last = new Map<string, { at: number; held: number }>();
+  constructor(
+    private readonly intervalMs: number,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** The number held back since the last pass (0 the first time), or undefined to hold this one back. */
+  pass(key: string): number | undefined {
+    const now = this.clock();
+    const seen = this.last.get(key);
+    if (seen && now - seen.at < this.intervalMs) {
+      seen.held++;
+      return undefined;
+    }
+    this.last.set(key, { at: now, held: 0 });
+    return seen?.held ?? 0;
+  }
+}
+
 /** The consumer side of one pipeline stage. */
 export interface GuardOptions {
   stage: 'outbox' | 'ingress';
@@ -63,6 +91,7 @@ export function guarded(
   handle: (m: Incoming, tx: Tx) => Promise<TxOutcome>,
 ): (msg: ConsumeMessage, tx: Tx) => Promise<TxOutcome> {
   const { stage, ctx, poison, log } = opts;
+  const keyWaits = new OncePerInterval(KEY_WAIT_LOG_INTERVAL_MS);
   return async (msg, tx) => {
     const incoming: Incoming = {
       content: msg.content,
@@ -79,9 +108,16 @@ export function guarded(
     } catch (err) {
       const disposition = dispositionOfFailure(err, opts.connectionsDown());
       if (disposition === 'wait-for-key') {
-        // Never sign with an expired key, never drop the message: it waits for a valid key.
-        const { code, kid } = err as AccordError;
-        log.error({ stage, code, kid }, 'no valid key to seal with; the message waits');
+        // Never sign with an expired or revoked key, never drop the message: it waits for a valid key.
+        // Every waiting message fails the same way every 5 s: one line a minute says so.
+        const { code, kid, path } = err as AccordError;
+        const heldBack = keyWaits.pass(code);
+        if (heldBack !== undefined) {
+          log.error(
+            { stage, code, kid, path, heldBack, err: (err as Error).message },
+            'no usable key for this message now; it waits (logged once a minute while it lasts)',
+          );
+        }
         return { requeueAfterMs: RETRY_DELAY_MS[disposition] };
       }
       if (disposition === 'retry-after') {

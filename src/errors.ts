@@ -78,12 +78,22 @@ export const ERROR_CODES = {
     'The key the header names was revoked (accord keys revoke); it is never accepted again.',
   'crypto.key_retired': 'The key the header names is retired: its overlap window after a rotation has ended.',
   'crypto.key_expired': 'No active key is inside its validity period; nothing is signed with an expired key.',
+  'crypto.key_held':
+    'The peer key the header names was announced in band and awaits an operator’s approval by thumbprint (accord keys approve); the message waits.',
   'keys.expiring': 'A key expires within keys.expiryWarningDays (warning) or has expired (error); rotate it.',
   'keys.thumbprint_mismatch':
     'A JWK Set to import does not have exactly the RFC 7638 thumbprints checked out of band.',
   'keys.announcement_not_accepted':
     'The peer announced or revoked a key in-band, and keys.acceptAnnouncements is off: security staff pin keys by hand (accord keys import-peer).',
   'keys.unknown_kid': 'The key lifecycle command names a kid that is not in the key sets.',
+  'keys.kid_collision':
+    'A key the peer announced or a peer set to import carries a kid that is already an own key, or a pinned key with another thumbprint.',
+  'keys.last_usable_key':
+    'accord keys revoke would revoke the last usable key of its side and use; the message says what would stop working. Repeat with --force to do it anyway.',
+  'keys.state_missing':
+    'key-state.json is missing while a key set holds more than one key of a use: the gateway does not guess which are revoked or retired.',
+  'keys.kid_ambiguous':
+    'The kid names both an own key and a pinned peer key: say which with --own or --peer (or give the thumbprint).',
   'envelope.wrong_recipient': 'The signed envelope names another recipient than this gateway’s party.',
   'envelope.wrong_sender': 'The signed envelope names another sender party than the pinned peer.',
   'envelope.expired': 'The envelope’s expiry time has passed.',
@@ -184,12 +194,31 @@ const DISPOSITION_BY_FAMILY: Record<Family, { disposition: Disposition; exit: Ex
 
 const DISPOSITION_EXCEPTIONS: Partial<Record<ErrorCode, { disposition: Disposition; exit: ExitCode }>> = {
   'crypto.key_expired': { disposition: 'wait-for-key', exit: 1 },
+  // Finding 1 of the key-trust review: what a held key signed waits for the operator's decision, and
+  // is parked as crypto.key_revoked if the key is revoked instead.
+  'crypto.key_held': { disposition: 'wait-for-key', exit: 1 },
   // A key file is configuration: the command cannot run until it is fixed.
   'keys.invalid': { disposition: 'park', exit: 2 },
+  'keys.state_missing': { disposition: 'park', exit: 2 },
 };
 
 function entry(code: ErrorCode): { disposition: Disposition; exit: ExitCode } {
   return DISPOSITION_EXCEPTIONS[code] ?? DISPOSITION_BY_FAMILY[code.slice(0, code.indexOf('.')) as Family];
+}
+
+/**
+ * The key sets a seal takes its keys from (crypto/keyring.ts names them in `path`): when none of their
+ * keys is usable — expired, or revoked with no successor — the message waits for a key, whatever the
+ * code says about why. A revoked key named by a message from the peer has no such path: it is parked.
+ */
+const SEALING_KEY_SETS = new Set(['keys.own.sig', 'keys.peer.enc']);
+
+/** Whether a failure means "no key to seal with now" (wait), rather than a refusal of the message. */
+export function waitsForKey(err: AccordError): boolean {
+  return (
+    dispositionOf(err.code) === 'wait-for-key' ||
+    (err.code === 'crypto.key_revoked' && err.path !== undefined && SEALING_KEY_SETS.has(err.path))
+  );
 }
 
 /** What happens to a message that failed with `code`. */
@@ -208,7 +237,7 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
  * time or it is a connection failure by its type (see `isConnectionFailure`), and `park` otherwise.
  */
 export function dispositionOfFailure(err: unknown, connectionsDown: boolean): Disposition {
-  if (err instanceof AccordError) return dispositionOf(err.code);
+  if (err instanceof AccordError) return waitsForKey(err) ? 'wait-for-key' : dispositionOf(err.code);
   return connectionsDown || isConnectionFailure(err) ? 'retry-after' : 'park';
 }
 

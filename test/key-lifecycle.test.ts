@@ -27,6 +27,7 @@ import { checkThumbprints, thumbprints } from '../src/crypto/trust.js';
 import { AccordError } from '../src/errors.js';
 import {
   activateKey,
+  approveKey,
   exportPublic,
   importPeer,
   listKeys,
@@ -117,6 +118,18 @@ async function rotateBoth(pair: Pair, party: 'CZ' | 'KZ'): Promise<string[]> {
   // The new decryption key is in place (state next: it decrypts) before the peer learns of it.
   await changeKeys(pair, party, () => undefined);
   const kids = [sig.key.kid, enc.key.kid];
+  // The peer's security staff approve the announced keys by the thumbprints read to them over the
+  // phone: the signing key signs nothing at the peer before (keys.approveAnnouncedSigningKeys).
+  const peer = party === 'CZ' ? 'KZ' : 'CZ';
+  const peerConfig = party === 'CZ' ? pair.kzConfig : pair.czConfig;
+  await until(
+    () => kids.every((kid) => recordOf(readKeyState(statePathOf(peerConfig)), 'peer', kid) !== undefined),
+    60_000,
+    `${party}'s announced keys pinned by ${peer}`,
+  );
+  for (const { thumbprint } of [sig, enc]) {
+    await changeKeys(pair, peer, () => approveKey(peerConfig, thumbprint, new Date()));
+  }
   await until(
     () => kids.every((kid) => recordOf(readKeyState(statePathOf(own)), 'own', kid)?.state === 'active'),
     60_000,
@@ -158,9 +171,11 @@ describe('keys/lifecycle (pure)', () => {
   it('refuses a state file with unknown members or a duplicate kid', () => {
     const dir = mkdtempSync(join(tmpdir(), 'accord-state-'));
     const file = join(dir, 'key-state.json');
+    // Owner-only, as the gateway writes it (a state file others may read or change is refused).
     writeFileSync(
       file,
       JSON.stringify({ keys: [{ kid: 'a', owner: 'own', use: 'sig', state: 'active', d: 'x' }] }),
+      { mode: 0o600 },
     );
     expect(() => readKeyState(file)).to.throw(AccordError, /key state at keys\.0/);
     writeFileSync(file, JSON.stringify({ keys: [state.keys[0], state.keys[0]] }));

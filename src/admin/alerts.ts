@@ -17,6 +17,8 @@ export const ALERTS = {
     'Art. 9(5): a refusal notice has had no receipt from the peer in time (it must be notified immediately); it is being resent.',
   'alert.key_expiring':
     'A key expires within keys.expiryWarningDays, or has expired (daysLeft < 0); rotate it (docs/keys.md).',
+  'alert.key_unusable':
+    'No own signing key or peer encryption key is usable (revoked or expired): nothing is sent or acknowledged until one is (docs/keys.md).',
   'alert.peer_link_down':
     'The connection to the peer broker has been down longer than alerts.peerDownAfterS.',
 } as const;

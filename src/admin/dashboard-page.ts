@@ -256,6 +256,7 @@ export function renderDashboard(s: Summary, nonce: string): string {
 
           <section id="keys">
             <h2>Keys</h2>
+            ${s.keysUnusable === null ? '' : html`<p class="bad" data-fact="keys-unusable">${s.keysUnusable}</p>`}
             <table>
               <tr>
                 <th>owner</th>

@@ -56,7 +56,12 @@ export interface DashboardSource {
     readonly recentRefusals: Ring<RecentRefusal>;
   };
   alerts: { readonly recent: Ring<RecentAlert> };
-  keys: { inventory(): KeyInventoryEntry[]; readonly lifecycle: KeyStateFile };
+  keys: {
+    inventory(): KeyInventoryEntry[];
+    readonly lifecycle: KeyStateFile;
+    /** Why nothing can be sealed now (no usable signing or peer encryption key), or undefined. */
+    unusable(): string | undefined;
+  };
   /** Messages in accord.dlq; undefined when the broker cannot say. */
   dlqDepth: () => Promise<number | undefined>;
   /** Ids of the inbound requests held for a decision (Art. 9(4)). */
@@ -124,6 +129,8 @@ export const Summary = z.strictObject({
       daysLeft: z.int().optional(),
     }),
   ),
+  /** Why nothing can be sealed now (`crypto.key_revoked: …`, `crypto.key_expired: …`); null when keys are usable. */
+  keysUnusable: z.string().max(2000).nullable(),
   /** Art. 17; null when Redis could not be read. */
   suspensions: z
     .strictObject({
@@ -218,6 +225,7 @@ export async function collectSummary(source: DashboardSource): Promise<Summary> 
           : {}),
       };
     }),
+    keysUnusable: source.keys.unusable()?.slice(0, 2000) ?? null,
     suspensions: suspensions && {
       suspendedNow: CrimeCategory.options.filter((c) => suspendedBy(suspensions, [c], now) !== undefined),
       notices: suspensions.map((e) => ({

@@ -301,6 +301,13 @@ export interface VerifyResult {
   /** Sequence number (or line position when unparseable) of the first bad record. */
   badSeq?: number;
   problem?: string;
+  /**
+   * Checkpoints whose signing key (`kid`) is neither an own signing key nor in the key history: the
+   * chain walk goes on past them (the hash chain still holds), and the result is not ok.
+   */
+  unknownKeys?: { seq: number; kid: string }[];
+  /** Set when the whole chain holds and only checkpoints with unknown keys keep the result from ok. */
+  chainIntact?: true;
 }
 
 /**
@@ -323,6 +330,7 @@ export async function verifyAuditFile(
   let prev = GENESIS_HASH;
   let checkpoints = 0;
   const checkpointHashes: string[] = [];
+  const unknownKeys: { seq: number; kid: string }[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? '';
     const bad = (problem: string): VerifyResult => ({
@@ -332,6 +340,7 @@ export async function verifyAuditFile(
       checkpointHashes,
       badSeq: i,
       problem,
+      ...(unknownKeys.length > 0 ? { unknownKeys } : {}),
     });
     if (line.length > MAX_LINE) return bad('record too large');
     let rec: AuditRecord;
@@ -352,8 +361,16 @@ export async function verifyAuditFile(
           .parse(JSON.parse((await verifier(rec.signature ?? '')).toString('utf8')));
         if (payload.seq !== i - 1 || payload.hash !== prev)
           return bad('checkpoint signs another chain position');
-      } catch {
-        return bad('checkpoint signature does not verify');
+      } catch (err) {
+        if (!(err instanceof AccordError && err.code === 'crypto.unknown_kid')) {
+          return bad('checkpoint signature does not verify');
+        }
+        // Signed by a key this verifier was not given (e.g. a history lost with a restore): the chain
+        // itself still holds, so the walk goes on and the result names every such checkpoint.
+        unknownKeys.push({ seq: i, kid: err.kid ?? '(none)' });
+        checkpointHashes.push(hash);
+        prev = hash;
+        continue;
       }
       checkpoints++;
       checkpointHashes.push(hash);
@@ -372,6 +389,19 @@ export async function verifyAuditFile(
       checkpointHashes,
       badSeq: lines.length - 1,
       problem: 'truncated record',
+    };
+  }
+  if (unknownKeys.length > 0) {
+    const list = unknownKeys.map((u) => `record ${u.seq} (kid ${u.kid})`).join(', ');
+    return {
+      ok: false,
+      records: lines.length,
+      checkpoints,
+      checkpointHashes,
+      badSeq: unknownKeys[0]!.seq,
+      problem: `${unknownKeys.length} checkpoint${unknownKeys.length === 1 ? '' : 's'} signed by keys that are not in the key history: ${list}`,
+      unknownKeys,
+      chainIntact: true,
     };
   }
   return { ok: true, records: lines.length, checkpoints, checkpointHashes };

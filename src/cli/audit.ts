@@ -12,7 +12,9 @@ import { checkpointVerifier } from '../audit/checkpoint.js';
 import { exportAudit, heldByLiveWriter, verifyAuditFile } from '../audit/log.js';
 import { AccordError } from '../errors.js';
 import { auditFileOf } from '../audit/log.js';
-import { loadKeyRing } from '../keys/watch.js';
+import { keyHistoryPath, readKeyHistory } from '../crypto/key-history.js';
+import { readPublicJwks } from '../crypto/jwk.js';
+import { loadKeyRing, statePathOf } from '../keys/watch.js';
 import { EXIT_OK, EXIT_REFUSED, EXIT_USAGE, reportError } from './exit.js';
 
 function date(value: string, option: string): Date {
@@ -33,13 +35,34 @@ export function registerAudit(program: Command): void {
     .requiredOption('--config <file>', 'the gateway config (its audit file and signing keys)')
     .option('--file <file>', 'another copy of the audit log to check (default: the config’s)')
     .option('--anchor <hash>', 'a checkpoint hash the peer holds (from its peer-anchor records)')
-    .action(async (opts: { config: string; file?: string; anchor?: string }) => {
+    .option(
+      '--keys <file>',
+      'public signing keys to check old checkpoints with, besides the key history (a JWK Set, e.g. from a backup)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .action(async (opts: { config: string; file?: string; anchor?: string; keys: string[] }) => {
       try {
         const config = loadConfig(opts.config);
         const keys = await loadKeyRing(config, () => new Date());
         const file = opts.file ?? auditFileOf(config);
         const live = heldByLiveWriter(file);
-        const result = await verifyAuditFile(file, checkpointVerifier(keys, config.crypto), { live });
+        // Each checkpoint is checked with the key that signed it: an own key, one from the key history
+        // (every own signing key ever used), or one given with --keys.
+        const earlier = [
+          ...readKeyHistory(keyHistoryPath(statePathOf(config))).map((e) => e.key),
+          ...opts.keys.flatMap((f) => readPublicJwks(f).keys),
+        ];
+        const verifier = await checkpointVerifier(keys, config.crypto, earlier);
+        const result = await verifyAuditFile(file, verifier, { live });
+        if (!result.ok && result.chainIntact === true) {
+          process.stdout.write(
+            `FAILED ${file}: ${result.problem}. The hash chain of all ${result.records} records is intact; ` +
+              'give the public keys that signed them with --keys FILE (e.g. key-history.json from a backup of the key files)\n',
+          );
+          process.exitCode = EXIT_REFUSED;
+          return;
+        }
         if (!result.ok) {
           process.stdout.write(
             `FAILED ${file}: record ${result.badSeq}: ${result.problem} (${result.records} records before it are intact)\n`,

@@ -11,12 +11,16 @@ import { operatorName, recordForGateway } from '../audit/handoff.js';
 import { AccordError } from '../errors.js';
 import {
   activateKey,
+  approveKey,
   exportPublic,
   importPeer,
   listKeys,
   notifyGateways,
+  prunedKeys,
+  resolveKey,
   revokeKey,
   rotateKey,
+  whatRevokingStops,
 } from '../keys/operations.js';
 import { EXIT_OK, reportError } from './exit.js';
 
@@ -41,6 +45,7 @@ async function notify(config: Config): Promise<void> {
 const Instant = z.iso.datetime({ offset: true });
 const Reason = z.string().min(1).max(500);
 const Kid = z.string().min(1).max(128);
+const Thumbprint = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'an RFC 7638 SHA-256 thumbprint');
 
 function checked<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   const r = schema.safeParse(value);
@@ -77,6 +82,22 @@ export function registerKeysLifecycle(keys: Command): void {
               `exp ${k.exp ?? '-'}`,
               ...(k.retireAt ? [`retireAt ${k.retireAt}`] : []),
               `thumbprint ${k.thumbprint}`,
+              ...(k.announcedBy ? [`announcedBy ${k.announcedBy}`] : []),
+              ...(k.reason && (k.state === 'held' || k.state === 'revoked') ? [`(${k.reason})`] : []),
+            ].join('  '),
+          );
+        }
+        // Keys no longer in a set: their thumbprints are kept so they are never trusted again.
+        for (const p of await prunedKeys(config)) {
+          out(
+            [
+              p.owner.padEnd(4),
+              p.use,
+              '(pruned)'.padEnd(15),
+              p.state.padEnd(8),
+              `kid ${p.kid}`,
+              `prunedAt ${p.prunedAt}`,
+              `thumbprint ${p.thumbprint}`,
             ].join('  '),
           );
         }
@@ -111,7 +132,7 @@ export function registerKeysLifecycle(keys: Command): void {
     )
     .action((file: string, opts: { config: string; expectThumbprint: string[] }) =>
       withConfig(opts.config, async (config) => {
-        const lines = importPeer(config, file, opts.expectThumbprint, new Date());
+        const lines = await importPeer(config, file, opts.expectThumbprint, new Date());
         for (const t of lines) out(`pinned ${t.use} kid ${t.kid}  thumbprint ${t.thumbprint}`);
         await record(
           config,
@@ -169,18 +190,84 @@ export function registerKeysLifecycle(keys: Command): void {
     );
 
   keys
+    .command('approve')
+    .description(
+      'approve a peer key pinned from an announcement (held) by its thumbprint, confirmed with the peer out of band',
+    )
+    .requiredOption('--config <file>', 'the gateway config')
+    .requiredOption('--thumbprint <thumbprint>', 'the RFC 7638 thumbprint read back with the peer')
+    .action((opts: { config: string; thumbprint: string }) =>
+      withConfig(opts.config, async (config) => {
+        const tp = checked(Thumbprint, opts.thumbprint, 'thumbprint');
+        const { kid, use, was } = await approveKey(config, tp, new Date());
+        await record(config, `approve peer ${use} kid ${kid} thumbprint ${tp} (was ${was})`);
+        out(
+          was === 'held'
+            ? `approved peer ${use} key ${kid}: active now; the peer's other ${use} keys retire after keys.overlapHours`
+            : `approved peer ${use} key ${kid} (${was}): its trust no longer rests on the key that announced it`,
+        );
+        await notify(config);
+      }),
+    );
+
+  keys
     .command('revoke')
-    .argument('<kid>', 'the own or peer key to revoke')
+    .argument('[kid]', 'the own or peer key to revoke (or name it with --thumbprint)')
     .description('revoke a key: from now on it neither signs nor is accepted (crypto.key_revoked)')
     .requiredOption('--config <file>', 'the gateway config')
     .requiredOption('--reason <text>', 'why (kept in key-state.json; no personal data)')
-    .action((kid: string, opts: { config: string; reason: string }) =>
-      withConfig(opts.config, async (config) => {
-        const reason = checked(Reason, opts.reason, 'reason');
-        const owner = await revokeKey(config, checked(Kid, kid, 'kid'), reason, new Date());
-        await record(config, `revoke ${owner} kid ${kid}: ${reason}`);
-        out(`revoked ${owner} key ${kid}`);
-        await notify(config);
-      }),
+    .option('--thumbprint <thumbprint>', 'name the key by its RFC 7638 thumbprint (accord keys list)')
+    .option('--force', 'revoke even the last usable key of its side and use (says what stops working)')
+    .addOption(new Option('--own', 'the kid is one of this gateway’s own keys').conflicts('peer'))
+    .addOption(new Option('--peer', 'the kid is a pinned key of the peer').conflicts('own'))
+    .action(
+      (
+        kid: string | undefined,
+        opts: {
+          config: string;
+          reason: string;
+          thumbprint?: string;
+          own?: boolean;
+          peer?: boolean;
+          force?: boolean;
+        },
+      ) =>
+        withConfig(opts.config, async (config) => {
+          const reason = checked(Reason, opts.reason, 'reason');
+          const ref = {
+            kid: kid === undefined ? undefined : checked(Kid, kid, 'kid'),
+            thumbprint:
+              opts.thumbprint === undefined ? undefined : checked(Thumbprint, opts.thumbprint, 'thumbprint'),
+            owner: opts.own ? ('own' as const) : opts.peer ? ('peer' as const) : undefined,
+          };
+          const now = new Date();
+          const target = await resolveKey(config, ref).catch(() => undefined);
+          const stops = target && (await whatRevokingStops(config, target, now));
+          // A pruned peer key (no longer in the set) is found by revokeKey among the pruned ones.
+          const done = await revokeKey(
+            config,
+            target ? { kid: target.key.kid, owner: target.owner } : ref,
+            reason,
+            now,
+            {
+              force: opts.force,
+            },
+          );
+          const use = target?.key.use ?? 'pruned';
+          await record(config, `revoke ${done.owner} ${use} kid ${done.kid}: ${reason}`);
+          out(
+            `revoked ${done.owner} key ${done.kid} (${done.owner === 'own' ? 'this gateway’s own' : 'the peer’s pinned'} ${use} key)`,
+          );
+          if (done.held.length > 0) {
+            await record(config, `held peer keys announced by revoked ${done.kid}: ${done.held.join(' ')}`);
+            out(
+              `held ${done.held.join(', ')}: announced by ${done.kid} (or by a key it announced); they verify nothing until approved by thumbprint (accord keys approve) or revoked`,
+            );
+          }
+          if (stops !== undefined) {
+            out(`WARNING: that was the last usable ${done.owner} ${use} key: ${stops}`);
+          }
+          await notify(config);
+        }),
     );
 }

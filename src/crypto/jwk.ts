@@ -173,13 +173,16 @@ function uniqueKids(set: { keys: { kid: string }[] }, ctx: Ctx): void {
   });
 }
 
+/** The most keys a JWK Set file may hold (rotations prune retired keys to stay under it). */
+export const MAX_SET_KEYS = 32;
+
 /** A public JWK Set (a peer's pinned keys): no private member anywhere. */
 export const PublicJwkSet = z
-  .strictObject({ keys: z.array(PublicJwk).min(1).max(32) })
+  .strictObject({ keys: z.array(PublicJwk).min(1).max(MAX_SET_KEYS) })
   .superRefine(uniqueKids);
 /** A private JWK Set (this gateway's own keys): every key with its private members. */
 export const PrivateJwkSet = z
-  .strictObject({ keys: z.array(PrivateJwk).min(1).max(32) })
+  .strictObject({ keys: z.array(PrivateJwk).min(1).max(MAX_SET_KEYS) })
   .superRefine(uniqueKids);
 export type PublicJwkSet = z.infer<typeof PublicJwkSet>;
 export type PrivateJwkSet = z.infer<typeof PrivateJwkSet>;

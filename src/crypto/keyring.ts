@@ -7,7 +7,7 @@ import jose from 'node-jose';
 import { AccordError } from '../errors.js';
 import { parsePrivateJwks, parsePublicJwks, readPublicJwks, type PrivateJwk, type PublicJwk } from './jwk.js';
 import { loadPrivateJwks, type Env, type PrivateKeySource } from './keystore.js';
-import { acceptsAt, pickUsable, recordOf, type KeyStateFile } from './lifecycle.js';
+import { WHAT_STOPS, acceptsAt, pickUsable, recordOf, type KeyStateFile } from './lifecycle.js';
 
 /**
  * Resolves the pinned key a protected header's `kid` names, or throws `crypto.unknown_kid`. Lookups
@@ -171,6 +171,13 @@ export class KeyRing {
         kid: key.kid,
       });
     }
+    if (record?.state === 'held') {
+      throw new AccordError(
+        'crypto.key_held',
+        `the ${owner} ${key.use} key awaits an operator's approval by thumbprint (accord keys approve)`,
+        { kid: key.kid },
+      );
+    }
     if (!acceptsAt(record, this.clock())) {
       throw new AccordError('crypto.key_retired', `the ${owner} ${key.use} key is retired`, { kid: key.kid });
     }
@@ -179,23 +186,49 @@ export class KeyRing {
 
   private usable(owner: 'own' | 'peer', keys: jose.JWK.Key[], what: string): jose.JWK.Key {
     const key = pickUsable(this.state, owner, keys, this.clock());
-    if (!key) {
-      // Never a silent fallback to an expired, revoked or not-yet-valid key: the message waits.
-      throw new AccordError('crypto.key_expired', `no ${what} key is active and valid now`, {
-        kid: keys.map((k) => k.kid).join(','),
-      });
+    if (key) return key;
+    // Never a silent fallback to an expired, revoked or not-yet-valid key: the message waits. The code
+    // says why: keys that would be in force but for their dates (expired), or none left but revoked
+    // ones. `path` names the key set, which makes it a wait for a key (errors.ts), not a refusal.
+    const records = keys.map((k) => recordOf(this.state, owner, k.kid));
+    const inForce = records.some(
+      (r) => r === undefined || r.state === 'active' || (r.state === 'next' && r.nbf !== undefined),
+    );
+    const revoked = keys.filter((_, i) => records[i]?.state === 'revoked').map((k) => k.kid);
+    const held = keys.filter((_, i) => records[i]?.state === 'held').map((k) => k.kid);
+    const use = owner === 'own' ? 'sig' : 'enc';
+    const facts = { kid: keys.map((k) => k.kid).join(','), path: `keys.${owner}.${use}` };
+    if (!inForce && held.length > 0) {
+      throw new AccordError(
+        'crypto.key_held',
+        `no ${what} key is in force; ${held.join(', ')} awaits an operator's approval by thumbprint (accord keys approve)`,
+        facts,
+      );
     }
-    return key;
+    if (!inForce && revoked.length > 0) {
+      throw new AccordError(
+        'crypto.key_revoked',
+        `no ${what} key is left but revoked ones (${revoked.join(', ')}): ${WHAT_STOPS[`${owner}/${use}`]}`,
+        facts,
+      );
+    }
+    throw new AccordError('crypto.key_expired', `no ${what} key is active and valid now`, facts);
   }
 
   /** Why nothing could be sealed now (for readiness checks), or undefined when keys are usable. */
   unusable(): string | undefined {
+    const err = this.unusableError();
+    return err === undefined ? undefined : `${err.code}: ${err.message}`;
+  }
+
+  /** The error sealing would fail with now (no usable signing or peer encryption key), if any. */
+  unusableError(): AccordError | undefined {
     try {
       void this.signingKey;
       void this.peerEncryptionKey;
       return undefined;
     } catch (err) {
-      return err instanceof AccordError ? `${err.code}: ${err.message}` : 'keys unusable';
+      return err instanceof AccordError ? err : new AccordError('internal.error', 'keys unusable');
     }
   }
 
@@ -205,6 +238,23 @@ export class KeyRing {
    */
   get ownSignatureLookup(): KeyLookup {
     return pinnedLookup(this.sets.ownSigning, 'own signing');
+  }
+
+  /**
+   * The same over the own signing keys and `earlier` ones — the key history (key-history.ts) and any
+   * public key an operator supplies — so checkpoints signed with a key pruned from the private set
+   * still verify with the very key that signed them. A kid in both keeps the key in the set.
+   */
+  async ownSignatureLookupWith(earlier: readonly PublicJwk[]): Promise<KeyLookup> {
+    const current = this.sets.ownSigning;
+    const seen = new Set(current.map((k) => k.kid));
+    const extra: PublicJwk[] = [];
+    for (const k of earlier) {
+      if (k.use !== 'sig' || seen.has(k.kid)) continue;
+      seen.add(k.kid);
+      extra.push(k);
+    }
+    return pinnedLookup([...current, ...(await importKeys(extra))], 'own signing');
   }
 
   /** Own key for signing outgoing envelopes: the first active one inside its validity period. */

@@ -156,6 +156,19 @@ export interface LoadOptions {
 
 /** Refuse a secret file with any permission bit for group or others (`mode & 0o077`). */
 export function checkOwnerOnly(file: string): void {
+  checkMode(file, 0o077, 'lets group or others access a secret; chmod 600 it');
+}
+
+/**
+ * Refuse a file of trust that group or others may change (`mode & 0o022`): the pinned peer set and the
+ * key history. They hold public keys only (readable is fine, as a checked-out copy is), but whoever can
+ * write them decides whom the gateway trusts.
+ */
+export function checkOwnerWritable(file: string): void {
+  checkMode(file, 0o022, 'lets group or others change which keys are trusted; chmod 600 it');
+}
+
+function checkMode(file: string, forbidden: number, why: string): void {
   if (process.platform === 'win32') return;
   let mode: number;
   try {
@@ -165,12 +178,9 @@ export function checkOwnerOnly(file: string): void {
       cause: err,
     });
   }
-  if ((mode & 0o077) !== 0) {
+  if ((mode & forbidden) !== 0) {
     const octal = (mode & 0o777).toString(8);
-    throw new AccordError(
-      'keys.invalid',
-      `${file}: mode ${octal} lets group or others access a secret; chmod 600 it`,
-    );
+    throw new AccordError('keys.invalid', `${file}: mode ${octal} ${why}`);
   }
 }
 

@@ -111,11 +111,14 @@ export class GatewayKeyExchange implements KeyExchange {
     }
   }
 
-  async fromPeer(env: {
-    id: string;
-    kind: 'key-announcement' | 'key-revocation';
-    body: unknown;
-  }): Promise<string> {
+  async fromPeer(
+    env: {
+      id: string;
+      kind: 'key-announcement' | 'key-revocation';
+      body: unknown;
+    },
+    signedBy?: string,
+  ): Promise<string> {
     const { config, now } = this.deps;
     if (!config.keys.acceptAnnouncements) {
       throw new AccordError('keys.announcement_not_accepted', ERROR_CODES['keys.announcement_not_accepted']);
@@ -136,9 +139,21 @@ export class GatewayKeyExchange implements KeyExchange {
           },
         );
       }
-      const pinned = pinAnnouncedKeys(config, set, now());
+      // Finding 1: each pinned key remembers the key whose signature carried it, so revoking that key
+      // holds it too; a signing key is held until approved by thumbprint (keys.approveAnnouncedSigningKeys).
+      const pinned = await pinAnnouncedKeys(config, set, now(), { announcedBy: signedBy });
       await this.reload();
-      return `peer announced ${computed.map((t) => `${t.use}:${t.kid} (${t.thumbprint})`).join(', ')}; pinned ${pinned.length}`;
+      const held = readKeyState(statePathOf(config)).keys.filter(
+        (k) => k.owner === 'peer' && pinned.includes(k.kid) && k.state === 'held',
+      );
+      for (const k of held) {
+        const tp = computed.find((t) => t.kid === k.kid)?.thumbprint;
+        this.deps.log.warn(
+          { code: 'crypto.key_held', kid: k.kid, use: k.use, thumbprint: tp, announcedBy: signedBy },
+          'the peer announced a signing key: it signs nothing until security staff confirm its thumbprint with the peer and run accord keys approve --thumbprint',
+        );
+      }
+      return `peer announced ${computed.map((t) => `${t.use}:${t.kid} (${t.thumbprint})`).join(', ')}; pinned ${pinned.length}${held.length > 0 ? `, held for approval: ${held.map((k) => k.kid).join(', ')}` : ''}`;
     }
     const body = env.body as { kid: string; use: string; reason: string };
     if (!readPublicJwks(config.peer.publicJwks).keys.some((k) => k.kid === body.kid)) {
@@ -148,7 +163,15 @@ export class GatewayKeyExchange implements KeyExchange {
     }
     const state = readKeyState(statePathOf(config));
     if (recordOf(state, 'peer', body.kid)?.state !== 'revoked') {
-      await revokeKey(config, body.kid, `peer revocation: ${body.reason}`.slice(0, 500), now());
+      // Finding 2: a peer message revokes a peer key, never one of ours of the same kid.
+      await revokeKey(
+        config,
+        { kid: body.kid, owner: 'peer' },
+        `peer revocation: ${body.reason}`.slice(0, 500),
+        now(),
+        // The owner says its key is compromised: it goes even when it was the last (the alert says so).
+        { force: true },
+      );
       await this.reload();
     }
     return `peer revoked ${body.use}:${body.kid}`;

@@ -129,14 +129,14 @@ export class InboundPipeline {
       if (seen) await ctx.deps.state.markNewAttempt(env.id);
     }
 
-    // Issue 7: a key announcement or revocation is applied before the claim, so one the key policy
+    // A key announcement or revocation is applied before the claim, so one the key policy
     // refuses is parked without a claim (and a resend is parked the same way). Applying is idempotent.
     const spec = receiveSpecOf(env);
     let keyChange: string | undefined;
     const keyMessage = spec.keyChange?.(env);
     if (keyMessage !== undefined) {
       try {
-        keyChange = await ctx.deps.keyExchange.fromPeer(keyMessage);
+        keyChange = await ctx.deps.keyExchange.fromPeer(keyMessage, facts.signatureKid);
       } catch (err) {
         if (parksAtOnce(err)) return this.park(tx, err, msg.content, env.id, receivedAt);
         throw err;

@@ -217,8 +217,14 @@ export interface Ledger {
 
 /** Issue 7: what the pipelines hand to the key lifecycle (src/keys/exchange.ts). */
 export interface KeyExchange {
-  /** Apply a key announcement or revocation the peer sent (already opened and verified). */
-  fromPeer(env: { id: string; kind: 'key-announcement' | 'key-revocation'; body: unknown }): Promise<string>;
+  /**
+   * Apply a key announcement or revocation the peer sent (already opened and verified); `signedBy` is
+   * the kid of the peer key that signed it (an announced key's trust rests on it).
+   */
+  fromPeer(
+    env: { id: string; kind: 'key-announcement' | 'key-revocation'; body: unknown },
+    signedBy?: string,
+  ): Promise<string>;
   /** The peer's receipt for one of our announcements came: activate the announced key. */
   receipted(messageId: string): Promise<void>;
 }
