@@ -1,5 +1,5 @@
 /**
- * The admin HTTP server (issue 8, and issue 11's admin access): /healthz without a token; everything
+ * The admin HTTP server and who may reach it: /healthz without a token; everything
  * else only with the bearer token; /metrics as Prometheus text whose counters follow real traffic;
  * /readyz naming the dependency that fails.
  */

@@ -1,5 +1,5 @@
 /**
- * Alerts (issue 8): each fires, to the log and to a webhook, with a stable code and no content —
+ * Alerts: each fires, to the log and to a webhook, with a stable code and no content —
  * an overdue obligation, the peer link down longer than configured, and a delivery that failed.
  */
 import { expect } from 'chai';

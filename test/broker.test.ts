@@ -1,5 +1,5 @@
 /**
- * Issue 11, Art. 10(7), 11(1): least privilege on the real broker. `accord broker setup` writes the
+ * Art. 10(7), 11(1): least privilege on the real broker. `accord broker setup` writes the
  * definitions; imported into a vhost of the test's own, they let each authority reach only its own
  * queues, and the gateway accepts a submission only from the authority whose broker user sent it.
  */
@@ -52,7 +52,7 @@ async function amqpCode(p: Promise<unknown>): Promise<number | undefined> {
   }
 }
 
-describe('least privilege on the broker (issue 11)', function () {
+describe('least privilege on the broker', function () {
   this.timeout(120_000);
   const stem = uniqueStem();
   const vhost = stem;

@@ -1,5 +1,5 @@
 /**
- * The admin dashboard (issue 8) in a real browser: Debian's Chromium driven by playwright-core, against
+ * The admin dashboard in a real browser: Debian's Chromium driven by playwright-core, against
  * two real gateways on the real broker and Redis. The page must show the gateway's actual state and
  * follow real traffic, list refusals and alerts without their content, and be closed without the token.
  */

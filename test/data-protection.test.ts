@@ -1,5 +1,5 @@
 /**
- * Issue 6: the personal-data lifecycle between two real gateways — Art. 10(5) destruction deadlines,
+ * The personal-data lifecycle between two real gateways — Art. 10(5) destruction deadlines,
  * 10(4) corrections and erasures, 10(3) usage reports, 18 termination — with the records of 10(6).
  * The gateways' clock is the test's: a deadline of a month passes by moving the clock, never by waiting.
  */
@@ -38,7 +38,7 @@ function records(config: Config): AuditRecord[] {
     .map((l) => AuditRecordSchema.parse(JSON.parse(l)));
 }
 
-describe('issue 6: the personal-data lifecycle between two gateways, with the clock driven by the test', function () {
+describe('the personal-data lifecycle between two gateways, with the clock driven by the test', function () {
   this.timeout(60_000);
   let pair: Pair;
   let czIpc: TestAuthority;

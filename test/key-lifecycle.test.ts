@@ -1,5 +1,5 @@
 /**
- * Issue 7, key management: lifecycle states and validity, rotation of both parties' signing and
+ * Key management: lifecycle states and validity, rotation of both parties' signing and
  * encryption keys while traffic flows (none lost, refused or delivered twice), revocation, trust
  * bootstrap by thumbprints checked out of band, and expiry (nothing is ever signed with an expired key).
  * Gateways run for real; their clock is the test's `now`, never a real wait for a deadline.
@@ -448,7 +448,7 @@ describe('keys: a pair of gateways', function () {
     expect(pair.lines.some((l) => l.includes('"code":"keys.expiring"') && l.includes(active.kid))).to.equal(
       true,
     );
-    // …and the administrators are alerted (issue 8).
+    // …and the administrators are alerted.
     expect(
       pair.lines.some(
         (l) => l.includes('"alert":"alert.key_expiring"') && l.includes(`"kid":"${active.kid}"`),

@@ -1,5 +1,5 @@
 /**
- * Issue 11: the peer link over AMQPS with client certificates. The options are built from the config's
+ * The peer link over AMQPS with client certificates. The options are built from the config's
  * files and checked; and a real TLS handshake runs through a TLS terminator in front of the local
  * broker that demands a client certificate from the CA (as a RabbitMQ TLS listener with
  * `fail_if_no_peer_cert` would): the right material connects, a wrong CA, a missing client
@@ -34,7 +34,7 @@ function material(): string {
   return dir;
 }
 
-describe('TLS for broker connections (issue 11)', function () {
+describe('TLS for broker connections', function () {
   this.timeout(60_000);
   const dir = material();
   const other = material(); // a second, unrelated CA

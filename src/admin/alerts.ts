@@ -1,5 +1,5 @@
 /**
- * Alerts for the administrator on call (issue 8): an error-level log line with a stable `alert` code
+ * Alerts for the administrator on call: an error-level log line with a stable `alert` code
  * and, when `alerts.webhookUrl` is set, a JSON POST to it (for a pager or a chat channel). An alert
  * carries codes, ids, authorities and times — never message content. A webhook that fails is logged and
  * not retried: the log line is the record.

@@ -1,5 +1,5 @@
 /**
- * The facts of the admin dashboard (issue 8): what the gateway fills in ({@link DashboardSource}) and
+ * The facts of the admin dashboard: what the gateway fills in ({@link DashboardSource}) and
  * the one summary built from it, served as JSON at `/api/summary` and rendered as HTML at `/`
  * (dashboard-page.ts). Ids, kinds, codes, grounds, authorities, key ids and times only: never message
  * content, refusal explanations or key material.

@@ -1,5 +1,5 @@
 /**
- * The admin HTTP server (issue 8): `/healthz` (alive; no token), `/readyz` (each dependency named when
+ * The admin HTTP server: `/healthz` (alive; no token), `/readyz` (each dependency named when
  * failing), `/metrics` (Prometheus text) and, when the gateway gives it a source, the dashboard: `/`
  * (HTML, dashboard-page.ts) and `/api/summary` (the same facts as JSON, dashboard.ts). Listens on 127.0.0.1 unless configured otherwise; every
  * path but `/healthz` needs `Authorization: Bearer <token>`, compared in constant time (SHA-256 of

@@ -1,5 +1,5 @@
 /**
- * `accord keys list | export | import-peer | rotate | activate | revoke` (issue 7): the key lifecycle
+ * `accord keys list | export | import-peer | rotate | activate | revoke`: the key lifecycle
  * over the key files and `key-state.json`. Registered from keys.ts. Every change is followed by a
  * notice to running gateways over Redis, so none needs a restart.
  */
@@ -54,7 +54,7 @@ function checked<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   return r.data;
 }
 
-/** Art. 10(6), issue 7: every key operation goes into the gateway's audit log. */
+/** Art. 10(6): every key operation goes into the gateway's audit log. */
 async function record(config: Config, what: string): Promise<void> {
   await recordForGateway(config, names(config.namespace).redisPrefix, {
     type: 'key-operation',

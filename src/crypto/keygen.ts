@@ -1,6 +1,6 @@
 /**
  * Key generation with node:crypto. Uses the asynchronous `generateKeyPair`: on Node 20.20 the `Sync`
- * variant was seen to deadlock during garbage collection (issue 2, measured on this kind of machine).
+ * variant was seen to deadlock during garbage collection (measured on this kind of machine).
  */
 import { createHash, generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';

@@ -1,5 +1,5 @@
 /**
- * Key lifecycle (issue 7; Art. 10(7), 11(1)): each key of either party has a state — next → active →
+ * Key lifecycle (Art. 10(7), 11(1)): each key of either party has a state — next → active →
  * retiring → retired, or revoked — and a validity period. The state lives in a small JSON file beside
  * the private JWK Set (`key-state.json`), not in Redis: it belongs with the keys it describes, is
  * backed up and restored with them, and must survive a Redis loss (a lost "revoked" mark would let a

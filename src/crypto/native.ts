@@ -139,7 +139,7 @@ export function encryptCompact(
     if (!crv) throw new Error(`no ephemeral keys for curve ${namedCurve}`);
     // The ECDH class generates and agrees in one synchronous step, about twice as fast as an
     // asynchronous generateKeyPair + export + diffieHellman (no thread-pool hop, no JWK export).
-    // generateKeyPairSync is avoided: it deadlocks on Node 20.20 (issue 9).
+    // generateKeyPairSync is avoided: it deadlocks on Node 20.20.
     const eph = createECDH(namedCurve);
     const point = eph.generateKeys();
     const size = (point.length - 1) / 2;

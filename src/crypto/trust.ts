@@ -1,5 +1,5 @@
 /**
- * Trust bootstrap between the two parties (issue 7): there is no central server or CA, so each party's
+ * Trust bootstrap between the two parties: there is no central server or CA, so each party's
  * public JWK Set is exchanged as a file and its RFC 7638 thumbprints are read to the other party over
  * another channel (a call, a signed letter). `import-peer` refuses a set whose thumbprints are not
  * exactly the ones checked.

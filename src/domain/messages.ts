@@ -357,7 +357,7 @@ export const ConfirmationNoticeBody = z.strictObject({
 const AnnouncedJwk = z.record(z.string().max(32), z.unknown());
 
 /**
- * Issue 7: a gateway announces its next key(s), signed with its key in force, so the peer pins them
+ * A gateway announces its next key(s), signed with its key in force, so the peer pins them
  * without a new out-of-band exchange. The announcing gateway makes a key active once the peer's receipt
  * for the announcement arrives (or at `activateAt`); the keys it replaces keep working through the
  * overlap window.
@@ -372,7 +372,7 @@ export const KeyAnnouncementBody = z.strictObject({
   activateAt: Timestamp.optional(),
 });
 
-/** Issue 7: a gateway revoked one of its keys; from receipt on, the peer accepts nothing under it. */
+/** A gateway revoked one of its keys; from receipt on, the peer accepts nothing under it. */
 export const KeyRevocationBody = z.strictObject({
   kid: z.string().min(1).max(128),
   use: z.enum(['sig', 'enc']),

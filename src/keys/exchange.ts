@@ -1,5 +1,5 @@
 /**
- * Issue 7, in band: key announcements and revocations between the two gateways.
+ * In band: key announcements and revocations between the two gateways.
  *
  * Sending side — after `accord keys rotate` (a key in state `next`) or `accord keys revoke` of an own
  * key, the gateway (on its next key reload, and at start) sends the peer a signed `key-announcement`

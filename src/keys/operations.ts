@@ -1,5 +1,5 @@
 /**
- * Key operations security staff run with `accord keys …` (issue 7): rotate, activate, revoke, export
+ * Key operations security staff run with `accord keys …`: rotate, activate, revoke, export
  * and import-peer. Each changes the key files and `key-state.json` (lifecycle.ts), then tells running
  * gateways through Redis (watch.ts). Private keys stay encrypted at rest: a private set that was
  * encrypted is written back encrypted with the same passphrase source.
@@ -682,7 +682,7 @@ export async function ownPublicKeys(
 }
 
 /**
- * Issue 7: pin keys the peer announced in a signed `key-announcement` (checked with the peer key in
+ * Pin keys the peer announced in a signed `key-announcement` (checked with the peer key in
  * force, so the trust carries over from the bootstrap). Each new key is active from `now`; the peer's
  * other keys of the same use retire `keys.overlapHours` later (messages signed or sealed before the
  * switch still verify). A key this gateway revoked is refused; a key pinned before is left as it is.

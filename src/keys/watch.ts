@@ -1,5 +1,5 @@
 /**
- * Running gateways follow key changes made by `accord keys …` without a restart (issue 7): the CLI
+ * Running gateways follow key changes made by `accord keys …` without a restart: the CLI
  * writes the key files and `key-state.json`, then publishes on a Redis channel; the gateway reloads
  * its key ring from the files. Expiry is checked at start, on every change and every hour: keys that
  * expire within `keys.expiryWarningDays` are logged with the stable code `keys.expiring`.
@@ -108,7 +108,7 @@ export async function watchKeys(opts: {
   log: Logger;
   now: () => Date;
   alerts?: Alerter;
-  /** Called after each successful reload (issue 7: announce what changed). */
+  /** Called after each successful reload (announce what changed). */
   onReload?: () => void;
 }): Promise<() => void> {
   const { config, ring, log, now, alerts } = opts;

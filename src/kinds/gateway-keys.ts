@@ -1,5 +1,5 @@
 /**
- * Issue 7 (Art. 10(7), 11(1): protection against unauthorised access and modification): the gateways'
+ * Art. 10(7), 11(1), protection against unauthorised access and modification: the gateways'
  * own messages about their keys, between the first authorities of both directories — nothing reaches
  * an authority.
  *
@@ -13,7 +13,7 @@ import type { KindSpecs } from './spec.js';
 
 export const gatewayKeys: KindSpecs<'key-announcement' | 'key-revocation'> = {
   'key-announcement': {
-    articles: 'Art. 10(7), 11(1) (issue 7)',
+    articles: 'Art. 10(7), 11(1)',
     receive: { keyChange: (env) => env },
     receipted: {
       untold: true,
@@ -22,7 +22,7 @@ export const gatewayKeys: KindSpecs<'key-announcement' | 'key-revocation'> = {
     },
   },
   'key-revocation': {
-    articles: 'Art. 10(7), 11(1) (issue 7)',
+    articles: 'Art. 10(7), 11(1)',
     receive: { keyChange: (env) => env },
     receipted: { untold: true },
   },

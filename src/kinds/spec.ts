@@ -120,7 +120,7 @@ export type Effect =
   | { type: 'notice'; request: EnvelopeOf<'request'>; what: string; content: NoticeContent }
   /** Art. 10(4), 10(5): the recipient's signed confirmation to the provider. */
   | { type: 'confirmation'; from: string; to: string; body: EnvelopeOf<'confirmation-notice'>['body'] }
-  /** Issue 7: the peer has our announced key: it becomes the one in use. */
+  /** The peer has our announced key: it becomes the one in use. */
   | { type: 'key-receipted'; id: string }
   /** Art. 9(4): the decision on a held request has been carried out (after the commit). */
   | { type: 'review-done'; id: string; decisionId: string }
@@ -166,7 +166,7 @@ export interface Intake {
 /** Taking in a message of kind K from the peer. */
 export interface ReceiveSpec<K extends MessageKind> {
   /**
-   * Issue 7: gateway to gateway. Handed to the key lifecycle before the delivery is claimed (one the
+   * Gateway to gateway. Handed to the key lifecycle before the delivery is claimed (one the
    * key policy refuses is parked), recorded, and never delivered to an authority. Returns the message
    * as the key lifecycle takes it.
    */
@@ -197,7 +197,7 @@ export interface ReceiveSpec<K extends MessageKind> {
 
 /** What the peer's signed receipt for a message of kind K that we sent sets off. */
 export interface ReceiptedSpec {
-  /** Issue 7: gateway to gateway; no authority is told. */
+  /** Gateway to gateway; no authority is told. */
   untold?: true;
   /** What the effects need looked up. */
   lookups?(id: string): Lookups;

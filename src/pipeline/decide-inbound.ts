@@ -103,7 +103,7 @@ export interface IntakeInput {
   receivedAt: Date;
   /** Art. 10(4): when it was first held for its original (a header of the held queue), if it was. */
   heldSince: string | undefined;
-  /** Issue 7: what applying a key change did (the key lifecycle's words). */
+  /** What applying a key change did (the key lifecycle's words). */
   keyChange: string | undefined;
   /** Art. 9(4), 17: the screening, for a kind that is screened. */
   screening: Screening;
@@ -167,7 +167,7 @@ export function decideInbound(env: Envelope, input: IntakeInput, facts: Facts): 
   });
 
   if (input.keyChange !== undefined) {
-    // Issue 7: gateway to gateway; recorded, nothing reaches an authority.
+    // Gateway to gateway; recorded, nothing reaches an authority.
     return take(target, 'delivered', {
       effects: [
         messageRecordEffect(env, {
@@ -342,7 +342,7 @@ export type ReceiptDecision =
       effects: Effect[];
       /** What the sending authority is told (none: a gateway's own message, or a refusal). */
       events: EventTo[];
-      /** A gateway's own message (issue 7): no authority is told, nothing else is counted. */
+      /** A gateway's own message: no authority is told, nothing else is counted. */
       untold: boolean;
     };
 
@@ -370,8 +370,8 @@ export function decideReceipt(
     return { action: 'park', error };
   }
   if (sent.deliveredAt) return { action: 'settled' };
-  // What the receipt of this kind sets off (Art. 17: the suspension's date; Art. 18: the end; issue 7:
-  // the announced key becomes the one in use).
+  // What the receipt of this kind sets off (Art. 17: the suspension's date; Art. 18: the end;
+  // an announced key: it becomes the one in use).
   const spec = receiptedSpecOf(sent.kind);
   const effects = spec.effects?.({ ...sent, id }, receipt.body.receivedAt, facts) ?? [];
   const told = spec.untold ? undefined : toldOf(receipt.body.status);

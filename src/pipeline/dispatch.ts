@@ -190,7 +190,7 @@ export async function sendConfirmation(
 }
 
 /**
- * Issue 7: a key announcement or revocation, from this gateway to the peer's, between the first
+ * A key announcement or revocation, from this gateway to the peer's, between the first
  * authorities of both directories (gateway to gateway: nothing is delivered to an authority). Its id
  * follows from `key`, so a repeat sends the same message.
  */

@@ -352,7 +352,7 @@ export class InboundPipeline {
     await commitWith(tx, ...eventMessages(ctx, decision.events));
     const first = await ctx.deps.state.markDelivered(id, deliveredAt);
     if (decision.untold) {
-      // Issue 7: gateway to gateway, no authority to tell.
+      // Gateway to gateway, no authority to tell.
       if (first) ctx.deps.metrics.message('out', sent.kind, 'delivered');
       return 'done';
     }

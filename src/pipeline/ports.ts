@@ -215,7 +215,7 @@ export interface Ledger {
   termination(): Promise<Termination | null>;
 }
 
-/** Issue 7: what the pipelines hand to the key lifecycle (src/keys/exchange.ts). */
+/** What the pipelines hand to the key lifecycle (src/keys/exchange.ts). */
 export interface KeyExchange {
   /**
    * Apply a key announcement or revocation the peer sent (already opened and verified); `signedBy` is
@@ -257,9 +257,9 @@ export interface PipelineDeps {
   ledger: Ledger;
   /** Art. 10(6): the records, written (fsync'ed) before the message that caused them is acked. */
   audit: AuditSink;
-  /** Issue 7: in-band key announcements and revocations. */
+  /** In-band key announcements and revocations. */
   keyExchange: KeyExchange;
-  /** Counters for the admin server's /metrics (issue 8). */
+  /** Counters for the admin server's /metrics. */
   metrics: Metrics;
   log: Logger;
   now: () => Date;

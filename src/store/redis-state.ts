@@ -191,7 +191,7 @@ export class RedisProvenance implements ProvenanceStore {
   async rememberIdentifiers(messageId: string, hashes: string[], ttlS: number): Promise<void> {
     if (hashes.length === 0) return;
     // One script call, not two commands per identifier: a 256 KiB list of ~2,000 documents and
-    // holders cost ~4,000 commands in a MULTI, a quarter of the receiving gateway's CPU (issue 9).
+    // holders cost ~4,000 commands in a MULTI, a quarter of the receiving gateway's CPU.
     await this.redis.eval(
       REMEMBER_IDENTIFIERS,
       hashes.length,

@@ -2,7 +2,7 @@
  * Admission to a consumer's handlers. The prefetch decides how many deliveries the broker hands over;
  * the gate decides how many of them are worked on at once. Those waiting go in arrival order, except
  * that an urgent delivery (Art. 9(1)) is never kept waiting: with 64 bulk deliveries in progress an
- * urgent one got a 64th of the gateway and waited for all of them (issue 9: ~800 ms p99 under load).
+ * urgent one got a 64th of the gateway and waited for all of them (~800 ms p99 under load).
  */
 export class PriorityGate {
   private running = 0;

@@ -400,7 +400,7 @@ describe('pipeline/decide-inbound: notices about the agreement (Art. 13, 17, 18)
     });
   });
 
-  it('records a key change applied from the peer and delivers nothing (issue 7)', () => {
+  it('records a key change applied from the peer and delivers nothing', () => {
     const env = envelopeOf('key-revocation', { kid: 'k1', use: 'sig', reason: 'lost', revokedAt: at(0) });
     const plan = planOf(env, { keyChange: 'peer revoked sig:k1' });
     expect(plan.deliveries).to.deep.equal([]);
@@ -513,7 +513,7 @@ describe('pipeline/decide-inbound: the receipt of a message this gateway sent', 
     });
   });
 
-  it('activates our announced key once the peer has it, telling no authority (issue 7)', () => {
+  it('activates our announced key once the peer has it, telling no authority', () => {
     const d = decideReceipt(receipt('delivered'), sent({ kind: 'key-announcement' }), factsOf(cz));
     expect(d).to.deep.equal({
       action: 'report',
