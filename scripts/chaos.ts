@@ -1,5 +1,5 @@
 /**
- * `npm run chaos`: the fault suite (issue 4), not part of `npm test` (a short version is).
+ * `npm run chaos`: the fault suite, not part of `npm test` (a short version is).
  *   npm run chaos -- [--messages 5000] [--rate 100] [--link-cut 30] [--seed N] [--quiet 120] [--replicas 1]
  * Prints progress, a table and one JSON line; exits 1 when anything was lost, duplicated,
  * unexpected, or left without a receipt.

@@ -1,5 +1,5 @@
 /**
- * The fault suite (issue 4): N messages from CZ to KZ while RabbitMQ is killed and restarted, Redis is
+ * The fault suite: N messages from CZ to KZ while RabbitMQ is killed and restarted, Redis is
  * killed and restarted, each gateway is killed with SIGKILL and restarted by its supervisor, and the
  * link between the gateways is cut (a TCP proxy the suite owns). Then it reconciles what was submitted
  * against what reached the KZ inbox and the receipts at CZ, in the Jepsen vocabulary: lost,
