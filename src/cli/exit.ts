@@ -9,7 +9,7 @@ export const EXIT_USAGE = 2;
 export function reportError(err: unknown): number {
   if (err instanceof AccordError) {
     process.stderr.write(`${err.code}: ${err.message}${err.path ? ` (at ${err.path})` : ''}\n`);
-    return exitCodeOf(err.code) === 2 ? EXIT_USAGE : EXIT_REFUSED;
+    return exitCodeOf(err.code);
   }
   process.stderr.write(`internal.error: ${(err as Error)?.message ?? String(err)}\n`);
   return EXIT_REFUSED;
