@@ -1,8 +1,14 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
-import { REDIS_URL, startPair, waitForDeadLetter, type Pair, type TestAuthority } from './helpers/harness.js';
+import {
+  REDIS_URL,
+  startPair,
+  suspensionNotice,
+  waitForDeadLetter,
+  type Pair,
+  type TestAuthority,
+} from './helpers/harness.js';
 
 /**
  * A submission parked as `delivery.poison` was never sent; the case system, told nothing, submits the
@@ -29,27 +35,13 @@ describe('consumers: a submission parked as poison', () => {
     await pair.close();
   });
 
-  const notice = (key: string) =>
-    ({
-      idempotencyKey: key,
-      kind: 'suspension-notice',
-      from: 'kz-mia',
-      to: { party: 'CZ', authority: 'cz-pp-ipc' },
-      body: {
-        action: 'suspend',
-        scope: { crimeCategories: ['drug-trafficking'] },
-        grounds: ['public-order'],
-        reason: 'Review of the national drug-enforcement mandate',
-      },
-    }) as SubmissionInput;
-
   it('gives back its sending claim, so the same key submitted again is sent, not answered duplicate', async function () {
     this.timeout(40_000);
     // The Art. 17 notice is recorded before it is sent; a key of the wrong type makes that fail the
     // same way on every attempt (Redis WRONGTYPE: not an outage), so the submission is parked.
     const suspensions = `${names(pair.kzConfig.namespace).redisPrefix}treaty:suspensions`;
     await redis.set(suspensions, 'not a hash');
-    const { messageId } = await kzMia.client.submit(notice('poison-1'));
+    const { messageId } = await kzMia.client.submit(suspensionNotice('poison-1'));
     const letter = await waitForDeadLetter(
       names(pair.kzConfig.namespace).dlq,
       (l) => l.code === 'delivery.poison',
@@ -59,7 +51,7 @@ describe('consumers: a submission parked as poison', () => {
     expect(letter).to.include({ source: 'outbox', code: 'delivery.poison' });
 
     await redis.del(suspensions);
-    await kzMia.client.submit(notice('poison-1'));
+    await kzMia.client.submit(suspensionNotice('poison-1'));
     const answer = await kzMia.events.waitFor(
       (e) => e.messageId === messageId && (e.type === 'sent' || e.type === 'duplicate'),
       15_000,

@@ -14,6 +14,7 @@ import {
   publishRaw,
   sealAsCz,
   startPair,
+  suspensionNotice,
   testEnvelope,
   type Pair,
   type TestAuthority,
@@ -72,24 +73,10 @@ describe('Art. 17 between two gateways, with the clock driven by the test', () =
     sub.body.crimeCategories = ['drug-trafficking'];
     return sub as SubmissionInput;
   };
-  const notice = (key: string, action: 'suspend' | 'resume', from = 'kz-mia') =>
-    ({
-      idempotencyKey: key,
-      kind: 'suspension-notice',
-      from,
-      to: { party: 'CZ', authority: 'cz-pp-ipc' },
-      body: {
-        action,
-        scope: { crimeCategories: ['drug-trafficking'] },
-        grounds: ['public-order'],
-        reason: 'Review of the national drug-enforcement mandate',
-      },
-    }) as SubmissionInput;
-
   it('only a notifying authority may notify a suspension', async () => {
     await pair
       .authority(pair.kzConfig, 'kz-ncb')
-      .then((ncb) => ncb.client.submit(notice('susp-bad', 'suspend', 'kz-ncb')));
+      .then((ncb) => ncb.client.submit(suspensionNotice('susp-bad', 'suspend', 'kz-ncb')));
     const ncb = pair.clients.at(-1)!;
     const ev = await ncb.events.waitFor((e) => e.idempotencyKey === 'susp-bad', 10_000, 'rejection');
     expect(ev).to.include({ type: 'rejected', code: 'treaty.not_notifying_authority', path: 'from' });
@@ -97,7 +84,7 @@ describe('Art. 17 between two gateways, with the clock driven by the test', () =
 
   it('suspends requests in scope on both sides fifteen days after the notice was delivered, and lets the rest flow', async function () {
     this.timeout(30_000);
-    const { messageId: noticeId } = await kzMia.client.submit(notice('susp-1', 'suspend'));
+    const { messageId: noticeId } = await kzMia.client.submit(suspensionNotice('susp-1', 'suspend'));
     await czIpc.inbox.waitFor((d) => d.envelope.id === noticeId, 10_000, 'the notice at CZ');
     await kzMia.events.waitFor(
       (e) => e.type === 'delivered' && e.messageId === noticeId,
@@ -148,7 +135,7 @@ describe('Art. 17 between two gateways, with the clock driven by the test', () =
     expect(kzMia.inbox.items.some((d) => d.envelope.id === env.id)).to.equal(false);
 
     // The revocation, likewise effective fifteen days after delivery.
-    const { messageId: resumeId } = await kzMia.client.submit(notice('susp-resume', 'resume'));
+    const { messageId: resumeId } = await kzMia.client.submit(suspensionNotice('susp-resume', 'resume'));
     await kzMia.events.waitFor(
       (e) => e.type === 'delivered' && e.messageId === resumeId,
       10_000,

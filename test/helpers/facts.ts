@@ -43,3 +43,16 @@ export function factsOf(config: Config, over: Partial<Facts> = {}): Facts {
     ...over,
   };
 }
+
+/** An example submission (examples/messages), as raw JSON to edit, with the config of its party. */
+export function example(kind: string, edit: (s: Record<string, any>) => void = () => undefined) {
+  const raw = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8')) as Record<
+    string,
+    any
+  >;
+  edit(raw);
+  const config = configOf(String(raw.from).startsWith('kz-') ? 'kz' : 'cz', (c) => {
+    c.treaty = { notifyingAuthorities: ['cz-pp-ipc', 'kz-mia'] };
+  });
+  return { raw, config };
+}

@@ -17,7 +17,7 @@ import { PARTY_TAGS, checkedPair, configPair } from '../../src/demo/config-pair.
 import { Gateway } from '../../src/gateway.js';
 import { ownExchanges, ownQueues, queueArgs, retiredQueues } from '../../src/topology.js';
 import { CaseSystemClient, isDestroyOrder } from '../../src/client/index.js';
-import type { DestroyOrder, InboxDelivery, StatusEvent } from '../../src/client/index.js';
+import type { DestroyOrder, InboxDelivery, StatusEvent, SubmissionInput } from '../../src/client/index.js';
 import { REDACT_PATHS } from '../../src/log.js';
 import { KeyRing } from '../../src/crypto/keyring.js';
 import { seal } from '../../src/crypto/seal.js';
@@ -367,4 +367,24 @@ export function configFileFor(config: Config): string {
   const file = join(mkdtempSync(join(tmpdir(), 'accord-cli-')), `${party}.json`);
   writeFileSync(file, JSON.stringify(raw));
   return file;
+}
+
+/** An Art. 17 notice from KZ (`from`, kz-mia by default) to CZ's cz-pp-ipc, suspending or resuming drug-trafficking requests. */
+export function suspensionNotice(
+  key: string,
+  action: 'suspend' | 'resume' = 'suspend',
+  from = 'kz-mia',
+): SubmissionInput {
+  return {
+    idempotencyKey: key,
+    kind: 'suspension-notice',
+    from,
+    to: { party: 'CZ', authority: 'cz-pp-ipc' },
+    body: {
+      action,
+      scope: { crimeCategories: ['drug-trafficking'] },
+      grounds: ['public-order'],
+      reason: 'Review of the national drug-enforcement mandate',
+    },
+  };
 }

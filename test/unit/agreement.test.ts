@@ -3,25 +3,16 @@
  * its record must say (Art. 10(6)), checked on the pure validation and record builder. No broker.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { messageRecord } from '../../src/audit/records.js';
 import { readHead, validateSubmission } from '../../src/pipeline/decide-outbound.js';
 import { envelopeOf } from '../helpers/envelopes.js';
 import { expectCode } from '../helpers/expect-code.js';
-import { configOf, factsOf } from '../helpers/facts.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+import { example, factsOf } from '../helpers/facts.js';
 
 /** A shipped example submission, edited, checked as the outbound pipeline checks it before sealing. */
 function check(kind: string, edit: (s: Record<string, any>) => void = () => undefined) {
-  const raw = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8')) as Record<
-    string,
-    any
-  >;
-  edit(raw);
-  const facts = factsOf(configOf(String(raw.from).startsWith('kz-') ? 'kz' : 'cz'));
+  const { raw, config } = example(kind, edit);
+  const facts = factsOf(config);
   return () => validateSubmission(raw, readHead(raw, undefined, facts), facts);
 }
 

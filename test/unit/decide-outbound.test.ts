@@ -3,9 +3,6 @@
  * sealed, and what sending it does — per article, per kind. Pure functions; no broker, no Redis.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config.js';
 import { messageIdFor } from '../../src/domain/ids.js';
 import type { Effect, Facts } from '../../src/kinds/spec.js';
@@ -19,24 +16,10 @@ import {
 import type { ErrorCode } from '../../src/errors.js';
 import { T0 } from '../helpers/envelopes.js';
 import { expectCode, expectRejection } from '../helpers/expect-code.js';
-import { configOf, factsOf } from '../helpers/facts.js';
+import { configOf, example, factsOf } from '../helpers/facts.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const DAY = 86_400_000;
 const REQUEST_ID = '2b1f7a3e-5c4d-8e6f-9a0b-1c2d3e4f5a6b';
-
-/** An example submission (examples/messages), as raw JSON to edit, with the config of its party. */
-function example(kind: string, edit: (s: Record<string, any>) => void = () => undefined) {
-  const raw = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', `${kind}.json`), 'utf8')) as Record<
-    string,
-    any
-  >;
-  edit(raw);
-  const config = configOf(String(raw.from).startsWith('kz-') ? 'kz' : 'cz', (c) => {
-    c.treaty = { notifyingAuthorities: ['cz-pp-ipc', 'kz-mia'] };
-  });
-  return { raw, config };
-}
 
 /** Validate and decide on a submission, with `over` as the facts its kind asked for. */
 function decide(raw: Record<string, any>, config: Config, over: Partial<Facts> = {}) {
