@@ -86,8 +86,11 @@ export class OutboundPipeline {
     // One claim per message id, taken atomically before anything is sealed: of several submissions of
     // one key (a case system retrying on a timeout), only the one that takes it goes on. The broker's
     // redelivery after a crash finds the claim taken and finishes what its first attempt began.
-    const claimed = await ctx.deps.state.claimSending(plan.id, plan.claimTtlS);
-    const existing = await ctx.deps.state.getSent(plan.id);
+    // The claim and the read of the sent record go out together (one connection keeps their order).
+    const [claimed, existing] = await Promise.all([
+      ctx.deps.state.claimSending(plan.id, plan.claimTtlS),
+      ctx.deps.state.getSent(plan.id),
+    ]);
     const sending = decideSending({ claimed, sentAt: existing?.sentAt, redelivered: msg.redelivered });
     await executeSend(ctx, tx, plan, sending, existing, msg.redelivered, this.log);
     return 'done';
