@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
+import { commitTx, selectTx } from './amqp-tx.js';
 import { PriorityGate } from './gate.js';
 import { AccordError } from '../errors.js';
 import { brokerUser, connectBroker, type BrokerSlice } from './connect.js';
@@ -98,15 +99,6 @@ interface Generation {
   dead: boolean;
 }
 
-// AMQP 0-9-1 tx class (90) method ids; amqplib implements the frames but exposes no tx API.
-const TX_SELECT = (90 << 16) | 10;
-const TX_SELECT_OK = (90 << 16) | 11;
-const TX_COMMIT = (90 << 16) | 20;
-const TX_COMMIT_OK = (90 << 16) | 21;
-interface RpcChannel {
-  rpc(method: number, fields: object, expect: number): Promise<unknown>;
-}
-
 /** What one delivery's handler wants committed: frames to write, then a commit. */
 interface Batch {
   ops: (() => void)[];
@@ -126,7 +118,7 @@ class TxCommitter {
   private running = false;
 
   constructor(
-    private readonly rpc: RpcChannel,
+    private readonly ch: Channel,
     private readonly isDead: () => boolean,
   ) {}
 
@@ -146,7 +138,7 @@ class TxCommitter {
         try {
           if (this.isDead()) throw new AccordError('infra.unavailable', 'channel lost');
           for (const b of batches) for (const op of b.ops) op();
-          await this.rpc.rpc(TX_COMMIT, {}, TX_COMMIT_OK);
+          await commitTx(this.ch);
           batches.forEach((b) => b.resolve());
         } catch (err) {
           batches.forEach((b) => b.reject(err));
@@ -550,10 +542,9 @@ export class AmqpConnection extends EventEmitter {
       );
       return;
     }
-    const rpc = ch as unknown as RpcChannel;
-    // TX_SELECT before consuming: no delivery (and so no handler frame) can arrive before it is done.
-    if (spec.tx) await rpc.rpc(TX_SELECT, {}, TX_SELECT_OK);
-    const committer = new TxCommitter(rpc, () => gen.dead);
+    // tx.select before consuming: no delivery (and so no handler frame) can arrive before it is done.
+    if (spec.tx) await selectTx(ch);
+    const committer = new TxCommitter(ch, () => gen.dead);
     // One gate per channel: a reconnect starts with an empty one, as the broker requeued the rest.
     const gate = spec.admission ? new PriorityGate(spec.admission.concurrency) : undefined;
     // consumeWithBarriers: the handling of each delivery not finished yet (at most `prefetch`).
