@@ -147,12 +147,16 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const bullRedis = redisConnection(config.redis, { maxRetriesPerRequest: null });
   bullRedis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis (timers) error'));
   closers.add(() => bullRedis.disconnect());
-  // Art. 10(6): the records; one writer per file, durable before any message is acked.
+  const alerts = new Alerts(config.party, log, config.alerts.webhookUrl, now);
+  // Art. 10(6): the records; one writer per file, durable before any message is acked. A full or
+  // unwritable disk fails closed: messages wait, /readyz fails, an alert says so once.
   const audit = await AuditLog.open({
     file: auditFileOf(config),
     now,
     signer: checkpointSigner(keys),
     checkpointEvery: config.records.checkpointEvery,
+    onUnwritable: (reason) => alerts.raise('alert.audit_unwritable', { reason }),
+    onWritable: () => log.warn({ code: 'infra.audit_unwritable' }, 'the audit log is writable again'),
   });
   closers.add(() => audit.close());
   if (config.policy.identifierKey === undefined) {
@@ -164,7 +168,6 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   closers.add(() => peer.close());
   await declareTopology(local, config);
 
-  const alerts = new Alerts(config.party, log, config.alerts.webhookUrl, now);
   closers.add(watchPeerLink(peer, alerts, config.alerts.peerDownAfterS));
   const state = new RedisMessageState(redis, n.redisPrefix);
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);

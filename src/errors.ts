@@ -106,6 +106,8 @@ export const ERROR_CODES = {
   'keys.invalid': 'A key file is missing, unreadable, too large or not a valid JWK Set.',
   'infra.unavailable':
     'RabbitMQ or Redis cannot be reached or is misconfigured, or a crypto worker was stuck or died; retried.',
+  'infra.audit_unwritable':
+    'Art. 10(6): the audit log cannot be written (a full disk, a read-only file); messages wait and nothing is acked without its record.',
   'internal.error': 'An unexpected failure; the message was not processed and is kept for an admin.',
 } as const;
 

@@ -19,6 +19,8 @@ export const ALERTS = {
     'A key expires within keys.expiryWarningDays, or has expired (daysLeft < 0); rotate it (docs/keys.md).',
   'alert.key_unusable':
     'No own signing key or peer encryption key is usable (revoked or expired): nothing is sent or acknowledged until one is (docs/keys.md).',
+  'alert.audit_unwritable':
+    'Art. 10(6): the audit log cannot be written (see `reason`, e.g. ENOSPC); messages wait, nothing is acked without its record, until space or write access returns.',
   'alert.peer_link_down':
     'The connection to the peer broker has been down longer than alerts.peerDownAfterS.',
 } as const;
@@ -32,6 +34,8 @@ export interface AlertFacts {
   downForS?: number;
   kid?: string;
   daysLeft?: number;
+  /** What failed, as an errno code (ENOSPC, EROFS…): never a path or content. */
+  reason?: string;
 }
 
 /** Raises alerts; the pipelines and timers see only this. */

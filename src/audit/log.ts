@@ -4,14 +4,20 @@
  * Appends are group-committed: every caller of `append` resolves only after its line is fsync'ed, so a
  * record caused by an AMQP message is durable before that message is acked. One writer per file: an
  * exclusive lock file (`<file>.lock`, created with O_EXCL) refuses a second process on the same dir.
+ *
+ * A write that fails (a full disk, a file made read-only) fails closed: the callers of that write get
+ * `infra.audit_unwritable` (their messages wait and come back; none is acked without its record), the
+ * file is cut back to its last complete record and the chain resumes from there, so the records
+ * appended once space returns continue an intact chain. `onUnwritable` tells the gateway once per
+ * failure spell (an alert; /readyz fails meanwhile), `onWritable` when a write succeeds again.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { access, constants, open, unlink, type FileHandle } from 'node:fs/promises';
+import { access, constants, open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { AccordError } from '../errors.js';
+import { AccordError, ERROR_CODES } from '../errors.js';
 
 export const AUDIT_TYPES = [
   'provision',
@@ -100,6 +106,18 @@ export interface AuditLogOptions {
   now: () => Date;
   signer?: CheckpointSigner;
   checkpointEvery: number;
+  /** Called once when writes start failing (with the errno code, e.g. ENOSPC), not per record. */
+  onUnwritable?: (reason: string) => void;
+  /** Called once when a write succeeds after a failure. */
+  onWritable?: () => void;
+}
+
+/** One line waiting to be written, and the chain state it was built in. */
+interface PendingLine {
+  line: string;
+  epoch: number;
+  done: () => void;
+  fail: (e: unknown) => void;
 }
 
 export class AuditLog implements AuditSink {
@@ -107,10 +125,18 @@ export class AuditLog implements AuditSink {
   private prevHash = GENESIS_HASH;
   private sinceCheckpoint = 0;
   private lastCheckpoint: string | undefined;
-  private pending: { line: string; done: () => void; fail: (e: unknown) => void }[] = [];
+  private pending: PendingLine[] = [];
   private flushing: Promise<void> | null = null;
   private lastError: string | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Bytes of the file that hold complete, fsync'ed records; a failed write is cut back to this. */
+  private durableSize = 0;
+  /** The chain as of the last durable record: where it resumes after a failed write. */
+  private durable = { seq: 0, prevHash: GENESIS_HASH };
+  /** Bumped by each failed write: lines built before it chain from records that were never written. */
+  private epoch = 0;
+  /** A cut back that failed: the next write cuts first. */
+  private cutPending = false;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -134,6 +160,8 @@ export class AuditLog implements AuditSink {
       const cp = [...lines].reverse().find((l) => l.includes('"type":"checkpoint"'));
       if (cp !== undefined) log.lastCheckpoint = AuditRecordSchema.parse(JSON.parse(cp)).hash;
     }
+    log.durableSize = (await stat(opts.file)).size;
+    log.durable = { seq: log.seq, prevHash: log.prevHash };
     return log;
   }
 
@@ -190,8 +218,11 @@ export class AuditLog implements AuditSink {
     if (signer === undefined) return;
     this.sinceCheckpoint = 0;
     const time = this.opts.now().toISOString();
+    const epoch = this.epoch;
     const payload = Buffer.from(JSON.stringify({ seq: this.seq - 1, hash: this.prevHash, time }));
     const signature = await signer(payload);
+    // A failed write while signing cut back the records this checkpoint signs: the next one will.
+    if (epoch !== this.epoch) throw unwritableError(this.lastError ?? 'write failed');
     const rec = this.build({ type: 'checkpoint', signature }, time);
     this.lastCheckpoint = rec.hash;
     await this.write(rec);
@@ -207,7 +238,7 @@ export class AuditLog implements AuditSink {
 
   private write(rec: AuditRecord): Promise<void> {
     return new Promise((done, fail) => {
-      this.pending.push({ line: `${JSON.stringify(rec)}\n`, done, fail });
+      this.pending.push({ line: `${JSON.stringify(rec)}\n`, epoch: this.epoch, done, fail });
       if (this.flushing === null) this.flushing = this.flush();
     });
   }
@@ -215,17 +246,58 @@ export class AuditLog implements AuditSink {
   private async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0);
+      // Lines built before a failed write chain from records that were never written: they fail too
+      // (their callers retry and build them again on the cut-back chain).
+      const stale = batch.filter((b) => b.epoch !== this.epoch);
+      const live = batch.filter((b) => b.epoch === this.epoch);
+      for (const b of stale) b.fail(unwritableError(this.lastError ?? 'write failed'));
+      if (live.length === 0) continue;
+      const text = live.map((b) => b.line).join('');
+      const tail = { seq: this.seq, prevHash: this.prevHash };
       try {
-        await this.fh.write(batch.map((b) => b.line).join(''));
+        if (this.cutPending) {
+          await this.fh.truncate(this.durableSize);
+          this.cutPending = false;
+        }
+        await writeAll(this.fh, Buffer.from(text));
         await this.fh.sync();
-        this.lastError = undefined;
-        for (const b of batch) b.done();
       } catch (e) {
-        this.lastError = (e as NodeJS.ErrnoException).code ?? 'write failed';
-        for (const b of batch) b.fail(e);
+        const code = (e as NodeJS.ErrnoException).code ?? 'write failed';
+        await this.cutBack(code);
+        for (const b of live) b.fail(unwritableError(code, e));
+        continue;
       }
+      this.durableSize += Buffer.byteLength(text);
+      // `tail` was read when the batch was taken, before anything built since: the chain after its
+      // last line.
+      this.durable = tail;
+      if (this.lastError !== undefined) {
+        this.lastError = undefined;
+        this.opts.onWritable?.();
+      }
+      for (const b of live) b.done();
     }
     this.flushing = null;
+  }
+
+  /**
+   * After a failed write: cut the file back to its last complete record (a partial line would break
+   * the chain for every later record), resume the chain there, and say so once per failure spell.
+   */
+  private async cutBack(code: string): Promise<void> {
+    this.epoch++;
+    this.seq = this.durable.seq;
+    this.prevHash = this.durable.prevHash;
+    this.sinceCheckpoint = 0;
+    try {
+      await this.fh.truncate(this.durableSize);
+    } catch {
+      // The next write cuts first (an append-mode handle writes at the end, after any partial line).
+      this.cutPending = true;
+    }
+    const first = this.lastError === undefined;
+    this.lastError = code;
+    if (first) this.opts.onUnwritable?.(code);
   }
 
   async close(): Promise<void> {
@@ -273,6 +345,27 @@ async function takeLock(path: string): Promise<FileHandle> {
       await unlink(path).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Write all of `bytes`: a write(2) on a nearly full disk may take only part of them without an error,
+ * and the rest then fails (ENOSPC) or is written by the next call.
+ */
+async function writeAll(fh: FileHandle, bytes: Buffer): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    const { bytesWritten } = await fh.write(bytes, at, bytes.length - at);
+    if (bytesWritten === 0) throw Object.assign(new Error('no byte written'), { code: 'ENOSPC' });
+    at += bytesWritten;
+  }
+}
+
+/** The failure a caller of a failed write gets: its message waits and comes back (disposition retry). */
+function unwritableError(code: string, cause?: unknown): AccordError {
+  return new AccordError(
+    'infra.audit_unwritable',
+    `${ERROR_CODES['infra.audit_unwritable']} (${code})`,
+    cause === undefined ? {} : { cause },
+  );
 }
 
 function lockError(path: string, cause: unknown): Error {
