@@ -44,6 +44,7 @@ import { PoisonCounter, guarded, isUrgent } from './consumers.js';
 import { keepRecords } from './jobs/checkpoints.js';
 import { watchDirectory } from './jobs/directory-watch.js';
 import { watchPeerLink } from './jobs/peer-down-alert.js';
+import { waitForOlderReplicas } from './jobs/version-fence.js';
 
 /** Closers, run last-registered first. */
 export class Closers {
@@ -310,6 +311,8 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const onError = (stage: string) => (err: unknown) =>
     log.error({ stage, err: (err as Error)?.message }, 'consumer failure; the message is requeued');
   const admission = { concurrency: config.amqp.concurrency, urgent: isUrgent };
+  // Upgrades: nothing is consumed beside a replica of an older version (src/jobs/version-fence.ts).
+  await waitForOlderReplicas(local, n.legacyDeliveredLog, log);
   await local.consumeTx(
     n.outbox,
     config.amqp.prefetch,

@@ -301,11 +301,22 @@ export class AmqpConnection extends EventEmitter {
 
   /** Messages ready in a queue, or undefined when the queue does not exist. */
   async messageCount(queue: string): Promise<number | undefined> {
+    return (await this.queueCounts(queue))?.messageCount;
+  }
+
+  /** Consumers of a queue, or undefined when the queue does not exist. */
+  async consumerCount(queue: string): Promise<number | undefined> {
+    return (await this.queueCounts(queue))?.consumerCount;
+  }
+
+  private async queueCounts(
+    queue: string,
+  ): Promise<{ messageCount: number; consumerCount: number } | undefined> {
     const gen = await this.current();
     const ch = await gen.model.createChannel();
     ch.on('error', () => undefined); // a missing queue closes this channel only
     try {
-      return (await ch.checkQueue(queue)).messageCount;
+      return await ch.checkQueue(queue);
     } catch {
       return undefined;
     } finally {
