@@ -4,9 +4,8 @@
  * Redis of its own that evicts keys; nothing is mocked.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { checkConfigData, names } from '../src/config.js';
 import { Gateway } from '../src/gateway.js';
 import { describeRedis, redisConnection, sentinelOptions } from '../src/store/redis-connect.js';
 import { freePort } from '../scripts/chaos/services.js';
+import { OwnRedis } from './helpers/own-redis.js';
 import {
   REDIS_URL,
   ROOT,
@@ -39,84 +39,6 @@ function urlWithUnusedHost(base: string, db?: number): string {
   u.port = '1';
   if (db !== undefined) u.pathname = `/${db}`;
   return u.toString();
-}
-
-/** A `redis-server` process of this test's own; its log file says why when it does not come up. */
-class OwnRedis {
-  private exited: string | undefined;
-  private stderr = '';
-
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly port: number,
-    private readonly logFile: string,
-    private readonly what: string,
-  ) {
-    child.stderr?.on('data', (b: Buffer) => {
-      this.stderr = (this.stderr + b.toString('utf8')).slice(-2000);
-    });
-    child.once('error', (err: NodeJS.ErrnoException) => {
-      this.exited = err.code === 'ENOENT' ? 'redis-server is not on the PATH' : err.message;
-    });
-    child.once('exit', (code, signal) => {
-      this.exited ??= `it exited (${signal ?? `code ${code}`})`;
-    });
-  }
-
-  static start(args: string[], port: number, logFile: string, what: string): OwnRedis {
-    return new OwnRedis(
-      spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] }),
-      port,
-      logFile,
-      what,
-    );
-  }
-
-  /** Poll `probe` on a fresh connection until it answers; fail with the process's log when it cannot. */
-  async ready<T>(probe: (r: Redis) => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    for (;;) {
-      if (this.exited === undefined) {
-        const r = new Redis({
-          host: '127.0.0.1',
-          port: this.port,
-          lazyConnect: true,
-          retryStrategy: () => null,
-          maxRetriesPerRequest: 0,
-        });
-        r.on('error', () => undefined);
-        try {
-          await r.connect();
-          const v = await probe(r);
-          if (v !== undefined) return v;
-          last = 'no answer yet';
-        } catch (err) {
-          last = (err as Error).message;
-        } finally {
-          r.disconnect();
-        }
-      }
-      if (this.exited !== undefined || Date.now() > deadline) {
-        const log = existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').slice(-2000) : '';
-        throw new Error(
-          `${this.what} did not come up on 127.0.0.1:${this.port}: ${this.exited ?? last}. ` +
-            `This test needs redis-server with Sentinel mode (Debian package redis-server). ` +
-            `Output:\n${this.stderr}${log}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (c.exitCode !== null || c.signalCode !== null || this.exited !== undefined) return;
-    const gone = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  }
 }
 
 describe('store/redis-connect: Redis through Sentinel', function () {
