@@ -1,6 +1,7 @@
 /**
  * `npm run chaos`: the fault suite, not part of `npm test` (a short version is).
  *   npm run chaos -- [--messages 5000] [--rate 100] [--link-cut 30] [--seed N] [--quiet 120] [--replicas 1]
+ *   npm run chaos -- --outage 600 [--rate 100]   (a long peer outage instead of the mixed faults)
  * Prints progress, a table and one JSON line; exits 1 when anything was lost, duplicated,
  * unexpected, or left without a receipt.
  */
@@ -14,6 +15,10 @@ const program = new Command('chaos')
   .option('--quiet <s>', 'give up when nothing progresses this long after the last fault', '120')
   .option('--seed <n>', 'seed for the fault moments', String(Date.now() % 100000))
   .option('--replicas <n>', 'gateway processes per party (docs/cluster.md)', '1')
+  .option(
+    '--outage <s>',
+    'instead of the mixed faults, cut the peer link this long while submitting (messages: rate × (s + 20) unless given)',
+  )
   .parse(process.argv);
 const o = program.opts<{
   messages: string;
@@ -22,15 +27,19 @@ const o = program.opts<{
   quiet: string;
   seed: string;
   replicas: string;
+  outage?: string;
 }>();
+const outageS = o.outage === undefined ? undefined : Number(o.outage);
+const messagesGiven = program.getOptionValueSource('messages') === 'cli';
 
 const result = await runChaos({
-  messages: Number(o.messages),
+  messages: outageS !== undefined && !messagesGiven ? Number(o.rate) * (outageS + 20) : Number(o.messages),
   rate: Number(o.rate),
   linkCutS: Number(o.linkCut),
   quietS: Number(o.quiet),
   seed: Number(o.seed),
   replicas: Number(o.replicas),
+  ...(outageS === undefined ? {} : { outageS }),
   say: (line) => process.stdout.write(`${line}\n`),
 });
 const processes = result.replicas === 1 ? 'one gateway process' : `${result.replicas} gateway processes`;

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 import { names } from '../../src/config.js';
 import { configPair, type PartyTag } from '../../src/demo/config-pair.js';
 import { messageIdFor } from '../../src/domain/ids.js';
@@ -38,6 +39,12 @@ export interface ChaosOptions {
   seed: number;
   /** Gateway processes per party (docs/cluster.md). @defaultValue 1 */
   replicas?: number;
+  /**
+   * Instead of the mixed faults: the peer link cut for this many seconds, starting 10 s into the run,
+   * while submissions go on at `rate`; the gateways' memory, the outbox and the resend timers are
+   * sampled throughout (docs/reliability.md, "A long peer outage").
+   */
+  outageS?: number;
   /** Progress lines go here. */
   say: (line: string) => void;
 }
@@ -62,6 +69,22 @@ export interface ChaosResult {
   dir: string;
   /** A few ids of each kind of gap, for reading the gateway logs. */
   examples: { lost: string[]; duplicated: string[]; receipt_gaps: string[] };
+  /** With `outageS`: what was sampled while the link was cut, and how long the backlog took after. */
+  outage?: OutageFigures;
+}
+
+/** The samples of a long peer outage (every 10 s while the link is cut). */
+export interface OutageFigures {
+  seconds: number;
+  /** Resident memory of each CZ / KZ gateway process, MB: first sample, smallest, largest, last. */
+  rss_mb: Record<string, { first: number; min: number; max: number; last: number }>;
+  /** Submissions waiting on CZ's outbox queue (in the broker): largest and last sample. */
+  outbox_max: number;
+  outbox_last: number;
+  /** CZ's resend timers (receipt checks scheduled in Redis): largest sample. */
+  resend_timers_max: number;
+  /** Seconds from the link's return until every message was delivered and receipted. */
+  drain_s: number | undefined;
 }
 
 export interface GatewayKill {
@@ -140,6 +163,73 @@ async function verifyAudit(cli: string, configFile: string): Promise<string | un
     const e = err as { stdout?: string; stderr?: string; message: string };
     return `${config.records.auditFile}: ${(e.stdout ?? '').trim() || (e.stderr ?? '').trim() || e.message}`;
   }
+}
+
+/** Resident memory of a process, MB (Linux /proc), or undefined when it does not run. */
+function rssMb(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Math.round(Number(kb) / 1024);
+  } catch {
+    return undefined;
+  }
+}
+
+/** How many jobs a BullMQ delayed set holds (the resend timers), 0 when it cannot be read. */
+async function redisTimers(url: string, key: string): Promise<number> {
+  const r = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return await r.zcard(key);
+  } catch {
+    return 0;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Sample memory, the outbox and the timers every 10 s for `seconds` (the link being cut meanwhile). */
+async function sampleOutage(
+  seconds: number,
+  gateways: GatewayProcess[],
+  probe: { outbox: () => Promise<number>; timers: () => Promise<number>; say: (s: string) => void },
+): Promise<OutageFigures> {
+  const rss: OutageFigures['rss_mb'] = {};
+  let outboxMax = 0;
+  let outboxLast: number;
+  let timersMax = 0;
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    for (const g of gateways) {
+      const mb = rssMb(g.pid);
+      if (mb === undefined) continue;
+      const r = rss[g.name];
+      rss[g.name] =
+        r === undefined
+          ? { first: mb, min: mb, max: mb, last: mb }
+          : { first: r.first, min: Math.min(r.min, mb), max: Math.max(r.max, mb), last: mb };
+    }
+    outboxLast = await probe.outbox();
+    outboxMax = Math.max(outboxMax, outboxLast);
+    const timers = await probe.timers();
+    timersMax = Math.max(timersMax, timers);
+    const memory = Object.entries(rss)
+      .map(([name, r]) => `${name} ${r.last} MB`)
+      .join(', ');
+    probe.say(`outage: ${memory}; ${outboxLast} waiting on CZ's outbox; ${timers} resend timers`);
+    if (Date.now() >= end) break;
+    await sleep(Math.min(10_000, end - Date.now()));
+  }
+  return {
+    seconds,
+    rss_mb: rss,
+    outbox_max: outboxMax,
+    outbox_last: outboxLast,
+    resend_timers_max: timersMax,
+    drain_s: undefined,
+  };
 }
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
@@ -328,7 +418,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const until = async (ts: number) => {
       if (ts > Date.now()) await sleep(ts - Date.now());
     };
-    const faults = (async () => {
+    let outage: OutageFigures | undefined;
+    let linkBackAt: number | undefined;
+    const mixedFaults = async () => {
       await until(at(0.12));
       say('fault: RabbitMQ killed (SIGKILL) and restarted');
       await rabbit.restart();
@@ -365,7 +457,22 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         }
         await killGateway(kz, 'chaos-kz', active instanceof GatewayProcess ? active : kz[0]);
       }
-    })();
+    };
+    const longOutage = async (seconds: number) => {
+      await sleep(10_000);
+      say(`fault: link between the gateways cut for ${seconds} s, submissions going on`);
+      proxy.cut();
+      counts.link_cuts++;
+      outage = await sampleOutage(seconds, [...cz, ...kz], {
+        outbox: async () => (await inboxReader.messageCount(czNames.outbox)) ?? 0,
+        timers: () => redisTimers(redis.url, `${czNames.redisPrefix}bull:receipts:delayed`),
+        say,
+      });
+      proxy.restore();
+      linkBackAt = Date.now();
+      say('link restored');
+    };
+    const faults = opts.outageS === undefined ? mixedFaults() : longOutage(opts.outageS);
 
     // Progress until everything is accounted for, or nothing moves for quietS after the last fault.
     let last = -1;
@@ -389,7 +496,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       if (Math.round((Date.now() - t0) / 1000) % 5 === 0) {
         say(`submitted ${submitted}/${opts.messages}, in the KZ inbox ${got}, receipts at CZ ${receipts}`);
       }
-      if (submitDone && faultsDone && got === opts.messages && receipts === opts.messages) break;
+      if (submitDone && faultsDone && got === opts.messages && receipts === opts.messages) {
+        if (outage !== undefined && linkBackAt !== undefined) {
+          outage.drain_s = Math.round((Date.now() - linkBackAt) / 1000);
+        }
+        break;
+      }
       if (faultsDone && submitDone && Date.now() - lastChange > opts.quietS * 1000) {
         say(`nothing moved for ${opts.quietS} s; reconciling what is there`);
         break;
@@ -438,6 +550,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
           .slice(0, 5),
         receipt_gaps: [...expected].filter((id) => deliveries.has(id) && !delivered.has(id)).slice(0, 5),
       },
+      ...(outage === undefined ? {} : { outage }),
     };
     return result;
   } finally {
@@ -481,6 +594,7 @@ export function report(r: ChaosResult): string {
     receipt_gaps: r.receipt_gaps,
     audit_failures: r.audit.failures.length,
     replicas: r.replicas,
+    ...(r.outage === undefined ? {} : { outage: r.outage }),
   });
   const active = (k: GatewayKill) =>
     r.replicas === 1 || k.activeConsumer === false
@@ -494,7 +608,23 @@ export function report(r: ChaosResult): string {
     .map(([k, ids]) => `  ${k}: ${ids.join(' ')}`)
     .join('\n');
   const audit = r.audit.failures.map((f) => `  audit: ${f}`).join('\n');
-  return [table, kills, gaps, audit, json].filter((l) => l.length > 0).join('\n');
+  const o = r.outage;
+  const outage =
+    o === undefined
+      ? ''
+      : [
+          `  peer outage of ${o.seconds} s:`,
+          ...Object.entries(o.rss_mb).map(
+            ([g, m]) =>
+              `    ${g} memory: ${m.first} MB at the cut, ${m.min}–${m.max} MB during it, ${m.last} MB at the end`,
+          ),
+          `    CZ outbox (waiting in the broker): up to ${o.outbox_max}, ${o.outbox_last} when the link came back`,
+          `    CZ resend timers: at most ${o.resend_timers_max}`,
+          `    backlog delivered and receipted ${o.drain_s === undefined ? '(not within the run)' : `${o.drain_s} s`} after the link came back`,
+        ].join('\n');
+  return [table, r.kills.length > 0 ? kills : '', outage, gaps, audit, json]
+    .filter((l) => l.length > 0)
+    .join('\n');
 }
 
 /** Whether the run kept Accord's promise. */
