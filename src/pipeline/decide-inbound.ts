@@ -101,7 +101,7 @@ export interface IntakeInput {
   jwe: string;
   verification: OpenFacts;
   receivedAt: Date;
-  /** Art. 10(4): when it was first held for its original (a header of the held queue), if it was. */
+  /** Art. 10(4): when this gateway first held it for its original (its own record, never a header). */
   heldSince: string | undefined;
   /** What applying a key change did (the key lifecycle's words). */
   keyChange: string | undefined;
@@ -129,7 +129,7 @@ export type InboundDecision =
   | { action: 'park'; error: AccordError }
   /**
    * Art. 10(4): its original has not arrived; it waits in the held queue (`since`: first held then;
-   * `first`: this is the first time, and the sender gets a `held` receipt).
+   * `first`: no hold was recorded before; the sender gets a `held` receipt until one went out).
    */
   | { action: 'hold'; refersTo: string; since: string; first: boolean }
   | { action: 'take-in'; plan: IntakePlan };

@@ -57,8 +57,13 @@ export { DELIVERY_HEADER, type InboxDelivery } from './dispatch.js';
 /** How long a resend waits for another copy's pending claim to resolve before it looks again. */
 export const PENDING_RECHECK_MS = 1000;
 
-/** Header of a correction or erasure held for its original (Art. 10(4)): when it was first held. */
-export const HELD_SINCE_HEADER = 'x-accord-held-since';
+/**
+ * How long the gateway remembers when it held a message for its original (Art. 10(4)): the longest
+ * hold and a day, so a held copy that comes back late still finds it.
+ */
+export function holdRecordTtlS(holdMaxHours: number): number {
+  return Math.ceil(holdMaxHours * 3600) + 86_400;
+}
 
 export class InboundPipeline {
   private readonly log;
@@ -166,14 +171,16 @@ export class InboundPipeline {
                 'refusal hook failed; the request goes to manual review',
               ),
           );
-    const since = msg.headers[HELD_SINCE_HEADER];
+    // Art. 10(4): when it was first held, as this gateway recorded it — never a header, which the peer
+    // could set to stretch or cut the hold.
+    const hold = originalId === undefined ? null : await ctx.deps.state.getHold(env.id);
     const decision = decideInbound(
       env,
       {
         jwe: msg.content.toString('latin1'),
         verification: facts,
         receivedAt,
-        heldSince: typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? since : undefined,
+        heldSince: hold?.since,
         keyChange,
         screening,
       },
@@ -224,8 +231,9 @@ export class InboundPipeline {
   /**
    * Art. 10(4): a correction or erasure whose original has not arrived is taken in without delivery:
    * it waits in the held queue, which returns it to the ingress after `holdRetryS`, until the original
-   * is here — or, after `holdMaxHours`, it is parked. The first time, the sender gets a `held` receipt,
-   * so it stops resending.
+   * is here — or, after `holdMaxHours`, it is parked. The hold's start is recorded in Redis, keyed by
+   * the message id, before the held copy commits; until the sender has its `held` receipt (so it stops
+   * resending), each return sends it.
    */
   private async hold(
     msg: Incoming,
@@ -236,18 +244,17 @@ export class InboundPipeline {
     receivedAt: Date,
   ): Promise<TxOutcome> {
     const { ctx } = this;
+    const ttlS = holdRecordTtlS(ctx.config.dataProtection.holdMaxHours);
+    const recorded = await ctx.deps.state.startHold(env.id, held.since, ttlS);
     await commitWith(tx, {
       queue: ctx.names.held,
       content: msg.content,
       props: {
         contentType: 'application/jose',
         messageId: env.id,
-        headers: {
-          ...(typeof msg.headers[COPY_HEADER] === 'string'
-            ? { [COPY_HEADER]: msg.headers[COPY_HEADER] }
-            : {}),
-          [HELD_SINCE_HEADER]: held.since,
-        },
+        // Only the copy token goes along; whatever else the peer set is not carried into the held queue.
+        headers:
+          typeof msg.headers[COPY_HEADER] === 'string' ? { [COPY_HEADER]: msg.headers[COPY_HEADER] } : {},
       },
     });
     if (held.first) {
@@ -255,8 +262,11 @@ export class InboundPipeline {
         { messageId: env.id, refersTo: held.refersTo, kind: env.kind },
         'held: the message it refers to has not arrived (Art. 10(4))',
       );
+    }
+    if (!recorded.told) {
       const receiptJwe = await this.sealReceipt(env, facts.jweSha256, receivedAt, 'held');
       await sendReceipt(ctx, env.id, receiptJwe, this.log);
+      await ctx.deps.state.markHoldTold(env.id);
     }
     return 'done';
   }
