@@ -132,6 +132,11 @@ export class InboundPipeline {
       // A replica that began waiting on the log for the last attempt (the copy then went to another
       // replica) must not take that wait's answer for this one, whose line may follow its probe.
       if (seen) await ctx.deps.state.markNewAttempt(env.id);
+    } else if (await this.takenInBefore(env.id)) {
+      // No de-duplication record, yet the ledger or a review knows it: the record was lost (deleted,
+      // or Redis lost data), and this is a replay. Parked for an admin, never delivered twice.
+      const replayed = new AccordError('envelope.replayed', undefined, { messageId: env.id });
+      return this.park(tx, replayed, msg.content, env.id, receivedAt);
     }
 
     // A key announcement or revocation is applied before the claim, so one the key policy
@@ -220,7 +225,7 @@ export class InboundPipeline {
               fromAuthority: env.from.authority,
               toAuthority: plan.target,
             },
-            seenTtlS(env, receivedAt),
+            seenTtlS(env, receivedAt, ctx.config),
           );
     if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
     if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
@@ -269,6 +274,17 @@ export class InboundPipeline {
       await ctx.deps.state.markHoldTold(env.id);
     }
     return 'done';
+  }
+
+  /**
+   * Whether message `id` was taken in before, by the records that outlive its de-duplication record:
+   * the ledger (delivered to an authority; kept `policy.identifierRetentionDays`) and the review
+   * store (held for a person).
+   */
+  private async takenInBefore(id: string): Promise<boolean> {
+    const { ledger, reviews } = this.ctx.deps;
+    const [received, review] = await Promise.all([ledger.getReceived(id), reviews.get(id)]);
+    return received !== null || review !== null;
   }
 
   /** Delivered before: not again. The same receipt goes back, so the sender stops resending. */
