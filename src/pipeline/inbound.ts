@@ -81,6 +81,15 @@ export class InboundPipeline {
     let envelope: Envelope | undefined;
     let claimedId: string | undefined;
     let facts: OpenFacts;
+    const limit = ctx.profile.maxMessageBytes;
+    if (msg.content.length > limit) {
+      // First thing: an oversize body is parked as it is, never copied to a crypto worker or parsed.
+      const error = new AccordError(
+        'input.too_large',
+        `the sealed message is ${msg.content.length} bytes, the limit is ${limit}`,
+      );
+      return this.park(tx, error, msg.content, undefined, receivedAt);
+    }
     try {
       const opened = await ctx.crypto.open(msg.content, ctx.keys, ctx.profile, {
         urgent: msg.urgent === true,
