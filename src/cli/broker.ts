@@ -166,9 +166,13 @@ function queueBytesOption(value: string | undefined, smallest: number): number {
   if (value === undefined) return Math.max(DEFAULT_MAX_QUEUE_BYTES, smallest);
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < smallest) {
-    throw new AccordError('config.invalid', `--max-queue-bytes: a whole number of bytes, at least ${smallest}`, {
-      path: '--max-queue-bytes',
-    });
+    throw new AccordError(
+      'config.invalid',
+      `--max-queue-bytes: a whole number of bytes, at least ${smallest}`,
+      {
+        path: '--max-queue-bytes',
+      },
+    );
   }
   return n;
 }
@@ -189,36 +193,38 @@ export function registerBroker(program: Command): void {
       '--max-queue-bytes <n>',
       `bytes that may wait in the ingress and in the outbox, each (default ${DEFAULT_MAX_QUEUE_BYTES})`,
     )
-    .action((opts: { config: string; out: string; secrets: string; vhost?: string; maxQueueBytes?: string }) => {
-      try {
-        const config = loadConfig(opts.config);
-        if (config.access.submitters.length === 0) {
-          throw new AccordError(
-            'config.invalid',
-            'access.submitters is empty: list the broker user of each authority first',
-            { path: 'access.submitters' },
+    .action(
+      (opts: { config: string; out: string; secrets: string; vhost?: string; maxQueueBytes?: string }) => {
+        try {
+          const config = loadConfig(opts.config);
+          if (config.access.submitters.length === 0) {
+            throw new AccordError(
+              'config.invalid',
+              'access.submitters is empty: list the broker user of each authority first',
+              { path: 'access.submitters' },
+            );
+          }
+          const maxMessageSize = maxMessageSizeFor(config);
+          const maxQueueBytes = queueBytesOption(opts.maxQueueBytes, 2 * maxMessageSize);
+          const vhost = opts.vhost ?? vhostOf(config.amqp.url);
+          const { definitions, passwords } = brokerDefinitions(config, vhost, { maxQueueBytes });
+          writeFileSync(opts.out, `${JSON.stringify(definitions, null, 2)}\n`, { mode: 0o644 });
+          writeFileSync(opts.secrets, [...passwords].map(([u, p]) => `${u} ${p}`).join('\n') + '\n', {
+            mode: 0o600,
+            flag: 'w',
+          });
+          // An existing file keeps its mode on write: make it owner-only in any case.
+          chmodSync(opts.secrets, 0o600);
+          process.stdout.write(
+            `wrote ${opts.out} (${passwords.size} users, ${(definitions.queues as unknown[]).length} queues) and ${opts.secrets} (mode 600).\n` +
+              `Apply: rabbitmqctl import_definitions ${opts.out}; hand each password to its user over a secure channel.\n` +
+              `Set the node's largest message in rabbitmq.conf: max_message_size = ${maxMessageSize}\n` +
+              `  (at once, until the next restart: rabbitmqctl eval 'application:set_env(rabbit, max_message_size, ${maxMessageSize}).')\n`,
           );
+          process.exitCode = EXIT_OK;
+        } catch (err) {
+          process.exitCode = reportError(err);
         }
-        const maxMessageSize = maxMessageSizeFor(config);
-        const maxQueueBytes = queueBytesOption(opts.maxQueueBytes, 2 * maxMessageSize);
-        const vhost = opts.vhost ?? vhostOf(config.amqp.url);
-        const { definitions, passwords } = brokerDefinitions(config, vhost, { maxQueueBytes });
-        writeFileSync(opts.out, `${JSON.stringify(definitions, null, 2)}\n`, { mode: 0o644 });
-        writeFileSync(opts.secrets, [...passwords].map(([u, p]) => `${u} ${p}`).join('\n') + '\n', {
-          mode: 0o600,
-          flag: 'w',
-        });
-        // An existing file keeps its mode on write: make it owner-only in any case.
-        chmodSync(opts.secrets, 0o600);
-        process.stdout.write(
-          `wrote ${opts.out} (${passwords.size} users, ${(definitions.queues as unknown[]).length} queues) and ${opts.secrets} (mode 600).\n` +
-            `Apply: rabbitmqctl import_definitions ${opts.out}; hand each password to its user over a secure channel.\n` +
-            `Set the node's largest message in rabbitmq.conf: max_message_size = ${maxMessageSize}\n` +
-            `  (at once, until the next restart: rabbitmqctl eval 'application:set_env(rabbit, max_message_size, ${maxMessageSize}).')\n`,
-        );
-        process.exitCode = EXIT_OK;
-      } catch (err) {
-        process.exitCode = reportError(err);
-      }
-    });
+      },
+    );
 }

@@ -146,7 +146,8 @@ export class HookPool {
         slot.crashedWith = err.name;
       });
       slot.worker.on('exit', () => {
-        if (!slot.ready) reject(new AccordError('config.invalid', 'a refusal hook worker stopped while loading'));
+        if (!slot.ready)
+          reject(new AccordError('config.invalid', 'a refusal hook worker stopped while loading'));
         this.died(slot);
       });
     });
@@ -259,7 +260,10 @@ export interface Hooks {
  * cannot be loaded, or exports no hook function, stops the gateway's start (`config.invalid`). With no
  * hooks configured no worker is started.
  */
-export async function startHooks(entries: readonly RefusalHookEntry[], opts: HookPoolOptions = {}): Promise<Hooks> {
+export async function startHooks(
+  entries: readonly RefusalHookEntry[],
+  opts: HookPoolOptions = {},
+): Promise<Hooks> {
   if (entries.length === 0) return { hooks: [], close: () => Promise.resolve() };
   const pool = await HookPool.start(entries, opts);
   return {

@@ -55,7 +55,12 @@ async function load(modules: readonly HookModule[], port: MessagePort): Promise<
     }
     const screen = typeof mod.default === 'function' ? mod.default : mod.screen;
     if (typeof screen !== 'function') {
-      port.postMessage({ type: 'load-failed', index, reason: 'no-function', message: '' } satisfies FromHookThread);
+      port.postMessage({
+        type: 'load-failed',
+        index,
+        reason: 'no-function',
+        message: '',
+      } satisfies FromHookThread);
       return undefined;
     }
     screens.push(screen as Screen);

@@ -83,7 +83,11 @@ function errorName(err: unknown): string {
 }
 
 function timedOut(hook: LoadedHook): HookOutcome {
-  return { hook: hook.id, failed: 'timed-out', why: `hook ${hook.id} gave no answer within ${hook.timeoutMs} ms` };
+  return {
+    hook: hook.id,
+    failed: 'timed-out',
+    why: `hook ${hook.id} gave no answer within ${hook.timeoutMs} ms`,
+  };
 }
 
 /**

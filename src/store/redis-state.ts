@@ -174,8 +174,7 @@ export class RedisMessageState implements MessageState {
 
   async startHold(id: string, since: string, ttlS: number): Promise<HoldRecord> {
     const [recorded, told] = (await this.redis.eval(START_HOLD, 1, this.holdKey(id), since, ttlS)) as (
-      | string
-      | null
+      string | null
     )[];
     return { since: recorded ?? since, told: told === '1' };
   }
