@@ -29,7 +29,7 @@ import { RedisReviews } from './store/redis-review.js';
 import { RedisDirectory } from './store/redis-directory.js';
 import { RedisLedger } from './store/redis-ledger.js';
 import { checkRedis, describeRedis, redisConnection } from './store/redis-connect.js';
-import { loadHooks } from './policy/hooks.js';
+import { startHooks } from './policy/hook-pool.js';
 import { AmqpConnection, type PublishProps } from './transport/amqp.js';
 import { DeliveredLogBarrier, PROBE_MARK_TTL_S } from './transport/delivered-log.js';
 import { GatewayMetrics } from './admin/metrics.js';
@@ -142,7 +142,9 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   // The key ring follows key-state.json (lifecycle, revocation, expiry) and reloads on change.
   const keys = await loadKeyRing(config, now);
   // Art. 9(4) hooks are code named in the config: a broken one stops the start before anything is touched.
-  const hooks = await loadHooks(config.policy.hooks);
+  // They run on worker threads, so that none can stall the event loop or outlive its time limit.
+  const hooks = await startHooks(config.policy.hooks);
+  closers.add(() => hooks.close());
   const redis = await openRedis(config, log, closers);
   // BullMQ workers need `maxRetriesPerRequest: null` (they block on Redis and must never give up).
   const bullRedis = redisConnection(config.redis, { maxRetriesPerRequest: null });
@@ -283,7 +285,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     },
     ownAuthorities: new Set(config.authorities.map((a) => a.id)),
     peerAuthorities,
-    hooks,
+    hooks: hooks.hooks,
   };
   closers.add(await keepRecords(config, audit, redis, n.redisPrefix, log));
   keyExchange.attach(ctx);

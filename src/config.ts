@@ -480,8 +480,19 @@ export const ConfigSchema = z
           .min(1024)
           .max(32 * 1024 * 1024)
           .default(1024 * 1024),
+        /**
+         * The longest validity a message from the peer is accepted with, in days from its creation: a
+         * later `expiresAt` counts as this. Bounds how long a captured message could be replayed and
+         * how long its de-duplication record must live. @defaultValue 30
+         */
+        maxValidityDays: z.int().min(1).max(366).default(30),
       })
-      .default({ defaultTtlS: 7 * 24 * 3600, languages: ['en'], maxSubmissionBytes: 1024 * 1024 }),
+      .default({
+        defaultTtlS: 7 * 24 * 3600,
+        languages: ['en'],
+        maxSubmissionBytes: 1024 * 1024,
+        maxValidityDays: 30,
+      }),
   })
   .superRefine((c, ctx) => {
     if (c.peer.party === c.party) {

@@ -9,7 +9,7 @@ import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { AccordError } from './errors.js';
 import { ERROR_CODES, RETRY_DELAY_MS, asAccordError, dispositionOfFailure } from './errors.js';
-import { commitWith, deadLetterMessage, type GatewayContext } from './pipeline/context.js';
+import { commitWith, deadLetterMessage, replayableJwe, type GatewayContext } from './pipeline/context.js';
 import { URGENT_PRIORITY } from './pipeline/dispatch.js';
 import type { Incoming } from './pipeline/ports.js';
 import type { Tx, TxOutcome } from './transport/amqp.js';
@@ -145,7 +145,7 @@ export function guarded(
           message: `${ERROR_CODES['delivery.poison']} (${attempts} attempts; last: ${e.code})`,
           inputSha256: key,
           inputBytes: msg.content.length,
-          ...(stage === 'ingress' ? { jwe: msg.content.toString('latin1') } : {}),
+          ...(stage === 'ingress' ? { jwe: replayableJwe(msg.content) } : {}),
         }),
       );
       return 'done';

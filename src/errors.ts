@@ -98,6 +98,8 @@ export const ERROR_CODES = {
   'envelope.wrong_sender': 'The signed envelope names another sender party than the pinned peer.',
   'envelope.expired': 'The envelope’s expiry time has passed.',
   'envelope.not_yet_valid': 'The envelope was created in the future beyond the allowed clock leeway.',
+  'envelope.replayed':
+    'A message this gateway took in before came again after its de-duplication record was lost; it is not delivered again.',
   'receipt.unknown_message': 'A receipt names a message this gateway has no record of sending.',
   'receipt.digest_mismatch': 'A receipt’s SHA-256 does not match the JWE this gateway sent.',
   'delivery.no_receipt': 'No signed receipt came back after the last resend; the message is parked.',

@@ -39,6 +39,18 @@ export interface DeadLetter {
   jwe?: string;
 }
 
+const COMPACT_ALPHABET = /^[A-Za-z0-9_.-]*$/;
+
+/**
+ * A sealed message as text for a dead letter (`jwe`), when it can be one: only the compact JWE
+ * alphabet (base64url and dots). Anything else cannot be republished, and as JSON text it could be
+ * several times its size — more than the broker's `max_message_size` lets the dead letter be.
+ */
+export function replayableJwe(content: Buffer): string | undefined {
+  const text = content.toString('latin1');
+  return COMPACT_ALPHABET.test(text) ? text : undefined;
+}
+
 /** A message to one of this gateway's own queues, ready for a confirm publish or a transaction. */
 export interface Outgoing {
   queue: string;

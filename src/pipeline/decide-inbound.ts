@@ -74,7 +74,7 @@ function checkBinding(env: Envelope, facts: DirectoryFacts, now: Date): void {
       messageId,
     });
   }
-  if (Date.parse(env.expiresAt) + leewayMs < now.getTime()) {
+  if (acceptedUntilMs(env, config) + leewayMs < now.getTime()) {
     throw new AccordError('envelope.expired', 'the message has expired', { path: 'expiresAt', messageId });
   }
   if (Date.parse(env.createdAt) - leewayMs > now.getTime()) {
@@ -85,9 +85,20 @@ function checkBinding(env: Envelope, facts: DirectoryFacts, now: Date): void {
   }
 }
 
+/**
+ * Until when a message from the peer is accepted (epoch ms): its `expiresAt`, but no later than
+ * `messages.maxValidityDays` after its signed `createdAt` — a sender's validity of up to a year does
+ * not make a captured copy replayable for a year.
+ */
+export function acceptedUntilMs(env: Envelope, config: Facts['config']): number {
+  const capMs = config.messages.maxValidityDays * 86_400_000;
+  return Math.min(Date.parse(env.expiresAt), Date.parse(env.createdAt) + capMs);
+}
+
 /** How long the receiver remembers a message: until well after it can no longer be accepted. */
-export function seenTtlS(env: Envelope, receivedAt: Date): number {
-  return Math.max(60, Math.ceil((Date.parse(env.expiresAt) - receivedAt.getTime()) / 1000)) + 86_400;
+export function seenTtlS(env: Envelope, receivedAt: Date, config: Facts['config']): number {
+  const leftS = Math.ceil((acceptedUntilMs(env, config) - receivedAt.getTime()) / 1000);
+  return Math.max(60, leftS + config.crypto.clockLeewayS) + 86_400;
 }
 
 /** The authority that gets a message: the competent one, the holder of its original, or the addressee. */
@@ -101,7 +112,7 @@ export interface IntakeInput {
   jwe: string;
   verification: OpenFacts;
   receivedAt: Date;
-  /** Art. 10(4): when it was first held for its original (a header of the held queue), if it was. */
+  /** Art. 10(4): when this gateway first held it for its original (its own record, never a header). */
   heldSince: string | undefined;
   /** What applying a key change did (the key lifecycle's words). */
   keyChange: string | undefined;
@@ -129,7 +140,7 @@ export type InboundDecision =
   | { action: 'park'; error: AccordError }
   /**
    * Art. 10(4): its original has not arrived; it waits in the held queue (`since`: first held then;
-   * `first`: this is the first time, and the sender gets a `held` receipt).
+   * `first`: no hold was recorded before; the sender gets a `held` receipt until one went out).
    */
   | { action: 'hold'; refersTo: string; since: string; first: boolean }
   | { action: 'take-in'; plan: IntakePlan };
@@ -262,7 +273,7 @@ export function decideInbound(env: Envelope, input: IntakeInput, facts: Facts): 
             fromAuthority: env.from.authority,
             receivedAt: at,
           },
-          ttlS: seenTtlS(env, receivedAt),
+          ttlS: seenTtlS(env, receivedAt, facts.config),
         },
         received({ reason: 'held for review (Art. 9(4))' }),
       ],

@@ -17,6 +17,7 @@ import {
   deadLetterMessage,
   eventMessage,
   publishConfirmed,
+  replayableJwe,
   type GatewayContext,
   type Outgoing,
 } from './context.js';
@@ -292,7 +293,7 @@ export async function executePark(
   at: Date,
   log: Logger,
 ): Promise<void> {
-  const sealed = err.code !== 'input.too_large' ? content.toString('latin1') : undefined;
+  const sealed = err.code !== 'input.too_large' ? replayableJwe(content) : undefined;
   const id = err.messageId ?? messageId;
   ctx.deps.metrics.message('in', 'any', 'parked');
   log.warn({ code: err.code, path: err.path, kid: err.kid, messageId: id }, 'ingress refused');

@@ -57,8 +57,13 @@ export { DELIVERY_HEADER, type InboxDelivery } from './dispatch.js';
 /** How long a resend waits for another copy's pending claim to resolve before it looks again. */
 export const PENDING_RECHECK_MS = 1000;
 
-/** Header of a correction or erasure held for its original (Art. 10(4)): when it was first held. */
-export const HELD_SINCE_HEADER = 'x-accord-held-since';
+/**
+ * How long the gateway remembers when it held a message for its original (Art. 10(4)): the longest
+ * hold and a day, so a held copy that comes back late still finds it.
+ */
+export function holdRecordTtlS(holdMaxHours: number): number {
+  return Math.ceil(holdMaxHours * 3600) + 86_400;
+}
 
 export class InboundPipeline {
   private readonly log;
@@ -76,6 +81,15 @@ export class InboundPipeline {
     let envelope: Envelope | undefined;
     let claimedId: string | undefined;
     let facts: OpenFacts;
+    const limit = ctx.profile.maxMessageBytes;
+    if (msg.content.length > limit) {
+      // First thing: an oversize body is parked as it is, never copied to a crypto worker or parsed.
+      const error = new AccordError(
+        'input.too_large',
+        `the sealed message is ${msg.content.length} bytes, the limit is ${limit}`,
+      );
+      return this.park(tx, error, msg.content, undefined, receivedAt);
+    }
     try {
       const opened = await ctx.crypto.open(msg.content, ctx.keys, ctx.profile, {
         urgent: msg.urgent === true,
@@ -127,6 +141,11 @@ export class InboundPipeline {
       // A replica that began waiting on the log for the last attempt (the copy then went to another
       // replica) must not take that wait's answer for this one, whose line may follow its probe.
       if (seen) await ctx.deps.state.markNewAttempt(env.id);
+    } else if (await this.takenInBefore(env.id)) {
+      // No de-duplication record, yet the ledger or a review knows it: the record was lost (deleted,
+      // or Redis lost data), and this is a replay. Parked for an admin, never delivered twice.
+      const replayed = new AccordError('envelope.replayed', undefined, { messageId: env.id });
+      return this.park(tx, replayed, msg.content, env.id, receivedAt);
     }
 
     // A key announcement or revocation is applied before the claim, so one the key policy
@@ -166,14 +185,16 @@ export class InboundPipeline {
                 'refusal hook failed; the request goes to manual review',
               ),
           );
-    const since = msg.headers[HELD_SINCE_HEADER];
+    // Art. 10(4): when it was first held, as this gateway recorded it — never a header, which the peer
+    // could set to stretch or cut the hold.
+    const hold = originalId === undefined ? null : await ctx.deps.state.getHold(env.id);
     const decision = decideInbound(
       env,
       {
         jwe: msg.content.toString('latin1'),
         verification: facts,
         receivedAt,
-        heldSince: typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? since : undefined,
+        heldSince: hold?.since,
         keyChange,
         screening,
       },
@@ -213,7 +234,7 @@ export class InboundPipeline {
               fromAuthority: env.from.authority,
               toAuthority: plan.target,
             },
-            seenTtlS(env, receivedAt),
+            seenTtlS(env, receivedAt, ctx.config),
           );
     if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
     if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
@@ -224,8 +245,9 @@ export class InboundPipeline {
   /**
    * Art. 10(4): a correction or erasure whose original has not arrived is taken in without delivery:
    * it waits in the held queue, which returns it to the ingress after `holdRetryS`, until the original
-   * is here — or, after `holdMaxHours`, it is parked. The first time, the sender gets a `held` receipt,
-   * so it stops resending.
+   * is here — or, after `holdMaxHours`, it is parked. The hold's start is recorded in Redis, keyed by
+   * the message id, before the held copy commits; until the sender has its `held` receipt (so it stops
+   * resending), each return sends it.
    */
   private async hold(
     msg: Incoming,
@@ -236,18 +258,17 @@ export class InboundPipeline {
     receivedAt: Date,
   ): Promise<TxOutcome> {
     const { ctx } = this;
+    const ttlS = holdRecordTtlS(ctx.config.dataProtection.holdMaxHours);
+    const recorded = await ctx.deps.state.startHold(env.id, held.since, ttlS);
     await commitWith(tx, {
       queue: ctx.names.held,
       content: msg.content,
       props: {
         contentType: 'application/jose',
         messageId: env.id,
-        headers: {
-          ...(typeof msg.headers[COPY_HEADER] === 'string'
-            ? { [COPY_HEADER]: msg.headers[COPY_HEADER] }
-            : {}),
-          [HELD_SINCE_HEADER]: held.since,
-        },
+        // Only the copy token goes along; whatever else the peer set is not carried into the held queue.
+        headers:
+          typeof msg.headers[COPY_HEADER] === 'string' ? { [COPY_HEADER]: msg.headers[COPY_HEADER] } : {},
       },
     });
     if (held.first) {
@@ -255,10 +276,24 @@ export class InboundPipeline {
         { messageId: env.id, refersTo: held.refersTo, kind: env.kind },
         'held: the message it refers to has not arrived (Art. 10(4))',
       );
+    }
+    if (!recorded.told) {
       const receiptJwe = await this.sealReceipt(env, facts.jweSha256, receivedAt, 'held');
       await sendReceipt(ctx, env.id, receiptJwe, this.log);
+      await ctx.deps.state.markHoldTold(env.id);
     }
     return 'done';
+  }
+
+  /**
+   * Whether message `id` was taken in before, by the records that outlive its de-duplication record:
+   * the ledger (delivered to an authority; kept `policy.identifierRetentionDays`) and the review
+   * store (held for a person).
+   */
+  private async takenInBefore(id: string): Promise<boolean> {
+    const { ledger, reviews } = this.ctx.deps;
+    const [received, review] = await Promise.all([ledger.getReceived(id), reviews.get(id)]);
+    return received !== null || review !== null;
   }
 
   /** Delivered before: not again. The same receipt goes back, so the sender stops resending. */

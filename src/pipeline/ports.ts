@@ -69,6 +69,17 @@ export interface SeenRecord {
   attempt?: number;
 }
 
+/**
+ * Art. 10(4): a message held for its original, as this gateway recorded it — never as the message or
+ * its headers say, which the peer sets.
+ */
+export interface HoldRecord {
+  /** When this gateway first held it. */
+  since: string;
+  /** The sender got its `held` receipt. */
+  told: boolean;
+}
+
 /** How a claim on delivering a message turned out. */
 export type Claim =
   | { outcome: 'claimed' }
@@ -108,6 +119,15 @@ export interface MessageState {
   markSeenDelivered(id: string): Promise<void>;
   /** The claiming copy came back, found the claim still pending, and delivers again (`attempt` + 1). */
   markNewAttempt(id: string): Promise<void>;
+  /** Art. 10(4): the hold of `id` this gateway recorded, or null when it never held it. */
+  getHold(id: string): Promise<HoldRecord | null>;
+  /**
+   * Art. 10(4): record that `id` is held since `since`, unless a hold is recorded already; returns the
+   * recorded hold. It expires after `ttlS` seconds.
+   */
+  startHold(id: string, since: string, ttlS: number): Promise<HoldRecord>;
+  /** Art. 10(4): the sender of `id` got its `held` receipt. */
+  markHoldTold(id: string): Promise<void>;
 }
 
 /** Reception awareness: a check, some time after sending, that the receipt came (BullMQ). */

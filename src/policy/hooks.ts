@@ -5,16 +5,16 @@
  *
  * A hook is code the operator trusts, but its answer is still parsed strictly: a hook that throws,
  * answers anything but a valid verdict, or takes longer than its `timeoutMs`, sends the request to a
- * person (manual review) — never to acceptance. Hooks should decide from the request alone: after a
- * crash before the delivery committed, the request is screened again.
+ * person (manual review) — never to acceptance. The gateway runs hooks on worker threads
+ * (hook-pool.ts), so that one which computes without yielding is timed out too and never stalls the
+ * event loop. Hooks should decide from the request alone: after a crash before the delivery committed,
+ * the request is screened again.
  */
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import type { RefusalHookEntry } from '../config.js';
 import { RefusalGround } from '../domain/categories.js';
 import { Text } from '../domain/common.js';
 import type { EnvelopeOf } from '../domain/envelope.js';
-import { AccordError } from '../errors.js';
+import { AccordError, dispositionOf } from '../errors.js';
 
 /** What a hook is given: a frozen copy of the verified request, and where it would be delivered. */
 export interface RefusalHookInput {
@@ -39,37 +39,33 @@ export type HookVerdict = z.infer<typeof HookVerdict>;
 
 export type RefusalHook = (input: RefusalHookInput) => HookVerdict | Promise<HookVerdict>;
 
+/** A configured hook, ready to be asked. */
 export interface LoadedHook {
   id: string;
   timeoutMs: number;
   screen: RefusalHook;
+  /**
+   * `screen` keeps the time limit itself (hook-pool.ts: it terminates a worker that overruns it, and
+   * fails with {@link HookTimedOut}), counted from when a worker takes the request; {@link runHook}
+   * adds no timer of its own.
+   */
+  timedBySelf?: boolean;
 }
 
-/** Import each configured hook module; a module without a hook function stops the gateway's start. */
-export async function loadHooks(entries: readonly RefusalHookEntry[]): Promise<LoadedHook[]> {
-  const hooks: LoadedHook[] = [];
-  for (const [i, e] of entries.entries()) {
-    let mod: { default?: unknown; screen?: unknown };
-    try {
-      mod = (await import(pathToFileURL(e.module).href)) as typeof mod;
-    } catch (err) {
-      throw new AccordError(
-        'config.invalid',
-        `policy.hooks.${i}.module: cannot load ${e.module} (${(err as Error).message})`,
-        { path: `policy.hooks.${i}.module` },
-      );
-    }
-    const screen = typeof mod.default === 'function' ? mod.default : mod.screen;
-    if (typeof screen !== 'function') {
-      throw new AccordError(
-        'config.invalid',
-        `policy.hooks.${i}.module: ${e.module} exports no hook function (default or "screen")`,
-        { path: `policy.hooks.${i}.module` },
-      );
-    }
-    hooks.push({ id: e.id, timeoutMs: e.timeoutMs, screen: screen as RefusalHook });
+/** A hook gave no answer within its `timeoutMs` (its worker was terminated). */
+export class HookTimedOut extends Error {
+  override readonly name = 'HookTimedOut';
+  constructor() {
+    super('the hook gave no answer in time');
   }
-  return hooks;
+}
+
+/** A hook failed on its worker thread; `name` is the class name of what it threw, nothing else of it. */
+export class HookFailed extends Error {
+  constructor(name: string) {
+    super('the hook failed');
+    this.name = name;
+  }
 }
 
 /** How one hook's screening ended. */
@@ -78,30 +74,47 @@ export type HookOutcome =
   /** The hook failed; `why` is for the reviewer and the log (never the hook's error text). */
   | { hook: string; failed: 'threw' | 'timed-out' | 'invalid-verdict'; why: string };
 
-/** Run one hook with its time limit. Never throws. */
+const TIMED_OUT = Symbol('timed out');
+
+/** The class name of what a hook threw, when it looks like one (a hook may set any `name`). */
+function errorName(err: unknown): string {
+  const name = err instanceof Error ? err.name : typeof err;
+  return /^[A-Za-z_$][\w$]{0,63}$/.test(name) ? name : 'Error';
+}
+
+function timedOut(hook: LoadedHook): HookOutcome {
+  return {
+    hook: hook.id,
+    failed: 'timed-out',
+    why: `hook ${hook.id} gave no answer within ${hook.timeoutMs} ms`,
+  };
+}
+
+/**
+ * Run one hook with its time limit. Never throws, but for an outage (`infra.unavailable`: the hook
+ * workers are closing), so that the request is tried again rather than sent to review.
+ */
 export async function runHook(hook: LoadedHook, input: RefusalHookInput): Promise<HookOutcome> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), hook.timeoutMs);
-  });
+  const timeout = hook.timedBySelf
+    ? undefined
+    : new Promise<typeof TIMED_OUT>((resolve) => {
+        timer = setTimeout(() => resolve(TIMED_OUT), hook.timeoutMs);
+      });
   try {
-    const answer = await Promise.race([Promise.resolve().then(() => hook.screen(input)), timeout]);
-    if (answer === 'timeout') {
-      return {
-        hook: hook.id,
-        failed: 'timed-out',
-        why: `hook ${hook.id} gave no answer within ${hook.timeoutMs} ms`,
-      };
-    }
+    const call = Promise.resolve().then(() => hook.screen(input));
+    const answer = await (timeout ? Promise.race([call, timeout]) : call);
+    if (answer === TIMED_OUT) return timedOut(hook);
     const parsed = HookVerdict.safeParse(answer);
     if (!parsed.success) {
       return { hook: hook.id, failed: 'invalid-verdict', why: `hook ${hook.id} answered an invalid verdict` };
     }
     return { hook: hook.id, verdict: parsed.data };
   } catch (err) {
-    // The error's text may quote the request; only its class name is kept.
-    const name = err instanceof Error ? err.name : typeof err;
-    return { hook: hook.id, failed: 'threw', why: `hook ${hook.id} failed (${name})` };
+    if (err instanceof HookTimedOut) return timedOut(hook);
+    if (err instanceof AccordError && dispositionOf(err.code) === 'retry-after') throw err;
+    // The error's text may quote the request: only its class name is kept.
+    return { hook: hook.id, failed: 'threw', why: `hook ${hook.id} failed (${errorName(err)})` };
   } finally {
     clearTimeout(timer);
   }

@@ -45,6 +45,6 @@ export interface ReviewStore {
   /** The decision `decisionId` has been carried out (its delivery and notices committed). */
   markDone(id: string, decisionId: string): Promise<void>;
   isDone(id: string, decisionId: string): Promise<boolean>;
-  /** Ids of the reviews still waiting for a decision, oldest first. */
+  /** Ids of the reviews still waiting for a decision whose record has not expired, oldest first. */
   pending(): Promise<string[]>;
 }

@@ -14,7 +14,7 @@
  * suspensions, the clock, how many hooks there are and what those asked so far answered. It says
  * either how the screening ends or which hook to ask next, so a table test covers every row without
  * running user code. {@link screenRequest} is the loop that asks the hooks (user code, each with its
- * time limit) until the step decides.
+ * time limit; the gateway's run on worker threads, hook-pool.ts) until the step decides.
  */
 import type { RefusalRule } from '../config.js';
 import type { RefusalGround } from '../domain/categories.js';

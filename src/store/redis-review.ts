@@ -1,4 +1,8 @@
-/** {@link ReviewStore} on Redis: one JSON value per held request, and a sorted set of pending ones. */
+/**
+ * {@link ReviewStore} on Redis: one JSON value per held request, and a sorted set of pending ones. A
+ * review record expires with the request's validity; the set has no expiry of its own, so reading it
+ * drops the ids whose record is gone (the count and the list are the live reviews only).
+ */
 import type { Redis } from 'ioredis';
 import type { DecideOutcome, ReviewRecord, ReviewStore } from '../policy/review.js';
 
@@ -29,6 +33,23 @@ if redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]), 'NX') then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[4]), ARGV[1])
 end
 return 1
+`;
+
+/**
+ * KEYS[1] pending set; ARGV[1] the review key prefix. The pending ids whose review record still
+ * exists, oldest first; the others (expired records) leave the set.
+ */
+const LIVE_PENDING = `
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local live = {}
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 then
+    live[#live + 1] = id
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return live
 `;
 
 export class RedisReviews implements ReviewStore {
@@ -85,6 +106,6 @@ export class RedisReviews implements ReviewStore {
   }
 
   async pending(): Promise<string[]> {
-    return this.redis.zrange(this.pendingKey, 0, -1);
+    return (await this.redis.eval(LIVE_PENDING, 1, this.pendingKey, this.key(''))) as string[];
   }
 }

@@ -1,6 +1,6 @@
 /** {@link MessageState} on Redis: one hash per message id, expiring after the message's lifetime. */
 import type { Redis } from 'ioredis';
-import type { Claim, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
+import type { Claim, HoldRecord, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
 import type { ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 import type { ProbeMarks } from '../transport/delivered-log.js';
@@ -40,6 +40,17 @@ if redis.call('HEXISTS', KEYS[1], 'sentAt') == 1 then return 0 end
 return redis.call('HDEL', KEYS[1], 'claimedAt')
 `;
 
+/**
+ * Art. 10(4): start a hold unless one is recorded. KEYS[1] hold key; ARGV: since, ttlS. Returns the
+ * recorded since and told fields.
+ */
+const START_HOLD = `
+if redis.call('HSETNX', KEYS[1], 'since', ARGV[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+return redis.call('HMGET', KEYS[1], 'since', 'told')
+`;
+
 export class RedisMessageState implements MessageState {
   constructor(
     private readonly redis: Redis,
@@ -51,6 +62,9 @@ export class RedisMessageState implements MessageState {
   }
   private seenKey(id: string) {
     return `${this.prefix}seen:${id}`;
+  }
+  private holdKey(id: string) {
+    return `${this.prefix}hold:${id}`;
   }
 
   async putSealed(id: string, rec: SentRecord, ttlS: number): Promise<SentRecord> {
@@ -150,6 +164,27 @@ export class RedisMessageState implements MessageState {
       `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end`,
       1,
       this.seenKey(id),
+    );
+  }
+
+  async getHold(id: string): Promise<HoldRecord | null> {
+    const [since, told] = await this.redis.hmget(this.holdKey(id), 'since', 'told');
+    return since ? { since, told: told === '1' } : null;
+  }
+
+  async startHold(id: string, since: string, ttlS: number): Promise<HoldRecord> {
+    const [recorded, told] = (await this.redis.eval(START_HOLD, 1, this.holdKey(id), since, ttlS)) as (
+      string | null
+    )[];
+    return { since: recorded ?? since, told: told === '1' };
+  }
+
+  async markHoldTold(id: string): Promise<void> {
+    // Only an existing hold is marked; an expired one stays gone.
+    await this.redis.eval(
+      `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'told', '1') end`,
+      1,
+      this.holdKey(id),
     );
   }
 }
