@@ -124,7 +124,12 @@ export class InboundPipeline {
     const copy =
       typeof copyHeader === 'string' && copyHeader.length <= 64 ? copyHeader : `untagged-${randomUUID()}`;
 
-    let seen = await ctx.deps.state.getSeen(env.id);
+    // The de-duplication record and the records that outlive it, read together (one round trip).
+    const [firstSeen, takenInBefore] = await Promise.all([
+      ctx.deps.state.getSeen(env.id),
+      this.takenInBefore(env.id),
+    ]);
+    let seen = firstSeen;
     if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
     if (seen && seen.copy !== copy) return this.waitForClaim(env.id);
     if (seen) {
@@ -141,7 +146,7 @@ export class InboundPipeline {
       // A replica that began waiting on the log for the last attempt (the copy then went to another
       // replica) must not take that wait's answer for this one, whose line may follow its probe.
       if (seen) await ctx.deps.state.markNewAttempt(env.id);
-    } else if (await this.takenInBefore(env.id)) {
+    } else if (takenInBefore) {
       // No de-duplication record, yet the ledger or a review knows it: the record was lost (deleted,
       // or Redis lost data), and this is a replay. Parked for an admin, never delivered twice.
       const replayed = new AccordError('envelope.replayed', undefined, { messageId: env.id });
