@@ -2,6 +2,7 @@
  * `npm run chaos`: the fault suite, not part of `npm test` (a short version is).
  *   npm run chaos -- [--messages 5000] [--rate 100] [--link-cut 30] [--seed N] [--quiet 120] [--replicas 1]
  *   npm run chaos -- --outage 600 [--rate 100]   (a long peer outage instead of the mixed faults)
+ *   npm run chaos -- --cluster 3 [--messages 3000]  (a RabbitMQ cluster; its nodes killed instead)
  * Prints progress, a table and one JSON line; exits 1 when anything was lost, duplicated,
  * unexpected, or left without a receipt.
  */
@@ -19,6 +20,10 @@ const program = new Command('chaos')
     '--outage <s>',
     'instead of the mixed faults, cut the peer link this long while submitting (messages: rate × (s + 20) unless given)',
   )
+  .option(
+    '--cluster <n>',
+    'a RabbitMQ cluster of n nodes on quorum queues; kills the node leading the ingress, later another',
+  )
   .parse(process.argv);
 const o = program.opts<{
   messages: string;
@@ -28,6 +33,7 @@ const o = program.opts<{
   seed: string;
   replicas: string;
   outage?: string;
+  cluster?: string;
 }>();
 const outageS = o.outage === undefined ? undefined : Number(o.outage);
 const messagesGiven = program.getOptionValueSource('messages') === 'cli';
@@ -40,6 +46,7 @@ const result = await runChaos({
   seed: Number(o.seed),
   replicas: Number(o.replicas),
   ...(outageS === undefined ? {} : { outageS }),
+  ...(o.cluster === undefined ? {} : { cluster: Number(o.cluster) }),
   say: (line) => process.stdout.write(`${line}\n`),
 });
 const processes = result.replicas === 1 ? 'one gateway process' : `${result.replicas} gateway processes`;

@@ -23,7 +23,14 @@ import { messageIdFor } from '../../src/domain/ids.js';
 import { DELIVERY_HEADER } from '../../src/pipeline/inbound.js';
 import { AmqpConnection } from '../../src/transport/amqp.js';
 import { publishSubmission } from '../../src/transport/connect.js';
-import { ChaosRabbit, ChaosRedis, GatewayProcess, freePort, processOwningPort } from './services.js';
+import {
+  ChaosCluster,
+  ChaosRabbit,
+  ChaosRedis,
+  GatewayProcess,
+  freePort,
+  processOwningPort,
+} from './services.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -45,6 +52,12 @@ export interface ChaosOptions {
    * sampled throughout (docs/reliability.md, "A long peer outage").
    */
   outageS?: number;
+  /**
+   * A RabbitMQ cluster of this many nodes instead of one node: the gateways on quorum queues, reaching
+   * the nodes through a proxy that stands in for a load balancer; instead of the mixed faults, the node
+   * leading KZ's ingress queue is killed, and later another node (docs/cluster.md).
+   */
+  cluster?: number;
   /** Progress lines go here. */
   say: (line: string) => void;
 }
@@ -126,11 +139,12 @@ function gatewayConfigs(
   brokerUrl: string,
   peerUrl: string,
   redisUrl: string,
+  queueType: 'classic' | 'quorum' = 'classic',
 ): Record<PartyTag, string[]> {
   const pair = configPair('chaos', { keysDir: dir });
   const files = (party: PartyTag): string[] => {
     const raw = pair[party];
-    raw.amqp = { url: brokerUrl, heartbeatS: 5, confirmTimeoutMs: 5000, prefetch: 64 };
+    raw.amqp = { url: brokerUrl, heartbeatS: 5, confirmTimeoutMs: 5000, prefetch: 64, queueType };
     raw.peer.amqpUrl = peerUrl;
     raw.redis = { url: redisUrl };
     raw.delivery = { receiptTimeoutMs: 5000, maxResends: 8, poisonAttempts: 5 };
@@ -239,9 +253,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-chaos-'));
   // RabbitMQ runs as its own user and must reach its folder inside; the key copies stay 0600.
   chmodSync(dir, 0o755);
-  const rabbit = new ChaosRabbit(join(dir, 'rabbitmq'), await freePort(), await freePort());
+  const cluster = opts.cluster === undefined ? undefined : await ChaosCluster.create(dir, opts.cluster);
+  const rabbit =
+    cluster?.nodes[0] ?? new ChaosRabbit(join(dir, 'rabbitmq'), await freePort(), await freePort());
+  const brokerPorts = cluster?.nodes.map((n) => n.port) ?? [rabbit.port];
+  // With a cluster, the gateways and the suite's clients reach the nodes through a proxy that stands in
+  // for the load balancer (docs/cluster.md); with one node, directly.
+  const balancer = cluster === undefined ? undefined : new TcpProxy('127.0.0.1', brokerPorts);
   const redis = new ChaosRedis(join(dir, 'redis'), await freePort());
-  const proxy = new TcpProxy('127.0.0.1', rabbit.port);
+  const proxy = new TcpProxy('127.0.0.1', brokerPorts);
   const replicas = opts.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1)
     throw new Error('replicas must be a whole number, 1 or more');
@@ -255,19 +275,36 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     for (const g of [...cz, ...kz]) g.kill();
     redis.kill();
     rabbit.kill();
+    cluster?.kill();
     process.exit(130);
   };
   process.once('SIGINT', abort);
   process.once('SIGTERM', abort);
   try {
     say(`run directory ${dir}`);
-    await rabbit.start();
+    if (cluster === undefined) await rabbit.start();
+    else {
+      say(`starting a RabbitMQ cluster of ${cluster.nodes.length} nodes`);
+      await cluster.start();
+      await balancer!.start();
+    }
     await redis.start();
     await proxy.start();
-    say(`RabbitMQ on :${rabbit.port}, Redis on :${redis.port}, peer link through a proxy on :${proxy.port}`);
+    const brokerUrl = balancer?.url() ?? rabbit.url;
+    say(
+      `RabbitMQ on :${brokerPorts.join(', :')}${balancer ? ` (through a balancer on :${balancer.port})` : ''}, ` +
+        `Redis on :${redis.port}, peer link through a proxy on :${proxy.port}`,
+    );
     const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     // Both peer links (messages CZ→KZ, receipts KZ→CZ) go through the proxy; local links do not.
-    const { cz: czFiles, kz: kzFiles } = gatewayConfigs(replicas, dir, rabbit.url, proxy.url(), redis.url);
+    const { cz: czFiles, kz: kzFiles } = gatewayConfigs(
+      replicas,
+      dir,
+      brokerUrl,
+      proxy.url(),
+      redis.url,
+      cluster === undefined ? 'classic' : 'quorum',
+    );
     const processes = (party: PartyTag, files: string[]) =>
       files.map((file, i) => {
         const tag = tagOf(party, i + 1, replicas);
@@ -289,7 +326,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       for (;;) {
         try {
           const c = await AmqpConnection.open({
-            broker: { url: rabbit.url, heartbeatS: 5 },
+            broker: { url: brokerUrl, heartbeatS: 5 },
             name,
             confirmTimeoutMs: 5000,
           });
@@ -472,7 +509,32 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       linkBackAt = Date.now();
       say('link restored');
     };
-    const faults = opts.outageS === undefined ? mixedFaults() : longOutage(opts.outageS);
+    // A cluster: the node leading KZ's ingress queue dies, comes back, then another node does.
+    const nodeFaults = async (c: ChaosCluster) => {
+      const killed: ChaosRabbit[] = [];
+      for (const fraction of [0.2, 0.6]) {
+        await until(at(fraction));
+        const leader = await c.leaderOf(kzNames.ingress);
+        const victim =
+          leader !== undefined && !killed.includes(leader)
+            ? leader
+            : (c.nodes.find((n) => !killed.includes(n)) ?? c.nodes[0]!);
+        const role = victim === leader ? "the leader of KZ's ingress" : 'not a leader of it';
+        say(`fault: RabbitMQ node ${victim.nodename} killed (SIGKILL), ${role}`);
+        victim.kill();
+        counts.rabbitmq++;
+        killed.push(victim);
+        await sleep(15_000);
+        await victim.start();
+        say(`RabbitMQ node ${victim.nodename} back`);
+      }
+    };
+    const faults =
+      cluster !== undefined
+        ? nodeFaults(cluster)
+        : opts.outageS === undefined
+          ? mixedFaults()
+          : longOutage(opts.outageS);
 
     // Progress until everything is accounted for, or nothing moves for quietS after the last fault.
     let last = -1;
@@ -559,8 +621,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     for (const c of conns) await c.close();
     for (const g of [...cz, ...kz]) await g.stop();
     await proxy.close();
+    await balancer?.close();
     redis.kill();
     rabbit.kill();
+    cluster?.kill();
   }
 }
 

@@ -135,6 +135,31 @@ export class ChaosRabbit {
       .map((l) => l.split('\t'));
   }
 
+  /** Run `rabbitmqctl -n <this node> <args>` (the node's own environment). */
+  private async ctl(args: string[]): Promise<string> {
+    const { stdout } = await run('rabbitmqctl', ['-n', this.nodename, ...args], {
+      env: this.env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    return stdout;
+  }
+
+  /** Join the cluster `seed` belongs to (this node's data is reset by RabbitMQ when it joins). */
+  async joinCluster(seed: ChaosRabbit): Promise<void> {
+    await this.ctl(['stop_app']);
+    await this.ctl(['join_cluster', seed.nodename]);
+    await this.ctl(['start_app']);
+    await this.ctl(['await_startup']);
+  }
+
+  /** The node name of the leader of a quorum queue, asked of this node; undefined when it has none. */
+  async queueLeader(queue: string): Promise<string | undefined> {
+    const rows = await this.list('queues', ['name', 'leader']);
+    const leader = rows.find(([name]) => name === queue)?.[1]?.trim();
+    return leader === undefined || leader === '' ? undefined : leader;
+  }
+
   /**
    * The client-side port of the connection whose consumer on `queue` is the active one (a queue with
    * `x-single-active-consumer`), or undefined when there is none. Asked of rabbitmqctl, asynchronously:
@@ -150,6 +175,50 @@ export class ChaosRabbit {
     const connections = await this.list('connections', ['pid', 'peer_port']);
     const port = Number(connections.find(([pid]) => pid === connection)?.[1]);
     return Number.isInteger(port) && port > 0 ? port : undefined;
+  }
+}
+
+/**
+ * A RabbitMQ cluster of its own on this machine: `size` nodes (ports, names and data folders of their
+ * own; the machine's Erlang cookie), the second and later joined to the first with
+ * `rabbitmqctl join_cluster`. docs/cluster.md, "A cluster on one machine", has the same steps by hand.
+ */
+export class ChaosCluster {
+  private constructor(readonly nodes: ChaosRabbit[]) {}
+
+  static async create(dir: string, size: number): Promise<ChaosCluster> {
+    const nodes: ChaosRabbit[] = [];
+    for (let i = 0; i < size; i++) {
+      nodes.push(new ChaosRabbit(join(dir, `rabbitmq-${i + 1}`), await freePort(), await freePort()));
+    }
+    return new ChaosCluster(nodes);
+  }
+
+  /** Start every node and join the others to the first. */
+  async start(): Promise<void> {
+    const [seed, ...rest] = this.nodes;
+    await seed!.start();
+    for (const node of rest) {
+      await node.start();
+      await node.joinCluster(seed!);
+    }
+  }
+
+  /** The node that leads a quorum queue now, asked of the first node that answers. */
+  async leaderOf(queue: string): Promise<ChaosRabbit | undefined> {
+    for (const asked of this.nodes) {
+      try {
+        const name = await asked.queueLeader(queue);
+        return this.nodes.find((n) => n.nodename === name);
+      } catch {
+        // that node is down; ask the next
+      }
+    }
+    return undefined;
+  }
+
+  kill(): void {
+    for (const n of this.nodes) n.kill();
   }
 }
 

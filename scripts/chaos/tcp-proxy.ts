@@ -1,6 +1,8 @@
 /**
  * A TCP proxy the tests own, between a gateway and a broker, so a link can be cut (every socket
- * destroyed, new ones refused) and restored without touching the broker itself.
+ * destroyed, new ones refused) and restored without touching the broker itself. Given several ports
+ * (the nodes of a cluster), it stands in for a load balancer: each new connection goes to the next
+ * node in turn that accepts it.
  */
 import net from 'node:net';
 
@@ -10,31 +12,64 @@ export class TcpProxy {
   private server: net.Server | undefined;
   port = 0;
 
+  private readonly targetPorts: readonly number[];
+  private next = 0;
+
   constructor(
     private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
+    targetPort: number | readonly number[],
+  ) {
+    this.targetPorts = typeof targetPort === 'number' ? [targetPort] : targetPort;
+  }
+
+  /** Connect to the first target, from the next in turn, that accepts; undefined when none does. */
+  private async dial(): Promise<net.Socket | undefined> {
+    const start = this.next++;
+    for (let i = 0; i < this.targetPorts.length; i++) {
+      const port = this.targetPorts[(start + i) % this.targetPorts.length]!;
+      const socket = await new Promise<net.Socket | undefined>((resolve) => {
+        const s = net.connect(port, this.targetHost);
+        s.once('connect', () => resolve(s));
+        s.once('error', () => {
+          s.destroy();
+          resolve(undefined);
+        });
+      });
+      if (socket !== undefined) return socket;
+    }
+    return undefined;
+  }
 
   async start(port = 0): Promise<this> {
-    this.server = net.createServer((client) => {
-      if (!this.open) {
-        client.destroy();
-        return;
-      }
-      const upstream = net.connect(this.targetPort, this.targetHost);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
+    this.server = net.createServer((client) => void this.accept(client));
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.port = (this.server.address() as net.AddressInfo).port;
     return this;
+  }
+
+  private async accept(client: net.Socket): Promise<void> {
+    client.on('error', () => client.destroy());
+    if (!this.open) {
+      client.destroy();
+      return;
+    }
+    client.pause();
+    this.sockets.add(client);
+    client.on('close', () => this.sockets.delete(client));
+    const upstream = await this.dial();
+    if (upstream === undefined || !this.open || client.destroyed) {
+      upstream?.destroy();
+      client.destroy();
+      return;
+    }
+    this.sockets.add(upstream);
+    upstream.on('close', () => this.sockets.delete(upstream));
+    upstream.on('error', () => upstream.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.resume();
   }
 
   /** An amqp:// URL through this proxy. */
