@@ -62,7 +62,7 @@ export async function loadFacts(
         )
       ).flat(),
     ),
-    gate: gate === undefined ? { consentUntil: new Map(), origins: new Map() } : await gateFacts(ctx, gate),
+    gate: gate === undefined ? { consents: new Map(), origins: new Map() } : await gateFacts(ctx, gate),
   };
 }
 
@@ -95,10 +95,8 @@ async function gateFacts(ctx: GatewayContext, gate: NonNullable<Lookups['gate']>
     await Promise.all(gate.identifierHashes.map(async (h) => [h, await provenance.originsOf(h)] as const)),
   );
   const refs = [...new Set([...gate.references, ...[...origins.values()].flat()])];
-  const consentUntil = new Map(
-    await Promise.all(
-      refs.map(async (r) => [r, await provenance.consentUntil(r, gate.destination)] as const),
-    ),
+  const consents = new Map(
+    await Promise.all(refs.map(async (r) => [r, await provenance.consentOf(r, gate.destination)] as const)),
   );
-  return { consentUntil, origins };
+  return { consents, origins };
 }
