@@ -34,7 +34,8 @@ export const MIN_IDENTIFIER_KEY_LENGTH = 32;
 const MIN_DISTINCT_CHARACTERS = 8;
 
 /** How to make an identifier key, as the issues and docs/security.md say it. */
-export const IDENTIFIER_KEY_HOWTO = 'generate one with `openssl rand -base64 32` and set ACCORD_IDENTIFIER_KEY';
+export const IDENTIFIER_KEY_HOWTO =
+  'generate one with `openssl rand -base64 32` and set ACCORD_IDENTIFIER_KEY';
 
 const isTls = (url: string) => /^amqps:\/\//i.test(url);
 
@@ -42,7 +43,9 @@ const isTls = (url: string) => /^amqps:\/\//i.test(url);
 export function transportIssues(c: CheckedConfig): string[] {
   const issues: string[] = [];
   if (c.amqp.tls !== undefined && !isTls(c.amqp.url)) {
-    issues.push('amqp.url: amqp.tls is set, so the URL must be amqps:// (with amqp:// the TLS options are unused)');
+    issues.push(
+      'amqp.url: amqp.tls is set, so the URL must be amqps:// (with amqp:// the TLS options are unused)',
+    );
   }
   if (c.peer.tls !== undefined && !isTls(c.peer.amqpUrl)) {
     issues.push(
@@ -72,7 +75,9 @@ export function productionIssues(c: CheckedConfig, env: Env): string[] {
   }
   const problem = identifierKeyProblem(c.policy.identifierKey);
   if (problem !== undefined) {
-    issues.push(`policy.identifierKey: ${problem}; refused with NODE_ENV=production: ${IDENTIFIER_KEY_HOWTO}`);
+    issues.push(
+      `policy.identifierKey: ${problem}; refused with NODE_ENV=production: ${IDENTIFIER_KEY_HOWTO}`,
+    );
   }
   return issues;
 }

@@ -45,13 +45,19 @@ describe('config: the identifier key', () => {
   it('refuses the test-only key with NODE_ENV=production, and says how to make one', () => {
     const issues = issuesOf(raw('cz'), production({ ACCORD_IDENTIFIER_KEY: TEST_ONLY_IDENTIFIER_KEY }));
     expect(issues).to.have.length(1);
-    expect(issues[0]).to.match(/^policy\.identifierKey: the key is test-only material; refused with NODE_ENV=production/);
+    expect(issues[0]).to.match(
+      /^policy\.identifierKey: the key is test-only material; refused with NODE_ENV=production/,
+    );
     expect(issues[0]).to.include('openssl rand -base64 32');
     expect(issues[0]).not.to.include(TEST_ONLY_IDENTIFIER_KEY);
   });
 
   it('refuses a key that is plainly not random with NODE_ENV=production, never repeating it', () => {
-    for (const key of ['a'.repeat(40), 'abcabcabcabcabcabcabcabcabcabcabcabc', 'my-example-key-my-example-key-12345']) {
+    for (const key of [
+      'a'.repeat(40),
+      'abcabcabcabcabcabcabcabcabcabcabcabc',
+      'my-example-key-my-example-key-12345',
+    ]) {
       const issues = issuesOf(raw('kz'), production({ ACCORD_IDENTIFIER_KEY: key }));
       expect(issues, key).to.have.length(1);
       expect(issues[0]).to.match(/^policy\.identifierKey: /);
@@ -143,7 +149,9 @@ describe('accord config check in production', function () {
       ACCORD_PEER_AMQP_URL: undefined,
     });
     expect(r.code).to.equal(2);
-    expect(r.stderr).to.include('policy.identifierKey: environment variable ACCORD_IDENTIFIER_KEY is not set');
+    expect(r.stderr).to.include(
+      'policy.identifierKey: environment variable ACCORD_IDENTIFIER_KEY is not set',
+    );
   });
 
   it('refuses the test-only key and a plaintext peer in production, each with its path', async () => {

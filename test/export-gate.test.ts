@@ -25,7 +25,12 @@ describe('the export gate against two gateways (Art. 11(2), 10(6))', function ()
 
   /** Export from CZ's cz-pp-ipc and wait for the verdict: `sent` or `rejected`. */
   async function exportFromCz(key: string, body: Record<string, unknown>): Promise<StatusEvent> {
-    await czIpc.client.exportTo({ idempotencyKey: key, from: 'cz-pp-ipc', kind: 'export', body: body as never });
+    await czIpc.client.exportTo({
+      idempotencyKey: key,
+      from: 'cz-pp-ipc',
+      kind: 'export',
+      body: body as never,
+    });
     return czIpc.events.waitFor(
       (e) => e.idempotencyKey === key && (e.type === 'sent' || e.type === 'rejected'),
       10_000,
@@ -102,7 +107,11 @@ describe('the export gate against two gateways (Art. 11(2), 10(6))', function ()
       summary: 'stolen KZ passport',
       travelDocuments: [{ number: DOCUMENT, type: 'passport', status: 'stolen' }],
     });
-    expect(ev).to.include({ type: 'rejected', code: 'policy.onward_transfer_blocked', path: 'body.references.0' });
+    expect(ev).to.include({
+      type: 'rejected',
+      code: 'policy.onward_transfer_blocked',
+      path: 'body.references.0',
+    });
     const unlisted = await exportFromCz('gate-rec-2', { destination: 'nowhere', summary: 'x' });
     expect(unlisted).to.include({ type: 'rejected', code: 'policy.unknown_destination' });
 
@@ -123,7 +132,10 @@ describe('the export gate against two gateways (Art. 11(2), 10(6))', function ()
     // Each blocked variant above is recorded too, and no record holds an identifier.
     for (const key of ['gate-doc-0', 'gate-name-0']) {
       const id = czIpc.events.items.find((e) => e.idempotencyKey === key)?.messageId;
-      expect(records.some((r) => r.messageId === id && String(r.reason).includes('blocked')), key).to.equal(true);
+      expect(
+        records.some((r) => r.messageId === id && String(r.reason).includes('blocked')),
+        key,
+      ).to.equal(true);
     }
     const text = JSON.stringify(records);
     for (const secret of ['A9BC4B5', 'ovákov', 'ovakov', 'NOVAK', BORN]) expect(text).not.to.include(secret);
@@ -190,14 +202,26 @@ describe('the export gate against two gateways (Art. 11(2), 10(6))', function ()
       },
     };
     const { messageId: expiredId } = await kzNcb.client.submit(expired as SubmissionInput);
-    const ev = await kzNcb.events.waitFor((e) => e.idempotencyKey === key, 10_000, 'the answer to the consent');
+    const ev = await kzNcb.events.waitFor(
+      (e) => e.idempotencyKey === key,
+      10_000,
+      'the answer to the consent',
+    );
     expect(ev).to.include({ type: 'rejected', code: 'policy.consent_expired', path: 'body.validUntil' });
     // A refusal (granted: false) names no validity that matters; it still goes.
-    const refusal = { ...expired, idempotencyKey: 'gate-consent-refused', body: { ...expired.body, granted: false } };
+    const refusal = {
+      ...expired,
+      idempotencyKey: 'gate-consent-refused',
+      body: { ...expired.body, granted: false },
+    };
     const { messageId: refusalId } = await kzNcb.client.submit(refusal as SubmissionInput);
     await czIpc.inbox.waitFor((d) => d.envelope.id === refusalId, 10_000, 'the refusal at CZ');
     expect(czIpc.inbox.items.map((d) => d.envelope.id)).not.to.include(expiredId);
-    const late = await exportFromCz('gate-late', { destination: 'europol', references: [personMessage], summary: 'x' });
+    const late = await exportFromCz('gate-late', {
+      destination: 'europol',
+      references: [personMessage],
+      summary: 'x',
+    });
     expect(late).to.include({ type: 'rejected', code: 'policy.onward_transfer_blocked' });
   });
 });

@@ -332,7 +332,9 @@ describe('store/redis-connect: Redis through Sentinel', function () {
 describe('config: redis.sentinel', () => {
   const raw = () => JSON.parse(readFileSync(join(ROOT, 'config', 'kz.json'), 'utf8')) as Record<string, any>;
   const issuesOf = (data: unknown) => {
-    const check = checkConfigData(data, join(ROOT, 'config'), { ACCORD_IDENTIFIER_KEY: TEST_ONLY_IDENTIFIER_KEY });
+    const check = checkConfigData(data, join(ROOT, 'config'), {
+      ACCORD_IDENTIFIER_KEY: TEST_ONLY_IDENTIFIER_KEY,
+    });
     return check.ok ? [] : check.issues;
   };
 

@@ -19,7 +19,9 @@ export function configOf(
 ): Config {
   const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<string, any>;
   tweak(raw);
-  const check = checkConfigData(raw, join(ROOT, 'config'), { ACCORD_IDENTIFIER_KEY: TEST_ONLY_IDENTIFIER_KEY });
+  const check = checkConfigData(raw, join(ROOT, 'config'), {
+    ACCORD_IDENTIFIER_KEY: TEST_ONLY_IDENTIFIER_KEY,
+  });
   if (!check.ok) throw new Error(check.issues.join('\n'));
   return check.config;
 }

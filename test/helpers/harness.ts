@@ -13,12 +13,7 @@ import amqp, { type GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { names, type Config } from '../../src/config.js';
-import {
-  PARTY_TAGS,
-  TEST_ONLY_IDENTIFIER_KEY,
-  checkedPair,
-  configPair,
-} from '../../src/demo/config-pair.js';
+import { PARTY_TAGS, TEST_ONLY_IDENTIFIER_KEY, checkedPair, configPair } from '../../src/demo/config-pair.js';
 import { Gateway } from '../../src/gateway.js';
 import { ownExchanges, ownQueues, queueArgs, retiredQueues } from '../../src/topology.js';
 import { CaseSystemClient, isDestroyOrder } from '../../src/client/index.js';

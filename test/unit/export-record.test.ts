@@ -110,7 +110,10 @@ describe('kinds/onward-transfer: the records and events of the export gate (Art.
   it('names the covered message for a consent recorded before consent ids were kept', () => {
     const d = decideExport(
       {},
-      { ...receivedFromPeer, gate: { consents: new Map([[REF, { validUntil: at(DAY) }]]), origins: new Map() } },
+      {
+        ...receivedFromPeer,
+        gate: { consents: new Map([[REF, { validUntil: at(DAY) }]]), origins: new Map() },
+      },
     );
     expect((d as Extract<LocalDecision, { action: 'carry-out' }>).deliveries[0]).to.deep.nested.include({
       'record.consents': [REF],
