@@ -20,5 +20,7 @@ COPY config ./config
 # owned by the gateway's user (see docker-compose.yml).
 RUN mkdir -p /app/certs-example && chown node:node /app/certs-example
 USER node
+# Production mode refuses test-only material: set ACCORD_IDENTIFIER_KEY (openssl rand -base64 32; the
+# configs have no default) and an amqps:// ACCORD_PEER_AMQP_URL, and mount real keys (docs/security.md).
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
 CMD ["start", "--config", "config/cz.json"]

@@ -7,6 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { IDENTIFIER_KEY_HOWTO, identifierKeyProblem } from './config-production.js';
 import { names, type Config } from './config.js';
 import { AccordError } from './errors.js';
 import { loadKeyRing, watchKeys } from './keys/watch.js';
@@ -162,8 +163,14 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     onWritable: () => log.warn({ code: 'infra.audit_unwritable' }, 'the audit log is writable again'),
   });
   closers.add(() => audit.close());
+  const keyProblem = identifierKeyProblem(config.policy.identifierKey);
   if (config.policy.identifierKey === undefined) {
     log.warn('policy.identifierKey is not set: the export gate checks declared references only (Art. 11(2))');
+  } else if (keyProblem !== undefined) {
+    // Refused with NODE_ENV=production (config-production.ts); outside it, said once at start.
+    log.warn(
+      `policy.identifierKey: ${keyProblem}; whoever reads Redis can test guessed identifiers against it. Never in production: ${IDENTIFIER_KEY_HOWTO}`,
+    );
   }
   const local = await openBroker('local', config, log);
   closers.add(() => local.close());

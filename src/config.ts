@@ -12,6 +12,7 @@ import { DirectoryEntry } from './domain/messages.js';
 import { CONTENT_ENCRYPTION_ALGS, KEY_ENCRYPTION_ALGS, SIGNATURE_ALGS } from './crypto/profile.js';
 import { AccordError } from './errors.js';
 import { formatPath, parseJson } from './domain/parse.js';
+import { productionIssues, transportIssues } from './config-production.js';
 
 /** A config file larger than this is refused before it is parsed. */
 export const MAX_CONFIG_BYTES = 256 * 1024;
@@ -184,7 +185,7 @@ export const ConfigSchema = z
        * @defaultValue classic
        */
       queueType: z.enum(['classic', 'quorum']).default('classic'),
-      /** TLS for an amqps:// url. */
+      /** TLS for the broker connection; the url must then be amqps:// (amqplib picks TLS by the scheme). */
       tls: TlsSection.optional(),
     }),
     redis: RedisSection,
@@ -229,10 +230,16 @@ export const ConfigSchema = z
       }),
     peer: z.strictObject({
       party: PartyId,
-      /** The peer gateway's broker, where its `accord.ingress` queue lives. */
+      /**
+       * The peer gateway's broker, where its `accord.ingress` queue lives; amqps:// with `tls`, and
+       * always with NODE_ENV=production.
+       */
       amqpUrl: AmqpUrl,
       namespace: Namespace.optional(),
-      /** TLS for an amqps:// amqpUrl: the peer link is mutually authenticated with client certificates. */
+      /**
+       * TLS for the peer link, mutually authenticated with client certificates; `amqpUrl` must then be
+       * amqps:// (amqplib picks TLS by the scheme).
+       */
       tls: TlsSection.optional(),
       /** The peer's public JWK Set, pinned: the only keys its messages are verified with. */
       publicJwks: z.string().min(1),
@@ -318,7 +325,10 @@ export const ConfigSchema = z
           .default([]),
         /**
          * Secret for the keyed hashes (HMAC-SHA256) of identifiers received from the peer, which the
-         * export gate matches (Art. 11(2)); at least 32 characters, from the environment.
+         * export gate matches (Art. 11(2)); at least 32 characters, from the environment: the shipped
+         * configs read `${ACCORD_IDENTIFIER_KEY}`, with no default. Generate it with `openssl rand
+         * -base64 32`; with NODE_ENV=production a test-only key is refused. A new key forgets the
+         * identifiers remembered under the old one (docs/security.md).
          */
         identifierKey: z.string().min(32).optional(),
         /** Art. 9(1): hours within which the written request must confirm an oral one. @defaultValue 24 */
@@ -573,7 +583,11 @@ function deepFreeze<T>(o: T): T {
 /** Result of checking a config: the config when valid, otherwise every problem as `path: message`. */
 export type ConfigCheck = { ok: true; config: Config } | { ok: false; issues: string[] };
 
-/** Check raw config data; relative key paths are resolved against `baseDir`. */
+/**
+ * Check raw config data; relative key paths are resolved against `baseDir`. Besides the schema, the
+ * checks of src/config-production.ts: TLS options only over `amqps://`, and with `NODE_ENV=production`
+ * (read from `env`) a TLS peer link and an identifier key that is not test-only material.
+ */
 export function checkConfigData(raw: unknown, baseDir: string, env: Env = process.env): ConfigCheck {
   const issues: string[] = [];
   const substituted = substituteEnv(raw, env, [], issues);
@@ -588,6 +602,9 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   }
   if (issues.length > 0 || !result.success) return { ok: false, issues };
   const c = result.data;
+  // Beyond the schema: TLS options only over amqps://; with NODE_ENV=production, no test-only material.
+  const beyond = [...transportIssues(c), ...productionIssues(c, env)];
+  if (beyond.length > 0) return { ok: false, issues: beyond };
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   c.keys.privateJwks = abs(c.keys.privateJwks);
   if (c.keys.passphraseFile !== undefined) c.keys.passphraseFile = abs(c.keys.passphraseFile);

@@ -27,6 +27,8 @@ export const ERROR_CODES = {
     'Art. 11(2): the export passes on information received from the peer without its unexpired written consent for that destination.',
   'policy.unknown_destination':
     'Art. 11(2): the destination is not a third state or organisation listed in the config.',
+  'policy.consent_expired':
+    'Art. 10(1), 11(2): a granted consent whose validUntil has already passed; it would cover nothing and is not sent.',
   'policy.review_unknown': 'Art. 9(4): no request is held for review under this id.',
   'policy.review_decided': 'Art. 9(4): the held request was already decided by another decision.',
   'policy.review_unavailable':

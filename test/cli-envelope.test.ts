@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -447,6 +448,9 @@ describe('cli: envelope and keys at rest', function () {
         '',
         {
           NODE_ENV: 'production',
+          // What production requires of the config besides the keys (src/config-production.ts).
+          ACCORD_IDENTIFIER_KEY: randomBytes(32).toString('base64'),
+          ACCORD_PEER_AMQP_URL: 'amqps://guest:guest@127.0.0.1:5671',
         },
       );
       expect(r.code).to.equal(2);

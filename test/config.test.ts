@@ -2,12 +2,16 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkConfigData, loadConfig, names } from '../src/config.js';
+import { TEST_ONLY_IDENTIFIER_KEY } from '../src/demo/config-pair.js';
 import { AccordError } from '../src/errors.js';
 import { ROOT } from './helpers/harness.js';
 
+/** The shipped configs read the identifier key from the environment, with no default. */
+const ENV = { ACCORD_IDENTIFIER_KEY: TEST_ONLY_IDENTIFIER_KEY };
+
 const raw = (party: 'cz' | 'kz') =>
   JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<string, any>;
-const issuesOf = (data: unknown, env: Record<string, string> = {}) => {
+const issuesOf = (data: unknown, env: Record<string, string> = ENV) => {
   const check = checkConfigData(data, join(ROOT, 'config'), env);
   return check.ok ? [] : check.issues;
 };
@@ -15,7 +19,7 @@ const issuesOf = (data: unknown, env: Record<string, string> = {}) => {
 describe('config', () => {
   it('accepts both shipped configs and fills the defaults', () => {
     for (const party of ['cz', 'kz'] as const) {
-      const c = loadConfig(join(ROOT, 'config', `${party}.json`), {});
+      const c = loadConfig(join(ROOT, 'config', `${party}.json`), ENV);
       expect(c.crypto.signatureAlgs).to.deep.equal(['ES256']);
       expect(c.amqp.prefetch).to.equal(64);
       expect(c.keys.privateJwks).to.equal(join(ROOT, 'certs-example', party, 'private.jwks.json'));
@@ -23,7 +27,7 @@ describe('config', () => {
   });
 
   it('is frozen once loaded', () => {
-    const c = loadConfig(join(ROOT, 'config', 'cz.json'), {});
+    const c = loadConfig(join(ROOT, 'config', 'cz.json'), ENV);
     expect(Object.isFrozen(c.authorities[0])).to.equal(true);
   });
 
@@ -46,9 +50,9 @@ describe('config', () => {
   it('takes URLs and secrets from the environment, and names a missing variable', () => {
     const c = raw('cz');
     c.amqp.url = '${MY_AMQP}';
-    const check = checkConfigData(c, join(ROOT, 'config'), { MY_AMQP: 'amqp://u:p@broker:5672' });
+    const check = checkConfigData(c, join(ROOT, 'config'), { ...ENV, MY_AMQP: 'amqp://u:p@broker:5672' });
     expect(check.ok && check.config.amqp.url).to.equal('amqp://u:p@broker:5672');
-    expect(issuesOf(c, {})).to.deep.equal(['amqp.url: environment variable MY_AMQP is not set']);
+    expect(issuesOf(c)).to.deep.equal(['amqp.url: environment variable MY_AMQP is not set']);
   });
 
   it('refuses duplicate authority ids and a peer that is this party', () => {

@@ -131,7 +131,8 @@ describe('policy/onward-transfer (Art. 11(2)): the export gate', () => {
     const out = (await drainQueue(exportQueue('interpol'))).map(
       (b) => JSON.parse(b.toString()) as Record<string, any>,
     );
-    expect(out.map((o) => o.consents as string[])).to.deep.equal([[received]]);
+    // The record names the consent relied on: the provider's consent message.
+    expect(out.map((o) => o.consents as string[])).to.deep.equal([[consentId]]);
 
     const elsewhere = await exportFromCz('exp-6', {
       destination: 'europol',
@@ -140,7 +141,7 @@ describe('policy/onward-transfer (Art. 11(2)): the export gate', () => {
     });
     expect(elsewhere).to.include({ type: 'rejected', code: 'policy.onward_transfer_blocked' });
 
-    // A consent that has run out no longer covers anything.
+    // A consent that has already run out covers nothing: the provider's gateway refuses to send it.
     const expired = {
       ...consent,
       idempotencyKey: 'consent-expired',
@@ -150,8 +151,13 @@ describe('policy/onward-transfer (Art. 11(2)): the export gate', () => {
         validUntil: new Date(Date.now() - 1000).toISOString(),
       },
     };
-    const { messageId: expiredId } = await kzNcb.client.submit(expired as SubmissionInput);
-    await czIpc.inbox.waitFor((d) => d.envelope.id === expiredId, 10_000, 'the expired consent at CZ');
+    await kzNcb.client.submit(expired as SubmissionInput);
+    const refused = await kzNcb.events.waitFor(
+      (e) => e.idempotencyKey === 'consent-expired',
+      10_000,
+      'the answer to the expired consent',
+    );
+    expect(refused).to.include({ type: 'rejected', code: 'policy.consent_expired' });
     const late = await exportFromCz('exp-7', {
       destination: 'europol',
       references: [received],

@@ -234,7 +234,7 @@ export class CaseSystemClient {
   /**
    * Art. 11(2): hand information to the export gate for a third state or international organisation.
    * The gateway publishes it to `accord.export.<destination>` only with the provider's consent; the
-   * events queue says `sent` or `rejected` (`policy.onward_transfer_blocked`).
+   * events queue says `accepted` then `sent` (released), or `rejected` (`policy.onward_transfer_blocked`).
    */
   async exportTo(submission: z.input<typeof ExportSubmission>): Promise<{ exportId: string }> {
     const exp = validate(ExportSubmission, submission, 'export');

@@ -17,6 +17,13 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.
 /** The shipped configs' folder, against which their relative paths resolve. */
 const CONFIG_DIR = join(ROOT, 'config');
 
+/**
+ * The identifier key of the demo and the tests: public, so test-only — refused with
+ * NODE_ENV=production (src/config-production.ts). The shipped configs have no default for
+ * `policy.identifierKey` (they read ACCORD_IDENTIFIER_KEY); the pairs built here fall back to this.
+ */
+export const TEST_ONLY_IDENTIFIER_KEY = 'test-only-identifier-key-not-for-production-use';
+
 /** A party of the pair, as the shipped config files are named. */
 export type PartyTag = 'cz' | 'kz';
 
@@ -28,6 +35,7 @@ export type RawConfig = Record<string, unknown> & {
   namespace: string;
   keys: Record<string, unknown> & { privateJwks: string };
   peer: Record<string, unknown> & { namespace: string; amqpUrl: string; publicJwks: string };
+  policy?: Record<string, unknown>;
   records?: Record<string, unknown>;
   admin?: Record<string, unknown>;
 };
@@ -43,8 +51,9 @@ export interface ConfigPairOptions {
 
 /**
  * Both parties' shipped configs in namespaces `<stem>-cz` / `<stem>-kz`, key paths absolute (so a
- * config means the same wherever it is written), and the private keys owner-only: git checks the
- * test-only keys out 0644, and the gateway refuses a key others can read.
+ * config means the same wherever it is written), the private keys owner-only (git checks the
+ * test-only keys out 0644, and the gateway refuses a key others can read), and the identifier key
+ * ACCORD_IDENTIFIER_KEY or else {@link TEST_ONLY_IDENTIFIER_KEY}.
  */
 export function configPair(stem: string, opts: ConfigPairOptions = {}): Record<PartyTag, RawConfig> {
   return { cz: partyConfig('cz', stem, opts), kz: partyConfig('kz', stem, opts) };
@@ -65,6 +74,8 @@ function partyConfig(party: PartyTag, stem: string, opts: ConfigPairOptions): Ra
   chmodSync(privateJwks, 0o600);
   raw.keys.privateJwks = privateJwks;
   raw.peer.publicJwks = resolve(CONFIG_DIR, raw.peer.publicJwks);
+  // The demo's and the tests' fallback; ACCORD_IDENTIFIER_KEY still wins when it is set.
+  raw.policy = { ...raw.policy, identifierKey: `\${ACCORD_IDENTIFIER_KEY:-${TEST_ONLY_IDENTIFIER_KEY}}` };
   return raw;
 }
 

@@ -78,7 +78,10 @@ export const ExportRecordSchema = z.strictObject({
   at: Timestamp,
   from: Address,
   destination: z.string().max(63),
-  /** The consents relied on, as `reference → destination` facts. */
+  /**
+   * The provider's written consents relied on (Art. 11(2)): the ids of its `consent` messages; for a
+   * consent recorded before the gateway kept their ids, the id of the message it covers.
+   */
   consents: z.array(z.string().max(200)),
   content: z.record(z.string(), z.unknown()),
 });

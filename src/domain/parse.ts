@@ -34,15 +34,19 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return path.map((p) => String(p)).join('.');
 }
 
-/** Validate against a strict schema; throws `schema.invalid` naming the first offending field. */
+/**
+ * Validate against a strict schema; throws `schema.invalid` naming the first offending field. An
+ * unknown key is reported at the object that holds it, as "unknown key": the key is input too, and may
+ * be personal data (a name used as a key), so it never reaches the path, the message, the log, a dead
+ * letter or an event.
+ */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  // An unknown key is reported at the key itself, not at the object holding it.
-  const at = issue?.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : (issue?.path ?? []);
-  const path = formatPath(at);
-  const message = `${what} is invalid at ${path || '(root)'}: ${issue?.message ?? 'invalid'}`;
+  const path = formatPath(issue?.path ?? []);
+  const why = issue?.code === 'unrecognized_keys' ? 'unknown key' : (issue?.message ?? 'invalid');
+  const message = `${what} is invalid at ${path || '(root)'}: ${why}`;
   throw new AccordError('schema.invalid', message, { path });
 }
 

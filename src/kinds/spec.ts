@@ -15,6 +15,7 @@ import type { StatusEvent } from '../domain/events.js';
 import type { MessageKind, SubmittableKind } from '../domain/messages.js';
 import type { Submission } from '../domain/submission.js';
 import type { OpenFacts } from '../crypto/open.js';
+import type { GateConsent } from '../policy/onward-transfer.js';
 import type { DecideOutcome } from '../policy/review.js';
 import type { AccordError } from '../errors.js';
 import type { z } from 'zod';
@@ -86,9 +87,9 @@ export interface Facts {
   readonly review: HeldReview | undefined;
   /** `kind:id` of the obligations met before, among those asked about. */
   readonly met: ReadonlySet<string>;
-  /** Art. 11(2): until when the provider consented (by message id), and where identifiers came from (by hash). */
+  /** Art. 11(2): the provider's consents (by the message they cover), and where identifiers came from (by hash). */
   readonly gate: {
-    consentUntil: ReadonlyMap<string, string | undefined>;
+    consents: ReadonlyMap<string, GateConsent | undefined>;
     origins: ReadonlyMap<string, readonly string[]>;
   };
 }
@@ -114,7 +115,7 @@ export type Effect =
   | { type: 'directory-pending'; update: PendingDirectoryUpdate }
   /** Art. 11(2): the keyed hashes of the identifiers received in a message, and a consent to pass it on. */
   | { type: 'identifiers'; messageId: string; hashes: string[]; ttlS: number }
-  | { type: 'consent'; reference: string; destination: string; validUntil: string }
+  | { type: 'consent'; reference: string; destination: string; validUntil: string; consentId: string }
   | { type: 'review-hold'; record: Omit<ReviewRecord, 'state'>; ttlS: number }
   /** A signed notice about a request, from the addressed authority to the requester. */
   | { type: 'notice'; request: EnvelopeOf<'request'>; what: string; content: NoticeContent }
@@ -226,7 +227,8 @@ export type Delivery =
 
 /** What is done with a submission the gateway keeps itself. */
 export type LocalDecision =
-  | { action: 'reject'; error: AccordError }
+  /** Rejected; `effects` (an Art. 10(6) record of a blocked export) are carried out before the rejection commits. */
+  | { action: 'reject'; error: AccordError; effects?: Effect[] }
   /** Carried out before: the client is told it is a duplicate. */
   | { action: 'duplicate' }
   /**

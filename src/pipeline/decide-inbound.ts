@@ -22,7 +22,8 @@ import { AccordError } from '../errors.js';
 import { receiveSpecOf, receiptedSpecOf } from '../kinds/index.js';
 import { toldOf } from '../kinds/receipts.js';
 import type { Delivery, Effect, EventTo, Facts, Intake } from '../kinds/spec.js';
-import { identifierHash, identifiers } from '../policy/onward-transfer.js';
+import { identifiers } from '../policy/identifiers.js';
+import { identifierHash } from '../policy/onward-transfer.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
 import type { Screening } from '../policy/screening.js';
 import { checkSensitiveData } from '../policy/sensitive-data.js';
@@ -328,15 +329,19 @@ function messageRecordEffect(env: Envelope, extra: Partial<AuditInput>): Effect 
   return { type: 'audit', record: messageRecord(env, 'in', extra) };
 }
 
-/** Art. 11(2): the keyed hashes of the identifiers a message carries, kept for the export gate. */
+/**
+ * Art. 11(2): the keyed hashes of the identifiers a message carries, in their normal forms
+ * (policy/identifiers.ts), kept for the export gate.
+ */
 function provenance(env: Envelope, facts: Facts): Effect[] {
   const { identifierKey, identifierRetentionDays } = facts.config.policy;
   if (identifierKey === undefined) return [];
+  const hashes = new Set(identifiers(env.body).map(({ id }) => identifierHash(identifierKey, id)));
   return [
     {
       type: 'identifiers',
       messageId: env.id,
-      hashes: identifiers(env.body).map(({ id }) => identifierHash(identifierKey, id)),
+      hashes: [...hashes],
       ttlS: identifierRetentionDays * 86_400,
     },
   ];

@@ -85,7 +85,7 @@ async function runEffect(ctx: GatewayContext, e: Effect, log: Logger): Promise<v
     case 'identifiers':
       return deps.provenance.rememberIdentifiers(e.messageId, e.hashes, e.ttlS);
     case 'consent':
-      return deps.provenance.recordConsent(e.reference, e.destination, e.validUntil);
+      return deps.provenance.recordConsent(e.reference, e.destination, e.validUntil, e.consentId);
     case 'review-hold':
       return deps.reviews.hold(e.record, e.ttlS);
     case 'notice':

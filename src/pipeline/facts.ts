@@ -56,7 +56,7 @@ export async function loadFacts(
       Promise.all(
         met.map(async (m) => ((await ctx.deps.deadlines.isMet(m.kind, m.id)) ? [`${m.kind}:${m.id}`] : [])),
       ),
-      gate === undefined ? { consentUntil: new Map(), origins: new Map() } : gateFacts(ctx, gate),
+      gate === undefined ? { consents: new Map(), origins: new Map() } : gateFacts(ctx, gate),
     ]);
   return {
     config: ctx.config,
@@ -105,10 +105,8 @@ async function gateFacts(ctx: GatewayContext, gate: NonNullable<Lookups['gate']>
     await Promise.all(gate.identifierHashes.map(async (h) => [h, await provenance.originsOf(h)] as const)),
   );
   const refs = [...new Set([...gate.references, ...[...origins.values()].flat()])];
-  const consentUntil = new Map(
-    await Promise.all(
-      refs.map(async (r) => [r, await provenance.consentUntil(r, gate.destination)] as const),
-    ),
+  const consents = new Map(
+    await Promise.all(refs.map(async (r) => [r, await provenance.consentOf(r, gate.destination)] as const)),
   );
-  return { consentUntil, origins };
+  return { consents, origins };
 }

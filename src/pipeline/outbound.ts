@@ -144,6 +144,8 @@ export class OutboundPipeline {
     }
     switch (decision.action) {
       case 'reject':
+        // Art. 10(6): what a rejection of its kind records (a blocked export), durable before the ack.
+        if (decision.effects !== undefined) await runEffects(ctx, decision.effects, this.log);
         return this.rejectOrThrow(tx, head, input, decision.error);
       case 'duplicate': {
         const at = ctx.deps.now().toISOString();

@@ -7,11 +7,14 @@
  * piece of information it carries that came from the peer is covered by the peer's unexpired written
  * consent for that destination: the messages it names, and — beyond what it declares — identifiers
  * (document numbers; names with dates of birth) that match keyed hashes of identifiers received from
- * the peer. Otherwise it is blocked with `policy.onward_transfer_blocked` and the field that caused it.
+ * the peer, both sides in their normal forms (policy/identifiers.ts). Otherwise it is blocked with
+ * `policy.onward_transfer_blocked` and the field that caused it. A passed export names the consents
+ * (the ids of the provider's `consent` messages) it relied on.
  */
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { ExportSubmission } from '../domain/submission.js';
 import { AccordError } from '../errors.js';
+import { exportIdentifiers } from './identifiers.js';
 
 /** What the gate needs to know about received information and consents (Redis in production). */
 export interface ProvenanceStore {
@@ -19,34 +22,20 @@ export interface ProvenanceStore {
   rememberIdentifiers(messageId: string, hashes: string[], ttlS: number): Promise<void>;
   /** The peer messages in which an identifier (by its keyed hash) was received. */
   originsOf(hash: string): Promise<string[]>;
-  /** Record the provider's consent to pass a message on to a destination until a time. */
-  recordConsent(reference: string, destination: string, validUntil: string): Promise<void>;
-  /** Until when the provider consented to pass a message on to a destination, if it did. */
-  consentUntil(reference: string, destination: string): Promise<string | undefined>;
+  /** Record the provider's consent (message `consentId`) to pass a message on to a destination until a time. */
+  recordConsent(reference: string, destination: string, validUntil: string, consentId: string): Promise<void>;
+  /** The provider's consent to pass a message on to a destination, if it gave one (the latest-expiring). */
+  consentOf(reference: string, destination: string): Promise<GateConsent | undefined>;
 }
 
-/** The identifiers in a body that the gate recognises, each with its path. */
-export function identifiers(body: unknown): { path: string; id: string }[] {
-  const b = body as {
-    persons?: { familyName: string; dateOfBirth?: string }[];
-    person?: { familyName: string; dateOfBirth?: string };
-    travelDocuments?: { number: string }[];
-    documents?: { number: string }[];
-  };
-  const out: { path: string; id: string }[] = [];
-  const person = (p: { familyName: string; dateOfBirth?: string }, path: string) => {
-    // A name alone identifies nobody; a name with a date of birth does.
-    if (p.dateOfBirth) out.push({ path, id: `person:${p.familyName.trim().toLowerCase()}|${p.dateOfBirth}` });
-  };
-  b.persons?.forEach((p, i) => person(p, `body.persons.${i}`));
-  if (b.person) person(b.person, 'body.person');
-  b.travelDocuments?.forEach((d, i) =>
-    out.push({ path: `body.travelDocuments.${i}.number`, id: `document:${d.number}` }),
-  );
-  b.documents?.forEach((d, i) =>
-    out.push({ path: `body.documents.${i}.number`, id: `document:${d.number}` }),
-  );
-  return out;
+/** A written consent of the provider as the gate relies on it. */
+export interface GateConsent {
+  validUntil: string;
+  /**
+   * The id of the provider's `consent` message; absent for a consent recorded before the gateway kept
+   * consent ids (the export record then names the message it covers instead).
+   */
+  consentId?: string | undefined;
 }
 
 /** The keyed hash under which an identifier is remembered (the identifier itself never is). */
@@ -72,8 +61,8 @@ export interface GateFacts {
   receivedFromPeer: (id: string) => boolean;
   /** Whether a message id is one this gateway sent itself. */
   sentByUs: (id: string) => boolean;
-  /** Until when the provider consented to pass a message on to the export's destination, if it did. */
-  consentUntil: (reference: string) => string | undefined;
+  /** The provider's consent to pass a message on to the export's destination, if it gave one. */
+  consentOf: (reference: string) => GateConsent | undefined;
   /** The peer messages in which an identifier (by its keyed hash) was received. */
   originsOf: (hash: string) => readonly string[];
   identifierKey: string | undefined;
@@ -83,10 +72,10 @@ export interface GateFacts {
 /** The keyed hashes of the identifiers in an export's body (what {@link GateFacts.originsOf} is asked). */
 export function exportIdentifierHashes(exp: ExportSubmission, identifierKey: string | undefined): string[] {
   if (identifierKey === undefined) return [];
-  return identifiers(exp.body).map(({ id }) => identifierHash(identifierKey, id));
+  return exportIdentifiers(exp.body).map(({ id }) => identifierHash(identifierKey, id));
 }
 
-/** Check an export; returns the consents relied on, or throws `policy.*`. */
+/** Check an export; returns the ids of the consents relied on, or throws `policy.*`. */
 export function checkOnwardTransfer(exp: ExportSubmission, g: GateFacts): string[] {
   const { destination, references } = exp.body;
   if (!g.destinations.has(destination)) {
@@ -96,9 +85,9 @@ export function checkOnwardTransfer(exp: ExportSubmission, g: GateFacts): string
   }
   const relied = new Set<string>();
   const covered = (ref: string) => {
-    const until = g.consentUntil(ref);
-    if (until === undefined || Date.parse(until) <= g.now.getTime()) return false;
-    relied.add(ref);
+    const consent = g.consentOf(ref);
+    if (consent === undefined || Date.parse(consent.validUntil) <= g.now.getTime()) return false;
+    relied.add(consent.consentId ?? ref);
     return true;
   };
   for (const [i, ref] of references.entries()) {
@@ -121,7 +110,7 @@ export function checkOnwardTransfer(exp: ExportSubmission, g: GateFacts): string
     }
   }
   if (g.identifierKey !== undefined) {
-    for (const { path, id } of identifiers(exp.body)) {
+    for (const { path, id } of exportIdentifiers(exp.body)) {
       for (const origin of g.originsOf(identifierHash(g.identifierKey, id))) {
         if (!covered(origin)) {
           throw new AccordError(

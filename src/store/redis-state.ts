@@ -1,7 +1,7 @@
 /** {@link MessageState} on Redis: one hash per message id, expiring after the message's lifetime. */
 import type { Redis } from 'ioredis';
 import type { Claim, HoldRecord, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
-import type { ProvenanceStore } from '../policy/onward-transfer.js';
+import type { GateConsent, ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 import type { ProbeMarks } from '../transport/delivered-log.js';
 
@@ -240,18 +240,36 @@ export class RedisProvenance implements ProvenanceStore {
     return this.redis.smembers(`${this.prefix}idh:${hash}`);
   }
 
-  async recordConsent(reference: string, destination: string, validUntil: string): Promise<void> {
+  async recordConsent(
+    reference: string,
+    destination: string,
+    validUntil: string,
+    consentId: string,
+  ): Promise<void> {
     const key = `${this.prefix}consent:${reference}`;
     // The latest expiry wins; a consent expires with its validity plus a day.
-    const current = await this.redis.hget(key, destination);
-    if (current !== null && Date.parse(current) >= Date.parse(validUntil)) return;
+    const current = parseConsent(await this.redis.hget(key, destination));
+    if (current !== undefined && Date.parse(current.validUntil) >= Date.parse(validUntil)) return;
     const ttlS = Math.max(60, Math.ceil((Date.parse(validUntil) - Date.now()) / 1000) + 86_400);
-    await this.redis.multi().hset(key, destination, validUntil).expire(key, ttlS).exec();
+    const value = JSON.stringify({ validUntil, consentId });
+    await this.redis.multi().hset(key, destination, value).expire(key, ttlS).exec();
   }
 
-  async consentUntil(reference: string, destination: string): Promise<string | undefined> {
-    return (await this.redis.hget(`${this.prefix}consent:${reference}`, destination)) ?? undefined;
+  async consentOf(reference: string, destination: string): Promise<GateConsent | undefined> {
+    return parseConsent(await this.redis.hget(`${this.prefix}consent:${reference}`, destination));
   }
+}
+
+/**
+ * A stored consent: `{"validUntil","consentId"}`, or — as earlier versions stored it — the bare
+ * `validUntil`, with no consent id.
+ */
+function parseConsent(value: string | null): GateConsent | undefined {
+  if (value === null) return undefined;
+  if (!value.startsWith('{')) return { validUntil: value };
+  const v = JSON.parse(value) as { validUntil?: unknown; consentId?: unknown };
+  if (typeof v.validUntil !== 'string') return undefined;
+  return { validUntil: v.validUntil, ...(typeof v.consentId === 'string' ? { consentId: v.consentId } : {}) };
 }
 
 /** {@link SuspensionStore} on Redis: one hash of notices by id, kept without expiry (Art. 17 is open-ended). */

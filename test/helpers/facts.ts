@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkConfigData, type Config } from '../../src/config.js';
+import { TEST_ONLY_IDENTIFIER_KEY } from '../../src/demo/config-pair.js';
 import type { Facts } from '../../src/kinds/spec.js';
 import { T0 } from './envelopes.js';
 
@@ -18,7 +19,9 @@ export function configOf(
 ): Config {
   const raw = JSON.parse(readFileSync(join(ROOT, 'config', `${party}.json`), 'utf8')) as Record<string, any>;
   tweak(raw);
-  const check = checkConfigData(raw, join(ROOT, 'config'), {});
+  const check = checkConfigData(raw, join(ROOT, 'config'), {
+    ACCORD_IDENTIFIER_KEY: TEST_ONLY_IDENTIFIER_KEY,
+  });
   if (!check.ok) throw new Error(check.issues.join('\n'));
   return check.config;
 }
@@ -39,7 +42,7 @@ export function factsOf(config: Config, over: Partial<Facts> = {}): Facts {
     termination: null,
     review: undefined,
     met: new Set(),
-    gate: { consentUntil: new Map(), origins: new Map() },
+    gate: { consents: new Map(), origins: new Map() },
     ...over,
   };
 }

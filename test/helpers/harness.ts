@@ -13,7 +13,7 @@ import amqp, { type GetMessage } from 'amqplib';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { names, type Config } from '../../src/config.js';
-import { PARTY_TAGS, checkedPair, configPair } from '../../src/demo/config-pair.js';
+import { PARTY_TAGS, TEST_ONLY_IDENTIFIER_KEY, checkedPair, configPair } from '../../src/demo/config-pair.js';
 import { Gateway } from '../../src/gateway.js';
 import { ownExchanges, ownQueues, queueArgs, retiredQueues } from '../../src/topology.js';
 import { CaseSystemClient, isDestroyOrder } from '../../src/client/index.js';
@@ -26,6 +26,10 @@ import { ENVELOPE_VERSION } from '../../src/domain/envelope.js';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const AMQP_URL = process.env.ACCORD_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const REDIS_URL = process.env.ACCORD_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+// The shipped configs read the identifier key from ACCORD_IDENTIFIER_KEY, with no default: the tests,
+// and the `accord` commands they run on those configs, use the test-only key unless one is set.
+process.env.ACCORD_IDENTIFIER_KEY ??= TEST_ONLY_IDENTIFIER_KEY;
 
 /** An example submission from examples/messages with a fresh idempotency key, as raw JSON to edit. */
 export function example(kind: string, key: string): Record<string, any> {

@@ -78,8 +78,9 @@ describe('kinds/onward-transfer: the export gate (Art. 11(2))', () => {
       ],
     ]),
   };
+  const CONSENT = '3c1d2e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f';
   const consent = (until: string) => ({
-    gate: { consentUntil: new Map([[REF, until]]), origins: new Map() },
+    gate: { consents: new Map([[REF, { validUntil: until, consentId: CONSENT }]]), origins: new Map() },
   });
 
   it('blocks a destination not listed in the config', async () => {
@@ -111,7 +112,7 @@ describe('kinds/onward-transfer: the export gate (Art. 11(2))', () => {
     expect(d.deliveries[0]).to.deep.nested.include({
       to: 'export',
       destination: 'interpol',
-      'record.consents': [REF],
+      'record.consents': [CONSENT],
     });
     expect(ofType(d.effects, 'audit')[0]!.record).to.deep.include({
       type: 'export-decision',
@@ -145,7 +146,7 @@ describe('kinds/onward-transfer: the export gate (Art. 11(2))', () => {
       references: [],
       travelDocuments: [{ number: 'N12345678', type: 'passport', status: 'stolen' }],
     };
-    const gate = { consentUntil: new Map(), origins: new Map([[hash, [REF]]]) };
+    const gate = { consents: new Map(), origins: new Map([[hash, [REF]]]) };
     await expectRejection(
       decide(exp(body), factsOf(cz, { gate })),
       'policy.onward_transfer_blocked',
