@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { z } from 'zod';
+import { ENVIRONMENT } from '../src/environment.js';
 import { ConfigSchema } from '../src/config.js';
 
 /** The parts of a JSON Schema node this page reads. */
@@ -143,6 +144,15 @@ export function renderConfigDoc(root: string): string {
     'prints every problem as `path: message` and exits 2. Any string may be `${NAME}` or `${NAME:-default}`,',
     'replaced from the environment before validation. Relative file paths are relative to the config file.',
     'Unknown keys are refused. `[]` marks the items of a list. The JSON Schema is `docs/schemas/config.schema.json`.',
+    '',
+    '## Environment variables',
+    '',
+    'Every variable Accord reads itself (`src/environment.ts`). Besides these, a config may name its own:',
+    '`admin.tokenEnv`, `keys.passphraseEnv`, and any `${NAME}` in a string.',
+    '',
+    '| variable | read by | meaning |',
+    '| --- | --- | --- |',
+    ...ENVIRONMENT.map((v) => `| \`${v.name}\` | ${cell(v.readBy)} | ${cell(v.meaning)} |`),
     '',
   ];
   const all = rows(json, '', true, []);

@@ -22,7 +22,11 @@ const SENSITIVE = [
 
 export const REDACT_PATHS = [...SENSITIVE, ...SENSITIVE.map((f) => `*.${f}`)];
 
-/** The root logger; each stage takes a child with `{ stage }`. */
+/**
+ * The root logger; each stage takes a child with `{ stage }`. Lines are JSON with the level by name
+ * (`"level":"warn"`) and the time in ISO 8601 UTC (`"time":"2026-12-04T18:20:00.000Z"`), so that a
+ * person and a log shipper read the same thing. `ACCORD_LOG_LEVEL` sets the level (default `info`).
+ */
 export function createLogger(opts: { level?: string; name?: string } = {}, dest?: DestinationStream): Logger {
   return pino(
     {
@@ -30,6 +34,8 @@ export function createLogger(opts: { level?: string; name?: string } = {}, dest?
       level: opts.level ?? process.env.ACCORD_LOG_LEVEL ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
     },
     dest ?? pino.destination(1),
   );

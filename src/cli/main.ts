@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `accord` command. */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAudit } from './audit.js';
 import { registerBroker } from './broker.js';
@@ -15,8 +16,39 @@ import { registerSend } from './send.js';
 import { registerStart } from './start.js';
 import { registerTreaty } from './treaty.js';
 
+/** The installed version, from the package's own package.json (two folders above dist/src/cli). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+/**
+ * Commander checks required options before unknown ones, so `--conifg x` was reported as a missing
+ * `--config`. Here the required options are checked after the unknown ones (in a preAction hook), with
+ * commander's own message, so a typo is named as what it is.
+ */
+function requiredAfterUnknown(cmd: Command): void {
+  for (const sub of cmd.commands) requiredAfterUnknown(sub);
+  const required = cmd.options.filter((o) => o.mandatory);
+  if (required.length === 0) return;
+  for (const o of required) o.mandatory = false;
+  cmd.hook('preAction', (_hooked, action) => {
+    if (action !== cmd) return;
+    for (const o of required) {
+      if (cmd.getOptionValue(o.attributeName()) === undefined) {
+        cmd.error(`error: required option '${o.flags}' not specified`, {
+          code: 'commander.missingMandatoryOptionValue',
+        });
+      }
+    }
+  });
+}
+
 const program = new Command('accord')
   .description('Accord: the CZ–KZ police-cooperation exchange gateway')
+  .version(version(), '-V, --version', 'print the version')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 registerStart(program);
@@ -31,6 +63,7 @@ registerDlq(program);
 registerStatus(program);
 registerAudit(program);
 registerTrace(program);
+requiredAfterUnknown(program);
 
 try {
   await program.parseAsync(process.argv);
