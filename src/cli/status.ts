@@ -85,81 +85,123 @@ async function summary(config: Config): Promise<Summary | undefined> {
   }
 }
 
+/** What `accord status` reports, as `--json` prints it (the text form says the same). */
+export interface StatusReport {
+  party: string;
+  namespace: string | undefined;
+  consuming: boolean;
+  readiness: string;
+  deadLetters: number;
+  heldForReview: number;
+  directoryUpdatesPending: number;
+  suspensionsInForce: { party: string; action: string }[];
+  destructions: { pastDeadline: number; pastGrace: number };
+  consentsPending: number;
+  termination: { party: string; effectiveAt: string } | null;
+  dashboard: Summary | undefined;
+  queues: (QueueFact & { retired: boolean })[];
+  healthy: boolean;
+}
+
+/** Read every fact `accord status` reports. */
+async function gather(config: Config, secrets: string | undefined, redis: Redis): Promise<StatusReport> {
+  const n = names(config.namespace);
+  const facts = await queueFacts(config, secrets);
+  await redis.connect().catch((err: unknown) => {
+    throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);
+  });
+  const reviews = await new RedisReviews(redis, n.redisPrefix).pending();
+  const updates = await new RedisDirectory(redis, n.redisPrefix).pending();
+  const now = Date.now();
+  const notices = (await new RedisSuspensions(redis, n.redisPrefix).list()).filter(
+    (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now,
+  );
+  const consuming = (facts.find((f) => f.queue === n.outbox)?.consumers ?? 0) > 0;
+  const dead = facts.find((f) => f.queue === n.dlq)?.messages ?? 0;
+  const ready = await readiness(config);
+  const ledger = new RedisLedger(redis, n.redisPrefix, 1);
+  const graceMs = config.dataProtection.destruction.confirmGraceHours * 3_600_000;
+  const due = await ledger.heldDueBefore(now);
+  const overdue = await ledger.heldDueBefore(now - graceMs);
+  const termination = await ledger.termination();
+  return {
+    party: config.party,
+    namespace: config.namespace,
+    consuming,
+    readiness: ready,
+    deadLetters: dead,
+    heldForReview: reviews.length,
+    directoryUpdatesPending: updates.length,
+    suspensionsInForce: notices.map((e) => ({ party: e.party, action: e.action })),
+    destructions: { pastDeadline: due, pastGrace: overdue },
+    consentsPending: await ledger.consentsPending(),
+    termination: termination ? { party: termination.party, effectiveAt: termination.effectiveAt } : null,
+    dashboard: await summary(config),
+    // The retired delivered-log is shown only while it exists.
+    queues: facts
+      .map((f) => ({ ...f, retired: f.queue === n.legacyDeliveredLog }))
+      .filter((f) => !(f.retired && f.messages === undefined)),
+    healthy: consuming && dead === 0 && overdue === 0 && (ready === 'ready' || !config.admin),
+  };
+}
+
+/** The report as lines for a terminal. */
+function render(r: StatusReport): string[] {
+  const lines = [
+    `Accord gateway ${r.party}${r.namespace ? ` (namespace ${r.namespace})` : ''}`,
+    `  gateway consuming:   ${r.consuming ? 'yes' : 'NO (is it running?)'}`,
+    `  readiness:           ${r.readiness}`,
+    `  dead letters:        ${r.deadLetters}${r.deadLetters > 0 ? '  (accord dlq list)' : ''}`,
+    `  held for review:     ${r.heldForReview}`,
+    `  directory updates:   ${r.directoryUpdatesPending} waiting for approval${r.directoryUpdatesPending > 0 ? ' (accord directory pending)' : ''}`,
+    `  Art. 17 in force:    ${r.suspensionsInForce.length === 0 ? 'none' : r.suspensionsInForce.map((e) => `${e.party} ${e.action}`).join(', ')}`,
+    `  Art. 10(5) destroy:   ${r.destructions.pastDeadline} past their deadline, ${r.destructions.pastGrace} of them past the confirmation grace`,
+    `  consents pending:    ${r.consentsPending}`,
+  ];
+  if (r.termination) {
+    lines.push(`  Art. 18 termination: by ${r.termination.party}, effective ${r.termination.effectiveAt}`);
+  }
+  const dash = r.dashboard;
+  if (dash) {
+    lines.push(`  in flight:           ${dash.inFlight} awaiting a receipt; ${dash.failed.noReceipt} failed`);
+    for (const x of dash.refusals.slice(0, 5)) {
+      lines.push(`  refused:             ${x.at} ${x.messageId} (${x.grounds.join(', ')}; ${x.decidedBy})`);
+    }
+    for (const a of dash.alerts.slice(0, 5)) {
+      lines.push(`  alert:               ${a.at} ${a.code} ${a.messageId ?? a.kid ?? ''}`.trimEnd());
+    }
+    for (const k of dash.keys) {
+      const left = k.daysLeft === undefined ? '' : `, ${k.daysLeft} days left`;
+      lines.push(`  key:                 ${k.owner} ${k.use} ${k.kid} ${k.state}${left}`);
+    }
+  }
+  lines.push('  queues (messages / consumers):');
+  for (const f of r.queues) {
+    lines.push(
+      `    ${f.queue.padEnd(48)} ${f.messages === undefined ? 'missing' : `${f.messages} / ${f.consumers}`}` +
+        (f.retired ? '  (retired: delete once no older gateway runs; docs/operator.md)' : ''),
+    );
+  }
+  return lines;
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('the gateway at a glance: consumers, queues, dead letters, reviews, directory, treaty state')
     .requiredOption('--config <file>', 'the gateway config')
     .option('--secrets <file>', SECRETS_HELP)
-    .action(async (opts: { config: string; secrets?: string }) => {
+    .option('--json', 'print the report as one JSON object (the same facts, for scripts)')
+    .action(async (opts: { config: string; secrets?: string; json?: boolean }) => {
       let redis: Redis | undefined;
       try {
         const config = loadConfig(opts.config);
-        const n = names(config.namespace);
-        const out = (line: string) => process.stdout.write(`${line}\n`);
-        const facts = await queueFacts(config, opts.secrets);
         redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
-        await redis.connect().catch((err: unknown) => {
-          throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);
-        });
-        const reviews = await new RedisReviews(redis, n.redisPrefix).pending();
-        const updates = await new RedisDirectory(redis, n.redisPrefix).pending();
-        const now = Date.now();
-        const notices = (await new RedisSuspensions(redis, n.redisPrefix).list()).filter(
-          (e) => e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now,
-        );
-        const consuming = (facts.find((f) => f.queue === n.outbox)?.consumers ?? 0) > 0;
-        const dead = facts.find((f) => f.queue === n.dlq)?.messages ?? 0;
-        const ready = await readiness(config);
-        const ledger = new RedisLedger(redis, n.redisPrefix, 1);
-        const graceMs = config.dataProtection.destruction.confirmGraceHours * 3_600_000;
-        const due = await ledger.heldDueBefore(now);
-        const overdue = await ledger.heldDueBefore(now - graceMs);
-        const consents = await ledger.consentsPending();
-        const termination = await ledger.termination();
-        const dash = await summary(config);
-        out(`Accord gateway ${config.party}${config.namespace ? ` (namespace ${config.namespace})` : ''}`);
-        out(`  gateway consuming:   ${consuming ? 'yes' : 'NO (is it running?)'}`);
-        out(`  readiness:           ${ready}`);
-        out(`  dead letters:        ${dead}${dead > 0 ? '  (accord dlq list)' : ''}`);
-        out(`  held for review:     ${reviews.length}`);
-        out(
-          `  directory updates:   ${updates.length} waiting for approval${updates.length > 0 ? ' (accord directory pending)' : ''}`,
-        );
-        out(
-          `  Art. 17 in force:    ${notices.length === 0 ? 'none' : notices.map((e) => `${e.party} ${e.action}`).join(', ')}`,
-        );
-        out(
-          `  Art. 10(5) destroy:   ${due} past their deadline, ${overdue} of them past the confirmation grace`,
-        );
-        out(`  consents pending:    ${consents}`);
-        if (termination) {
-          out(`  Art. 18 termination: by ${termination.party}, effective ${termination.effectiveAt}`);
-        }
-        if (dash) {
-          out(`  in flight:           ${dash.inFlight} awaiting a receipt; ${dash.failed.noReceipt} failed`);
-          for (const r of dash.refusals.slice(0, 5)) {
-            out(`  refused:             ${r.at} ${r.messageId} (${r.grounds.join(', ')}; ${r.decidedBy})`);
-          }
-          for (const a of dash.alerts.slice(0, 5)) {
-            out(`  alert:               ${a.at} ${a.code} ${a.messageId ?? a.kid ?? ''}`.trimEnd());
-          }
-          for (const k of dash.keys) {
-            const left = k.daysLeft === undefined ? '' : `, ${k.daysLeft} days left`;
-            out(`  key:                 ${k.owner} ${k.use} ${k.kid} ${k.state}${left}`);
-          }
-        }
-        out('  queues (messages / consumers):');
-        for (const f of facts) {
-          const retired = f.queue === n.legacyDeliveredLog;
-          if (retired && f.messages === undefined) continue;
-          out(
-            `    ${f.queue.padEnd(48)} ${f.messages === undefined ? 'missing' : `${f.messages} / ${f.consumers}`}` +
-              (retired ? '  (retired: delete once no older gateway runs; docs/operator.md)' : ''),
-          );
-        }
-        const healthy = consuming && dead === 0 && overdue === 0 && (ready === 'ready' || !config.admin);
-        process.exitCode = healthy ? EXIT_OK : EXIT_REFUSED;
+        redis.on('error', () => undefined); // a failure surfaces as the rejected command, once
+        const report = await gather(config, opts.secrets, redis);
+        const text = opts.json === true ? [JSON.stringify(report)] : render(report);
+        process.stdout.write(`${text.join('\n')}\n`);
+        process.exitCode = report.healthy ? EXIT_OK : EXIT_REFUSED;
       } catch (err) {
         process.exitCode = reportError(err);
       } finally {
