@@ -68,8 +68,16 @@ export function registerKeysLifecycle(keys: Command): void {
     .command('list')
     .description('own and peer keys: kid, use, alg, state, dates and RFC 7638 thumbprint')
     .requiredOption('--config <file>', 'the gateway config')
-    .action((opts: { config: string }) =>
+    .option(
+      '--json',
+      'print {keys, pruned} as one JSON object (no key material: ids, states, dates, thumbprints)',
+    )
+    .action((opts: { config: string; json?: boolean }) =>
       withConfig(opts.config, async (config) => {
+        if (opts.json === true) {
+          out(JSON.stringify({ keys: await listKeys(config), pruned: await prunedKeys(config) }));
+          return;
+        }
         for (const k of await listKeys(config)) {
           out(
             [

@@ -56,7 +56,8 @@ export function registerTrace(program: Command): void {
     .description("one message's timeline: sent, receipted, delivered, reviewed, destroyed, and its records")
     .argument('<messageId>', 'the message id (from an event, a dead letter or the case system)')
     .requiredOption('--config <file>', 'the gateway config')
-    .action(async (messageId: string, opts: { config: string }) => {
+    .option('--json', 'print {messageId, facts, steps} as one JSON object')
+    .action(async (messageId: string, opts: { config: string; json?: boolean }) => {
       let redis: Redis | undefined;
       try {
         const id = z.uuid().safeParse(messageId);
@@ -119,17 +120,19 @@ export function registerTrace(program: Command): void {
             steps.push({ at: review.decidedAt, what: `review decided: ${review.decision ?? '?'}` });
         }
         steps.push(...auditSteps(auditFileOf(config), id.data));
-        if (header.length === 0 && steps.length === 0) {
+        const known = header.length > 0 || steps.length > 0;
+        steps.sort((a, b) => a.at.localeCompare(b.at));
+        if (opts.json === true) {
+          process.stdout.write(`${JSON.stringify({ messageId: id.data, known, facts: header, steps })}\n`);
+        } else if (!known) {
           process.stdout.write(
             `${id.data}: this gateway knows nothing of it (or its records have expired)\n`,
           );
-          process.exitCode = EXIT_REFUSED;
-          return;
+        } else {
+          process.stdout.write(`message ${id.data}\n${header.map((h) => `  ${h}\n`).join('')}`);
+          for (const s of steps) process.stdout.write(`  ${s.at}  ${s.what}\n`);
         }
-        process.stdout.write(`message ${id.data}\n${header.map((h) => `  ${h}\n`).join('')}`);
-        for (const s of steps.sort((a, b) => a.at.localeCompare(b.at)))
-          process.stdout.write(`  ${s.at}  ${s.what}\n`);
-        process.exitCode = EXIT_OK;
+        process.exitCode = known ? EXIT_OK : EXIT_REFUSED;
       } catch (err) {
         process.exitCode = reportError(err);
       } finally {
