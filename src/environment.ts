@@ -48,6 +48,12 @@ export const ENVIRONMENT: readonly { name: string; readBy: string; meaning: stri
     meaning: 'The namespace prefix of the demo’s gateways (`demo`: namespaces `demo-cz`, `demo-kz`).',
   },
   {
+    name: 'ACCORD_CHROMIUM',
+    readBy: 'npm test (the dashboard’s browser test)',
+    meaning:
+      'The Chromium binary the browser test drives; default Debian’s `/usr/bin/chromium`, which `npm test` installs when run as root on Debian and missing.',
+  },
+  {
     name: 'ACCORD_BENCH_NODE_ARGS',
     readBy: 'bench',
     meaning: 'Extra node flags for the gateway processes of `npm run bench`, e.g. `--cpu-prof`.',

@@ -3,6 +3,7 @@
  * variables in docs/configuration.md against what the code reads.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -56,5 +57,22 @@ describe('operability', () => {
     expect([...read].filter((name) => !listed.has(name)).sort(), 'read but not listed').to.deep.equal([]);
     const doc = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
     for (const name of listed) expect(doc, name).to.contain(`| \`${name}\` |`);
+  });
+
+  it('npm test stops at once with the command to run when the browser is missing and it cannot install it', function () {
+    // As root it would install the browser; the case to show is a user who cannot.
+    const asRoot = process.getuid?.() === 0;
+    const cmd = asRoot ? 'runuser' : 'bash';
+    const args = asRoot
+      ? ['-u', 'nobody', '--', 'bash', 'scripts/ensure-chromium.sh']
+      : ['scripts/ensure-chromium.sh'];
+    const r = spawnSync(cmd, args, {
+      cwd: ROOT,
+      env: { ...process.env, ACCORD_CHROMIUM: '/nonexistent/chromium' },
+      encoding: 'utf8',
+    });
+    if (r.error) return this.skip(); // no runuser on this machine
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.contain('sudo apt-get install chromium');
   });
 });
