@@ -7,9 +7,8 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import amqp from 'amqplib';
@@ -27,9 +26,10 @@ import {
   uniqueStem,
 } from './helpers/harness.js';
 import { expectCode } from './helpers/expect-code.js';
+import { tempDir } from './helpers/temp.js';
 
 function material(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'accord-tls-'));
+  const dir = tempDir('tls');
   execFileSync('bash', [join(ROOT, 'certs-example', 'make-tls.sh'), dir], { stdio: 'ignore' });
   return dir;
 }
@@ -179,7 +179,7 @@ describe('TLS for broker connections', function () {
       expect(listed.stdout).to.contain('is empty');
       const status = await runCli(['status', '--config', file]);
       expect(status.stdout, status.stderr).to.match(/queues \(messages \/ consumers\)/);
-      const msg = join(mkdtempSync(join(tmpdir(), 'accord-tls-send-')), 'm.json');
+      const msg = join(tempDir('tls-send'), 'm.json');
       writeFileSync(msg, JSON.stringify(example('person-search', 'over-tls')));
       const sent = await runCli(['send', '--no-wait', '--config', file, '--file', msg]);
       expect(sent.code, sent.stderr).to.equal(0);

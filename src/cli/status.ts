@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { redisConnection } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
 import { readAdminToken } from '../admin/token.js';
@@ -98,7 +98,7 @@ export function registerStatus(program: Command): void {
         const n = names(config.namespace);
         const out = (line: string) => process.stdout.write(`${line}\n`);
         const facts = await queueFacts(config, opts.secrets);
-        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
         await redis.connect().catch((err: unknown) => {
           throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);
         });
