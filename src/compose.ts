@@ -366,8 +366,10 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   );
   timers.start();
   deadlines.start();
-  // Keys rotated or revoked while the gateway was down are announced now.
+  // Keys rotated or revoked while the gateway was down are announced now, and again whenever the peer
+  // link comes back (what could not be sent during an outage; sendPending skips what was sent).
   void keyExchange.sendPending();
+  peer.on('up', () => void keyExchange.sendPending());
 
   let adminAddress: AddressInfo | undefined;
   if (admin) {

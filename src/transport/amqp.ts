@@ -250,6 +250,11 @@ export class AmqpConnection extends EventEmitter {
       name: this.opts.name,
       heartbeatS: this.opts.heartbeatS,
     });
+    if (this.closing) {
+      // Closed while this attempt dialled (a gateway stopped during an outage): nothing may stay open.
+      await model.close().catch(() => undefined);
+      throw new AccordError('infra.unavailable', `connection ${this.opts.name} is closed`);
+    }
     const gen: Generation = {
       model,
       pub: undefined as unknown as ConfirmChannel,
@@ -712,11 +717,6 @@ export class AmqpConnection extends EventEmitter {
   private async applyPauses(queue: string): Promise<void> {
     const specs = this.consumers.filter((c) => c.queue === queue);
     await Promise.all(specs.map((c) => this.applyPause(c).catch(() => undefined)));
-  }
-
-  /** Whether `queue` is paused (see {@link pauseConsuming}). */
-  isPaused(queue: string): boolean {
-    return this.paused.has(queue);
   }
 
   /**
