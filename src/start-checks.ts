@@ -92,7 +92,10 @@ export const variablesSet: StartCheck = (config, env) => {
   ];
   return named
     .filter(([, name]) => name !== undefined && env[name] === undefined)
-    .map(([path, name]) => new AccordError('config.invalid', `environment variable ${name} is not set`, { path }));
+    .map(
+      ([path, name]) =>
+        new AccordError('config.invalid', `environment variable ${name} is not set`, { path }),
+    );
 };
 
 /** The admin server's token is there and long enough (admin/token.ts), when the config has an admin server. */
@@ -162,7 +165,9 @@ export const refusalHooks: StartCheck = async (config) => {
  */
 export const auditFolder: StartCheck = (config) => {
   const file = auditFileOf(config);
-  const problem = (message: string) => [new AccordError('config.invalid', message, { path: 'records.auditFile' })];
+  const problem = (message: string) => [
+    new AccordError('config.invalid', message, { path: 'records.auditFile' }),
+  ];
   let dir = dirname(file);
   while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
   try {

@@ -63,7 +63,9 @@ describe('config check checks what start checks', function () {
     });
     const r = await check(file);
     expect(r.code).to.equal(2);
-    expect(r.lines.filter((l) => /^keys\.privateJwks: .*ENOENT.* \(keys\.invalid\)$/.test(l))).to.have.length(1);
+    expect(r.lines.filter((l) => /^keys\.privateJwks: .*ENOENT.* \(keys\.invalid\)$/.test(l))).to.have.length(
+      1,
+    );
   });
 
   it('an unset variable: config.invalid at admin.tokenEnv', async () => {
@@ -99,7 +101,9 @@ describe('config check checks what start checks', function () {
     });
     const r = await check(file);
     expect(r.code).to.equal(2);
-    expect(r.lines.filter((l) => /^records\.auditFile: .*not a folder.* \(config\.invalid\)$/.test(l))).to.have.length(1);
+    expect(
+      r.lines.filter((l) => /^records\.auditFile: .*not a folder.* \(config\.invalid\)$/.test(l)),
+    ).to.have.length(1);
   });
 
   it('lists every problem, not the first one only', async () => {

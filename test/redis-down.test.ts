@@ -27,8 +27,15 @@ import {
 const UNHANDLED = 'Unhandled error event';
 
 /** `accord start` in a child process; what it wrote to stdout and stderr, and a stopper. */
-function startGateway(file: string): { output: () => string; alive: () => boolean; stop: () => Promise<void> } {
-  const child = spawn('node', [CLI, 'start', '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function startGateway(file: string): {
+  output: () => string;
+  alive: () => boolean;
+  stop: () => Promise<void>;
+} {
+  const child = spawn('node', [CLI, 'start', '--config', file], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr.on('data', (b: Buffer) => (output += b.toString()));
@@ -81,7 +88,11 @@ describe('Redis going away under traffic', function () {
     let submitting = true;
     let traffic: Promise<void> | undefined;
     try {
-      await eventually(async () => (gw.output().includes('gateway started') ? true : undefined), 20_000, 'start');
+      await eventually(
+        async () => (gw.output().includes('gateway started') ? true : undefined),
+        20_000,
+        'start',
+      );
       ipc = await authority(cz, 'cz-pp-ipc');
       const client = ipc.client;
       traffic = (async () => {

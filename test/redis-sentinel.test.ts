@@ -204,7 +204,11 @@ describe('store/redis-connect: Redis through Sentinel', function () {
         url: urlWithUnusedHost(REDIS_URL, db),
         sentinel: { name: GROUP, nodes: [`127.0.0.1:${sentinelPort}`] },
       };
-      const redis = redisConnection(settings, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
+      const redis = redisConnection(
+        settings,
+        { lazyConnect: true, maxRetriesPerRequest: 1 },
+        IGNORE_REDIS_ERRORS,
+      );
       const plain = new Redis(REDIS_URL, { db });
       const key = `accord:sentinel-test:${suffix}`;
       try {

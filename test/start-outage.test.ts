@@ -108,7 +108,11 @@ describe('start while the peer’s broker is unreachable', function () {
 
       proxy = await new TcpProxy('127.0.0.1', 5672).start(port);
       for (const id of ids) {
-        await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === id, 60_000, `delivered ${id}`);
+        await czIpc.events.waitFor(
+          (e) => e.type === 'delivered' && e.messageId === id,
+          60_000,
+          `delivered ${id}`,
+        );
       }
       const got = kzMia.inbox.items.map((d) => d.envelope.id);
       expect(got).to.have.length(100);

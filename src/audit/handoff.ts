@@ -74,7 +74,11 @@ export async function recordForGateway(
   prefix: string,
   input: AuditInput,
 ): Promise<void> {
-  const redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
+  const redis = redisConnection(
+    config.redis,
+    { lazyConnect: true, maxRetriesPerRequest: 1 },
+    IGNORE_REDIS_ERRORS,
+  );
   try {
     await redis.connect();
     await handOff(redis, prefix, input);

@@ -27,7 +27,11 @@ async function withDirectory(
   let redis: Redis | undefined;
   try {
     const config = loadConfig(configFile);
-    redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
+    redis = redisConnection(
+      config.redis,
+      { lazyConnect: true, maxRetriesPerRequest: 1 },
+      IGNORE_REDIS_ERRORS,
+    );
     try {
       await redis.connect();
     } catch (err) {

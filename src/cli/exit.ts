@@ -12,7 +12,10 @@ export const EXIT_USAGE = 2;
 export function onOneLine(err: unknown): unknown {
   if (!(err instanceof AccordError) || !err.message.includes('\n')) return err;
   const message = err.message.replace(/\s*\n\s*/g, '; ');
-  return new AccordError(err.code, message, { ...(err.path === undefined ? {} : { path: err.path }), cause: err });
+  return new AccordError(err.code, message, {
+    ...(err.path === undefined ? {} : { path: err.path }),
+    cause: err,
+  });
 }
 
 /** Print an error as `code: message` on stderr and return its exit code. */

@@ -98,7 +98,11 @@ export function registerStatus(program: Command): void {
         const n = names(config.namespace);
         const out = (line: string) => process.stdout.write(`${line}\n`);
         const facts = await queueFacts(config, opts.secrets);
-        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
+        redis = redisConnection(
+          config.redis,
+          { lazyConnect: true, maxRetriesPerRequest: 1 },
+          IGNORE_REDIS_ERRORS,
+        );
         await redis.connect().catch((err: unknown) => {
           throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);
         });

@@ -64,7 +64,11 @@ export function registerTrace(program: Command): void {
           throw new AccordError('schema.invalid', 'the message id is a UUID', { path: 'messageId' });
         const config = loadConfig(opts.config);
         const prefix = names(config.namespace).redisPrefix;
-        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
+        redis = redisConnection(
+          config.redis,
+          { lazyConnect: true, maxRetriesPerRequest: 1 },
+          IGNORE_REDIS_ERRORS,
+        );
         await redis.connect().catch((err: unknown) => {
           throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
         });

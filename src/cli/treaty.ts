@@ -70,7 +70,11 @@ async function terminationReceived(opts: { config: string; at: string }): Promis
       throw new AccordError('schema.invalid', '--at is not a date or time (ISO 8601)', { path: 'at' });
     }
     const n = names(config.namespace);
-    redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
+    redis = redisConnection(
+      config.redis,
+      { lazyConnect: true, maxRetriesPerRequest: 1 },
+      IGNORE_REDIS_ERRORS,
+    );
     await redis.connect().catch((err: unknown) => {
       throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
     });
@@ -185,7 +189,11 @@ export function registerTreaty(program: Command): void {
       let redis: Redis | undefined;
       try {
         const config = loadConfig(opts.config);
-        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
+        redis = redisConnection(
+          config.redis,
+          { lazyConnect: true, maxRetriesPerRequest: 1 },
+          IGNORE_REDIS_ERRORS,
+        );
         await redis.connect();
         const prefix = names(config.namespace).redisPrefix;
         const t = await new RedisLedger(redis, prefix, 1).termination();

@@ -660,7 +660,11 @@ function refuseRevoked(incoming: PublicJwkSet, state: KeyStateFile): void {
 
 /** Tell running gateways of this config to reload their keys (Redis pub/sub, see watch.ts). */
 export async function notifyGateways(config: Config): Promise<number> {
-  const redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 }, IGNORE_REDIS_ERRORS);
+  const redis = redisConnection(
+    config.redis,
+    { lazyConnect: true, maxRetriesPerRequest: 1 },
+    IGNORE_REDIS_ERRORS,
+  );
   try {
     await redis.connect();
     return await redis.publish(keysChannel(names(config.namespace).redisPrefix), 'changed');

@@ -86,7 +86,9 @@ export function pairConfigs(
   const raw = configPair(stem);
   for (const party of PARTY_TAGS) {
     // Art. 10(6) records of a test gateway go to a temporary folder, not beside the shipped config.
-    raw[party].records = { auditFile: join(removeAtEnd(join(tmpdir(), `accord-audit-${stem}`)), `${party}.jsonl`) };
+    raw[party].records = {
+      auditFile: join(removeAtEnd(join(tmpdir(), `accord-audit-${stem}`)), `${party}.jsonl`),
+    };
     tweak(raw[party]);
   }
   return checkedPair(raw);
