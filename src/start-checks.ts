@@ -26,6 +26,9 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /** One check: every problem it finds (none: an empty list). A check that throws counts as its error. */
 export type StartCheck = (config: Config, env: Env) => AccordError[] | Promise<AccordError[]>;
 
+/** A check that reads the config, the environment and files, and answers at once. */
+export type SyncStartCheck = (config: Config, env: Env) => AccordError[];
+
 /** A file the config names, with its config path and the code of a problem with it. */
 interface NamedFile {
   path: string;
@@ -71,7 +74,7 @@ function unreadable(file: string): string | undefined {
 }
 
 /** Every file the config names opens for reading. */
-export const filesOpen: StartCheck = (config) =>
+export const filesOpen: SyncStartCheck = (config) =>
   namedFiles(config).flatMap(({ path, file, code }) => {
     const why = unreadable(file);
     return why === undefined ? [] : [new AccordError(code, `${file} cannot be read (${why})`, { path })];
@@ -83,7 +86,7 @@ function anyUnreadable(config: Config, under: (path: string) => boolean): boolea
 }
 
 /** Every environment variable the config names by an `…Env` field is set (`${NAME}` strings: config.ts). */
-export const variablesSet: StartCheck = (config, env) => {
+export const variablesSet: SyncStartCheck = (config, env) => {
   const named: [string, string | undefined][] = [
     ['keys.passphraseEnv', config.keys.passphraseEnv],
     ['admin.tokenEnv', config.admin?.tokenEnv],
@@ -99,7 +102,7 @@ export const variablesSet: StartCheck = (config, env) => {
 };
 
 /** The admin server's token is there and long enough (admin/token.ts), when the config has an admin server. */
-export const adminToken: StartCheck = (config, env) => {
+export const adminToken: SyncStartCheck = (config, env) => {
   if (config.admin === undefined) return [];
   if (config.admin.tokenEnv !== undefined && env[config.admin.tokenEnv] === undefined) return []; // variablesSet
   if (anyUnreadable(config, (p) => p === 'admin.tokenFile')) return [];
@@ -108,7 +111,7 @@ export const adminToken: StartCheck = (config, env) => {
 };
 
 /** Both broker URLs can be dialled (parse, amqp: or amqps:, a host). */
-export const brokerUrls: StartCheck = (config) =>
+export const brokerUrls: SyncStartCheck = (config) =>
   [config.amqp, config.peer].flatMap((slice) => {
     try {
       checkBrokerUrl(slice);
@@ -119,7 +122,7 @@ export const brokerUrls: StartCheck = (config) =>
   });
 
 /** The TLS material of both broker connections is usable, as a connection would read it (tls.ts). */
-export const tlsMaterial: StartCheck = (config, env) => {
+export const tlsMaterial: SyncStartCheck = (config, env) => {
   const problems: AccordError[] = [];
   for (const [section, t] of [
     ['amqp.tls', config.amqp.tls],
@@ -163,7 +166,7 @@ export const refusalHooks: StartCheck = async (config) => {
  * this process may create files in (the gateway creates the rest), and the file, if it exists, is a
  * writable file.
  */
-export const auditFolder: StartCheck = (config) => {
+export const auditFolder: SyncStartCheck = (config) => {
   const file = auditFileOf(config);
   const problem = (message: string) => [
     new AccordError('config.invalid', message, { path: 'records.auditFile' }),
@@ -189,7 +192,7 @@ export const auditFolder: StartCheck = (config) => {
  * a refusal rule screens or holds for review (`toAuthorities`, Art. 9(4)). (`fromAuthorities` name the
  * peer's authorities, whose directory an approved `directory-update` may extend beyond the config.)
  */
-export const directoryReferences: StartCheck = (config) => {
+export const directoryReferences: SyncStartCheck = (config) => {
   const own = new Set(config.authorities.map((a) => a.id));
   const problems: AccordError[] = [];
   const check = (id: string, path: string) => {
