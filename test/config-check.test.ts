@@ -12,16 +12,20 @@ import type { Config } from '../src/config.js';
 import { CLI, ROOT, configFileFor, pairConfigs, removeNamespace, uniqueStem } from './helpers/harness.js';
 import { tempDir } from './helpers/temp.js';
 
-/** A run of `accord` that is killed after `timeoutMs`: `code` null then, and `hung` true. */
+/**
+ * A run of `accord`, killed with SIGKILL when it is still running after `timeoutMs` (`hung` then; a
+ * SIGTERM would let a running gateway stop cleanly and exit 0).
+ */
 function accord(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
   timeoutMs = 30_000,
 ): Promise<{ code: number | null; hung: boolean; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('node', [CLI, ...args], { cwd: ROOT, env, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: unknown; killed?: boolean }) | null;
-      const hung = e?.killed === true;
+    const options = { cwd: ROOT, env, timeout: timeoutMs, killSignal: 'SIGKILL' as const };
+    execFile('node', [CLI, ...args], options, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: unknown; signal?: unknown }) | null;
+      const hung = e?.signal === 'SIGKILL';
       resolve({ code: hung ? null : typeof e?.code === 'number' ? e.code : 0, hung, stdout, stderr });
     });
   });
