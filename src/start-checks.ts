@@ -131,7 +131,7 @@ export const tlsMaterial: SyncStartCheck = (config, env) => {
     if (t === undefined || anyUnreadable(config, (p) => p.startsWith(`${section}.`))) continue;
     if (t.passphraseEnv !== undefined && env[t.passphraseEnv] === undefined) continue; // variablesSet
     try {
-      tlsSocketOptions(t, section, env as NodeJS.ProcessEnv);
+      tlsSocketOptions(t, section, env);
     } catch (err) {
       problems.push(asAccordError(err));
     }

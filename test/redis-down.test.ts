@@ -98,7 +98,7 @@ describe('Redis going away under traffic', function () {
     let traffic: Promise<void> | undefined;
     try {
       await eventually(
-        async () => (gw.output().includes('gateway started') ? true : undefined),
+        () => Promise.resolve(gw.output().includes('gateway started') ? true : undefined),
         20_000,
         'start',
       );
@@ -115,10 +115,11 @@ describe('Redis going away under traffic', function () {
       // Each reconnect attempt of each connection is an error event; wait for several rounds of them,
       // on the gateway's own connection and on the one its BullMQ timers share.
       await eventually(
-        async () =>
-          count(gw.output(), '"redis error"') >= 3 && count(gw.output(), '"redis (timers) error"') >= 3
-            ? true
-            : undefined,
+        () => {
+          const out = gw.output();
+          const seen = count(out, '"redis error"') >= 3 && count(out, '"redis (timers) error"') >= 3;
+          return Promise.resolve(seen ? true : undefined);
+        },
         60_000,
         'the gateway to log Redis errors',
       );
