@@ -30,6 +30,7 @@ import { RedisReviews } from './store/redis-review.js';
 import { RedisDirectory } from './store/redis-directory.js';
 import { RedisLedger } from './store/redis-ledger.js';
 import { checkRedis, describeRedis, redisConnection } from './store/redis-connect.js';
+import { assertStartable } from './start-checks.js';
 import { startHooks } from './policy/hook-pool.js';
 import { AmqpConnection, type PublishProps } from './transport/amqp.js';
 import { DeliveredLogBarrier, PROBE_MARK_TTL_S } from './transport/delivered-log.js';
@@ -76,14 +77,20 @@ export interface Assembled {
   adminAddress: AddressInfo | undefined;
 }
 
-/** Open a broker connection from a config slice, and log its ups and downs. */
+/**
+ * Open a broker connection from a config slice, and log its ups and downs. This party's own broker
+ * must answer now (nothing can be taken in without it); the peer's is the other party's, and the
+ * gateway starts without it: the connection stays down and keeps trying, and the outbox waits
+ * (see {@link outboxFollowsPeer}). Either fails at once on what a retry cannot fix (connect.ts).
+ */
 async function openBroker(which: 'local' | 'peer', config: Config, log: Logger): Promise<AmqpConnection> {
-  const c = await AmqpConnection.open({
+  const options = {
     broker: which === 'local' ? config.amqp : config.peer,
     heartbeatS: config.amqp.heartbeatS,
     confirmTimeoutMs: config.amqp.confirmTimeoutMs,
     name: `accord-${config.namespace ?? config.party}-${which}`,
-  });
+  };
+  const c = which === 'local' ? await AmqpConnection.open(options) : await AmqpConnection.openOrWait(options);
   c.on('down', (err: Error) =>
     log.error({ broker: which, err: err.message }, 'broker connection lost; reconnecting'),
   );
@@ -91,18 +98,39 @@ async function openBroker(which: 'local' | 'peer', config: Config, log: Logger):
   c.on('reconnect-failed', (err: Error) =>
     log.warn({ broker: which, err: err.message }, 'reconnect failed; retrying'),
   );
+  if (!c.isUp) {
+    log.error(
+      { broker: which },
+      'the peer’s broker cannot be reached; starting without it: submissions wait in the outbox until it is',
+    );
+  }
   return c;
+}
+
+/**
+ * The outbox is consumed only while the peer's broker is up: everything taken from it is to be sent
+ * there, so while it is away the submissions wait in the outbox (durable, in the broker), not in
+ * this process's memory, and are taken again once the peer link is back.
+ */
+function outboxFollowsPeer(local: AmqpConnection, peer: AmqpConnection, outbox: string): void {
+  const follow = () => void (peer.isUp ? local.resumeConsuming(outbox) : local.pauseConsuming(outbox));
+  peer.on('up', follow);
+  peer.on('down', follow);
+  follow();
 }
 
 /** Connect to Redis for the pipelines' state, and check that it keeps what Accord relies on. */
 async function openRedis(config: Config, log: Logger, closers: Closers): Promise<Redis> {
-  const redis = redisConnection(config.redis, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 3,
-    // Commands issued in one tick go out in one write (bench: +2–10% e2e-1k, fewer syscalls on both ends).
-    enableAutoPipelining: true,
-  });
-  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
+  const redis = redisConnection(
+    config.redis,
+    {
+      lazyConnect: true,
+      maxRetriesPerRequest: 3,
+      // Commands issued in one tick go out in one write (bench: +2–10% e2e-1k, fewer syscalls on both ends).
+      enableAutoPipelining: true,
+    },
+    (err) => log.warn({ err: err.message }, 'redis error'),
+  );
   closers.add(() => redis.disconnect());
   try {
     await redis.connect();
@@ -138,6 +166,9 @@ export async function assemble(config: Config, log: Logger, now: () => Date): Pr
 }
 
 async function build(config: Config, log: Logger, now: () => Date, closers: Closers): Promise<Assembled> {
+  // What `accord config check` checks, before anything is opened: a problem stops the start here.
+  await assertStartable(config);
+  const admin = config.admin ? { ...config.admin, token: readAdminToken(config.admin) } : undefined;
   const n = names(config.namespace);
   const peerNames = names(config.peer.namespace);
   // The key ring follows key-state.json (lifecycle, revocation, expiry) and reloads on change.
@@ -148,8 +179,9 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   closers.add(() => hooks.close());
   const redis = await openRedis(config, log, closers);
   // BullMQ workers need `maxRetriesPerRequest: null` (they block on Redis and must never give up).
-  const bullRedis = redisConnection(config.redis, { maxRetriesPerRequest: null });
-  bullRedis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis (timers) error'));
+  const bullRedis = redisConnection(config.redis, { maxRetriesPerRequest: null }, (err) =>
+    log.warn({ err: err.message }, 'redis (timers) error'),
+  );
   closers.add(() => bullRedis.disconnect());
   const alerts = new Alerts(config.party, log, config.alerts.webhookUrl, now);
   // Art. 10(6): the records; one writer per file, durable before any message is acked. A full or
@@ -179,6 +211,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   await declareTopology(local, config);
 
   closers.add(watchPeerLink(peer, alerts, config.alerts.peerDownAfterS));
+  outboxFollowsPeer(local, peer, n.outbox);
   const state = new RedisMessageState(redis, n.redisPrefix);
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
@@ -348,15 +381,17 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   );
   timers.start();
   deadlines.start();
-  // Keys rotated or revoked while the gateway was down are announced now.
+  // Keys rotated or revoked while the gateway was down are announced now, and again whenever the peer
+  // link comes back (what could not be sent during an outage; sendPending skips what was sent).
   void keyExchange.sendPending();
+  peer.on('up', () => void keyExchange.sendPending());
 
   let adminAddress: AddressInfo | undefined;
-  if (config.admin) {
-    const admin = await AdminServer.start({
-      host: config.admin.host,
-      port: config.admin.port,
-      token: readAdminToken(config.admin),
+  if (admin) {
+    const server = await AdminServer.start({
+      host: admin.host,
+      port: admin.port,
+      token: admin.token,
       registry: metrics.registry,
       log,
       checks: {
@@ -379,8 +414,8 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
         suspensions,
       },
     });
-    adminAddress = admin.address;
-    closers.add(() => admin.close());
+    adminAddress = server.address;
+    closers.add(() => server.close());
   }
   return { intake: [local, peer], closers, adminAddress };
 }

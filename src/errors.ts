@@ -107,6 +107,10 @@ export const ERROR_CODES = {
   'delivery.no_receipt': 'No signed receipt came back after the last resend; the message is parked.',
   'delivery.poison': 'Processing failed the same way repeatedly; the message is parked for an admin.',
   'config.invalid': 'The configuration file is missing, unreadable or invalid.',
+  'config.broker_refused':
+    'The broker refused the configured login (user, password or virtual host); retrying would not help.',
+  'config.tls_unverified':
+    'A broker TLS handshake failed on a certificate: the broker’s does not verify against the configured CA or name, or the broker refused this gateway’s.',
   'keys.invalid': 'A key file is missing, unreadable, too large or not a valid JWK Set.',
   'infra.unavailable':
     'RabbitMQ or Redis cannot be reached or is misconfigured, or a crypto worker was stuck or died; retried.',
@@ -174,7 +178,10 @@ export type Disposition = 'reject' | 'park' | 'retry-after' | 'wait-for-key';
 /** How long a message waits before it is tried again, by disposition. */
 export const RETRY_DELAY_MS = { 'retry-after': 1000, 'wait-for-key': 5000 } as const;
 
-/** Exit codes of the `accord` command (DESIGN §4): refused or failed, and bad usage or configuration. */
+/**
+ * Exit codes of the `accord` command (DESIGN §4): 1 an operation was refused or failed (an unreachable
+ * broker or Redis included: nothing is wrong with what the operator typed), 2 bad usage or configuration.
+ */
 export type ExitCode = 1 | 2;
 
 type Family = ErrorCode extends `${infer F}.${string}` ? F : never;
@@ -194,7 +201,7 @@ const DISPOSITION_BY_FAMILY: Record<Family, { disposition: Disposition; exit: Ex
   receipt: { disposition: 'park', exit: 1 },
   delivery: { disposition: 'park', exit: 1 },
   config: { disposition: 'park', exit: 2 },
-  infra: { disposition: 'retry-after', exit: 2 },
+  infra: { disposition: 'retry-after', exit: 1 },
   internal: { disposition: 'park', exit: 1 },
 };
 

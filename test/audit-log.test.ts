@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import jose from 'node-jose';
 import {
@@ -12,6 +11,7 @@ import {
   verifyAuditFile,
   type CheckpointVerifier,
 } from '../src/audit/log.js';
+import { tempDir } from './helpers/temp.js';
 
 /** A real ES256 JWS signer/verifier pair, so checkpoint signatures are checked for real. */
 async function signerPair(): Promise<{
@@ -34,7 +34,7 @@ describe('audit log (Art. 10(6))', () => {
   const now = (): Date => new Date((t += 60_000));
 
   beforeEach(async () => {
-    file = join(mkdtempSync(join(tmpdir(), 'accord-audit-')), 'cz.audit.jsonl');
+    file = join(tempDir('audit'), 'cz.audit.jsonl');
     keys = await signerPair();
     const log = await AuditLog.open({ file, now, signer: keys.sign, checkpointEvery: 3 });
     // many concurrent appends: group commit must keep the chain in order

@@ -5,8 +5,7 @@
  */
 import { expect } from 'chai';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
@@ -25,6 +24,7 @@ import {
   type TestAuthority,
 } from './helpers/harness.js';
 import type { DestroyOrder, InboxDelivery, StatusEvent, SubmissionInput } from '../src/client/index.js';
+import { tempDir } from './helpers/temp.js';
 
 const run = promisify(execFile);
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -56,7 +56,7 @@ describe('least privilege on the broker', function () {
   this.timeout(120_000);
   const stem = uniqueStem();
   const vhost = stem;
-  const dir = mkdtempSync(join(tmpdir(), 'accord-broker-'));
+  const dir = tempDir('broker');
   chmodSync(dir, 0o755);
   const users = {
     cz: { gw: `${stem}-cz-gw`, peer: `${stem}-cz-peer`, ipc: `${stem}-cz-ipc`, ndh: `${stem}-cz-ndh` },

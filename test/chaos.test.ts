@@ -14,6 +14,7 @@ async function shortRun(seed: number, replicas?: number) {
     seed,
     ...(replicas === undefined ? {} : { replicas }),
     say: (l) => lines.push(l),
+    removeDir: true,
   });
   const summary = report(result);
   process.stdout.write(`      ${summary.split('\n').at(-1)}\n`);

@@ -7,12 +7,12 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPublicJwks } from '../src/crypto/jwk.js';
 import { loadPrivateJwks } from '../src/crypto/keystore.js';
 import { ROOT, example, pairConfigs, uniqueStem } from './helpers/harness.js';
+import { tempDir } from './helpers/temp.js';
 
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const PASSPHRASE = 'seven correct horses on a battery staple';
@@ -87,7 +87,7 @@ describe('cli: envelope and keys at rest', function () {
   let jwe: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'accord-cli-env-'));
+    dir = tempDir('cli-env');
     const a = await run(['keys', 'generate', '--party', 'CZ', '--out', join(dir, 'cz')]);
     const b = await run([
       'keys',

@@ -6,8 +6,7 @@
  * client's do. The README's examples work with the shipped configs.
  */
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { names, type Config } from '../src/config.js';
@@ -25,9 +24,10 @@ import {
   type Pair,
   type TestAuthority,
 } from './helpers/harness.js';
+import { tempDir } from './helpers/temp.js';
 
 const cli = (...args: string[]) => runCli(args);
-const dir = mkdtempSync(join(tmpdir(), 'accord-send-'));
+const dir = tempDir('send');
 
 /** Write a submission to a file for `accord send`. */
 function messageFile(sub: Record<string, unknown>): string {

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
 import { names } from '../src/config.js';
@@ -16,6 +15,7 @@ import {
   startGatewayCli,
   uniqueStem,
 } from './helpers/harness.js';
+import { tempDir } from './helpers/temp.js';
 
 const run = runCli;
 
@@ -24,7 +24,7 @@ describe('cli', () => {
     const ok = await run(['config', 'check', 'config/cz.json']);
     expect(ok.code).to.equal(0);
     expect(ok.stdout).to.include('ok (party CZ');
-    const dir = mkdtempSync(join(tmpdir(), 'accord-'));
+    const dir = tempDir('config');
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ party: 'CZ', amqp: { url: 'amqp://x' } }));
     const bad = await run(['config', 'check', join(dir, 'bad.json')]);
     expect(bad.code).to.equal(2);
@@ -36,7 +36,7 @@ describe('cli', () => {
   });
 
   it('keys generate: a private set (mode 600) and a public set without private members', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'accord-keys-'));
+    const dir = tempDir('keys');
     const r = await run(['keys', 'generate', '--party', 'KZ', '--out', dir]);
     expect(r.code).to.equal(0);
     const priv = readPrivateJwks(join(dir, 'private.jwks.json'));
@@ -86,7 +86,7 @@ describe('cli', () => {
   });
 
   it('send refuses an invalid submission with its code and path, exit 1', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'accord-send-'));
+    const dir = tempDir('send');
     const msg = JSON.parse(readFileSync(join(ROOT, 'examples', 'messages', 'travel-document.json'), 'utf8'));
     delete msg.body.documents[0].status;
     writeFileSync(join(dir, 'm.json'), JSON.stringify(msg));

@@ -4,8 +4,7 @@
  * The gateways' clock is the test's: a deadline of a month passes by moving the clock, never by waiting.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
@@ -25,6 +24,7 @@ import {
   type Pair,
   type TestAuthority,
 } from './helpers/harness.js';
+import { tempDir } from './helpers/temp.js';
 
 const DAY = 86_400_000;
 /** Personal data that must never show up in logs, records, dead letters or Redis (Art. 10(7)). */
@@ -400,7 +400,7 @@ describe('the personal-data lifecycle between two gateways, with the clock drive
 
     const lines = readFileSync(pair.czConfig.records.auditFile!, 'utf8').split('\n').filter(Boolean);
     const tamper = async (what: string, edited: string[], trailing = '\n') => {
-      const copy = join(mkdtempSync(join(tmpdir(), 'accord-tamper-')), 'audit.jsonl');
+      const copy = join(tempDir('tamper'), 'audit.jsonl');
       writeFileSync(copy, edited.join('\n') + trailing);
       const r = await runCli(['audit', 'verify', '--config', czFile, '--file', copy]);
       expect(r.code, what).to.equal(1);

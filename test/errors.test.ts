@@ -91,10 +91,12 @@ describe('errors: the disposition table', () => {
     expect(RETRY_DELAY_MS['wait-for-key']).to.be.greaterThan(RETRY_DELAY_MS['retry-after']);
   });
 
-  it('exits 2 for configuration, key files and unreachable infrastructure, 1 for the rest', () => {
+  it('exits 2 for configuration and key files only, 1 for the rest: an unreachable broker or Redis included', () => {
     expect(exitCodeOf('config.invalid')).to.equal(2);
+    expect(exitCodeOf('config.broker_refused')).to.equal(2);
+    expect(exitCodeOf('config.tls_unverified')).to.equal(2);
     expect(exitCodeOf('keys.invalid')).to.equal(2);
-    expect(exitCodeOf('infra.unavailable')).to.equal(2);
+    expect(exitCodeOf('infra.unavailable')).to.equal(1);
     expect(exitCodeOf('schema.invalid')).to.equal(1);
     expect(exitCodeOf('keys.thumbprint_mismatch')).to.equal(1);
   });

@@ -5,8 +5,7 @@
  * Gateways run for real; their clock is the test's `now`, never a real wait for a deadline.
  */
 import { expect } from 'chai';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names, type Config } from '../src/config.js';
@@ -51,12 +50,13 @@ import {
   runCli,
 } from './helpers/harness.js';
 import { expectCode } from './helpers/expect-code.js';
+import { tempDir } from './helpers/temp.js';
 
 const run = runCli;
 
 /** Give each party of a pair its own copy of the example keys, so the test may change them. */
 function ownKeyCopies(): (raw: Record<string, any>) => void {
-  const dir = mkdtempSync(join(tmpdir(), 'accord-keylife-'));
+  const dir = tempDir('keylife');
   return (raw) => {
     const me = String(raw.party).toLowerCase();
     const peer = me === 'cz' ? 'kz' : 'cz';
@@ -92,7 +92,7 @@ async function changeKeys(pair: Pair, gw: 'CZ' | 'KZ', op: () => unknown): Promi
 /** Export `from`'s public set and pin it at `to`, against the thumbprints `from` printed. */
 async function handOver(pair: Pair, from: Config, to: 'CZ' | 'KZ'): Promise<void> {
   const { set, thumbprints: lines } = await exportPublic(from);
-  const file = join(mkdtempSync(join(tmpdir(), 'accord-export-')), 'public.jwks.json');
+  const file = join(tempDir('export'), 'public.jwks.json');
   writeFileSync(file, JSON.stringify(set));
   const toConfig = to === 'CZ' ? pair.czConfig : pair.kzConfig;
   await changeKeys(pair, to, () =>
@@ -169,7 +169,7 @@ describe('keys/lifecycle (pure)', () => {
   });
 
   it('refuses a state file with unknown members or a duplicate kid', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'accord-state-'));
+    const dir = tempDir('state');
     const file = join(dir, 'key-state.json');
     // Owner-only, as the gateway writes it (a state file others may read or change is refused).
     writeFileSync(
@@ -197,7 +197,7 @@ describe('keys/trust: thumbprints checked out of band', () => {
   });
 
   it('import-peer with a wrong thumbprint exits 1 with keys.thumbprint_mismatch and pins nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'accord-import-'));
+    const dir = tempDir('import');
     const raw = JSON.parse(readFileSync(join(ROOT, 'config', 'cz.json'), 'utf8')) as Record<string, any>;
     ownKeyCopies()(raw);
     raw.namespace = `imp-${Date.now()}`;

@@ -9,14 +9,12 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { names, type Config } from '../src/config.js';
 import { readPrivateJwks, readPublicJwks, type PublicJwk } from '../src/crypto/jwk.js';
@@ -60,12 +58,13 @@ import {
   waitForDeadLetter,
   type Pair,
 } from './helpers/harness.js';
+import { tempDir } from './helpers/temp.js';
 
 type Json = Record<string, any>;
 
 /** Give each party of a pair its own copy of the example keys, so the test may change them. */
 function ownKeyCopies(): (raw: Json) => void {
-  const dir = mkdtempSync(join(tmpdir(), 'accord-keytrust-'));
+  const dir = tempDir('keytrust');
   return (raw) => {
     const me = String(raw.party).toLowerCase();
     const peer = me === 'cz' ? 'kz' : 'cz';
@@ -158,7 +157,7 @@ describe('key trust: accord keys revoke names the side (finding 2)', function ()
       JSON.stringify({ keys: pinned.keys.map((k) => (k === peerSig ? { ...k, kid: ownSig.kid } : k)) }),
       { mode: 0o600 },
     );
-    const configFile = join(mkdtempSync(join(tmpdir(), 'accord-rv-')), 'kz.json');
+    const configFile = join(tempDir('rv'), 'kz.json');
     writeFileSync(configFile, JSON.stringify(raw));
     const config = (await import('../src/config.js')).loadConfig(configFile);
 
@@ -356,7 +355,7 @@ describe('key trust: the state file and the pinned set at rest (finding 4)', fun
     await revokeKey(config, { kid: oldSig, owner: 'peer' }, 'drill', new Date());
     expect(statSync(statePathOf(config)).mode & 0o777).to.equal(0o600);
     // A re-bootstrap: CZ's fresh public set, imported against its confirmed thumbprints.
-    const czPublic = join(mkdtempSync(join(tmpdir(), 'accord-import-')), 'cz.jwks.json');
+    const czPublic = join(tempDir('import'), 'cz.jwks.json');
     const fresh = (await generatePartyKeys('CZ')).publicSet;
     writeFileSync(czPublic, JSON.stringify(fresh));
     await importPeer(
@@ -482,7 +481,7 @@ describe('key trust: rotations do not overflow the key sets (finding 3)', functi
       expect(err.code).to.equal('crypto.key_revoked');
     }
     // Imported again in a set confirmed by its thumbprints: refused.
-    const file = join(mkdtempSync(join(tmpdir(), 'accord-import-')), 'cz.jwks.json');
+    const file = join(tempDir('import'), 'cz.jwks.json');
     writeFileSync(file, JSON.stringify(original));
     const err = await refusal(() =>
       importPeer(
@@ -696,7 +695,7 @@ describe('key trust: audit verify across re-keying (finding 5)', function () {
     expect(r.stdout).to.include(stranger.signingKey.kid);
     expect(r.stdout).not.to.match(/does not verify/);
     // Given the key's public half, it verifies.
-    const extra = join(mkdtempSync(join(tmpdir(), 'accord-hist-')), 'old.jwks.json');
+    const extra = join(tempDir('hist'), 'old.jwks.json');
     writeFileSync(
       extra,
       JSON.stringify({

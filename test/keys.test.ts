@@ -6,8 +6,7 @@
  */
 import { expect } from 'chai';
 import { generateKeyPair } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import jose from 'node-jose';
@@ -29,6 +28,7 @@ import type { AccordError } from '../src/errors.js';
 import { Gateway } from '../src/gateway.js';
 import { ROOT, memoryLogger, pairConfigs, removeNamespace, uniqueStem } from './helpers/harness.js';
 import { expectCode } from './helpers/expect-code.js';
+import { tempDir } from './helpers/temp.js';
 
 const PASSPHRASE = 'correct horse battery staple 7';
 type Json = Record<string, any>;
@@ -57,7 +57,7 @@ async function refusal(fn: () => unknown): Promise<AccordError> {
 }
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
-const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `accord-${prefix}-`));
+const tmp = (prefix: string) => tempDir(prefix);
 
 function writeSecret(dir: string, name: string, content: string, mode = 0o600): string {
   const file = join(dir, name);

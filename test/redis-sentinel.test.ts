@@ -14,7 +14,12 @@ import type { SubmissionInput } from '../src/client/index.js';
 import { checkConfigData, names } from '../src/config.js';
 import { TEST_ONLY_IDENTIFIER_KEY } from '../src/demo/config-pair.js';
 import { Gateway } from '../src/gateway.js';
-import { describeRedis, redisConnection, sentinelOptions } from '../src/store/redis-connect.js';
+import {
+  IGNORE_REDIS_ERRORS,
+  describeRedis,
+  redisConnection,
+  sentinelOptions,
+} from '../src/store/redis-connect.js';
 import { freePort } from '../scripts/chaos/services.js';
 import { OwnRedis } from './helpers/own-redis.js';
 import {
@@ -122,7 +127,11 @@ describe('store/redis-connect: Redis through Sentinel', function () {
         url: urlWithUnusedHost(REDIS_URL, db),
         sentinel: { name: GROUP, nodes: [`127.0.0.1:${sentinelPort}`] },
       };
-      const redis = redisConnection(settings, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      const redis = redisConnection(
+        settings,
+        { lazyConnect: true, maxRetriesPerRequest: 1 },
+        IGNORE_REDIS_ERRORS,
+      );
       const plain = new Redis(REDIS_URL, { db });
       const key = `accord:sentinel-test:${suffix}`;
       try {

@@ -4,8 +4,7 @@ import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
 import { suspendedBy, type SuspensionEntry } from '../src/policy/suspension.js';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -19,6 +18,7 @@ import {
   type Pair,
   type TestAuthority,
 } from './helpers/harness.js';
+import { tempDir } from './helpers/temp.js';
 
 const DAY = 86_400_000;
 
@@ -154,7 +154,7 @@ describe('Art. 17 between two gateways, with the clock driven by the test', () =
     raw.namespace = pair.czConfig.namespace;
     raw.keys.privateJwks = pair.czConfig.keys.privateJwks;
     raw.peer.publicJwks = pair.czConfig.peer.publicJwks;
-    const file = join(mkdtempSync(join(tmpdir(), 'accord-treaty-')), 'cz.json');
+    const file = join(tempDir('treaty'), 'cz.json');
     writeFileSync(file, JSON.stringify(raw));
     const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     const { stdout } = await promisify(execFile)('node', [cli, 'treaty', 'status', '--config', file]);

@@ -11,7 +11,7 @@
  * copies that come back wait on the delivered-log barrier.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,11 @@ export interface ChaosOptions {
   cluster?: number;
   /** Progress lines go here. */
   say: (line: string) => void;
+  /**
+   * Remove the run's folder (logs, broker and Redis data, copies of the test keys) when the run ends,
+   * as a test must; `npm run chaos` keeps it for reading the logs. @defaultValue false
+   */
+  removeDir?: boolean;
 }
 
 export interface ChaosResult {
@@ -625,6 +630,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     redis.kill();
     rabbit.kill();
     cluster?.kill();
+    if (opts.removeDir === true) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { userInfo } from 'node:os';
 import type { Redis } from 'ioredis';
-import { redisConnection, type RedisSettings } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, redisConnection, type RedisSettings } from '../store/redis-connect.js';
 import type { Logger } from 'pino';
 import { AccordError } from '../errors.js';
 import { AuditInputSchema, type AuditInput, type AuditSink } from './log.js';
@@ -74,7 +74,11 @@ export async function recordForGateway(
   prefix: string,
   input: AuditInput,
 ): Promise<void> {
-  const redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = redisConnection(
+    config.redis,
+    { lazyConnect: true, maxRetriesPerRequest: 1 },
+    IGNORE_REDIS_ERRORS,
+  );
   try {
     await redis.connect();
     await handOff(redis, prefix, input);

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { redisConnection } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { validate } from '../domain/parse.js';
 import { Submission } from '../domain/submission.js';
@@ -27,7 +27,11 @@ async function withDirectory(
   let redis: Redis | undefined;
   try {
     const config = loadConfig(configFile);
-    redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis = redisConnection(
+      config.redis,
+      { lazyConnect: true, maxRetriesPerRequest: 1 },
+      IGNORE_REDIS_ERRORS,
+    );
     try {
       await redis.connect();
     } catch (err) {

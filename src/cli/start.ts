@@ -1,13 +1,16 @@
 /**
  * `accord start --config FILE [--clock-offset OFFSET]`: run one gateway in the foreground until
- * SIGTERM or SIGINT; with a clock offset, on a drill clock (src/clock.ts), never in production.
+ * SIGTERM or SIGINT; with a clock offset, on a drill clock (src/clock.ts), never in production. A start
+ * that fails prints one line, `code: message (at path)`, and exits with the code's exit code (2 for
+ * configuration, 1 for an operation that failed, e.g. this party's own broker or Redis unreachable);
+ * the peer's broker being away is no failure (compose.ts).
  */
 import type { Command } from 'commander';
 import { drillClock } from '../clock.js';
 import { loadConfig } from '../config.js';
 import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
-import { EXIT_OK, EXIT_USAGE, reportError } from './exit.js';
+import { EXIT_OK, EXIT_USAGE, onOneLine, reportError } from './exit.js';
 
 export function registerStart(program: Command): void {
   program
@@ -40,8 +43,9 @@ export function registerStart(program: Command): void {
       try {
         gw = await Gateway.start(loadConfig(opts.config), log, now);
       } catch (err) {
-        process.exitCode = reportError(err);
-        return;
+        // One line, and out: a failed start has closed what it opened (compose.ts), and whatever a
+        // library may still hold open must not keep a gateway that never started alive.
+        process.exit(reportError(onOneLine(err)));
       }
       await new Promise<void>((resolve) => {
         const stop = (code: number) => () => {

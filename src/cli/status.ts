@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { redisConnection } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { AccordError } from '../errors.js';
 import { readAdminToken } from '../admin/token.js';
@@ -196,8 +196,11 @@ export function registerStatus(program: Command): void {
       let redis: Redis | undefined;
       try {
         const config = loadConfig(opts.config);
-        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
-        redis.on('error', () => undefined); // a failure surfaces as the rejected command, once
+        redis = redisConnection(
+          config.redis,
+          { lazyConnect: true, maxRetriesPerRequest: 1 },
+          IGNORE_REDIS_ERRORS, // a failure surfaces as the rejected command, once
+        );
         const report = await gather(config, opts.secrets, redis);
         const text = opts.json === true ? [JSON.stringify(report)] : render(report);
         process.stdout.write(`${text.join('\n')}\n`);

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { redisConnection } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
 import { z } from 'zod';
 import { AuditRecordSchema, type AuditRecord } from '../audit/log.js';
 import { loadConfig, names } from '../config.js';
@@ -65,7 +65,11 @@ export function registerTrace(program: Command): void {
           throw new AccordError('schema.invalid', 'the message id is a UUID', { path: 'messageId' });
         const config = loadConfig(opts.config);
         const prefix = names(config.namespace).redisPrefix;
-        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        redis = redisConnection(
+          config.redis,
+          { lazyConnect: true, maxRetriesPerRequest: 1 },
+          IGNORE_REDIS_ERRORS,
+        );
         await redis.connect().catch((err: unknown) => {
           throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
         });

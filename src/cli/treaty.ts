@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { redisConnection } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names } from '../config.js';
 import { RedisLedger } from '../store/redis-ledger.js';
 import { AccordError } from '../errors.js';
@@ -70,7 +70,11 @@ async function terminationReceived(opts: { config: string; at: string }): Promis
       throw new AccordError('schema.invalid', '--at is not a date or time (ISO 8601)', { path: 'at' });
     }
     const n = names(config.namespace);
-    redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis = redisConnection(
+      config.redis,
+      { lazyConnect: true, maxRetriesPerRequest: 1 },
+      IGNORE_REDIS_ERRORS,
+    );
     await redis.connect().catch((err: unknown) => {
       throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
     });
@@ -81,7 +85,7 @@ async function terminationReceived(opts: { config: string; at: string }): Promis
     const receivedAt = at.toISOString();
     const effectiveAt = terminationEffective(receivedAt);
     await ledger.putTermination({ ...t, receivedAt, effectiveAt });
-    const bull = redisConnection(config.redis, { maxRetriesPerRequest: null });
+    const bull = redisConnection(config.redis, { maxRetriesPerRequest: null }, IGNORE_REDIS_ERRORS);
     try {
       await rescheduleDeadline(
         bull,
@@ -185,7 +189,11 @@ export function registerTreaty(program: Command): void {
       let redis: Redis | undefined;
       try {
         const config = loadConfig(opts.config);
-        redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+        redis = redisConnection(
+          config.redis,
+          { lazyConnect: true, maxRetriesPerRequest: 1 },
+          IGNORE_REDIS_ERRORS,
+        );
         await redis.connect();
         const prefix = names(config.namespace).redisPrefix;
         const t = await new RedisLedger(redis, prefix, 1).termination();

@@ -3,7 +3,7 @@
  * system to talk to (examples/case-system). Ctrl-C (SIGINT) or SIGTERM stops both cleanly. Exits 2,
  * saying how to start them, when RabbitMQ or Redis cannot be reached.
  */
-import { AccordError } from '../errors.js';
+import { AccordError, exitCodeOf } from '../errors.js';
 import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { demoConfigs, reachable } from './setup.js';
@@ -13,7 +13,7 @@ async function main(): Promise<number> {
   const problem = await reachable(cz);
   if (problem) {
     process.stderr.write(`accord demo gateways: ${problem}\n`);
-    return 2;
+    return exitCodeOf('infra.unavailable');
   }
   const log = createLogger({ level: process.env.ACCORD_LOG_LEVEL ?? 'warn' }, process.stderr);
   const gateways = [
@@ -41,6 +41,6 @@ main().then(
     process.stderr.write(
       `accord demo gateways: ${err instanceof AccordError ? `${err.code}: ` : ''}${(err as Error).message}\n`,
     );
-    process.exitCode = err instanceof AccordError && err.code === 'infra.unavailable' ? 2 : 1;
+    process.exitCode = err instanceof AccordError ? exitCodeOf(err.code) : 1;
   },
 );

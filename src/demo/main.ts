@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CaseSystemClient, type InboxDelivery, type StatusEvent } from '../client/index.js';
 import { ROOT, demoConfigs, reachable, removeQueues } from './setup.js';
 import { names, type Config } from '../config.js';
-import { AccordError } from '../errors.js';
+import { AccordError, exitCodeOf } from '../errors.js';
 import { Gateway } from '../gateway.js';
 import { auditFileOf } from '../audit/log.js';
 import { describeRedis } from '../store/redis-connect.js';
@@ -84,7 +84,7 @@ async function main(): Promise<number> {
   const problem = await reachable(cz);
   if (problem) {
     process.stderr.write(`accord demo: ${problem}\n`);
-    return 2;
+    return exitCodeOf('infra.unavailable');
   }
   await removeQueues([cz, kz]);
   const log = createLogger({ level: process.env.ACCORD_LOG_LEVEL ?? 'error' }, process.stderr);
@@ -307,6 +307,6 @@ main().then(
     process.stderr.write(
       `accord demo: ${err instanceof AccordError ? `${err.code}: ` : ''}${(err as Error).message}\n`,
     );
-    process.exitCode = err instanceof AccordError && err.code === 'infra.unavailable' ? 2 : 1;
+    process.exitCode = err instanceof AccordError ? exitCodeOf(err.code) : 1;
   },
 );

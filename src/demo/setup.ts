@@ -6,7 +6,7 @@
 import { names, type Config } from '../config.js';
 import { ownExchanges, ownQueues, retiredQueues } from '../topology.js';
 import { redactUrl } from '../log.js';
-import { describeRedis, redisConnection } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, describeRedis, redisConnection } from '../store/redis-connect.js';
 import { connectBroker } from '../transport/connect.js';
 import { checkedPair, configPair, type PartyTag } from './config-pair.js';
 
@@ -31,13 +31,16 @@ export async function reachable(cz: Config): Promise<string | undefined> {
       '  or `docker compose up -d rabbitmq redis`; or point ACCORD_AMQP_URL at a running broker.'
     );
   }
-  const redis = redisConnection(cz.redis, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    sentinelRetryStrategy: () => null,
-  });
-  redis.on('error', () => undefined);
+  const redis = redisConnection(
+    cz.redis,
+    {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      sentinelRetryStrategy: () => null,
+    },
+    IGNORE_REDIS_ERRORS,
+  );
   try {
     await redis.connect();
     await redis.ping();
@@ -62,7 +65,7 @@ export async function removeQueues(configs: Config[]): Promise<void> {
   } finally {
     await conn.close();
   }
-  const redis = redisConnection(configs[0]!.redis);
+  const redis = redisConnection(configs[0]!.redis, {}, IGNORE_REDIS_ERRORS);
   try {
     for (const c of configs) {
       const keys = await redis.keys(`${names(c.namespace).redisPrefix}*`);

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AuditLog } from '../audit/log.js';
 import { drainHandoff, handoffChannel } from '../audit/handoff.js';
+import { duplicateConnection } from '../store/redis-connect.js';
 
 /**
  * Start the checkpoints and the hand-over; returns the stopper, which writes a last checkpoint when
@@ -24,7 +25,9 @@ export async function keepRecords(
       log.error({ err: (err as Error).message }, 'handed-over audit records could not be appended'),
     );
   await drain();
-  const sub = redis.duplicate();
+  const sub = duplicateConnection(redis, (err) =>
+    log.warn({ err: err.message }, 'redis error (audit hand-off)'),
+  );
   await sub.subscribe(handoffChannel(prefix));
   sub.on('message', () => void drain());
   let lastCheckpoint = audit.latestCheckpointHash();

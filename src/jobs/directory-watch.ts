@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { RedisDirectory } from '../store/redis-directory.js';
+import { duplicateConnection } from '../store/redis-connect.js';
 
 /**
  * Keep `peerAuthorities` equal to the directory in force; returns the stopper. The set is filled
@@ -33,7 +34,9 @@ export async function watchDirectory(opts: {
     }
   };
   await apply();
-  const sub = opts.redis.duplicate();
+  const sub = duplicateConnection(opts.redis, (err) =>
+    log.warn({ err: err.message }, 'redis error (directory updates)'),
+  );
   await sub.subscribe(directory.channel);
   sub.on('message', () => {
     apply().catch((err: unknown) =>

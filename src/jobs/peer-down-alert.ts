@@ -5,18 +5,27 @@
 import type { EventEmitter } from 'node:events';
 import type { Alerts } from '../admin/alerts.js';
 
-/** Watch the peer connection's `down`/`up` events; returns the stopper. */
-export function watchPeerLink(peer: EventEmitter, alerts: Alerts, afterS: number): () => void {
+/**
+ * Watch the peer connection's `down`/`up` events, and its state now (a gateway that started while the
+ * peer's broker was away counts it down from its start); returns the stopper.
+ */
+export function watchPeerLink(
+  peer: EventEmitter & { readonly isUp: boolean },
+  alerts: Alerts,
+  afterS: number,
+): () => void {
   let timer: NodeJS.Timeout | undefined;
   let downSince = 0;
-  peer.on('down', () => {
+  const down = () => {
     if (timer) return;
     downSince = Date.now();
     timer = setTimeout(() => {
       alerts.raise('alert.peer_link_down', { downForS: Math.round((Date.now() - downSince) / 1000) });
     }, afterS * 1000);
     timer.unref();
-  });
+  };
+  peer.on('down', down);
+  if (!peer.isUp) down();
   peer.on('up', () => {
     clearTimeout(timer);
     timer = undefined;

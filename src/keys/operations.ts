@@ -5,7 +5,7 @@
  * encrypted is written back encrypted with the same passphrase source.
  */
 import { existsSync } from 'node:fs';
-import { redisConnection } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
 import { names, type Config } from '../config.js';
 import {
   MAX_JWKS_BYTES,
@@ -660,7 +660,11 @@ function refuseRevoked(incoming: PublicJwkSet, state: KeyStateFile): void {
 
 /** Tell running gateways of this config to reload their keys (Redis pub/sub, see watch.ts). */
 export async function notifyGateways(config: Config): Promise<number> {
-  const redis = redisConnection(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = redisConnection(
+    config.redis,
+    { lazyConnect: true, maxRetriesPerRequest: 1 },
+    IGNORE_REDIS_ERRORS,
+  );
   try {
     await redis.connect();
     return await redis.publish(keysChannel(names(config.namespace).redisPrefix), 'changed');

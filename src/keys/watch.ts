@@ -14,6 +14,7 @@ import { keyHistoryPath, recordSigningKeys } from '../crypto/key-history.js';
 import { publicHalf } from '../crypto/keygen.js';
 import { checkOwnerWritable } from '../crypto/keystore.js';
 import { defaultStatePath, expiringKeys, readKeyStateOf } from '../crypto/lifecycle.js';
+import { duplicateConnection } from '../store/redis-connect.js';
 
 /** The pub/sub channel that tells gateways their keys or key states changed. */
 export function keysChannel(redisPrefix: string): string {
@@ -29,9 +30,13 @@ export function statePathOf(config: Config): string {
  * Load the key ring with its lifecycle state, judged by `now`. The pinned set must not be writable by
  * others, and a missing state file is refused when a set holds several keys of a use (lifecycle.ts).
  */
-export async function loadKeyRing(config: Config, now: () => Date): Promise<KeyRing> {
+export async function loadKeyRing(
+  config: Config,
+  now: () => Date,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<KeyRing> {
   checkOwnerWritable(config.peer.publicJwks);
-  const ring = await KeyRing.load(config.keys, config.peer.publicJwks);
+  const ring = await KeyRing.load(config.keys, config.peer.publicJwks, env);
   const { own, peer } = ring.snapshot();
   return ring.useState(readKeyStateOf(statePathOf(config), { own, peer }), now);
 }
@@ -118,7 +123,9 @@ export async function watchKeys(opts: {
     rememberSigningKeys(ring, config, now(), log);
   };
   check();
-  const sub = opts.redis.duplicate();
+  const sub = duplicateConnection(opts.redis, (err) =>
+    log.warn({ err: err.message }, 'redis error (key changes)'),
+  );
   await sub.subscribe(keysChannel(opts.redisPrefix));
   sub.on('message', () => {
     loadKeyRing(config, now)

@@ -191,6 +191,8 @@ export async function rescheduleDeadline(
   now: Date,
 ): Promise<void> {
   const queue = new Queue(QUEUE, { connection, prefix: `${names.redisPrefix}bull` });
+  // Its connection's errors reach the queue's `error` event; the calls below reject with them anyway.
+  queue.on('error', () => undefined);
   try {
     const job = await queue.getJob(`${d.kind}-${d.id}`);
     if (job && !(await job.isActive())) await job.remove();

@@ -64,14 +64,45 @@ export function sentinelOptions(
 }
 
 /**
- * A connection to the configured Redis, with the caller's extra options. Not connected yet when `extra`
- * says `lazyConnect`; the caller owns it and disconnects it.
+ * What a connection does with its `error` events. ioredis emits one for every failed (re)connect and
+ * prints "Unhandled error event" with a stack when nobody listens, so every connection gets a listener
+ * the moment it is made: the gateway logs them; a one-shot command, which reports the failure of the
+ * call it awaits, ignores them ({@link IGNORE_REDIS_ERRORS}).
  */
-export function redisConnection(settings: RedisSettings, extra: RedisExtraOptions = {}): Redis {
+export type RedisErrorListener = (err: Error) => void;
+
+/**
+ * For a command that awaits each Redis call and reports its failure itself: the connection's `error`
+ * events say the same again, so they are dropped.
+ */
+export const IGNORE_REDIS_ERRORS: RedisErrorListener = () => undefined;
+
+/**
+ * A connection to the configured Redis, with the caller's extra options and its `error` listener
+ * attached before anything can fail. Not connected yet when `extra` says `lazyConnect`; the caller
+ * owns it and disconnects it.
+ */
+export function redisConnection(
+  settings: RedisSettings,
+  extra: RedisExtraOptions,
+  onError: RedisErrorListener,
+): Redis {
   const { sentinel } = settings;
-  return sentinel
+  const redis = sentinel
     ? new Redis(sentinelOptions({ ...settings, sentinel }, extra))
     : new Redis(settings.url, extra);
+  redis.on('error', onError);
+  return redis;
+}
+
+/**
+ * A second connection like `redis` (ioredis `duplicate()`, e.g. for a subscriber, which can do nothing
+ * else), with its own `error` listener: a duplicate does not inherit the original's listeners.
+ */
+export function duplicateConnection(redis: Redis, onError: RedisErrorListener): Redis {
+  const copy = redis.duplicate();
+  copy.on('error', onError);
+  return copy;
 }
 
 /** Where the connection goes, for messages: no password. */

@@ -14,7 +14,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Op
 import { commitTx, selectTx } from './amqp-tx.js';
 import { PriorityGate } from './gate.js';
 import { AccordError } from '../errors.js';
-import { brokerUser, connectBroker, type BrokerSlice } from './connect.js';
+import { brokerUser, connectBroker, isBrokerOutage, type BrokerSlice } from './connect.js';
 
 interface CommonOptions {
   /** Shown in the broker's management UI. */
@@ -86,6 +86,15 @@ interface Pending {
   resolve: () => void;
   reject: (err: unknown) => void;
   timer: NodeJS.Timeout;
+}
+
+/** A consumer's channel in the current generation, and whether it is subscribed now. */
+interface LiveConsumer {
+  gen: Generation;
+  ch: Channel;
+  /** The consumer tag while subscribed; undefined while paused. */
+  tag: string | undefined;
+  subscribe: () => Promise<void>;
 }
 
 /** One connection's channels; replaced whole after every reconnect. */
@@ -166,6 +175,11 @@ export class AmqpConnection extends EventEmitter {
   private readonly topology: { queues: readonly string[]; args: Record<string, unknown> }[] = [];
   private readonly routes: { exchange: string; queue: string }[] = [];
   private readonly consumers: ConsumerSpec[] = [];
+  /** Queues whose consumers take nothing until resumed (pauseConsuming). */
+  private readonly paused = new Set<string>();
+  private readonly live = new Map<ConsumerSpec, LiveConsumer>();
+  /** Per consumer, the last subscription change: changes run one at a time. */
+  private readonly changes = new Map<ConsumerSpec, Promise<void>>();
   private upWaiters: (() => void)[] = [];
   private readonly opts: CommonOptions;
   private readonly broker: BrokerSlice;
@@ -184,7 +198,36 @@ export class AmqpConnection extends EventEmitter {
   /** Connect; `infra.unavailable` when the first attempt fails (a misconfiguration should fail fast). */
   static async open(opts: AmqpOptions): Promise<AmqpConnection> {
     const conn = new AmqpConnection(opts);
-    await conn.connectOnce();
+    try {
+      await conn.connectOnce();
+    } catch (err) {
+      // A set-up that failed half-way has started a reconnect loop nobody would stop.
+      await conn.close();
+      throw err;
+    }
+    return conn;
+  }
+
+  /**
+   * Connect as {@link open} does, except through an outage: when the broker cannot be reached
+   * (`infra.unavailable`), the connection is returned down (`isUp` false) and keeps trying with
+   * back-off, emitting `up` once it connects. What a retry cannot fix (a refused login, a certificate
+   * that does not verify, a malformed URL, unusable TLS files) still fails at once. For the peer's
+   * broker, which the other party runs: a gateway must start, and take its own authorities'
+   * submissions in, while that broker is away.
+   */
+  static async openOrWait(opts: AmqpOptions): Promise<AmqpConnection> {
+    const conn = new AmqpConnection(opts);
+    try {
+      await conn.connectOnce();
+    } catch (err) {
+      if (!isBrokerOutage(err)) {
+        await conn.close();
+        throw err;
+      }
+      // A set-up that failed after connecting has started the loop already (lose()).
+      if (!conn.reconnecting) void conn.reconnect();
+    }
     return conn;
   }
 
@@ -199,6 +242,11 @@ export class AmqpConnection extends EventEmitter {
       name: this.opts.name,
       heartbeatS: this.opts.heartbeatS,
     });
+    if (this.closing) {
+      // Closed while this attempt dialled (a gateway stopped during an outage): nothing may stay open.
+      await model.close().catch(() => undefined);
+      throw new AccordError('infra.unavailable', `connection ${this.opts.name} is closed`);
+    }
     const gen: Generation = {
       model,
       pub: undefined as unknown as ConfirmChannel,
@@ -535,13 +583,9 @@ export class AmqpConnection extends EventEmitter {
     await ch.prefetch(spec.prefetch);
     const { some } = spec;
     if (some) {
-      await ch.consume(
-        spec.queue,
-        (msg) => {
-          if (msg === null) {
-            this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
-            return;
-          }
+      await this.subscribeWhenNotPaused(gen, ch, spec, {
+        options: { arguments: { 'x-priority': some.priority } },
+        onMessage: (msg) => {
           some.take(msg).then(
             (took) => {
               if (took && !gen.dead) ch.ack(msg);
@@ -549,8 +593,7 @@ export class AmqpConnection extends EventEmitter {
             (err: unknown) => spec.onError(err, msg),
           );
         },
-        { arguments: { 'x-priority': some.priority } },
-      );
+      });
       return;
     }
     // tx.select before consuming: no delivery (and so no handler frame) can arrive before it is done.
@@ -574,11 +617,7 @@ export class AmqpConnection extends EventEmitter {
         }
       }, afterMs).unref();
     };
-    await ch.consume(spec.queue, (msg) => {
-      if (msg === null) {
-        this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
-        return;
-      }
+    const onMessage = (msg: ConsumeMessage) => {
       const { barriers } = spec;
       if (barriers) {
         const earlier = barriers.isBarrier(msg) ? [...unfinished] : [];
@@ -622,7 +661,90 @@ export class AmqpConnection extends EventEmitter {
           requeue(msg, 1000);
         },
       );
-    });
+    };
+    await this.subscribeWhenNotPaused(gen, ch, spec, { onMessage });
+  }
+
+  /**
+   * Subscribe a consumer's channel to its queue, unless the queue is paused (then `resumeConsuming`
+   * subscribes it). A cancellation by the broker (a deleted queue, a failover) ends the generation.
+   */
+  private async subscribeWhenNotPaused(
+    gen: Generation,
+    ch: Channel,
+    spec: ConsumerSpec,
+    how: { onMessage: (msg: ConsumeMessage) => void; options?: Options.Consume },
+  ): Promise<void> {
+    const live: LiveConsumer = {
+      gen,
+      ch,
+      tag: undefined,
+      subscribe: async () => {
+        const { consumerTag } = await ch.consume(
+          spec.queue,
+          (msg) => {
+            if (msg === null) {
+              this.lose(gen, new Error(`consumer of ${spec.queue} was cancelled by the broker`));
+              return;
+            }
+            how.onMessage(msg);
+          },
+          how.options,
+        );
+        live.tag = consumerTag;
+      },
+    };
+    this.live.set(spec, live);
+    await this.applyPause(spec);
+  }
+
+  /**
+   * Stop taking deliveries from `queue` — now, and after every reconnect — until `resumeConsuming`:
+   * what is ready stays on the queue, in the broker, and deliveries already taken are finished. For
+   * the outbox while the peer's broker is away: nothing could be sent, and the submissions wait where
+   * they are safe instead of in this process's memory.
+   */
+  async pauseConsuming(queue: string): Promise<void> {
+    this.paused.add(queue);
+    await this.applyPauses(queue);
+  }
+
+  /** Take deliveries from `queue` again after {@link pauseConsuming}. */
+  async resumeConsuming(queue: string): Promise<void> {
+    this.paused.delete(queue);
+    await this.applyPauses(queue);
+  }
+
+  /** applyPause for each consumer of `queue`; a channel lost meanwhile is left to the next generation. */
+  private async applyPauses(queue: string): Promise<void> {
+    const specs = this.consumers.filter((c) => c.queue === queue);
+    await Promise.all(specs.map((c) => this.applyPause(c).catch(() => undefined)));
+  }
+
+  /**
+   * Bring a consumer's subscription in line with whether its queue is paused; one change at a time per
+   * consumer. Rejects when the broker refuses the change (the channel then ends its generation, and
+   * the next one subscribes as the pause says).
+   */
+  private applyPause(spec: ConsumerSpec): Promise<void> {
+    const change = async () => {
+      const live = this.live.get(spec);
+      if (live === undefined || live.gen.dead) return;
+      const paused = this.paused.has(spec.queue);
+      if (paused && live.tag !== undefined) {
+        const tag = live.tag;
+        live.tag = undefined;
+        await live.ch.cancel(tag);
+      } else if (!paused && live.tag === undefined) {
+        await live.subscribe();
+      }
+    };
+    const next = (this.changes.get(spec) ?? Promise.resolve()).then(change);
+    this.changes.set(
+      spec,
+      next.catch(() => undefined),
+    );
+    return next;
   }
 
   /** Close the connection for good; safe to call more than once. */

@@ -49,13 +49,41 @@ export function brokerUser(slice: BrokerSlice): string {
   return decodeURIComponent(new URL(brokerUrl(slice)).username) || 'guest';
 }
 
+/** The config path of a slice's URL (`amqp.url` or `peer.amqpUrl`), for errors. */
+export function brokerUrlField(slice: BrokerSlice): string {
+  return 'url' in slice ? 'amqp.url' : 'peer.amqpUrl';
+}
+
 /**
- * Open a connection to the broker of `slice`. A failure to connect is `infra.unavailable` (naming the
- * URL without its password); unusable TLS material is `config.invalid` or `keys.invalid` at
- * `amqp.tls…` / `peer.tls…`, before anything is dialled.
+ * Check that the slice's URL is one a connection can be dialled with: it parses, says `amqp:` or
+ * `amqps:` and names a host. `config.invalid` at the URL's config path when not; the message never
+ * repeats the URL (it may hold a password).
+ */
+export function checkBrokerUrl(slice: BrokerSlice): void {
+  const path = brokerUrlField(slice);
+  let u: URL;
+  try {
+    u = new URL(brokerUrl(slice));
+  } catch {
+    throw new AccordError('config.invalid', 'the broker URL does not parse', { path });
+  }
+  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') {
+    throw new AccordError('config.invalid', 'the broker URL is not amqp:// or amqps://', { path });
+  }
+  if (u.hostname === '') throw new AccordError('config.invalid', 'the broker URL names no host', { path });
+}
+
+/**
+ * Open a connection to the broker of `slice`. What will not pass by itself fails as configuration,
+ * before or instead of a retry: a malformed URL (`config.invalid`), unusable TLS material
+ * (`config.invalid` or `keys.invalid` at `amqp.tls…` / `peer.tls…`), a login or virtual host the broker
+ * refuses (`config.broker_refused`), a certificate that does not verify (`config.tls_unverified`). Any
+ * other failure is an outage, `infra.unavailable` (see {@link isBrokerOutage}). Messages name the URL
+ * without its password.
  */
 export async function connectBroker(slice: BrokerSlice, opts: BrokerConnectOptions): Promise<ChannelModel> {
   const url = brokerUrl(slice);
+  checkBrokerUrl(slice);
   const tls =
     slice.tls === undefined
       ? undefined
@@ -70,12 +98,65 @@ export async function connectBroker(slice: BrokerSlice, opts: BrokerConnectOptio
       ...tls,
     } as Options.Connect);
   } catch (err) {
-    throw new AccordError(
-      'infra.unavailable',
-      `cannot connect to RabbitMQ at ${redactUrl(url)} for ${opts.name}: ${describe(err)}`,
-      { cause: err },
-    );
+    throw connectFailure(err, slice, `RabbitMQ at ${redactUrl(url)} for ${opts.name}`);
   }
+}
+
+/**
+ * Whether a failure of {@link connectBroker} is an outage that may pass (`infra.unavailable`), as
+ * opposed to configuration that a retry cannot fix. A gateway starts in an outage of its peer's broker
+ * and connects when it returns; it refuses to start on the rest.
+ */
+export function isBrokerOutage(err: unknown): boolean {
+  return err instanceof AccordError && err.code === 'infra.unavailable';
+}
+
+/**
+ * Certificate failures of a TLS handshake, by Node's error code: the broker's certificate does not
+ * verify (chain, validity, host name), or the broker refused this gateway's client certificate (a TLS
+ * alert). None passes with time alone.
+ */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+const TLS_ALERT = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_[A-Z_]+)$/;
+
+/** RabbitMQ closes the handshake with 403 ACCESS_REFUSED (login) or 530 NOT_ALLOWED (virtual host). */
+const LOGIN_REFUSED = /ACCESS[-_]REFUSED|NOT[-_]ALLOWED/;
+
+/** A failed connection attempt as the AccordError that says whether retrying can help. */
+function connectFailure(err: unknown, slice: BrokerSlice, what: string): AccordError {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (code !== undefined && (TLS_VERIFY_CODES.has(code) || TLS_ALERT.test(code))) {
+    return new AccordError('config.tls_unverified', `cannot connect to ${what}: ${code}`, {
+      path: 'url' in slice ? 'amqp.tls' : 'peer.tls',
+      cause: err,
+    });
+  }
+  if (LOGIN_REFUSED.test(message)) {
+    const refused = /NOT[-_]ALLOWED/.test(message) ? 'the virtual host' : 'the login';
+    return new AccordError('config.broker_refused', `${what} refused ${refused}`, {
+      path: brokerUrlField(slice),
+      cause: err,
+    });
+  }
+  return new AccordError('infra.unavailable', `cannot connect to ${what}: ${describe(err)}`, { cause: err });
 }
 
 /** What publishing a submission needs of a connection (an AmqpConnection). */

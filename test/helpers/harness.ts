@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
@@ -21,6 +21,7 @@ import type { DestroyOrder, InboxDelivery, StatusEvent, SubmissionInput } from '
 import { REDACT_PATHS } from '../../src/log.js';
 import { KeyRing } from '../../src/crypto/keyring.js';
 import { seal } from '../../src/crypto/seal.js';
+import { removeAtEnd, tempDir } from './temp.js';
 import { ENVELOPE_VERSION } from '../../src/domain/envelope.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -89,7 +90,9 @@ export function pairConfigs(
   const raw = configPair(stem);
   for (const party of PARTY_TAGS) {
     // Art. 10(6) records of a test gateway go to a temporary folder, not beside the shipped config.
-    raw[party].records = { auditFile: join(tmpdir(), `accord-audit-${stem}`, `${party}.jsonl`) };
+    raw[party].records = {
+      auditFile: join(removeAtEnd(join(tmpdir(), `accord-audit-${stem}`)), `${party}.jsonl`),
+    };
     tweak(raw[party]);
   }
   return checkedPair(raw);
@@ -368,7 +371,7 @@ export function configFileFor(config: Config): string {
   raw.keys.privateJwks = config.keys.privateJwks;
   raw.peer.publicJwks = config.peer.publicJwks;
   raw.records = { ...raw.records, auditFile: config.records.auditFile };
-  const file = join(mkdtempSync(join(tmpdir(), 'accord-cli-')), `${party}.json`);
+  const file = join(tempDir('cli'), `${party}.json`);
   writeFileSync(file, JSON.stringify(raw));
   return file;
 }
