@@ -426,12 +426,19 @@ describe('keys: a pair of gateways', function () {
       'the rotated key active after the peer received its announcement',
     );
     expect(readPublicJwks(pair.kzConfig.peer.publicJwks).keys.map((k) => k.kid)).to.include(kid);
-    const czAudit = readFileSync(pair.czConfig.records.auditFile!, 'utf8');
-    expect(czAudit).to.match(
-      new RegExp(`"type":"key-operation","reason":"rotate enc next kid ${kid} thumbprint`),
+    // The key state changes first and its record follows: wait for the record, then check it.
+    const audit = (config: typeof pair.czConfig) => readFileSync(config.records.auditFile!, 'utf8');
+    const rotated = new RegExp(`"type":"key-operation","reason":"rotate enc next kid ${kid} thumbprint`);
+    await until(
+      () => rotated.test(audit(pair.czConfig)) && audit(pair.czConfig).includes(`activated own enc:${kid}`),
+      30_000,
+      "CZ's records of the rotation and the activation",
     );
-    expect(czAudit).to.contain(`activated own enc:${kid}`);
-    expect(readFileSync(pair.kzConfig.records.auditFile!, 'utf8')).to.contain(`peer announced enc:${kid}`);
+    await until(
+      () => audit(pair.kzConfig).includes(`peer announced enc:${kid}`),
+      30_000,
+      "KZ's record of the announcement",
+    );
   });
 
   it('an expired key never signs: the message waits with an error-level crypto.key_expired, then goes out', async () => {
