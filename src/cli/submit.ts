@@ -110,7 +110,8 @@ export async function submitAndReport(
     if (!(err instanceof NoAnswerError)) throw err;
     process.stderr.write(
       `infra.unavailable: no answer from the gateway within ${flags.timeout} s. The submission (message id ${id}) is in ` +
-        `the outbox and is decided when the gateway consumes it (is it running? accord status); the answer goes to ${events}.\n`,
+        `the outbox and is decided when the gateway consumes it (is it running, or is the peer's broker unreachable? ` +
+        `accord status shows the outbox and the peer link); the answer goes to ${events}.\n`,
     );
     return EXIT_REFUSED;
   } finally {

@@ -80,10 +80,16 @@ export class NoAnswerError extends AccordError {
     /** How long the client waited, in milliseconds. */
     readonly timeoutMs: number,
   ) {
-    super('infra.unavailable', `the gateway gave no answer within ${timeoutMs} ms`, {
-      path: 'idempotencyKey',
-      messageId,
-    });
+    super(
+      'infra.unavailable',
+      `the gateway gave no answer within ${timeoutMs} ms; the submission is still queued in the outbox and ` +
+        'is decided when the gateway consumes it (it does not while it is stopped or the peer’s broker is ' +
+        'unreachable); its answer will come as an event',
+      {
+        path: 'idempotencyKey',
+        messageId,
+      },
+    );
   }
 }
 

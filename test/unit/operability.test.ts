@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { NoAnswerError } from '../../src/client/index.js';
 import { ENVIRONMENT } from '../../src/environment.js';
 import { createLogger } from '../../src/log.js';
 
@@ -74,5 +75,12 @@ describe('operability', () => {
     if (r.error) return this.skip(); // no runuser on this machine
     expect(r.status).to.equal(1);
     expect(r.stderr).to.contain('sudo apt-get install chromium');
+  });
+
+  it('tells a case system that timed out waiting that its submission is still queued, and why', () => {
+    const e = new NoAnswerError('4b7e0f0e-8f5e-4a43-9c1e-7f7e1b1c2d3e', 5000);
+    expect(e.code).to.equal('infra.unavailable');
+    expect(e.message).to.contain('still queued in the outbox').and.to.contain('peer’s broker');
+    expect(e.messageId).to.equal('4b7e0f0e-8f5e-4a43-9c1e-7f7e1b1c2d3e');
   });
 });
