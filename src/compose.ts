@@ -52,22 +52,43 @@ import { waitForOlderReplicas } from './jobs/version-fence.js';
 export class Closers {
   private readonly stack: (() => Promise<void> | void)[] = [];
 
+  /** @param stepTimeoutMs How long one closer may take before stopping goes on without it. */
+  constructor(private readonly stepTimeoutMs = CLOSE_STEP_TIMEOUT_MS) {}
+
   add(close: () => Promise<void> | void): void {
     this.stack.push(close);
   }
 
-  /** Run every closer once, newest first; one that fails does not keep the others from running. */
+  /**
+   * Run every closer once, newest first; one that fails, or does not finish in time (a client waiting
+   * for a Redis that is gone), does not keep the others from running or the gateway from stopping.
+   */
   async closeAll(log: Logger): Promise<void> {
     while (this.stack.length > 0) {
       const close = this.stack.pop()!;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), this.stepTimeoutMs);
+      });
       try {
-        await close();
+        const outcome = await Promise.race([Promise.resolve(close()).then(() => 'done' as const), late]);
+        if (outcome === 'late') {
+          log.warn(
+            { waitedMs: this.stepTimeoutMs },
+            'a part of the gateway did not finish closing in time (is Redis or a broker gone?); stopping without it',
+          );
+        }
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'a closer failed while stopping');
+      } finally {
+        clearTimeout(timer);
       }
     }
   }
 }
+
+/** How long one step of stopping may take (see {@link Closers.closeAll}). */
+export const CLOSE_STEP_TIMEOUT_MS = 5_000;
 
 /** What the lifecycle (gateway.ts) holds of an assembled gateway. */
 export interface Assembled {

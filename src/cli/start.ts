@@ -56,5 +56,8 @@ export function registerStart(program: Command): void {
         process.once('SIGINT', stop(EXIT_OK));
       });
       await gw.stop();
+      // Stopped: what a library still holds open (a client retrying a Redis that is gone) must not keep
+      // the process alive.
+      process.exit(process.exitCode ?? EXIT_OK);
     });
 }
