@@ -123,7 +123,7 @@ describe('accord start --clock-offset', function () {
         .split('\n')
         .find((l) => l.includes('DRILL CLOCK'));
       expect(warning, 'the warning at start').to.be.a('string');
-      expect(JSON.parse(warning!)).to.include({ level: 40, clockOffset: '+15d' });
+      expect(JSON.parse(warning!)).to.include({ level: 'warn', clockOffset: '+15d' });
 
       const { messageId } = await ipc.client.submit(example('request', 'drill-1') as SubmissionInput);
       const sent = await ipc.events.waitFor((e) => e.type === 'sent' && e.messageId === messageId);
