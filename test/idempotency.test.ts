@@ -82,7 +82,9 @@ describe('outbound: a message whose first attempt failed after its claim is fini
     const kzNcb = await pair.authority(pair.kzConfig, 'kz-ncb');
     const sub = example('travel-document', 'claimed-then-cut') as SubmissionInput;
     const { kind, body, to } = sub as { kind: 'travel-document'; body: any; to: any };
-    proxy.cut();
+    // The peer hangs: the link stays up, so the gateway takes the submission, but its publish goes
+    // unconfirmed. (A link that drops makes the gateway leave the outbox alone until it is back.)
+    proxy.stall();
     // Claimed and accepted; the publish to the peer fails and the broker redelivers the submission.
     const first = await czIpc.client.submit(kind, body, { to, idempotencyKey: 'claimed-then-cut' });
     expect(first.outcome).to.equal('accepted');
@@ -91,7 +93,7 @@ describe('outbound: a message whose first attempt failed after its claim is fini
     // The first attempt took the claim and failed at the publish: the submission waits on the outbox.
     await new Promise((r) => setTimeout(r, 2500));
     expect(pair.lines.join('')).to.include('infrastructure unavailable; the message waits');
-    proxy.restore();
+    proxy.unstall();
     await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === first.messageId, 30_000);
     await new Promise((r) => setTimeout(r, 1500));
     expect(kzNcb.inbox.items.filter((d) => d.envelope.id === first.messageId)).to.have.length(1);

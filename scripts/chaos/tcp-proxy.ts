@@ -9,6 +9,7 @@ import net from 'node:net';
 export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private open = true;
+  private stalled = false;
   private server: net.Server | undefined;
   port = 0;
 
@@ -69,7 +70,22 @@ export class TcpProxy {
     upstream.pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
-    client.resume();
+    if (this.stalled) upstream.pause();
+    else client.resume();
+  }
+
+  /**
+   * Stall the link: connections stay open but nothing passes either way until `unstall()`, as with a
+   * peer that hangs (publishes go unconfirmed, until heartbeats give the connection up).
+   */
+  stall(): void {
+    this.stalled = true;
+    for (const s of this.sockets) s.pause();
+  }
+
+  unstall(): void {
+    this.stalled = false;
+    for (const s of this.sockets) s.resume();
   }
 
   /** An amqp:// URL through this proxy. */
