@@ -45,7 +45,7 @@ export class PoisonCounter {
   }
 }
 
-/** How often a stage logs that messages wait for a usable key (finding 6: not once per message). */
+/** How often a stage logs that messages wait for a usable key (once a minute, not once per message). */
 export const KEY_WAIT_LOG_INTERVAL_MS = 60_000;
 
 /**

@@ -90,7 +90,7 @@ function keyMessage(kind: 'key-announcement' | 'key-revocation', body: Json): Js
   });
 }
 
-describe('key trust: peer messages touch only peer keys (finding 2)', function () {
+describe('key trust: peer messages touch only peer keys', function () {
   this.timeout(120_000);
   let pair: Pair;
 
@@ -141,7 +141,7 @@ describe('key trust: peer messages touch only peer keys (finding 2)', function (
   });
 });
 
-describe('key trust: accord keys revoke names the side (finding 2)', function () {
+describe('key trust: accord keys revoke names the side', function () {
   this.timeout(60_000);
 
   it('asks for --own or --peer when a kid is both an own and a pinned key, and says which side it revoked', async () => {
@@ -184,7 +184,7 @@ describe('key trust: accord keys revoke names the side (finding 2)', function ()
   });
 });
 
-describe('key trust: the last usable key (finding 6)', function () {
+describe('key trust: the last usable key', function () {
   this.timeout(120_000);
   const TOKEN = 'test-only-admin-token-keytrust-0123456789';
   let pair: Pair;
@@ -289,7 +289,7 @@ describe('key trust: the last usable key (finding 6)', function () {
   });
 });
 
-describe('key trust: no key to seal with (finding 6, pure)', () => {
+describe('key trust: no key to seal with (pure)', () => {
   it('a revoked signing or peer encryption set makes the message wait; a revoked key in a message parks it', () => {
     const noSigner = new AccordError('crypto.key_revoked', 'x', { path: 'keys.own.sig', kid: 'a' });
     const noPeerEnc = new AccordError('crypto.key_revoked', 'x', { path: 'keys.peer.enc', kid: 'a' });
@@ -315,7 +315,7 @@ describe('key trust: no key to seal with (finding 6, pure)', () => {
   });
 });
 
-describe('key trust: the state file and the pinned set at rest (finding 4)', function () {
+describe('key trust: the state file and the pinned set at rest', function () {
   this.timeout(60_000);
 
   /** A KZ config on its own key copies, whose pinned CZ set also holds a second (rotated) CZ signing key. */
@@ -390,7 +390,7 @@ async function refusal(fn: () => unknown): Promise<AccordError> {
   return expect.fail('expected a refusal');
 }
 
-describe('key trust: rotations do not overflow the key sets (finding 3)', function () {
+describe('key trust: rotations do not overflow the key sets', function () {
   this.timeout(300_000);
   const HOUR = 3_600_000;
 
@@ -495,7 +495,7 @@ describe('key trust: rotations do not overflow the key sets (finding 3)', functi
   });
 });
 
-describe('key trust: 40 rotations while messages flow (finding 3)', function () {
+describe('key trust: 40 rotations while messages flow', function () {
   this.timeout(600_000);
   const HOUR = 3_600_000;
   let pair: Pair;
@@ -585,7 +585,7 @@ async function rotateInBand(
   const peer = party === 'CZ' ? pair.kzConfig : pair.czConfig;
   const { key, thumbprint } = await rotateKey(own, use, { now: now() });
   await notifyGateways(own);
-  // The peer's security staff approve the announced key by the thumbprint read to them (finding 1).
+  // The peer's security staff approve the announced key by the thumbprint read to them.
   await eventually(
     () => Promise.resolve(recordOf(readKeyState(statePathOf(peer)), 'peer', key.kid) ? true : undefined),
     30_000,
@@ -604,7 +604,7 @@ async function rotateInBand(
   return key.kid;
 }
 
-describe('key trust: audit verify across re-keying (finding 5)', function () {
+describe('key trust: audit verify across re-keying', function () {
   this.timeout(120_000);
   const HOUR = 3_600_000;
 
@@ -734,7 +734,7 @@ function forgedDocument(): Json {
   return testEnvelope({ to: { party: 'KZ', authority: 'kz-mia' } });
 }
 
-describe('key trust: a revoked signing key keeps no heirs (finding 1)', function () {
+describe('key trust: a revoked signing key keeps no heirs', function () {
   this.timeout(120_000);
 
   describe('with keys.approveAnnouncedSigningKeys off (the review’s set-up)', () => {
@@ -860,7 +860,7 @@ describe('key trust: a revoked signing key keeps no heirs (finding 1)', function
   });
 });
 
-describe('key trust: the heirs of a key (finding 1, pure)', () => {
+describe('key trust: the heirs of a key (pure)', () => {
   it('are the keys announced by it, transitively, except those approved by thumbprint', () => {
     const peer = (kid: string, announcedBy?: string, extra: Json = {}) => ({
       kid,

@@ -1,5 +1,5 @@
 /**
- * Key files are replaced whole, never half-written (finding 3 of the key-trust review): the new content
+ * Key files are replaced whole, never half-written: the new content
  * goes to a temporary file beside the target with its final mode, is fsync'ed, renamed over the target,
  * and the directory is fsync'ed so the rename survives a crash. A reader sees the old file or the new
  * one, never a mix, and a crash leaves at most a stray `*.tmp` beside it.

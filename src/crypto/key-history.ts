@@ -1,5 +1,5 @@
 /**
- * The key history (finding 5 of the key-trust review): the public half of every own signing key this
+ * The key history: the public half of every own signing key this
  * gateway ever used, so audit checkpoints (Art. 10(6)) signed before a rotation still verify after the
  * key left the private set (rotations prune it, lifecycle.ts). It holds no secret and is never pruned;
  * like the pinned peer set it decides what is trusted, so it is written owner-only and refused when

@@ -16,7 +16,7 @@ import { checkOwnerOnly } from './keystore.js';
  * The states a key goes through. `held`: a peer key pinned from an announcement that neither verifies
  * nor is encrypted to until security staff approve it by thumbprint (`accord keys approve`) — an
  * announced signing key (`keys.approveAnnouncedSigningKeys`), or any key announced by a key that was
- * revoked since (finding 1 of the key-trust review); `reason` says which.
+ * revoked since (a revoked key holds the keys it announced); `reason` says which.
  */
 export const KEY_STATES = ['next', 'active', 'retiring', 'retired', 'revoked', 'held'] as const;
 export type KeyState = (typeof KEY_STATES)[number];
@@ -310,7 +310,7 @@ export function heirsOf(state: KeyStateFile, kid: string): string[] {
 export type KeyRole = `${'own' | 'peer'}/${'sig' | 'enc'}`;
 
 /**
- * What stops when a side has no usable key of a use left (finding 6 of the key-trust review): what
+ * What stops when a side has no usable key of a use left: what
  * `accord keys revoke` warns of, and what readiness and alerts name.
  */
 export const WHAT_STOPS: Record<KeyRole, string> = {

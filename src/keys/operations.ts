@@ -73,7 +73,7 @@ async function readOwn(config: Config, env: Env): Promise<PrivateJwkSet> {
   return loadPrivateJwks(config.keys, env);
 }
 
-/** The pinned peer set; refused when others may change it (finding 4). */
+/** The pinned peer set; refused when others may change it. */
 function readPinned(config: Config): PublicJwkSet {
   checkOwnerWritable(config.peer.publicJwks);
   return readPublicJwks(config.peer.publicJwks);
@@ -213,7 +213,7 @@ export async function listKeys(config: Config, env: Env = process.env): Promise<
   return [...own.map((k) => line('own', k)), ...peer.map((k) => line('peer', k))];
 }
 
-/** The keys pruned from either set (finding 3): kid, side, use, state and thumbprint, kept for good. */
+/** The keys pruned from either set: kid, side, use, state and thumbprint, kept for good. */
 export async function prunedKeys(config: Config, env: Env = process.env): Promise<PrunedKey[]> {
   return (await keyState(config, env)).pruned ?? [];
 }
@@ -647,7 +647,7 @@ export async function whatRevokingStops(
 
 /**
  * A key this gateway revoked never comes back, under its kid or another one: its revocation is found
- * by kid or by thumbprint, in the records and among the pruned keys (finding 3).
+ * by kid or by thumbprint, in the records and among the pruned keys.
  */
 function refuseRevoked(incoming: PublicJwkSet, state: KeyStateFile): void {
   for (const k of incoming.keys) {
