@@ -32,6 +32,16 @@ function checkProvided(
   }
 }
 
+/**
+ * Art. 10(4): a correction or an erasure refers to a message the sender provided to the addressee (one
+ * send spec for both kinds: its functions take either, so it serves as the spec of each).
+ */
+const refersToProvided = {
+  lookups: (sub: SubmissionOf<'correction' | 'erasure'>) => ({ provided: [sub.body.refersTo] }),
+  check: (sub: SubmissionOf<'correction' | 'erasure'>, facts: Facts) =>
+    checkProvided(sub, facts, sub.body.refersTo, 'body.refersTo'),
+};
+
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
@@ -87,10 +97,7 @@ export const dataProtection: KindSpecs<
 
   correction: {
     articles: 'Art. 10(4)',
-    send: {
-      lookups: (sub) => ({ provided: [sub.body.refersTo] }),
-      check: (sub, facts) => checkProvided(sub, facts, sub.body.refersTo, 'body.refersTo'),
-    },
+    send: refersToProvided,
     receive: {
       original: (env) => env.body.refersTo,
       delivered: (env, { target, receivedAt, facts }) => [
@@ -109,10 +116,7 @@ export const dataProtection: KindSpecs<
 
   erasure: {
     articles: 'Art. 10(4)',
-    send: {
-      lookups: (sub) => ({ provided: [sub.body.refersTo] }),
-      check: (sub, facts) => checkProvided(sub, facts, sub.body.refersTo, 'body.refersTo'),
-    },
+    send: refersToProvided,
     receive: {
       original: (env) => env.body.refersTo,
       // The original's record names the erasure; its destruction must be confirmed in time.
