@@ -52,9 +52,6 @@ import { waitForOlderReplicas } from './jobs/version-fence.js';
 export class Closers {
   private readonly stack: (() => Promise<void> | void)[] = [];
 
-  /** @param stepTimeoutMs How long one closer may take before stopping goes on without it. */
-  constructor(private readonly stepTimeoutMs = CLOSE_STEP_TIMEOUT_MS) {}
-
   add(close: () => Promise<void> | void): void {
     this.stack.push(close);
   }
@@ -68,13 +65,13 @@ export class Closers {
       const close = this.stack.pop()!;
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), this.stepTimeoutMs);
+        timer = setTimeout(() => resolve('late'), CLOSE_STEP_TIMEOUT_MS);
       });
       try {
         const outcome = await Promise.race([Promise.resolve(close()).then(() => 'done' as const), late]);
         if (outcome === 'late') {
           log.warn(
-            { waitedMs: this.stepTimeoutMs },
+            { waitedMs: CLOSE_STEP_TIMEOUT_MS },
             'a part of the gateway did not finish closing in time (is Redis or a broker gone?); stopping without it',
           );
         }

@@ -5,10 +5,11 @@
  * a spare port, started and killed by this test, so the shared one stays up for the other tests.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { SubmissionInput } from '../src/client/index.js';
-import { freePort, waitForPort } from '../scripts/chaos/services.js';
+import { freePort } from '../scripts/chaos/services.js';
+import { OwnRedis } from './helpers/own-redis.js';
 import {
   CLI,
   ROOT,
@@ -68,24 +69,27 @@ describe('Redis going away under traffic', function () {
   this.timeout(120_000);
   const { cz, kz } = pairConfigs(uniqueStem());
   let port: number;
-  let redis: ChildProcess | undefined;
+  let redis: OwnRedis | undefined;
   let file: string;
 
   before(async () => {
     port = await freePort();
     // No persistence (nothing written to disk), and the eviction policy the gateway requires.
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-    redis = spawn('redis-server', [...args, '--maxmemory-policy', 'noeviction', '--daemonize', 'no'], {
-      stdio: 'ignore',
-    });
-    await waitForPort(port, 20_000);
+    redis = OwnRedis.start(
+      [...args, '--maxmemory-policy', 'noeviction', '--daemonize', 'no'],
+      port,
+      '/dev/null',
+      'the test’s own Redis',
+    );
+    await redis.ready(async (r) => ((await r.ping()) === 'PONG' ? true : undefined), 20_000);
     file = configFileFor(cz);
     const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
     raw.redis = { url: `redis://127.0.0.1:${port}` };
     writeFileSync(file, JSON.stringify(raw));
   });
   after(async () => {
-    redis?.kill('SIGKILL');
+    redis?.kill();
     await removeNamespace(cz);
     await removeNamespace(kz);
   });
@@ -113,7 +117,7 @@ describe('Redis going away under traffic', function () {
         }
       })();
       await ipc.events.waitFor((e) => e.type === 'sent', 20_000, 'a first message sent');
-      redis!.kill('SIGKILL');
+      redis!.kill();
       // Each reconnect attempt of each connection is an error event; wait for several rounds of them,
       // on the gateway's own connection and on the one its BullMQ timers share.
       await eventually(

@@ -19,19 +19,17 @@ export interface ConsumerCounts {
 
 /**
  * Resolve once no older-version replica consumes `legacyQueue` (at once when none does, or when the
- * queue does not exist); `stopped` ends the wait early (the gateway is stopping).
+ * queue does not exist).
  */
 export async function waitForOlderReplicas(
   broker: ConsumerCounts,
   legacyQueue: string,
   log: Logger,
-  stopped: () => boolean = () => false,
-  recheckMs = FENCE_RECHECK_MS,
 ): Promise<void> {
   let waiting = false;
   for (;;) {
     const consumers = (await broker.consumerCount(legacyQueue)) ?? 0;
-    if (consumers === 0 || stopped()) break;
+    if (consumers === 0) break;
     if (!waiting) {
       waiting = true;
       log.error(
@@ -39,7 +37,7 @@ export async function waitForOlderReplicas(
         'a gateway of an older version is still running for this party; this one consumes nothing until it stops (docs/operator.md, Upgrade)',
       );
     }
-    await new Promise((r) => setTimeout(r, recheckMs).unref());
+    await new Promise((r) => setTimeout(r, FENCE_RECHECK_MS).unref());
   }
   if (waiting)
     log.warn({ queue: legacyQueue }, 'no gateway of an older version runs any more; consuming now');
