@@ -23,6 +23,7 @@ import { messageIdFor } from '../../src/domain/ids.js';
 import { DELIVERY_HEADER } from '../../src/pipeline/inbound.js';
 import { AmqpConnection } from '../../src/transport/amqp.js';
 import { publishSubmission } from '../../src/transport/connect.js';
+import { rssMb } from '../bench/e2e.js';
 import {
   ChaosCluster,
   ChaosRabbit,
@@ -184,14 +185,13 @@ async function verifyAudit(cli: string, configFile: string): Promise<string | un
   }
 }
 
-/** Resident memory of a process, MB (Linux /proc), or undefined when it does not run. */
-function rssMb(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
+/** Resident memory of a gateway process, whole MB, or undefined when it does not run (now). */
+function residentMb(pid: number | undefined): number | undefined {
   try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? undefined : Math.round(Number(kb) / 1024);
+    const mb = Math.round(rssMb(pid));
+    return Number.isFinite(mb) ? mb : undefined;
   } catch {
-    return undefined;
+    return undefined; // it exited between the check and the read
   }
 }
 
@@ -222,7 +222,7 @@ async function sampleOutage(
   const end = Date.now() + seconds * 1000;
   for (;;) {
     for (const g of gateways) {
-      const mb = rssMb(g.pid);
+      const mb = residentMb(g.pid);
       if (mb === undefined) continue;
       const r = rss[g.name];
       rss[g.name] =
