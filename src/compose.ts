@@ -36,6 +36,7 @@ import { AmqpConnection, type PublishProps } from './transport/amqp.js';
 import { DeliveredLogBarrier, PROBE_MARK_TTL_S } from './transport/delivered-log.js';
 import { GatewayMetrics } from './admin/metrics.js';
 import { Alerts } from './admin/alerts.js';
+import { readFileSync } from 'node:fs';
 import { AdminServer } from './admin/server.js';
 import { LinkWatch } from './admin/dashboard.js';
 import { readAdminToken } from './admin/token.js';
@@ -410,6 +411,11 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
       host: admin.host,
       port: admin.port,
       token: admin.token,
+      ...(admin.tls
+        ? { tls: { cert: readFileSync(admin.tls.certFile), key: readFileSync(admin.tls.keyFile) } }
+        : {}),
+      secureCookies: admin.secureCookies,
+      session: { idleS: admin.sessionIdleMinutes * 60, maxS: admin.sessionMaxHours * 3600 },
       registry: metrics.registry,
       log,
       checks: {
@@ -430,6 +436,14 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
         dlqDepth: () => local.messageCount(n.dlq),
         pendingReviews: () => reviews.pending(),
         suspensions,
+        backlogs: () =>
+          Promise.all(
+            [n.outbox, n.ingress, n.dlq].map(async (queue) => ({
+              queue,
+              ready: (await local.messageCount(queue)) ?? null,
+              unacked: null,
+            })),
+          ),
       },
     });
     adminAddress = server.address;

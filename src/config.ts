@@ -379,6 +379,17 @@ export const ConfigSchema = z
           .optional(),
         /** File holding the token (one line, mode 600). */
         tokenFile: z.string().min(1).optional(),
+        /** Serve the console and the endpoints over HTTPS with this PEM certificate and key (key mode 600). */
+        tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+        /**
+         * Mark the console's session cookie `Secure` although this server speaks HTTP, because a TLS proxy
+         * stands in front of it (with `tls` it always is). @defaultValue false
+         */
+        secureCookies: z.boolean().default(false),
+        /** A console session ends after this many minutes without a request. @defaultValue 30 */
+        sessionIdleMinutes: z.int().min(1).max(24 * 60).default(30),
+        /** … and this many hours after login, used or not. @defaultValue 8 */
+        sessionMaxHours: z.int().min(1).max(72).default(8),
       })
       .refine((a) => (a.tokenEnv === undefined) !== (a.tokenFile === undefined), {
         message: 'set tokenEnv or tokenFile (exactly one): the admin server never runs without a token',
@@ -612,6 +623,10 @@ export function checkConfigData(raw: unknown, baseDir: string, env: Env = proces
   c.peer.publicJwks = abs(c.peer.publicJwks);
   for (const h of c.policy.hooks) h.module = abs(h.module);
   if (c.admin?.tokenFile !== undefined) c.admin.tokenFile = abs(c.admin.tokenFile);
+  if (c.admin?.tls !== undefined) {
+    c.admin.tls.certFile = abs(c.admin.tls.certFile);
+    c.admin.tls.keyFile = abs(c.admin.tls.keyFile);
+  }
   c.records.auditFile = abs(
     c.records.auditFile ?? join('var', 'audit', `${c.namespace ?? c.party.toLowerCase()}.jsonl`),
   );

@@ -106,6 +106,11 @@ export const ERROR_CODES = {
   'receipt.digest_mismatch': 'A receipt’s SHA-256 does not match the JWE this gateway sent.',
   'delivery.no_receipt': 'No signed receipt came back after the last resend; the message is parked.',
   'delivery.poison': 'Processing failed the same way repeatedly; the message is parked for an admin.',
+  'admin.login_failed': 'A console login gave a wrong token (logged with the client address, never the token).',
+  'admin.login_throttled':
+    'Too many failed console logins from one address within five minutes; it may try again after Retry-After.',
+  'admin.csrf_refused':
+    'A console form came without its session’s CSRF token or from another origin; nothing was done.',
   'config.invalid': 'The configuration file is missing, unreadable or invalid.',
   'config.broker_refused':
     'The broker refused the configured login (user, password or virtual host); retrying would not help.',
@@ -201,6 +206,8 @@ const DISPOSITION_BY_FAMILY: Record<Family, { disposition: Disposition; exit: Ex
   receipt: { disposition: 'park', exit: 1 },
   delivery: { disposition: 'park', exit: 1 },
   config: { disposition: 'park', exit: 2 },
+  // Refusals of the admin console (login, CSRF): never a message's fate; the operation failed.
+  admin: { disposition: 'reject', exit: 1 },
   infra: { disposition: 'retry-after', exit: 1 },
   internal: { disposition: 'park', exit: 1 },
 };

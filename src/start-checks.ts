@@ -59,6 +59,10 @@ function namedFiles(config: Config): NamedFile[] {
   if (config.admin?.tokenFile !== undefined) {
     files.push({ path: 'admin.tokenFile', file: config.admin.tokenFile, code: 'config.invalid' });
   }
+  if (config.admin?.tls !== undefined) {
+    files.push({ path: 'admin.tls.certFile', file: config.admin.tls.certFile, code: 'config.invalid' });
+    files.push({ path: 'admin.tls.keyFile', file: config.admin.tls.keyFile, code: 'keys.invalid' });
+  }
   return files;
 }
 

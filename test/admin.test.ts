@@ -75,7 +75,7 @@ describe('admin server: health, readiness, metrics, token', function () {
 
   it('/healthz answers without a token; every other path needs the exact token', async () => {
     expect((await get('/healthz', null)).status).to.equal(200);
-    for (const path of ['/metrics', '/readyz', '/nothing']) {
+    for (const path of ['/metrics', '/api/summary', '/nothing']) {
       expect((await get(path, null)).status, path).to.equal(401);
       expect((await get(path, `${TOKEN}x`)).status, path).to.equal(401);
       expect((await get(path, TOKEN.slice(0, -1))).status, path).to.equal(401);
@@ -169,6 +169,9 @@ describe('admin server: health, readiness, metrics, token', function () {
     const ok = await get('/readyz');
     expect(ok.status).to.equal(200);
     expect(await ok.json()).to.deep.include({ ready: true, failing: [] });
+    const probe = await get('/readyz', null);
+    expect(probe.status).to.equal(200);
+    expect(await probe.json()).to.deep.equal({ ready: true, failing: [] });
     proxy.cut();
     try {
       let body: { ready: boolean; failing: string[]; checks: Record<string, string> } | undefined;
@@ -182,6 +185,10 @@ describe('admin server: health, readiness, metrics, token', function () {
       }
       expect(body).to.deep.include({ ready: false, failing: ['peer-broker'] });
       expect(body!.checks['local-broker']).to.equal('ok');
+      // A load balancer's probe has no token: it gets the verdict and the failing names, no reasons.
+      const probe = await get('/readyz', null);
+      expect(probe.status).to.equal(503);
+      expect(await probe.json()).to.deep.equal({ ready: false, failing: ['peer-broker'] });
       const metrics = parseMetrics(await (await get('/metrics')).text());
       expect(metrics.get('accord_peer_link_up{party="CZ"}')).to.equal(0);
     } finally {

@@ -111,20 +111,24 @@ describe('admin/dashboard: the page in a real browser', function () {
     return Summary.parse(await res.json());
   };
 
-  it('answers 401 to a browser without the token, for the page and for /api/summary', async () => {
+  it('sends a browser without a session to the login page, and answers 401 to a script', async () => {
     const anonymous = await browser.newContext();
     try {
       const p = await anonymous.newPage();
       for (const path of ['/', '/api/summary']) {
         const res = await p.goto(`${base}${path}`);
-        expect(res?.status(), path).to.equal(401);
-        expect(await p.content(), path).not.to.contain('Accord gateway');
+        expect(new URL(p.url()).pathname, path).to.equal('/login');
+        expect(res?.status(), path).to.equal(200);
+        expect(await p.content(), path).not.to.contain('data-fact');
       }
     } finally {
       await anonymous.close();
     }
-    const wrong = await fetch(`${base}/`, { headers: { authorization: `Bearer ${TOKEN}x` } });
-    expect(wrong.status).to.equal(401);
+    for (const path of ['/', '/api/summary']) {
+      expect((await fetch(`${base}${path}`)).status, path).to.equal(401);
+      const wrong = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${TOKEN}x` } });
+      expect(wrong.status, path).to.equal(401);
+    }
   });
 
   it('renders every section from the running gateway, under a strict CSP that its own style passes', async () => {
@@ -140,6 +144,7 @@ describe('admin/dashboard: the page in a real browser', function () {
     for (const id of [
       'links',
       'in-flight',
+      'backlogs',
       'failed',
       'throughput-out',
       'throughput-in',

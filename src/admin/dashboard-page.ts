@@ -5,80 +5,11 @@
  * are inserted as they are.
  */
 import type { Summary } from './dashboard.js';
+import { layout } from './console-pages.js';
+import { html, when, type Html } from './html.js';
 
 /** Seconds between two automatic reloads of the page. */
 export const REFRESH_S = 5;
-
-/** A fragment of HTML that is already escaped. */
-class Html {
-  constructor(readonly text: string) {}
-  toString(): string {
-    return this.text;
-  }
-}
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-/** Escape text for an HTML element or a quoted attribute. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
-}
-
-type Value = Html | string | number | boolean | null | undefined | readonly Value[];
-
-const render = (v: Value): string => {
-  if (v instanceof Html) return v.text;
-  if (Array.isArray(v)) return v.map(render).join('');
-  if (v === null || v === undefined || v === false) return '';
-  return escapeHtml(String(v));
-};
-
-/** The template tag: literal parts are trusted markup, every interpolated value is escaped. */
-function html(strings: TemplateStringsArray, ...values: Value[]): Html {
-  let out = strings[0]!;
-  values.forEach((v, i) => {
-    out += render(v) + strings[i + 1]!;
-  });
-  return new Html(out);
-}
-
-/** The Content-Security-Policy for a page rendered with `nonce`: nothing but its own inline style. */
-export function dashboardCsp(nonce: string): string {
-  return [
-    "default-src 'none'",
-    `style-src 'nonce-${nonce}'`,
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
-}
-
-const STYLE = `
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d1d1f; background: #fafafa; }
-h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
-header p { margin: 0 0 1rem; color: #555; }
-main { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 1rem; }
-section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .6rem .9rem; }
-section.wide { grid-column: 1 / -1; }
-h2 { font-size: 1rem; margin: .2rem 0 .5rem; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .15rem .4rem; border-bottom: 1px solid #eee; vertical-align: top; }
-td.count, th.count { text-align: right; font-variant-numeric: tabular-nums; }
-code { font-size: 12px; }
-.up { color: #0a7a2f; font-weight: 600; }
-.down, .bad { color: #b3261e; font-weight: 600; }
-.muted { color: #777; }
-.big { font-size: 1.6rem; font-weight: 600; }
-`;
-
-const when = (iso: string | undefined) =>
-  iso === undefined ? '—' : iso.replace('T', ' ').replace(/\..*Z$/, 'Z');
 
 function link(name: string, fact: string, l: Summary['peerLink']): Html {
   return html`<tr data-fact="${fact}">
@@ -96,7 +27,7 @@ const nothing = (cols: number, text: string) =>
 const unavailable = html`<p class="bad">unavailable just now</p>`;
 
 /** The whole page for one summary. */
-export function renderDashboard(s: Summary, nonce: string): string {
+export function renderDashboard(s: Summary, nonce: string, csrf?: string): string {
   const out = s.throughput.filter((t) => t.direction === 'out');
   const inbound = s.throughput.filter((t) => t.direction === 'in');
   const throughputTable = (rows: Summary['throughput']) =>
@@ -117,218 +48,238 @@ export function renderDashboard(s: Summary, nonce: string): string {
               </tr>`,
           )}
         </table>`;
-  const page = html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta http-equiv="refresh" content="${REFRESH_S}" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
-        <title>Accord ${s.party} — gateway dashboard</title>
-        <style nonce="${nonce}">
-          ${new Html(STYLE)}
-        </style>
-      </head>
-      <body>
-        <header>
-          <h1>Accord gateway <span data-fact="party">${s.party}</span></h1>
-          <p>
-            As of <time data-fact="generated-at">${when(s.generatedAt)}</time>; reloads every ${REFRESH_S} s.
-            ${s.unavailable.length > 0 ? html`<span class="bad">Not readable now: ${s.unavailable.join(', ')}.</span>` : ''}
-          </p>
-        </header>
-        <main>
-          <section id="links">
-            <h2>Links</h2>
-            <table>
-              ${link('peer link', 'peer-link', s.peerLink)}
-              ${link('local broker', 'local-broker', s.localBroker)}
-            </table>
-          </section>
+  const r = s.readiness;
+  const banner =
+    r === null
+      ? html`<p id="banner" class="not-ready" data-ready="unknown">Readiness could not be read just now.</p>`
+      : r.ready
+        ? html`<p id="banner" class="ready" data-ready="true">Ready: every check passes.</p>`
+        : html`<p id="banner" class="not-ready" data-ready="false">
+            NOT READY — failing:
+            ${r.failing.map((f, i) => html`${i > 0 ? ', ' : ''}<strong data-failing="${f}">${f}</strong> (${r.checks[f] ?? 'failing'})`)}
+          </p>`;
+  const body = html`${banner}
+    <header>
+      <h1>Accord gateway <span data-fact="party">${s.party}</span></h1>
+      <p>
+        As of <time data-fact="generated-at">${when(s.generatedAt)}</time>; reloads every ${REFRESH_S} s.
+        ${s.unavailable.length > 0 ? html`<span class="bad">Not readable now: ${s.unavailable.join(', ')}.</span>` : ''}
+      </p>
+    </header>
+    <main>
+      <section id="links">
+        <h2>Links</h2>
+        <table>
+          ${link('peer link', 'peer-link', s.peerLink)} ${link('local broker', 'local-broker', s.localBroker)}
+        </table>
+      </section>
 
-          <section id="in-flight">
-            <h2>In flight</h2>
-            <p><span class="big" data-fact="in-flight">${s.inFlight}</span> sent, awaiting a receipt</p>
-          </section>
+      <section id="in-flight">
+        <h2>In flight</h2>
+        <p><span class="big" data-fact="in-flight">${s.inFlight}</span> sent, awaiting a receipt</p>
+      </section>
 
-          <section id="failed">
-            <h2>Failed and dead letters</h2>
-            <table>
-              <tr>
-                <th>in accord.dlq</th>
-                <td class="count ${s.failed.dlqDepth ? 'bad' : ''}" data-fact="dlq-depth">
-                  ${s.failed.dlqDepth ?? 'unknown'}
+      <section id="backlogs">
+        <h2>Backlogs</h2>
+        ${
+          s.backlogs === null
+            ? unavailable
+            : html`<table>
+                <tr>
+                  <th>queue</th>
+                  <th class="count">ready</th>
+                  <th class="count">unacked</th>
+                </tr>
+                ${s.backlogs.map(
+                  (b) =>
+                    html`<tr data-queue="${b.queue}">
+                      <td><code>${b.queue}</code></td>
+                      <td class="count" data-ready>${b.ready ?? 'unknown'}</td>
+                      <td class="count" data-unacked>${b.unacked ?? 'unknown'}</td>
+                    </tr>`,
+                )}
+              </table>`
+        }
+      </section>
+
+      <section id="failed">
+        <h2>Failed and dead letters</h2>
+        <table>
+          <tr>
+            <th>in accord.dlq</th>
+            <td class="count ${s.failed.dlqDepth ? 'bad' : ''}" data-fact="dlq-depth">
+              ${s.failed.dlqDepth ?? 'unknown'}
+            </td>
+          </tr>
+          <tr>
+            <th>no receipt after the last resend</th>
+            <td class="count ${s.failed.noReceipt > 0 ? 'bad' : ''}" data-fact="failed">
+              ${s.failed.noReceipt}
+            </td>
+          </tr>
+        </table>
+      </section>
+
+      <section id="throughput-out">
+        <h2>Sent to the peer (by outcome)</h2>
+        ${throughputTable(out)}
+      </section>
+
+      <section id="throughput-in">
+        <h2>Received from the peer (by outcome)</h2>
+        ${throughputTable(inbound)}
+      </section>
+
+      <section id="refusals" class="wide">
+        <h2>Recent refusals (Art. 9(4))</h2>
+        <table>
+          <tr>
+            <th>time</th>
+            <th>message</th>
+            <th>grounds</th>
+            <th>decided by</th>
+          </tr>
+          ${
+            s.refusals.length === 0
+              ? nothing(4, 'none since the gateway started')
+              : s.refusals.map(
+                  (r) =>
+                    html`<tr data-message-id="${r.messageId}">
+                      <td><time>${when(r.at)}</time></td>
+                      <td><code>${r.messageId}</code></td>
+                      <td>${r.grounds.join(', ')}</td>
+                      <td>${r.decidedBy}</td>
+                    </tr>`,
+                )
+          }
+        </table>
+      </section>
+
+      <section id="reviews">
+        <h2>Pending reviews</h2>
+        ${
+          s.reviews === null
+            ? unavailable
+            : html`<p>
+                  <span class="big" data-fact="reviews-pending">${s.reviews.pending}</span> requests wait for
+                  a decision
+                </p>
+                ${
+                  s.reviews.ids.length > 0
+                    ? html`<ul>
+                        ${s.reviews.ids.map((id) => html`<li><code>${id}</code></li>`)}
+                      </ul>`
+                    : ''
+                }`
+        }
+      </section>
+
+      <section id="alerts" class="wide">
+        <h2>Recent alerts (overdue obligations, failed deliveries, peer down)</h2>
+        <table>
+          <tr>
+            <th>time</th>
+            <th>alert</th>
+            <th>message</th>
+            <th>authority</th>
+          </tr>
+          ${
+            s.alerts.length === 0
+              ? nothing(4, 'none since the gateway started')
+              : s.alerts.map(
+                  (a) =>
+                    html`<tr data-alert="${a.code}">
+                      <td><time>${when(a.at)}</time></td>
+                      <td>
+                        ${a.code}${a.obligation !== undefined ? html` <span class="muted">(${a.obligation})</span>` : ''}${
+                          a.downForS !== undefined ? html` <span class="muted">(${a.downForS} s)</span>` : ''
+                        }
+                      </td>
+                      <td>${a.messageId !== undefined ? html`<code>${a.messageId}</code>` : '—'}</td>
+                      <td>${a.authority ?? '—'}</td>
+                    </tr>`,
+                )
+          }
+        </table>
+      </section>
+
+      <section id="keys">
+        <h2>Keys</h2>
+        ${s.keysUnusable === null ? '' : html`<p class="bad" data-fact="keys-unusable">${s.keysUnusable}</p>`}
+        <table>
+          <tr>
+            <th>owner</th>
+            <th>kid</th>
+            <th>use</th>
+            <th>state</th>
+            <th>expires</th>
+          </tr>
+          ${s.keys.map(
+            (k) =>
+              html`<tr data-kid="${k.kid}">
+                <td>${k.owner}</td>
+                <td><code>${k.kid}</code></td>
+                <td>${k.use}</td>
+                <td class="${k.state === 'revoked' ? 'bad' : ''}">${k.state}</td>
+                <td class="${k.daysLeft !== undefined && k.daysLeft < 0 ? 'bad' : ''}">
+                  ${
+                    k.exp === undefined
+                      ? 'no expiry'
+                      : html`${when(k.exp)} <span class="muted">(${k.daysLeft} d)</span>`
+                  }
                 </td>
-              </tr>
-              <tr>
-                <th>no receipt after the last resend</th>
-                <td class="count ${s.failed.noReceipt > 0 ? 'bad' : ''}" data-fact="failed">
-                  ${s.failed.noReceipt}
-                </td>
-              </tr>
-            </table>
-          </section>
+              </tr>`,
+          )}
+        </table>
+      </section>
 
-          <section id="throughput-out">
-            <h2>Sent to the peer (by outcome)</h2>
-            ${throughputTable(out)}
-          </section>
-
-          <section id="throughput-in">
-            <h2>Received from the peer (by outcome)</h2>
-            ${throughputTable(inbound)}
-          </section>
-
-          <section id="refusals" class="wide">
-            <h2>Recent refusals (Art. 9(4))</h2>
-            <table>
-              <tr>
-                <th>time</th>
-                <th>message</th>
-                <th>grounds</th>
-                <th>decided by</th>
-              </tr>
-              ${
-                s.refusals.length === 0
-                  ? nothing(4, 'none since the gateway started')
-                  : s.refusals.map(
-                      (r) =>
-                        html`<tr data-message-id="${r.messageId}">
-                          <td><time>${when(r.at)}</time></td>
-                          <td><code>${r.messageId}</code></td>
-                          <td>${r.grounds.join(', ')}</td>
-                          <td>${r.decidedBy}</td>
-                        </tr>`,
-                    )
-              }
-            </table>
-          </section>
-
-          <section id="reviews">
-            <h2>Pending reviews</h2>
-            ${
-              s.reviews === null
-                ? unavailable
-                : html`<p>
-                      <span class="big" data-fact="reviews-pending">${s.reviews.pending}</span> requests wait
-                      for a decision
-                    </p>
-                    ${
-                      s.reviews.ids.length > 0
-                        ? html`<ul>
-                            ${s.reviews.ids.map((id) => html`<li><code>${id}</code></li>`)}
-                          </ul>`
-                        : ''
-                    }`
-            }
-          </section>
-
-          <section id="alerts" class="wide">
-            <h2>Recent alerts (overdue obligations, failed deliveries, peer down)</h2>
-            <table>
-              <tr>
-                <th>time</th>
-                <th>alert</th>
-                <th>message</th>
-                <th>authority</th>
-              </tr>
-              ${
-                s.alerts.length === 0
-                  ? nothing(4, 'none since the gateway started')
-                  : s.alerts.map(
-                      (a) =>
-                        html`<tr data-alert="${a.code}">
-                          <td><time>${when(a.at)}</time></td>
-                          <td>
-                            ${a.code}${a.obligation !== undefined ? html` <span class="muted">(${a.obligation})</span>` : ''}${
-                              a.downForS !== undefined
-                                ? html` <span class="muted">(${a.downForS} s)</span>`
-                                : ''
-                            }
-                          </td>
-                          <td>${a.messageId !== undefined ? html`<code>${a.messageId}</code>` : '—'}</td>
-                          <td>${a.authority ?? '—'}</td>
-                        </tr>`,
-                    )
-              }
-            </table>
-          </section>
-
-          <section id="keys">
-            <h2>Keys</h2>
-            ${s.keysUnusable === null ? '' : html`<p class="bad" data-fact="keys-unusable">${s.keysUnusable}</p>`}
-            <table>
-              <tr>
-                <th>owner</th>
-                <th>kid</th>
-                <th>use</th>
-                <th>state</th>
-                <th>expires</th>
-              </tr>
-              ${s.keys.map(
-                (k) =>
-                  html`<tr data-kid="${k.kid}">
-                    <td>${k.owner}</td>
-                    <td><code>${k.kid}</code></td>
-                    <td>${k.use}</td>
-                    <td class="${k.state === 'revoked' ? 'bad' : ''}">${k.state}</td>
-                    <td class="${k.daysLeft !== undefined && k.daysLeft < 0 ? 'bad' : ''}">
-                      ${
-                        k.exp === undefined
-                          ? 'no expiry'
-                          : html`${when(k.exp)} <span class="muted">(${k.daysLeft} d)</span>`
-                      }
-                    </td>
-                  </tr>`,
-              )}
-            </table>
-          </section>
-
-          <section id="suspensions">
-            <h2>Suspension (Art. 17)</h2>
-            ${
-              s.suspensions === null
-                ? unavailable
-                : html`<p data-fact="suspended-now">
-                      ${
-                        s.suspensions.suspendedNow.length === 0
-                          ? 'Nothing is suspended.'
-                          : html`<span class="bad"
-                              >Suspended now: ${s.suspensions.suspendedNow.join(', ')}</span
-                            >`
-                      }
-                    </p>
-                    ${
-                      s.suspensions.notices.length === 0
-                        ? ''
-                        : html`<table>
-                            <tr>
-                              <th>notice</th>
-                              <th>by</th>
-                              <th>action</th>
-                              <th>scope</th>
-                              <th>effective</th>
-                            </tr>
-                            ${s.suspensions.notices.map(
-                              (n) =>
-                                html`<tr>
-                                  <td><code>${n.id}</code></td>
-                                  <td>${n.party}</td>
-                                  <td>${n.action}</td>
-                                  <td>${n.scope === 'all' ? 'all' : n.scope.join(', ')}</td>
-                                  <td>
-                                    ${n.effectiveAt === undefined ? 'awaiting receipt' : when(n.effectiveAt)}${
-                                      n.effective ? '' : html` <span class="muted">(not yet)</span>`
-                                    }
-                                  </td>
-                                </tr>`,
-                            )}
-                          </table>`
-                    }`
-            }
-          </section>
-        </main>
-      </body>
-    </html> `;
-  return page.text;
+      <section id="suspensions">
+        <h2>Suspension (Art. 17)</h2>
+        ${
+          s.suspensions === null
+            ? unavailable
+            : html`<p data-fact="suspended-now">
+                  ${
+                    s.suspensions.suspendedNow.length === 0
+                      ? 'Nothing is suspended.'
+                      : html`<span class="bad">Suspended now: ${s.suspensions.suspendedNow.join(', ')}</span>`
+                  }
+                </p>
+                ${
+                  s.suspensions.notices.length === 0
+                    ? ''
+                    : html`<table>
+                        <tr>
+                          <th>notice</th>
+                          <th>by</th>
+                          <th>action</th>
+                          <th>scope</th>
+                          <th>effective</th>
+                        </tr>
+                        ${s.suspensions.notices.map(
+                          (n) =>
+                            html`<tr>
+                              <td><code>${n.id}</code></td>
+                              <td>${n.party}</td>
+                              <td>${n.action}</td>
+                              <td>${n.scope === 'all' ? 'all' : n.scope.join(', ')}</td>
+                              <td>
+                                ${n.effectiveAt === undefined ? 'awaiting receipt' : when(n.effectiveAt)}${
+                                  n.effective ? '' : html` <span class="muted">(not yet)</span>`
+                                }
+                              </td>
+                            </tr>`,
+                        )}
+                      </table>`
+                }`
+        }
+      </section>
+    </main>`;
+  return layout(
+    nonce,
+    `Accord ${s.party} — gateway dashboard`,
+    csrf,
+    body,
+    html`<meta http-equiv="refresh" content="${REFRESH_S}" />`,
+  );
 }

@@ -67,6 +67,15 @@ export interface DashboardSource {
   /** Ids of the inbound requests held for a decision (Art. 9(4)). */
   pendingReviews: () => Promise<string[]>;
   suspensions: Pick<SuspensionStore, 'list'>;
+  /** Per queue this gateway consumes or parks in: ready in the broker, and taken but not yet acked. */
+  backlogs: () => Promise<Backlog[]>;
+}
+
+/** One queue's backlog; null where it cannot be told now. */
+export interface Backlog {
+  queue: string;
+  ready: number | null;
+  unacked: number | null;
 }
 
 const Instant = z.iso.datetime({ offset: true });
@@ -150,6 +159,18 @@ export const Summary = z.strictObject({
       ),
     })
     .nullable(),
+  /** What /readyz says (the banner); null when the checks could not be run. */
+  readiness: z
+    .strictObject({
+      ready: z.boolean(),
+      failing: z.array(Id),
+      checks: z.record(Id, z.string().max(2000)),
+    })
+    .nullable(),
+  /** Per queue: ready in the broker and taken but not yet acked; null when the broker could not be asked. */
+  backlogs: z
+    .array(z.strictObject({ queue: Id, ready: Count.nullable(), unacked: Count.nullable() }))
+    .nullable(),
   /** The sections that could not be read just now. */
   unavailable: z.array(z.string()),
 });
@@ -159,7 +180,10 @@ const DAY_MS = 86_400_000;
 const MAX_LISTED_REVIEWS = 20;
 
 /** Read every fact once; a store that fails leaves its section null and named in `unavailable`. */
-export async function collectSummary(source: DashboardSource): Promise<Summary> {
+export async function collectSummary(
+  source: DashboardSource,
+  readiness: () => Promise<Summary['readiness']> = () => Promise.resolve(null),
+): Promise<Summary> {
   const now = source.now();
   const unavailable: string[] = [];
   const attempt = async <T>(section: string, read: () => Promise<T>): Promise<T | null> => {
@@ -175,11 +199,13 @@ export async function collectSummary(source: DashboardSource): Promise<Summary> 
   const inFlight = source.metrics.inFlight;
   const refusals = source.metrics.recentRefusals.newestFirst();
   const alerts = source.alerts.recent.newestFirst();
-  const [counts, dlqDepth, pending, suspensions] = await Promise.all([
+  const [counts, dlqDepth, pending, suspensions, ready, backlogs] = await Promise.all([
     source.metrics.messageCounts(),
     attempt('dlq', async () => (await source.dlqDepth()) ?? null),
     attempt('reviews', () => source.pendingReviews()),
     attempt('suspensions', () => source.suspensions.list()),
+    attempt('readiness', readiness),
+    attempt('backlogs', () => source.backlogs()),
   ]);
   if (dlqDepth === null && !unavailable.includes('dlq')) unavailable.push('dlq');
   const throughput = counts
@@ -237,6 +263,8 @@ export async function collectSummary(source: DashboardSource): Promise<Summary> 
         effective: e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now.getTime(),
       })),
     },
+    readiness: ready,
+    backlogs,
     unavailable,
   };
   // The schema is the contract of /api/summary: what does not fit it is a bug, found here, not by a reader.
