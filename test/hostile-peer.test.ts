@@ -6,6 +6,7 @@
  * are the live ones only.
  */
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -17,6 +18,7 @@ import { RedisReviews } from '../src/store/redis-review.js';
 import { queueArgsFor } from '../src/topology.js';
 import {
   AMQP_URL,
+  CLI,
   Collector,
   REDIS_URL,
   ROOT,
@@ -113,6 +115,40 @@ describe('a hostile or broken peer, between two gateways', function () {
     );
     expect(letter).to.include({ source: 'ingress' });
     expect(kzMia.inbox.items.filter((d) => d.envelope.id === messageId)).to.have.length(1);
+  });
+
+  it('takes `accord envelope seal` output as it is (its trailing newline ignored at the wire), and nothing before the JWE', async () => {
+    const env = testEnvelope();
+    const sealed = await new Promise<string>((resolve, reject) => {
+      const child = execFile(
+        'node',
+        [
+          CLI,
+          'envelope',
+          'seal',
+          '--keys',
+          pair.czConfig.keys.privateJwks,
+          '--peer',
+          pair.czConfig.peer.publicJwks,
+          '--from',
+          'CZ:cz-pp-ipc',
+          '--to',
+          'KZ:kz-mia',
+        ],
+        { cwd: ROOT },
+        (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout)),
+      );
+      child.stdin!.end(JSON.stringify(env));
+    });
+    expect(sealed).to.match(/\n$/);
+    await publishRaw(kzIngress(), Buffer.from(sealed));
+    await kzMia.inbox.waitFor((d) => d.envelope.id === env.id, 10_000, 'the sealed output, newline and all');
+    // Whitespace anywhere else is still a malformed JWE: only the end of the wire body is forgiven.
+    const other = testEnvelope();
+    await publishRaw(kzIngress(), Buffer.concat([Buffer.from(' '), await sealAsCz(pair.czConfig, other)]));
+    const letter = await waitForDeadLetter(kzDlq(), (l) => l.code === 'crypto.malformed', kzLetters);
+    expect(letter).to.include({ source: 'ingress' });
+    expect(kzMia.inbox.items.some((d) => d.envelope.id === other.id)).to.equal(false);
   });
 
   it('a message valid for longer than the receiver accepts is taken as expired once that cap has passed', async () => {

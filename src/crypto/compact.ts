@@ -38,6 +38,21 @@ export function fail(
   throw new AccordError(code, message, facts);
 }
 
+/**
+ * A sealed message as it came over the wire, without trailing ASCII whitespace (a newline that
+ * `accord envelope seal` or a shell added). Only at that boundary: inside a compact serialization,
+ * and in front of it, whitespace stays an error. A view, not a copy.
+ */
+export function withoutTrailingWhitespace(content: Buffer): Buffer {
+  let end = content.length;
+  while (end > 0) {
+    const c = content[end - 1]!;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+    end--;
+  }
+  return end === content.length ? content : content.subarray(0, end);
+}
+
 /** Refuse input over the profile's size limit, counted in bytes, before anything else is done with it. */
 export function checkSize(input: Buffer | string, maxBytes: number, what: string): void {
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;

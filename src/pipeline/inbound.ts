@@ -36,6 +36,7 @@ import {
   type IntakePlan,
 } from './decide-inbound.js';
 import { COPY_HEADER } from './dispatch.js';
+import { withoutTrailingWhitespace } from '../crypto/compact.js';
 import { eventMessages, executeIntake, executePark, runEffects, sendReceipt } from './execute.js';
 import { loadFacts } from './facts.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
@@ -75,8 +76,12 @@ export class InboundPipeline {
   }
 
   /** Handle one delivery from accord.ingress; it is acked inside `tx`. Throws to retry it. */
-  async handle(msg: Incoming, tx: Tx): Promise<TxOutcome> {
+  async handle(delivery: Incoming, tx: Tx): Promise<TxOutcome> {
     const { ctx } = this;
+    // The wire boundary: a trailing newline (e.g. `accord envelope seal` output published as it is) is
+    // not part of the JWE; from here on the message is the compact serialization alone.
+    const content = withoutTrailingWhitespace(delivery.content);
+    const msg = content === delivery.content ? delivery : { ...delivery, content };
     const receivedAt = ctx.deps.now();
     let envelope: Envelope | undefined;
     let claimedId: string | undefined;
