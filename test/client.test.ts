@@ -81,4 +81,45 @@ describe('client: submit(kind, body, options) resolves with the gateway’s answ
       'schema.invalid',
     );
   });
+
+  it('names a wrong namespace at connect, and an authority without an inbox, instead of a raw AMQP 404', async () => {
+    const err = await expectCode(
+      CaseSystemClient.connect({
+        url: AMQP_URL,
+        party: 'CZ',
+        authority: 'cz-pp-ipc',
+        namespace: `${pair.czConfig.namespace!}-typo`,
+      }),
+      'config.invalid',
+    );
+    expect(err.message).to.contain(`namespace '${pair.czConfig.namespace!}-typo'`);
+    expect((err as { path?: string }).path).to.equal('namespace');
+    const stranger = await CaseSystemClient.connect({
+      url: AMQP_URL,
+      party: 'CZ',
+      authority: 'cz-nobody',
+      namespace: pair.czConfig.namespace!,
+    });
+    try {
+      const e = await expectCode(
+        stranger.onInbox(() => undefined),
+        'auth.unknown_authority',
+      );
+      expect(e.message).to.contain('cz-nobody');
+    } finally {
+      await stranger.close();
+    }
+    // The client beside it is unharmed: its connection was never lost to a 404.
+    const r = await client.submit(
+      'request',
+      {
+        crimeCategories: ['forgery'],
+        informationTypes: ['travel-documents'],
+        assistanceTypes: ['search-objects'],
+        summary: 'after a wrong namespace',
+      },
+      { to: { party: 'KZ', authority: 'kz-mia' }, idempotencyKey: 'client-ns-after' },
+    );
+    expect(r.outcome).to.equal('accepted');
+  });
 });

@@ -82,9 +82,10 @@ export class NoAnswerError extends AccordError {
   ) {
     super(
       'infra.unavailable',
-      `the gateway gave no answer within ${timeoutMs} ms; the submission is still queued in the outbox and ` +
-        'is decided when the gateway consumes it (it does not while it is stopped or the peer’s broker is ' +
-        'unreachable); its answer will come as an event',
+      `the gateway gave no answer within ${timeoutMs} ms; the submission may still be queued in the outbox ` +
+        'and is decided when the gateway consumes it (it does not while it is stopped or the peer’s broker ' +
+        `is unreachable); its answer will come as an event. To find out: accord trace ${messageId} --config ` +
+        '<gateway config>, or `accord status` for the outbox backlog',
       {
         path: 'idempotencyKey',
         messageId,
@@ -136,6 +137,19 @@ export class CaseSystemClient {
       name: opts.connectionName ?? `accord-client-${opts.authority}`,
       confirmTimeoutMs: 10_000,
     });
+    // A wrong namespace would otherwise show as a raw AMQP 404 (or a lost connection) at the first
+    // publish: say what is wrong, once, here.
+    const exchange = names(opts.namespace).submitExchange;
+    if (!(await conn.exchangeExists(exchange))) {
+      await conn.close();
+      throw new AccordError(
+        'config.invalid',
+        `no Accord gateway under namespace ${opts.namespace === undefined ? '(none)' : `'${opts.namespace}'`} on ` +
+          `this broker: the exchange ${exchange} does not exist. Check the namespace (the gateway config's ` +
+          '"namespace") and that the gateway has started there at least once',
+        { path: 'namespace' },
+      );
+    }
     return new CaseSystemClient(conn, opts);
   }
 
@@ -335,8 +349,17 @@ export class CaseSystemClient {
    * An item is acknowledged once the handler resolves.
    */
   async onInbox(handler: (item: InboxItem) => Promise<void> | void): Promise<void> {
+    const inbox = this.names.inbox(this.opts.authority);
+    if ((await this.conn.messageCount(inbox)) === undefined) {
+      throw new AccordError(
+        'auth.unknown_authority',
+        `${inbox} does not exist: the gateway declares an inbox for each authority in its directory; is ` +
+          `${this.opts.authority} listed there?`,
+        { path: 'authority' },
+      );
+    }
     await this.conn.consume(
-      this.names.inbox(this.opts.authority),
+      inbox,
       this.opts.prefetch ?? 16,
       async (m) => {
         await handler(JSON.parse(m.content.toString('utf8')) as InboxItem);

@@ -357,6 +357,22 @@ export class AmqpConnection extends EventEmitter {
     return (await this.queueCounts(queue))?.consumerCount;
   }
 
+  /** Whether an exchange exists (a passive declare on a channel of its own). */
+  async exchangeExists(exchange: string): Promise<boolean> {
+    const gen = await this.current();
+    const ch = await gen.model.createChannel();
+    ch.on('error', () => undefined); // a missing exchange closes this channel only
+    try {
+      await ch.checkExchange(exchange);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return false;
+      throw err;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   private async queueCounts(
     queue: string,
   ): Promise<{ messageCount: number; consumerCount: number } | undefined> {
@@ -491,8 +507,7 @@ export class AmqpConnection extends EventEmitter {
     admission?: ConsumerSpec['admission'],
   ): Promise<void> {
     const spec: ConsumerSpec = { queue, prefetch, tx: handler, onError, ...(admission ? { admission } : {}) };
-    this.consumers.push(spec);
-    await this.startConsumer(await this.current(), spec);
+    await this.register(spec);
   }
 
   /** Consume with plain acks: the delivery is acked when the handler resolves, requeued when it throws. */
@@ -503,8 +518,7 @@ export class AmqpConnection extends EventEmitter {
     onError: ConsumerSpec['onError'],
   ): Promise<void> {
     const spec: ConsumerSpec = { queue, prefetch, plain: handler, onError };
-    this.consumers.push(spec);
-    await this.startConsumer(await this.current(), spec);
+    await this.register(spec);
   }
 
   /**
@@ -527,8 +541,7 @@ export class AmqpConnection extends EventEmitter {
     retryDelayMs = 1000,
   ): Promise<void> {
     const spec: ConsumerSpec = { queue, prefetch, barriers: { handler, isBarrier, retryDelayMs }, onError };
-    this.consumers.push(spec);
-    await this.startConsumer(await this.current(), spec);
+    await this.register(spec);
   }
 
   /**
@@ -546,8 +559,22 @@ export class AmqpConnection extends EventEmitter {
     onError: ConsumerSpec['onError'],
   ): Promise<void> {
     const spec: ConsumerSpec = { queue, prefetch, some: { take, priority }, onError };
+    await this.register(spec);
+  }
+
+  /**
+   * Start a consumer now and after every reconnect. One that cannot start now (its queue does not
+   * exist: 404) is forgotten again, so that a reconnect does not run into the same refusal forever.
+   */
+  private async register(spec: ConsumerSpec): Promise<void> {
     this.consumers.push(spec);
-    await this.startConsumer(await this.current(), spec);
+    try {
+      await this.startConsumer(await this.current(), spec);
+    } catch (err) {
+      const i = this.consumers.indexOf(spec);
+      if (i >= 0) this.consumers.splice(i, 1);
+      throw err;
+    }
   }
 
   /** Run a handler on one delivery until it succeeds (then ack) or the channel is gone. */

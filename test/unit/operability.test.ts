@@ -80,7 +80,8 @@ describe('operability', () => {
   it('tells a case system that timed out waiting that its submission is still queued, and why', () => {
     const e = new NoAnswerError('4b7e0f0e-8f5e-4a43-9c1e-7f7e1b1c2d3e', 5000);
     expect(e.code).to.equal('infra.unavailable');
-    expect(e.message).to.contain('still queued in the outbox').and.to.contain('peer’s broker');
+    expect(e.message).to.contain('may still be queued in the outbox').and.to.contain('peer’s broker');
+    expect(e.message).to.contain('accord trace 4b7e0f0e-8f5e-4a43-9c1e-7f7e1b1c2d3e');
     expect(e.messageId).to.equal('4b7e0f0e-8f5e-4a43-9c1e-7f7e1b1c2d3e');
   });
 });
