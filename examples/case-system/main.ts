@@ -6,22 +6,71 @@
  * Each desk handles its inbox (requests, replies, refusal and referral notices, orders) and prints its
  * status events.
  *
- * Run with one command: `npm run example`. It talks to the demo gateways (`npm run demo:gateways`) and
- * starts them itself, in a child process, when they are not running. Exit 0 once the reply arrived.
- *
- * In your own project the client comes from the package: `import { CaseSystemClient } from
- * 'accord-gateway/client'`; here it is imported from the source tree.
+ * It talks to gateways that are already running: `--config FILE` names the broker, namespace and
+ * authority of each desk (examples/case-system/desks.json is for the demo gateways of
+ * `npm run demo:gateways`; `npm run example` starts those first when they are not running). It imports
+ * nothing but the package's public client, `accord-gateway/client`, and zod for its own settings file.
+ * Exit 0 once the reply arrived and its destruction was recorded; 1 when something was refused or
+ * timed out; 2 for a bad command line or settings file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import {
   CaseSystemClient,
   isDestroyOrder,
   type InboxDelivery,
   type StatusEvent,
-} from '../../src/client/index.js';
-import type { Config } from '../../src/config.js';
-import { ROOT, demoConfigs, gatewayRunning } from '../../src/demo/setup.js';
+} from 'accord-gateway/client';
+
+/** One desk's connection: the gateway's broker (with this authority's user), its namespace, the authority. */
+const DeskSettings = z.strictObject({
+  url: z
+    .string()
+    .regex(/^amqps?:\/\//, 'an amqp:// or amqps:// URL')
+    .max(2048),
+  party: z.enum(['CZ', 'KZ']),
+  namespace: z.string().max(100).optional(),
+  authority: z.string().min(1).max(100),
+});
+type DeskSettings = z.infer<typeof DeskSettings>;
+
+/** The settings file: who asks, who answers, and how long to wait for the answer. */
+const Settings = z.strictObject({
+  requester: DeskSettings,
+  responder: DeskSettings,
+  timeoutS: z.int().min(1).max(3600).default(30),
+});
+type Settings = z.infer<typeof Settings>;
+
+class UsageError extends Error {}
+
+function readSettings(argv: string[]): Settings {
+  let file: string | undefined;
+  try {
+    ({
+      values: { config: file },
+    } = parseArgs({ args: argv, options: { config: { type: 'string' } }, strict: true }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (file === undefined)
+    throw new UsageError('--config FILE is required (e.g. examples/case-system/desks.json)');
+  let raw: unknown;
+  try {
+    const text = readFileSync(file, 'utf8');
+    if (text.length > 64 * 1024) throw new Error('larger than 64 KiB');
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${file}: ${(err as Error).message}`);
+  }
+  const parsed = Settings.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    throw new UsageError(`${file}: ${first.path.join('.') || '(root)'}: ${first.message}`);
+  }
+  return parsed.data;
+}
 
 const out = (desk: string, line: string): void => {
   process.stdout.write(`[${desk}] ${line}\n`);
@@ -34,19 +83,14 @@ class Desk {
     readonly client: CaseSystemClient,
   ) {}
 
-  static async open(
-    config: Config,
-    authority: string,
-    onInbox: (d: InboxDelivery, desk: Desk) => Promise<void> | void,
-  ) {
+  static async open(settings: DeskSettings, onInbox: (d: InboxDelivery, desk: Desk) => Promise<void> | void) {
     const client = await CaseSystemClient.connect({
-      url: config.amqp.url,
-      ...(config.amqp.tls ? { tls: config.amqp.tls } : {}),
-      party: config.party,
-      authority,
-      ...(config.namespace ? { namespace: config.namespace } : {}),
+      url: settings.url,
+      party: settings.party,
+      authority: settings.authority,
+      ...(settings.namespace !== undefined ? { namespace: settings.namespace } : {}),
     });
-    const desk = new Desk(`${config.party} ${authority}`, client);
+    const desk = new Desk(`${settings.party} ${settings.authority}`, client);
     await client.onEvent((e: StatusEvent) => {
       out(
         desk.name,
@@ -82,37 +126,19 @@ class Desk {
   }
 }
 
-/** Start the demo gateways in a child process, unless they are running; resolves when they are. */
-async function ensureGateways(cz: Config): Promise<ChildProcess | undefined> {
-  if (await gatewayRunning(cz)) return undefined;
-  process.stdout.write('demo gateways not running; starting them (npm run demo:gateways)\n');
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'demo', 'gateways.js')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: process.env,
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the demo gateways exited with ${code}`)));
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString('utf8').includes('running')) resolve();
-    });
-  });
-  return child;
-}
-
 async function main(): Promise<number> {
-  const { cz, kz } = demoConfigs();
-  const gateways = await ensureGateways(cz);
+  const settings = readSettings(process.argv.slice(2));
   let resolveReply: (d: InboxDelivery) => void = () => undefined;
   const replied = new Promise<InboxDelivery>((resolve) => (resolveReply = resolve));
 
-  const czDesk = await Desk.open(cz, 'cz-pp-ipc', (d, desk) => {
+  const czDesk = await Desk.open(settings.requester, (d, desk) => {
     out(
       desk.name,
       `inbox ${d.envelope.kind} ${d.envelope.id} from ${d.envelope.from.party} ${d.envelope.from.authority}`,
     );
     if (d.envelope.kind === 'reply') resolveReply(d);
   });
-  const kzDesk = await Desk.open(kz, 'kz-mia', async (d, desk) => {
+  const kzDesk = await Desk.open(settings.responder, async (d, desk) => {
     const env = d.envelope;
     out(
       desk.name,
@@ -145,7 +171,11 @@ async function main(): Promise<number> {
         summary: 'Status of a Kazakh passport presented at Prague airport with signs of alteration',
         travelDocuments: [{ number: 'N12345678', type: 'passport', issuingState: 'KZ' }],
       },
-      { to: { party: 'KZ', authority: 'kz-mia' }, idempotencyKey: `example/${Date.now()}` },
+      {
+        to: { party: settings.responder.party, authority: settings.responder.authority },
+        idempotencyKey: `example/${Date.now()}`,
+        timeoutMs: settings.timeoutS * 1000,
+      },
     );
     if (result.outcome === 'rejected') {
       out(czDesk.name, `request rejected: ${result.code} at ${result.path ?? '-'}`);
@@ -156,7 +186,10 @@ async function main(): Promise<number> {
     const reply = await Promise.race([
       replied,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('no reply within 30 s')), 30_000);
+        timer = setTimeout(
+          () => reject(new Error(`no reply within ${settings.timeoutS} s`)),
+          settings.timeoutS * 1000,
+        );
       }),
     ]).finally(() => clearTimeout(timer));
     out(czDesk.name, `reply received: ${reply.envelope.kind === 'reply' ? reply.envelope.body.summary : ''}`);
@@ -171,10 +204,6 @@ async function main(): Promise<number> {
   } finally {
     await czDesk.client.close();
     await kzDesk.client.close();
-    if (gateways) {
-      gateways.kill('SIGTERM');
-      await new Promise((resolve) => gateways.once('exit', resolve));
-    }
   }
 }
 
@@ -183,7 +212,11 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`example case system: ${(err as Error).message}\n`);
-    process.exitCode = 1;
+    // Accord's errors carry a code (and often the field at fault): print them as one line.
+    const { code, path } = err as { code?: unknown; path?: unknown };
+    const where = typeof path === 'string' ? ` (at ${path})` : '';
+    const prefix = typeof code === 'string' ? `${code}: ` : '';
+    process.stderr.write(`example case system: ${prefix}${(err as Error).message}${where}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
   },
 );
