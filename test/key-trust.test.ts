@@ -4,17 +4,7 @@
  * against two real gateways (or the real key files), then shown refused.
  */
 import { expect } from 'chai';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { names, type Config } from '../src/config.js';
 import { readPrivateJwks, readPublicJwks, type PublicJwk } from '../src/crypto/jwk.js';
@@ -52,6 +42,7 @@ import {
   publishRaw,
   runCli,
   sealAsCz,
+  ownKeyCopies,
   startPair,
   testEnvelope,
   uniqueStem,
@@ -61,24 +52,6 @@ import {
 import { tempDir } from './helpers/temp.js';
 
 type Json = Record<string, any>;
-
-/** Give each party of a pair its own copy of the example keys, so the test may change them. */
-function ownKeyCopies(): (raw: Json) => void {
-  const dir = tempDir('keytrust');
-  return (raw) => {
-    const me = String(raw.party).toLowerCase();
-    const peer = me === 'cz' ? 'kz' : 'cz';
-    mkdirSync(join(dir, me), { recursive: true });
-    const priv = join(dir, me, 'private.jwks.json');
-    copyFileSync(join(ROOT, 'certs-example', me, 'private.jwks.json'), priv);
-    chmodSync(priv, 0o600);
-    const peerFile = join(dir, me, 'peer.jwks.json');
-    copyFileSync(join(ROOT, 'certs-example', peer, 'public.jwks.json'), peerFile);
-    chmodSync(peerFile, 0o600);
-    raw.keys.privateJwks = priv;
-    raw.peer.publicJwks = peerFile;
-  };
-}
 
 /** A gateway-to-gateway envelope from CZ to KZ (key announcements and revocations have no authority data). */
 function keyMessage(kind: 'key-announcement' | 'key-revocation', body: Json): Json {

@@ -82,7 +82,7 @@ export function layout(
         <meta charset="utf-8" />
         ${head}
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
+        <meta name="referrer" content="same-origin" />
         <title>${title}</title>
         <style nonce="${nonce}">
           ${trusted(STYLE)}
@@ -111,7 +111,7 @@ export function renderLogin(nonce: string, error?: string): string {
     <html lang="en">
       <head>
         <meta charset="utf-8" />
-        <meta name="referrer" content="no-referrer" />
+        <meta name="referrer" content="same-origin" />
         <title>Accord — log in</title>
         <style nonce="${nonce}">
           ${trusted(STYLE)}

@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
@@ -393,5 +393,23 @@ export function suspensionNotice(
       grounds: ['public-order'],
       reason: 'Review of the national drug-enforcement mandate',
     },
+  };
+}
+
+/** Give each party of a pair its own copy of the example keys, so the test may change them. */
+export function ownKeyCopies(): (raw: Record<string, any>) => void {
+  const dir = tempDir('keytrust');
+  return (raw) => {
+    const me = String(raw.party).toLowerCase();
+    const peer = me === 'cz' ? 'kz' : 'cz';
+    mkdirSync(join(dir, me), { recursive: true });
+    const priv = join(dir, me, 'private.jwks.json');
+    copyFileSync(join(ROOT, 'certs-example', me, 'private.jwks.json'), priv);
+    chmodSync(priv, 0o600);
+    const peerFile = join(dir, me, 'peer.jwks.json');
+    copyFileSync(join(ROOT, 'certs-example', peer, 'public.jwks.json'), peerFile);
+    chmodSync(peerFile, 0o600);
+    raw.keys.privateJwks = priv;
+    raw.peer.publicJwks = peerFile;
   };
 }
