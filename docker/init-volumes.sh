@@ -17,41 +17,41 @@
 #     VOLUMES  where the volumes are mounted: VOLUMES/cz/{keys,audit,tls}, VOLUMES/kz/{keys,audit,tls}
 #              (a gateway's /var/lib/accord/{keys,audit,tls}) and VOLUMES/rabbitmq-tls (RabbitMQ's
 #              /etc/rabbitmq/tls)
-#   ACCORD_UID (default 1000) and RABBITMQ_UID (default 999) name the owners.
+#   ACCORD_OWNER (default 1000:1000) and RABBITMQ_OWNER (default 999:999) name the owners, uid:gid.
 set -eu
 seed=$1
 volumes=$2
-gateway_uid=${ACCORD_UID:-1000}
-rabbitmq_uid=${RABBITMQ_UID:-999}
+gateway=${ACCORD_OWNER:-1000:1000}
+rabbitmq=${RABBITMQ_OWNER:-999:999}
 
 if [ ! -f "$seed/tls/ca.crt" ]; then
   echo "init-volumes: no TLS material in $seed/tls: run 'bash certs-example/make-tls.sh' first" >&2
   exit 1
 fi
 
-# put FILE DEST UID: DEST owned by UID, mode 600.
+# dir DIR OWNER: the folder DIR, owned by OWNER (uid:gid), mode 700.
+dir() {
+  install -d -o "${2%%:*}" -g "${2#*:}" -m 700 "$1"
+}
+# put FILE DEST OWNER: a copy of FILE at DEST, owned by OWNER (uid:gid), mode 600.
 put() {
-  install -o "$3" -g "$3" -m 600 "$1" "$2"
+  install -o "${3%%:*}" -g "${3#*:}" -m 600 "$1" "$2"
 }
 
 for party in cz kz; do
   if [ "$party" = cz ]; then peer=kz; else peer=cz; fi
-  dir="$volumes/$party"
-  for sub in keys audit tls; do
-    install -d -o "$gateway_uid" -g "$gateway_uid" -m 700 "$dir/$sub"
-  done
-  if [ ! -e "$dir/keys/private.jwks.json" ]; then
-    put "$seed/$party/private.jwks.json" "$dir/keys/private.jwks.json" "$gateway_uid"
-    put "$seed/$peer/public.jwks.json" "$dir/keys/peer.jwks.json" "$gateway_uid"
+  at="$volumes/$party"
+  for sub in keys audit tls; do dir "$at/$sub" "$gateway"; done
+  if [ ! -e "$at/keys/private.jwks.json" ]; then
+    put "$seed/$party/private.jwks.json" "$at/keys/private.jwks.json" "$gateway"
+    put "$seed/$peer/public.jwks.json" "$at/keys/peer.jwks.json" "$gateway"
     echo "init-volumes: $party keys copied in"
   fi
-  put "$seed/tls/ca.crt" "$dir/tls/ca.crt" "$gateway_uid"
-  put "$seed/tls/$party-gateway.crt" "$dir/tls/client.crt" "$gateway_uid"
-  put "$seed/tls/$party-gateway.key" "$dir/tls/client.key" "$gateway_uid"
+  put "$seed/tls/ca.crt" "$at/tls/ca.crt" "$gateway"
+  put "$seed/tls/$party-gateway.crt" "$at/tls/client.crt" "$gateway"
+  put "$seed/tls/$party-gateway.key" "$at/tls/client.key" "$gateway"
 done
 
-install -d -o "$rabbitmq_uid" -g "$rabbitmq_uid" -m 700 "$volumes/rabbitmq-tls"
-for f in ca.crt server.crt server.key; do
-  put "$seed/tls/$f" "$volumes/rabbitmq-tls/$f" "$rabbitmq_uid"
-done
+dir "$volumes/rabbitmq-tls" "$rabbitmq"
+for f in ca.crt server.crt server.key; do put "$seed/tls/$f" "$volumes/rabbitmq-tls/$f" "$rabbitmq"; done
 echo "init-volumes: TLS material copied in"

@@ -1,0 +1,420 @@
+/**
+ * Containers that run (docs/operator.md, "Containers"): the image runs as an unprivileged user that
+ * owns what it writes; keys, key state, records and TLS material live on volumes; its HEALTHCHECK asks
+ * `/healthz`; the compose file fills the volumes and starts both gateways with admin servers and an
+ * amqps peer link. No Docker engine runs here, so these tests read the Dockerfile and
+ * docker-compose.yml and run what they say outside Docker: the image's user, paths, environment,
+ * command and health check, on a folder tree with the image's ownership (as root only; skipped
+ * otherwise), and `docker-compose config -q` when docker-compose is installed.
+ */
+import { expect } from 'chai';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { auditFileOf } from '../src/audit/log.js';
+import { checkConfigFile, loadConfig, type Config } from '../src/config.js';
+import { keyHistoryPath } from '../src/crypto/key-history.js';
+import { statePathOf } from '../src/keys/watch.js';
+import {
+  AMQP_URL,
+  CLI,
+  REDIS_URL,
+  ROOT,
+  eventually,
+  removeNamespace,
+  uniqueStem,
+} from './helpers/harness.js';
+import { tempDir } from './helpers/temp.js';
+import { startTlsTerminator, tlsMaterial, type TlsTerminator } from './helpers/tls-terminator.js';
+
+type Env = Record<string, string>;
+const PARTIES = ['cz', 'kz'] as const;
+
+/** One instruction of the Dockerfile's final stage: its keyword and the rest of its (joined) line. */
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** The instructions after the last FROM (the image that runs), continuation lines joined. */
+function finalStage(): Instruction[] {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const all = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const m = /^(\S+)\s+(.*)$/.exec(l);
+      return { op: (m?.[1] ?? l).toUpperCase(), args: m?.[2] ?? '' };
+    });
+  const from = all.map((i) => i.op).lastIndexOf('FROM');
+  return all.slice(from + 1);
+}
+
+/** The one instruction `op` of the final stage (the last, as Docker takes it). */
+function instruction(stage: Instruction[], op: string): string | undefined {
+  return stage.filter((i) => i.op === op).at(-1)?.args;
+}
+
+/** An exec-form instruction (`["node", …]`) as its argument list. */
+function execForm(args: string | undefined): string[] {
+  expect(args, 'an instruction in exec form').to.match(/^\[/);
+  return JSON.parse(args!) as string[];
+}
+
+/** The Dockerfile's facts that matter to a running container. */
+function image() {
+  const stage = finalStage();
+  const env: Env = {};
+  for (const i of stage.filter((s) => s.op === 'ENV')) {
+    for (const [, k, v] of i.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=(\S*)/g)) env[k!] = v!;
+  }
+  const health = instruction(stage, 'HEALTHCHECK') ?? '';
+  return {
+    user: instruction(stage, 'USER'),
+    env,
+    volumes: execForm(instruction(stage, 'VOLUME')),
+    runs: stage.filter((s) => s.op === 'RUN').map((s) => s.args),
+    healthcheck: execForm(health.slice(health.indexOf('CMD') + 3).trim()),
+    command: [...execForm(instruction(stage, 'ENTRYPOINT')), ...execForm(instruction(stage, 'CMD'))],
+  };
+}
+
+/** A compose service, as docker-compose.yml writes it. */
+interface Service {
+  command?: string[];
+  entrypoint?: string[];
+  user?: string;
+  environment?: Env;
+  volumes?: string[];
+  ports?: string[];
+}
+
+function compose(): { services: Record<string, Service>; volumes: Record<string, unknown> } {
+  return parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+    services: Record<string, Service>;
+    volumes: Record<string, unknown>;
+  };
+}
+
+/** The environment a gateway container has: the image's ENV, then the compose service's. */
+function containerEnv(party: string): Env {
+  const service = compose().services[`gateway-${party}`];
+  expect(service, `service gateway-${party}`).to.not.equal(undefined);
+  return { ...image().env, ...service!.environment };
+}
+
+/** The container config a gateway service starts with (its `--config`), relative to the image's WORKDIR. */
+function configOf(party: string): string {
+  const args = compose().services[`gateway-${party}`]?.command ?? [];
+  return args[args.indexOf('--config') + 1] ?? '';
+}
+
+/** Whether `name` is a program on the PATH. */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, name)));
+}
+
+/** `cmd args` as uid:gid 1000:1000, the `node` user of Node's image, with exactly `env`. */
+function asImageUser(cmd: string, args: string[]): [string, string[]] {
+  return ['setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--', cmd, ...args]];
+}
+
+/** Run a command to its end: exit code and output. */
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env: Env },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { ...opts, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      resolve({ code: typeof code === 'number' ? code : err ? 1 : 0, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * A seed as the compose file mounts it (`./certs-example` with make-tls.sh's `tls/`), and the volumes
+ * filled from it by docker/init-volumes.sh, with `owners` (uid:gid of the gateway's and the broker's files).
+ */
+function filledVolumes(owners: { gateway: string; rabbitmq: string }): { tls: string; volumes: string } {
+  const seed = tempDir('seed');
+  for (const party of PARTIES)
+    cpSync(join(ROOT, 'certs-example', party), join(seed, party), { recursive: true });
+  const tls = tlsMaterial();
+  cpSync(tls, join(seed, 'tls'), { recursive: true });
+  const volumes = join(tempDir('volumes'), 'v');
+  execFileSync('sh', [join(ROOT, 'docker', 'init-volumes.sh'), seed, volumes], {
+    env: { PATH: process.env.PATH ?? '', ACCORD_OWNER: owners.gateway, RABBITMQ_OWNER: owners.rabbitmq },
+    stdio: 'ignore',
+  });
+  return { tls, volumes };
+}
+
+describe('containers: Dockerfile, docker-compose.yml, config/docker', function () {
+  this.timeout(60_000);
+
+  it('the container configs are the shipped ones, but for where things are and the admin server', () => {
+    // What a container config may change: connections, namespaces, the files it reads and writes.
+    const strip = (raw: Record<string, any>) => {
+      for (const k of ['namespace', 'amqp', 'redis', 'keys', 'records', 'admin']) delete raw[k];
+      for (const k of ['amqpUrl', 'namespace', 'publicJwks', 'tls']) delete raw.peer[k];
+      return raw;
+    };
+    for (const party of PARTIES) {
+      const read = (file: string) =>
+        JSON.parse(readFileSync(join(ROOT, file), 'utf8')) as Record<string, any>;
+      const container = read(`config/docker/${party}.json`);
+      expect(container.admin, 'an admin server').to.be.an('object');
+      expect(strip(container)).to.deep.equal(strip(read(`config/${party}.json`)));
+    }
+  });
+
+  it('the image runs as a non-root user, keeps all the gateway writes on volumes it owns, and checks /healthz', () => {
+    const img = image();
+    expect(img.user, 'USER')
+      .to.be.a('string')
+      .and.not.match(/^(root|0)(:|$)/);
+    const served = compose();
+    for (const party of PARTIES) {
+      const env = containerEnv(party);
+      const check = checkConfigFile(join(ROOT, configOf(party)), env);
+      if (!check.ok) expect.fail(check.issues.join('\n'));
+      const c = check.config;
+      // Every file the gateway writes (records, key state and history, both key sets) and the TLS
+      // material it reads lie in a folder the image declares a volume.
+      const writes = [
+        auditFileOf(c),
+        statePathOf(c),
+        keyHistoryPath(statePathOf(c)),
+        c.keys.privateJwks,
+        c.peer.publicJwks,
+      ];
+      const tls = [c.peer.tls?.ca, c.peer.tls?.cert, c.peer.tls?.key];
+      for (const file of [...writes, ...tls]) expect(img.volumes, file).to.include(dirname(file!));
+      // …owned by the image's user (a new named volume takes the owner of the image's folder).
+      for (const v of img.volumes) {
+        expect(img.runs.some((r) => r.includes(`chown ${img.user}:`) && r.includes(v))).to.equal(true, v);
+      }
+      // The peer link is amqps with a client certificate.
+      expect(c.peer.amqpUrl).to.match(/^amqps:\/\//);
+      expect(c.peer.tls?.cert).to.be.a('string');
+      // The health check asks /healthz on the admin port, which listens where the check reaches it.
+      expect(c.admin, 'an admin server').to.not.equal(undefined);
+      expect(img.healthcheck.join(' ')).to.contain(`http://127.0.0.1:${c.admin!.port}/healthz`);
+      expect(['0.0.0.0', '127.0.0.1']).to.include(c.admin!.host);
+      // The service runs the image's user and entrypoint on named volumes at each of its VOLUMEs.
+      const service = served.services[`gateway-${party}`]!;
+      expect(service.user).to.equal(undefined);
+      expect(service.entrypoint).to.equal(undefined);
+      for (const v of img.volumes) {
+        const mount = service.volumes?.find((m) => m.split(':')[1] === v);
+        expect(mount, `a volume at ${v}`).to.be.a('string');
+        expect(served.volumes).to.have.property(mount!.split(':')[0]!);
+      }
+      expect(service.ports?.some((p) => p.endsWith(`:${c.admin!.port}`))).to.equal(true);
+    }
+    // The image's own command starts a container config.
+    expect(img.command.slice(-2)[0]).to.equal('--config');
+    expect(img.command.at(-1)).to.match(/^config\/docker\//);
+  });
+
+  it('the container configs pass accord config check with the environment the compose file sets', async () => {
+    const own = `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
+    const { volumes } = filledVolumes({ gateway: own, rabbitmq: own });
+    for (const party of PARTIES) {
+      const env = {
+        PATH: process.env.PATH ?? '',
+        ...containerEnv(party),
+        ACCORD_DATA_DIR: join(volumes, party),
+      };
+      const r = await run('node', [CLI, 'config', 'check', configOf(party)], { cwd: ROOT, env });
+      expect(r.stderr).to.equal('');
+      expect(r.stdout).to.contain(`ok (party ${party.toUpperCase()}`);
+      expect(r.code).to.equal(0);
+    }
+  });
+
+  it('docker-compose config -q accepts the compose file', async function () {
+    if (!onPath('docker-compose')) {
+      console.log(
+        '      skipped: docker-compose is not installed (Debian: apt-get install -y docker-compose)',
+      );
+      this.skip();
+    }
+    const r = await run('docker-compose', ['config', '-q'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(r.stderr).to.equal('');
+    expect(r.code).to.equal(0);
+  });
+
+  describe("the image's user, paths and command, outside Docker (as root)", function () {
+    /** The image's file tree: /app root's, the volumes the image user's, as init-volumes.sh leaves them. */
+    let app: string;
+    let volumes: string;
+    let home: string;
+    let terminator: TlsTerminator;
+    const stem = uniqueStem();
+    const configs: Config[] = [];
+
+    before(async function () {
+      if (process.getuid?.() !== 0) {
+        console.log('      skipped: running as the image user (uid 1000) on its file tree needs root');
+        this.skip();
+      }
+      if (!onPath('setpriv')) {
+        console.log('      skipped: setpriv (util-linux) is needed to run as uid 1000');
+        this.skip();
+      }
+      const tree = tempDir('image');
+      chmodSync(tree, 0o755);
+      app = join(tree, 'app');
+      mkdirSync(app, { mode: 0o755 });
+      // /app as the image has it, owned by root: the build's output, the packages, the configs.
+      symlinkSync(join(ROOT, 'dist'), join(app, 'dist'));
+      symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules'));
+      copyFileSync(join(ROOT, 'package.json'), join(app, 'package.json'));
+      cpSync(join(ROOT, 'config'), join(app, 'config'), { recursive: true });
+      home = join(tree, 'home-node');
+      mkdirSync(home);
+      execFileSync('chown', ['1000:1000', home]);
+      const filled = filledVolumes({ gateway: '1000:1000', rabbitmq: '999:999' });
+      volumes = filled.volumes;
+      chmodSync(dirname(volumes), 0o755);
+      terminator = await startTlsTerminator(filled.tls);
+    });
+
+    after(async () => {
+      terminator?.close();
+      for (const c of configs) await removeNamespace(c);
+    });
+
+    /** The CZ container's environment on this host: its broker, Redis, namespaces and volumes. */
+    const hostEnv = (): Env => ({
+      ...containerEnv('cz'),
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      HOME: home,
+      ACCORD_AMQP_URL: AMQP_URL,
+      ACCORD_REDIS_URL: REDIS_URL,
+      // The peer's broker: the local one behind a TLS terminator that demands the client certificate.
+      ACCORD_PEER_AMQP_URL: `amqps://guest:guest@127.0.0.1:${terminator.port}`,
+      ACCORD_NAMESPACE: `${stem}-cz`,
+      ACCORD_PEER_NAMESPACE: `${stem}-kz`,
+      ACCORD_DATA_DIR: join(volumes, 'cz'),
+      ACCORD_ADMIN_HOST: '127.0.0.1',
+    });
+
+    it('starts, answers the HEALTHCHECK, and writes records and key state on its volumes', async () => {
+      const img = image();
+      const env = hostEnv();
+      const config = loadConfig(join(app, img.command.at(-1)!), env);
+      configs.push(
+        config,
+        loadConfig(join(app, 'config', 'docker', 'kz.json'), {
+          ...env,
+          ACCORD_NAMESPACE: `${stem}-kz`,
+          ACCORD_PEER_NAMESPACE: `${stem}-cz`,
+        }),
+      );
+      const [cmd, args] = asImageUser(img.command[0]!, img.command.slice(1));
+      const child = spawn(cmd, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      try {
+        await eventually(
+          async () => (output.includes('gateway started') || child.exitCode !== null ? true : undefined),
+          30_000,
+          'the gateway to start',
+        );
+        expect(child.exitCode, output).to.equal(null);
+
+        // The image's HEALTHCHECK, as the image's user.
+        const [hcmd, hargs] = asImageUser(img.healthcheck[0]!, img.healthcheck.slice(1));
+        expect((await run(hcmd, hargs, { cwd: app, env })).code).to.equal(0);
+
+        // Ready: Redis, the audit log and both brokers, the peer's over TLS with the volume's certificate.
+        const token = env.ACCORD_ADMIN_TOKEN!;
+        const ready = await eventually(
+          async () => {
+            const res = await fetch(`http://127.0.0.1:${config.admin!.port}/readyz`, {
+              headers: { authorization: `Bearer ${token}` },
+            });
+            return res.status === 200 ? ((await res.json()) as { ready: boolean }) : undefined;
+          },
+          20_000,
+          '/readyz to answer 200',
+        );
+        expect(ready.ready).to.equal(true);
+
+        // A key operation as the image's user (docker compose exec gateway-cz accord keys rotate …):
+        // key-state.json lands on the keys volume, and the gateway appends its record on the audit volume.
+        const [kcmd, kargs] = asImageUser('node', [
+          'dist/src/cli/main.js',
+          'keys',
+          'rotate',
+          '--config',
+          configOf('cz'),
+          '--use',
+          'sig',
+        ]);
+        const rotated = await run(kcmd, kargs, { cwd: app, env });
+        expect(rotated.code, rotated.stderr).to.equal(0);
+        const state = statePathOf(config);
+        expect(dirname(state)).to.equal(join(volumes, 'cz', 'keys'));
+        expect(statSync(state).uid).to.equal(1000);
+        expect(statSync(state).mode & 0o777).to.equal(0o600);
+        expect(JSON.parse(readFileSync(state, 'utf8'))).to.have.property('keys');
+        const audit = auditFileOf(config);
+        expect(dirname(audit)).to.equal(join(volumes, 'cz', 'audit'));
+        await eventually(
+          async () =>
+            existsSync(audit) && readFileSync(audit, 'utf8').includes('"type":"key-operation"')
+              ? true
+              : undefined,
+          15_000,
+          'the key operation in the audit log',
+        );
+        expect(statSync(audit).uid).to.equal(1000);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGTERM');
+      }
+      expect(await exited, output).to.equal(0);
+    });
+
+    it('the layout before: the shipped config kept its records under the root-owned /app, which its user cannot write', async () => {
+      // The image before had USER node, /app root's, keys copied to a node-owned /app/certs-example
+      // by the compose command, and CMD start --config config/cz.json (records in config/var/audit/).
+      const keys = join(app, 'certs-example');
+      for (const party of PARTIES) {
+        mkdirSync(join(keys, party), { recursive: true });
+        for (const f of ['private.jwks.json', 'public.jwks.json']) {
+          copyFileSync(join(ROOT, 'certs-example', party, f), join(keys, party, f));
+          chmodSync(join(keys, party, f), 0o600);
+        }
+      }
+      execFileSync('chown', ['-R', '1000:1000', keys]);
+      const env = { ...hostEnv(), ACCORD_IDENTIFIER_KEY: 'test-only-identifier-key-not-for-production-use' };
+      const [cmd, args] = asImageUser('node', ['dist/src/cli/main.js', 'config', 'check', 'config/cz.json']);
+      const r = await run(cmd, args, { cwd: app, env });
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.match(
+        /^records\.auditFile: the audit folder is not writable: EACCES \(config\.invalid\)$/m,
+      );
+    });
+  });
+});
