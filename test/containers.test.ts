@@ -337,7 +337,8 @@ describe('containers: Dockerfile, docker-compose.yml, config/docker', function (
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       try {
         await eventually(
-          async () => (output.includes('gateway started') || child.exitCode !== null ? true : undefined),
+          () =>
+            Promise.resolve(output.includes('gateway started') || child.exitCode !== null ? true : undefined),
           30_000,
           'the gateway to start',
         );
@@ -382,10 +383,12 @@ describe('containers: Dockerfile, docker-compose.yml, config/docker', function (
         const audit = auditFileOf(config);
         expect(dirname(audit)).to.equal(join(volumes, 'cz', 'audit'));
         await eventually(
-          async () =>
-            existsSync(audit) && readFileSync(audit, 'utf8').includes('"type":"key-operation"')
-              ? true
-              : undefined,
+          () =>
+            Promise.resolve(
+              existsSync(audit) && readFileSync(audit, 'utf8').includes('"type":"key-operation"')
+                ? true
+                : undefined,
+            ),
           15_000,
           'the key operation in the audit log',
         );
