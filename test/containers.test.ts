@@ -93,6 +93,7 @@ function image() {
 /** A compose service, as docker-compose.yml writes it. */
 interface Service {
   command?: string[];
+  depends_on?: Record<string, { condition: string }>;
   entrypoint?: string[];
   user?: string;
   environment?: Env;
@@ -125,7 +126,7 @@ function onPath(name: string): boolean {
   return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, name)));
 }
 
-/** `cmd args` as uid:gid 1000:1000, the `node` user of Node's image, with exactly `env`. */
+/** `cmd args` as uid:gid 1000:1000, the `node` user of Node's image. */
 function asImageUser(cmd: string, args: string[]): [string, string[]] {
   return ['setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--', cmd, ...args]];
 }
@@ -228,6 +229,33 @@ describe('containers: Dockerfile, docker-compose.yml, config/docker', function (
     // The image's own command starts a container config.
     expect(img.command.slice(-2)[0]).to.equal('--config');
     expect(img.command.at(-1)).to.match(/^config\/docker\//);
+  });
+
+  it('the compose file fills each volume with init-volumes.sh before RabbitMQ and the gateways start', () => {
+    const { services } = compose();
+    const init = services['init-volumes']!;
+    expect(init.entrypoint).to.deep.equal(['sh', '/app/docker/init-volumes.sh']);
+    const [seed, root] = init.command ?? [];
+    expect(init.volumes).to.include(`./certs-example:${seed}:ro`);
+    /** Where the init service mounts a named volume. */
+    const initMount = (name: string) => init.volumes?.find((m) => m.startsWith(`${name}:`))?.split(':')[1];
+    const filled = (service: string, at: string) => {
+      const name = services[service]?.volumes?.find((m) => m.split(':')[1] === at)?.split(':')[0];
+      expect(name, `${service}: a volume at ${at}`).to.be.a('string');
+      expect(services[service]?.depends_on?.['init-volumes']?.condition).to.equal(
+        'service_completed_successfully',
+      );
+      return initMount(name!);
+    };
+    // init-volumes.sh writes ROOT/<party>/{keys,audit,tls} and ROOT/rabbitmq-tls.
+    for (const party of PARTIES) {
+      for (const sub of ['keys', 'audit', 'tls']) {
+        expect(filled(`gateway-${party}`, `/var/lib/accord/${sub}`)).to.equal(`${root}/${party}/${sub}`);
+      }
+    }
+    expect(filled('rabbitmq', '/etc/rabbitmq/tls')).to.equal(`${root}/rabbitmq-tls`);
+    const conf = readFileSync(join(ROOT, 'docker', 'rabbitmq', 'rabbitmq.conf'), 'utf8');
+    for (const f of ['ca.crt', 'server.crt', 'server.key']) expect(conf).to.contain(`/etc/rabbitmq/tls/${f}`);
   });
 
   it('the container configs pass accord config check with the environment the compose file sets', async () => {
