@@ -18,6 +18,7 @@ import {
   readFileSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -39,6 +40,7 @@ import { startTlsTerminator, tlsMaterial, type TlsTerminator } from './helpers/t
 
 type Env = Record<string, string>;
 const PARTIES = ['cz', 'kz'] as const;
+type Party = (typeof PARTIES)[number];
 
 /** One instruction of the Dockerfile's final stage: its keyword and the rest of its (joined) line. */
 interface Instruction {
@@ -290,13 +292,95 @@ describe('containers: Dockerfile, docker-compose.yml, config/docker', function (
   });
 
   describe("the image's user, paths and command, outside Docker (as root)", function () {
-    /** The image's file tree: /app root's, the volumes the image user's, as init-volumes.sh leaves them. */
     let app: string;
     let volumes: string;
     let home: string;
     let terminator: TlsTerminator;
     const stem = uniqueStem();
-    const configs: Config[] = [];
+    const containers: Partial<Record<Party, Container>> = {};
+
+    /** A gateway container, as a process of the image's user: its config, environment, log and stop. */
+    interface Container {
+      config: Config;
+      env: Env;
+      output(): string;
+      /** SIGTERM, then its exit code. */
+      stop(): Promise<number | null>;
+    }
+
+    /**
+     * A gateway service's environment on this host: the local broker and Redis, the peer link through
+     * the TLS terminator, namespaces of this run, its volumes, and the admin server on a loopback
+     * address of its own (CZ 127.0.0.1, as the image's health check asks; KZ 127.0.0.2, same port).
+     */
+    const hostEnv = (party: Party): Env => ({
+      ...containerEnv(party),
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      HOME: home,
+      ACCORD_AMQP_URL: AMQP_URL,
+      ACCORD_REDIS_URL: REDIS_URL,
+      // The peer's broker: the local one behind a TLS terminator that demands the client certificate.
+      ACCORD_PEER_AMQP_URL: `amqps://guest:guest@127.0.0.1:${terminator.port}`,
+      ACCORD_NAMESPACE: `${stem}-${party}`,
+      ACCORD_PEER_NAMESPACE: `${stem}-${party === 'cz' ? 'kz' : 'cz'}`,
+      ACCORD_DATA_DIR: join(volumes, party),
+      ACCORD_ADMIN_HOST: party === 'cz' ? '127.0.0.1' : '127.0.0.2',
+    });
+
+    /** Start a gateway service's command (the image's ENTRYPOINT, the service's command) as uid 1000 in /app. */
+    async function startContainer(party: Party): Promise<Container> {
+      const env = hostEnv(party);
+      const config = loadConfig(join(app, configOf(party)), env);
+      const img = image();
+      const entry = img.command.slice(0, img.command.indexOf('start'));
+      const [cmd, args] = asImageUser(entry[0]!, [
+        ...entry.slice(1),
+        ...compose().services[`gateway-${party}`]!.command!,
+      ]);
+      const child = spawn(cmd, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const container: Container = {
+        config,
+        env,
+        output: () => output,
+        stop: () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          return exited;
+        },
+      };
+      await eventually(
+        () =>
+          Promise.resolve(output.includes('gateway started') || child.exitCode !== null ? true : undefined),
+        30_000,
+        `the ${party} gateway to start`,
+      );
+      expect(child.exitCode, output).to.equal(null);
+      return container;
+    }
+
+    /** Run `accord ARGS` as the image's user in /app (as `docker compose exec gateway-<party>` would). */
+    const accordAs = (c: Container, args: string[]) => {
+      const [cmd, all] = asImageUser('node', ['dist/src/cli/main.js', ...args]);
+      return run(cmd, all, { cwd: app, env: c.env });
+    };
+
+    /** The audit file's text once it holds `what`. */
+    const recorded = (c: Container, what: string) => {
+      const file = auditFileOf(c.config);
+      return eventually(
+        () =>
+          Promise.resolve(
+            existsSync(file) && readFileSync(file, 'utf8').includes(what)
+              ? readFileSync(file, 'utf8')
+              : undefined,
+          ),
+        15_000,
+        `${what} in ${file}`,
+      );
+    };
 
     before(async function () {
       if (process.getuid?.() !== 0) {
@@ -319,112 +403,85 @@ describe('containers: Dockerfile, docker-compose.yml, config/docker', function (
       home = join(tree, 'home-node');
       mkdirSync(home);
       execFileSync('chown', ['1000:1000', home]);
+      // The volumes as the compose file's init-volumes service leaves them.
       const filled = filledVolumes({ gateway: '1000:1000', rabbitmq: '999:999' });
       volumes = filled.volumes;
       chmodSync(dirname(volumes), 0o755);
       terminator = await startTlsTerminator(filled.tls);
+      for (const party of PARTIES) containers[party] = await startContainer(party);
     });
 
     after(async () => {
+      for (const c of Object.values(containers)) {
+        const output = c.output();
+        expect(await c.stop(), output).to.equal(0);
+        await removeNamespace(c.config);
+      }
       terminator?.close();
-      for (const c of configs) await removeNamespace(c);
     });
 
-    /** The CZ container's environment on this host: its broker, Redis, namespaces and volumes. */
-    const hostEnv = (): Env => ({
-      ...containerEnv('cz'),
-      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-      HOME: home,
-      ACCORD_AMQP_URL: AMQP_URL,
-      ACCORD_REDIS_URL: REDIS_URL,
-      // The peer's broker: the local one behind a TLS terminator that demands the client certificate.
-      ACCORD_PEER_AMQP_URL: `amqps://guest:guest@127.0.0.1:${terminator.port}`,
-      ACCORD_NAMESPACE: `${stem}-cz`,
-      ACCORD_PEER_NAMESPACE: `${stem}-kz`,
-      ACCORD_DATA_DIR: join(volumes, 'cz'),
-      ACCORD_ADMIN_HOST: '127.0.0.1',
-    });
-
-    it('starts, answers the HEALTHCHECK, and writes records and key state on its volumes', async () => {
+    it("answers the image's HEALTHCHECK, and is ready with the peer link over TLS", async () => {
+      const cz = containers.cz!;
       const img = image();
-      const env = hostEnv();
-      const config = loadConfig(join(app, img.command.at(-1)!), env);
-      configs.push(
-        config,
-        loadConfig(join(app, 'config', 'docker', 'kz.json'), {
-          ...env,
-          ACCORD_NAMESPACE: `${stem}-kz`,
-          ACCORD_PEER_NAMESPACE: `${stem}-cz`,
-        }),
-      );
-      const [cmd, args] = asImageUser(img.command[0]!, img.command.slice(1));
-      const child = spawn(cmd, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let output = '';
-      child.stdout.on('data', (b: Buffer) => (output += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (output += b.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      try {
-        await eventually(
-          () =>
-            Promise.resolve(output.includes('gateway started') || child.exitCode !== null ? true : undefined),
-          30_000,
-          'the gateway to start',
-        );
-        expect(child.exitCode, output).to.equal(null);
-
-        // The image's HEALTHCHECK, as the image's user.
-        const [hcmd, hargs] = asImageUser(img.healthcheck[0]!, img.healthcheck.slice(1));
-        expect((await run(hcmd, hargs, { cwd: app, env })).code).to.equal(0);
-
-        // Ready: Redis, the audit log and both brokers, the peer's over TLS with the volume's certificate.
-        const token = env.ACCORD_ADMIN_TOKEN!;
+      const [cmd, args] = asImageUser(img.healthcheck[0]!, img.healthcheck.slice(1));
+      expect((await run(cmd, args, { cwd: app, env: cz.env })).code).to.equal(0);
+      // Ready: Redis, the audit log and both brokers, the peer's over TLS with the tls volume's material.
+      for (const c of Object.values(containers)) {
+        const url = `http://${c.config.admin!.host}:${c.config.admin!.port}/readyz`;
         const ready = await eventually(
           async () => {
-            const res = await fetch(`http://127.0.0.1:${config.admin!.port}/readyz`, {
-              headers: { authorization: `Bearer ${token}` },
+            const res = await fetch(url, {
+              headers: { authorization: `Bearer ${c.env.ACCORD_ADMIN_TOKEN}` },
             });
             return res.status === 200 ? ((await res.json()) as { ready: boolean }) : undefined;
           },
           20_000,
-          '/readyz to answer 200',
+          `${url} to answer 200`,
         );
         expect(ready.ready).to.equal(true);
-
-        // A key operation as the image's user (docker compose exec gateway-cz accord keys rotate …):
-        // key-state.json lands on the keys volume, and the gateway appends its record on the audit volume.
-        const [kcmd, kargs] = asImageUser('node', [
-          'dist/src/cli/main.js',
-          'keys',
-          'rotate',
-          '--config',
-          configOf('cz'),
-          '--use',
-          'sig',
-        ]);
-        const rotated = await run(kcmd, kargs, { cwd: app, env });
-        expect(rotated.code, rotated.stderr).to.equal(0);
-        const state = statePathOf(config);
-        expect(dirname(state)).to.equal(join(volumes, 'cz', 'keys'));
-        expect(statSync(state).uid).to.equal(1000);
-        expect(statSync(state).mode & 0o777).to.equal(0o600);
-        expect(JSON.parse(readFileSync(state, 'utf8'))).to.have.property('keys');
-        const audit = auditFileOf(config);
-        expect(dirname(audit)).to.equal(join(volumes, 'cz', 'audit'));
-        await eventually(
-          () =>
-            Promise.resolve(
-              existsSync(audit) && readFileSync(audit, 'utf8').includes('"type":"key-operation"')
-                ? true
-                : undefined,
-            ),
-          15_000,
-          'the key operation in the audit log',
-        );
-        expect(statSync(audit).uid).to.equal(1000);
-      } finally {
-        if (child.exitCode === null) child.kill('SIGTERM');
       }
-      expect(await exited, output).to.equal(0);
+    });
+
+    it('sends a request from CZ to KZ over amqps, each recording it on its audit volume', async () => {
+      const { cz, kz } = containers as Record<Party, Container>;
+      const file = join(home, 'request.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          idempotencyKey: `${stem}/containers`,
+          kind: 'request',
+          from: 'cz-pp-ipc',
+          to: { party: 'KZ', authority: 'kz-mia' },
+          body: {
+            crimeCategories: ['forgery'],
+            informationTypes: ['travel-documents'],
+            assistanceTypes: ['search-objects'],
+            summary: 'Status of a passport presented with signs of alteration',
+          },
+        }),
+      );
+      const sent = await accordAs(cz, ['send', '--config', configOf('cz'), '--file', file]);
+      expect(sent.code, sent.stdout + sent.stderr).to.equal(0);
+      // The sender's record of provision and the receiver's of receipt (Art. 10(6)).
+      for (const c of [cz, kz]) await recorded(c, '"toAuthority":"KZ/kz-mia"');
+      for (const c of [cz, kz]) {
+        const audit = auditFileOf(c.config);
+        expect(dirname(audit)).to.equal(join(volumes, c.config.party.toLowerCase(), 'audit'));
+        expect(statSync(audit).uid).to.equal(1000);
+      }
+    });
+
+    it('writes key-state.json on its keys volume, and the record of the key operation on its audit volume', async () => {
+      // docker compose exec gateway-cz accord keys rotate …: the image's user, in /app.
+      const cz = containers.cz!;
+      const rotated = await accordAs(cz, ['keys', 'rotate', '--config', configOf('cz'), '--use', 'sig']);
+      expect(rotated.code, rotated.stderr).to.equal(0);
+      const state = statePathOf(cz.config);
+      expect(dirname(state)).to.equal(join(volumes, 'cz', 'keys'));
+      expect(statSync(state).uid).to.equal(1000);
+      expect(statSync(state).mode & 0o777).to.equal(0o600);
+      expect(JSON.parse(readFileSync(state, 'utf8'))).to.have.property('keys');
+      await recorded(cz, '"type":"key-operation"');
     });
 
     it('the layout before: the shipped config kept its records under the root-owned /app, which its user cannot write', async () => {
@@ -439,9 +496,7 @@ describe('containers: Dockerfile, docker-compose.yml, config/docker', function (
         }
       }
       execFileSync('chown', ['-R', '1000:1000', keys]);
-      const env = { ...hostEnv(), ACCORD_IDENTIFIER_KEY: 'test-only-identifier-key-not-for-production-use' };
-      const [cmd, args] = asImageUser('node', ['dist/src/cli/main.js', 'config', 'check', 'config/cz.json']);
-      const r = await run(cmd, args, { cwd: app, env });
+      const r = await accordAs(containers.cz!, ['config', 'check', 'config/cz.json']);
       expect(r.code).to.equal(2);
       expect(r.stderr).to.match(
         /^records\.auditFile: the audit folder is not writable: EACCES \(config\.invalid\)$/m,
