@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TEST-ONLY TLS material for the demo and the tests: a CA, a server certificate for the brokers
-# (localhost, 127.0.0.1) and client certificates for the two gateways (cz-gateway, kz-gateway).
+# (localhost, 127.0.0.1, and rabbitmq: the broker's name in docker-compose.yml) and client
+# certificates for the two gateways (cz-gateway, kz-gateway).
 # Every subject carries "Accord TEST-ONLY": the gateway refuses a CA with that mark under
 # NODE_ENV=production. Never use these for real traffic.
 #
@@ -24,7 +25,7 @@ issue() { # name CN extensions
     -extfile "$1.ext" -out "$1.crt" 2>/dev/null
   rm -f "$1.csr" "$1.ext"
 }
-issue server localhost "subjectAltName=DNS:localhost,IP:127.0.0.1
+issue server localhost "subjectAltName=DNS:localhost,DNS:rabbitmq,IP:127.0.0.1
 extendedKeyUsage=serverAuth
 keyUsage=critical,digitalSignature"
 for gw in cz-gateway kz-gateway; do

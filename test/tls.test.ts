@@ -6,11 +6,8 @@
  * certificate or a wrong server name does not.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createServer, type Server } from 'node:tls';
 import amqp from 'amqplib';
 import { AmqpConnection } from '../src/transport/amqp.js';
 import { tlsSocketOptions, type TlsConfig } from '../src/transport/tls.js';
@@ -27,49 +24,27 @@ import {
 } from './helpers/harness.js';
 import { expectCode } from './helpers/expect-code.js';
 import { tempDir } from './helpers/temp.js';
-
-function material(): string {
-  const dir = tempDir('tls');
-  execFileSync('bash', [join(ROOT, 'certs-example', 'make-tls.sh'), dir], { stdio: 'ignore' });
-  return dir;
-}
+import { startTlsTerminator, tlsMaterial, type TlsTerminator } from './helpers/tls-terminator.js';
 
 describe('TLS for broker connections', function () {
   this.timeout(60_000);
-  const dir = material();
-  const other = material(); // a second, unrelated CA
+  const dir = tlsMaterial();
+  const other = tlsMaterial(); // a second, unrelated CA
   const cfg = (over: Partial<TlsConfig> = {}): TlsConfig => ({
     ca: join(dir, 'ca.crt'),
     cert: join(dir, 'cz-gateway.crt'),
     key: join(dir, 'cz-gateway.key'),
     ...over,
   });
-  let server: Server;
+  let terminator: TlsTerminator;
   let port: number;
 
   before(async () => {
-    // The terminator: TLS with the broker's certificate, a client certificate from the CA required.
-    server = createServer(
-      {
-        cert: readFileSync(join(dir, 'server.crt')),
-        key: readFileSync(join(dir, 'server.key')),
-        ca: [readFileSync(join(dir, 'ca.crt'))],
-        requestCert: true,
-        rejectUnauthorized: true,
-      },
-      (socket) => {
-        const upstream = netConnect(5672, '127.0.0.1');
-        socket.pipe(upstream).pipe(socket);
-        socket.on('error', () => upstream.destroy());
-        upstream.on('error', () => socket.destroy());
-      },
-    );
-    server.on('tlsClientError', () => undefined);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as AddressInfo).port;
+    terminator = await startTlsTerminator(dir);
+    port = terminator.port;
   });
   after(() => {
-    server.close();
+    terminator.close();
   });
 
   it('builds verifying options from the config’s files', () => {
@@ -83,7 +58,7 @@ describe('TLS for broker connections', function () {
 
   it('refuses test-only material in production, a key others can read, half a client pair, and non-PEM', async () => {
     await expectCode(() => tlsSocketOptions(cfg(), 'peer.tls', { NODE_ENV: 'production' }), 'config.invalid');
-    const loose = material();
+    const loose = tlsMaterial();
     chmodSync(join(loose, 'cz-gateway.key'), 0o644);
     await expectCode(
       () =>
