@@ -38,6 +38,10 @@ import { GatewayMetrics } from './admin/metrics.js';
 import { Alerts } from './admin/alerts.js';
 import { AdminServer } from './admin/server.js';
 import { LinkWatch } from './admin/dashboard.js';
+import { dlqApi } from './admin/dlq-api.js';
+import { DeadLetters } from './dlq/dead-letters.js';
+import { RedisDeadLetterMarks } from './store/redis-dead-letters.js';
+import { brokerUser, connectBroker } from './transport/connect.js';
 import { readAdminToken } from './admin/token.js';
 import { AuditLog, auditFileOf } from './audit/log.js';
 import { checkpointSigner } from './audit/checkpoint.js';
@@ -234,10 +238,16 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
   const suspensions = new RedisSuspensions(redis, n.redisPrefix);
+  // Open dead letters: those a late receipt resolved stay in accord.dlq as evidence but count no more.
+  const resolvedLetters = new RedisDeadLetterMarks(redis, n.redisPrefix);
+  const openLetters = async () => {
+    const depth = await local.messageCount(n.dlq);
+    return depth === undefined ? undefined : Math.max(0, depth - (await resolvedLetters.resolvedCount()));
+  };
   const metrics = new GatewayMetrics(
     config.party,
     {
-      dlqDepth: () => local.messageCount(n.dlq),
+      dlqDepth: openLetters,
       peerLinkUp: () => peer.isUp,
       localBrokerUp: () => local.isUp,
       pendingReviews: async () => (await reviews.pending()).length,
@@ -427,10 +437,21 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
         metrics,
         alerts,
         keys,
-        dlqDepth: () => local.messageCount(n.dlq),
+        dlqDepth: openLetters,
         pendingReviews: () => reviews.pending(),
         suspensions,
       },
+      // The dead letters as JSON (GET /api/dlq, POST /api/dlq/<ref>/replay | drop), as `accord dlq`.
+      api: dlqApi(
+        new DeadLetters({
+          names: n,
+          connect: () => connectBroker(config.amqp, { name: 'accord-dlq-admin' }),
+          brokerUser: brokerUser(config.amqp),
+          redis,
+          record: async (input) => void (await audit.append(input)),
+          actor: (action) => `admin API ${action}`,
+        }),
+      ),
     });
     adminAddress = server.address;
     closers.add(() => server.close());

@@ -4,7 +4,8 @@
  * (HTML, dashboard-page.ts) and `/api/summary` (the same facts as JSON, dashboard.ts). Listens on 127.0.0.1 unless configured otherwise; every
  * path but `/healthz` needs `Authorization: Bearer <token>`, compared in constant time (SHA-256 of
  * both, then `timingSafeEqual`, so neither the content nor the length of the token leaks through
- * timing). GET and HEAD only; no request body is ever read.
+ * timing). GET and HEAD only, but for the POST routes of a mounted `api` (dlq-api.ts), which reads
+ * its own small bodies.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { collectSummary, type DashboardSource } from './dashboard.js';
 import { dashboardCsp, renderDashboard } from './dashboard-page.js';
+import type { AdminApi } from './dlq-api.js';
 
 /** One readiness check: resolves when ready, rejects (or resolves with a reason) when not. */
 export type ReadinessCheck = () => Promise<string | undefined>;
@@ -28,6 +30,8 @@ export interface AdminOptions {
   log: Logger;
   /** What the dashboard shows; without it `/` and `/api/summary` are 404. */
   dashboard?: DashboardSource;
+  /** More JSON routes behind the same authorisation (the dead letters, dlq-api.ts); they may take POST. */
+  api?: AdminApi;
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -61,11 +65,12 @@ export class AdminServer {
       res.end(body);
     };
     const handle = async (req: IncomingMessage, res: ServerResponse) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const path = (req.url ?? '/').split('?')[0]!;
+      const post = req.method === 'POST' && opts.api?.acceptsPost(path) === true;
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !post) {
         res.setHeader('allow', 'GET, HEAD');
         return send(res, 405, 'text/plain', 'method not allowed\n');
       }
-      const path = (req.url ?? '/').split('?')[0]!;
       if (path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
       if (!authorised(req)) {
         res.setHeader('www-authenticate', 'Bearer realm="accord-admin"');
@@ -93,6 +98,8 @@ export class AdminServer {
           `${JSON.stringify({ ready: failing.length === 0, failing, checks })}\n`,
         );
       }
+      const answer = await opts.api?.handle(req, path, new URL(req.url ?? '/', 'http://admin').searchParams);
+      if (answer) return send(res, answer.status, 'application/json', `${JSON.stringify(answer.body)}\n`);
       if (opts.dashboard && path === '/api/summary') {
         const summary = await collectSummary(opts.dashboard);
         return send(res, 200, 'application/json', `${JSON.stringify(summary)}\n`);

@@ -118,7 +118,10 @@ export class OutboundPipeline {
       }
       case 'unknown':
       case 'delivered':
-        this.log.warn({ code: 'dlq.not_replayable', messageId: id, was: decision.action }, 'nothing to resend');
+        this.log.warn(
+          { code: 'dlq.not_replayable', messageId: id, was: decision.action },
+          'nothing to resend',
+        );
         await commitWith(tx);
         return 'done';
       case 'resend':
