@@ -248,7 +248,7 @@ describe('dead letters that can be fixed', function () {
     // A message delivered once, whose receipt then "never came": the API resends it.
     const { messageId: id } = await czIpc.client.submit(example('request', 'dlq-api-1') as SubmissionInput);
     await czIpc.events.waitFor((e) => e.messageId === id && e.type === 'delivered', 20_000, 'delivered');
-    await failAtCz(id!);
+    await failAtCz(id);
     // And a submission from nobody: its letter keeps only a hash.
     await publishRaw(cz().outbox, Buffer.from(JSON.stringify({ kind: 'request', from: 'nobody' })));
     const listed = await eventually(async () => {
@@ -317,7 +317,7 @@ describe('dead letters that can be fixed', function () {
   it('a late receipt resolves the letter: listed as resolved, not replayable, and status exits 0', async () => {
     const { messageId: id } = await czIpc.client.submit(example('request', 'dlq-late-1') as SubmissionInput);
     await czIpc.events.waitFor((e) => e.messageId === id && e.type === 'delivered', 20_000, 'delivered');
-    await failAtCz(id!);
+    await failAtCz(id);
     const [open] = await waitFor(pair.czConfig, (v) => v.messageId === id);
     const before = await cli('status', '--config', czFile);
     expect(before.code, 'an open letter').to.equal(1);
@@ -325,7 +325,7 @@ describe('dead letters that can be fixed', function () {
 
     // The peer's receipt comes late: the sealed message reaches KZ once more, which answers with its
     // stored receipt.
-    const sent = (await czState().getSent(id!))!;
+    const sent = (await czState().getSent(id))!;
     await publishRaw(names(pair.kzConfig.namespace).ingress, Buffer.from(sent.jwe, 'latin1'));
     await waitFor(pair.czConfig, (v) => v.state === 'resolved');
     const [resolved] = (await list(czFile, '--resolved')).letters;

@@ -159,7 +159,7 @@ function viewOf(t: Taken, resolved: ReadonlyMap<string, string>): LetterView {
     ...(jwe === undefined ? {} : { jweBytes: jwe.length }),
     state: resolvedAt === undefined ? 'open' : 'resolved',
     ...(resolvedAt === undefined ? {} : { resolvedAt }),
-    replay: when === undefined ? verdict : ({ ...verdict, when } as LetterView['replay']),
+    replay: when === undefined ? verdict : { ...verdict, when },
   };
 }
 
