@@ -155,7 +155,7 @@ export function renderDashboard(s: Summary, nonce: string): string {
             <h2>Failed and dead letters</h2>
             <table>
               <tr>
-                <th>in accord.dlq</th>
+                <th>open in accord.dlq</th>
                 <td class="count ${s.failed.dlqDepth ? 'bad' : ''}" data-fact="dlq-depth">
                   ${s.failed.dlqDepth ?? 'unknown'}
                 </td>
