@@ -39,6 +39,11 @@ import { Alerts } from './admin/alerts.js';
 import { readFileSync } from 'node:fs';
 import { AdminServer } from './admin/server.js';
 import { LinkWatch } from './admin/dashboard.js';
+import { dlqApi } from './admin/dlq-api.js';
+import { consoleLetters } from './admin/console-letters.js';
+import { DeadLetters } from './dlq/dead-letters.js';
+import { RedisDeadLetterMarks } from './store/redis-dead-letters.js';
+import { brokerUser, connectBroker } from './transport/connect.js';
 import { readAdminToken } from './admin/token.js';
 import { AuditLog, auditFileOf } from './audit/log.js';
 import { checkpointSigner } from './audit/checkpoint.js';
@@ -235,10 +240,16 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
   const suspensions = new RedisSuspensions(redis, n.redisPrefix);
+  // Open dead letters: those a late receipt resolved stay in accord.dlq as evidence but count no more.
+  const resolvedLetters = new RedisDeadLetterMarks(redis, n.redisPrefix);
+  const openLetters = async () => {
+    const depth = await local.messageCount(n.dlq);
+    return depth === undefined ? undefined : Math.max(0, depth - (await resolvedLetters.resolvedCount()));
+  };
   const metrics = new GatewayMetrics(
     config.party,
     {
-      dlqDepth: () => local.messageCount(n.dlq),
+      dlqDepth: openLetters,
       peerLinkUp: () => peer.isUp,
       localBrokerUp: () => local.isUp,
       pendingReviews: async () => (await reviews.pending()).length,
@@ -407,6 +418,15 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
 
   let adminAddress: AddressInfo | undefined;
   if (admin) {
+    // One instance: its operations take turns (each takes the letters off the queue while it runs).
+    const letters = new DeadLetters({
+      names: n,
+      connect: () => connectBroker(config.amqp, { name: 'accord-dlq-admin' }),
+      brokerUser: brokerUser(config.amqp),
+      redis,
+      record: async (input) => void (await audit.append(input)),
+      actor: (action) => `admin API ${action}`,
+    });
     const server = await AdminServer.start({
       host: admin.host,
       port: admin.port,
@@ -433,7 +453,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
         metrics,
         alerts,
         keys,
-        dlqDepth: () => local.messageCount(n.dlq),
+        dlqDepth: openLetters,
         pendingReviews: () => reviews.pending(),
         suspensions,
         backlogs: () =>
@@ -445,6 +465,10 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
             })),
           ),
       },
+      // The dead letters as JSON (GET /api/dlq, POST /api/dlq/<ref>/replay | drop), as `accord dlq`,
+      // and on the console's page (/dead-letters).
+      api: dlqApi(letters),
+      console: { deadLetters: consoleLetters(letters) },
     });
     adminAddress = server.address;
     closers.add(() => server.close());

@@ -122,6 +122,10 @@ export const ERROR_CODES = {
   'infra.audit_unwritable':
     'Art. 10(6): the audit log cannot be written (a full disk, a read-only file); messages wait and nothing is acked without its record.',
   'internal.error': 'An unexpected failure; the message was not processed and is kept for an admin.',
+  'dlq.unknown_letter': 'No dead letter in accord.dlq has this reference.',
+  'dlq.ambiguous_letter': 'Several dead letters match this reference; give the full reference `list` shows.',
+  'dlq.not_replayable':
+    'The dead letter cannot be replayed: its code or origin says a replay would fail the same way, it carries nothing to replay, or it is resolved.',
 } as const;
 
 /** A stable error code (see {@link ERROR_CODES}). */
@@ -210,6 +214,8 @@ const DISPOSITION_BY_FAMILY: Record<Family, { disposition: Disposition; exit: Ex
   admin: { disposition: 'reject', exit: 1 },
   infra: { disposition: 'retry-after', exit: 1 },
   internal: { disposition: 'park', exit: 1 },
+  // Only the `accord dlq` command and the admin API raise these; nothing in a pipeline does.
+  dlq: { disposition: 'reject', exit: 1 },
 };
 
 const DISPOSITION_EXCEPTIONS: Partial<Record<ErrorCode, { disposition: Disposition; exit: ExitCode }>> = {

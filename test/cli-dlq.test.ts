@@ -1,7 +1,7 @@
 /**
  * `accord dlq list | show | replay | drop` against a real gateway's dead-letter queue: a message parked
  * because its sender was not yet in the directory is replayed after the directory changed, and is
- * delivered; a letter without content cannot be replayed; dropping needs a reason.
+ * delivered; an outbox letter that keeps only a hash cannot be replayed; dropping needs a reason.
  */
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
@@ -58,12 +58,14 @@ describe('accord dlq', function () {
       'the letter in the list',
     );
     expect(listed.stdout).to.match(
-      new RegExp(`ingress\\s+auth\\.unknown_authority\\s+${env.id as string}\\s+\\d+ B\\s+replayable`),
+      new RegExp(
+        `ingress\\s+auth\\.unknown_authority\\s+${env.id as string}\\s+\\d+ B\\s+open\\s+replayable \\(ingress\\)`,
+      ),
     );
     const shown = await cli('dlq', 'show', env.id as string, '--config', file);
     expect(shown.code).to.equal(0);
     const letter = JSON.parse(shown.stdout) as Record<string, unknown>;
-    expect(letter).to.include({ code: 'auth.unknown_authority', messageId: env.id, source: 'ingress' });
+    expect(letter).to.include({ code: 'auth.unknown_authority', messageId: env.id, origin: 'ingress' });
     expect(letter).to.have.property('jweBytes').that.is.greaterThan(100);
     expect(shown.stdout).not.to.contain('eyJ'); // the sealed message itself is not printed
 
@@ -114,7 +116,7 @@ describe('accord dlq', function () {
     expect(status.stdout).to.contain('dead letters:        1  (accord dlq list)');
     const replay = await cli('dlq', 'replay', ref, '--config', file);
     expect(replay.code).to.equal(1);
-    expect(replay.stderr).to.contain('carries no sealed message');
+    expect(replay.stderr).to.contain('dlq.not_replayable').and.to.contain('submits it again');
     expect((await cli('dlq', 'drop', ref, '--config', file)).code).to.equal(2);
     const dropped = await cli(
       'dlq',
@@ -138,7 +140,7 @@ describe('accord dlq', function () {
       10_000,
       'the drop record',
     );
-    expect(record.reason).to.match(/^[a-z_.]+: test garbage from a misconfigured client$/);
+    expect(record.reason).to.match(/^[a-z_.]+ \(outbox\): test garbage from a misconfigured client$/);
     expect(record.refersTo).to.match(new RegExp(`^${ref}`));
     expect(record.decidedBy).to.match(/^accord dlq drop \(/);
   });

@@ -29,9 +29,9 @@ interface Acted {
 
 function source(acted: Acted[]): ConsoleSource {
   const letters: LetterRow[] = [
-    { ref: 'L1', origin: 'outbox', code: 'delivery.no_receipt', messageId: 'm-1' },
+    { ref: 'letter-0001', origin: 'outbox', code: 'delivery.no_receipt', messageId: 'm-1' },
     {
-      ref: 'L2',
+      ref: 'letter-0002',
       origin: 'ingress',
       code: 'crypto.bad_signature',
       replayRefused: 'a bad signature stays bad',
@@ -65,7 +65,8 @@ function source(acted: Acted[]): ConsoleSource {
         acted.push({ verb: 'replay', ref, actor });
         return Promise.resolve('re-submitted to the outbox');
       },
-      drop: (ref, actor) => {
+      drop: (ref, actor, reason) => {
+        if (reason.length < 3) return Promise.reject(new AccordError('schema.invalid', 'give a reason'));
         acted.push({ verb: 'drop', ref, actor });
         return Promise.resolve('dropped');
       },
@@ -195,28 +196,34 @@ describe('admin console: login, session cookie, CSRF, probes', function () {
         ...form(fields),
         headers: { ...form(fields).headers, cookie: jar, ...headers },
       });
-    expect((await post('/dead-letters/L1/drop', {})).status, 'no token').to.equal(403);
-    expect((await post('/dead-letters/L1/drop', { csrf: `${csrf}x` })).status, 'wrong token').to.equal(403);
+    expect((await post('/dead-letters/letter-0001/drop', {})).status, 'no token').to.equal(403);
     expect(
-      (await post('/dead-letters/L1/drop', { csrf }, { origin: 'https://evil.example' })).status,
+      (await post('/dead-letters/letter-0001/drop', { csrf: `${csrf}x` })).status,
+      'wrong token',
+    ).to.equal(403);
+    expect(
+      (await post('/dead-letters/letter-0001/drop', { csrf }, { origin: 'https://evil.example' })).status,
       'foreign origin',
     ).to.equal(403);
     expect(s.acted).to.deep.equal([]);
     expect(s.logger.lines.join('')).to.contain('admin.csrf_refused');
-    const ok = await post('/dead-letters/L1/replay', { csrf }, { origin: s.base });
+    const ok = await post('/dead-letters/letter-0001/replay', { csrf }, { origin: s.base });
     expect(ok.status).to.equal(303);
-    expect(decodeURIComponent(ok.headers.get('location')!)).to.contain('replay: re-submitted to the outbox');
-    const refused = await post('/dead-letters/L2/replay', { csrf });
+    expect(decodeURIComponent(ok.headers.get('location')!)).to.contain(
+      'replay letter-0001: re-submitted to the outbox',
+    );
+    const refused = await post('/dead-letters/letter-0002/replay', { csrf });
     expect(decodeURIComponent(refused.headers.get('location')!)).to.contain('a bad signature stays bad');
-    const api = await fetch(`${s.base}/api/dlq/L1/drop`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}` },
+    // A script with the bearer token posts the same form without a CSRF token; a drop needs its reason.
+    const api = await fetch(`${s.base}/dead-letters/letter-0001/drop`, {
+      ...form({ reason: 'duplicate of a resolved case' }),
+      headers: { ...form({}).headers, authorization: `Bearer ${TOKEN}` },
     });
-    expect(api.status).to.equal(200);
-    expect(await api.json()).to.deep.equal({ ref: 'L1', action: 'drop', outcome: 'dropped' });
+    expect(api.status).to.equal(303);
+    expect(decodeURIComponent(api.headers.get('location')!)).to.contain('drop letter-0001: dropped');
     expect(s.acted).to.deep.equal([
-      { verb: 'replay', ref: 'L1', actor: 'console' },
-      { verb: 'drop', ref: 'L1', actor: 'bearer' },
+      { verb: 'replay', ref: 'letter-0001', actor: 'console' },
+      { verb: 'drop', ref: 'letter-0001', actor: 'bearer' },
     ]);
   });
 

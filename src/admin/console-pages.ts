@@ -53,7 +53,8 @@ export interface ConsoleSource {
     list(query: URLSearchParams): Promise<LetterRow[]>;
     /** Returns a one-line outcome; throws an AccordError when refused. `actor` is recorded. */
     replay(ref: string, actor: string): Promise<string>;
-    drop(ref: string, actor: string): Promise<string>;
+    /** `reason` is recorded with the drop (3 to 400 characters). */
+    drop(ref: string, actor: string, reason: string): Promise<string>;
   };
 }
 
@@ -226,6 +227,11 @@ export function renderDeadLetters(
   const action = (ref: string, verb: 'replay' | 'drop', enabled: boolean, title: string) =>
     html`<form method="post" action="/dead-letters/${ref}/${verb}" class="inline">
       <input type="hidden" name="csrf" value="${csrf ?? ''}" />
+      ${
+        verb === 'drop'
+          ? html`<input name="reason" placeholder="why (recorded)" minlength="3" maxlength="400" required />`
+          : ''
+      }
       <button type="submit" data-action="${verb}" ${enabled ? '' : html`disabled title="${title}"`}>
         ${verb}
       </button>

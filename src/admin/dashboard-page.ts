@@ -106,7 +106,7 @@ export function renderDashboard(s: Summary, nonce: string, csrf?: string): strin
         <h2>Failed and dead letters</h2>
         <table>
           <tr>
-            <th>in accord.dlq</th>
+            <th>open in accord.dlq (<a href="/dead-letters">list</a>)</th>
             <td class="count ${s.failed.dlqDepth ? 'bad' : ''}" data-fact="dlq-depth">
               ${s.failed.dlqDepth ?? 'unknown'}
             </td>

@@ -62,7 +62,7 @@ export interface DashboardSource {
     /** Why nothing can be sealed now (no usable signing or peer encryption key), or undefined. */
     unusable(): string | undefined;
   };
-  /** Messages in accord.dlq; undefined when the broker cannot say. */
+  /** Open letters in accord.dlq (a late receipt resolved the others); undefined when the broker cannot say. */
   dlqDepth: () => Promise<number | undefined>;
   /** Ids of the inbound requests held for a decision (Art. 9(4)). */
   pendingReviews: () => Promise<string[]>;

@@ -93,7 +93,9 @@ export class GatewayMetrics implements Metrics {
           if (v !== undefined) this.set(v);
         },
       });
-    gauge('accord_dlq_depth', 'Messages waiting in accord.dlq', () => probes.dlqDepth());
+    gauge('accord_dlq_depth', 'Dead letters in accord.dlq not resolved by a late receipt', () =>
+      probes.dlqDepth(),
+    );
     gauge('accord_peer_link_up', '1 while the connection to the peer broker is up', () =>
       probes.peerLinkUp() ? 1 : 0,
     );

@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { AccordError } from '../errors.js';
 import { collectSummary, type DashboardSource } from './dashboard.js';
+import type { AdminApi } from './dlq-api.js';
 import { renderDashboard } from './dashboard-page.js';
 import {
   consoleCsp,
@@ -60,6 +61,8 @@ export interface AdminOptions {
   dashboard?: DashboardSource;
   /** The message log, traces and dead letters of the console; each page is 404 without its source. */
   console?: ConsoleSource;
+  /** More JSON routes behind the same authorisation (the dead letters, dlq-api.ts); they may take POST. */
+  api?: AdminApi;
   /** Serve HTTPS with this certificate (PEM); the session cookie is then `Secure`. */
   tls?: { cert: Buffer; key: Buffer };
   /** Mark the cookie `Secure` although this server speaks HTTP (a TLS proxy stands in front). */
@@ -69,6 +72,8 @@ export interface AdminOptions {
 }
 
 const MAX_BODY = 4096;
+/** A console form acting on one dead letter. */
+const CONSOLE_ACTION = /^\/dead-letters\/([0-9a-z][0-9a-z.-]{7,63})\/(replay|drop)$/;
 /** Paths that only read. */
 const READ_ONLY = new Set([
   '/',
@@ -233,12 +238,10 @@ export class AdminServer {
       const path = url.pathname;
       const method = req.method ?? 'GET';
       const reading = method === 'GET' || method === 'HEAD';
-      if (!reading && method !== 'POST') {
-        res.setHeader('allow', 'GET, HEAD, POST');
-        return send(res, 405, 'text/plain', 'method not allowed\n');
-      }
-      if (!reading && READ_ONLY.has(path)) {
-        res.setHeader('allow', 'GET, HEAD');
+      const apiPost = path.startsWith('/api/') && opts.api?.acceptsPost(path) === true;
+      const formPost = path === '/login' || path === '/logout' || CONSOLE_ACTION.test(path);
+      if (!reading && (method !== 'POST' || !(apiPost || formPost))) {
+        res.setHeader('allow', READ_ONLY.has(path) ? 'GET, HEAD' : 'GET, HEAD, POST');
         return send(res, 405, 'text/plain', 'method not allowed\n');
       }
       if (path === '/healthz' && reading) return send(res, 200, 'text/plain', 'ok\n');
@@ -263,10 +266,11 @@ export class AdminServer {
       }
       let fields: Record<string, string> = {};
       if (!reading) {
-        fields = fieldsOf(req, await readBody(req));
+        // A JSON API reads its own body; a console form's fields are read here.
+        if (formPost) fields = fieldsOf(req, await readBody(req));
         if (current) {
           const origin = req.headers.origin;
-          const token = fields.csrf ?? (req.headers['x-csrf-token'] as string | undefined) ?? '';
+          const token = (formPost ? fields.csrf : (req.headers['x-csrf-token'] as string | undefined)) ?? '';
           if (
             (origin !== undefined && origin !== ownOrigin(req)) ||
             !sameSecret(token, current.session.csrf)
@@ -320,28 +324,31 @@ export class AdminServer {
           return t === undefined ? json(res, 404, { error: 'not found' }) : json(res, 200, t);
         return page(res, t === undefined ? 404 : 200, (n) => renderTrace(n, csrf, traced[1]!, t));
       }
+      if (opts.api && path.startsWith('/api/')) {
+        const answer = await opts.api.handle(req, path, url.searchParams);
+        if (answer) return json(res, answer.status, answer.body);
+      }
       const d = c?.deadLetters;
-      if (d && path === '/api/dlq' && reading) return json(res, 200, await d.list(url.searchParams));
       if (d && path === '/dead-letters' && reading) {
         const letters = await d.list(url.searchParams);
         return page(res, 200, (n) =>
           renderDeadLetters(n, csrf, letters, url.searchParams.get('done') ?? undefined),
         );
       }
-      const action = /^\/(api\/dlq|dead-letters)\/([A-Za-z0-9_-]{1,100})\/(replay|drop)$/.exec(path);
+      const action = CONSOLE_ACTION.exec(path);
       if (d && action && !reading) {
-        const [, where, ref, verb] = action as unknown as [string, string, string, 'replay' | 'drop'];
+        const [, ref, verb] = action as unknown as [string, string, 'replay' | 'drop'];
+        let done: string;
         try {
-          const outcome = await d[verb](ref, actor);
+          const outcome =
+            verb === 'replay' ? await d.replay(ref, actor) : await d.drop(ref, actor, fields.reason ?? '');
           opts.log.info({ ref, action: verb, by: actor }, 'dead letter acted on');
-          if (where === 'api/dlq') return json(res, 200, { ref, action: verb, outcome });
-          return redirect(res, `/dead-letters?done=${encodeURIComponent(`${verb}: ${outcome}`)}`);
+          done = `${verb} ${ref}: ${outcome}`;
         } catch (err) {
           if (!(err instanceof AccordError)) throw err;
-          const status = err.code.endsWith('not_found') ? 404 : 409;
-          if (where === 'api/dlq') return json(res, status, { code: err.code, message: err.message });
-          return redirect(res, `/dead-letters?done=${encodeURIComponent(`${err.code}: ${err.message}`)}`);
+          done = `${verb} ${ref} refused: ${err.code}: ${err.message}`;
         }
+        return redirect(res, `/dead-letters?done=${encodeURIComponent(done)}`);
       }
       return send(res, 404, 'text/plain', 'not found\n');
     };

@@ -34,6 +34,7 @@ export const AUDIT_TYPES = [
   'termination',
   'usage-report',
   'dead-letter-drop',
+  'dead-letter-replay',
   'directory',
   'checkpoint',
   'peer-anchor',

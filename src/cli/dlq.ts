@@ -1,221 +1,220 @@
 /**
- * `accord dlq list | show | replay | drop`: the dead-letter queue, for the administrator on call.
- * Letters are read with basic.get and put back (nack, requeue) unless an operation takes one; a letter
- * is named by the first characters of its `inputSha256` (as `list` shows them) or by its `messageId`.
+ * `accord dlq list | show | replay | drop`: the dead-letter queue, for the administrator on call; the
+ * work is src/dlq/dead-letters.ts, which the admin API shares. A letter is named by the reference
+ * `list` prints (or a unique prefix of 8+ characters of it, or its messageId).
  *
- * - `replay` publishes a letter's sealed message (letters from `ingress` carry it) to this gateway's
- *   ingress again, where it is opened and verified from scratch like any arrival; a message delivered
- *   before is recognised and not delivered twice. Letters from the outbox carry no content (only its
- *   hash): the case system must submit again.
- * - `drop` removes a letter for good; the reason is required and logged with the letter's facts.
+ * - `list` filters by code (or family), origin, time and state (open, or resolved by a late receipt);
+ *   `--json` prints the same as one JSON object.
+ * - `replay` sends a letter back where it came from, where that makes sense (docs/operator.md): an
+ *   ingress letter's sealed message through this gateway's ingress again; a sent message that got no
+ *   receipt to the peer again, through the outbox. Anything else is refused with the reason (exit 1).
+ * - `drop` removes a letter for good; the reason is required.
+ * Both are recorded in the gateway's audit log (handed over through Redis) before the letter goes.
  */
 import type { Command } from 'commander';
-import { operatorName, recordForGateway } from '../audit/handoff.js';
-import type { Channel, GetMessage, Options } from 'amqplib';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { handOff, operatorName } from '../audit/handoff.js';
 import { loadConfig, names, type Config } from '../config.js';
-import { DeadLetterSchema } from '../domain/delivery.js';
+import { DeadLetters, type LetterFilter, type LetterView } from '../dlq/dead-letters.js';
 import { AccordError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { connectBroker } from '../transport/connect.js';
+import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
+import { brokerUser, connectBroker } from '../transport/connect.js';
 import { brokerForGateway, SECRETS_HELP } from './broker-login.js';
 import { EXIT_OK, reportError } from './exit.js';
 
-type Letter = ReturnType<typeof DeadLetterSchema.parse>;
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
 
-/** Take every letter off the queue (unacked), run `work`, and put back what it did not settle. */
-async function withLetters(
-  config: Config,
-  secrets: string | undefined,
-  work: (
-    letters: { msg: GetMessage; letter: Letter | undefined }[],
-    ch: Channel,
-    publish: (queue: string, content: Buffer, options: Options.Publish) => Promise<void>,
-  ) => Promise<Set<GetMessage>>,
+/** Run `action` on the gateway's dead letters, with its Redis connection, and set the exit code. */
+async function run(
+  opts: { config: string; secrets?: string | undefined },
+  action: (letters: DeadLetters, config: Config) => Promise<void>,
 ): Promise<void> {
-  const conn = await connectBroker(brokerForGateway(config, secrets), { name: 'accord-dlq' });
+  let redis: Redis | undefined;
   try {
-    const ch = await conn.createChannel();
-    const queue = names(config.namespace).dlq;
-    const taken: { msg: GetMessage; letter: Letter | undefined }[] = [];
-    for (let i = 0; i < 10_000; i++) {
-      const msg = await ch.get(queue, { noAck: false });
-      if (msg === false) break;
-      let letter: Letter | undefined;
-      try {
-        letter = DeadLetterSchema.parse(JSON.parse(msg.content.toString('utf8')));
-      } catch {
-        letter = undefined;
-      }
-      taken.push({ msg, letter });
-    }
-    let settled = new Set<GetMessage>();
-    try {
-      const pub = await conn.createConfirmChannel();
-      const publish = (q: string, content: Buffer, options: Options.Publish) =>
-        new Promise<void>((resolve, reject) =>
-          pub.sendToQueue(q, content, options, (err) => (err ? reject(err as Error) : resolve())),
-        );
-      settled = await work(taken, ch, publish);
-    } finally {
-      for (const { msg } of taken) if (!settled.has(msg)) ch.nack(msg, false, true);
-      // A round trip on the same channel: the broker has applied the acks and nacks before it answers.
-      await ch.checkQueue(queue);
-    }
-  } finally {
-    await conn.close();
-  }
-}
-
-const out = (line: string) => process.stdout.write(`${line}\n`);
-
-function find(letters: { msg: GetMessage; letter: Letter | undefined }[], ref: string) {
-  if (ref.length < 8)
-    throw new AccordError('schema.invalid', 'name a letter by at least 8 characters', { path: 'ref' });
-  const hits = letters.filter(
-    ({ letter }) => letter && (letter.inputSha256.startsWith(ref) || letter.messageId === ref),
-  );
-  if (hits.length !== 1) {
-    throw new AccordError(
-      'schema.invalid',
-      hits.length === 0
-        ? `no dead letter matches ${ref}`
-        : `${hits.length} dead letters match ${ref}; give more characters`,
-      { path: 'ref' },
+    const config = loadConfig(opts.config);
+    const n = names(config.namespace);
+    const broker = brokerForGateway(config, opts.secrets);
+    redis = redisConnection(
+      config.redis,
+      { lazyConnect: true, maxRetriesPerRequest: 1 },
+      IGNORE_REDIS_ERRORS,
     );
-  }
-  return hits[0]!;
-}
-
-async function run(configFile: string, action: (config: Config) => Promise<void>): Promise<void> {
-  try {
-    await action(loadConfig(configFile));
+    const r = redis;
+    await r.connect().catch((err: unknown) => {
+      throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);
+    });
+    const letters = new DeadLetters({
+      names: n,
+      connect: () => connectBroker(broker, { name: 'accord-dlq' }),
+      brokerUser: brokerUser(broker),
+      redis: r,
+      // Art. 10(6): the gateway is the audit log's one writer; the command hands its record over.
+      record: (input) =>
+        handOff(r, n.redisPrefix, input).catch((err: unknown) => {
+          throw new AccordError(
+            'infra.unavailable',
+            'the audit record could not be handed to the gateway (Redis)',
+            {
+              cause: err,
+            },
+          );
+        }),
+      actor: (action) => `accord dlq ${action} (${operatorName()})`,
+    });
+    await action(letters, config);
     process.exitCode = EXIT_OK;
   } catch (err) {
     process.exitCode = reportError(err);
+  } finally {
+    redis?.disconnect();
   }
+}
+
+/** One line of `list`. */
+function line(v: LetterView): string {
+  if (!v.valid) return `${v.ref}  (a message that is not an Accord dead letter, ${v.bytes} B)`;
+  const replay = 'to' in v.replay ? `replayable (${v.replay.to})` : 'not replayable';
+  const state = v.state === 'resolved' ? `resolved ${v.resolvedAt}` : 'open';
+  return (
+    `${v.ref}  ${v.at}  ${(v.origin ?? '').padEnd(7)}  ${(v.code ?? '').padEnd(32)}  ` +
+    `${v.messageId ?? '-'}  ${v.inputBytes} B  ${state}  ${replay}`
+  );
+}
+
+const Time = z.iso.datetime({ offset: true }).or(z.iso.date());
+
+/** The filter from `list`'s options (checked; a bad value is exit 1 with its option named). */
+function filterOf(o: ListOptions): LetterFilter {
+  const time = (value: string | undefined, option: string) => {
+    if (value === undefined) return undefined;
+    if (!Time.safeParse(value).success) {
+      throw new AccordError('schema.invalid', `--${option} takes an ISO date or date-time`, { path: option });
+    }
+    return new Date(value);
+  };
+  if (o.origin !== undefined && o.origin !== 'outbox' && o.origin !== 'ingress') {
+    throw new AccordError('schema.invalid', '--origin takes outbox or ingress', { path: 'origin' });
+  }
+  if (o.open === true && o.resolved === true) {
+    throw new AccordError('schema.invalid', 'give --open or --resolved, not both', { path: 'open' });
+  }
+  return {
+    code: o.code,
+    origin: o.origin,
+    since: time(o.since, 'since'),
+    until: time(o.until, 'until'),
+    state: o.open === true ? 'open' : o.resolved === true ? 'resolved' : undefined,
+  };
+}
+
+interface ListOptions {
+  config: string;
+  secrets?: string;
+  code?: string;
+  origin?: string;
+  since?: string;
+  until?: string;
+  open?: boolean;
+  resolved?: boolean;
+  json?: boolean;
 }
 
 export function registerDlq(program: Command): void {
   const dlq = program.command('dlq').description('the dead-letter queue: list, show, replay, drop');
+  const REF = 'the letter’s reference as list shows it (or 8+ characters of it, or its messageId)';
   dlq
     .command('list')
-    .description('one line per letter: when, where from, code, id, size')
+    .description('one line per letter: reference, when, origin, code, message id, size, state, replay')
     .requiredOption('--config <file>', 'the gateway config')
     .option('--secrets <file>', SECRETS_HELP)
-    .action((opts: { config: string; secrets?: string }) =>
-      run(opts.config, (config) =>
-        withLetters(config, opts.secrets, (letters) => {
-          if (letters.length === 0) out('accord.dlq is empty');
-          for (const { letter } of letters) {
-            if (!letter) {
-              out('(a letter that is not an Accord dead letter)');
-              continue;
-            }
-            out(
-              `${letter.inputSha256.slice(0, 12)}  ${letter.at}  ${letter.source.padEnd(7)}  ${letter.code.padEnd(32)}  ` +
-                `${letter.messageId ?? '-'}  ${letter.inputBytes} B${letter.jwe ? '  replayable' : ''}`,
-            );
-          }
-          out(`${letters.length} letter(s)`);
-          return Promise.resolve(new Set());
-        }),
-      ),
+    .option('--code <code>', 'only this code, or a family (crypto. or crypto.*)')
+    .option('--origin <origin>', 'only letters from the outbox or the ingress')
+    .option('--since <time>', 'only letters made at or after this ISO date or date-time')
+    .option('--until <time>', 'only letters made at or before this ISO date or date-time')
+    .option('--open', 'only open letters')
+    .option('--resolved', 'only letters resolved by a late receipt')
+    .option('--json', 'print { letters, total, open, truncated } as one JSON object')
+    .action((opts: ListOptions) =>
+      run(opts, async (letters, config) => {
+        const filter = filterOf(opts);
+        const listed = await letters.list(filter);
+        if (opts.json === true) {
+          out(JSON.stringify(listed));
+          return;
+        }
+        for (const v of listed.letters) out(line(v));
+        const queue = names(config.namespace).dlq;
+        out(
+          listed.total === 0
+            ? `${queue} is empty`
+            : `${listed.letters.length} of ${listed.total} letter(s) shown; ${listed.open} open` +
+                (listed.truncated ? ' (only the first ones were read)' : ''),
+        );
+      }),
     );
   dlq
     .command('show')
-    .description('one letter in full (its sealed message as size and hash only)')
-    .argument('<ref>', 'inputSha256 prefix (8+ characters) or messageId')
+    .description('one letter in full, as JSON (its sealed message as size only)')
+    .argument('<ref>', REF)
     .requiredOption('--config <file>', 'the gateway config')
     .option('--secrets <file>', SECRETS_HELP)
     .action((ref: string, opts: { config: string; secrets?: string }) =>
-      run(opts.config, (config) =>
-        withLetters(config, opts.secrets, (letters) => {
-          const { letter } = find(letters, ref);
-          const { jwe, ...rest } = letter!;
-          out(JSON.stringify({ ...rest, ...(jwe ? { jweBytes: jwe.length } : {}) }, null, 2));
-          return Promise.resolve(new Set());
-        }),
-      ),
+      run(opts, async (letters) => {
+        out(JSON.stringify(await letters.show(ref), null, 2));
+      }),
     );
   dlq
     .command('replay')
     .description(
-      'send a letter’s sealed message through this gateway’s ingress again (opened and verified anew)',
+      'send a letter back where it came from: an ingress letter through the ingress, a sent message that got no receipt to the peer again (through the outbox); refused, with the reason, where that makes no sense',
     )
-    .argument('<ref>', 'inputSha256 prefix (8+ characters) or messageId')
+    .argument('<ref>', REF)
     .requiredOption('--config <file>', 'the gateway config')
     .option('--secrets <file>', SECRETS_HELP)
     .action((ref: string, opts: { config: string; secrets?: string }) =>
-      run(opts.config, (config) =>
-        withLetters(config, opts.secrets, async (letters, ch, publish) => {
-          const hit = find(letters, ref);
-          const letter = hit.letter!;
-          if (!letter.jwe) {
-            throw new AccordError(
-              'schema.invalid',
-              `letter ${letter.inputSha256.slice(0, 12)} (${letter.source}) carries no sealed message to replay; the case system must submit again`,
-              { path: 'ref' },
-            );
-          }
-          const n = names(config.namespace);
-          await publish(n.ingress, Buffer.from(letter.jwe, 'latin1'), {
-            persistent: true,
-            contentType: 'application/jose',
-            ...(letter.messageId ? { messageId: letter.messageId } : {}),
-          });
-          ch.ack(hit.msg);
-          createLogger({ level: 'info' }, process.stderr).info(
-            {
-              code: 'dlq.replayed',
-              inputSha256: letter.inputSha256,
-              messageId: letter.messageId,
-              was: letter.code,
-            },
-            'dead letter replayed through the ingress',
-          );
-          out(
-            `replayed ${letter.inputSha256.slice(0, 12)} to ${n.ingress}; the gateway opens and verifies it again`,
-          );
-          return new Set([hit.msg]);
-        }),
-      ),
+      run(opts, async (letters) => {
+        const r = await letters.replay(ref);
+        createLogger({ level: 'info' }, process.stderr).info(
+          {
+            code: 'dlq.replayed',
+            ref: r.ref,
+            messageId: r.messageId,
+            was: r.code,
+            origin: r.origin,
+            to: r.queue,
+          },
+          'dead letter replayed',
+        );
+        out(
+          r.to === 'ingress'
+            ? `replayed ${r.ref} to ${r.queue}; the gateway opens and verifies it again`
+            : `replayed ${r.ref} to ${r.queue}; the gateway sends message ${r.messageId} to the peer again`,
+        );
+      }),
     );
   dlq
     .command('drop')
-    .description('remove a letter for good; the reason is recorded in the log')
-    .argument('<ref>', 'inputSha256 prefix (8+ characters) or messageId')
+    .description('remove a letter for good; the reason is recorded in the audit log')
+    .argument('<ref>', REF)
     .requiredOption('--config <file>', 'the gateway config')
     .option('--secrets <file>', SECRETS_HELP)
     .requiredOption('--reason <text>', 'why it is dropped, for the record')
     .action((ref: string, opts: { config: string; reason: string; secrets?: string }) =>
-      run(opts.config, (config) =>
-        withLetters(config, opts.secrets, async (letters, ch) => {
-          const reason = opts.reason.trim().slice(0, 500);
-          if (reason.length < 3) throw new AccordError('schema.invalid', 'give a reason', { path: 'reason' });
-          const hit = find(letters, ref);
-          const letter = hit.letter!;
-          // Art. 10(6): recorded (by the gateway) before the letter is gone.
-          await recordForGateway(config, names(config.namespace).redisPrefix, {
-            type: 'dead-letter-drop',
-            ...(letter.messageId === undefined ? {} : { messageId: letter.messageId }),
-            reason: `${letter.code}: ${reason}`.slice(0, 500),
-            decidedBy: `accord dlq drop (${operatorName()})`,
-            refersTo: letter.inputSha256,
-          });
-          ch.ack(hit.msg);
-          createLogger({ level: 'info' }, process.stderr).warn(
-            {
-              code: 'dlq.dropped',
-              inputSha256: letter.inputSha256,
-              messageId: letter.messageId,
-              was: letter.code,
-              reason,
-            },
-            'dead letter dropped',
-          );
-          out(`dropped ${letter.inputSha256.slice(0, 12)} (${letter.code}): ${reason}`);
-          return new Set([hit.msg]);
-        }),
-      ),
+      run(opts, async (letters) => {
+        const r = await letters.drop(ref, opts.reason);
+        createLogger({ level: 'info' }, process.stderr).warn(
+          {
+            code: 'dlq.dropped',
+            ref: r.ref,
+            was: r.code,
+            origin: r.origin,
+            reason: opts.reason.slice(0, 400),
+          },
+          'dead letter dropped',
+        );
+        out(`dropped ${r.ref} (${r.code}): ${opts.reason.trim()}`);
+      }),
     );
 }

@@ -4,7 +4,8 @@
  * directory updates waiting for approval, Art. 17 and 18 notices, personal data past their destruction
  * deadline, consents pending, and (when the admin server is configured) its readiness checks and the
  * dashboard's facts: in flight, recent refusals and alerts, key states. Exit 0 when the gateway consumes
- * and nothing is dead-lettered, overdue or failing, 1 otherwise: usable from a monitoring script.
+ * and no dead letter is open (resolved ones, whose message a late receipt delivered, do not count),
+ * nothing is overdue or failing, 1 otherwise: usable from a monitoring script.
  */
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
@@ -16,6 +17,7 @@ import { RedisDirectory } from '../store/redis-directory.js';
 import { RedisReviews } from '../store/redis-review.js';
 import { RedisSuspensions } from '../store/redis-state.js';
 import { RedisLedger } from '../store/redis-ledger.js';
+import { RedisDeadLetterMarks } from '../store/redis-dead-letters.js';
 import { Summary } from '../admin/dashboard.js';
 import { connectBroker } from '../transport/connect.js';
 import { brokerForGateway, SECRETS_HELP } from './broker-login.js';
@@ -91,7 +93,10 @@ export interface StatusReport {
   namespace: string | undefined;
   consuming: boolean;
   readiness: string;
+  /** Letters in accord.dlq, resolved ones included. */
   deadLetters: number;
+  /** Letters not resolved by a late receipt: these make the gateway unhealthy. */
+  deadLettersOpen: number;
   heldForReview: number;
   directoryUpdatesPending: number;
   suspensionsInForce: { party: string; action: string }[];
@@ -118,6 +123,9 @@ async function gather(config: Config, secrets: string | undefined, redis: Redis)
   );
   const consuming = (facts.find((f) => f.queue === n.outbox)?.consumers ?? 0) > 0;
   const dead = facts.find((f) => f.queue === n.dlq)?.messages ?? 0;
+  // A resolved letter (its message delivered by a late receipt) stays as evidence but counts no more.
+  const resolved = await new RedisDeadLetterMarks(redis, n.redisPrefix).resolvedCount();
+  const open = Math.max(0, dead - resolved);
   const ready = await readiness(config);
   const ledger = new RedisLedger(redis, n.redisPrefix, 1);
   const graceMs = config.dataProtection.destruction.confirmGraceHours * 3_600_000;
@@ -130,6 +138,7 @@ async function gather(config: Config, secrets: string | undefined, redis: Redis)
     consuming,
     readiness: ready,
     deadLetters: dead,
+    deadLettersOpen: open,
     heldForReview: reviews.length,
     directoryUpdatesPending: updates.length,
     suspensionsInForce: notices.map((e) => ({ party: e.party, action: e.action })),
@@ -141,8 +150,17 @@ async function gather(config: Config, secrets: string | undefined, redis: Redis)
     queues: facts
       .map((f) => ({ ...f, retired: f.queue === n.legacyDeliveredLog }))
       .filter((f) => !(f.retired && f.messages === undefined)),
-    healthy: consuming && dead === 0 && overdue === 0 && (ready === 'ready' || !config.admin),
+    healthy: consuming && open === 0 && overdue === 0 && (ready === 'ready' || !config.admin),
   };
+}
+
+/** What follows the number of dead letters: how many are open, and where to look. */
+function deadLetterNote(r: StatusReport): string {
+  if (r.deadLetters === 0) return '';
+  const resolved = r.deadLetters - r.deadLettersOpen;
+  return resolved === 0
+    ? '  (accord dlq list)'
+    : `  (${r.deadLettersOpen} open, ${resolved} resolved by a late receipt; accord dlq list)`;
 }
 
 /** The report as lines for a terminal. */
@@ -151,7 +169,7 @@ function render(r: StatusReport): string[] {
     `Accord gateway ${r.party}${r.namespace ? ` (namespace ${r.namespace})` : ''}`,
     `  gateway consuming:   ${r.consuming ? 'yes' : 'NO (is it running?)'}`,
     `  readiness:           ${r.readiness}`,
-    `  dead letters:        ${r.deadLetters}${r.deadLetters > 0 ? '  (accord dlq list)' : ''}`,
+    `  dead letters:        ${r.deadLetters}${deadLetterNote(r)}`,
     `  held for review:     ${r.heldForReview}`,
     `  directory updates:   ${r.directoryUpdatesPending} waiting for approval${r.directoryUpdatesPending > 0 ? ' (accord directory pending)' : ''}`,
     `  Art. 17 in force:    ${r.suspensionsInForce.length === 0 ? 'none' : r.suspensionsInForce.map((e) => `${e.party} ${e.action}`).join(', ')}`,

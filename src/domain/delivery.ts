@@ -88,6 +88,11 @@ export const ExportRecordSchema = z.strictObject({
 
 /** A record in `accord.dlq`: what could not be processed, why, and nothing personal. */
 export const DeadLetterSchema = z.strictObject({
+  /**
+   * The letter's own reference, a random UUID given when it is made: two letters about the same input
+   * (the same failure parked twice) are still told apart. Letters made before it existed have none.
+   */
+  letterId: z.uuid().optional(),
   at: Timestamp,
   source: z.enum(['outbox', 'ingress']),
   /** A stable code from docs/errors.md. */
@@ -99,6 +104,8 @@ export const DeadLetterSchema = z.strictObject({
   /** SHA-256 (hex) of the input as received, to find it in broker or client logs. */
   inputSha256: Sha256,
   inputBytes: z.int().min(0),
-  /** For ingress failures: the sealed message itself (ciphertext), for replay. */
+  /** For ingress failures and sent messages that got no receipt: the sealed message (ciphertext). */
   jwe: z.string().optional(),
 });
+/** A record in `accord.dlq`, parsed. */
+export type DeadLetterRecord = z.infer<typeof DeadLetterSchema>;

@@ -1,4 +1,5 @@
 /** What every pipeline stage shares: the config slice, queue names, keys and ports. */
+import { randomUUID } from 'node:crypto';
 import type { Config, Names } from '../config.js';
 import type { KeyRing } from '../crypto/keyring.js';
 import type { CryptoRunner } from '../crypto/pool.js';
@@ -25,6 +26,8 @@ export interface GatewayContext {
 
 /** A dead letter: what could not be processed, why, and nothing personal (DESIGN §3). */
 export interface DeadLetter {
+  /** The letter's own reference (a random UUID), set by {@link deadLetterMessage} when absent. */
+  letterId?: string;
   at: string;
   source: 'outbox' | 'ingress';
   code: string;
@@ -71,18 +74,28 @@ export function eventMessage(ctx: GatewayContext, authority: string, event: Stat
   };
 }
 
-/** A record for `accord.dlq`. */
+/** A record for `accord.dlq`, with its own reference (`letterId`). */
 export function deadLetterMessage(ctx: GatewayContext, letter: DeadLetter): Outgoing {
+  return deadLetterTo(ctx.names, letter);
+}
+
+/** A record for the `accord.dlq` of `names`; a letter without `letterId` gets a fresh one. */
+export function deadLetterTo(names: Pick<Names, 'dlq'>, letter: DeadLetter): Outgoing {
+  const withId = { letterId: letter.letterId ?? randomUUID(), ...letter };
   return {
-    queue: ctx.names.dlq,
-    content: Buffer.from(JSON.stringify(letter)),
+    queue: names.dlq,
+    content: Buffer.from(JSON.stringify(withId)),
     props: {
       contentType: 'application/json',
       type: `accord.dlq.${letter.code}`,
       ...(letter.messageId === undefined ? {} : { messageId: letter.messageId }),
+      headers: { [LETTER_HEADER]: withId.letterId },
     },
   };
 }
+
+/** Header of a dead letter: its `letterId`, so a broker's management view shows it too. */
+export const LETTER_HEADER = 'x-accord-letter';
 
 /** Queue the messages and the ack of the delivery in one transaction, and commit it. */
 export async function commitWith(tx: Tx, ...messages: Outgoing[]): Promise<void> {

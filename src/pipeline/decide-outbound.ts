@@ -13,6 +13,8 @@
  *    envelope and the effects and events of its kind.
  * 4. {@link decideSending}: after the atomic sending claim — a duplicate, a message to finish after a
  *    crash, or one to send.
+ * 5. {@link decideResend}: a resend request (a replayed `delivery.no_receipt` letter) — refuse it, or
+ *    whether the stored sealed message goes to the peer again.
  *
  * A submission the gateway keeps itself (export, oral request, decision, confirmations) is decided by
  * its kind's spec ({@link decideLocal}).
@@ -27,6 +29,7 @@ import { messageRecord } from '../audit/records.js';
 import { AccordError, ERROR_CODES, dispositionOf } from '../errors.js';
 import { sendSpecOf, type AnyLocal } from '../kinds/index.js';
 import type { Effect, EventTo, Facts, LocalDecision, LocalSpec } from '../kinds/spec.js';
+import type { SentRecord } from './ports.js';
 import { destructionDeadline } from '../policy/personal-data.js';
 import { checkSensitiveData, suspectFreeText } from '../policy/sensitive-data.js';
 
@@ -350,6 +353,40 @@ export function decideSending(f: SendingFacts): 'duplicate' | 'resume' | 'send' 
   if (f.sentAt !== undefined && f.redelivered) return 'resume';
   if (f.sentAt !== undefined || (!f.claimed && !f.redelivered)) return 'duplicate';
   return 'send';
+}
+
+/**
+ * A resend request for a sent message (`accord dlq replay` of its `delivery.no_receipt` letter), pure:
+ * refused unless the gateway's own broker user asked, when broker users are checked at all
+ * (`access.submitters`); nothing to do for a message this gateway has no record of, or one delivered
+ * meanwhile (a late receipt); otherwise its stored sealed JWE goes to the peer again — the same bytes,
+ * which the peer de-duplicates by message id, so a message that did arrive is not delivered twice.
+ */
+export function decideResend(
+  id: string | undefined,
+  userId: string | undefined,
+  sent: SentRecord | null,
+  config: Pick<Facts['config'], 'access'>,
+):
+  | { action: 'reject'; error: AccordError }
+  | { action: 'unknown' | 'delivered' }
+  | { action: 'resend'; id: string; sent: SentRecord } {
+  if (config.access.submitters.length > 0 && userId !== config.access.gatewayUser) {
+    const error = new AccordError(
+      'auth.sender_mismatch',
+      'only the gateway’s broker user may ask for a resend (accord dlq replay)',
+      { path: 'headers.x-accord-resend' },
+    );
+    return { action: 'reject', error };
+  }
+  if (id === undefined) {
+    const error = new AccordError('schema.invalid', 'a resend names a message id (a UUID)', {
+      path: 'headers.x-accord-resend',
+    });
+    return { action: 'reject', error };
+  }
+  if (sent === null) return { action: 'unknown' };
+  return sent.deliveredAt === undefined ? { action: 'resend', id, sent } : { action: 'delivered' };
 }
 
 /** Decide on a submission the gateway keeps (pure): its kind's decision, a rejecting error a `reject`. */

@@ -23,6 +23,12 @@ export { URGENT_PRIORITY } from '../domain/envelope.js';
 export const COPY_HEADER = 'x-accord-copy';
 
 /**
+ * Header of a resend request on accord.outbox (`accord dlq replay` of a `delivery.no_receipt` letter):
+ * the id of a sent message whose stored sealed JWE is to be sent to the peer again. Its body is empty.
+ */
+export const RESEND_HEADER = 'x-accord-resend';
+
+/**
  * The AMQP properties of one copy of a sealed message on the peer link, the same for the first send
  * and every resend (schedule/receipts.ts): an urgent message keeps the Art. 9(1) lane when resent.
  */

@@ -26,6 +26,7 @@ import type { Named, SendPlan } from './decide-outbound.js';
 import {
   inboxMessage,
   nowHeldBy,
+  peerPublishProps,
   sealedRecord,
   sendConfirmation,
   sendNotice,
@@ -212,6 +213,25 @@ export async function executeRejection(
       : deadLetterMessage(ctx, { at, source: 'outbox', code: e.code, message: e.message, ...path, ...input });
   await commitWith(tx, out);
   ctx.deps.metrics.message('out', 'submission', 'rejected');
+}
+
+/**
+ * Send a failed message's stored sealed JWE to the peer again (a replayed `delivery.no_receipt`
+ * letter): it is no longer failed, the same bytes are published with a confirm, its receipt check is
+ * scheduled anew, then the request is acked. A crash in between repeats the resend, which the peer
+ * de-duplicates; a second failure parks a new letter.
+ */
+export async function executeResend(ctx: GatewayContext, tx: Tx, id: string, sent: SentRecord, log: Logger) {
+  await ctx.deps.state.reopen(id);
+  await ctx.deps.peer.publish(
+    ctx.peerNames.ingress,
+    Buffer.from(sent.jwe, 'latin1'),
+    peerPublishProps(id, sent.urgent === true),
+  );
+  ctx.deps.metrics.resent();
+  await ctx.deps.timers.schedule(id);
+  await commitWith(tx);
+  log.warn({ code: 'dlq.replayed', messageId: id }, 'resent a message that had got no receipt');
 }
 
 /** Carry out a submission the gateway keeps: its effects, then the commit, then what follows it. */

@@ -13,16 +13,19 @@
  * anywhere) re-publishes the same JWE, and the peer de-duplicates it (docs/reliability.md).
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { messageIdFor } from '../domain/ids.js';
 import { parseJson, validate } from '../domain/parse.js';
 import { AccordError, dispositionOf } from '../errors.js';
 import { localSpecOf, sendSpecOf, type AnyLocal } from '../kinds/index.js';
 import type { LocalDecision, LocalSpec } from '../kinds/spec.js';
 import { commitWith, type GatewayContext } from './context.js';
+import { RESEND_HEADER } from './dispatch.js';
 import {
   afterReviewClaim,
   decideLocal,
   decideOutbound,
+  decideResend,
   decideSending,
   readHead,
   validateSubmission,
@@ -32,6 +35,7 @@ import {
   eventMessages,
   executeLocal,
   executeRejection,
+  executeResend,
   executeSend,
   runEffects,
   type InputFacts,
@@ -39,7 +43,7 @@ import {
 import { loadFacts } from './facts.js';
 import type { Incoming, Tx, TxOutcome } from './ports.js';
 
-export { COPY_HEADER, URGENT_PRIORITY } from './dispatch.js';
+export { COPY_HEADER, RESEND_HEADER, URGENT_PRIORITY } from './dispatch.js';
 
 export class OutboundPipeline {
   private readonly log;
@@ -52,6 +56,7 @@ export class OutboundPipeline {
   async handle(msg: Incoming, tx: Tx): Promise<TxOutcome> {
     const { ctx } = this;
     const { content } = msg;
+    if (msg.headers[RESEND_HEADER] !== undefined) return this.resend(msg, tx);
     const input: InputFacts = {
       inputSha256: createHash('sha256').update(content).digest('hex'),
       inputBytes: content.length,
@@ -94,6 +99,35 @@ export class OutboundPipeline {
     const sending = decideSending({ claimed, sentAt: existing?.sentAt, redelivered: msg.redelivered });
     await executeSend(ctx, tx, plan, sending, existing, msg.redelivered, this.log);
     return 'done';
+  }
+
+  /** A resend request (`accord dlq replay` of a `delivery.no_receipt` letter): decide, then act. */
+  private async resend(msg: Incoming, tx: Tx): Promise<TxOutcome> {
+    const { ctx } = this;
+    const parsed = z.uuid().safeParse(msg.headers[RESEND_HEADER]);
+    const id = parsed.success ? parsed.data : undefined;
+    const sent = id === undefined ? null : await ctx.deps.state.getSent(id);
+    const decision = decideResend(id, msg.userId, sent, ctx.config);
+    switch (decision.action) {
+      case 'reject': {
+        const input = {
+          inputSha256: createHash('sha256').update(msg.content).digest('hex'),
+          inputBytes: msg.content.length,
+        };
+        return this.rejectOrThrow(tx, { tell: undefined, named: {} }, input, decision.error);
+      }
+      case 'unknown':
+      case 'delivered':
+        this.log.warn(
+          { code: 'dlq.not_replayable', messageId: id, was: decision.action },
+          'nothing to resend',
+        );
+        await commitWith(tx);
+        return 'done';
+      case 'resend':
+        await executeResend(ctx, tx, decision.id, decision.sent, this.log);
+        return 'done';
+    }
   }
 
   /**

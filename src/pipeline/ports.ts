@@ -108,8 +108,17 @@ export interface MessageState {
    */
   releaseSending(id: string): Promise<boolean>;
   markSent(id: string, at: string): Promise<void>;
-  /** Returns true only the first time (so `delivered` is reported once). */
+  /**
+   * Returns true only the first time (so `delivered` is reported once). A message marked failed before
+   * (a late receipt) has its `delivery.no_receipt` letter in accord.dlq recorded as resolved in the same
+   * step: it stays there as evidence, but no longer counts as open.
+   */
   markDelivered(id: string, at: string): Promise<boolean>;
+  /**
+   * A failed message is sent again (`accord dlq replay` of its `delivery.no_receipt` letter): it is no
+   * longer failed, so the receipt timer checks it again and a second failure is reported again.
+   */
+  reopen(id: string): Promise<void>;
   /** Returns true only the first time (so `failed` is reported once). */
   markFailed(id: string, at: string): Promise<boolean>;
   getSeen(id: string): Promise<SeenRecord | null>;

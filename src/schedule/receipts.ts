@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config, Names } from '../config.js';
 import { ERROR_CODES } from '../errors.js';
-import type { DeadLetter } from '../pipeline/context.js';
+import { deadLetterTo, type DeadLetter } from '../pipeline/context.js';
 import type { Alerter } from '../admin/alerts.js';
 import type { MessageState, Metrics, Publisher, ReceiptTimer } from '../pipeline/ports.js';
 import { peerPublishProps } from '../pipeline/dispatch.js';
@@ -143,11 +143,8 @@ export class BullReceiptTimer implements ReceiptTimer {
       inputBytes: rec.jwe.length,
       jwe: rec.jwe,
     };
-    await this.deps.local.publish(this.deps.names.dlq, Buffer.from(JSON.stringify(letter)), {
-      contentType: 'application/json',
-      type: 'accord.dlq.delivery.no_receipt',
-      messageId: id,
-    });
+    const out = deadLetterTo(this.deps.names, letter);
+    await this.deps.local.publish(out.queue, out.content, out.props);
     if (await state.markFailed(id, at)) this.deps.metrics.message('out', rec.kind, 'failed');
   }
 

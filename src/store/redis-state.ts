@@ -4,6 +4,7 @@ import type { Claim, HoldRecord, MessageState, SeenRecord, SentRecord } from '..
 import type { GateConsent, ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 import type { ProbeMarks } from '../transport/delivered-log.js';
+import { LETTER_GONE_FIELD, resolvedKey } from './redis-dead-letters.js';
 
 /**
  * Claim a delivery: create the pending record when there is none; otherwise report the record.
@@ -49,6 +50,19 @@ if redis.call('HSETNX', KEYS[1], 'since', ARGV[1]) == 1 then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
 return redis.call('HMGET', KEYS[1], 'since', 'told')
+`;
+
+/**
+ * Mark a sent message delivered, once; when it had failed (its `delivery.no_receipt` letter is in
+ * accord.dlq, and was not dropped), record the letter resolved in the same step. KEYS[1] sent key,
+ * KEYS[2] resolved hash; ARGV: deliveredAt, id. Returns 1 the first time.
+ */
+const MARK_DELIVERED = `
+if redis.call('HSETNX', KEYS[1], 'deliveredAt', ARGV[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'failedAt') == 1 and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0 then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+end
+return 1
 `;
 
 export class RedisMessageState implements MessageState {
@@ -106,7 +120,12 @@ export class RedisMessageState implements MessageState {
   }
 
   async markDelivered(id: string, at: string): Promise<boolean> {
-    return (await this.redis.hsetnx(this.sentKey(id), 'deliveredAt', at)) === 1;
+    const keys = [this.sentKey(id), resolvedKey(this.prefix)];
+    return (await this.redis.eval(MARK_DELIVERED, 2, ...keys, at, id, LETTER_GONE_FIELD)) === 1;
+  }
+
+  async reopen(id: string): Promise<void> {
+    await this.redis.hdel(this.sentKey(id), 'failedAt');
   }
 
   async markFailed(id: string, at: string): Promise<boolean> {
