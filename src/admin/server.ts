@@ -371,10 +371,7 @@ export class AdminServer {
     };
     const serverOptions = { maxHeaderSize: 8192, requestTimeout: 10_000 };
     const server: Server = opts.tls
-      ? (createHttpsServer(
-          { ...serverOptions, cert: opts.tls.cert, key: opts.tls.key },
-          listener,
-        ) as unknown as Server)
+      ? createHttpsServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, listener)
       : createServer(serverOptions, listener);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
