@@ -38,9 +38,11 @@ import { GatewayMetrics } from './admin/metrics.js';
 import { Alerts } from './admin/alerts.js';
 import { AdminServer } from './admin/server.js';
 import { LinkWatch } from './admin/dashboard.js';
+import { traceMessage } from './admin/message-trace.js';
 import { readAdminToken } from './admin/token.js';
 import { AuditLog, auditFileOf } from './audit/log.js';
 import { checkpointSigner } from './audit/checkpoint.js';
+import { IndexedAudit, RedisMessageIndex } from './store/redis-message-log.js';
 import { declareTopology } from './topology.js';
 import { PoisonCounter, guarded, isUrgent } from './consumers.js';
 import { keepRecords } from './jobs/checkpoints.js';
@@ -213,6 +215,12 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     onWritable: () => log.warn({ code: 'infra.audit_unwritable' }, 'the audit log is writable again'),
   });
   closers.add(() => audit.close());
+  // The message log's index (store/redis-message-log.ts), written beside each message's record.
+  const indexedAudit = new IndexedAudit(
+    audit,
+    new RedisMessageIndex(redis, n.redisPrefix, config.party, config.records.messageLogDays * 86_400),
+    log,
+  );
   const keyProblem = identifierKeyProblem(config.policy.identifierKey);
   if (config.policy.identifierKey === undefined) {
     log.warn('policy.identifierKey is not set: the export gate checks declared references only (Art. 11(2))');
@@ -335,7 +343,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
       reviews,
       directory,
       ledger,
-      audit,
+      audit: indexedAudit,
       keyExchange,
       metrics,
       log,
@@ -431,6 +439,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
         pendingReviews: () => reviews.pending(),
         suspensions,
       },
+      messageLog: { redis, prefix: n.redisPrefix, trace: (id) => traceMessage(redis, config, id) },
     });
     adminAddress = server.address;
     closers.add(() => server.close());

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { collectSummary, type DashboardSource } from './dashboard.js';
 import { dashboardCsp, renderDashboard } from './dashboard-page.js';
+import { messageLogRoute, type MessageLogSource } from './message-routes.js';
 
 /** One readiness check: resolves when ready, rejects (or resolves with a reason) when not. */
 export type ReadinessCheck = () => Promise<string | undefined>;
@@ -28,6 +29,8 @@ export interface AdminOptions {
   log: Logger;
   /** What the dashboard shows; without it `/` and `/api/summary` are 404. */
   dashboard?: DashboardSource;
+  /** The message log, `/api/messages` and `/api/trace/<id>` (message-routes.ts); without it they are 404. */
+  messageLog?: MessageLogSource;
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -97,6 +100,8 @@ export class AdminServer {
         const summary = await collectSummary(opts.dashboard);
         return send(res, 200, 'application/json', `${JSON.stringify(summary)}\n`);
       }
+      const answer = opts.messageLog && (await messageLogRoute(opts.messageLog, req.url ?? '/'));
+      if (answer) return send(res, answer.status, 'application/json', answer.body);
       if (opts.dashboard && path === '/') {
         const nonce = randomBytes(16).toString('base64');
         const page = renderDashboard(await collectSummary(opts.dashboard), nonce);
