@@ -7,9 +7,10 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
-import type { MessagePage } from '../src/admin/message-log.js';
+import { parseMessageQuery, queryMessages, type MessagePage } from '../src/admin/message-log.js';
 import { names } from '../src/config.js';
 import { RedisMessageIndex } from '../src/store/redis-message-log.js';
+import { RedisMessageState } from '../src/store/redis-state.js';
 import {
   REDIS_URL,
   configFileFor,
@@ -19,6 +20,7 @@ import {
   startPair,
   type Pair,
 } from './helpers/harness.js';
+import { expectCode } from './helpers/expect-code.js';
 
 const TOKEN = 'test-only-admin-token-0123456789abcdef';
 
@@ -28,12 +30,15 @@ describe('message log: accord messages and GET /api/messages', function () {
   let file: string;
   let base: string;
   let redis: Redis;
+  let prefix: string;
   /** request cz-pp-ipc → kz-mia, spontaneous cz-ndh → kz-mia, reply kz-mia → cz-pp-ipc; in that order. */
   let request: string;
   let spontaneous: string;
   let reply: string;
   /** A synthetic row whose message was sent and awaits its receipt. */
   const awaiting = '00000000-0000-4000-8000-00000000a11e';
+  /** And one that got no receipt after the last resend, a day before it. */
+  const failed = '00000000-0000-4000-8000-0000000fa11d';
   /** The day of the synthetic row, and the day after it (before the real messages). */
   const day = (ago: number) => new Date(Date.now() - ago * 86_400_000).toISOString().slice(0, 10);
 
@@ -42,7 +47,13 @@ describe('message log: accord messages and GET /api/messages', function () {
     expect(r.code, r.stderr).to.equal(0);
     return JSON.parse(r.stdout) as MessagePage;
   };
-  const ids = async (...args: string[]) => (await messages(...args)).items.map((m) => m.id);
+  /** The ids the query with these options finds, asked in this process (the CLI's code path but its process). */
+  const ids = async (...args: string[]) => {
+    const filters: Record<string, string> = {};
+    for (let i = 0; i < args.length; i += 2) filters[args[i]!.slice(2)] = args[i + 1]!;
+    const page = await queryMessages(redis, prefix, parseMessageQuery(filters));
+    return page.items.map((m) => m.id);
+  };
   const get = (path: string, token: string | null = TOKEN) =>
     fetch(`${base}${path}`, token === null ? {} : { headers: { authorization: `Bearer ${token}` } });
 
@@ -66,22 +77,29 @@ describe('message log: accord messages and GET /api/messages', function () {
     answer.body.inReplyTo = request;
     reply = (await kzMia.client.submit(answer as SubmissionInput)).messageId;
     await kzMia.events.waitFor((e) => e.type === 'delivered' && e.messageId === reply, 20_000, 'reply');
-    // A message sent and not yet receipted, as the index and the sent record hold it.
-    const prefix = names(pair.czConfig.namespace).redisPrefix;
-    const at = new Date(Date.now() - 2 * 86_400_000);
-    await new RedisMessageIndex(redis, prefix, 'CZ', 3600).record({
-      type: 'provision',
-      messageId: awaiting,
-      kind: 'request',
-      fromAuthority: 'CZ/cz-ndh',
-      toAuthority: 'KZ/kz-ncb',
-      seq: 0,
-      time: at.toISOString(),
-      prevHash: '0'.repeat(64),
-      hash: '0'.repeat(64),
-    });
-    await redis.hset(`${prefix}sent:${awaiting}`, 'claimedAt', at.toISOString(), 'sentAt', at.toISOString());
-    await redis.expire(`${prefix}sent:${awaiting}`, 3600);
+    // Messages sent and not receipted, as the index and the sent record hold them.
+    prefix = names(pair.czConfig.namespace).redisPrefix;
+    const index = new RedisMessageIndex(redis, prefix, 'CZ', 3600);
+    const synthetic = async (id: string, daysAgo: number, kind: string, from: string, to: string) => {
+      const at = new Date(Date.now() - daysAgo * 86_400_000).toISOString();
+      await index.record({
+        type: 'provision',
+        messageId: id,
+        kind,
+        fromAuthority: from,
+        toAuthority: to,
+        seq: 0,
+        time: at,
+        prevHash: '0'.repeat(64),
+        hash: '0'.repeat(64),
+      });
+      await redis.hset(`${prefix}sent:${id}`, 'claimedAt', at, 'sentAt', at);
+      await redis.expire(`${prefix}sent:${id}`, 3600);
+      return at;
+    };
+    await synthetic(awaiting, 2, 'request', 'CZ/cz-ndh', 'KZ/kz-ncb');
+    const failedAt = await synthetic(failed, 3, 'travel-document', 'CZ/cz-pp-ipc', 'KZ/kz-ncb');
+    expect(await new RedisMessageState(redis, prefix).markFailed(failed, failedAt)).to.equal(true);
   });
   after(async () => {
     redis.disconnect();
@@ -97,14 +115,15 @@ describe('message log: accord messages and GET /api/messages', function () {
       10_000,
       'the reply delivered in the log',
     );
-    expect(page.items.map((m) => m.id)).to.deep.equal([reply, spontaneous, request, awaiting]);
+    expect(page.items.map((m) => m.id)).to.deep.equal([reply, spontaneous, request, awaiting, failed]);
     expect(page.next).to.equal(undefined);
-    const [r, s, q, a] = page.items;
+    const [r, s, q, a, f] = page.items;
     expect(r).to.include({ kind: 'reply', direction: 'in', from: 'KZ/kz-mia', to: 'CZ/cz-pp-ipc' });
     expect(r).to.include({ record: 'receipt', refersTo: request, status: 'delivered' });
     expect(s).to.include({ kind: 'spontaneous', direction: 'out', from: 'CZ/cz-ndh', status: 'delivered' });
     expect(q).to.include({ kind: 'request', direction: 'out', to: 'KZ/kz-mia', status: 'delivered' });
     expect(a).to.include({ status: 'sent' });
+    expect(f).to.include({ status: 'failed' });
     for (const m of page.items) {
       expect(Object.keys(m)).to.satisfy((keys: string[]) =>
         keys.every((k) =>
@@ -127,22 +146,44 @@ describe('message log: accord messages and GET /api/messages', function () {
     expect(await ids('--direction', 'in')).to.deep.equal([reply]);
     expect(await ids('--status', 'sent')).to.deep.equal([awaiting]);
     expect(await ids('--status', 'delivered')).to.deep.equal([reply, spontaneous, request]);
-    expect(await ids('--status', 'failed')).to.deep.equal([]);
-    expect(await ids('--to', day(2))).to.deep.equal([awaiting]);
+    expect(await ids('--status', 'failed')).to.deep.equal([failed]);
+    expect(await ids('--status', 'failed', '--kind', 'request')).to.deep.equal([]);
+    expect(await ids('--status', 'sealed')).to.deep.equal([]);
+    expect(await ids('--to', day(2))).to.deep.equal([awaiting, failed]);
     expect(await ids('--from', `${day(1)}T00:00:00Z`, '--kind', 'request')).to.deep.equal([request]);
     expect(await ids('--from', day(2), '--to', day(1))).to.deep.equal([awaiting]);
     expect(await ids('--id', spontaneous.slice(0, 8))).to.deep.equal([spontaneous]);
     expect(await ids('--id', request)).to.deep.equal([request]);
     expect(await ids('--id', request, '--direction', 'in')).to.deep.equal([]);
+    // The same through the command's options.
+    const cli = await messages(
+      '--authority',
+      'cz-ndh',
+      '--status',
+      'sent',
+      '--from',
+      day(3),
+      '--id',
+      awaiting.slice(0, 4),
+    );
+    expect(cli.items.map((m) => m.id)).to.deep.equal([awaiting]);
   });
 
   it('pages with --limit and --cursor, as a table on a terminal with the next page named', async () => {
-    const first = await messages('--limit', '2');
+    const page = (cursor?: string) =>
+      queryMessages(
+        redis,
+        prefix,
+        parseMessageQuery({ limit: '2', ...(cursor === undefined ? {} : { cursor }) }),
+      );
+    const first = await page();
     expect(first.items.map((m) => m.id)).to.deep.equal([reply, spontaneous]);
     expect(first.next).to.be.a('string');
     const second = await messages('--limit', '2', '--cursor', first.next!);
     expect(second.items.map((m) => m.id)).to.deep.equal([request, awaiting]);
-    expect(second.next).to.equal(undefined);
+    const third = await page(second.next!);
+    expect(third.items.map((m) => m.id)).to.deep.equal([failed]);
+    expect(third.next).to.equal(undefined);
     const text = await runCli(['messages', '--config', file, '--limit', '2']);
     expect(text.code, text.stderr).to.equal(0);
     const lines = text.stdout.trim().split('\n');
@@ -154,16 +195,28 @@ describe('message log: accord messages and GET /api/messages', function () {
   it('refuses a bad filter in one coded line naming the option, exit 2', async () => {
     for (const [option, value] of [
       ['--status', 'lost'],
-      ['--kind', 'letter'],
       ['--limit', '0'],
-      ['--from', 'yesterday'],
-      ['--authority', 'CZ/'],
-      ['--cursor', 'abc'],
     ] as const) {
       const r = await runCli(['messages', '--config', file, option, value]);
       expect(r.code, `${option} ${value}`).to.equal(2);
       expect(r.stderr.trim().split('\n')).to.have.length(1);
       expect(r.stderr).to.match(new RegExp(`^input\\.invalid: ${option}: `));
+    }
+    for (const [name, value] of [
+      ['kind', 'letter'],
+      ['limit', '501'],
+      ['from', 'yesterday'],
+      ['to', '2026-13-01'],
+      ['authority', 'CZ/'],
+      ['id', 'ABC'],
+      ['cursor', 'abc'],
+    ] as const) {
+      const err = await expectCode(
+        () => parseMessageQuery({ [name]: value }, (n) => `--${n}`),
+        'input.invalid',
+        `--${name}`,
+      );
+      expect(err.message).to.match(new RegExp(`^--${name}: `));
     }
   });
 

@@ -5,9 +5,10 @@
  * store/redis-message-log.ts for the index they come from); each carries the message id, which
  * `accord trace` and `GET /api/trace/<id>` take.
  *
- * Status is not indexed: it changes over a message's life, and the gateway keeps it already, in the
- * state `accord trace` reads (the sent record, the de-duplication record, the ledger, the review
- * queue). It is read for each candidate row of a page, one pipelined round trip per batch.
+ * Status is read, not indexed: it changes over a message's life, and the gateway keeps it already, in
+ * the state `accord trace` reads (the sent record, the de-duplication record, the ledger, the review
+ * queue). It is read for each candidate row of a page, one pipelined round trip per batch. The one
+ * exception is `failed` — rare, and what an operator searches for — which has a set of its own.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -103,7 +104,8 @@ export interface MessagePage {
 export const DEFAULT_LIMIT = 50;
 /** At most this many index entries are read for one page: a rare filter gives a short page and a cursor. */
 const SCAN_BUDGET = 50_000;
-const BATCH = 500;
+/** The most index entries read (and rows and statuses fetched) in one round trip. */
+const BATCH = 1000;
 
 /**
  * Check the filters; an invalid one throws `input.invalid` whose message starts with the filter's name
@@ -213,11 +215,13 @@ async function driverSet(
   const candidates = [
     ...(q.authority === undefined ? [] : [keys.authority(q.authority.id)]),
     ...(q.kind === undefined ? [] : [keys.kind(q.kind)]),
+    ...(q.status === 'failed' ? [keys.failed] : []),
   ];
   if (candidates.length === 0) return keys.all;
   if (candidates.length === 1) return candidates[0]!;
   const counts = await Promise.all(candidates.map((k) => redis.zcount(k, min, max)));
-  return counts[0]! <= counts[1]! ? candidates[0]! : candidates[1]!;
+  const least = counts.indexOf(Math.min(...counts));
+  return candidates[least]!;
 }
 
 const bound = (ms: number) => (ms === Infinity ? '+inf' : ms === -Infinity ? '-inf' : String(ms));
@@ -244,10 +248,12 @@ export async function queryMessages(redis: Redis, prefix: string, q: MessageQuer
   const set = await driverSet(redis, prefix, q, min, max);
   let offset = 0;
   let scanned = 0;
+  // A page without a selective filter fills from its first read; a rare filter reads ever more at once.
+  let size = Math.min(BATCH, q.limit + 1);
   // The position after which the next page starts: the last row returned, or the last entry read.
   let last: { score: number; id: string } | undefined;
   for (;;) {
-    const page = await redis.zrevrangebyscore(set, max, min, 'WITHSCORES', 'LIMIT', offset, BATCH);
+    const page = await redis.zrevrangebyscore(set, max, min, 'WITHSCORES', 'LIMIT', offset, size);
     offset += page.length / 2;
     const batch: { id: string; score: number }[] = [];
     for (let i = 0; i < page.length; i += 2) {
@@ -287,7 +293,8 @@ export async function queryMessages(redis: Redis, prefix: string, q: MessageQuer
         last = entry;
       }
     }
-    if (page.length / 2 < BATCH) return { items };
+    if (page.length / 2 < size) return { items };
+    size = Math.min(BATCH, size * 2);
     if (scanned >= SCAN_BUDGET && last !== undefined) return { items, next: `${last.score}:${last.id}` };
   }
 }

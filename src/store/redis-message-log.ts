@@ -10,6 +10,8 @@
  * record is durable it writes the row and the set entries in one pipelined round trip. The index is a
  * convenience beside the record, not a record: a failed index write is logged and the message goes on.
  * Rows expire after `retentionS`; set entries older than that are trimmed as new ones are written.
+ * One status has a set of its own, `failed`, rare and the one searched for: RedisMessageState adds a
+ * message to it as it marks it failed (status is otherwise read from the state, admin/message-log.ts).
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -40,6 +42,8 @@ export function messageLogKeys(prefix: string) {
     all: `${prefix}msglog:t`,
     authority: (authority: string) => `${prefix}msglog:a:${authority}`,
     kind: (kind: string) => `${prefix}msglog:k:${kind}`,
+    /** Messages that got no receipt after the last resend: written when one is marked failed (redis-state.ts). */
+    failed: `${prefix}msglog:s:failed`,
   };
 }
 

@@ -4,6 +4,7 @@ import type { Claim, HoldRecord, MessageState, SeenRecord, SentRecord } from '..
 import type { GateConsent, ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 import type { ProbeMarks } from '../transport/delivered-log.js';
+import { messageLogKeys } from './redis-message-log.js';
 
 /**
  * Claim a delivery: create the pending record when there is none; otherwise report the record.
@@ -49,6 +50,22 @@ if redis.call('HSETNX', KEYS[1], 'since', ARGV[1]) == 1 then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
 return redis.call('HMGET', KEYS[1], 'since', 'told')
+`;
+
+/**
+ * Mark a sent message failed, once, and add it to the message log's set of failed messages with the
+ * time its record has in the log (trimmed to the log's oldest entry). KEYS[1] sent key, KEYS[2] the
+ * log's set of all messages, KEYS[3] its failed set; ARGV: failedAt, id. Returns 1 the first time.
+ */
+const MARK_FAILED = `
+if redis.call('HSETNX', KEYS[1], 'failedAt', ARGV[1]) == 0 then return 0 end
+local at = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if at then
+  redis.call('ZADD', KEYS[3], at, ARGV[2])
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if oldest[2] then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. oldest[2]) end
+end
+return 1
 `;
 
 export class RedisMessageState implements MessageState {
@@ -110,7 +127,8 @@ export class RedisMessageState implements MessageState {
   }
 
   async markFailed(id: string, at: string): Promise<boolean> {
-    return (await this.redis.hsetnx(this.sentKey(id), 'failedAt', at)) === 1;
+    const log = messageLogKeys(this.prefix);
+    return (await this.redis.eval(MARK_FAILED, 3, this.sentKey(id), log.all, log.failed, at, id)) === 1;
   }
 
   async getSeen(id: string): Promise<SeenRecord | null> {
