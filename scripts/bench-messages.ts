@@ -207,8 +207,8 @@ try {
   const w = Math.max(...rows.map((r) => r[0].length));
   process.stdout.write(
     `message log over ${COUNT} messages\n` +
-      `index write per message: p50 ${results.indexWriteP50Ms!.toFixed(3)} ms, p99 ${results.indexWriteP99Ms!.toFixed(3)} ms ` +
-      `(a bare SET: p50 ${results.redisSetP50Ms!.toFixed(3)} ms, p99 ${results.redisSetP99Ms!.toFixed(3)} ms); ` +
+      `index write per message: p50 ${results.indexWriteP50Ms.toFixed(3)} ms, p99 ${results.indexWriteP99Ms.toFixed(3)} ms ` +
+      `(a bare SET: p50 ${results.redisSetP50Ms.toFixed(3)} ms, p99 ${results.redisSetP99Ms.toFixed(3)} ms); ` +
       `${results.indexBytesPerMessage} bytes of Redis per message\n` +
       `${'query'.padEnd(w)}  median ms  rows  more\n` +
       rows

@@ -181,7 +181,7 @@ describe('message log: accord messages and GET /api/messages', function () {
     expect(first.next).to.be.a('string');
     const second = await messages('--limit', '2', '--cursor', first.next!);
     expect(second.items.map((m) => m.id)).to.deep.equal([request, awaiting]);
-    const third = await page(second.next!);
+    const third = await page(second.next);
     expect(third.items.map((m) => m.id)).to.deep.equal([failed]);
     expect(third.next).to.equal(undefined);
     const text = await runCli(['messages', '--config', file, '--limit', '2']);
