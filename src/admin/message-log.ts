@@ -167,7 +167,11 @@ async function statusesOf(redis: Redis, prefix: string, rows: MessageRow[]): Pro
   const p = redis.pipeline();
   for (const r of rows) {
     if (r.direction === 'out') {
-      p.hmget(`${prefix}sent:${r.id}`, 'claimedAt', 'rec', 'sentAt', 'deliveredAt', 'failedAt');
+      // `rec` holds the sealed message: only whether it is there (HEXISTS), never the value.
+      p.hmget(`${prefix}sent:${r.id}`, 'claimedAt', 'sentAt', 'deliveredAt', 'failedAt').hexists(
+        `${prefix}sent:${r.id}`,
+        'rec',
+      );
     } else {
       p.zscore(`${prefix}reviews:pending`, r.id)
         .hget(`${prefix}seen:${r.id}`, 'state')
@@ -183,13 +187,12 @@ async function statusesOf(redis: Redis, prefix: string, rows: MessageRow[]): Pro
   };
   return rows.map((r): MessageStatus => {
     if (r.direction === 'out') {
-      // Only whether `rec` (the sealed message) is there matters; HMGET reads it whole, so the
-      // field list puts the small ones first and this never prints it.
-      const [claimed, rec, sent, delivered, failed] = next() as (string | null)[];
+      const [claimed, sent, delivered, failed] = next() as (string | null)[];
+      const sealed = next() === 1;
       if (failed) return 'failed';
       if (delivered) return 'delivered';
       if (sent) return 'sent';
-      return claimed || rec ? 'sealed' : 'expired';
+      return claimed || sealed ? 'sealed' : 'expired';
     }
     const pending = next() as string | null;
     const seen = next() as string | null;

@@ -118,7 +118,8 @@ export function registerAudit(program: Command): void {
         // A file is written beside its name and renamed when whole: a failed export leaves none.
         partial = opts.out === undefined ? undefined : `${opts.out}.partial`;
         const out = partial === undefined ? process.stdout : createWriteStream(partial, { mode: 0o600 });
-        const progress = progressLine(file);
+        // Not between the records when they go to the same terminal.
+        const progress = progressLine(file, partial !== undefined || !process.stdout.isTTY);
         const result = await exportAudit(file, from, to, opts.format, out, {
           verify: opts.verify,
           ...(verifier === undefined ? {} : { verifier }),
@@ -177,8 +178,11 @@ async function auditVerifier(config: Config, keyFiles: string[]): Promise<Checkp
 }
 
 /** On a terminal, a line on stderr that says how far the export has read; elsewhere nothing. */
-function progressLine(file: string): { update: (records: number) => void; clear: () => void } {
-  if (!process.stderr.isTTY) return { update: () => undefined, clear: () => undefined };
+function progressLine(
+  file: string,
+  wanted: boolean,
+): { update: (records: number) => void; clear: () => void } {
+  if (!wanted || !process.stderr.isTTY) return { update: () => undefined, clear: () => undefined };
   let size = 0;
   try {
     size = statSync(file).size;
