@@ -5,8 +5,8 @@
  * half-written `--out` file, and writes what it always wrote.
  */
 import { expect } from 'chai';
-import { execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { GENESIS_HASH, recordHash, type AuditRecord } from '../src/audit/log.js';
 import { CLI, ROOT, configFileFor, pairConfigs, runCli, uniqueStem } from './helpers/harness.js';
@@ -63,6 +63,14 @@ describe('accord audit export on a large log', function () {
     '2026-12-31',
   ];
 
+  /** What the streaming case leaves open if it fails: the export waiting on the pipe, and the pipe. */
+  let running: { child: ChildProcess; log: WriteStream } | undefined;
+  afterEach(() => {
+    running?.log.destroy();
+    if (running?.child.exitCode === null) running.child.kill('SIGKILL');
+    running = undefined;
+  });
+
   it('streams: the first records are out before the log has been read to its end', async () => {
     // The log is a named pipe this test writes: an export that reads it whole before writing has
     // nothing to show while the second half is held back.
@@ -84,6 +92,7 @@ describe('accord audit export on a large log', function () {
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     const log = createWriteStream(fifo);
+    running = { child, log };
     const half = RECORDS / 2;
     log.write(`${lines.slice(0, half).join('\n')}\n`);
     await firstRecord;

@@ -36,13 +36,14 @@ export async function messageLogRoute(
   const parsed = new URL(url, 'http://admin.invalid');
   if (parsed.pathname === '/api/messages') {
     try {
-      const raw: Record<string, string> = {};
+      // A Map, then own properties: a parameter named `__proto__` is an unknown filter like any other.
+      const raw = new Map<string, string>();
       for (const [k, v] of parsed.searchParams) {
-        if (Object.hasOwn(raw, k))
-          throw new AccordError('input.invalid', `${k}: given more than once`, { path: k });
-        raw[k] = v;
+        if (raw.has(k)) throw new AccordError('input.invalid', `${k}: given more than once`, { path: k });
+        raw.set(k, v);
       }
-      return json(200, await queryMessages(source.redis, source.prefix, parseMessageQuery(raw)));
+      const query = parseMessageQuery(Object.fromEntries(raw));
+      return json(200, await queryMessages(source.redis, source.prefix, query));
     } catch (err) {
       if (err instanceof AccordError && err.code === 'input.invalid') return invalid(err);
       throw err;
