@@ -41,12 +41,15 @@ import { AdminServer } from './admin/server.js';
 import { LinkWatch } from './admin/dashboard.js';
 import { dlqApi } from './admin/dlq-api.js';
 import { consoleLetters } from './admin/console-letters.js';
+import { consoleMessages } from './admin/console-messages.js';
 import { DeadLetters } from './dlq/dead-letters.js';
 import { RedisDeadLetterMarks } from './store/redis-dead-letters.js';
 import { brokerUser, connectBroker } from './transport/connect.js';
+import { traceMessage } from './admin/message-trace.js';
 import { readAdminToken } from './admin/token.js';
 import { AuditLog, auditFileOf } from './audit/log.js';
 import { checkpointSigner } from './audit/checkpoint.js';
+import { IndexedAudit, RedisMessageIndex } from './store/redis-message-log.js';
 import { declareTopology } from './topology.js';
 import { PoisonCounter, guarded, isUrgent } from './consumers.js';
 import { keepRecords } from './jobs/checkpoints.js';
@@ -219,6 +222,12 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     onWritable: () => log.warn({ code: 'infra.audit_unwritable' }, 'the audit log is writable again'),
   });
   closers.add(() => audit.close());
+  // The message log's index (store/redis-message-log.ts), written beside each message's record.
+  const indexedAudit = new IndexedAudit(
+    audit,
+    new RedisMessageIndex(redis, n.redisPrefix, config.party, config.records.messageLogDays * 86_400),
+    log,
+  );
   const keyProblem = identifierKeyProblem(config.policy.identifierKey);
   if (config.policy.identifierKey === undefined) {
     log.warn('policy.identifierKey is not set: the export gate checks declared references only (Art. 11(2))');
@@ -347,7 +356,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
       reviews,
       directory,
       ledger,
-      audit,
+      audit: indexedAudit,
       keyExchange,
       metrics,
       log,
@@ -465,10 +474,15 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
             })),
           ),
       },
-      // The dead letters as JSON (GET /api/dlq, POST /api/dlq/<ref>/replay | drop), as `accord dlq`,
-      // and on the console's page (/dead-letters).
+      // The dead letters as JSON (GET /api/dlq, POST /api/dlq/<ref>/replay | drop), as `accord dlq`;
+      // the message log as JSON (GET /api/messages, /api/trace/<id>), as `accord messages` and `trace`;
+      // both on the console's pages (/dead-letters, /messages).
       api: dlqApi(letters),
-      console: { deadLetters: consoleLetters(letters) },
+      messageLog: { redis, prefix: n.redisPrefix, trace: (id) => traceMessage(redis, config, id) },
+      console: {
+        deadLetters: consoleLetters(letters),
+        ...consoleMessages(redis, n.redisPrefix, config),
+      },
     });
     adminAddress = server.address;
     closers.add(() => server.close());

@@ -438,8 +438,13 @@ export const ConfigSchema = z
         checkpointEvery: z.int().min(1).max(1_000_000).default(1000),
         /** And at least this often while records are written, in seconds. @defaultValue 300 */
         checkpointIntervalS: z.int().min(1).max(86_400).default(300),
+        /**
+         * How long the message log (`accord messages`, `GET /api/messages`) keeps a message's row, in
+         * days. Metadata only; the audit log keeps the records regardless. @defaultValue 90
+         */
+        messageLogDays: z.int().min(1).max(3650).default(90),
       })
-      .default({ checkpointEvery: 1000, checkpointIntervalS: 300 }),
+      .default({ checkpointEvery: 1000, checkpointIntervalS: 300, messageLogDays: 90 }),
     /** Art. 10(3)–10(5), 18: deadlines for personal data and the confirmations they need. */
     dataProtection: z
       .strictObject({

@@ -7,6 +7,8 @@
 export const ERROR_CODES = {
   'input.not_json': 'The message body is not valid UTF-8 JSON.',
   'input.too_large': 'The message is larger than the configured limit.',
+  'input.invalid':
+    'An option or query parameter of an operator command or admin request is invalid; the message names it.',
   'schema.invalid': 'The message does not match its schema; `path` names the first offending field.',
   'auth.unknown_authority': 'The sending authority is not listed in this party’s directory (Art. 13).',
   'auth.unknown_recipient': 'The recipient authority is not listed in the peer’s directory (Art. 13).',
@@ -121,6 +123,8 @@ export const ERROR_CODES = {
     'RabbitMQ or Redis cannot be reached or is misconfigured, or a crypto worker was stuck or died; retried.',
   'infra.audit_unwritable':
     'Art. 10(6): the audit log cannot be written (a full disk, a read-only file); messages wait and nothing is acked without its record.',
+  'audit.chain_broken':
+    'Art. 10(6): the audit log does not verify (a record modified, deleted, reordered or cut off); the message names the first bad record.',
   'internal.error': 'An unexpected failure; the message was not processed and is kept for an admin.',
   'dlq.unknown_letter': 'No dead letter in accord.dlq has this reference.',
   'dlq.ambiguous_letter': 'Several dead letters match this reference; give the full reference `list` shows.',
@@ -213,6 +217,7 @@ const DISPOSITION_BY_FAMILY: Record<Family, { disposition: Disposition; exit: Ex
   // Refusals of the admin console (login, CSRF): never a message's fate; the operation failed.
   admin: { disposition: 'reject', exit: 1 },
   infra: { disposition: 'retry-after', exit: 1 },
+  audit: { disposition: 'park', exit: 1 },
   internal: { disposition: 'park', exit: 1 },
   // Only the `accord dlq` command and the admin API raise these; nothing in a pipeline does.
   dlq: { disposition: 'reject', exit: 1 },
@@ -226,6 +231,8 @@ const DISPOSITION_EXCEPTIONS: Partial<Record<ErrorCode, { disposition: Dispositi
   // A key file is configuration: the command cannot run until it is fixed.
   'keys.invalid': { disposition: 'park', exit: 2 },
   'keys.state_missing': { disposition: 'park', exit: 2 },
+  // What the operator typed: fix the option and run the command again.
+  'input.invalid': { disposition: 'reject', exit: 2 },
 };
 
 function entry(code: ErrorCode): { disposition: Disposition; exit: ExitCode } {

@@ -137,13 +137,19 @@ describe('audit log (Art. 10(6))', () => {
     expect((await verifyAuditFile(file)).ok).to.equal(true);
   });
 
-  it('exports by date in csv and json', () => {
+  it('exports by date in csv and json', async () => {
     const all = lines().map((l) => JSON.parse(l) as { time: string });
     const from = new Date(all[1]!.time);
     const to = new Date(all[2]!.time);
-    const json = JSON.parse(exportAudit(file, from, to, 'json')) as unknown[];
+    const exported = async (format: 'csv' | 'json') => {
+      let text = '';
+      const sink = { write: (s: string) => ((text += s), true), once: () => undefined };
+      await exportAudit(file, from, to, format, sink, { verify: true, verifier: keys.verify });
+      return text;
+    };
+    const json = JSON.parse(await exported('json')) as unknown[];
     expect(json).to.have.length(2);
-    const csv = exportAudit(file, from, to, 'csv').trim().split('\n');
+    const csv = (await exported('csv')).trim().split('\n');
     expect(csv).to.have.length(3);
     expect(csv[0]).to.match(/^seq,time,type/);
     expect(csv[2]).to.contain('refusal');

@@ -50,7 +50,8 @@ function source(acted: Acted[]): ConsoleSource {
             direction: 'out',
             kind: 'request',
             status: 'delivered',
-            authority: 'cz-pp-ipc',
+            from: 'CZ/cz-pp-ipc',
+            to: 'KZ/kz-mia',
           },
         ],
       });
@@ -157,13 +158,16 @@ describe('admin console: login, session cookie, CSRF, probes', function () {
     const text = await page.text();
     expect(text).to.contain('data-message-id="m-1"');
     expect(text).to.contain('href="/messages/m-1"');
-    expect((await fetch(`${s.base}/api/messages`, { headers: { cookie: jar } })).status).to.equal(200);
+    expect(
+      (await fetch(`${s.base}/api/summary`, { headers: { cookie: jar } })).status,
+      'no dashboard here',
+    ).to.equal(404);
     expect((await fetch(`${s.base}/metrics`, { headers: { cookie: jar } })).status).to.equal(200);
     const trace = await fetch(`${s.base}/messages/m-1`, { headers: { cookie: jar } });
     expect(await trace.text()).to.contain('accord trace m-1');
     expect((await fetch(`${s.base}/messages/m-2`, { headers: { cookie: jar } })).status).to.equal(404);
     // A forged or stale cookie opens nothing.
-    const forged = await fetch(`${s.base}/api/messages`, {
+    const forged = await fetch(`${s.base}/metrics`, {
       headers: { cookie: 'accord_session=x'.repeat(2) },
     });
     expect(forged.status).to.equal(401);
@@ -238,7 +242,7 @@ describe('admin console: login, session cookie, CSRF, probes', function () {
     expect(res.status).to.equal(303);
     expect(res.headers.get('location')).to.equal('/login');
     expect(res.headers.get('set-cookie')).to.contain('Max-Age=0');
-    expect((await fetch(`${s.base}/api/messages`, { headers: { cookie: jar } })).status).to.equal(401);
+    expect((await fetch(`${s.base}/metrics`, { headers: { cookie: jar } })).status).to.equal(401);
     expect(s.server.sessions.size).to.equal(0);
   });
 

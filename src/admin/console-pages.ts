@@ -20,9 +20,9 @@ export interface MessageRow {
   direction: string;
   kind: string;
   status: string;
-  authority?: string | undefined;
-  peerAuthority?: string | undefined;
-  priority?: string | undefined;
+  /** `PARTY/authority` of the sender and of the recipient. */
+  from: string;
+  to: string;
 }
 
 export interface MessagePage {
@@ -175,8 +175,8 @@ export function renderMessages(
                 <th>direction</th>
                 <th>kind</th>
                 <th>status</th>
-                <th>authority</th>
-                <th>peer authority</th>
+                <th>from</th>
+                <th>to</th>
                 <th>message</th>
               </tr>
               ${
@@ -189,12 +189,10 @@ export function renderMessages(
                         html`<tr data-message-id="${m.id}">
                           <td><time>${when(m.at)}</time></td>
                           <td>${m.direction}</td>
-                          <td>
-                            ${m.kind}${m.priority === 'urgent' ? html` <span class="bad">urgent</span>` : ''}
-                          </td>
+                          <td>${m.kind}</td>
                           <td>${m.status}</td>
-                          <td>${m.authority ?? '—'}</td>
-                          <td>${m.peerAuthority ?? '—'}</td>
+                          <td>${m.from}</td>
+                          <td>${m.to}</td>
                           <td>
                             <a href="/messages/${encodeURIComponent(m.id)}"><code>${m.id}</code></a>
                           </td>

@@ -23,6 +23,7 @@ import type { Registry } from 'prom-client';
 import { AccordError } from '../errors.js';
 import { collectSummary, type DashboardSource } from './dashboard.js';
 import type { AdminApi } from './dlq-api.js';
+import { messageLogRoute, type MessageLogSource } from './message-routes.js';
 import { renderDashboard } from './dashboard-page.js';
 import {
   consoleCsp,
@@ -63,6 +64,8 @@ export interface AdminOptions {
   console?: ConsoleSource;
   /** More JSON routes behind the same authorisation (the dead letters, dlq-api.ts); they may take POST. */
   api?: AdminApi;
+  /** The message log, `/api/messages` and `/api/trace/<id>` (message-routes.ts); without it they are 404. */
+  messageLog?: MessageLogSource;
   /** Serve HTTPS with this certificate (PEM); the session cookie is then `Secure`. */
   tls?: { cert: Buffer; key: Buffer };
   /** Mark the cookie `Secure` although this server speaks HTTP (a TLS proxy stands in front). */
@@ -303,9 +306,6 @@ export class AdminServer {
         return page(res, 200, (n) => renderDashboard(summary, n, csrf));
       }
       const c = opts.console;
-      if (c?.messages && path === '/api/messages' && reading) {
-        return json(res, 200, await c.messages(url.searchParams));
-      }
       if (c?.messages && path === '/messages' && reading) {
         let result: MessagePage | undefined;
         let error: string | undefined;
@@ -317,12 +317,14 @@ export class AdminServer {
         }
         return page(res, error ? 400 : 200, (n) => renderMessages(n, csrf, url.searchParams, result, error));
       }
-      const traced = /^\/(?:api\/trace|messages)\/([A-Za-z0-9._:-]{1,200})$/.exec(path);
+      const traced = /^\/messages\/([A-Za-z0-9._:-]{1,200})$/.exec(path);
       if (c?.trace && traced && reading) {
         const t = await c.trace(traced[1]!);
-        if (path.startsWith('/api/'))
-          return t === undefined ? json(res, 404, { error: 'not found' }) : json(res, 200, t);
         return page(res, t === undefined ? 404 : 200, (n) => renderTrace(n, csrf, traced[1]!, t));
+      }
+      if (opts.messageLog && reading && path.startsWith('/api/')) {
+        const answer = await messageLogRoute(opts.messageLog, req.url ?? '/');
+        if (answer) return send(res, answer.status, 'application/json', answer.body);
       }
       if (opts.api && path.startsWith('/api/')) {
         const answer = await opts.api.handle(req, path, url.searchParams);

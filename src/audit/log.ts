@@ -12,7 +12,7 @@
  * failure spell (an alert; /readyz fails meanwhile), `onWritable` when a write succeeds again.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { access, constants, open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -404,136 +404,269 @@ export interface VerifyResult {
   chainIntact?: true;
 }
 
+/** One line of the log as read: `terminated` is false for a last line without its newline. */
+export interface AuditLine {
+  line: string;
+  terminated: boolean;
+}
+
 /**
- * Walks the chain: each line parses, its seq is the next one, its prevHash is the previous hash and its
- * hash recomputes. A deleted or reordered record breaks seq/prevHash; a modified one breaks its hash; a
- * truncated last line does not parse. Checkpoint signatures are checked when a verifier is given.
+ * The lines of the log, read as a stream: memory stays at a chunk and a line, whatever the size of the
+ * file. A line longer than a record may be is given cut short after the limit (it is bad either way),
+ * and nothing after it is read.
+ */
+export async function* auditLines(file: string): AsyncGenerator<AuditLine> {
+  let rest = '';
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 })) {
+    const parts = (rest + (chunk as string)).split('\n');
+    rest = parts.pop() ?? '';
+    for (const line of parts) {
+      yield { line, terminated: true };
+      if (line.length > MAX_LINE) return;
+    }
+    if (rest.length > MAX_LINE) {
+      yield { line: rest.slice(0, MAX_LINE + 1), terminated: true };
+      return;
+    }
+  }
+  if (rest !== '') yield { line: rest, terminated: false };
+}
+
+/**
+ * The chain check, one record at a time: each line parses, its seq is the next one, its prevHash is the
+ * previous hash and its hash recomputes. A deleted or reordered record breaks seq/prevHash; a modified
+ * one breaks its hash; a truncated last line does not parse. Checkpoint signatures are checked when a
+ * verifier is given. `accord audit verify` and `accord audit export` both walk the log with it.
+ */
+export class ChainWalk {
+  /** Records checked and found good so far: the sequence number the next one must have. */
+  records = 0;
+  checkpoints = 0;
+  readonly checkpointHashes: string[] = [];
+  readonly unknownKeys: { seq: number; kid: string }[] = [];
+  private prev = GENESIS_HASH;
+
+  constructor(private readonly verifier?: CheckpointVerifier) {}
+
+  /** The next line's record, or what is wrong with it (the walk then stops: it is the first break). */
+  async next(line: string, unterminated = false): Promise<{ rec: AuditRecord } | { problem: string }> {
+    const i = this.records;
+    if (line.length > MAX_LINE) return { problem: 'record too large' };
+    let rec: AuditRecord;
+    try {
+      rec = AuditRecordSchema.parse(JSON.parse(line));
+    } catch {
+      return { problem: unterminated ? 'truncated record' : 'unparseable record' };
+    }
+    if (rec.seq !== i) return { problem: `expected sequence ${i}, found ${rec.seq} (deleted or reordered)` };
+    if (rec.prevHash !== this.prev)
+      return { problem: 'previous-hash link broken (deleted or reordered record)' };
+    const { hash, ...body } = rec;
+    if (recordHash(body) !== hash) return { problem: 'hash mismatch (record modified)' };
+    if (rec.type === 'checkpoint' && this.verifier !== undefined) {
+      try {
+        const payload = z
+          .object({ seq: z.number(), hash: z.string(), time: z.string() })
+          .strict()
+          .parse(JSON.parse((await this.verifier(rec.signature ?? '')).toString('utf8')));
+        if (payload.seq !== i - 1 || payload.hash !== this.prev)
+          return { problem: 'checkpoint signs another chain position' };
+        this.checkpoints++;
+      } catch (err) {
+        if (!(err instanceof AccordError && err.code === 'crypto.unknown_kid')) {
+          return { problem: 'checkpoint signature does not verify' };
+        }
+        // Signed by a key this verifier was not given (e.g. a history lost with a restore): the chain
+        // itself still holds, so the walk goes on and the result names every such checkpoint.
+        this.unknownKeys.push({ seq: i, kid: err.kid ?? '(none)' });
+      }
+      this.checkpointHashes.push(hash);
+    } else if (rec.type === 'checkpoint') {
+      this.checkpoints++;
+      this.checkpointHashes.push(hash);
+    }
+    this.prev = hash;
+    this.records++;
+    return { rec };
+  }
+}
+
+/**
+ * Walks the chain of a log file (see {@link ChainWalk}), reading it as a stream, and says whether it
+ * holds and where it first breaks.
  */
 export async function verifyAuditFile(
   file: string,
   verifier?: CheckpointVerifier,
   opts: { live?: boolean } = {},
 ): Promise<VerifyResult> {
-  const raw = readFileSync(file, 'utf8');
-  const lines = raw.split('\n');
-  // A log its writer still holds may end in a line being written right now: that line is not
-  // judged (run verify again, or on a stopped gateway, to judge it).
-  const beingWritten = opts.live === true && lines.at(-1) !== '';
-  const truncatedTail = !beingWritten && lines.at(-1) !== '';
-  if (!truncatedTail) lines.pop();
-  let prev = GENESIS_HASH;
-  let checkpoints = 0;
-  const checkpointHashes: string[] = [];
-  const unknownKeys: { seq: number; kid: string }[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] ?? '';
-    const bad = (problem: string): VerifyResult => ({
-      ok: false,
-      records: i,
-      checkpoints,
-      checkpointHashes,
-      badSeq: i,
-      problem,
-      ...(unknownKeys.length > 0 ? { unknownKeys } : {}),
-    });
-    if (line.length > MAX_LINE) return bad('record too large');
-    let rec: AuditRecord;
-    try {
-      rec = AuditRecordSchema.parse(JSON.parse(line));
-    } catch {
-      return bad(i === lines.length - 1 && truncatedTail ? 'truncated record' : 'unparseable record');
+  const walk = new ChainWalk(verifier);
+  const facts = () => ({
+    checkpoints: walk.checkpoints,
+    checkpointHashes: walk.checkpointHashes,
+  });
+  for await (const { line, terminated } of auditLines(file)) {
+    // A log its writer still holds may end in a line being written right now: that line is not
+    // judged (run verify again, or on a stopped gateway, to judge it).
+    if (!terminated && opts.live === true) break;
+    const at = walk.records;
+    const r = await walk.next(line, !terminated);
+    if ('problem' in r) {
+      return {
+        ok: false,
+        records: at,
+        ...facts(),
+        badSeq: at,
+        problem: r.problem,
+        ...(walk.unknownKeys.length > 0 ? { unknownKeys: walk.unknownKeys } : {}),
+      };
     }
-    if (rec.seq !== i) return bad(`expected sequence ${i}, found ${rec.seq} (deleted or reordered)`);
-    if (rec.prevHash !== prev) return bad('previous-hash link broken (deleted or reordered record)');
-    const { hash, ...body } = rec;
-    if (recordHash(body) !== hash) return bad('hash mismatch (record modified)');
-    if (rec.type === 'checkpoint' && verifier !== undefined) {
-      try {
-        const payload = z
-          .object({ seq: z.number(), hash: z.string(), time: z.string() })
-          .strict()
-          .parse(JSON.parse((await verifier(rec.signature ?? '')).toString('utf8')));
-        if (payload.seq !== i - 1 || payload.hash !== prev)
-          return bad('checkpoint signs another chain position');
-      } catch (err) {
-        if (!(err instanceof AccordError && err.code === 'crypto.unknown_kid')) {
-          return bad('checkpoint signature does not verify');
-        }
-        // Signed by a key this verifier was not given (e.g. a history lost with a restore): the chain
-        // itself still holds, so the walk goes on and the result names every such checkpoint.
-        unknownKeys.push({ seq: i, kid: err.kid ?? '(none)' });
-        checkpointHashes.push(hash);
-        prev = hash;
-        continue;
-      }
-      checkpoints++;
-      checkpointHashes.push(hash);
-    } else if (rec.type === 'checkpoint') {
-      checkpoints++;
-      checkpointHashes.push(hash);
+    if (!terminated) {
+      // The last line lacks its newline although it parsed: the file was cut right after a record.
+      return { ok: false, records: at, ...facts(), badSeq: at, problem: 'truncated record' };
     }
-    prev = hash;
   }
-  if (truncatedTail) {
-    // last line lacks its newline although it parsed: the file was cut right after a record.
-    return {
-      ok: false,
-      records: lines.length - 1,
-      checkpoints,
-      checkpointHashes,
-      badSeq: lines.length - 1,
-      problem: 'truncated record',
-    };
-  }
+  const { unknownKeys } = walk;
   if (unknownKeys.length > 0) {
     const list = unknownKeys.map((u) => `record ${u.seq} (kid ${u.kid})`).join(', ');
     return {
       ok: false,
-      records: lines.length,
-      checkpoints,
-      checkpointHashes,
+      records: walk.records,
+      ...facts(),
       badSeq: unknownKeys[0]!.seq,
       problem: `${unknownKeys.length} checkpoint${unknownKeys.length === 1 ? '' : 's'} signed by keys that are not in the key history: ${list}`,
       unknownKeys,
       chainIntact: true,
     };
   }
-  return { ok: true, records: lines.length, checkpoints, checkpointHashes };
+  return { ok: true, records: walk.records, ...facts() };
 }
 
-/** Records whose time lies in [from, to], for a supervisor. */
-export function exportAudit(file: string, from: Date, to: Date, format: 'csv' | 'json'): string {
-  const recs = readLines(file)
-    .map((l) => AuditRecordSchema.parse(JSON.parse(l)))
-    .filter((r) => {
-      const t = Date.parse(r.time);
-      return t >= from.getTime() && t <= to.getTime();
-    });
-  if (format === 'json') return `${JSON.stringify(recs, null, 2)}\n`;
-  const cols = [
-    'seq',
-    'time',
-    'type',
-    'messageId',
-    'kind',
-    'purposes',
-    'categories',
-    'subjectCount',
-    'fromAuthority',
-    'toAuthority',
-    'reason',
-    'decidedBy',
-    'refersTo',
-    'destroyBy',
-    'anchor',
-    'prevHash',
-    'hash',
-  ] as const;
-  const cell = (v: string | number | readonly string[] | undefined): string => {
-    const s = v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+/** Where an export writes: a stream whose `write` returns false when its buffer is full. */
+export interface ExportSink {
+  write(chunk: string): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+export interface ExportOptions {
+  /** Walk the chain (and check the checkpoints with `verifier`) while exporting; a break stops the export. */
+  verify: boolean;
+  verifier?: CheckpointVerifier;
+  /** The writer holds the log: a last line without its newline is being written and is left out. */
+  live?: boolean;
+  /** Called now and then with the records read so far. */
+  onProgress?: (records: number) => void;
+}
+
+/** What an export did. */
+export interface ExportResult {
+  exported: number;
+  /** Records read (and, with `verify`, found good). */
+  records: number;
+  checkpoints: number;
+  /** Checkpoints signed by keys the verifier was not given (their records chain; the signature is unchecked). */
+  unknownKeys: number;
+}
+
+const CSV_COLUMNS = [
+  'seq',
+  'time',
+  'type',
+  'messageId',
+  'kind',
+  'purposes',
+  'categories',
+  'subjectCount',
+  'fromAuthority',
+  'toAuthority',
+  'reason',
+  'decidedBy',
+  'refersTo',
+  'destroyBy',
+  'anchor',
+  'prevHash',
+  'hash',
+] as const;
+
+function csvCell(v: string | number | readonly string[] | undefined): string {
+  const s = v === undefined ? '' : Array.isArray(v) ? v.join(';') : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * Writes the records whose time lies in [from, to] to `out`, for a supervisor, as it reads them: memory
+ * stays bounded whatever the size of the log (the sink's back-pressure is awaited). With `verify`, the
+ * whole chain is walked as it goes, and the first break throws `audit.chain_broken` naming the record
+ * (what was written before it stays written: the caller discards it).
+ */
+export async function exportAudit(
+  file: string,
+  from: Date,
+  to: Date,
+  format: 'csv' | 'json',
+  out: ExportSink,
+  opts: ExportOptions,
+): Promise<ExportResult> {
+  const walk = new ChainWalk(opts.verifier);
+  let buffered = '';
+  const emit = async (text: string, force = false) => {
+    buffered += text;
+    if (buffered.length < 64 * 1024 && !force) return;
+    const chunk = buffered;
+    buffered = '';
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
   };
-  return [cols.join(','), ...recs.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+  let exported = 0;
+  let read = 0;
+  if (format === 'csv') await emit(`${CSV_COLUMNS.join(',')}\n`);
+  for await (const { line, terminated } of auditLines(file)) {
+    if (!terminated && opts.live === true) break;
+    let rec: AuditRecord;
+    if (opts.verify) {
+      const r = await walk.next(line, !terminated);
+      if ('problem' in r) throw chainBroken(walk.records, r.problem);
+      if (!terminated) throw chainBroken(walk.records - 1, 'truncated record');
+      rec = r.rec;
+    } else {
+      const r = AuditRecordSchema.safeParse(safeJson(line));
+      if (!r.success) throw chainBroken(read, terminated ? 'unparseable record' : 'truncated record');
+      rec = r.data;
+    }
+    read++;
+    if (read % 10_000 === 0) opts.onProgress?.(read);
+    const t = Date.parse(rec.time);
+    if (t < from.getTime() || t > to.getTime()) continue;
+    if (format === 'json') {
+      // What JSON.stringify(records, null, 2) writes, one record at a time.
+      await emit(`${exported === 0 ? '[\n' : ',\n'}  ${JSON.stringify(rec, null, 2).replace(/\n/g, '\n  ')}`);
+    } else {
+      await emit(`${CSV_COLUMNS.map((c) => csvCell(rec[c])).join(',')}\n`);
+    }
+    exported++;
+  }
+  if (format === 'json') await emit(exported === 0 ? '[]\n' : '\n]\n', true);
+  else await emit('', true);
+  return {
+    exported,
+    records: read,
+    checkpoints: walk.checkpoints,
+    unknownKeys: walk.unknownKeys.length,
+  };
+}
+
+function safeJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+function chainBroken(seq: number, problem: string): AccordError {
+  return new AccordError(
+    'audit.chain_broken',
+    `record ${seq}: ${problem} (the ${seq} records before it are intact)`,
+  );
 }
 
 /** The gateway's audit log file (Art. 10(6)), as the config loader resolved it. */

@@ -8,6 +8,7 @@ import { registerConfig } from './config.js';
 import { registerDlq } from './dlq.js';
 import { registerStatus } from './status.js';
 import { registerTrace } from './trace.js';
+import { registerMessages } from './messages.js';
 import { registerDirectory } from './directory.js';
 import { registerEnvelope } from './envelope.js';
 import { EXIT_USAGE } from './exit.js';
@@ -63,6 +64,7 @@ registerDlq(program);
 registerStatus(program);
 registerAudit(program);
 registerTrace(program);
+registerMessages(program);
 requiredAfterUnknown(program);
 
 try {

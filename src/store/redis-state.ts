@@ -5,6 +5,7 @@ import type { GateConsent, ProvenanceStore } from '../policy/onward-transfer.js'
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 import type { ProbeMarks } from '../transport/delivered-log.js';
 import { LETTER_GONE_FIELD, resolvedKey } from './redis-dead-letters.js';
+import { messageLogKeys } from './redis-message-log.js';
 
 /**
  * Claim a delivery: create the pending record when there is none; otherwise report the record.
@@ -61,6 +62,22 @@ const MARK_DELIVERED = `
 if redis.call('HSETNX', KEYS[1], 'deliveredAt', ARGV[1]) == 0 then return 0 end
 if redis.call('HEXISTS', KEYS[1], 'failedAt') == 1 and redis.call('HEXISTS', KEYS[1], ARGV[3]) == 0 then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+end
+return 1
+`;
+
+/**
+ * Mark a sent message failed, once, and add it to the message log's set of failed messages with the
+ * time its record has in the log (trimmed to the log's oldest entry). KEYS[1] sent key, KEYS[2] the
+ * log's set of all messages, KEYS[3] its failed set; ARGV: failedAt, id. Returns 1 the first time.
+ */
+const MARK_FAILED = `
+if redis.call('HSETNX', KEYS[1], 'failedAt', ARGV[1]) == 0 then return 0 end
+local at = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if at then
+  redis.call('ZADD', KEYS[3], at, ARGV[2])
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if oldest[2] then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. oldest[2]) end
 end
 return 1
 `;
@@ -129,7 +146,8 @@ export class RedisMessageState implements MessageState {
   }
 
   async markFailed(id: string, at: string): Promise<boolean> {
-    return (await this.redis.hsetnx(this.sentKey(id), 'failedAt', at)) === 1;
+    const log = messageLogKeys(this.prefix);
+    return (await this.redis.eval(MARK_FAILED, 3, this.sentKey(id), log.all, log.failed, at, id)) === 1;
   }
 
   async getSeen(id: string): Promise<SeenRecord | null> {
