@@ -38,7 +38,7 @@ import { GatewayMetrics } from './admin/metrics.js';
 import { Alerts } from './admin/alerts.js';
 import { AdminServer } from './admin/server.js';
 import { LinkWatch } from './admin/dashboard.js';
-import { readAdminToken } from './admin/token.js';
+import { readAdminToken, readWebhookSecret } from './admin/token.js';
 import { AuditLog, auditFileOf } from './audit/log.js';
 import { checkpointSigner } from './audit/checkpoint.js';
 import { declareTopology } from './topology.js';
@@ -46,6 +46,11 @@ import { PoisonCounter, guarded, isUrgent } from './consumers.js';
 import { keepRecords } from './jobs/checkpoints.js';
 import { watchDirectory } from './jobs/directory-watch.js';
 import { watchPeerLink } from './jobs/peer-down-alert.js';
+import { PeerHeartbeat } from './jobs/peer-heartbeat.js';
+import { watchConditions } from './jobs/condition-alerts.js';
+import { sendHeartbeat } from './pipeline/dispatch.js';
+import { ownQueues } from './topology.js';
+import { accordVersion } from './version.js';
 import { waitForOlderReplicas } from './jobs/version-fence.js';
 
 /** Closers, run last-registered first. */
@@ -201,7 +206,15 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     log.warn({ err: err.message }, 'redis (timers) error'),
   );
   closers.add(() => bullRedis.disconnect());
-  const alerts = new Alerts(config.party, log, config.alerts.webhookUrl, now);
+  const webhookSecret = readWebhookSecret(config.alerts);
+  const alerts = new Alerts(
+    config.party,
+    log,
+    config.alerts.webhookUrl === undefined || webhookSecret === undefined
+      ? undefined
+      : { url: config.alerts.webhookUrl, secret: webhookSecret },
+    now,
+  );
   // Art. 10(6): the records; one writer per file, durable before any message is acked. A full or
   // unwritable disk fails closed: messages wait, /readyz fails, an alert says so once.
   const audit = await AuditLog.open({
@@ -209,8 +222,11 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     now,
     signer: checkpointSigner(keys),
     checkpointEvery: config.records.checkpointEvery,
-    onUnwritable: (reason) => alerts.raise('alert.audit_unwritable', { reason }),
-    onWritable: () => log.warn({ code: 'infra.audit_unwritable' }, 'the audit log is writable again'),
+    onUnwritable: (reason) => alerts.open('alert.audit_unwritable', { reason }),
+    onWritable: () => {
+      log.warn({ code: 'infra.audit_unwritable' }, 'the audit log is writable again');
+      alerts.resolve('alert.audit_unwritable');
+    },
   });
   closers.add(() => audit.close());
   const keyProblem = identifierKeyProblem(config.policy.identifierKey);
@@ -234,8 +250,26 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
   const suspensions = new RedisSuspensions(redis, n.redisPrefix);
+  // The peer gateway's liveness: heartbeats both ways (src/jobs/peer-heartbeat.ts); sending starts
+  // once the pipelines' context exists, below.
+  let heartbeatCtx: GatewayContext | undefined;
+  const liveness = new PeerHeartbeat({
+    intervalS: config.alerts.heartbeatIntervalS,
+    silentAfterS: config.alerts.peerSilentAfterS,
+    send: () =>
+      heartbeatCtx === undefined
+        ? Promise.resolve()
+        : sendHeartbeat(heartbeatCtx, config.alerts.heartbeatIntervalS),
+    peer,
+    local,
+    redis,
+    redisPrefix: n.redisPrefix,
+    alerts,
+    log,
+    now,
+  });
   const metrics = new GatewayMetrics(
-    config.party,
+    { version: accordVersion(), party: config.party, namespace: config.namespace ?? '' },
     {
       dlqDepth: () => local.messageCount(n.dlq),
       peerLinkUp: () => peer.isUp,
@@ -256,8 +290,10 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
           kid: k.kid,
           owner: k.owner,
           use: k.use,
-          days: k.daysLeft,
+          expiresAtMs: Date.parse(k.exp),
         })),
+      backlog: () => local.backlog(ownQueues(config)),
+      peerLastHeard: () => liveness.lastHeard,
     },
     now,
   );
@@ -338,6 +374,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
       audit,
       keyExchange,
       metrics,
+      liveness,
       log,
       now,
     },
@@ -399,6 +436,20 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   );
   timers.start();
   deadlines.start();
+  heartbeatCtx = ctx;
+  liveness.start();
+  closers.add(() => liveness.stop());
+  closers.add(
+    watchConditions(
+      { keysUnusable: () => keys.unusable(), dlqDepth: () => local.messageCount(n.dlq) },
+      {
+        everyS: config.alerts.heartbeatIntervalS,
+        dlqDepthAbove: config.alerts.dlqDepthAbove,
+        alerts,
+        log,
+      },
+    ),
+  );
   // Keys rotated or revoked while the gateway was down are announced now, and again whenever the peer
   // link comes back (what could not be sent during an outage; sendPending skips what was sent).
   void keyExchange.sendPending();
@@ -411,6 +462,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
       port: admin.port,
       token: admin.token,
       registry: metrics.registry,
+      alerts,
       log,
       checks: {
         'local-broker': () => Promise.resolve(local.isUp ? undefined : 'not connected'),

@@ -116,6 +116,8 @@ export const ERROR_CODES = {
     'RabbitMQ or Redis cannot be reached or is misconfigured, or a crypto worker was stuck or died; retried.',
   'infra.audit_unwritable':
     'Art. 10(6): the audit log cannot be written (a full disk, a read-only file); messages wait and nothing is acked without its record.',
+  'infra.webhook_failed':
+    'An alert notification could not be posted to alerts.webhookUrl (refused or unreachable); it is retried with back-off, and after the last attempt the log line is its record.',
   'internal.error': 'An unexpected failure; the message was not processed and is kept for an admin.',
 } as const;
 

@@ -1,16 +1,21 @@
 /**
- * The admin HTTP server: `/healthz` (alive; no token), `/readyz` (each dependency named when
- * failing), `/metrics` (Prometheus text) and, when the gateway gives it a source, the dashboard: `/`
- * (HTML, dashboard-page.ts) and `/api/summary` (the same facts as JSON, dashboard.ts). Listens on 127.0.0.1 unless configured otherwise; every
- * path but `/healthz` needs `Authorization: Bearer <token>`, compared in constant time (SHA-256 of
- * both, then `timingSafeEqual`, so neither the content nor the length of the token leaks through
- * timing). GET and HEAD only; no request body is ever read.
+ * The admin HTTP server: `/healthz` (alive), `/readyz` (each dependency named when failing),
+ * `/metrics` (Prometheus text), `/api/alerts` (the alert conditions open now, and the last alerts) and,
+ * when the gateway gives it a source, the dashboard: `/` (HTML, dashboard-page.ts) and `/api/summary`
+ * (the same facts as JSON, dashboard.ts). Listens on 127.0.0.1 unless configured otherwise.
+ *
+ * `/healthz` and `/readyz` answer without a token, for a load balancer's probe: `/readyz` then says only
+ * which checks pass (`ok`) and which fail (`failing`); with the token it says why each fails. Every
+ * other path needs `Authorization: Bearer <token>`, compared in constant time (SHA-256 of both, then
+ * `timingSafeEqual`, so neither the content nor the length of the token leaks through timing). GET and
+ * HEAD only; no request body is ever read.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { OpenAlert, RecentAlert } from './alerts.js';
 import { collectSummary, type DashboardSource } from './dashboard.js';
 import { dashboardCsp, renderDashboard } from './dashboard-page.js';
 
@@ -28,6 +33,8 @@ export interface AdminOptions {
   log: Logger;
   /** What the dashboard shows; without it `/` and `/api/summary` are 404. */
   dashboard?: DashboardSource;
+  /** The alerts for `/api/alerts`; without them it is 404. */
+  alerts?: { openAlerts(): OpenAlert[]; readonly recent: { newestFirst(): RecentAlert[] } };
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -67,13 +74,7 @@ export class AdminServer {
       }
       const path = (req.url ?? '/').split('?')[0]!;
       if (path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
-      if (!authorised(req)) {
-        res.setHeader('www-authenticate', 'Bearer realm="accord-admin"');
-        return send(res, 401, 'text/plain', 'a bearer token is required\n');
-      }
-      if (path === '/metrics') {
-        return send(res, 200, opts.registry.contentType, await opts.registry.metrics());
-      }
+      const withToken = authorised(req);
       if (path === '/readyz') {
         const checks: Record<string, string> = {};
         for (const [name, check] of Object.entries(opts.checks)) {
@@ -86,12 +87,27 @@ export class AdminServer {
         const failing = Object.entries(checks)
           .filter(([, v]) => v !== 'ok')
           .map(([k]) => k);
+        // Without the token, the names of the checks and whether each passes; never why one fails.
+        const shown = withToken
+          ? checks
+          : Object.fromEntries(Object.entries(checks).map(([k, v]) => [k, v === 'ok' ? 'ok' : 'failing']));
         return send(
           res,
           failing.length === 0 ? 200 : 503,
           'application/json',
-          `${JSON.stringify({ ready: failing.length === 0, failing, checks })}\n`,
+          `${JSON.stringify({ ready: failing.length === 0, failing, checks: shown })}\n`,
         );
+      }
+      if (!withToken) {
+        res.setHeader('www-authenticate', 'Bearer realm="accord-admin"');
+        return send(res, 401, 'text/plain', 'a bearer token is required\n');
+      }
+      if (path === '/metrics') {
+        return send(res, 200, opts.registry.contentType, await opts.registry.metrics());
+      }
+      if (opts.alerts && path === '/api/alerts') {
+        const body = { open: opts.alerts.openAlerts(), recent: opts.alerts.recent.newestFirst() };
+        return send(res, 200, 'application/json', `${JSON.stringify(body)}\n`);
       }
       if (opts.dashboard && path === '/api/summary') {
         const summary = await collectSummary(opts.dashboard);

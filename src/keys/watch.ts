@@ -65,8 +65,11 @@ export function warnExpiring(ring: KeyRing, config: Config, now: Date, log: Logg
  */
 export function warnUnusable(ring: KeyRing, log: Logger, alerts?: Alerter): void {
   const problem = ring.unusableError();
-  if (problem === undefined) return;
-  alerts?.raise('alert.key_unusable', {
+  if (problem === undefined) {
+    alerts?.resolve('alert.key_unusable');
+    return;
+  }
+  alerts?.open('alert.key_unusable', {
     ...(problem.kid ? { kid: problem.kid.slice(0, 200) } : {}),
     ...(problem.path ? { kind: problem.path } : {}),
   });
