@@ -385,7 +385,7 @@ export const ConfigSchema = z
         path: ['tokenEnv'],
       })
       .optional(),
-    /** Alerts for the administrator on call: always to the log; also to a webhook when set. */
+    /** Alerts for the administrator on call: always to the log; also to a webhook when set (signed, retried with back-off). */
     alerts: z
       .strictObject({
         /** An http(s) URL that receives each alert as a JSON POST. */
@@ -416,10 +416,16 @@ export const ConfigSchema = z
         /** Alert (`alert.dlq_growing`) while accord.dlq holds more than this many messages. @defaultValue 0 */
         dlqDepthAbove: z.int().min(0).max(1_000_000).default(0),
       })
-      .refine((a) => a.webhookUrl === undefined || (a.webhookSecretEnv === undefined) !== (a.webhookSecretFile === undefined), {
-        message: 'with a webhookUrl, set webhookSecretEnv or webhookSecretFile (exactly one): every POST is signed',
-        path: ['webhookSecretEnv'],
-      })
+      .refine(
+        (a) =>
+          a.webhookUrl === undefined ||
+          (a.webhookSecretEnv === undefined) !== (a.webhookSecretFile === undefined),
+        {
+          message:
+            'with a webhookUrl, set webhookSecretEnv or webhookSecretFile (exactly one): every POST is signed',
+          path: ['webhookSecretEnv'],
+        },
+      )
       .refine((a) => a.peerSilentAfterS > a.heartbeatIntervalS, {
         message: 'must be longer than alerts.heartbeatIntervalS (three intervals is a good choice)',
         path: ['peerSilentAfterS'],

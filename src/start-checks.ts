@@ -60,7 +60,11 @@ function namedFiles(config: Config): NamedFile[] {
     files.push({ path: 'admin.tokenFile', file: config.admin.tokenFile, code: 'config.invalid' });
   }
   if (config.alerts.webhookSecretFile !== undefined) {
-    files.push({ path: 'alerts.webhookSecretFile', file: config.alerts.webhookSecretFile, code: 'config.invalid' });
+    files.push({
+      path: 'alerts.webhookSecretFile',
+      file: config.alerts.webhookSecretFile,
+      code: 'config.invalid',
+    });
   }
   return files;
 }

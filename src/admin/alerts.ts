@@ -190,7 +190,12 @@ export class Alerts implements Alerter {
     if (this.webhook === undefined) return;
     if (this.queue.length >= MAX_QUEUED) {
       this.log.error(
-        { code: 'infra.webhook_failed', alert: notice.alert, status: notice.status, queued: this.queue.length },
+        {
+          code: 'infra.webhook_failed',
+          alert: notice.alert,
+          status: notice.status,
+          queued: this.queue.length,
+        },
         'alert webhook backlog full; this notification is not sent (the log line above is its record)',
       );
       return;
