@@ -294,6 +294,8 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
         })),
       backlog: () => local.backlog(ownQueues(config)),
       peerLastHeard: () => liveness.lastHeard,
+      keysUsable: () => keys.unusable() === undefined,
+      openAlerts: () => alerts.openAlerts(),
     },
     now,
   );

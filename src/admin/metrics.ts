@@ -28,6 +28,10 @@ export interface Probes {
   backlog(): Promise<{ queue: string; ready: number; unacked: number }[]>;
   /** When the peer gateway was last heard from (epoch ms), if ever. */
   peerLastHeard(): number | undefined;
+  /** Whether an own signing key and a peer encryption key are usable (the readiness `keys` check). */
+  keysUsable(): boolean;
+  /** The alert conditions open in this process, by code. */
+  openAlerts(): { code: string }[];
 }
 
 /** What `accord_build_info` says about the gateway. */
@@ -154,6 +158,21 @@ export class GatewayMetrics implements Metrics {
     gauge('accord_peer_link_up', '1 while the connection to the peer broker is up', () =>
       probes.peerLinkUp() ? 1 : 0,
     );
+    gauge('accord_keys_usable', '1 while an own signing key and a peer encryption key are usable', () =>
+      probes.keysUsable() ? 1 : 0,
+    );
+    new Gauge({
+      name: 'accord_alerts_open',
+      help: 'Alert conditions open in this process, by code (src/admin/alerts.ts; lost on restart)',
+      labelNames: ['code'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const byCode = new Map<string, number>();
+        for (const a of probes.openAlerts()) byCode.set(a.code, (byCode.get(a.code) ?? 0) + 1);
+        for (const [code, n] of byCode) this.set({ code }, n);
+      },
+    });
     gauge('accord_local_broker_up', '1 while the connection to the local broker is up', () =>
       probes.localBrokerUp() ? 1 : 0,
     );
