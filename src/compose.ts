@@ -260,6 +260,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
       heartbeatCtx === undefined
         ? Promise.resolve()
         : sendHeartbeat(heartbeatCtx, config.alerts.heartbeatIntervalS),
+    peerReady: () => peer.exchangeExists(peerNames.peerExchange),
     peer,
     local,
     redis,

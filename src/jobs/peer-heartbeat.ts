@@ -13,6 +13,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Alerter } from '../admin/alerts.js';
+import { AccordError } from '../errors.js';
 import type { PeerLiveness } from '../pipeline/ports.js';
 
 /** What the watch needs of a broker connection. */
@@ -25,6 +26,11 @@ export interface HeartbeatOptions {
   silentAfterS: number;
   /** Send one heartbeat; rejects when it could not be published. */
   send: () => Promise<void>;
+  /**
+   * Whether the peer's side is there to publish to (its exchange exists): asked before the first
+   * heartbeat and after one failed, as a publish to a missing exchange costs the peer connection.
+   */
+  peerReady: () => Promise<boolean>;
   peer: Link;
   local: Link;
   redis: Redis;
@@ -40,6 +46,7 @@ export class PeerHeartbeat implements PeerLiveness {
   private armed = false;
   private timer: NodeJS.Timeout | undefined;
   private sendFailure: string | undefined;
+  private peerKnownReady = false;
 
   constructor(private readonly opts: HeartbeatOptions) {}
 
@@ -87,9 +94,27 @@ export class PeerHeartbeat implements PeerLiveness {
     clearInterval(this.timer);
   }
 
+  private async sendOne(): Promise<void> {
+    if (!this.peerKnownReady) {
+      this.peerKnownReady = await this.opts.peerReady();
+      if (!this.peerKnownReady) {
+        throw new AccordError(
+          'infra.unavailable',
+          'the peer exchange does not exist: the peer gateway has never started on its broker',
+        );
+      }
+    }
+    try {
+      await this.opts.send();
+    } catch (err) {
+      this.peerKnownReady = false;
+      throw err;
+    }
+  }
+
   private beat(): void {
     if (!this.opts.peer.isUp) return;
-    this.opts.send().then(
+    this.sendOne().then(
       () => {
         if (this.sendFailure !== undefined) this.opts.log.info('heartbeats reach the peer gateway again');
         this.sendFailure = undefined;

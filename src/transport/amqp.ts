@@ -379,6 +379,24 @@ export class AmqpConnection extends EventEmitter {
     return out;
   }
 
+  /**
+   * Whether an exchange exists. Asked on a channel of its own, which the broker closes when it does not:
+   * a publish to a missing exchange would close the publishing channel, and with it this connection.
+   */
+  async exchangeExists(exchange: string): Promise<boolean> {
+    const gen = await this.current();
+    const ch = await gen.model.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      await ch.checkExchange(exchange);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   /** Messages ready in a queue, or undefined when the queue does not exist. */
   async messageCount(queue: string): Promise<number | undefined> {
     return (await this.queueCounts(queue))?.messageCount;
