@@ -252,14 +252,9 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const suspensions = new RedisSuspensions(redis, n.redisPrefix);
   // The peer gateway's liveness: heartbeats both ways (src/jobs/peer-heartbeat.ts); sending starts
   // once the pipelines' context exists, below.
-  let heartbeatCtx: GatewayContext | undefined;
   const liveness = new PeerHeartbeat({
     intervalS: config.alerts.heartbeatIntervalS,
     silentAfterS: config.alerts.peerSilentAfterS,
-    send: () =>
-      heartbeatCtx === undefined
-        ? Promise.resolve()
-        : sendHeartbeat(heartbeatCtx, config.alerts.heartbeatIntervalS),
     peerReady: () => peer.exchangeExists(peerNames.peerExchange),
     peer,
     local,
@@ -439,8 +434,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   );
   timers.start();
   deadlines.start();
-  heartbeatCtx = ctx;
-  liveness.start();
+  liveness.start(() => sendHeartbeat(ctx, config.alerts.heartbeatIntervalS));
   closers.add(() => liveness.stop());
   closers.add(
     watchConditions(

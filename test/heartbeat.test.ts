@@ -86,7 +86,11 @@ describe('kinds/heartbeat: gateway liveness', function () {
       const ch = await conn.createChannel();
       await ch.unbindQueue(kz.ingress, kz.peerExchange, kz.heartbeatRoute);
       const said = (l: string) => l.includes('"gw":"CZ"') && l.includes('no route for heartbeats');
-      await eventually(async () => (pair.lines.some(said) ? true : undefined), 20_000, 'CZ noticing');
+      await eventually(
+        () => Promise.resolve(pair.lines.some(said) ? true : undefined),
+        20_000,
+        'CZ noticing',
+      );
       // The broker returned it to CZ (mandatory publish): nothing of it reached KZ's gateway, nothing
       // was parked there, and CZ's peer link stayed up; CZ said so once, not every second.
       expect((await ch.checkQueue(kz.dlq)).messageCount).to.equal(0);

@@ -24,8 +24,6 @@ interface Link {
 export interface HeartbeatOptions {
   intervalS: number;
   silentAfterS: number;
-  /** Send one heartbeat; rejects when it could not be published. */
-  send: () => Promise<void>;
   /**
    * Whether the peer's side is there to publish to (its exchange exists): asked before the first
    * heartbeat and after one failed, as a publish to a missing exchange costs the peer connection.
@@ -47,6 +45,7 @@ export class PeerHeartbeat implements PeerLiveness {
   private timer: NodeJS.Timeout | undefined;
   private sendFailure: string | undefined;
   private peerKnownReady = false;
+  private send: (() => Promise<void>) | undefined;
 
   constructor(private readonly opts: HeartbeatOptions) {}
 
@@ -78,8 +77,10 @@ export class PeerHeartbeat implements PeerLiveness {
    * Start sending and watching. The first heartbeat goes after one interval, not at once: a gateway
    * pair started together gives the peer time to declare its side (a publish to an exchange that
    * does not exist yet would cost the peer connection a reconnect).
+   * @param send sends one heartbeat; rejects when it could not be published
    */
-  start(): void {
+  start(send: () => Promise<void>): void {
+    this.send = send;
     this.startedMs = this.opts.now().getTime();
     this.timer = setInterval(() => {
       this.beat();
@@ -105,7 +106,7 @@ export class PeerHeartbeat implements PeerLiveness {
       }
     }
     try {
-      await this.opts.send();
+      await this.send?.();
     } catch (err) {
       this.peerKnownReady = false;
       throw err;
