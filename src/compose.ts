@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { IDENTIFIER_KEY_HOWTO, identifierKeyProblem } from './config-production.js';
 import { names, type Config } from './config.js';
 import { AccordError } from './errors.js';
-import { loadKeyRing, watchKeys } from './keys/watch.js';
+import { loadKeyRing, unusableFacts, watchKeys } from './keys/watch.js';
 import { daysUntilExpiry } from './crypto/lifecycle.js';
 import { GatewayKeyExchange } from './keys/exchange.js';
 import { cryptoRunner } from './crypto/pool.js';
@@ -438,7 +438,13 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   closers.add(() => liveness.stop());
   closers.add(
     watchConditions(
-      { keysUnusable: () => keys.unusable(), dlqDepth: () => local.messageCount(n.dlq) },
+      {
+        keysUnusable: () => {
+          const problem = keys.unusableError();
+          return problem === undefined ? undefined : unusableFacts(problem);
+        },
+        dlqDepth: () => local.messageCount(n.dlq),
+      },
       {
         everyS: config.alerts.heartbeatIntervalS,
         dlqDepthAbove: config.alerts.dlqDepthAbove,

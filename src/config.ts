@@ -363,8 +363,9 @@ export const ConfigSchema = z
       })
       .default({ submitters: [], gatewayUser: 'accord-gateway', peerUser: 'accord-peer' }),
     /**
-     * The admin HTTP server (/healthz, /readyz, /metrics); off when absent. Every path but /healthz needs
-     * the bearer token, from `tokenEnv` or `tokenFile` (at least 32 characters).
+     * The admin HTTP server (/healthz, /readyz, /metrics, /api/alerts, the dashboard); off when absent.
+     * Every path but /healthz and /readyz needs the bearer token, from `tokenEnv` or `tokenFile` (at
+     * least 32 characters).
      */
     admin: z
       .strictObject({

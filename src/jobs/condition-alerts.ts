@@ -4,11 +4,11 @@
  * opens its alert once while it holds and resolves it when it clears (src/admin/alerts.ts).
  */
 import type { Logger } from 'pino';
-import type { Alerter } from '../admin/alerts.js';
+import type { AlertFacts, Alerter } from '../admin/alerts.js';
 
 export interface ConditionSources {
-  /** Why nothing can be sealed now, or undefined when keys are usable. */
-  keysUnusable: () => string | undefined;
+  /** What makes the keys unusable now (the key set, a kid), or undefined when they are usable. */
+  keysUnusable: () => AlertFacts | undefined;
   /** Messages in accord.dlq; undefined when the broker cannot say (then nothing changes). */
   dlqDepth: () => Promise<number | undefined>;
 }
@@ -22,8 +22,7 @@ export function watchConditions(
   const look = async () => {
     const keys = sources.keysUnusable();
     if (keys === undefined) alerts.resolve('alert.key_unusable');
-    // The code only (e.g. crypto.key_revoked), never the rest of the reason.
-    else alerts.open('alert.key_unusable', { reason: keys.split(':')[0]!.slice(0, 100) });
+    else alerts.open('alert.key_unusable', keys);
     const depth = await sources.dlqDepth();
     if (depth === undefined) return;
     if (depth > opts.dlqDepthAbove) alerts.open('alert.dlq_growing', { depth });
