@@ -82,6 +82,9 @@ describe('admin server: health, readiness, metrics, token', function () {
       expect((await get(path, TOKEN.slice(0, -1))).status, path).to.equal(401);
     }
     expect((await get('/nothing')).status).to.equal(404);
+    const alerts = (await (await get('/api/alerts')).json()) as { open: unknown[]; recent: unknown[] };
+    expect(alerts.open).to.be.an('array');
+    expect(alerts.recent).to.be.an('array');
     expect(
       (await fetch(`${base}/metrics`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }))
         .status,
