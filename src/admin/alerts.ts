@@ -110,6 +110,12 @@ export interface WebhookOptions {
 /** Notifications waiting for the webhook beyond this are dropped (and logged): a dead webhook costs no memory. */
 const MAX_QUEUED = 200;
 
+/**
+ * Conditions kept open at most (obligations overdue by the thousand, never met): beyond this a new
+ * condition still fires, but is not kept, so it sends no `resolved`.
+ */
+const MAX_OPEN = 1000;
+
 /** The signature header's value for `body` sent at `t` (unix seconds): what a receiver recomputes. */
 export function webhookSignature(secret: string, t: number, body: string): string {
   const mac = createHmac('sha256', secret).update(`${t}.${body}`, 'utf8').digest('hex');
@@ -141,7 +147,7 @@ export class Alerts implements Alerter {
     const key = keyOf(code, subject);
     if (this.opened.has(key)) return;
     const notice = this.fire(code, key, facts);
-    this.opened.set(key, { key, code, at: notice.at, ...facts });
+    if (this.opened.size < MAX_OPEN) this.opened.set(key, { key, code, at: notice.at, ...facts });
   }
 
   resolve(code: AlertCode, subject?: string): void {
