@@ -1,14 +1,37 @@
 #!/usr/bin/env bash
-# Run by npm before `npm test` (the `pretest` script): the dashboard's browser test drives Debian's
-# Chromium through playwright-core, never a downloaded browser. Finds it; installs it when this runs as
-# root on Debian (as .ci/run does); otherwise stops at once with the command to run.
+# Run by npm before `npm test` (the `pretest` script): the tools the suite drives, from Debian, never
+# downloaded. Run as root on Debian (as .ci/run does), each missing one is installed.
+# - chromium: the dashboard's browser test (playwright-core). Required: without it, this stops at once
+#   with the command to run.
+# - promtool (package prometheus): test/prometheus-rules.test.ts checks and unit-tests
+#   deploy/prometheus/. Optional: without it those cases are skipped, and this says how to install it.
 set -euo pipefail
+root_on_debian() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+updated=""
+install() { # package [apt-get options]
+  if [ -z "$updated" ]; then
+    apt-get update -qq
+    updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v promtool >/dev/null 2>&1; then
+  if root_on_debian; then
+    echo "npm test: installing Debian's prometheus for promtool, which checks deploy/prometheus/ (apt-get install prometheus)" >&2
+    # Only promtool is needed: not the exporters and web assets the package recommends.
+    install prometheus --no-install-recommends
+  else
+    echo "npm test: promtool is missing; the Prometheus rule tests will be skipped." >&2
+    echo "  Install it with: sudo apt-get install -y prometheus" >&2
+  fi
+fi
+
 browser="${ACCORD_CHROMIUM:-/usr/bin/chromium}"
 if [ -x "$browser" ]; then exit 0; fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if root_on_debian; then
   echo "npm test: installing Debian's chromium for the dashboard's browser test (apt-get install chromium)" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  install chromium
   exit 0
 fi
 echo "npm test: the dashboard's browser test needs Debian's chromium at $browser." >&2

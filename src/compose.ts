@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { IDENTIFIER_KEY_HOWTO, identifierKeyProblem } from './config-production.js';
 import { names, type Config } from './config.js';
 import { AccordError } from './errors.js';
-import { loadKeyRing, watchKeys } from './keys/watch.js';
+import { loadKeyRing, unusableFacts, watchKeys } from './keys/watch.js';
 import { daysUntilExpiry } from './crypto/lifecycle.js';
 import { GatewayKeyExchange } from './keys/exchange.js';
 import { cryptoRunner } from './crypto/pool.js';
@@ -46,7 +46,7 @@ import { DeadLetters } from './dlq/dead-letters.js';
 import { RedisDeadLetterMarks } from './store/redis-dead-letters.js';
 import { brokerUser, connectBroker } from './transport/connect.js';
 import { traceMessage } from './admin/message-trace.js';
-import { readAdminToken } from './admin/token.js';
+import { readAdminToken, readWebhookSecret } from './admin/token.js';
 import { AuditLog, auditFileOf } from './audit/log.js';
 import { checkpointSigner } from './audit/checkpoint.js';
 import { IndexedAudit, RedisMessageIndex } from './store/redis-message-log.js';
@@ -55,6 +55,11 @@ import { PoisonCounter, guarded, isUrgent } from './consumers.js';
 import { keepRecords } from './jobs/checkpoints.js';
 import { watchDirectory } from './jobs/directory-watch.js';
 import { watchPeerLink } from './jobs/peer-down-alert.js';
+import { PeerHeartbeat } from './jobs/peer-heartbeat.js';
+import { watchConditions } from './jobs/condition-alerts.js';
+import { sendHeartbeat } from './pipeline/dispatch.js';
+import { ownQueues } from './topology.js';
+import { accordVersion } from './version.js';
 import { waitForOlderReplicas } from './jobs/version-fence.js';
 
 /** Closers, run last-registered first. */
@@ -210,7 +215,15 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     log.warn({ err: err.message }, 'redis (timers) error'),
   );
   closers.add(() => bullRedis.disconnect());
-  const alerts = new Alerts(config.party, log, config.alerts.webhookUrl, now);
+  const webhookSecret = readWebhookSecret(config.alerts);
+  const alerts = new Alerts(
+    config.party,
+    log,
+    config.alerts.webhookUrl === undefined || webhookSecret === undefined
+      ? undefined
+      : { url: config.alerts.webhookUrl, secret: webhookSecret },
+    now,
+  );
   // Art. 10(6): the records; one writer per file, durable before any message is acked. A full or
   // unwritable disk fails closed: messages wait, /readyz fails, an alert says so once.
   const audit = await AuditLog.open({
@@ -218,8 +231,11 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     now,
     signer: checkpointSigner(keys),
     checkpointEvery: config.records.checkpointEvery,
-    onUnwritable: (reason) => alerts.raise('alert.audit_unwritable', { reason }),
-    onWritable: () => log.warn({ code: 'infra.audit_unwritable' }, 'the audit log is writable again'),
+    onUnwritable: (reason) => alerts.open('alert.audit_unwritable', { reason }),
+    onWritable: () => {
+      log.warn({ code: 'infra.audit_unwritable' }, 'the audit log is writable again');
+      alerts.resolve('alert.audit_unwritable');
+    },
   });
   closers.add(() => audit.close());
   // The message log's index (store/redis-message-log.ts), written beside each message's record.
@@ -255,8 +271,22 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     const depth = await local.messageCount(n.dlq);
     return depth === undefined ? undefined : Math.max(0, depth - (await resolvedLetters.resolvedCount()));
   };
+  // The peer gateway's liveness: heartbeats both ways (src/jobs/peer-heartbeat.ts); sending starts
+  // once the pipelines' context exists, below.
+  const liveness = new PeerHeartbeat({
+    intervalS: config.alerts.heartbeatIntervalS,
+    silentAfterS: config.alerts.peerSilentAfterS,
+    peerReady: () => peer.exchangeExists(peerNames.peerExchange),
+    peer,
+    local,
+    redis,
+    redisPrefix: n.redisPrefix,
+    alerts,
+    log,
+    now,
+  });
   const metrics = new GatewayMetrics(
-    config.party,
+    { version: accordVersion(), party: config.party, namespace: config.namespace ?? '' },
     {
       dlqDepth: openLetters,
       peerLinkUp: () => peer.isUp,
@@ -277,8 +307,12 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
           kid: k.kid,
           owner: k.owner,
           use: k.use,
-          days: k.daysLeft,
+          expiresAtMs: Date.parse(k.exp),
         })),
+      backlog: () => local.backlog(ownQueues(config)),
+      peerLastHeard: () => liveness.lastHeard,
+      keysUsable: () => keys.unusable() === undefined,
+      openAlerts: () => alerts.openAlerts(),
     },
     now,
   );
@@ -359,6 +393,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
       audit: indexedAudit,
       keyExchange,
       metrics,
+      liveness,
       log,
       now,
     },
@@ -420,6 +455,25 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   );
   timers.start();
   deadlines.start();
+  liveness.start(() => sendHeartbeat(ctx, config.alerts.heartbeatIntervalS));
+  closers.add(() => liveness.stop());
+  closers.add(
+    watchConditions(
+      {
+        keysUnusable: () => {
+          const problem = keys.unusableError();
+          return problem === undefined ? undefined : unusableFacts(problem);
+        },
+        dlqDepth: () => local.messageCount(n.dlq),
+      },
+      {
+        everyS: config.alerts.heartbeatIntervalS,
+        dlqDepthAbove: config.alerts.dlqDepthAbove,
+        alerts,
+        log,
+      },
+    ),
+  );
   // Keys rotated or revoked while the gateway was down are announced now, and again whenever the peer
   // link comes back (what could not be sent during an outage; sendPending skips what was sent).
   void keyExchange.sendPending();
@@ -446,6 +500,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
       secureCookies: admin.secureCookies,
       session: { idleS: admin.sessionIdleMinutes * 60, maxS: admin.sessionMaxHours * 3600 },
       registry: metrics.registry,
+      alerts,
       log,
       checks: {
         'local-broker': () => Promise.resolve(local.isUp ? undefined : 'not connected'),
@@ -465,14 +520,8 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
         dlqDepth: openLetters,
         pendingReviews: () => reviews.pending(),
         suspensions,
-        backlogs: () =>
-          Promise.all(
-            [n.outbox, n.ingress, n.dlq].map(async (queue) => ({
-              queue,
-              ready: (await local.messageCount(queue)) ?? null,
-              unacked: null,
-            })),
-          ),
+        // Every queue of this gateway: ready in the broker, and held unacked by this process's consumers.
+        backlogs: () => local.backlog(ownQueues(config)),
       },
       // The dead letters as JSON (GET /api/dlq, POST /api/dlq/<ref>/replay | drop), as `accord dlq`;
       // the message log as JSON (GET /api/messages, /api/trace/<id>), as `accord messages` and `trace`;

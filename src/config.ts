@@ -363,8 +363,9 @@ export const ConfigSchema = z
       })
       .default({ submitters: [], gatewayUser: 'accord-gateway', peerUser: 'accord-peer' }),
     /**
-     * The admin HTTP server (/healthz, /readyz, /metrics); off when absent. Every path but /healthz needs
-     * the bearer token, from `tokenEnv` or `tokenFile` (at least 32 characters).
+     * The admin HTTP server (/healthz, /readyz, /metrics, /api/alerts, the dashboard); off when absent.
+     * Every path but /healthz and /readyz needs the bearer token, from `tokenEnv` or `tokenFile` (at
+     * least 32 characters).
      */
     admin: z
       .strictObject({
@@ -396,7 +397,7 @@ export const ConfigSchema = z
         path: ['tokenEnv'],
       })
       .optional(),
-    /** Alerts for the administrator on call: always to the log; also to a webhook when set. */
+    /** Alerts for the administrator on call: always to the log; also to a webhook when set (signed, retried with back-off). */
     alerts: z
       .strictObject({
         /** An http(s) URL that receives each alert as a JSON POST. */
@@ -405,10 +406,43 @@ export const ConfigSchema = z
           .regex(/^https?:\/\//, 'an http:// or https:// URL')
           .max(2048)
           .optional(),
+        /**
+         * Environment variable holding the webhook's signing secret (at least 32 characters): each POST
+         * carries `x-accord-signature: t=<unix seconds>,v1=<HMAC-SHA256 of "<t>.<body>", hex>`.
+         */
+        webhookSecretEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]{0,127}$/)
+          .optional(),
+        /** File holding the webhook's signing secret (one line, mode 600), instead of `webhookSecretEnv`. */
+        webhookSecretFile: z.string().min(1).optional(),
         /** Alert when the peer link has been down this long, in seconds. @defaultValue 60 */
         peerDownAfterS: z.int().min(1).max(86_400).default(60),
+        /** Seconds between two heartbeats this gateway sends the peer gateway (while the peer link is up). @defaultValue 30 */
+        heartbeatIntervalS: z.int().min(1).max(3600).default(30),
+        /**
+         * Alert (`alert.peer_gateway_silent`) when nothing came from the peer gateway — no heartbeat, no
+         * message — for this many seconds while its broker is reachable. @defaultValue 90
+         */
+        peerSilentAfterS: z.int().min(2).max(86_400).default(90),
+        /** Alert (`alert.dlq_growing`) while accord.dlq holds more than this many messages. @defaultValue 0 */
+        dlqDepthAbove: z.int().min(0).max(1_000_000).default(0),
       })
-      .default({ peerDownAfterS: 60 }),
+      .refine(
+        (a) =>
+          a.webhookUrl === undefined ||
+          (a.webhookSecretEnv === undefined) !== (a.webhookSecretFile === undefined),
+        {
+          message:
+            'with a webhookUrl, set webhookSecretEnv or webhookSecretFile (exactly one): every POST is signed',
+          path: ['webhookSecretEnv'],
+        },
+      )
+      .refine((a) => a.peerSilentAfterS > a.heartbeatIntervalS, {
+        message: 'must be longer than alerts.heartbeatIntervalS (three intervals is a good choice)',
+        path: ['peerSilentAfterS'],
+      })
+      .default({ peerDownAfterS: 60, heartbeatIntervalS: 30, peerSilentAfterS: 90, dlqDepthAbove: 0 }),
     treaty: z
       .strictObject({
         /** Art. 17: the authorities that may notify a suspension or its revocation. */
@@ -704,6 +738,11 @@ export function names(namespace: string | undefined) {
     submitExchange: `${p}accord.submit`,
     /** The peer gateway publishes to this exchange (routing key: the ingress's name), bound to the ingress. */
     peerExchange: `${p}accord.peer`,
+    /**
+     * The routing key of heartbeats on the peer exchange, bound to the ingress too. An older gateway
+     * has no such binding: its broker returns the heartbeat unroutable, and its gateway never sees it.
+     */
+    heartbeatRoute: `${p}accord.ingress.heartbeat`,
     /** Art. 9(4): inbound requests held for a person's decision. */
     review: (authority: string) => `${p}accord.review.${authority}`,
     /**

@@ -108,7 +108,8 @@ export const ERROR_CODES = {
   'receipt.digest_mismatch': 'A receipt’s SHA-256 does not match the JWE this gateway sent.',
   'delivery.no_receipt': 'No signed receipt came back after the last resend; the message is parked.',
   'delivery.poison': 'Processing failed the same way repeatedly; the message is parked for an admin.',
-  'admin.login_failed': 'A console login gave a wrong token (logged with the client address, never the token).',
+  'admin.login_failed':
+    'A console login gave a wrong token (logged with the client address, never the token).',
   'admin.login_throttled':
     'Too many failed console logins from one address within five minutes; it may try again after Retry-After.',
   'admin.csrf_refused':
@@ -125,6 +126,8 @@ export const ERROR_CODES = {
     'Art. 10(6): the audit log cannot be written (a full disk, a read-only file); messages wait and nothing is acked without its record.',
   'audit.chain_broken':
     'Art. 10(6): the audit log does not verify (a record modified, deleted, reordered or cut off); the message names the first bad record.',
+  'infra.webhook_failed':
+    'An alert notification could not be posted to alerts.webhookUrl (refused or unreachable); it is retried with back-off, and after the last attempt the log line is its record.',
   'internal.error': 'An unexpected failure; the message was not processed and is kept for an admin.',
   'dlq.unknown_letter': 'No dead letter in accord.dlq has this reference.',
   'dlq.ambiguous_letter': 'Several dead letters match this reference; give the full reference `list` shows.',

@@ -11,7 +11,7 @@
  */
 import { closeSync, constants, accessSync, existsSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { readAdminToken } from './admin/token.js';
+import { readAdminToken, readWebhookSecret } from './admin/token.js';
 import { auditFileOf } from './audit/log.js';
 import type { Config } from './config.js';
 import { AccordError, asAccordError, type ErrorCode } from './errors.js';
@@ -63,6 +63,13 @@ function namedFiles(config: Config): NamedFile[] {
     files.push({ path: 'admin.tls.certFile', file: config.admin.tls.certFile, code: 'config.invalid' });
     files.push({ path: 'admin.tls.keyFile', file: config.admin.tls.keyFile, code: 'keys.invalid' });
   }
+  if (config.alerts.webhookSecretFile !== undefined) {
+    files.push({
+      path: 'alerts.webhookSecretFile',
+      file: config.alerts.webhookSecretFile,
+      code: 'config.invalid',
+    });
+  }
   return files;
 }
 
@@ -94,6 +101,7 @@ export const variablesSet: SyncStartCheck = (config, env) => {
   const named: [string, string | undefined][] = [
     ['keys.passphraseEnv', config.keys.passphraseEnv],
     ['admin.tokenEnv', config.admin?.tokenEnv],
+    ['alerts.webhookSecretEnv', config.alerts.webhookSecretEnv],
     ['amqp.tls.passphraseEnv', config.amqp.tls?.passphraseEnv],
     ['peer.tls.passphraseEnv', config.peer.tls?.passphraseEnv],
   ];
@@ -111,6 +119,15 @@ export const adminToken: SyncStartCheck = (config, env) => {
   if (config.admin.tokenEnv !== undefined && env[config.admin.tokenEnv] === undefined) return []; // variablesSet
   if (anyUnreadable(config, (p) => p === 'admin.tokenFile')) return [];
   readAdminToken(config.admin, env);
+  return [];
+};
+
+/** The alert webhook's signing secret is there and long enough, when the config has a webhook. */
+export const webhookSecret: SyncStartCheck = (config, env) => {
+  const { alerts } = config;
+  if (alerts.webhookSecretEnv !== undefined && env[alerts.webhookSecretEnv] === undefined) return []; // variablesSet
+  if (anyUnreadable(config, (p) => p === 'alerts.webhookSecretFile')) return [];
+  readWebhookSecret(alerts, env);
   return [];
 };
 
@@ -221,6 +238,7 @@ export const START_CHECKS: readonly StartCheck[] = [
   filesOpen,
   brokerUrls,
   adminToken,
+  webhookSecret,
   tlsMaterial,
   keyRing,
   refusalHooks,

@@ -82,4 +82,5 @@ export async function declareTopology(local: AmqpConnection, config: Config): Pr
   for (const q of withOwnArgs) await local.assertQueues([q], queueArgsFor(config, q));
   await local.assertRoute(n.submitExchange, n.outbox);
   await local.assertRoute(n.peerExchange, n.ingress);
+  await local.assertRoute(n.peerExchange, n.ingress, n.heartbeatRoute);
 }

@@ -1,7 +1,7 @@
 /**
- * The admin HTTP server and who may reach it: /healthz without a token; everything
- * else only with the bearer token; /metrics as Prometheus text whose counters follow real traffic;
- * /readyz naming the dependency that fails.
+ * The admin HTTP server and who may reach it: /healthz and /readyz without a token (/readyz then names
+ * its checks, never why one fails); everything else only with the bearer token; /metrics as Prometheus
+ * text by its conventions, whose counters follow real traffic; /readyz naming the dependency that fails.
  */
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -73,14 +73,18 @@ describe('admin server: health, readiness, metrics, token', function () {
     expect(pair.cz.adminAddress!.address).to.equal('127.0.0.1');
   });
 
-  it('/healthz answers without a token; every other path needs the exact token', async () => {
+  it('/healthz and /readyz answer without a token; every other path needs the exact token', async () => {
     expect((await get('/healthz', null)).status).to.equal(200);
-    for (const path of ['/metrics', '/api/summary', '/nothing']) {
+    expect((await get('/readyz', null)).status).to.equal(200);
+    for (const path of ['/metrics', '/api/alerts', '/api/summary', '/nothing']) {
       expect((await get(path, null)).status, path).to.equal(401);
       expect((await get(path, `${TOKEN}x`)).status, path).to.equal(401);
       expect((await get(path, TOKEN.slice(0, -1))).status, path).to.equal(401);
     }
     expect((await get('/nothing')).status).to.equal(404);
+    const alerts = (await (await get('/api/alerts')).json()) as { open: unknown[]; recent: unknown[] };
+    expect(alerts.open).to.be.an('array');
+    expect(alerts.recent).to.be.an('array');
     expect(
       (await fetch(`${base}/metrics`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }))
         .status,
@@ -92,8 +96,7 @@ describe('admin server: health, readiness, metrics, token', function () {
     const { messageId } = await czIpc.client.submit(example('request', 'metrics-1') as SubmissionInput);
     await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === messageId, 20_000, 'receipt');
     await kzMia.inbox.waitFor((d) => d.envelope.id === messageId, 20_000, 'delivery');
-    const key = (outcome: string) =>
-      `accord_messages_total{direction="out",kind="request",outcome="${outcome}",party="CZ"}`;
+    const key = (outcome: string) => `accord_messages_${outcome}_total{kind="request"}`;
     // The receipt is counted just after its event commits: read until it shows.
     let after = new Map<string, number>();
     for (let i = 0; i < 50; i++) {
@@ -105,10 +108,44 @@ describe('admin server: health, readiness, metrics, token', function () {
     }
     expect((after.get(key('sent')) ?? 0) - (before.get(key('sent')) ?? 0)).to.equal(1);
     expect((after.get(key('delivered')) ?? 0) - (before.get(key('delivered')) ?? 0)).to.equal(1);
-    expect(after.get('accord_receipt_latency_seconds_count{party="CZ"}')).to.be.greaterThan(0);
-    expect(after.get('accord_peer_link_up{party="CZ"}')).to.equal(1);
-    expect(after.get('accord_dlq_depth{party="CZ"}')).to.equal(0);
-    expect(after.has('accord_reviews_pending{party="CZ"}')).to.equal(true);
+    expect(after.get('accord_receipt_latency_seconds_count')).to.be.greaterThan(0);
+    expect(after.get('accord_peer_link_up')).to.equal(1);
+    expect(after.get('accord_dlq_depth')).to.equal(0);
+    expect(after.has('accord_reviews_pending')).to.equal(true);
+  });
+
+  it('/metrics follows the conventions: no constant label, build info, sent apart from delivered, process metrics, backlogs', async () => {
+    const text = await (await get('/metrics')).text();
+    const samples = parseMetrics(text);
+    // The party shows once, in accord_build_info; no other series carries it.
+    const build = [...samples.keys()].filter((k) => k.startsWith('accord_build_info{'));
+    expect(build).to.have.length(1);
+    expect(build[0]).to.match(/version="\d+\.\d+\.\d+[^"]*"/);
+    expect(build[0]).to.contain('party="CZ"');
+    expect(samples.get(build[0]!)).to.equal(1);
+    const withParty = [...samples.keys()].filter(
+      (k) => k.includes('party=') && !k.startsWith('accord_build_info{'),
+    );
+    expect(withParty, withParty.join('\n')).to.deep.equal([]);
+    // Sent and delivered are two counters: summing either never counts one message twice.
+    expect(text).to.contain('# TYPE accord_messages_sent_total counter');
+    expect(text).to.contain('# TYPE accord_messages_delivered_total counter');
+    expect(text).not.to.contain('accord_messages_total');
+    expect(
+      [...samples.keys()].filter((k) => /^accord_messages_(sent|delivered)_total\{.*outcome=/.test(k)),
+    ).to.deep.equal([]);
+    // prom-client's process and Node.js metrics.
+    expect(samples.has('process_cpu_user_seconds_total')).to.equal(true);
+    expect(samples.has('nodejs_eventloop_lag_seconds')).to.equal(true);
+    // Base units: key expiry as a timestamp, no days.
+    expect(text).to.contain('# TYPE accord_key_expiry_timestamp_seconds gauge');
+    expect(text).not.to.contain('_days');
+    // Backlogs: ready messages per queue, and what this gateway holds unacknowledged.
+    const n = names(pair.czConfig.namespace);
+    for (const q of [n.outbox, n.ingress, n.dlq]) {
+      expect(samples.get(`accord_queue_ready_messages{queue="${q}"}`), q).to.be.a('number');
+      expect(samples.get(`accord_queue_unacked_messages{queue="${q}"}`), q).to.be.a('number');
+    }
   });
 
   it('/metrics: consents pending, destructions due and overdue, key expiry; /readyz checks the audit log', async () => {
@@ -123,12 +160,12 @@ describe('admin server: health, readiness, metrics, token', function () {
     // Art. 10(1), 11(2): a consent request waits for its answer.
     const ask = example('consent-request', 'metrics-consent');
     const { messageId: askId } = await czIpc.client.submit(ask as SubmissionInput);
-    await until('accord_consents_pending{party="CZ"}', 1);
+    await until('accord_consents_pending', 1);
     const answer = example('consent', 'metrics-consent/answer');
     answer.from = 'kz-mia';
     answer.body.inReplyTo = askId;
     await kzMia.client.submit(answer as SubmissionInput);
-    await until('accord_consents_pending{party="CZ"}', 0);
+    await until('accord_consents_pending', 0);
 
     // Art. 10(5): personal data whose deadline passed four days ago (past the 72 h grace), not destroyed.
     const env = testEnvelope({
@@ -142,9 +179,11 @@ describe('admin server: health, readiness, metrics, token', function () {
       },
     });
     await publishRaw(names(pair.czConfig.namespace).ingress, await sealAsCz(pair.kzConfig, env));
-    await until('accord_destructions_due{party="CZ"}', 1);
-    expect((await read()).get('accord_destructions_overdue{party="CZ"}')).to.equal(1);
-    expect(await (await get('/metrics')).text()).to.contain('# TYPE accord_key_expiry_days gauge');
+    await until('accord_destructions_due', 1);
+    expect((await read()).get('accord_destructions_overdue')).to.equal(1);
+    expect(await (await get('/metrics')).text()).to.contain(
+      '# TYPE accord_key_expiry_timestamp_seconds gauge',
+    );
 
     const ready = (await (await get('/readyz')).json()) as { checks: Record<string, string> };
     expect(ready.checks['audit-log']).to.equal('ok');
@@ -171,7 +210,7 @@ describe('admin server: health, readiness, metrics, token', function () {
     expect(await ok.json()).to.deep.include({ ready: true, failing: [] });
     const probe = await get('/readyz', null);
     expect(probe.status).to.equal(200);
-    expect(await probe.json()).to.deep.equal({ ready: true, failing: [] });
+    expect(await probe.json()).to.deep.include({ ready: true, failing: [] });
     proxy.cut();
     try {
       let body: { ready: boolean; failing: string[]; checks: Record<string, string> } | undefined;
@@ -185,12 +224,21 @@ describe('admin server: health, readiness, metrics, token', function () {
       }
       expect(body).to.deep.include({ ready: false, failing: ['peer-broker'] });
       expect(body!.checks['local-broker']).to.equal('ok');
-      // A load balancer's probe has no token: it gets the verdict and the failing names, no reasons.
+      expect(body!.checks['peer-broker']).to.equal('not connected');
+      // Without the token, a load balancer's probe sees the same verdict and names, never the reasons.
       const probe = await get('/readyz', null);
       expect(probe.status).to.equal(503);
-      expect(await probe.json()).to.deep.equal({ ready: false, failing: ['peer-broker'] });
+      const seen = (await probe.json()) as { failing: string[]; checks: Record<string, string> };
+      expect(seen.failing).to.deep.equal(['peer-broker']);
+      expect(seen.checks).to.deep.equal({
+        'local-broker': 'ok',
+        'peer-broker': 'failing',
+        redis: 'ok',
+        keys: 'ok',
+        'audit-log': 'ok',
+      });
       const metrics = parseMetrics(await (await get('/metrics')).text());
-      expect(metrics.get('accord_peer_link_up{party="CZ"}')).to.equal(0);
+      expect(metrics.get('accord_peer_link_up')).to.equal(0);
     } finally {
       proxy.restore();
     }

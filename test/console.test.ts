@@ -261,11 +261,19 @@ describe('admin console: login, session cookie, CSRF, probes', function () {
   it('answers /readyz without a token with the verdict and the failing names only', async () => {
     const open = await fetch(`${s.base}/readyz`);
     expect(open.status).to.equal(200);
-    expect(await open.json()).to.deep.equal({ ready: true, failing: [] });
+    expect(await open.json()).to.deep.equal({
+      ready: true,
+      failing: [],
+      checks: { redis: 'ok', keys: 'ok' },
+    });
     s.setReady(false);
     const probe = await fetch(`${s.base}/readyz`);
     expect(probe.status).to.equal(503);
-    expect(await probe.json()).to.deep.equal({ ready: false, failing: ['keys'] });
+    expect(await probe.json()).to.deep.equal({
+      ready: false,
+      failing: ['keys'],
+      checks: { redis: 'ok', keys: 'failing' },
+    });
     const full = await fetch(`${s.base}/readyz`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(((await full.json()) as { checks: Record<string, string> }).checks.keys).to.contain('key_revoked');
   });

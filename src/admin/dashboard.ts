@@ -89,7 +89,7 @@ export const Summary = z.strictObject({
   generatedAt: Instant,
   peerLink: Link,
   localBroker: Link,
-  /** `accord_messages_total`, sample by sample. */
+  /** The message counters of /metrics (sent, delivered, other outcomes, received), sample by sample. */
   throughput: z.array(
     z.strictObject({ direction: z.enum(['in', 'out']), kind: Id, outcome: Id, count: Count }),
   ),

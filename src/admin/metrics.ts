@@ -1,9 +1,13 @@
 /**
  * Prometheus metrics of one gateway (prom-client, a registry per gateway so that several can run in
- * one process): what the pipelines count, and gauges read when scraped. Labels carry kinds, outcomes,
- * codes and grounds — never ids or content.
+ * one process): what the pipelines count, gauges read when scraped, and prom-client's default process
+ * and Node.js metrics. Labels carry kinds, outcomes, codes, grounds and queue names — never ids or
+ * content. By Prometheus's conventions: base units (seconds, timestamps in seconds), one counter per
+ * thing counted (a sum over a counter's labels never counts a message twice), and no label that is the
+ * same on every series: which party and version a gateway is shows once, in `accord_build_info`, and
+ * which instance in the target labels Prometheus adds.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Metrics, RefusalFacts } from '../pipeline/ports.js';
 import { Ring } from './ring.js';
 
@@ -18,9 +22,29 @@ export interface Probes {
   consentsPending(): Promise<number>;
   /** Art. 10(5): personal data received whose deadline (`due`) or confirmation grace (`overdue`) passed. */
   destructions(): Promise<{ due: number; overdue: number }>;
-  /** Days until each key expires (negative once expired); keys without an expiry are left out. */
-  keyExpiries(): { kid: string; owner: string; use: string; days: number }[];
+  /** When each key expires (epoch ms); keys without an expiry are left out. */
+  keyExpiries(): { kid: string; owner: string; use: string; expiresAtMs: number }[];
+  /** Messages ready in each of the gateway's queues, and held by its consumers unacknowledged. */
+  backlog(): Promise<{ queue: string; ready: number; unacked: number }[]>;
+  /** When the peer gateway was last heard from (epoch ms), if ever. */
+  peerLastHeard(): number | undefined;
+  /** Whether an own signing key and a peer encryption key are usable (the readiness `keys` check). */
+  keysUsable(): boolean;
+  /** The alert conditions open in this process, by code. */
+  openAlerts(): { code: string }[];
 }
+
+/** What `accord_build_info` says about the gateway. */
+export interface BuildInfo {
+  version: string;
+  party: string;
+  /** The config's namespace; empty when none. */
+  namespace: string;
+}
+
+/** The outcome prefixes of a review decision and a confirmed destruction, counted apart. */
+const REVIEW = 'review-';
+const DESTROYED = 'destroyed-';
 
 /** Outcomes that end a sent message's wait for its receipt (see {@link GatewayMetrics.inFlight}). */
 const SETTLED = new Set(['delivered', 'refused', 'in-review', 'held', 'failed']);
@@ -31,7 +55,7 @@ export interface RecentRefusal extends RefusalFacts {
   grounds: string[];
 }
 
-/** One sample of `accord_messages_total`. */
+/** One count of messages by direction, kind and outcome, as the dashboard shows it. */
 export interface MessageCount {
   direction: string;
   kind: string;
@@ -43,25 +67,62 @@ export class GatewayMetrics implements Metrics {
   readonly registry = new Registry();
   /** The last refusals by this gateway, newest first (for the dashboard; lost on restart). */
   readonly recentRefusals: Ring<RecentRefusal>;
-  private readonly messages: Counter;
+  private readonly sent: Counter;
+  private readonly delivered: Counter;
+  private readonly otherOutcomes: Counter;
+  private readonly received: Counter;
+  private readonly reviewDecisions: Counter;
+  private readonly destructionsConfirmed: Counter;
   private readonly latency: Histogram;
   private readonly resends: Counter;
   private readonly refusals: Counter;
   private awaiting = 0;
 
   constructor(
-    party: string,
+    build: BuildInfo,
     probes: Probes,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.recentRefusals = new Ring<RecentRefusal>(20);
-    this.registry.setDefaultLabels({ party });
-    this.messages = new Counter({
-      name: 'accord_messages_total',
-      help: 'Messages by direction (out: sent by this gateway, in: received from the peer), kind and outcome',
-      labelNames: ['direction', 'kind', 'outcome'],
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'accord_build_info',
+      help: 'Always 1: the version of this gateway, the party it stands for and its namespace',
+      labelNames: ['version', 'party', 'namespace'],
       registers: [this.registry],
-    });
+    }).set({ ...build }, 1);
+    const counter = (name: string, help: string, labelNames: string[]) =>
+      new Counter({ name, help, labelNames, registers: [this.registry] });
+    this.sent = counter(
+      'accord_messages_sent_total',
+      'Messages sent to the peer gateway, by kind (each once, on its first publish; resends: accord_resends_total)',
+      ['kind'],
+    );
+    this.delivered = counter(
+      'accord_messages_delivered_total',
+      'Messages sent to the peer whose signed receipt says delivered (or a duplicate of a delivered one), by kind',
+      ['kind'],
+    );
+    this.otherOutcomes = counter(
+      'accord_messages_outcomes_total',
+      'Submissions and sent messages that ended otherwise than delivered, by kind and outcome (refused, in-review, held, failed: after sending; rejected, duplicate, exported: without sending)',
+      ['kind', 'outcome'],
+    );
+    this.received = counter(
+      'accord_messages_received_total',
+      'Messages received from the peer gateway, by kind and what became of each (delivered, refused, in-review, applied, duplicate, parked)',
+      ['kind', 'outcome'],
+    );
+    this.reviewDecisions = counter(
+      'accord_review_decisions_total',
+      'Art. 9(4) decisions on requests held for review, by decision',
+      ['decision'],
+    );
+    this.destructionsConfirmed = counter(
+      'accord_destructions_confirmed_total',
+      'Art. 10(4), 10(5) destructions the authorities confirmed, by kind of the message destroyed and reason',
+      ['kind', 'reason'],
+    );
     this.latency = new Histogram({
       name: 'accord_receipt_latency_seconds',
       help: 'From sending a message to the peer until its signed receipt came back',
@@ -99,6 +160,21 @@ export class GatewayMetrics implements Metrics {
     gauge('accord_peer_link_up', '1 while the connection to the peer broker is up', () =>
       probes.peerLinkUp() ? 1 : 0,
     );
+    gauge('accord_keys_usable', '1 while an own signing key and a peer encryption key are usable', () =>
+      probes.keysUsable() ? 1 : 0,
+    );
+    new Gauge({
+      name: 'accord_alerts_open',
+      help: 'Alert conditions open in this process, by code (src/admin/alerts.ts; lost on restart)',
+      labelNames: ['code'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const byCode = new Map<string, number>();
+        for (const a of probes.openAlerts()) byCode.set(a.code, (byCode.get(a.code) ?? 0) + 1);
+        for (const [code, n] of byCode) this.set({ code }, n);
+      },
+    });
     gauge('accord_local_broker_up', '1 while the connection to the local broker is up', () =>
       probes.localBrokerUp() ? 1 : 0,
     );
@@ -122,13 +198,51 @@ export class GatewayMetrics implements Metrics {
       async () => (await probes.destructions()).overdue,
     );
     new Gauge({
-      name: 'accord_key_expiry_days',
-      help: 'Days until a key expires (negative: expired); keys without an expiry are not listed',
+      name: 'accord_key_expiry_timestamp_seconds',
+      help: 'When a key expires (Unix time, seconds); keys without an expiry are not listed',
       labelNames: ['kid', 'owner', 'use'],
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const k of probes.keyExpiries()) this.set({ kid: k.kid, owner: k.owner, use: k.use }, k.days);
+        for (const k of probes.keyExpiries()) {
+          this.set({ kid: k.kid, owner: k.owner, use: k.use }, k.expiresAtMs / 1000);
+        }
+      },
+    });
+    gauge(
+      'accord_peer_last_heard_timestamp_seconds',
+      'When the peer gateway was last heard from — a heartbeat or any message (Unix time, seconds); absent until it was',
+      () => {
+        const t = probes.peerLastHeard();
+        return t === undefined ? undefined : t / 1000;
+      },
+    );
+    // One read of the broker per scrape for both gauges.
+    let backlog: Promise<{ queue: string; ready: number; unacked: number }[]> | undefined;
+    const readBacklog = () => {
+      backlog ??= probes.backlog().finally(() => {
+        backlog = undefined;
+      });
+      return backlog;
+    };
+    new Gauge({
+      name: 'accord_queue_ready_messages',
+      help: 'Messages ready (waiting for a consumer) in each of the gateway’s queues',
+      labelNames: ['queue'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const q of await readBacklog()) this.set({ queue: q.queue }, q.ready);
+      },
+    });
+    new Gauge({
+      name: 'accord_queue_unacked_messages',
+      help: 'Messages this process’s consumers have taken from each queue and not acknowledged yet',
+      labelNames: ['queue'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const q of await readBacklog()) this.set({ queue: q.queue }, q.unacked);
       },
     });
     gauge(
@@ -154,19 +268,44 @@ export class GatewayMetrics implements Metrics {
   }
 
   message(direction: 'out' | 'in', kind: string, outcome: string): void {
-    this.messages.inc({ direction, kind, outcome });
-    if (direction === 'out' && SETTLED.has(outcome)) this.awaiting = Math.max(0, this.awaiting - 1);
+    if (direction === 'out') {
+      if (outcome === 'sent') this.sent.inc({ kind });
+      else if (outcome === 'delivered') this.delivered.inc({ kind });
+      else this.otherOutcomes.inc({ kind, outcome });
+      if (SETTLED.has(outcome)) this.awaiting = Math.max(0, this.awaiting - 1);
+      return;
+    }
+    if (outcome.startsWith(REVIEW)) this.reviewDecisions.inc({ decision: outcome.slice(REVIEW.length) });
+    else if (outcome.startsWith(DESTROYED)) {
+      this.destructionsConfirmed.inc({ kind, reason: outcome.slice(DESTROYED.length) });
+    } else this.received.inc({ kind, outcome });
   }
 
-  /** Every sample of `accord_messages_total` so far. */
+  /** Every message count so far, by direction, kind and outcome (for the dashboard). */
   async messageCounts(): Promise<MessageCount[]> {
-    const { values } = await this.messages.get();
-    return values.map((v) => ({
-      direction: String(v.labels.direction),
-      kind: String(v.labels.kind),
-      outcome: String(v.labels.outcome),
-      count: v.value,
-    }));
+    // Read synchronously, one after the other in one tick: prom-client's get() of a counter without a
+    // collect function returns its values as they are.
+    const read = (c: Counter) => c.get();
+    const [sent, delivered, other, received, reviews, destroyed] = await Promise.all([
+      read(this.sent),
+      read(this.delivered),
+      read(this.otherOutcomes),
+      read(this.received),
+      read(this.reviewDecisions),
+      read(this.destructionsConfirmed),
+    ]);
+    const out: MessageCount[] = [];
+    const add = (direction: string, kind: string, outcome: string, count: number) =>
+      out.push({ direction, kind, outcome, count });
+    for (const v of sent.values) add('out', String(v.labels.kind), 'sent', v.value);
+    for (const v of delivered.values) add('out', String(v.labels.kind), 'delivered', v.value);
+    for (const v of other.values) add('out', String(v.labels.kind), String(v.labels.outcome), v.value);
+    for (const v of received.values) add('in', String(v.labels.kind), String(v.labels.outcome), v.value);
+    for (const v of reviews.values) add('in', 'request', `${REVIEW}${String(v.labels.decision)}`, v.value);
+    for (const v of destroyed.values) {
+      add('in', String(v.labels.kind), `${DESTROYED}${String(v.labels.reason)}`, v.value);
+    }
+    return out;
   }
 
   receiptLatency(seconds: number): void {

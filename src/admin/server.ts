@@ -3,7 +3,7 @@
  *
  * - `/healthz` (alive) and `/readyz` (ready or not, and the names of the failing checks) answer
  *   without a token, for load-balancer probes; `/readyz` gives each check's reason only with it.
- * - `/metrics` (Prometheus text) and `/api/…` (JSON) need `Authorization: Bearer <token>`, compared in
+ * - `/metrics` (Prometheus text) and `/api/…` (JSON: the summary, alerts, message log, dead letters) need `Authorization: Bearer <token>`, compared in
  *   constant time, or a console session.
  * - The console (`/`, `/messages`, `/dead-letters`, …) is for people: `/login` takes the token once and
  *   sets an HttpOnly, SameSite=Strict session cookie (Secure over TLS); a page opened without one sends
@@ -21,6 +21,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { AccordError } from '../errors.js';
+import type { OpenAlert, RecentAlert } from './alerts.js';
 import { collectSummary, type DashboardSource } from './dashboard.js';
 import type { AdminApi } from './dlq-api.js';
 import { messageLogRoute, type MessageLogSource } from './message-routes.js';
@@ -72,6 +73,8 @@ export interface AdminOptions {
   secureCookies?: boolean;
   /** Session lifetime: idle and absolute, in seconds. */
   session?: { idleS: number; maxS: number };
+  /** The alerts for `/api/alerts`; without them it is 404. */
+  alerts?: { openAlerts(): OpenAlert[]; readonly recent: { newestFirst(): RecentAlert[] } };
 }
 
 const MAX_BODY = 4096;
@@ -88,6 +91,7 @@ const READ_ONLY = new Set([
   '/api/summary',
   '/api/messages',
   '/api/dlq',
+  '/api/alerts',
 ]);
 const LOGIN_FAILURES = 5;
 const LOGIN_WINDOW_MS = 5 * 60_000;
@@ -253,8 +257,16 @@ export class AdminServer {
       const authorised = byBearer || current !== undefined;
       if (path === '/readyz' && reading) {
         const r = await runChecks(opts.checks);
-        // Without credentials: the names of the failing checks only (a probe needs no more).
-        return json(res, r.ready ? 200 : 503, authorised ? r : { ready: r.ready, failing: r.failing });
+        // Without credentials: the names of the checks and whether each passes; never why one fails.
+        const shown = authorised
+          ? r
+          : {
+              ...r,
+              checks: Object.fromEntries(
+                Object.entries(r.checks).map(([k, v]) => [k, v === 'ok' ? 'ok' : 'failing']),
+              ),
+            };
+        return json(res, r.ready ? 200 : 503, shown);
       }
       if (path === '/login') {
         if (reading) return page(res, 200, (n) => renderLogin(n));
@@ -297,6 +309,9 @@ export class AdminServer {
       }
       if (path === '/metrics' && reading) {
         return send(res, 200, opts.registry.contentType, await opts.registry.metrics());
+      }
+      if (opts.alerts && path === '/api/alerts' && reading) {
+        return json(res, 200, { open: opts.alerts.openAlerts(), recent: opts.alerts.recent.newestFirst() });
       }
       if (opts.dashboard && path === '/api/summary' && reading) {
         return json(res, 200, await collectSummary(opts.dashboard, () => runChecks(opts.checks)));

@@ -147,14 +147,16 @@ export function brokerDefinitions(
     })),
     policies: [intakeLimitPolicy(config, vhost, maxQueueBytes)],
     bindings: [
-      [n.submitExchange, n.outbox],
-      [n.peerExchange, n.ingress],
-    ].map(([source, destination]) => ({
+      [n.submitExchange, n.outbox, n.outbox],
+      [n.peerExchange, n.ingress, n.ingress],
+      // The peer gateway's heartbeats (src/kinds/heartbeat.ts).
+      [n.peerExchange, n.ingress, n.heartbeatRoute],
+    ].map(([source, destination, routingKey]) => ({
       source,
       vhost,
       destination,
       destination_type: 'queue',
-      routing_key: destination,
+      routing_key: routingKey,
       arguments: {},
     })),
   };

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** The `accord` command. */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAudit } from './audit.js';
 import { registerBroker } from './broker.js';
@@ -16,14 +15,7 @@ import { registerKeys } from './keys.js';
 import { registerSend } from './send.js';
 import { registerStart } from './start.js';
 import { registerTreaty } from './treaty.js';
-
-/** The installed version, from the package's own package.json (two folders above dist/src/cli). */
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version?: unknown;
-  };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
+import { accordVersion } from '../version.js';
 
 /**
  * Commander checks required options before unknown ones, so `--conifg x` was reported as a missing
@@ -49,7 +41,7 @@ function requiredAfterUnknown(cmd: Command): void {
 
 const program = new Command('accord')
   .description('Accord: the CZ–KZ police-cooperation exchange gateway')
-  .version(version(), '-V, --version', 'print the version')
+  .version(accordVersion(), '-V, --version', 'print the version')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 registerStart(program);

@@ -380,6 +380,16 @@ export const KeyRevocationBody = z.strictObject({
   revokedAt: Timestamp,
 });
 
+/**
+ * Gateway liveness, not a message of the agreement: sent to the peer gateway every
+ * `alerts.heartbeatIntervalS` while the peer link is up, so that the peer notices a gateway that is
+ * down while its broker still answers. Carries no personal data; nothing reaches an authority.
+ */
+export const HeartbeatBody = z.strictObject({
+  /** How often the sender sends one, in seconds. */
+  intervalS: z.int().min(1).max(3600),
+});
+
 /** The receiving gateway's signed acknowledgement of one sealed message (reception awareness). */
 export const ReceiptBody = z.strictObject({
   forMessageId: MessageId,
@@ -432,6 +442,7 @@ export const GATEWAY_ONLY = {
   'confirmation-notice': ConfirmationNoticeBody,
   'key-announcement': KeyAnnouncementBody,
   'key-revocation': KeyRevocationBody,
+  heartbeat: HeartbeatBody,
 } as const;
 
 export type SubmittableKind = keyof typeof SUBMITTABLE;

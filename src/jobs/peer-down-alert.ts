@@ -1,9 +1,9 @@
 /**
  * Alert when the peer link stays down for `alerts.peerDownAfterS` (a blip while reconnecting is not
- * worth a page).
+ * worth a page), and resolve the alert when it is back.
  */
 import type { EventEmitter } from 'node:events';
-import type { Alerts } from '../admin/alerts.js';
+import type { Alerter } from '../admin/alerts.js';
 
 /**
  * Watch the peer connection's `down`/`up` events, and its state now (a gateway that started while the
@@ -11,7 +11,7 @@ import type { Alerts } from '../admin/alerts.js';
  */
 export function watchPeerLink(
   peer: EventEmitter & { readonly isUp: boolean },
-  alerts: Alerts,
+  alerts: Alerter,
   afterS: number,
 ): () => void {
   let timer: NodeJS.Timeout | undefined;
@@ -20,7 +20,7 @@ export function watchPeerLink(
     if (timer) return;
     downSince = Date.now();
     timer = setTimeout(() => {
-      alerts.raise('alert.peer_link_down', { downForS: Math.round((Date.now() - downSince) / 1000) });
+      alerts.open('alert.peer_link_down', { downForS: Math.round((Date.now() - downSince) / 1000) });
     }, afterS * 1000);
     timer.unref();
   };
@@ -29,6 +29,7 @@ export function watchPeerLink(
   peer.on('up', () => {
     clearTimeout(timer);
     timer = undefined;
+    alerts.resolve('alert.peer_link_down');
   });
   return () => clearTimeout(timer);
 }

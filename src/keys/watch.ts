@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Alerter } from '../admin/alerts.js';
+import type { AlertFacts, Alerter } from '../admin/alerts.js';
+import type { AccordError } from '../errors.js';
 import type { Config } from '../config.js';
 import { KeyRing } from '../crypto/keyring.js';
 import { keyHistoryPath, recordSigningKeys } from '../crypto/key-history.js';
@@ -58,6 +59,14 @@ export function warnExpiring(ring: KeyRing, config: Config, now: Date, log: Logg
   }
 }
 
+/** What `alert.key_unusable` says of why the keys are unusable: the key set and the kid, no more. */
+export function unusableFacts(problem: AccordError): AlertFacts {
+  return {
+    ...(problem.kid ? { kid: problem.kid.slice(0, 200) } : {}),
+    ...(problem.path ? { kind: problem.path } : {}),
+  };
+}
+
 /**
  * Finding 6: when no key of a use is left to seal with (all revoked, or expired), say so once — at
  * start, after each key change and hourly — with its code, and raise `alert.key_unusable`; the
@@ -65,11 +74,11 @@ export function warnExpiring(ring: KeyRing, config: Config, now: Date, log: Logg
  */
 export function warnUnusable(ring: KeyRing, log: Logger, alerts?: Alerter): void {
   const problem = ring.unusableError();
-  if (problem === undefined) return;
-  alerts?.raise('alert.key_unusable', {
-    ...(problem.kid ? { kid: problem.kid.slice(0, 200) } : {}),
-    ...(problem.path ? { kind: problem.path } : {}),
-  });
+  if (problem === undefined) {
+    alerts?.resolve('alert.key_unusable');
+    return;
+  }
+  alerts?.open('alert.key_unusable', unusableFacts(problem));
   log.error(
     { code: problem.code, kid: problem.kid, path: problem.path, err: problem.message },
     'no usable key: nothing is sealed until one is (docs/keys.md)',

@@ -8,6 +8,7 @@ import type { Submission } from '../domain/submission.js';
 import type { KindSpecs, LocalSpec, ReceiptedSpec, ReceiveSpec, SendSpec } from './spec.js';
 import { correctionConfirmedSpec, dataProtection, destructionConfirmedSpec } from './data-protection.js';
 import { gatewayKeys } from './gateway-keys.js';
+import { heartbeat } from './heartbeat.js';
 import { exportSpec, onwardTransfer } from './onward-transfer.js';
 import { receipts } from './receipts.js';
 import { decisionSpec, oralRequestSpec, requests } from './requests.js';
@@ -20,6 +21,7 @@ const KINDS: KindSpecs<MessageKind> = {
   ...dataProtection,
   ...onwardTransfer,
   ...receipts,
+  ...heartbeat,
 };
 
 /**

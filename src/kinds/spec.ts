@@ -177,6 +177,11 @@ export interface ReceiveSpec<K extends MessageKind> {
    * against the sent record and reported, never delivered. Returns the receipt as that step takes it.
    */
   receipt?(env: EnvelopeOf<K>): EnvelopeOf<'receipt'>;
+  /**
+   * Gateway liveness: noted and acked at once — no claim, no receipt, no record, no delivery. Returns
+   * the heartbeat as that step takes it.
+   */
+  heartbeat?(env: EnvelopeOf<K>): EnvelopeOf<'heartbeat'>;
   /** Art. 10(4): the message it refers to, which must have arrived first (else it is held). */
   original?(env: EnvelopeOf<K>): string;
   /** Art. 9(2): the authority competent for it, when that may differ from the one addressed. */

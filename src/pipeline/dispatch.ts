@@ -284,3 +284,43 @@ export async function nowHeldBy(
     await ctx.deps.deadlines.schedule({ kind: 'destruction-due', id: env.id, authority, dueAt: destroyBy });
   }
 }
+
+/** How long a heartbeat's signed envelope is valid (the broker drops it after one interval anyway). */
+const HEARTBEAT_VALIDITY_MS = 3_600_000;
+
+/**
+ * Gateway liveness: seal a heartbeat and publish it to the peer on its own routing key, with a broker
+ * TTL of one interval (src/kinds/heartbeat.ts). Nothing is stored, scheduled or recorded: a heartbeat
+ * that is lost is simply replaced by the next. Rejects when the publish fails — unroutable when the peer
+ * runs a version without heartbeats.
+ */
+export async function sendHeartbeat(ctx: GatewayContext, intervalS: number): Promise<void> {
+  const now = ctx.deps.now();
+  const [from] = ctx.config.authorities;
+  const to = [...ctx.peerAuthorities][0] ?? ctx.config.peer.authorities[0]!.id;
+  const envelope = validate(
+    Envelope,
+    {
+      v: ENVELOPE_VERSION,
+      id: randomUUID(),
+      kind: 'heartbeat',
+      from: { party: ctx.config.party, authority: from!.id },
+      to: { party: ctx.config.peer.party, authority: to },
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + HEARTBEAT_VALIDITY_MS).toISOString(),
+      priority: 'normal',
+      language: 'en',
+      handling: { purposes: [], conditions: [], sensitive: [] },
+      body: { intervalS },
+    },
+    'heartbeat',
+  );
+  const jwe = await ctx.crypto.seal(Buffer.from(JSON.stringify(envelope)), ctx.keys, ctx.profile, {});
+  await ctx.deps.peer.publish(ctx.peerNames.heartbeatRoute, Buffer.from(jwe, 'latin1'), {
+    contentType: 'application/jose',
+    messageId: envelope.id,
+    // Ahead of queued bulk traffic (a busy ingress is not a silent gateway), gone after one interval.
+    priority: URGENT_PRIORITY,
+    expirationMs: intervalS * 1000,
+  });
+}

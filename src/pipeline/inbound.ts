@@ -110,6 +110,13 @@ export class InboundPipeline {
       if (parksAtOnce(err)) return this.park(tx, err, msg.content, envelope?.id ?? claimedId, receivedAt);
       throw err;
     }
+    // Authentic and addressed here: the peer gateway is alive, whatever the message is.
+    const beat = receiveSpecOf(envelope).heartbeat?.(envelope);
+    ctx.deps.liveness.heard(beat !== undefined);
+    if (beat !== undefined) {
+      await commitWith(tx);
+      return 'done';
+    }
     const receipt = receiveSpecOf(envelope).receipt?.(envelope);
     if (receipt !== undefined) return this.takeReceipt(tx, receipt, msg.content, receivedAt);
     return this.deliver(msg, tx, envelope, facts, receivedAt);

@@ -290,8 +290,16 @@ export interface PipelineDeps {
   keyExchange: KeyExchange;
   /** Counters for the admin server's /metrics. */
   metrics: Metrics;
+  /** Notes that the peer gateway was heard from (src/jobs/peer-heartbeat.ts). */
+  liveness: PeerLiveness;
   log: Logger;
   now: () => Date;
+}
+
+/** Whether the peer gateway is alive, judged by what arrives from it. */
+export interface PeerLiveness {
+  /** An authentic message came from the peer gateway just now; `heartbeat`: it was a heartbeat. */
+  heard(heartbeat: boolean): void;
 }
 
 /** What the pipelines count (src/admin/metrics.ts); labels are kinds, outcomes and grounds only. */

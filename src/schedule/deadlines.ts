@@ -119,6 +119,8 @@ export class BullDeadlines implements Deadlines {
   async satisfy(kind: Deadline['kind'], id: string): Promise<void> {
     // Kept for a year: an obligation is met once, whenever its check runs.
     await this.deps.redis.set(this.metKey(kind, id), this.deps.now().toISOString(), 'EX', 366 * 86_400);
+    // Met late: the overdue alert, if this process raised it, is resolved.
+    this.deps.alerts.resolve(ALERTS[kind] ?? 'alert.obligation_overdue', `${kind}:${id}`);
   }
 
   start(): void {
@@ -153,11 +155,11 @@ export class BullDeadlines implements Deadlines {
       { code, messageId: d.id, authority: d.authority, dueAt: d.dueAt },
       'obligation overdue',
     );
-    this.deps.alerts.raise(ALERTS[d.kind] ?? 'alert.obligation_overdue', {
-      messageId: d.id,
-      authority: d.authority,
-      obligation: code,
-    });
+    this.deps.alerts.open(
+      ALERTS[d.kind] ?? 'alert.obligation_overdue',
+      { messageId: d.id, authority: d.authority, obligation: code },
+      `${d.kind}:${d.id}`,
+    );
     const event = {
       type: 'warning',
       at: this.deps.now().toISOString(),

@@ -42,6 +42,8 @@ export interface PublishProps {
   contentType: string;
   type?: string;
   priority?: number;
+  /** Per-message TTL in ms: the broker drops the message when it has waited this long (a heartbeat). */
+  expirationMs?: number;
   headers?: Record<string, string | number | boolean>;
 }
 
@@ -106,6 +108,8 @@ interface Generation {
   blocked: boolean;
   drainWaiters: (() => void)[];
   dead: boolean;
+  /** Per queue, deliveries to this generation's consumers not acked or nacked yet. */
+  unacked: Map<string, number>;
 }
 
 /** What one delivery's handler wants committed: frames to write, then a commit. */
@@ -173,7 +177,7 @@ export class AmqpConnection extends EventEmitter {
   private closed: Promise<void> | undefined;
   private seq = 0;
   private readonly topology: { queues: readonly string[]; args: Record<string, unknown> }[] = [];
-  private readonly routes: { exchange: string; queue: string }[] = [];
+  private readonly routes: { exchange: string; queue: string; routingKey: string }[] = [];
   private readonly consumers: ConsumerSpec[] = [];
   /** Queues whose consumers take nothing until resumed (pauseConsuming). */
   private readonly paused = new Set<string>();
@@ -255,6 +259,7 @@ export class AmqpConnection extends EventEmitter {
       blocked: false,
       drainWaiters: [],
       dead: false,
+      unacked: new Map(),
     };
     model.on('error', (err: Error) => this.lose(gen, err));
     model.on('close', () => this.lose(gen, new Error('connection closed')));
@@ -276,7 +281,7 @@ export class AmqpConnection extends EventEmitter {
       });
       this.gen = gen;
       for (const t of this.topology) await this.declare(gen, t.queues, t.args);
-      for (const r of this.routes) await this.declareRoute(gen, r.exchange, r.queue);
+      for (const r of this.routes) await this.declareRoute(gen, r.exchange, r.queue, r.routingKey);
       for (const c of this.consumers) await this.startConsumer(gen, c);
     } catch (err) {
       this.lose(gen, err instanceof Error ? err : new Error(String(err)));
@@ -347,6 +352,33 @@ export class AmqpConnection extends EventEmitter {
     }
   }
 
+  /**
+   * Messages ready in each of `queues` (one channel for all; a queue that does not exist is left out),
+   * and the deliveries this connection's consumers hold unacknowledged, by queue.
+   */
+  async backlog(queues: readonly string[]): Promise<{ queue: string; ready: number; unacked: number }[]> {
+    const gen = await this.current();
+    const out: { queue: string; ready: number; unacked: number }[] = [];
+    let ch: Channel | undefined;
+    try {
+      for (const queue of queues) {
+        if (ch === undefined) {
+          ch = await gen.model.createChannel();
+          ch.on('error', () => undefined); // a missing queue closes this channel only
+        }
+        try {
+          const { messageCount } = await ch.checkQueue(queue);
+          out.push({ queue, ready: messageCount, unacked: gen.unacked.get(queue) ?? 0 });
+        } catch {
+          ch = undefined;
+        }
+      }
+    } finally {
+      await ch?.close().catch(() => undefined);
+    }
+    return out;
+  }
+
   /** Messages ready in a queue, or undefined when the queue does not exist. */
   async messageCount(queue: string): Promise<number | undefined> {
     return (await this.queueCounts(queue))?.messageCount;
@@ -357,7 +389,11 @@ export class AmqpConnection extends EventEmitter {
     return (await this.queueCounts(queue))?.consumerCount;
   }
 
-  /** Whether an exchange exists (a passive declare on a channel of its own). */
+  /**
+   * Whether an exchange exists. Asked on a channel of its own, which the broker closes when it does not:
+   * a publish to a missing exchange would close the publishing channel, and with it this connection.
+   * Rejects when the broker cannot be asked.
+   */
   async exchangeExists(exchange: string): Promise<boolean> {
     const gen = await this.current();
     const ch = await gen.model.createChannel();
@@ -415,18 +451,26 @@ export class AmqpConnection extends EventEmitter {
     }
   }
 
-  /** Declare a durable direct exchange bound to a queue (routing key: the queue's name), now and after every reconnect. */
-  async assertRoute(exchange: string, queue: string): Promise<void> {
-    this.routes.push({ exchange, queue });
+  /**
+   * Declare a durable direct exchange bound to a queue (routing key: the queue's name unless given),
+   * now and after every reconnect.
+   */
+  async assertRoute(exchange: string, queue: string, routingKey: string = queue): Promise<void> {
+    this.routes.push({ exchange, queue, routingKey });
     const gen = await this.current();
-    await this.declareRoute(gen, exchange, queue);
+    await this.declareRoute(gen, exchange, queue, routingKey);
   }
 
-  private async declareRoute(gen: Generation, exchange: string, queue: string): Promise<void> {
+  private async declareRoute(
+    gen: Generation,
+    exchange: string,
+    queue: string,
+    routingKey: string,
+  ): Promise<void> {
     const ch = await gen.model.createChannel();
     try {
       await ch.assertExchange(exchange, 'direct', { durable: true });
-      await ch.bindQueue(queue, exchange, queue);
+      await ch.bindQueue(queue, exchange, routingKey);
     } finally {
       await ch.close().catch(() => undefined);
     }
@@ -604,6 +648,10 @@ export class AmqpConnection extends EventEmitter {
   }
 
   private async startConsumer(gen: Generation, spec: ConsumerSpec): Promise<void> {
+    // Counted for the backlog gauges: +1 when a delivery arrives, -1 when it is acked or nacked.
+    const held = (change: 1 | -1): void => {
+      gen.unacked.set(spec.queue, Math.max(0, (gen.unacked.get(spec.queue) ?? 0) + change));
+    };
     const ch: Channel = await gen.model.createChannel();
     ch.on('error', (err: Error) => this.lose(gen, err));
     ch.on('close', () => this.lose(gen, new Error(`consumer channel for ${spec.queue} closed`)));
@@ -613,9 +661,13 @@ export class AmqpConnection extends EventEmitter {
       await this.subscribeWhenNotPaused(gen, ch, spec, {
         options: { arguments: { 'x-priority': some.priority } },
         onMessage: (msg) => {
+          held(1);
           some.take(msg).then(
             (took) => {
-              if (took && !gen.dead) ch.ack(msg);
+              if (took && !gen.dead) {
+                ch.ack(msg);
+                held(-1);
+              }
             },
             (err: unknown) => spec.onError(err, msg),
           );
@@ -634,22 +686,33 @@ export class AmqpConnection extends EventEmitter {
       setTimeout(() => {
         if (gen.dead) return; // the broker requeues it anyway when the channel goes
         if (spec.tx) {
-          committer.submit([() => ch.nack(msg, false, true)]).catch(() => undefined);
+          committer
+            .submit([
+              () => {
+                ch.nack(msg, false, true);
+                held(-1);
+              },
+            ])
+            .catch(() => undefined);
           return;
         }
         try {
           ch.nack(msg, false, true);
+          held(-1);
         } catch {
           // channel gone: the broker requeues it
         }
       }, afterMs).unref();
     };
     const onMessage = (msg: ConsumeMessage) => {
+      held(1);
       const { barriers } = spec;
       if (barriers) {
         const earlier = barriers.isBarrier(msg) ? [...unfinished] : [];
         // handleUntilDone never rejects.
-        const done = Promise.all(earlier).then(() => this.handleUntilDone(gen, ch, spec, barriers, msg));
+        const done = Promise.all(earlier)
+          .then(() => this.handleUntilDone(gen, ch, spec, barriers, msg))
+          .then(() => held(-1));
         unfinished.add(done);
         void done.then(() => unfinished.delete(done));
         return;
@@ -657,7 +720,10 @@ export class AmqpConnection extends EventEmitter {
       const run = async (): Promise<TxOutcome> => {
         if (spec.plain) {
           await spec.plain(msg);
-          if (!gen.dead) ch.ack(msg);
+          if (!gen.dead) {
+            ch.ack(msg);
+            held(-1);
+          }
           return 'done';
         }
         if (gen.dead) return 'done'; // waited at the gate past a lost connection: the broker requeued it
@@ -668,7 +734,10 @@ export class AmqpConnection extends EventEmitter {
             ops.push(() => ch.sendToQueue(queue, content, options));
           },
           ack: () => {
-            ops.push(() => ch.ack(msg));
+            ops.push(() => {
+              ch.ack(msg);
+              held(-1);
+            });
           },
           commit: () => {
             const batch = ops;
@@ -803,6 +872,7 @@ function publishOptions(props: PublishProps, extraHeaders: Record<string, string
     ...(props.userId === undefined ? {} : { userId: props.userId }),
     ...(props.type === undefined ? {} : { type: props.type }),
     ...(props.priority === undefined ? {} : { priority: props.priority }),
+    ...(props.expirationMs === undefined ? {} : { expiration: String(props.expirationMs) }),
   };
 }
 

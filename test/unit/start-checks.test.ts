@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { AccordError } from '../../src/errors.js';
-import { directoryReferences, startProblems, variablesSet } from '../../src/start-checks.js';
+import { directoryReferences, startProblems, variablesSet, webhookSecret } from '../../src/start-checks.js';
 import { configOf } from '../helpers/facts.js';
 
 const described = (problems: AccordError[]) => problems.map((p) => `${p.code} at ${p.path}: ${p.message}`);
@@ -51,6 +51,25 @@ describe('start checks on the config alone', () => {
     ]);
     const set = { ACCORD_TEST_KEY_PASSPHRASE: 'x'.repeat(20), ACCORD_TEST_ADMIN_TOKEN: 'y'.repeat(40) };
     expect(variablesSet(config, set)).to.deep.equal([]);
+  });
+
+  it('refuses an alert webhook without a signing secret, and a secret shorter than 32 characters', () => {
+    // The schema: a webhook URL without a secret's source.
+    expect(() =>
+      configOf('cz', (r) => {
+        r.alerts = { webhookUrl: 'https://pager.example/hook' };
+      }),
+    ).to.throw('alerts.webhookSecretEnv');
+    const config = configOf('cz', (r) => {
+      r.alerts = { webhookUrl: 'https://pager.example/hook', webhookSecretEnv: 'ACCORD_TEST_WEBHOOK_SECRET' };
+    });
+    expect(described(variablesSet(config, {}))).to.deep.equal([
+      'config.invalid at alerts.webhookSecretEnv: environment variable ACCORD_TEST_WEBHOOK_SECRET is not set',
+    ]);
+    expect(() => webhookSecret(config, { ACCORD_TEST_WEBHOOK_SECRET: 'short' })).to.throw(
+      'the alert webhook secret is missing or shorter than 32 characters',
+    );
+    expect(webhookSecret(config, { ACCORD_TEST_WEBHOOK_SECRET: 's'.repeat(32) })).to.deep.equal([]);
   });
 
   it('lists the problems of every check in order, a check that throws as its error', async () => {
