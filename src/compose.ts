@@ -29,6 +29,7 @@ import {
 import { RedisReviews } from './store/redis-review.js';
 import { RedisDirectory } from './store/redis-directory.js';
 import { RedisLedger } from './store/redis-ledger.js';
+import { RedisGeneration, generationField } from './store/redis-generation.js';
 import { checkRedis, describeRedis, redisConnection } from './store/redis-connect.js';
 import { assertStartable } from './start-checks.js';
 import { startHooks } from './policy/hook-pool.js';
@@ -47,6 +48,7 @@ import { keepRecords } from './jobs/checkpoints.js';
 import { watchDirectory } from './jobs/directory-watch.js';
 import { watchPeerLink } from './jobs/peer-down-alert.js';
 import { waitForOlderReplicas } from './jobs/version-fence.js';
+import { RedisLossGuard } from './jobs/redis-loss.js';
 
 /** Closers, run last-registered first. */
 export class Closers {
@@ -230,7 +232,15 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
 
   closers.add(watchPeerLink(peer, alerts, config.alerts.peerDownAfterS));
   outboxFollowsPeer(local, peer, n.outbox);
-  const state = new RedisMessageState(redis, n.redisPrefix);
+  // Redis losing its data is noticed by the claims themselves (the generation marker, checked in the
+  // scripts that write them) and by a watch; the gateway then rebuilds (src/jobs/redis-loss.ts).
+  const generation = new RedisGeneration(redis, n.redisPrefix, generationField(auditFileOf(config)));
+  let lossGuard: RedisLossGuard | undefined;
+  const state = new RedisMessageState(redis, n.redisPrefix, {
+    key: generation.key,
+    field: generation.field,
+    onLost: () => lossGuard?.lost(),
+  });
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
   const suspensions = new RedisSuspensions(redis, n.redisPrefix);
@@ -362,6 +372,19 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
 
   const outbound = new OutboundPipeline(ctx);
   const inbound = new InboundPipeline(ctx);
+  const guardRedis = new RedisLossGuard({
+    generation,
+    seenKey: (id) => `${n.redisPrefix}seen:${id}`,
+    sentKey: (id) => `${n.redisPrefix}sent:${id}`,
+    auditFile: auditFileOf(config),
+    recordsWritten: () => audit.recordsWritten(),
+    config,
+    uncommitted: () => inbound.uncommittedIntakes(),
+    alerts,
+    log,
+    now,
+  });
+  lossGuard = guardRedis;
   const guard = {
     ctx,
     poison: new PoisonCounter(config.delivery.poisonAttempts),
@@ -373,11 +396,15 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const admission = { concurrency: config.amqp.concurrency, urgent: isUrgent };
   // Upgrades: nothing is consumed beside a replica of an older version (src/jobs/version-fence.ts).
   await waitForOlderReplicas(local, n.legacyDeliveredLog, log);
+  // Redis lost data while the gateway was down: rebuilt before anything is taken in.
+  await guardRedis.start();
+  closers.add(() => guardRedis.stop());
   await local.consumeTx(
     n.outbox,
     config.amqp.prefetch,
-    guarded({ ...guard, stage: 'outbox', onPark: (m) => outbound.abandon(m) }, (m, tx) =>
-      outbound.handle(m, tx),
+    guarded(
+      { ...guard, stage: 'outbox', onPark: (m) => outbound.abandon(m) },
+      guardRedis.gate((m, tx) => outbound.handle(m, tx)),
     ),
     onError('outbox'),
     admission,
@@ -385,7 +412,10 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   await local.consumeTx(
     n.ingress,
     config.amqp.prefetch,
-    guarded({ ...guard, stage: 'ingress' }, (m, tx) => inbound.handle(m, tx)),
+    guarded(
+      { ...guard, stage: 'ingress' },
+      guardRedis.gate((m, tx) => inbound.handle(m, tx)),
+    ),
     onError('ingress'),
     admission,
   );

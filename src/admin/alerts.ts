@@ -23,6 +23,8 @@ export const ALERTS = {
     'Art. 10(6): the audit log cannot be written (see `reason`, e.g. ENOSPC); messages wait, nothing is acked without its record, until space or write access returns.',
   'alert.peer_link_down':
     'The connection to the peer broker has been down longer than alerts.peerDownAfterS.',
+  'alert.redis_lost':
+    'Redis lost its data (`reason`: lost, or restored from an older snapshot); the gateway rebuilt de-duplication and sent records from the audit records, and `lost` says what it could not rebuild (docs/operator.md, "Redis is lost").',
 } as const;
 export type AlertCode = keyof typeof ALERTS;
 
@@ -36,6 +38,8 @@ export interface AlertFacts {
   daysLeft?: number;
   /** What failed, as an errno code (ENOSPC, EROFS…): never a path or content. */
   reason?: string;
+  /** After a Redis loss: what was rebuilt (counts) and what could not be. */
+  lost?: string;
 }
 
 /** Raises alerts; the pipelines and timers see only this. */

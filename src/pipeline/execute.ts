@@ -245,6 +245,7 @@ export async function executeIntake(
   plan: IntakePlan,
   receiptJwe: string,
   log: Logger,
+  committed?: () => void,
 ): Promise<void> {
   await runEffects(ctx, plan.effects, log);
   await commitWith(
@@ -253,6 +254,7 @@ export async function executeIntake(
     ...deliveryMessages(ctx, plan.deliveries),
     deliveredLogLine(ctx, id),
   );
+  committed?.();
   await ctx.deps.state.markSeenDelivered(id);
   await runEffects(ctx, plan.after, log);
   await sendReceipt(ctx, id, receiptJwe, log);

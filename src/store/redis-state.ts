@@ -1,16 +1,27 @@
 /** {@link MessageState} on Redis: one hash per message id, expiring after the message's lifetime. */
 import type { Redis } from 'ioredis';
+import { AccordError } from '../errors.js';
 import type { Claim, HoldRecord, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
 import type { GateConsent, ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 import type { ProbeMarks } from '../transport/delivered-log.js';
 
 /**
- * Claim a delivery: create the pending record when there is none; otherwise report the record.
- * KEYS[1] seen key; ARGV: copy, jweSha256, receiptJwe, ttlS, kind, fromAuthority, toAuthority.
- * Returns the outcome and the record.
+ * The generation check that opens the scripts which create state (src/store/redis-generation.ts): when
+ * this process's field of the generation marker (KEYS[2], field ARGV[n]) is gone, Redis lost its data
+ * since the gateway last rebuilt, and nothing is written until it has rebuilt again. An empty field
+ * name skips the check (a MessageState without a marker, as in tools and unit tests).
  */
-const CLAIM = `
+function markerCheck(argv: number): string {
+  return `if ARGV[${argv}] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[${argv}]) == 0 then return {'lost'} end\n`;
+}
+
+/**
+ * Claim a delivery: create the pending record when there is none; otherwise report the record.
+ * KEYS[1] seen key, KEYS[2] generation marker; ARGV: copy, jweSha256, receiptJwe, ttlS, kind,
+ * fromAuthority, toAuthority, marker field. Returns the outcome and the record (`lost` after a loss).
+ */
+const CLAIM = `${markerCheck(8)}
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   redis.call('HSET', KEYS[1], 'state', 'pending', 'copy', ARGV[1], 'jweSha256', ARGV[2], 'receiptJwe', ARGV[3],
@@ -18,17 +29,19 @@ if not state then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
   return {'claimed'}
 end
-local rec = redis.call('HMGET', KEYS[1], 'copy', 'jweSha256', 'receiptJwe', 'kind', 'fromAuthority', 'toAuthority')
+local rec = redis.call('HMGET', KEYS[1], 'copy', 'jweSha256', 'receiptJwe', 'kind', 'fromAuthority', 'toAuthority',
+  'rebuilt')
 local outcome = 'other-copy'
 if state == 'delivered' then outcome = 'delivered' elseif rec[1] == ARGV[1] then outcome = 'same-copy' end
-return {outcome, rec[1], rec[2], rec[3], rec[4], rec[5], rec[6]}
+return {outcome, rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7] or ''}
 `;
 
 /**
  * Claim the sending of a message: set the claim field of its sent hash when it has none, and give a
- * new hash its expiry. KEYS[1] sent key; ARGV: claimedAt, ttlS. Returns 1 for the claim, 0 when taken.
+ * new hash its expiry. KEYS[1] sent key, KEYS[2] generation marker; ARGV: claimedAt, ttlS, marker
+ * field. Returns 1 for the claim, 0 when taken, {'lost'} after a loss.
  */
-const CLAIM_SENDING = `
+const CLAIM_SENDING = `${markerCheck(3)}
 if redis.call('HSETNX', KEYS[1], 'claimedAt', ARGV[1]) == 0 then return 0 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]), 'NX')
 return 1
@@ -51,11 +64,35 @@ end
 return redis.call('HMGET', KEYS[1], 'since', 'told')
 `;
 
+/** Where a MessageState finds the generation marker, and whom it tells when the marker is gone. */
+export interface GenerationWatch {
+  /** The marker key and this process's field in it (src/store/redis-generation.ts). */
+  key: string;
+  field: string;
+  /** Redis lost its data: called once per script that found the marker gone. */
+  onLost: () => void;
+}
+
 export class RedisMessageState implements MessageState {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    private readonly generation?: GenerationWatch,
   ) {}
+
+  /** The marker key and field for the scripts' check (a field of '' skips it). */
+  private markerArgs(): [string, string] {
+    return [this.generation?.key ?? `${this.prefix}generation`, this.generation?.field ?? ''];
+  }
+
+  /** A script found the marker gone: the caller's message waits (retry) and the gateway rebuilds. */
+  private lost(): never {
+    this.generation?.onLost();
+    throw new AccordError(
+      'infra.unavailable',
+      'Redis lost its data (its generation marker is gone); the message waits until the gateway has rebuilt its state',
+    );
+  }
 
   private sentKey(id: string) {
     return `${this.prefix}sent:${id}`;
@@ -86,6 +123,7 @@ export class RedisMessageState implements MessageState {
     const h = await this.redis.hgetall(this.sentKey(id));
     if (!h.rec) return null;
     const rec = JSON.parse(h.rec) as SentRecord;
+    if (h.rebuilt === '1') rec.rebuilt = true;
     if (h.sentAt) rec.sentAt = h.sentAt;
     if (h.deliveredAt) rec.deliveredAt = h.deliveredAt;
     if (h.failedAt) rec.failedAt = h.failedAt;
@@ -93,7 +131,17 @@ export class RedisMessageState implements MessageState {
   }
 
   async claimSending(id: string, ttlS: number): Promise<boolean> {
-    const r = await this.redis.eval(CLAIM_SENDING, 1, this.sentKey(id), new Date().toISOString(), ttlS);
+    const [marker, field] = this.markerArgs();
+    const r = await this.redis.eval(
+      CLAIM_SENDING,
+      2,
+      this.sentKey(id),
+      marker,
+      new Date().toISOString(),
+      ttlS,
+      field,
+    );
+    if (Array.isArray(r)) this.lost();
     return r === 1;
   }
 
@@ -115,19 +163,23 @@ export class RedisMessageState implements MessageState {
 
   async getSeen(id: string): Promise<SeenRecord | null> {
     const h = await this.redis.hgetall(this.seenKey(id));
-    if (!h.state || !h.receiptJwe) return null;
-    const { attempt, ...rest } = h;
+    // A rebuilt record has no stored receipt (src/store/redis-generation.ts).
+    if (!h.state || (!h.receiptJwe && h.rebuilt !== '1')) return null;
+    const { attempt, rebuilt, ...rest } = h;
     return {
       ...(rest as unknown as SeenRecord),
       ...(attempt === undefined ? {} : { attempt: Number(attempt) }),
+      ...(rebuilt === '1' ? { rebuilt: true } : {}),
     };
   }
 
   async claim(id: string, rec: Omit<SeenRecord, 'state'>, ttlS: number): Promise<Claim> {
+    const [marker, field] = this.markerArgs();
     const r = (await this.redis.eval(
       CLAIM,
-      1,
+      2,
       this.seenKey(id),
+      marker,
       rec.copy,
       rec.jweSha256,
       rec.receiptJwe,
@@ -135,7 +187,9 @@ export class RedisMessageState implements MessageState {
       rec.kind,
       rec.fromAuthority,
       rec.toAuthority,
+      field,
     )) as string[];
+    if (r[0] === 'lost') this.lost();
     const outcome = r[0] as Claim['outcome'];
     if (outcome === 'claimed') return { outcome };
     const record: SeenRecord = {
@@ -146,6 +200,7 @@ export class RedisMessageState implements MessageState {
       kind: r[4] ?? '',
       fromAuthority: r[5] ?? '',
       toAuthority: r[6] ?? '',
+      ...(r[7] === '1' ? { rebuilt: true } : {}),
     };
     return { outcome, record };
   }
@@ -177,6 +232,11 @@ export class RedisMessageState implements MessageState {
       string | null
     )[];
     return { since: recorded ?? since, told: told === '1' };
+  }
+
+  async assertIntact(): Promise<void> {
+    const [marker, field] = this.markerArgs();
+    if (field !== '' && (await this.redis.hexists(marker, field)) === 0) this.lost();
   }
 
   async markHoldTold(id: string): Promise<void> {
