@@ -239,6 +239,10 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const state = new RedisMessageState(redis, n.redisPrefix, {
     key: generation.key,
     field: generation.field,
+    records: () => audit.recordsWritten(),
+    floor: () => lossGuard?.floor() ?? 0,
+    claims: () => lossGuard?.claims() ?? 0,
+    advanced: (records) => lossGuard?.advanced(records),
     onLost: () => lossGuard?.lost(),
   });
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);

@@ -72,6 +72,8 @@ export class RedisLossGuard {
   private idle: (() => void)[] = [];
   /** The record count this process last wrote into the marker. */
   private lastRecorded = 0;
+  /** How many claim scripts of this process got through (counted in the marker too). */
+  private claimCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
   /** The last rebuild (for tests and the log). */
@@ -101,6 +103,22 @@ export class RedisLossGuard {
     await this.check(true);
     this.timer = setInterval(() => void this.watch(), LOSS_CHECK_MS);
     this.timer.unref();
+  }
+
+  /** The most this process recorded in the marker (a lower field is an older snapshot). */
+  floor(): number {
+    return this.lastRecorded;
+  }
+
+  /** How many claim scripts of this process got through. */
+  claims(): number {
+    return this.claimCount;
+  }
+
+  /** A claim script got through and raised the marker to `records`. */
+  advanced(records: number): void {
+    this.claimCount++;
+    this.lastRecorded = Math.max(this.lastRecorded, records);
   }
 
   /** A script found the marker gone: rebuild (once, however many found it). */
@@ -133,14 +151,14 @@ export class RedisLossGuard {
   private async check(atStart: boolean): Promise<void> {
     const { generation, recordsWritten } = this.deps;
     const records = recordsWritten();
-    const marker = await generation.advance(records, this.lastRecorded);
+    const marker = await generation.advance(records, this.lastRecorded, this.claimCount);
     if (marker.state === 'current') {
       this.lastRecorded = Math.max(this.lastRecorded, records);
       return;
     }
     if (atStart && marker.state === 'gone' && records === 0) {
       // A first start: nothing to rebuild.
-      await generation.record(0);
+      await generation.record(0, this.claimCount);
       return;
     }
     await this.rebuild(marker.state === 'gone' ? 0 : marker.covered, marker.state, atStart);
@@ -225,7 +243,7 @@ export class RedisLossGuard {
       takenIn: await generation.rebuildTakenIn(takenIn, this.deps.seenKey),
       sent: await generation.rebuildSent(sent, this.deps.sentKey),
     };
-    await generation.record(records);
+    await generation.record(records, this.claimCount);
     this.lastRecorded = records;
     return result;
   }

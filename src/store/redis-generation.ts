@@ -24,14 +24,16 @@ export function generationField(auditFile: string): string {
 }
 
 /**
- * KEYS[1] marker; ARGV: field, records now, records last recorded by this process. Returns -1 when
- * the field is gone, the recorded count when it is below the last one recorded (an older snapshot),
- * else records the new count (never lowering it) and returns -2.
+ * KEYS[1] marker; ARGV: field, records now, records last recorded by this process, its claims counted
+ * (redis-state.ts). Returns -1 when the field is gone, the recorded count when it or the claims count
+ * is below what this process knows it wrote (an older snapshot), else records the new count (never
+ * lowering it) and returns -2.
  */
 const ADVANCE = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return -1 end
-if tonumber(cur) < tonumber(ARGV[3]) then return tonumber(cur) end
+local claims = redis.call('HGET', KEYS[1], ARGV[1] .. ':claims') or '0'
+if tonumber(cur) < tonumber(ARGV[3]) or tonumber(claims) < tonumber(ARGV[4]) then return tonumber(cur) end
 if tonumber(ARGV[2]) > tonumber(cur) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return -2
 `;
@@ -91,16 +93,19 @@ export class RedisGeneration {
   }
 
   /** Compare the marker with this process's records, and record `records` when it is current. */
-  async advance(records: number, lastRecorded: number): Promise<MarkerState> {
-    const r = Number(await this.redis.eval(ADVANCE, 1, this.key, this.field, records, lastRecorded));
+  async advance(records: number, lastRecorded: number, claims: number): Promise<MarkerState> {
+    const r = Number(await this.redis.eval(ADVANCE, 1, this.key, this.field, records, lastRecorded, claims));
     if (r === -1) return { state: 'gone' };
     if (r === -2) return { state: 'current' };
     return { state: 'behind', covered: r };
   }
 
-  /** Record that the data covers `records` of this process's records (after a rebuild, or at first start). */
-  async record(records: number): Promise<void> {
-    await this.redis.hset(this.key, this.field, records);
+  /**
+   * Record that the data covers `records` of this process's records and `claims` of its claims (after
+   * a rebuild, or at first start).
+   */
+  async record(records: number, claims: number): Promise<void> {
+    await this.redis.hset(this.key, this.field, records, `${this.field}:claims`, claims);
   }
 
   /** Write a de-duplication record for each message, where none exists; returns how many were written. */

@@ -7,13 +7,26 @@ import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 import type { ProbeMarks } from '../transport/delivered-log.js';
 
 /**
- * The generation check that opens the scripts which create state (src/store/redis-generation.ts): when
- * this process's field of the generation marker (KEYS[2], field ARGV[n]) is gone, Redis lost its data
- * since the gateway last rebuilt, and nothing is written until it has rebuilt again. An empty field
- * name skips the check (a MessageState without a marker, as in tools and unit tests).
+ * The generation check that opens the scripts which create state (src/store/redis-generation.ts):
+ * KEYS[2] is the marker, ARGV[n] this process's field, ARGV[n+1] how many audit records it has written,
+ * ARGV[n+2] the most it recorded in the field before and ARGV[n+3] how many of these scripts of its own
+ * got through (counted in the field `<field>:claims`). A field gone (FLUSHALL, a restart without AOF) or
+ * below what this process knows it wrote (an older snapshot restored) means Redis lost data since the
+ * gateway last rebuilt: nothing is written until it has rebuilt again. Otherwise the field is raised to
+ * the record count and the claims counted, so a snapshot taken at any moment says which records its
+ * data may lack. An empty field name skips the check (a MessageState without a marker, as in tools).
  */
-function markerCheck(argv: number): string {
-  return `if ARGV[${argv}] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[${argv}]) == 0 then return {'lost'} end\n`;
+function markerCheck(n: number): string {
+  return `if ARGV[${n}] ~= '' then
+  local g = redis.call('HGET', KEYS[2], ARGV[${n}])
+  local c = redis.call('HGET', KEYS[2], ARGV[${n}] .. ':claims') or '0'
+  if not g or tonumber(g) < tonumber(ARGV[${n + 2}]) or tonumber(c) < tonumber(ARGV[${n + 3}]) then
+    return {'lost'}
+  end
+  if tonumber(ARGV[${n + 1}]) > tonumber(g) then redis.call('HSET', KEYS[2], ARGV[${n}], ARGV[${n + 1}]) end
+  redis.call('HINCRBY', KEYS[2], ARGV[${n}] .. ':claims', 1)
+end
+`;
 }
 
 /**
@@ -69,7 +82,15 @@ export interface GenerationWatch {
   /** The marker key and this process's field in it (src/store/redis-generation.ts). */
   key: string;
   field: string;
-  /** Redis lost its data: called once per script that found the marker gone. */
+  /** How many audit records this process has written. */
+  records: () => number;
+  /** The most this process recorded in its field: a lower field is an older snapshot. */
+  floor: () => number;
+  /** How many claim scripts of this process got through (a lower count in Redis is an older snapshot). */
+  claims: () => number;
+  /** A claim script got through, having raised the field to `records`. */
+  advanced: (records: number) => void;
+  /** Redis lost its data: called once per script that found the marker gone or behind. */
   onLost: () => void;
 }
 
@@ -80,9 +101,16 @@ export class RedisMessageState implements MessageState {
     private readonly generation?: GenerationWatch,
   ) {}
 
-  /** The marker key and field for the scripts' check (a field of '' skips it). */
-  private markerArgs(): [string, string] {
-    return [this.generation?.key ?? `${this.prefix}generation`, this.generation?.field ?? ''];
+  /** The marker key and the check's arguments (src/store/redis-generation.ts; a field of '' skips it). */
+  private markerArgs(): [string, string, number, number, number] {
+    const g = this.generation;
+    return [
+      g?.key ?? `${this.prefix}generation`,
+      g?.field ?? '',
+      g?.records() ?? 0,
+      g?.floor() ?? 0,
+      g?.claims() ?? 0,
+    ];
   }
 
   /** A script found the marker gone: the caller's message waits (retry) and the gateway rebuilds. */
@@ -131,7 +159,7 @@ export class RedisMessageState implements MessageState {
   }
 
   async claimSending(id: string, ttlS: number): Promise<boolean> {
-    const [marker, field] = this.markerArgs();
+    const [marker, field, records, floor, claims] = this.markerArgs();
     const r = await this.redis.eval(
       CLAIM_SENDING,
       2,
@@ -140,8 +168,12 @@ export class RedisMessageState implements MessageState {
       new Date().toISOString(),
       ttlS,
       field,
+      records,
+      floor,
+      claims,
     );
     if (Array.isArray(r)) this.lost();
+    this.generation?.advanced(records);
     return r === 1;
   }
 
@@ -174,7 +206,7 @@ export class RedisMessageState implements MessageState {
   }
 
   async claim(id: string, rec: Omit<SeenRecord, 'state'>, ttlS: number): Promise<Claim> {
-    const [marker, field] = this.markerArgs();
+    const [marker, field, records, floor, claims] = this.markerArgs();
     const r = (await this.redis.eval(
       CLAIM,
       2,
@@ -188,8 +220,12 @@ export class RedisMessageState implements MessageState {
       rec.fromAuthority,
       rec.toAuthority,
       field,
+      records,
+      floor,
+      claims,
     )) as string[];
     if (r[0] === 'lost') this.lost();
+    this.generation?.advanced(records);
     const outcome = r[0] as Claim['outcome'];
     if (outcome === 'claimed') return { outcome };
     const record: SeenRecord = {
@@ -235,8 +271,10 @@ export class RedisMessageState implements MessageState {
   }
 
   async assertIntact(): Promise<void> {
-    const [marker, field] = this.markerArgs();
-    if (field !== '' && (await this.redis.hexists(marker, field)) === 0) this.lost();
+    const [marker, field, , floor, claims] = this.markerArgs();
+    if (field === '') return;
+    const [g, c] = await this.redis.hmget(marker, field, `${field}:claims`);
+    if (g === null || Number(g) < floor || Number(c ?? 0) < claims) this.lost();
   }
 
   async markHoldTold(id: string): Promise<void> {
