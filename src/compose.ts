@@ -235,15 +235,16 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   // Redis losing its data is noticed by the claims themselves (the generation marker, checked in the
   // scripts that write them) and by a watch; the gateway then rebuilds (src/jobs/redis-loss.ts).
   const generation = new RedisGeneration(redis, n.redisPrefix, generationField(auditFileOf(config)));
-  let lossGuard: RedisLossGuard | undefined;
+  // The guard is built once the pipelines exist; the state reaches it through this holder.
+  const loss: { guard?: RedisLossGuard } = {};
   const state = new RedisMessageState(redis, n.redisPrefix, {
     key: generation.key,
     field: generation.field,
     records: () => audit.recordsWritten(),
-    floor: () => lossGuard?.floor() ?? 0,
-    claims: () => lossGuard?.claims() ?? 0,
-    advanced: (records) => lossGuard?.advanced(records),
-    onLost: () => lossGuard?.lost(),
+    floor: () => loss.guard?.floor() ?? 0,
+    claims: () => loss.guard?.claims() ?? 0,
+    advanced: (records) => loss.guard?.advanced(records),
+    onLost: () => loss.guard?.lost(),
   });
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
@@ -388,7 +389,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     log,
     now,
   });
-  lossGuard = guardRedis;
+  loss.guard = guardRedis;
   const guard = {
     ctx,
     poison: new PoisonCounter(config.delivery.poisonAttempts),

@@ -43,7 +43,18 @@ describe('Redis loses its data', function () {
     for (const party of ['CZ', 'KZ']) {
       const port = await freePort();
       const server = OwnRedis.start(
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--maxmemory-policy',
+          'noeviction',
+        ],
         port,
         '/dev/null',
         `${party}'s own Redis`,
@@ -64,7 +75,6 @@ describe('Redis loses its data', function () {
   });
 
   after(async () => {
-    if (process.env.DUMP_LINES) (await import('node:fs')).writeFileSync(process.env.DUMP_LINES, lines.join(''));
     await ipc?.client.close();
     await mia?.client.close();
     await cz?.stop();

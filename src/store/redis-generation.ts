@@ -19,7 +19,9 @@ export function generationKey(prefix: string): string {
 
 /** The field of one gateway process: its host and audit file (each replica writes its own file). */
 export function generationField(auditFile: string): string {
-  const id = createHash('sha256').update(`${hostname()}:${resolve(auditFile)}`).digest('hex');
+  const id = createHash('sha256')
+    .update(`${hostname()}:${resolve(auditFile)}`)
+    .digest('hex');
   return `audit:${id.slice(0, 16)}`;
 }
 
