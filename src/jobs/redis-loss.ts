@@ -161,19 +161,31 @@ export class RedisLossGuard {
       await generation.record(0, this.claimCount);
       return;
     }
-    await this.rebuild(marker.state === 'gone' ? 0 : marker.covered, marker.state, atStart);
+    // The first start of this version on a Redis it used before: checked like a loss, said quietly.
+    const upgrade = atStart && marker.state === 'gone' && (await generation.predatesMarker());
+    await this.rebuild(marker.state === 'gone' ? 0 : marker.covered, marker.state, atStart, upgrade);
   }
 
-  private rebuild(fromRecord: number, state: 'gone' | 'behind', atStart: boolean): Promise<void> {
+  private rebuild(
+    fromRecord: number,
+    state: 'gone' | 'behind',
+    atStart: boolean,
+    upgrade = false,
+  ): Promise<void> {
     if (this.rebuilding !== undefined) return this.rebuilding;
     const why = state === 'gone' ? 'lost' : 'restored';
-    this.rebuilding = this.rebuildNow(fromRecord, why, atStart).finally(() => {
+    this.rebuilding = this.rebuildNow(fromRecord, why, atStart, upgrade).finally(() => {
       this.rebuilding = undefined;
     });
     return this.rebuilding;
   }
 
-  private async rebuildNow(fromRecord: number, why: Rebuilt['why'], atStart: boolean): Promise<void> {
+  private async rebuildNow(
+    fromRecord: number,
+    why: Rebuilt['why'],
+    atStart: boolean,
+    upgrade: boolean,
+  ): Promise<void> {
     const { log } = this.deps;
     if (!atStart) {
       log.error(
@@ -187,7 +199,7 @@ export class RedisLossGuard {
       try {
         const done = await this.rebuildFrom(fromRecord, why);
         this.lastRebuild = done;
-        this.report(done, atStart);
+        this.report(done, atStart, upgrade);
         return;
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'rebuilding from the audit records failed; trying again');
@@ -249,11 +261,19 @@ export class RedisLossGuard {
   }
 
   /** One line, and one alert: what was rebuilt, and what could not be. */
-  private report(done: Rebuilt, atStart: boolean): void {
+  private report(done: Rebuilt, atStart: boolean, upgrade: boolean): void {
     const { log, alerts } = this.deps;
-    // At start with nothing missing (a crash, or the first start of this version): nothing was lost.
+    // At start with nothing missing (after a crash): nothing was lost.
     if (atStart && done.takenIn === 0 && done.sent === 0) {
       log.info({ ...done }, 'generation marker renewed; nothing was missing');
+      return;
+    }
+    if (upgrade) {
+      // Records of messages whose de-duplication records had expired count here too.
+      log.info(
+        { ...done },
+        'generation marker written for the first time; records missing for messages in the audit records were written',
+      );
       return;
     }
     const lost = `rebuilt ${done.takenIn} de-duplication and ${done.sent} sent records from audit records ${done.fromRecord}–${done.records}; not rebuilt: ${NOT_REBUILT.join(', ')}`;

@@ -1,6 +1,7 @@
 /**
  * The generation marker: one hash, `<prefix>generation`, with a field per gateway process (per audit
- * file) holding how many of that process's Art. 10(6) records the Redis data covers. A Redis that
+ * file) holding how many of that process's Art. 10(6) records the Redis data covers, and beside it
+ * (`<field>:claims`) how many claims that process made (src/store/redis-state.ts). A Redis that
  * lost its data (FLUSHALL, a restart without AOF) has lost the field; one restored from an older
  * snapshot holds a lower count than the process last wrote. Either way the gateway rebuilds from its
  * audit records (src/jobs/redis-loss.ts). The writes of the rebuild are here: de-duplication records
@@ -88,7 +89,7 @@ export class RedisGeneration {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    readonly prefix: string,
     readonly field: string,
   ) {
     this.key = generationKey(prefix);
@@ -100,6 +101,21 @@ export class RedisGeneration {
     if (r === -1) return { state: 'gone' };
     if (r === -2) return { state: 'current' };
     return { state: 'behind', covered: r };
+  }
+
+  /**
+   * Whether the marker is missing while the namespace holds other keys: a Redis the gateway used before
+   * it kept a marker (the first start of this version), not one that lost its data.
+   */
+  async predatesMarker(): Promise<boolean> {
+    if ((await this.redis.exists(this.key)) === 1) return false;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) return true;
+      cursor = next;
+    } while (cursor !== '0');
+    return false;
   }
 
   /**
