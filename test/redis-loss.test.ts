@@ -191,4 +191,19 @@ describe('Redis loses its data', function () {
     // KZ's restart on its intact Redis is not taken for a loss.
     expect(kzAlerts()).to.equal(kzAlertsBefore);
   });
+
+  it('the first start on a Redis used before the marker existed checks the records quietly, without an alert', async () => {
+    const alerts = () => lines.filter((l) => l.includes('"alert":"alert.redis_lost"')).length;
+    const before = alerts();
+    await kz!.stop();
+    kz = undefined;
+    // A version without the marker: the rest of the namespace is there, the marker is not.
+    await kzRedis.del(`${names(kzConfig.namespace).redisPrefix}generation`);
+    kz = await Gateway.start(kzConfig, log.child({ gw: 'KZ' }));
+    const id = await submit('loss-upgrade-1');
+    await deliveredAtKz(id);
+    await deliveredAtCz(id);
+    expect(lines.some((l) => l.includes('generation marker written for the first time'))).to.equal(true);
+    expect(alerts()).to.equal(before);
+  });
 });

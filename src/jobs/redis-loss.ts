@@ -263,17 +263,17 @@ export class RedisLossGuard {
   /** One line, and one alert: what was rebuilt, and what could not be. */
   private report(done: Rebuilt, atStart: boolean, upgrade: boolean): void {
     const { log, alerts } = this.deps;
-    // At start with nothing missing (after a crash): nothing was lost.
-    if (atStart && done.takenIn === 0 && done.sent === 0) {
-      log.info({ ...done }, 'generation marker renewed; nothing was missing');
-      return;
-    }
     if (upgrade) {
       // Records of messages whose de-duplication records had expired count here too.
       log.info(
         { ...done },
-        'generation marker written for the first time; records missing for messages in the audit records were written',
+        'generation marker written for the first time (a Redis used before it existed); the audit records were checked against it',
       );
+      return;
+    }
+    // At start with nothing missing (after a crash): nothing was lost.
+    if (atStart && done.takenIn === 0 && done.sent === 0) {
+      log.info({ ...done }, 'generation marker renewed; nothing was missing');
       return;
     }
     const lost = `rebuilt ${done.takenIn} de-duplication and ${done.sent} sent records from audit records ${done.fromRecord}–${done.records}; not rebuilt: ${NOT_REBUILT.join(', ')}`;
