@@ -192,6 +192,25 @@ describe('Redis loses its data', function () {
     expect(kzAlerts()).to.equal(kzAlertsBefore);
   });
 
+  it('after FLUSHALL while the gateway was stopped, it rebuilds before it consumes: a resend is not delivered again', async () => {
+    const kzAlerts = () =>
+      lines.filter((l) => l.includes('"alert":"alert.redis_lost"') && l.includes('"gw":"KZ"')).length;
+    const before = kzAlerts();
+    const id = await submit('loss-stopped-1');
+    await deliveredAtKz(id);
+    await deliveredAtCz(id);
+    const jwe = await sealedAtCz(id);
+    await kz!.stop();
+    kz = undefined;
+    await kzRedis.flushall();
+    // The resend waits in KZ's ingress while KZ is down.
+    await publishRaw(kzIngress(), jwe);
+    kz = await Gateway.start(kzConfig, log.child({ gw: 'KZ' }));
+    await answeredAsDuplicate(id);
+    expect(inboxCount(id)).to.equal(1);
+    expect(kzAlerts()).to.equal(before + 1);
+  });
+
   it('the first start on a Redis used before the marker existed checks the records quietly, without an alert', async () => {
     const alerts = () => lines.filter((l) => l.includes('"alert":"alert.redis_lost"')).length;
     const before = alerts();

@@ -76,6 +76,7 @@ export class RedisLossGuard {
   private claimCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
+  private predatesMarker = false;
   /** The last rebuild (for tests and the log). */
   lastRebuild: Rebuilt | undefined;
 
@@ -98,8 +99,13 @@ export class RedisLossGuard {
     };
   }
 
-  /** At start, before anything is consumed: rebuild when Redis lost data while the gateway was down. */
-  async start(): Promise<void> {
+  /**
+   * At start, before anything is consumed: rebuild when Redis lost data while the gateway was down.
+   * `predatesMarker`: the namespace had keys and no marker before this start wrote anything (the first
+   * start of this version on a Redis it used before: checked the same way, said quietly).
+   */
+  async start(predatesMarker = false): Promise<void> {
+    this.predatesMarker = predatesMarker;
     await this.check(true);
     this.timer = setInterval(() => void this.watch(), LOSS_CHECK_MS);
     this.timer.unref();
@@ -162,7 +168,7 @@ export class RedisLossGuard {
       return;
     }
     // The first start of this version on a Redis it used before: checked like a loss, said quietly.
-    const upgrade = atStart && marker.state === 'gone' && (await generation.predatesMarker());
+    const upgrade = atStart && marker.state === 'gone' && this.predatesMarker;
     await this.rebuild(marker.state === 'gone' ? 0 : marker.covered, marker.state, atStart, upgrade);
   }
 

@@ -36,7 +36,6 @@ function fakeGeneration(marker: MarkerState) {
     key: 'k',
     field: 'f',
     advance: () => Promise.resolve(marker),
-    predatesMarker: () => Promise.resolve(false),
     record: (records: number) => Promise.resolve(void written.recorded.push(records)),
     rebuildTakenIn: (items: readonly TakenIn[]) => {
       written.takenIn.push(...items);
