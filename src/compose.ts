@@ -200,9 +200,9 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const redis = await openRedis(config, log, closers);
   // Redis losing its data is noticed by the claims themselves (the generation marker, checked in the
   // scripts that write them) and by a watch; the gateway then rebuilds (src/jobs/redis-loss.ts). Whether
-  // the namespace predates the marker is asked now, before anything of this start writes to it.
+  // the namespace is empty (all of it lost) is asked now, before anything of this start writes to it.
   const generation = new RedisGeneration(redis, n.redisPrefix, generationField(auditFileOf(config)));
-  const predatesMarker = await generation.predatesMarker();
+  const emptyAtStart = await generation.namespaceEmpty();
   // BullMQ workers need `maxRetriesPerRequest: null` (they block on Redis and must never give up).
   const bullRedis = redisConnection(config.redis, { maxRetriesPerRequest: null }, (err) =>
     log.warn({ err: err.message }, 'redis (timers) error'),
@@ -404,7 +404,7 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   // Upgrades: nothing is consumed beside a replica of an older version (src/jobs/version-fence.ts).
   await waitForOlderReplicas(local, n.legacyDeliveredLog, log);
   // Redis lost data while the gateway was down: rebuilt before anything is taken in.
-  await guardRedis.start(predatesMarker);
+  await guardRedis.start(emptyAtStart);
   closers.add(() => guardRedis.stop());
   await local.consumeTx(
     n.outbox,

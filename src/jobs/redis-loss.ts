@@ -64,6 +64,11 @@ export interface Rebuilt {
   records: number;
   takenIn: number;
   sent: number;
+  /**
+   * Of those, the records of the last day: a de-duplication or sent record lives at least a day, so
+   * one of these missing was lost, not expired.
+   */
+  missingRecent: number;
 }
 
 export class RedisLossGuard {
@@ -76,7 +81,8 @@ export class RedisLossGuard {
   private claimCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
-  private predatesMarker = false;
+  /** The namespace held no key when the gateway started (see {@link start}). */
+  private emptyAtStart = false;
   /** The last rebuild (for tests and the log). */
   lastRebuild: Rebuilt | undefined;
 
@@ -101,11 +107,10 @@ export class RedisLossGuard {
 
   /**
    * At start, before anything is consumed: rebuild when Redis lost data while the gateway was down.
-   * `predatesMarker`: the namespace had keys and no marker before this start wrote anything (the first
-   * start of this version on a Redis it used before: checked the same way, said quietly).
+   * `emptyAtStart`: the namespace held no key before this start wrote any (all of it was lost).
    */
-  async start(predatesMarker = false): Promise<void> {
-    this.predatesMarker = predatesMarker;
+  async start(emptyAtStart = false): Promise<void> {
+    this.emptyAtStart = emptyAtStart;
     await this.check(true);
     this.timer = setInterval(() => void this.watch(), LOSS_CHECK_MS);
     this.timer.unref();
@@ -167,31 +172,19 @@ export class RedisLossGuard {
       await generation.record(0, this.claimCount);
       return;
     }
-    // The first start of this version on a Redis it used before: checked like a loss, said quietly.
-    const upgrade = atStart && marker.state === 'gone' && this.predatesMarker;
-    await this.rebuild(marker.state === 'gone' ? 0 : marker.covered, marker.state, atStart, upgrade);
+    await this.rebuild(marker.state === 'gone' ? 0 : marker.covered, marker.state, atStart);
   }
 
-  private rebuild(
-    fromRecord: number,
-    state: 'gone' | 'behind',
-    atStart: boolean,
-    upgrade = false,
-  ): Promise<void> {
+  private rebuild(fromRecord: number, state: 'gone' | 'behind', atStart: boolean): Promise<void> {
     if (this.rebuilding !== undefined) return this.rebuilding;
     const why = state === 'gone' ? 'lost' : 'restored';
-    this.rebuilding = this.rebuildNow(fromRecord, why, atStart, upgrade).finally(() => {
+    this.rebuilding = this.rebuildNow(fromRecord, why, atStart).finally(() => {
       this.rebuilding = undefined;
     });
     return this.rebuilding;
   }
 
-  private async rebuildNow(
-    fromRecord: number,
-    why: Rebuilt['why'],
-    atStart: boolean,
-    upgrade: boolean,
-  ): Promise<void> {
+  private async rebuildNow(fromRecord: number, why: Rebuilt['why'], atStart: boolean): Promise<void> {
     const { log } = this.deps;
     if (!atStart) {
       log.error(
@@ -205,7 +198,7 @@ export class RedisLossGuard {
       try {
         const done = await this.rebuildFrom(fromRecord, why);
         this.lastRebuild = done;
-        this.report(done, atStart, upgrade);
+        this.report(done, atStart);
         return;
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'rebuilding from the audit records failed; trying again');
@@ -222,6 +215,8 @@ export class RedisLossGuard {
     const since = nowMs - windowS * 1000;
     const uncommitted = this.deps.uncommitted();
     const takenIn: TakenIn[] = [];
+    /** When each of `takenIn` was recorded (ms). */
+    const takenInAt: number[] = [];
     const sent: Sent[] = [];
     const own = `${config.party}/`;
     const peer = `${config.peer.party}/`;
@@ -235,6 +230,7 @@ export class RedisLossGuard {
       if (from.startsWith(peer) && to.startsWith(own)) {
         // Its delivery began here and did not commit: its copy comes back and is delivered then.
         if (uncommitted.has(rec.messageId)) continue;
+        takenInAt.push(at);
         takenIn.push({
           id: rec.messageId,
           kind: rec.kind ?? '',
@@ -254,12 +250,21 @@ export class RedisLossGuard {
         });
       }
     }
+    // A de-duplication or sent record lives at least a day: one of the last day missing was lost.
+    const dayAgo = nowMs - 86_400_000;
+    const inRecent = takenIn.filter((_, i) => takenInAt[i]! >= dayAgo);
+    const inOlder = takenIn.filter((_, i) => takenInAt[i]! < dayAgo);
+    const sentRecent = sent.filter((t) => Date.parse(t.sentAt) >= dayAgo);
+    const sentOlder = sent.filter((t) => Date.parse(t.sentAt) < dayAgo);
+    const recentIn = await generation.rebuildTakenIn(inRecent, this.deps.seenKey);
+    const recentSent = await generation.rebuildSent(sentRecent, this.deps.sentKey);
     const result: Rebuilt = {
       why,
       fromRecord,
       records,
-      takenIn: await generation.rebuildTakenIn(takenIn, this.deps.seenKey),
-      sent: await generation.rebuildSent(sent, this.deps.sentKey),
+      takenIn: recentIn + (await generation.rebuildTakenIn(inOlder, this.deps.seenKey)),
+      sent: recentSent + (await generation.rebuildSent(sentOlder, this.deps.sentKey)),
+      missingRecent: recentIn + recentSent,
     };
     await generation.record(records, this.claimCount);
     this.lastRecorded = records;
@@ -267,19 +272,12 @@ export class RedisLossGuard {
   }
 
   /** One line, and one alert: what was rebuilt, and what could not be. */
-  private report(done: Rebuilt, atStart: boolean, upgrade: boolean): void {
+  private report(done: Rebuilt, atStart: boolean): void {
     const { log, alerts } = this.deps;
-    if (upgrade) {
-      // Records of messages whose de-duplication records had expired count here too.
-      log.info(
-        { ...done },
-        'generation marker written for the first time (a Redis used before it existed); the audit records were checked against it',
-      );
-      return;
-    }
-    // At start with nothing missing (after a crash): nothing was lost.
-    if (atStart && done.takenIn === 0 && done.sent === 0) {
-      log.info({ ...done }, 'generation marker renewed; nothing was missing');
+    // At start, a loss shows as an empty namespace or a record of the last day missing. Otherwise (a
+    // restart after a crash, the first start of this version) only expired records were written again.
+    if (atStart && done.missingRecent === 0 && !(this.emptyAtStart && done.why === 'lost')) {
+      log.info({ ...done }, 'generation marker renewed; nothing recent was missing');
       return;
     }
     const lost = `rebuilt ${done.takenIn} de-duplication and ${done.sent} sent records from audit records ${done.fromRecord}–${done.records}; not rebuilt: ${NOT_REBUILT.join(', ')}`;

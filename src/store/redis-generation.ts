@@ -103,19 +103,15 @@ export class RedisGeneration {
     return { state: 'behind', covered: r };
   }
 
-  /**
-   * Whether the marker is missing while the namespace holds other keys: a Redis the gateway used before
-   * it kept a marker (the first start of this version), not one that lost its data.
-   */
-  async predatesMarker(): Promise<boolean> {
-    if ((await this.redis.exists(this.key)) === 1) return false;
+  /** Whether the namespace holds no key at all (asked at start, before the gateway writes any). */
+  async namespaceEmpty(): Promise<boolean> {
     let cursor = '0';
     do {
       const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) return true;
+      if (keys.length > 0) return false;
       cursor = next;
     } while (cursor !== '0');
-    return false;
+    return true;
   }
 
   /**
