@@ -3,6 +3,7 @@
  *   npm run chaos -- [--messages 5000] [--rate 100] [--link-cut 30] [--seed N] [--quiet 120] [--replicas 1]
  *   npm run chaos -- --outage 600 [--rate 100]   (a long peer outage instead of the mixed faults)
  *   npm run chaos -- --cluster 3 [--messages 3000]  (a RabbitMQ cluster; its nodes killed instead)
+ *   npm run chaos -- --redis-loss [--messages 3000]  (each party's Redis loses its data instead)
  * Prints progress, a table and one JSON line; exits 1 when anything was lost, duplicated,
  * unexpected, or left without a receipt.
  */
@@ -24,6 +25,10 @@ const program = new Command('chaos')
     '--cluster <n>',
     'a RabbitMQ cluster of n nodes on quorum queues; kills the node leading the ingress, later another',
   )
+  .option(
+    '--redis-loss',
+    "instead of the mixed faults, each party's Redis loses its data (FLUSHALL): CZ's mid-run, KZ's during a link cut",
+  )
   .parse(process.argv);
 const o = program.opts<{
   messages: string;
@@ -34,6 +39,7 @@ const o = program.opts<{
   replicas: string;
   outage?: string;
   cluster?: string;
+  redisLoss?: boolean;
 }>();
 const outageS = o.outage === undefined ? undefined : Number(o.outage);
 const messagesGiven = program.getOptionValueSource('messages') === 'cli';
@@ -47,6 +53,7 @@ const result = await runChaos({
   replicas: Number(o.replicas),
   ...(outageS === undefined ? {} : { outageS }),
   ...(o.cluster === undefined ? {} : { cluster: Number(o.cluster) }),
+  ...(o.redisLoss === true ? { redisLoss: true } : {}),
   say: (line) => process.stdout.write(`${line}\n`),
 });
 const processes = result.replicas === 1 ? 'one gateway process' : `${result.replicas} gateway processes`;

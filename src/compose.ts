@@ -29,6 +29,7 @@ import {
 import { RedisReviews } from './store/redis-review.js';
 import { RedisDirectory } from './store/redis-directory.js';
 import { RedisLedger } from './store/redis-ledger.js';
+import { RedisGeneration, generationField } from './store/redis-generation.js';
 import { checkRedis, describeRedis, redisConnection } from './store/redis-connect.js';
 import { assertStartable } from './start-checks.js';
 import { startHooks } from './policy/hook-pool.js';
@@ -61,6 +62,7 @@ import { sendHeartbeat } from './pipeline/dispatch.js';
 import { ownQueues } from './topology.js';
 import { accordVersion } from './version.js';
 import { waitForOlderReplicas } from './jobs/version-fence.js';
+import { RedisLossGuard } from './jobs/redis-loss.js';
 
 /** Closers, run last-registered first. */
 export class Closers {
@@ -210,6 +212,11 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const hooks = await startHooks(config.policy.hooks);
   closers.add(() => hooks.close());
   const redis = await openRedis(config, log, closers);
+  // Redis losing its data is noticed by the claims themselves (the generation marker, checked in the
+  // scripts that write them) and by a watch; the gateway then rebuilds (src/jobs/redis-loss.ts). Whether
+  // the namespace is empty (all of it lost) is asked now, before anything of this start writes to it.
+  const generation = new RedisGeneration(redis, n.redisPrefix, generationField(auditFileOf(config)));
+  const emptyAtStart = await generation.namespaceEmpty();
   // BullMQ workers need `maxRetriesPerRequest: null` (they block on Redis and must never give up).
   const bullRedis = redisConnection(config.redis, { maxRetriesPerRequest: null }, (err) =>
     log.warn({ err: err.message }, 'redis (timers) error'),
@@ -261,7 +268,17 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
 
   closers.add(watchPeerLink(peer, alerts, config.alerts.peerDownAfterS));
   outboxFollowsPeer(local, peer, n.outbox);
-  const state = new RedisMessageState(redis, n.redisPrefix);
+  // The guard is built once the pipelines exist; the state reaches it through this holder.
+  const loss: { guard?: RedisLossGuard } = {};
+  const state = new RedisMessageState(redis, n.redisPrefix, {
+    key: generation.key,
+    field: generation.field,
+    records: () => audit.recordsWritten(),
+    floor: () => loss.guard?.floor() ?? 0,
+    claims: () => loss.guard?.claims() ?? 0,
+    advanced: (records) => loss.guard?.advanced(records),
+    onLost: () => loss.guard?.lost(),
+  });
   const ledger = new RedisLedger(redis, n.redisPrefix, config.policy.identifierRetentionDays * 86_400);
   const reviews = new RedisReviews(redis, n.redisPrefix);
   const suspensions = new RedisSuspensions(redis, n.redisPrefix);
@@ -418,6 +435,19 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
 
   const outbound = new OutboundPipeline(ctx);
   const inbound = new InboundPipeline(ctx);
+  const guardRedis = new RedisLossGuard({
+    generation,
+    seenKey: (id) => `${n.redisPrefix}seen:${id}`,
+    sentKey: (id) => `${n.redisPrefix}sent:${id}`,
+    auditFile: auditFileOf(config),
+    recordsWritten: () => audit.recordsWritten(),
+    config,
+    uncommitted: () => inbound.uncommittedIntakes(),
+    alerts,
+    log,
+    now,
+  });
+  loss.guard = guardRedis;
   const guard = {
     ctx,
     poison: new PoisonCounter(config.delivery.poisonAttempts),
@@ -429,11 +459,15 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   const admission = { concurrency: config.amqp.concurrency, urgent: isUrgent };
   // Upgrades: nothing is consumed beside a replica of an older version (src/jobs/version-fence.ts).
   await waitForOlderReplicas(local, n.legacyDeliveredLog, log);
+  // Redis lost data while the gateway was down: rebuilt before anything is taken in.
+  await guardRedis.start(emptyAtStart);
+  closers.add(() => guardRedis.stop());
   await local.consumeTx(
     n.outbox,
     config.amqp.prefetch,
-    guarded({ ...guard, stage: 'outbox', onPark: (m) => outbound.abandon(m) }, (m, tx) =>
-      outbound.handle(m, tx),
+    guarded(
+      { ...guard, stage: 'outbox', onPark: (m) => outbound.abandon(m) },
+      guardRedis.gate((m, tx) => outbound.handle(m, tx)),
     ),
     onError('outbox'),
     admission,
@@ -441,7 +475,10 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   await local.consumeTx(
     n.ingress,
     config.amqp.prefetch,
-    guarded({ ...guard, stage: 'ingress' }, (m, tx) => inbound.handle(m, tx)),
+    guarded(
+      { ...guard, stage: 'ingress' },
+      guardRedis.gate((m, tx) => inbound.handle(m, tx)),
+    ),
     onError('ingress'),
     admission,
   );

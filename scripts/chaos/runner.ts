@@ -59,6 +59,13 @@ export interface ChaosOptions {
    * leading KZ's ingress queue is killed, and later another node (docs/cluster.md).
    */
   cluster?: number;
+  /**
+   * Instead of the mixed faults: each party on a Redis of its own, and both lose their data
+   * (FLUSHALL) mid-run — CZ's while receipts are awaited, KZ's while the link is cut, so that CZ's
+   * resends after the cut reach a KZ that has to know from its rebuild what it delivered before
+   * (docs/reliability.md, "Redis loses its data").
+   */
+  redisLoss?: boolean;
   /** Progress lines go here. */
   say: (line: string) => void;
   /**
@@ -79,7 +86,16 @@ export interface ChaosResult {
   dead_letters: number;
   /** Gateway processes per party. */
   replicas: number;
-  restarts: { rabbitmq: number; redis: number; gateway_cz: number; gateway_kz: number; link_cuts: number };
+  restarts: {
+    rabbitmq: number;
+    redis: number;
+    gateway_cz: number;
+    gateway_kz: number;
+    link_cuts: number;
+    redis_flushes: number;
+  };
+  /** Lines of `alert.redis_lost` in the gateway logs (one per rebuild after a loss). */
+  redis_loss_alerts: number;
   /** Each gateway kill: which process, when, and whether it was its party's delivered-log active consumer. */
   kills: GatewayKill[];
   /** `accord audit verify` of every gateway process's audit file, after the run. */
@@ -144,7 +160,7 @@ function gatewayConfigs(
   dir: string,
   brokerUrl: string,
   peerUrl: string,
-  redisUrl: string,
+  redisUrls: Record<PartyTag, string>,
   queueType: 'classic' | 'quorum' = 'classic',
 ): Record<PartyTag, string[]> {
   const pair = configPair('chaos', { keysDir: dir });
@@ -152,7 +168,7 @@ function gatewayConfigs(
     const raw = pair[party];
     raw.amqp = { url: brokerUrl, heartbeatS: 5, confirmTimeoutMs: 5000, prefetch: 64, queueType };
     raw.peer.amqpUrl = peerUrl;
-    raw.redis = { url: redisUrl };
+    raw.redis = { url: redisUrls[party] };
     raw.delivery = { receiptTimeoutMs: 5000, maxResends: 8, poisonAttempts: 5 };
     return Array.from({ length: replicas }, (_, i) => {
       const tag = tagOf(party, i + 1, replicas);
@@ -266,11 +282,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   // for the load balancer (docs/cluster.md); with one node, directly.
   const balancer = cluster === undefined ? undefined : new TcpProxy('127.0.0.1', brokerPorts);
   const redis = new ChaosRedis(join(dir, 'redis'), await freePort());
+  // With redisLoss each party has a Redis of its own, so each loses its data at its own moment.
+  const kzRedis = opts.redisLoss === true ? new ChaosRedis(join(dir, 'redis-kz'), await freePort()) : redis;
   const proxy = new TcpProxy('127.0.0.1', brokerPorts);
   const replicas = opts.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1)
     throw new Error('replicas must be a whole number, 1 or more');
-  const counts = { rabbitmq: 0, redis: 0, link_cuts: 0 };
+  const counts = { rabbitmq: 0, redis: 0, link_cuts: 0, redis_flushes: 0 };
   let cz: GatewayProcess[] = [];
   let kz: GatewayProcess[] = [];
   const kills: GatewayKill[] = [];
@@ -279,6 +297,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const abort = () => {
     for (const g of [...cz, ...kz]) g.kill();
     redis.kill();
+    kzRedis.kill();
     rabbit.kill();
     cluster?.kill();
     process.exit(130);
@@ -294,11 +313,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       await balancer!.start();
     }
     await redis.start();
+    if (kzRedis !== redis) await kzRedis.start();
     await proxy.start();
     const brokerUrl = balancer?.url() ?? rabbit.url;
     say(
       `RabbitMQ on :${brokerPorts.join(', :')}${balancer ? ` (through a balancer on :${balancer.port})` : ''}, ` +
-        `Redis on :${redis.port}, peer link through a proxy on :${proxy.port}`,
+        `Redis on :${redis.port}${kzRedis !== redis ? ` (CZ) and :${kzRedis.port} (KZ)` : ''}, peer link through a proxy on :${proxy.port}`,
     );
     const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     // Both peer links (messages CZ→KZ, receipts KZ→CZ) go through the proxy; local links do not.
@@ -307,7 +327,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       dir,
       brokerUrl,
       proxy.url(),
-      redis.url,
+      { cz: redis.url, kz: kzRedis.url },
       cluster === undefined ? 'classic' : 'quorum',
     );
     const processes = (party: PartyTag, files: string[]) =>
@@ -534,12 +554,40 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         say(`RabbitMQ node ${victim.nodename} back`);
       }
     };
+    const flushall = async (party: string, url: string) => {
+      const r = new Redis(url, { maxRetriesPerRequest: 3 });
+      r.on('error', () => undefined);
+      try {
+        await r.flushall();
+      } finally {
+        r.disconnect();
+      }
+      counts.redis_flushes++;
+      say(`fault: ${party}'s Redis lost its data (FLUSHALL)`);
+    };
+    // Redis loses its data: CZ's while receipts are awaited, KZ's in the middle of a link cut (its
+    // receipts of the messages it delivered just before the cut were lost, so CZ resends them after).
+    const redisLoss = async () => {
+      await until(at(0.25));
+      await flushall('CZ', redis.url);
+      await until(at(0.5));
+      say(`fault: link between the gateways cut for ${opts.linkCutS} s`);
+      proxy.cut();
+      counts.link_cuts++;
+      await sleep((opts.linkCutS * 1000) / 2);
+      await flushall('KZ', kzRedis.url);
+      await sleep((opts.linkCutS * 1000) / 2);
+      proxy.restore();
+      say('link restored');
+    };
     const faults =
       cluster !== undefined
         ? nodeFaults(cluster)
-        : opts.outageS === undefined
-          ? mixedFaults()
-          : longOutage(opts.outageS);
+        : opts.redisLoss === true
+          ? redisLoss()
+          : opts.outageS === undefined
+            ? mixedFaults()
+            : longOutage(opts.outageS);
 
     // Progress until everything is accounted for, or nothing moves for quietS after the last fault.
     let last = -1;
@@ -590,6 +638,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       if (failure !== undefined) auditFailures.push(failure);
     }
     const restartsOf = (party: GatewayProcess[]) => party.reduce((n, g) => n + g.restarts, 0);
+    const lossAlerts = [...cz, ...kz].reduce((n, g) => n + g.logLines('"alert":"alert.redis_lost"'), 0);
     const result: ChaosResult = {
       sent: expected.size,
       delivered: deliveredIds.filter((id) => expected.has(id)).length,
@@ -601,6 +650,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       dead_letters: deadLetters,
       replicas,
       restarts: { ...counts, gateway_cz: restartsOf(cz), gateway_kz: restartsOf(kz) },
+      redis_loss_alerts: lossAlerts,
       kills,
       audit: {
         files: czFiles.length + kzFiles.length,
@@ -628,6 +678,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await proxy.close();
     await balancer?.close();
     redis.kill();
+    kzRedis.kill();
     rabbit.kill();
     cluster?.kill();
     if (opts.removeDir === true) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
@@ -652,6 +703,12 @@ export function report(r: ChaosResult): string {
     ['gateway CZ restarts', r.restarts.gateway_cz],
     ['gateway KZ restarts', r.restarts.gateway_kz],
     ['link cuts', r.restarts.link_cuts],
+    ...(r.restarts.redis_flushes > 0
+      ? ([
+          ['Redis data lost (FLUSHALL)', r.restarts.redis_flushes],
+          ['alert.redis_lost raised', r.redis_loss_alerts],
+        ] as [string, number][])
+      : []),
     ['seconds', r.seconds],
   ];
   const table = rows.map(([k, v]) => `  ${k.padEnd(34)} ${String(v).padStart(8)}`).join('\n');
@@ -664,6 +721,9 @@ export function report(r: ChaosResult): string {
     receipt_gaps: r.receipt_gaps,
     audit_failures: r.audit.failures.length,
     replicas: r.replicas,
+    ...(r.restarts.redis_flushes > 0
+      ? { redis_flushes: r.restarts.redis_flushes, redis_loss_alerts: r.redis_loss_alerts }
+      : {}),
     ...(r.outage === undefined ? {} : { outage: r.outage }),
   });
   const active = (k: GatewayKill) =>

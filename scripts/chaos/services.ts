@@ -328,6 +328,17 @@ export class GatewayProcess {
     this.child?.kill('SIGKILL');
   }
 
+  /** How many lines of its log (every run of the process) contain `what`. */
+  logLines(what: string): number {
+    try {
+      return readFileSync(this.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(what)).length;
+    } catch {
+      return 0;
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     const c = this.child;

@@ -41,6 +41,8 @@ export const ALERTS = {
     'The peer gateway has sent nothing (no heartbeat, no message) for alerts.peerSilentAfterS although its broker is reachable: its gateway is probably down.',
   'alert.dlq_growing':
     'accord.dlq holds more than alerts.dlqDepthAbove messages (`depth`): each is a message no one has handled yet (accord dlq list).',
+  'alert.redis_lost':
+    'Redis lost its data (`reason`: lost, or restored from an older snapshot); the gateway rebuilt de-duplication and sent records from the audit records, and `lost` says what it could not rebuild (docs/operator.md, "Redis is lost").',
 } as const;
 export type AlertCode = keyof typeof ALERTS;
 
@@ -59,6 +61,8 @@ export interface AlertFacts {
   daysLeft?: number;
   /** What failed, as an errno code (ENOSPC, EROFS…): never a path or content. */
   reason?: string;
+  /** After a Redis loss: what was rebuilt (counts) and what could not be. */
+  lost?: string;
 }
 
 /** Raises alerts; the pipelines and timers see only this. */

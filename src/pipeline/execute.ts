@@ -265,6 +265,7 @@ export async function executeIntake(
   plan: IntakePlan,
   receiptJwe: string,
   log: Logger,
+  committed?: () => void,
 ): Promise<void> {
   await runEffects(ctx, plan.effects, log);
   await commitWith(
@@ -273,6 +274,7 @@ export async function executeIntake(
     ...deliveryMessages(ctx, plan.deliveries),
     deliveredLogLine(ctx, id),
   );
+  committed?.();
   await ctx.deps.state.markSeenDelivered(id);
   await runEffects(ctx, plan.after, log);
   await sendReceipt(ctx, id, receiptJwe, log);

@@ -39,7 +39,7 @@ import { COPY_HEADER } from './dispatch.js';
 import { withoutTrailingWhitespace } from '../crypto/compact.js';
 import { eventMessages, executeIntake, executePark, runEffects, sendReceipt } from './execute.js';
 import { loadFacts } from './facts.js';
-import type { Incoming, Tx, TxOutcome } from './ports.js';
+import type { Incoming, SeenRecord, Tx, TxOutcome } from './ports.js';
 
 /**
  * Parked at once: a message from the peer is never rejected back to it (nothing in it can be trusted to
@@ -70,9 +70,19 @@ export class InboundPipeline {
   private readonly log;
   /** The peer's last audit checkpoint hash recorded here (Art. 10(6) anchors). */
   private lastAnchor: string | undefined;
+  /** Ids whose delivery began here and has not committed (see {@link uncommittedIntakes}). */
+  private readonly uncommitted = new Set<string>();
 
   constructor(private readonly ctx: GatewayContext) {
     this.log = ctx.deps.log.child({ stage: 'inbound' });
+  }
+
+  /**
+   * The messages whose delivery began in this process (claimed, records written) and did not commit:
+   * their copies come back, so a rebuild after a Redis loss must not mark them delivered.
+   */
+  uncommittedIntakes(): ReadonlySet<string> {
+    return this.uncommitted;
   }
 
   /** Handle one delivery from accord.ingress; it is acked inside `tx`. Throws to retry it. */
@@ -142,7 +152,8 @@ export class InboundPipeline {
       this.takenInBefore(env.id),
     ]);
     let seen = firstSeen;
-    if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
+    const again = { env, jweSha256: facts.jweSha256, receivedAt };
+    if (seen?.state === 'delivered') return this.answerDuplicate(tx, again, seen);
     if (seen && seen.copy !== copy) return this.waitForClaim(env.id);
     if (seen) {
       // Our own copy is back, so a crash or a lost connection interrupted its attempt. The commit
@@ -153,7 +164,7 @@ export class InboundPipeline {
       const waiter = `${env.id}#${seen.attempt ?? 0}`;
       if (!(await ctx.deps.deliveredLog.isSettled(waiter))) return this.waitForClaim(env.id);
       seen = await ctx.deps.state.getSeen(env.id);
-      if (seen?.state === 'delivered') return this.answerDuplicate(tx, env.id, seen.receiptJwe);
+      if (seen?.state === 'delivered') return this.answerDuplicate(tx, again, seen);
       // Still pending: that commit did not happen, and this copy delivers now, committing a new line.
       // A replica that began waiting on the log for the last attempt (the copy then went to another
       // replica) must not take that wait's answer for this one, whose line may follow its probe.
@@ -253,9 +264,13 @@ export class InboundPipeline {
             },
             seenTtlS(env, receivedAt, ctx.config),
           );
-    if (claim.outcome === 'delivered') return this.answerDuplicate(tx, env.id, claim.record.receiptJwe);
+    if (claim.outcome === 'delivered') {
+      return this.answerDuplicate(tx, { env, jweSha256: facts.jweSha256, receivedAt }, claim.record);
+    }
     if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
-    await executeIntake(ctx, tx, env.id, plan, receiptJwe, this.log);
+    // Until its transaction commits, a rebuild after a Redis loss must not take it for delivered.
+    this.uncommitted.add(env.id);
+    await executeIntake(ctx, tx, env.id, plan, receiptJwe, this.log, () => this.uncommitted.delete(env.id));
     return 'done';
   }
 
@@ -313,8 +328,20 @@ export class InboundPipeline {
     return received !== null || review !== null;
   }
 
-  /** Delivered before: not again. The same receipt goes back, so the sender stops resending. */
-  private async answerDuplicate(tx: Tx, id: string, receiptJwe: string): Promise<TxOutcome> {
+  /**
+   * Delivered before: not again. The same receipt goes back, so the sender stops resending; a record
+   * rebuilt after a Redis loss has none, and a receipt with status `duplicate` is sealed for this copy.
+   */
+  private async answerDuplicate(
+    tx: Tx,
+    again: { env: Envelope; jweSha256: string; receivedAt: Date },
+    seen: SeenRecord,
+  ): Promise<TxOutcome> {
+    const id = again.env.id;
+    const receiptJwe =
+      seen.rebuilt === true
+        ? await this.sealReceipt(again.env, again.jweSha256, again.receivedAt, 'duplicate')
+        : seen.receiptJwe;
     await this.ctx.deps.peer.publish(this.ctx.peerNames.ingress, Buffer.from(receiptJwe, 'latin1'), {
       contentType: 'application/jose',
     });
@@ -333,7 +360,7 @@ export class InboundPipeline {
     env: Envelope,
     jweSha256: string,
     receivedAt: Date,
-    status: 'delivered' | 'refused' | 'in-review' | 'held',
+    status: 'delivered' | 'duplicate' | 'refused' | 'in-review' | 'held',
   ): Promise<string> {
     const { ctx } = this;
     const now = ctx.deps.now();
@@ -379,6 +406,8 @@ export class InboundPipeline {
       {},
       at,
     );
+    // No record: never sent from here, or lost with Redis's data (then this waits for the rebuild).
+    if (sent === null) await ctx.deps.state.assertIntact();
     const decision = decideReceipt(receipt, sent, facts);
     if (decision.action === 'park') return this.park(tx, decision.error, content, receipt.id, at);
     const anchor = receipt.body.auditAnchor;

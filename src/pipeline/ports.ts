@@ -47,6 +47,12 @@ export interface SentRecord {
   sentAt?: string;
   deliveredAt?: string;
   failedAt?: string;
+  /**
+   * Rebuilt from the audit records after Redis lost its data (src/jobs/redis-loss.ts): the message was
+   * sent, but its sealed copy, digest and idempotency key are gone (`jwe`, `jweSha256` and
+   * `idempotencyKey` are empty). A receipt for it is taken without the digest check; it is not resent.
+   */
+  rebuilt?: true;
 }
 
 /** What the receiver remembers about a message: enough to de-duplicate it and answer a duplicate. */
@@ -67,6 +73,12 @@ export interface SeenRecord {
    * attempt says nothing about the next.
    */
   attempt?: number;
+  /**
+   * Rebuilt from the audit records after Redis lost its data (src/jobs/redis-loss.ts): the message
+   * was taken in, its receipt is gone (`receiptJwe`, `jweSha256` and `copy` are empty), and a copy that
+   * comes again gets a receipt sealed anew with status `duplicate`.
+   */
+  rebuilt?: true;
 }
 
 /**
@@ -137,6 +149,11 @@ export interface MessageState {
   startHold(id: string, since: string, ttlS: number): Promise<HoldRecord>;
   /** Art. 10(4): the sender of `id` got its `held` receipt. */
   markHoldTold(id: string): Promise<void>;
+  /**
+   * Throws (`infra.unavailable`, and the gateway rebuilds) when Redis lost its data since the gateway
+   * last rebuilt: a record found missing may then be one that was lost, not one that never existed.
+   */
+  assertIntact(): Promise<void>;
 }
 
 /** Reception awareness: a check, some time after sending, that the receipt came (BullMQ). */

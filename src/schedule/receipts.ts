@@ -91,7 +91,8 @@ export class BullReceiptTimer implements ReceiptTimer {
     const { state, config, log } = this.deps;
     const id = job.data.id;
     const rec = await state.getSent(id);
-    if (!rec || rec.deliveredAt || rec.failedAt) return;
+    // A record rebuilt after a Redis loss has no sealed copy to resend (src/jobs/redis-loss.ts).
+    if (!rec || rec.deliveredAt || rec.failedAt || rec.rebuilt === true) return;
     if (job.attemptsMade === 0 && rec.kind === 'refusal-notice') {
       // Art. 9(5): a refusal is notified immediately; one missed receipt is already worth a page.
       this.deps.alerts.raise('alert.refusal_notice_overdue', {

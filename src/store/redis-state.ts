@@ -1,5 +1,6 @@
 /** {@link MessageState} on Redis: one hash per message id, expiring after the message's lifetime. */
 import type { Redis } from 'ioredis';
+import { AccordError } from '../errors.js';
 import type { Claim, HoldRecord, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
 import type { GateConsent, ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
@@ -8,11 +9,34 @@ import { LETTER_GONE_FIELD, resolvedKey } from './redis-dead-letters.js';
 import { messageLogKeys } from './redis-message-log.js';
 
 /**
- * Claim a delivery: create the pending record when there is none; otherwise report the record.
- * KEYS[1] seen key; ARGV: copy, jweSha256, receiptJwe, ttlS, kind, fromAuthority, toAuthority.
- * Returns the outcome and the record.
+ * The generation check that opens the scripts which create state (src/store/redis-generation.ts):
+ * KEYS[2] is the marker, ARGV[n] this process's field, ARGV[n+1] how many audit records it has written,
+ * ARGV[n+2] the most it recorded in the field before and ARGV[n+3] how many of these scripts of its own
+ * got through (counted in the field `<field>:claims`). A field gone (FLUSHALL, a restart without AOF) or
+ * below what this process knows it wrote (an older snapshot restored) means Redis lost data since the
+ * gateway last rebuilt: nothing is written until it has rebuilt again. Otherwise the field is raised to
+ * the record count and the claims counted, so a snapshot taken at any moment says which records its
+ * data may lack. An empty field name skips the check (a MessageState without a marker, as in tools).
  */
-const CLAIM = `
+function markerCheck(n: number): string {
+  return `if ARGV[${n}] ~= '' then
+  local g = redis.call('HGET', KEYS[2], ARGV[${n}])
+  local c = redis.call('HGET', KEYS[2], ARGV[${n}] .. ':claims') or '0'
+  if not g or tonumber(g) < tonumber(ARGV[${n + 2}]) or tonumber(c) < tonumber(ARGV[${n + 3}]) then
+    return {'lost'}
+  end
+  if tonumber(ARGV[${n + 1}]) > tonumber(g) then redis.call('HSET', KEYS[2], ARGV[${n}], ARGV[${n + 1}]) end
+  redis.call('HINCRBY', KEYS[2], ARGV[${n}] .. ':claims', 1)
+end
+`;
+}
+
+/**
+ * Claim a delivery: create the pending record when there is none; otherwise report the record.
+ * KEYS[1] seen key, KEYS[2] generation marker; ARGV: copy, jweSha256, receiptJwe, ttlS, kind,
+ * fromAuthority, toAuthority, marker field. Returns the outcome and the record (`lost` after a loss).
+ */
+const CLAIM = `${markerCheck(8)}
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   redis.call('HSET', KEYS[1], 'state', 'pending', 'copy', ARGV[1], 'jweSha256', ARGV[2], 'receiptJwe', ARGV[3],
@@ -20,17 +44,19 @@ if not state then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
   return {'claimed'}
 end
-local rec = redis.call('HMGET', KEYS[1], 'copy', 'jweSha256', 'receiptJwe', 'kind', 'fromAuthority', 'toAuthority')
+local rec = redis.call('HMGET', KEYS[1], 'copy', 'jweSha256', 'receiptJwe', 'kind', 'fromAuthority', 'toAuthority',
+  'rebuilt')
 local outcome = 'other-copy'
 if state == 'delivered' then outcome = 'delivered' elseif rec[1] == ARGV[1] then outcome = 'same-copy' end
-return {outcome, rec[1], rec[2], rec[3], rec[4], rec[5], rec[6]}
+return {outcome, rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7] or ''}
 `;
 
 /**
  * Claim the sending of a message: set the claim field of its sent hash when it has none, and give a
- * new hash its expiry. KEYS[1] sent key; ARGV: claimedAt, ttlS. Returns 1 for the claim, 0 when taken.
+ * new hash its expiry. KEYS[1] sent key, KEYS[2] generation marker; ARGV: claimedAt, ttlS, marker
+ * field. Returns 1 for the claim, 0 when taken, {'lost'} after a loss.
  */
-const CLAIM_SENDING = `
+const CLAIM_SENDING = `${markerCheck(3)}
 if redis.call('HSETNX', KEYS[1], 'claimedAt', ARGV[1]) == 0 then return 0 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]), 'NX')
 return 1
@@ -81,12 +107,50 @@ if at then
 end
 return 1
 `;
+/** Where a MessageState finds the generation marker, and whom it tells when the marker is gone. */
+export interface GenerationWatch {
+  /** The marker key and this process's field in it (src/store/redis-generation.ts). */
+  key: string;
+  field: string;
+  /** How many audit records this process has written. */
+  records: () => number;
+  /** The most this process recorded in its field: a lower field is an older snapshot. */
+  floor: () => number;
+  /** How many claim scripts of this process got through (a lower count in Redis is an older snapshot). */
+  claims: () => number;
+  /** A claim script got through, having raised the field to `records`. */
+  advanced: (records: number) => void;
+  /** Redis lost its data: called once per script that found the marker gone or behind. */
+  onLost: () => void;
+}
 
 export class RedisMessageState implements MessageState {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    private readonly generation?: GenerationWatch,
   ) {}
+
+  /** The marker key and the check's arguments (src/store/redis-generation.ts; a field of '' skips it). */
+  private markerArgs(): [string, string, number, number, number] {
+    const g = this.generation;
+    return [
+      g?.key ?? `${this.prefix}generation`,
+      g?.field ?? '',
+      g?.records() ?? 0,
+      g?.floor() ?? 0,
+      g?.claims() ?? 0,
+    ];
+  }
+
+  /** A script found the marker gone: the caller's message waits (retry) and the gateway rebuilds. */
+  private lost(): never {
+    this.generation?.onLost();
+    throw new AccordError(
+      'infra.unavailable',
+      'Redis lost its data (its generation marker is gone); the message waits until the gateway has rebuilt its state',
+    );
+  }
 
   private sentKey(id: string) {
     return `${this.prefix}sent:${id}`;
@@ -117,6 +181,7 @@ export class RedisMessageState implements MessageState {
     const h = await this.redis.hgetall(this.sentKey(id));
     if (!h.rec) return null;
     const rec = JSON.parse(h.rec) as SentRecord;
+    if (h.rebuilt === '1') rec.rebuilt = true;
     if (h.sentAt) rec.sentAt = h.sentAt;
     if (h.deliveredAt) rec.deliveredAt = h.deliveredAt;
     if (h.failedAt) rec.failedAt = h.failedAt;
@@ -124,7 +189,21 @@ export class RedisMessageState implements MessageState {
   }
 
   async claimSending(id: string, ttlS: number): Promise<boolean> {
-    const r = await this.redis.eval(CLAIM_SENDING, 1, this.sentKey(id), new Date().toISOString(), ttlS);
+    const [marker, field, records, floor, claims] = this.markerArgs();
+    const r = await this.redis.eval(
+      CLAIM_SENDING,
+      2,
+      this.sentKey(id),
+      marker,
+      new Date().toISOString(),
+      ttlS,
+      field,
+      records,
+      floor,
+      claims,
+    );
+    if (Array.isArray(r)) this.lost();
+    this.generation?.advanced(records);
     return r === 1;
   }
 
@@ -152,19 +231,23 @@ export class RedisMessageState implements MessageState {
 
   async getSeen(id: string): Promise<SeenRecord | null> {
     const h = await this.redis.hgetall(this.seenKey(id));
-    if (!h.state || !h.receiptJwe) return null;
-    const { attempt, ...rest } = h;
+    // A rebuilt record has no stored receipt (src/store/redis-generation.ts).
+    if (!h.state || (!h.receiptJwe && h.rebuilt !== '1')) return null;
+    const { attempt, rebuilt, ...rest } = h;
     return {
       ...(rest as unknown as SeenRecord),
       ...(attempt === undefined ? {} : { attempt: Number(attempt) }),
+      ...(rebuilt === '1' ? { rebuilt: true } : {}),
     };
   }
 
   async claim(id: string, rec: Omit<SeenRecord, 'state'>, ttlS: number): Promise<Claim> {
+    const [marker, field, records, floor, claims] = this.markerArgs();
     const r = (await this.redis.eval(
       CLAIM,
-      1,
+      2,
       this.seenKey(id),
+      marker,
       rec.copy,
       rec.jweSha256,
       rec.receiptJwe,
@@ -172,7 +255,13 @@ export class RedisMessageState implements MessageState {
       rec.kind,
       rec.fromAuthority,
       rec.toAuthority,
+      field,
+      records,
+      floor,
+      claims,
     )) as string[];
+    if (r[0] === 'lost') this.lost();
+    this.generation?.advanced(records);
     const outcome = r[0] as Claim['outcome'];
     if (outcome === 'claimed') return { outcome };
     const record: SeenRecord = {
@@ -183,6 +272,7 @@ export class RedisMessageState implements MessageState {
       kind: r[4] ?? '',
       fromAuthority: r[5] ?? '',
       toAuthority: r[6] ?? '',
+      ...(r[7] === '1' ? { rebuilt: true } : {}),
     };
     return { outcome, record };
   }
@@ -214,6 +304,13 @@ export class RedisMessageState implements MessageState {
       string | null
     )[];
     return { since: recorded ?? since, told: told === '1' };
+  }
+
+  async assertIntact(): Promise<void> {
+    const [marker, field, , floor, claims] = this.markerArgs();
+    if (field === '') return;
+    const [g, c] = await this.redis.hmget(marker, field, `${field}:claims`);
+    if (g === null || Number(g) < floor || Number(c ?? 0) < claims) this.lost();
   }
 
   async markHoldTold(id: string): Promise<void> {
