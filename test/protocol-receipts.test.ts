@@ -2,7 +2,8 @@
  * docs/protocol.md, sections 4 and 7, seen from the wire: what KZ's gateway sends back to CZ for a
  * message it takes in (one signed receipt, with the fields the protocol names) and for one it parks
  * (nothing). CZ's gateway is not running: its ingress collects what KZ sends, to be opened here with
- * CZ's keys, as a second implementation would.
+ * CZ's keys, as a second implementation would. And the peer link's publishes are mandatory: one the
+ * peer's broker cannot route fails instead of vanishing.
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
@@ -12,6 +13,8 @@ import { names, type Config } from '../src/config.js';
 import { KeyRing } from '../src/crypto/keyring.js';
 import { open } from '../src/crypto/open.js';
 import { Gateway } from '../src/gateway.js';
+import { AmqpConnection } from '../src/transport/amqp.js';
+import { expectCode } from './helpers/expect-code.js';
 import {
   drainMessages,
   eventually,
@@ -33,7 +36,7 @@ interface Receipt {
   body: { forMessageId: string; jweSha256: string; receivedAt: string; status: string };
 }
 
-describe('docs/protocol.md: receipts on the wire', function () {
+describe('docs/protocol.md: receipts and the peer link on the wire', function () {
   this.timeout(40_000);
   let cz: Config;
   let kz: Config;
@@ -82,6 +85,25 @@ describe('docs/protocol.md: receipts on the wire', function () {
       status: 'delivered',
     });
     expect(Date.parse(receipt.body.receivedAt)).to.be.a('number').and.not.NaN;
+  });
+
+  it('[P-AMQP-4] fails a publish to the peer exchange that routes nowhere (mandatory), instead of dropping it', async () => {
+    const conn = await AmqpConnection.open({
+      broker: cz.peer,
+      name: 'protocol-test',
+      confirmTimeoutMs: 5000,
+    });
+    try {
+      const { peerExchange } = names(kz.namespace);
+      await expectCode(
+        conn.publishVia(peerExchange, 'no-such-ingress', Buffer.from('x'), {
+          contentType: 'application/jose',
+        }),
+        'infra.unavailable',
+      );
+    } finally {
+      await conn.close();
+    }
   });
 
   it('[P-RCPT-2] [P-ERR-1] sends nothing back for a message it parks', async () => {
