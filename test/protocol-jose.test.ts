@@ -1,7 +1,7 @@
 /**
  * Requirements of docs/protocol.md's JOSE profile that no other test showed: the IV size, the size of
- * a protected header, and the receipt digest over the JWE without the whitespace the wire boundary
- * ignores. Pure crypto: no broker, no Redis.
+ * a protected header, the receipt digest over the JWE without the whitespace the wire boundary
+ * ignores, and a retired peer key. Pure crypto: no broker, no Redis.
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
@@ -29,10 +29,12 @@ function replacePart(compact: string, index: number, value: string): string {
 describe('docs/protocol.md: the JOSE profile', () => {
   let kzRing: KeyRing;
   let jwe: string;
+  let cz: Awaited<ReturnType<typeof generatePartyKeys>>;
+  let kz: Awaited<ReturnType<typeof generatePartyKeys>>;
 
   before(async () => {
-    const cz = await generatePartyKeys('CZ');
-    const kz = await generatePartyKeys('KZ');
+    cz = await generatePartyKeys('CZ');
+    kz = await generatePartyKeys('KZ');
     const czRing = await KeyRing.fromSets(cz.privateSet, kz.publicSet);
     kzRing = await KeyRing.fromSets(kz.privateSet, cz.publicSet);
     jwe = await seal(Buffer.from(JSON.stringify({ v: 1 })), czRing, profile);
@@ -57,5 +59,17 @@ describe('docs/protocol.md: the JOSE profile', () => {
     const { facts } = await open(withoutTrailingWhitespace(wire), kzRing, profile);
     expect(facts.jweSha256).to.equal(createHash('sha256').update(jwe, 'ascii').digest('hex'));
     expect(facts.jweSha256).not.to.equal(createHash('sha256').update(wire).digest('hex'));
+  });
+
+  it('[P-JOSE-11] refuses a message signed with a retired peer key as crypto.key_retired', async () => {
+    const kid = cz.publicSet.keys.find((k) => k.use === 'sig')!.kid;
+    const past = new Date(Date.now() - 3600_000).toISOString();
+    for (const record of [{ state: 'retired' as const }, { state: 'active' as const, retireAt: past }]) {
+      const ring = (await KeyRing.fromSets(kz.privateSet, cz.publicSet)).useState({
+        keys: [{ kid, owner: 'peer', use: 'sig', ...record }],
+      });
+      const e = await expectCode(open(jwe, ring, profile), 'crypto.key_retired');
+      expect(e.kid).to.equal(kid);
+    }
   });
 });
