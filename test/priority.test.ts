@@ -128,9 +128,11 @@ describe('Art. 9(1): the resends of an urgent message', function () {
         priority: p.priority as unknown,
         messageId: p.messageId as unknown,
         contentType: p.contentType as unknown,
+        deliveryMode: p.deliveryMode as unknown,
       }));
       for (const p of props) {
-        expect(p).to.deep.equal({ priority: 9, messageId, contentType: 'application/jose' });
+        // docs/protocol.md [P-AMQP-3], [P-AMQP-4], [P-AMQP-6]: persistent, typed, the id, the urgent lane.
+        expect(p).to.deep.equal({ priority: 9, messageId, contentType: 'application/jose', deliveryMode: 2 });
       }
       // Each copy is told apart by its own copy token (inbound.ts relies on it).
       const tokens = copies.map((c) => (c.properties.headers as Record<string, unknown>)[COPY_HEADER]);
