@@ -171,6 +171,7 @@ describe('admin console in a real browser: login, banner, message log, dead lett
       20_000,
       'both letters listed',
     );
+    await page.screenshot({ path: join(OUT, 'console-dead-letters.png'), fullPage: true });
     // A malformed message cannot be replayed: the button says why.
     expect(await letterOf('crypto.malformed').locator('button[data-action="replay"]').isDisabled()).to.equal(
       true,
@@ -190,7 +191,6 @@ describe('admin console in a real browser: login, banner, message log, dead lett
     await malformed.locator('button[data-action="drop"]').click();
     expect(await page.locator('#outcome').innerText()).to.match(/drop \S+: dropped/);
     expect(await letterOf('crypto.malformed').count()).to.equal(0);
-    await page.screenshot({ path: join(OUT, 'console-dead-letters.png'), fullPage: true });
 
     // Art. 10(6): who did what is in the audit log.
     const exported = await runCli([
