@@ -388,7 +388,11 @@ export const ConfigSchema = z
          */
         secureCookies: z.boolean().default(false),
         /** A console session ends after this many minutes without a request. @defaultValue 30 */
-        sessionIdleMinutes: z.int().min(1).max(24 * 60).default(30),
+        sessionIdleMinutes: z
+          .int()
+          .min(1)
+          .max(24 * 60)
+          .default(30),
         /** … and this many hours after login, used or not. @defaultValue 8 */
         sessionMaxHours: z.int().min(1).max(72).default(8),
       })

@@ -234,6 +234,16 @@ describe('admin console in a real browser: login, banner, message log, dead lett
     await bannerBecomes('false');
     expect(await page.locator('#banner [data-failing="keys"]').count()).to.equal(1);
     expect(await page.locator('#banner').innerText()).to.contain('crypto.key_revoked');
+    await eventually(
+      async () => {
+        await page.goto(`${base}/`);
+        return (await page.locator('[data-open-alert="alert.key_unusable"]').count()) === 1
+          ? true
+          : undefined;
+      },
+      20_000,
+      'alert.key_unusable open on the dashboard',
+    );
     await page.screenshot({ path: join(OUT, 'console-red.png'), fullPage: true });
 
     const rotated = await runCli(['keys', 'rotate', '--use', 'sig', '--config', cz]);
@@ -242,6 +252,18 @@ describe('admin console in a real browser: login, banner, message log, dead lett
     const activated = await runCli(['keys', 'activate', next, '--config', cz]);
     expect(activated.code, activated.stderr).to.equal(0);
     await bannerBecomes('true');
+    // The condition cleared: no longer open, listed as cleared (a `resolved` notice went out).
+    await eventually(
+      async () => {
+        await page.goto(`${base}/`);
+        return (await page.locator('[data-cleared-alert="alert.key_unusable"]').count()) === 1 &&
+          (await page.locator('[data-open-alert="alert.key_unusable"]').count()) === 0
+          ? true
+          : undefined;
+      },
+      20_000,
+      'alert.key_unusable cleared on the dashboard',
+    );
     await page.screenshot({ path: join(OUT, 'console-green.png'), fullPage: true });
   });
 

@@ -132,6 +132,8 @@ const keyOf = (code: AlertCode, subject: string | undefined) =>
 export class Alerts implements Alerter {
   /** The last alerts fired, newest first (for the dashboard; lost on restart). */
   readonly recent = new Ring<RecentAlert>(20);
+  /** The last conditions that cleared, newest first: `at` when it cleared, `since` when it opened. */
+  readonly cleared = new Ring<RecentAlert & { since: string }>(20);
   private readonly opened = new Map<string, OpenAlert>();
   private readonly queue: AlertNotice[] = [];
   private posting = false;
@@ -171,6 +173,7 @@ export class Alerts implements Alerter {
       message: ALERTS[code],
     };
     this.log.warn(notice, `resolved: ${ALERTS[code]}`);
+    this.cleared.push({ code, at: notice.at, since, ...facts });
     this.post(notice);
   }
 

@@ -174,6 +174,49 @@ export function renderDashboard(s: Summary, nonce: string, csrf?: string): strin
         }
       </section>
 
+      <section id="open-alerts" class="wide">
+        <h2>Alerts open now</h2>
+        ${
+          s.openAlerts.length === 0
+            ? html`<p class="muted" data-fact="open-alerts">none: every condition is clear</p>`
+            : html`<table data-fact="open-alerts">
+                <tr>
+                  <th>since</th>
+                  <th>alert</th>
+                  <th>about</th>
+                </tr>
+                ${s.openAlerts.map(
+                  (a) =>
+                    html`<tr data-open-alert="${a.code}">
+                      <td><time>${when(a.since)}</time></td>
+                      <td class="bad">${a.code}</td>
+                      <td>${a.subject ?? '—'}</td>
+                    </tr>`,
+                )}
+              </table>`
+        }
+        ${
+          s.clearedAlerts.length === 0
+            ? ''
+            : html`<h2>Cleared</h2>
+                <table>
+                  <tr>
+                    <th>cleared</th>
+                    <th>alert</th>
+                    <th>open since</th>
+                  </tr>
+                  ${s.clearedAlerts.map(
+                    (a) =>
+                      html`<tr data-cleared-alert="${a.code}">
+                        <td><time>${when(a.at)}</time></td>
+                        <td>${a.code}</td>
+                        <td><time>${when(a.since)}</time></td>
+                      </tr>`,
+                  )}
+                </table>`
+        }
+      </section>
+
       <section id="alerts" class="wide">
         <h2>Recent alerts (overdue obligations, failed deliveries, peer down)</h2>
         <table>

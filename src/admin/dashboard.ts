@@ -9,7 +9,7 @@ import { KEY_STATES, recordOf, type KeyStateFile } from '../crypto/lifecycle.js'
 import type { KeyInventoryEntry } from '../crypto/keyring.js';
 import { CrimeCategory } from '../domain/categories.js';
 import { suspendedBy, type SuspensionStore } from '../policy/suspension.js';
-import { ALERTS, type RecentAlert } from './alerts.js';
+import { ALERTS, type OpenAlert, type RecentAlert } from './alerts.js';
 import type { MessageCount, RecentRefusal } from './metrics.js';
 import type { Ring } from './ring.js';
 
@@ -55,7 +55,12 @@ export interface DashboardSource {
     messageCounts(): Promise<MessageCount[]>;
     readonly recentRefusals: Ring<RecentRefusal>;
   };
-  alerts: { readonly recent: Ring<RecentAlert> };
+  alerts: {
+    readonly recent: Ring<RecentAlert>;
+    /** Conditions that hold now (Alerts.openAlerts). */
+    openAlerts(): OpenAlert[];
+    readonly cleared: Ring<RecentAlert & { since: string }>;
+  };
   keys: {
     inventory(): KeyInventoryEntry[];
     readonly lifecycle: KeyStateFile;
@@ -82,6 +87,7 @@ const Instant = z.iso.datetime({ offset: true });
 const Count = z.int().nonnegative();
 const Id = z.string().min(1).max(200);
 const Link = z.strictObject({ up: z.boolean(), since: Instant });
+const AlertCode = z.enum(Object.keys(ALERTS) as [keyof typeof ALERTS, ...(keyof typeof ALERTS)[]]);
 
 /** The dashboard's facts, as `/api/summary` returns them. */
 export const Summary = z.strictObject({
@@ -126,6 +132,10 @@ export const Summary = z.strictObject({
       daysLeft: z.number().optional(),
     }),
   ),
+  /** The alert conditions that hold now (each fired once), oldest first. */
+  openAlerts: z.array(z.strictObject({ code: AlertCode, since: Instant, subject: Id.optional() })),
+  /** The last conditions that cleared (a `resolved` was sent), newest first. */
+  clearedAlerts: z.array(z.strictObject({ code: AlertCode, since: Instant, at: Instant })),
   keys: z.array(
     z.strictObject({
       owner: z.enum(['own', 'peer']),
@@ -239,6 +249,14 @@ export async function collectSummary(
       ...(a.obligation !== undefined ? { obligation: a.obligation } : {}),
       ...(a.downForS !== undefined ? { downForS: a.downForS } : {}),
     })),
+    openAlerts: source.alerts.openAlerts().map((a) => ({
+      code: a.code,
+      since: a.at,
+      ...(a.key !== a.code ? { subject: a.key.slice(a.code.length + 1).slice(0, 200) } : {}),
+    })),
+    clearedAlerts: source.alerts.cleared
+      .newestFirst()
+      .map((a) => ({ code: a.code, since: a.since, at: a.at })),
     keys: source.keys.inventory().map((k) => {
       const r = recordOf(lifecycle, k.owner, k.kid);
       return {
