@@ -36,30 +36,46 @@ import {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const AMQP_URL = process.env.ACCORD_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env.ACCORD_REDIS_URL ?? 'redis://127.0.0.1:6379';
-/** The options; an unknown one or a bad number stops the bench with a message. */
-const { values: opts } = parseArgs({
-  options: {
-    /** Fewer messages per scenario (about 4 minutes in all). */
-    quick: { type: 'boolean', default: false },
-    /** A soak of MIN minutes at a fixed load, sampling each gateway's RSS. */
-    soak: { type: 'string' },
-    /** The soak's offered load, messages per second (200 unless given). */
-    'soak-rate': { type: 'string' },
-    /** The gateways' `crypto.workers` (their config's default otherwise). */
-    'crypto-workers': { type: 'string' },
-    /** The gateways' `crypto.jobsPerWorker`. */
-    'jobs-per-worker': { type: 'string' },
-    /** The gateways' `amqp.concurrency`. */
-    concurrency: { type: 'string' },
-    /** The gateways' `amqp.prefetch` (256 unless given). */
-    prefetch: { type: 'string' },
-    /** Only these scenarios (comma-separated, e.g. `urgent-under-load,e2e-1k`). */
-    only: { type: 'string' },
-    /** Only the 1 → 2 processes scenario (the same as `--only e2e-1k-2proc`). */
-    'scale-only': { type: 'boolean', default: false },
-  },
-  strict: true,
-});
+const USAGE = `npm run bench -- [--quick] [--only a,b] [--scale-only] [--soak MIN] [--soak-rate N]
+  [--crypto-workers N] [--jobs-per-worker N] [--concurrency N] [--prefetch N]
+Throughput and latency of the full path against the baselines (docs/performance.md).`;
+
+/** The options; an unknown one or a bad number stops the bench with one line (exit 2). */
+function options() {
+  try {
+    return parseArgs({ options: OPTIONS, strict: true }).values;
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+const OPTIONS = {
+  /** This help. */
+  help: { type: 'boolean', default: false },
+  /** Fewer messages per scenario (about 4 minutes in all). */
+  quick: { type: 'boolean', default: false },
+  /** A soak of MIN minutes at a fixed load, sampling each gateway's RSS. */
+  soak: { type: 'string' },
+  /** The soak's offered load, messages per second (200 unless given). */
+  'soak-rate': { type: 'string' },
+  /** The gateways' `crypto.workers` (their config's default otherwise). */
+  'crypto-workers': { type: 'string' },
+  /** The gateways' `crypto.jobsPerWorker`. */
+  'jobs-per-worker': { type: 'string' },
+  /** The gateways' `amqp.concurrency`. */
+  concurrency: { type: 'string' },
+  /** The gateways' `amqp.prefetch` (256 unless given). */
+  prefetch: { type: 'string' },
+  /** Only these scenarios (comma-separated, e.g. `urgent-under-load,e2e-1k`). */
+  only: { type: 'string' },
+  /** Only the 1 → 2 processes scenario (the same as `--only e2e-1k-2proc`). */
+  'scale-only': { type: 'boolean', default: false },
+} as const;
+const opts = options();
+if (opts.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 function count(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);

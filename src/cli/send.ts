@@ -3,6 +3,7 @@
  * system would, and say what the gateway decided (submit.ts).
  */
 import { readFileSync } from 'node:fs';
+import { AccordError } from '../errors.js';
 import type { Command } from 'commander';
 import type { SubmissionInput } from '../client/index.js';
 import { loadConfig } from '../config.js';
@@ -23,7 +24,14 @@ export function registerSend(program: Command): void {
   ).action(async (opts: { config: string; file: string } & SubmitFlags) => {
     try {
       const config = loadConfig(opts.config);
-      const raw = parseJson(readFileSync(opts.file), config.messages.maxSubmissionBytes);
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(opts.file);
+      } catch (err) {
+        const why = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+        throw new AccordError('input.invalid', `--file: cannot read ${opts.file} (${why})`, { path: 'file' });
+      }
+      const raw = parseJson(bytes, config.messages.maxSubmissionBytes);
       // Checked here too, so an operator sees the code and path at once.
       validate(Submission, raw, 'submission');
       process.exitCode = await submitAndReport(config, raw as SubmissionInput, opts);
