@@ -79,6 +79,22 @@ describe('accord status for scripts and outages', function () {
     }
   });
 
+  it('prints the peer directory, pending updates and the Art. 17/18 state as one JSON object each with --json', async () => {
+    const file = configFileFor(pair.czConfig);
+    const show = await runCli(['directory', 'show', '--config', file, '--json']);
+    expect(show.code, show.stderr).to.equal(0);
+    const dir = JSON.parse(show.stdout) as { party: string; source: string; authorities: { id: string }[] };
+    expect(dir).to.include({ party: 'KZ', source: 'config' });
+    expect(dir.authorities.map((a) => a.id)).to.include('kz-mia');
+    const pending = await runCli(['directory', 'pending', '--config', file, '--json']);
+    expect(pending.code, pending.stderr).to.equal(0);
+    expect(JSON.parse(pending.stdout)).to.deep.equal({ pending: [] });
+    const treaty = await runCli(['treaty', 'status', '--config', file, '--json']);
+    expect(treaty.code, treaty.stderr).to.equal(0);
+    expect(treaty.stdout.trim().split('\n')).to.have.length(1);
+    expect(JSON.parse(treaty.stdout)).to.deep.equal({ termination: null, notices: [] });
+  });
+
   it('says in one line, with its code, that Redis cannot be reached, and prints no stack trace', async () => {
     const file = configFileFor(pair.czConfig);
     const raw = JSON.parse(readFileSync(file, 'utf8')) as { redis: { url: string } };

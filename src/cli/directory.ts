@@ -54,9 +54,28 @@ export function registerDirectory(program: Command): void {
     .command('show')
     .description('the peer directory in force, and where it comes from')
     .requiredOption('--config <file>', 'the gateway config')
-    .action((opts: { config: string }) =>
+    .option('--json', 'print {party, source, update, authorities} as one JSON object')
+    .action((opts: { config: string; json?: boolean }) =>
       withDirectory(opts.config, async (d, config) => {
         const approved = await d.current();
+        if (opts.json === true) {
+          const authorities = (approved?.authorities ?? config.peer.authorities).map((a) => ({
+            id: a.id,
+            name: a.name,
+          }));
+          const update = approved
+            ? { id: approved.updateId, approvedAt: approved.approvedAt, approvedBy: approved.approvedBy }
+            : null;
+          out(
+            JSON.stringify({
+              party: config.peer.party,
+              source: approved ? 'update' : 'config',
+              update,
+              authorities,
+            }),
+          );
+          return;
+        }
         out(
           approved
             ? `peer directory of ${config.peer.party}: update ${approved.updateId}, approved ${approved.approvedAt} by ${approved.approvedBy}`
@@ -69,12 +88,30 @@ export function registerDirectory(program: Command): void {
     .command('pending')
     .description('directory updates received from the peer and not yet approved, with what they change')
     .requiredOption('--config <file>', 'the gateway config')
-    .action((opts: { config: string }) =>
+    .option('--json', 'print {pending: [{id, receivedAt, party, fromAuthority, adds, removes, reason}]}')
+    .action((opts: { config: string; json?: boolean }) =>
       withDirectory(opts.config, async (d, config) => {
         const pending = await d.pending();
         const current = new Set(
           ((await d.current())?.authorities ?? config.peer.authorities).map((a) => a.id),
         );
+        if (opts.json === true) {
+          const updates = pending.map((u) => {
+            const next = new Set(u.authorities.map((a) => a.id));
+            return {
+              id: u.id,
+              receivedAt: u.receivedAt,
+              party: u.party,
+              fromAuthority: u.fromAuthority,
+              authorities: [...next],
+              adds: [...next].filter((id) => !current.has(id)),
+              removes: [...current].filter((id) => !next.has(id)),
+              reason: u.reason,
+            };
+          });
+          out(JSON.stringify({ pending: updates }));
+          return;
+        }
         if (pending.length === 0) out('no pending directory updates');
         for (const u of pending) {
           const next = new Set(u.authorities.map((a) => a.id));

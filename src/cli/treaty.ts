@@ -185,7 +185,8 @@ export function registerTreaty(program: Command): void {
     .command('status')
     .description('every Art. 17 notice, and whether it is in force')
     .requiredOption('--config <file>', 'the gateway config')
-    .action(async (opts: { config: string }) => {
+    .option('--json', 'print {termination, notices} as one JSON object')
+    .action(async (opts: { config: string; json?: boolean }) => {
       let redis: Redis | undefined;
       try {
         const config = loadConfig(opts.config);
@@ -197,6 +198,28 @@ export function registerTreaty(program: Command): void {
         await redis.connect();
         const prefix = names(config.namespace).redisPrefix;
         const t = await new RedisLedger(redis, prefix, 1).termination();
+        if (opts.json === true) {
+          const now = Date.now();
+          const notices = (await new RedisSuspensions(redis, prefix).list()).map((e) => ({
+            id: e.id,
+            party: e.party,
+            action: e.action,
+            scope: e.scope === 'all' ? 'all' : [...e.scope.crimeCategories],
+            effectiveAt: e.effectiveAt ?? null,
+            effective: e.effectiveAt !== undefined && Date.parse(e.effectiveAt) <= now,
+          }));
+          const termination = t
+            ? {
+                party: t.party,
+                noticeId: t.noticeId,
+                effectiveAt: t.effectiveAt,
+                ended: Date.parse(t.effectiveAt) <= now,
+              }
+            : null;
+          process.stdout.write(`${JSON.stringify({ termination, notices })}\n`);
+          process.exitCode = EXIT_OK;
+          return;
+        }
         if (t) {
           const ended = Date.parse(t.effectiveAt) <= Date.now();
           process.stdout.write(
