@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
+import { connectForCommand } from '../store/redis-connect.js';
 import { loadConfig, names, type Config } from '../config.js';
 import { validate } from '../domain/parse.js';
 import { Submission } from '../domain/submission.js';
@@ -27,16 +27,7 @@ async function withDirectory(
   let redis: Redis | undefined;
   try {
     const config = loadConfig(configFile);
-    redis = redisConnection(
-      config.redis,
-      { lazyConnect: true, maxRetriesPerRequest: 1 },
-      IGNORE_REDIS_ERRORS,
-    );
-    try {
-      await redis.connect();
-    } catch (err) {
-      throw new AccordError('infra.unavailable', 'cannot connect to Redis', { cause: err });
-    }
+    redis = await connectForCommand(config.redis);
     await run(new RedisDirectory(redis, names(config.namespace).redisPrefix), config);
     process.exitCode = EXIT_OK;
   } catch (err) {

@@ -19,7 +19,7 @@ import { loadConfig, names, type Config } from '../config.js';
 import { DeadLetters, type LetterFilter, type LetterView } from '../dlq/dead-letters.js';
 import { AccordError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
+import { connectForCommand } from '../store/redis-connect.js';
 import { brokerUser, connectBroker } from '../transport/connect.js';
 import { brokerForGateway, SECRETS_HELP } from './broker-login.js';
 import { EXIT_OK, reportError } from './exit.js';
@@ -36,15 +36,8 @@ async function run(
     const config = loadConfig(opts.config);
     const n = names(config.namespace);
     const broker = brokerForGateway(config, opts.secrets);
-    redis = redisConnection(
-      config.redis,
-      { lazyConnect: true, maxRetriesPerRequest: 1 },
-      IGNORE_REDIS_ERRORS,
-    );
+    redis = await connectForCommand(config.redis);
     const r = redis;
-    await r.connect().catch((err: unknown) => {
-      throw new AccordError('infra.unavailable', `cannot connect to Redis: ${(err as Error).message}`);
-    });
     const letters = new DeadLetters({
       names: n,
       connect: () => connectBroker(broker, { name: 'accord-dlq' }),

@@ -12,8 +12,7 @@ import {
   type MessagePage,
 } from '../admin/message-log.js';
 import { loadConfig, names } from '../config.js';
-import { AccordError } from '../errors.js';
-import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
+import { connectForCommand } from '../store/redis-connect.js';
 import { EXIT_OK, reportError } from './exit.js';
 
 interface Options {
@@ -73,14 +72,7 @@ export function registerMessages(program: Command): void {
         const { config: file, json, ...filters } = opts;
         const query = parseMessageQuery(filters, (name) => `--${name}`);
         const config = loadConfig(file);
-        redis = redisConnection(
-          config.redis,
-          { lazyConnect: true, maxRetriesPerRequest: 1 },
-          IGNORE_REDIS_ERRORS,
-        );
-        await redis.connect().catch((err: unknown) => {
-          throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
-        });
+        redis = await connectForCommand(config.redis);
         const page = await queryMessages(redis, names(config.namespace).redisPrefix, query);
         process.stdout.write(json === true ? `${JSON.stringify(page)}\n` : table(page));
         process.exitCode = EXIT_OK;

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
+import { connectForCommand } from '../store/redis-connect.js';
 import { z } from 'zod';
 import { traceMessage } from '../admin/message-trace.js';
 import { loadConfig } from '../config.js';
@@ -25,14 +25,7 @@ export function registerTrace(program: Command): void {
         if (!id.success)
           throw new AccordError('schema.invalid', 'the message id is a UUID', { path: 'messageId' });
         const config = loadConfig(opts.config);
-        redis = redisConnection(
-          config.redis,
-          { lazyConnect: true, maxRetriesPerRequest: 1 },
-          IGNORE_REDIS_ERRORS,
-        );
-        await redis.connect().catch((err: unknown) => {
-          throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
-        });
+        redis = await connectForCommand(config.redis);
         const trace = await traceMessage(redis, config, id.data);
         if (opts.json === true) {
           process.stdout.write(`${JSON.stringify(trace)}\n`);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { IGNORE_REDIS_ERRORS, redisConnection } from '../store/redis-connect.js';
+import { IGNORE_REDIS_ERRORS, connectForCommand, redisConnection } from '../store/redis-connect.js';
 import { loadConfig, names } from '../config.js';
 import { RedisLedger } from '../store/redis-ledger.js';
 import { AccordError } from '../errors.js';
@@ -70,14 +70,7 @@ async function terminationReceived(opts: { config: string; at: string }): Promis
       throw new AccordError('schema.invalid', '--at is not a date or time (ISO 8601)', { path: 'at' });
     }
     const n = names(config.namespace);
-    redis = redisConnection(
-      config.redis,
-      { lazyConnect: true, maxRetriesPerRequest: 1 },
-      IGNORE_REDIS_ERRORS,
-    );
-    await redis.connect().catch((err: unknown) => {
-      throw new AccordError('infra.unavailable', 'cannot reach Redis', { cause: err });
-    });
+    redis = await connectForCommand(config.redis);
     const ledger = new RedisLedger(redis, n.redisPrefix, 1);
     const t = await ledger.termination();
     if (!t)
@@ -190,12 +183,7 @@ export function registerTreaty(program: Command): void {
       let redis: Redis | undefined;
       try {
         const config = loadConfig(opts.config);
-        redis = redisConnection(
-          config.redis,
-          { lazyConnect: true, maxRetriesPerRequest: 1 },
-          IGNORE_REDIS_ERRORS,
-        );
-        await redis.connect();
+        redis = await connectForCommand(config.redis);
         const prefix = names(config.namespace).redisPrefix;
         const t = await new RedisLedger(redis, prefix, 1).termination();
         if (opts.json === true) {

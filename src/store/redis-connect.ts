@@ -96,6 +96,28 @@ export function redisConnection(
 }
 
 /**
+ * A connected Redis for a one-off command (`accord trace`, `messages`, `dlq`, …): one try per command,
+ * errors surface as the command's rejected call. Rejects with `infra.unavailable` when Redis cannot be
+ * reached, having closed the connection; otherwise the caller disconnects it.
+ */
+export async function connectForCommand(settings: RedisSettings): Promise<Redis> {
+  const redis = redisConnection(
+    settings,
+    { lazyConnect: true, maxRetriesPerRequest: 1 },
+    IGNORE_REDIS_ERRORS,
+  );
+  try {
+    await redis.connect();
+    return redis;
+  } catch (err) {
+    redis.disconnect();
+    throw new AccordError('infra.unavailable', `cannot reach Redis: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
  * A second connection like `redis` (ioredis `duplicate()`, e.g. for a subscriber, which can do nothing
  * else), with its own `error` listener: a duplicate does not inherit the original's listeners.
  */
