@@ -5,7 +5,7 @@
  * Gateways run for real; their clock is the test's `now`, never a real wait for a deadline.
  */
 import { expect } from 'chai';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names, type Config } from '../src/config.js';
@@ -47,29 +47,13 @@ import {
   testEnvelope,
   waitForDeadLetter,
   type Pair,
+  ownKeyCopies,
   runCli,
 } from './helpers/harness.js';
 import { expectCode } from './helpers/expect-code.js';
 import { tempDir } from './helpers/temp.js';
 
 const run = runCli;
-
-/** Give each party of a pair its own copy of the example keys, so the test may change them. */
-function ownKeyCopies(): (raw: Record<string, any>) => void {
-  const dir = tempDir('keylife');
-  return (raw) => {
-    const me = String(raw.party).toLowerCase();
-    const peer = me === 'cz' ? 'kz' : 'cz';
-    mkdirSync(join(dir, me), { recursive: true });
-    const priv = join(dir, me, 'private.jwks.json');
-    copyFileSync(join(ROOT, 'certs-example', me, 'private.jwks.json'), priv);
-    chmodSync(priv, 0o600);
-    const peerFile = join(dir, me, 'peer.jwks.json');
-    copyFileSync(join(ROOT, 'certs-example', peer, 'public.jwks.json'), peerFile);
-    raw.keys.privateJwks = priv;
-    raw.peer.publicJwks = peerFile;
-  };
-}
 
 /** Wait until a synchronous fact holds (what the gateways logged, what the test counted). */
 function until(pred: () => boolean, timeoutMs: number, what: string): Promise<true> {
