@@ -24,17 +24,21 @@ import {
 
 const TOKEN = 'test-only-admin-token-0123456789abcdef';
 
-/** A strict reading of the Prometheus text format: every sample is `name{labels} value`. */
+/**
+ * A strict reading of the Prometheus text format: every sample is `name{labels} value`. A value may be
+ * NaN in any case, as Prometheus's parser (Go's ParseFloat) reads it: prom-client prints the event-loop
+ * lag of a process that has no sample yet as `Nan`.
+ */
 function parseMetrics(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
     const m =
-      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn][Aa][Nn]|\+Inf|-Inf)$/.exec(
         line,
       );
     if (!m) throw new Error(`not Prometheus text: ${line}`);
-    samples.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+    samples.set(`${m[1]}${m[2] ?? ''}`, /^nan$/i.test(m[3]!) ? NaN : Number(m[3]));
   }
   return samples;
 }
