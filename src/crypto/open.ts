@@ -27,7 +27,16 @@ import {
   publicKeyOf,
   verifyCompact,
 } from './native.js';
-import { CTY_JWE, TYP_JWE, TYP_JWS, type CryptoProfile } from './profile.js';
+import { TransferBody, TransferStatement } from '../domain/transfer.js';
+import { auditPaths, leafHash, merkleRoot } from './merkle.js';
+import {
+  CTY_JWE,
+  CTY_TRANSFER,
+  TYP_JWE,
+  TYP_JWS,
+  TYP_TRANSFER_ROOT,
+  type CryptoProfile,
+} from './profile.js';
 
 /** What the receiver learns besides the payload: the facts shown on delivery. */
 export interface OpenFacts {
@@ -305,6 +314,81 @@ export async function open(
   }
   return {
     payload: inner.payload,
+    facts: {
+      jweSha256: createHash('sha256').update(jwe).digest('hex'),
+      encryptionKid,
+      signatureKid,
+      signatureAlg: inner.header.alg,
+      keyEncryptionAlg: outer.header.alg,
+      contentEncryptionAlg: outer.header.enc,
+    },
+  };
+}
+
+/** An opened transfer (wire version 2): the verified statement and every member with its evidence. */
+export interface OpenedTransfer {
+  statement: TransferStatement;
+  /** The statement's compact JWS, kept as each member's proof of origin. */
+  statementJws: string;
+  /** The members' JSON texts, in order. */
+  members: string[];
+  /** Each member's leaf hash (lower-case hex): what its receipt names. */
+  leaves: string[];
+  /** Each member's audit path, leaf to root (lower-case hex). */
+  paths: string[][];
+}
+
+/** A sealed message of either wire version, opened. */
+export type OpenedAny =
+  | { payload: Buffer; facts: OpenFacts }
+  | { transfer: OpenedTransfer; facts: OpenFacts };
+
+/**
+ * Open a sealed message of wire version 1 (one envelope) or 2 (a transfer), told apart by the JWE's
+ * `cty` before anything is decrypted. A transfer is refused whole when its statement's signature does
+ * not verify, when it does not match the members (count, root) or when its plaintext is malformed.
+ */
+export async function openAny(
+  input: Buffer | string,
+  keys: KeyRing,
+  profile: CryptoProfile,
+): Promise<OpenedAny> {
+  checkSize(input, profile.maxMessageBytes, 'the sealed message');
+  const jwe = asText(input);
+  const [protectedB64] = splitCompact(jwe, 5, 'JWE');
+  const cty = decodeHeader(protectedB64 ?? '', 'jwe').cty;
+  if (cty !== CTY_TRANSFER) return open(jwe, keys, profile);
+  const outer = await decryptJwe(jwe, keys.decryptionLookup, profile, { typ: TYP_JWE, cty: CTY_TRANSFER });
+  let body: TransferBody;
+  try {
+    body = TransferBody.parse(JSON.parse(outer.plaintext.toString('utf8')));
+  } catch {
+    fail('crypto.malformed', 'the transfer is not a statement and its members', { path: 'transfer' });
+  }
+  const inner = await verifyJws(body.statement, keys.verificationLookup, profile, { typ: TYP_TRANSFER_ROOT });
+  let statement: TransferStatement;
+  try {
+    statement = TransferStatement.parse(JSON.parse(inner.payload.toString('utf8')));
+  } catch {
+    fail('crypto.malformed', 'the transfer statement is malformed', { path: 'transfer.statement' });
+  }
+  const leaves = body.members.map((m) => leafHash(Buffer.from(m, 'utf8')));
+  if (statement.count !== leaves.length || merkleRoot(leaves).toString('hex') !== statement.root) {
+    fail('crypto.bad_signature', 'the signed root does not match the members', { path: 'transfer.root' });
+  }
+  const encryptionKid = outer.header.kid;
+  const signatureKid = inner.header.kid;
+  if (encryptionKid === undefined || signatureKid === undefined) {
+    throw new AccordError('crypto.unknown_kid', 'a layer names no kid');
+  }
+  return {
+    transfer: {
+      statement,
+      statementJws: body.statement,
+      members: body.members,
+      leaves: leaves.map((l) => l.toString('hex')),
+      paths: auditPaths(leaves).map((p) => p.map((h) => h.toString('hex'))),
+    },
     facts: {
       jweSha256: createHash('sha256').update(jwe).digest('hex'),
       encryptionKid,

@@ -8,9 +8,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { AccordError, type ErrorCode } from '../errors.js';
 import { KeyRing, type RingSnapshot } from './keyring.js';
-import { open, type OpenFacts } from './open.js';
+import { open, openAny, type OpenFacts, type OpenedTransfer } from './open.js';
 import type { CryptoProfile } from './profile.js';
-import { seal } from './seal.js';
+import { seal, sealTransfer, type SealedTransfer } from './seal.js';
 
 /** The keys of one ring, sent before its first job and again after each change. */
 export interface KeysMessage {
@@ -25,7 +25,11 @@ export type JobMessage = {
   ringId: number;
   nowMs: number;
   profile: CryptoProfile;
-} & ({ type: 'seal'; payload: Uint8Array } | { type: 'open'; input: Uint8Array | string });
+} & (
+  | { type: 'seal'; payload: Uint8Array }
+  | { type: 'open' | 'open-any'; input: Uint8Array | string }
+  | { type: 'seal-transfer'; members: string[]; meta: { createdAt: string; transfer?: string } }
+);
 
 export type ToWorker = KeysMessage | JobMessage;
 
@@ -41,6 +45,8 @@ export interface WorkerError {
 export type FromWorker =
   | { id: number; ok: true; jwe: string }
   | { id: number; ok: true; payload: Uint8Array; facts: OpenFacts }
+  | { id: number; ok: true; sealed: SealedTransfer }
+  | { id: number; ok: true; transfer: OpenedTransfer; facts: OpenFacts }
   | { id: number; ok: false; error: WorkerError };
 
 /** Optional test seams around each job (a stalled worker for the watchdog's test). */
@@ -70,7 +76,17 @@ export function serve(port: MessagePort, hooks: ServeHooks = {}): void {
           jwe: await jobNow.run(job.nowMs, () => seal(payload, ring, job.profile)),
         };
       }
+      if (job.type === 'seal-transfer') {
+        const { members, meta } = job;
+        const sealed = await jobNow.run(job.nowMs, () => sealTransfer(members, meta, ring, job.profile));
+        return { id: job.id, ok: true, sealed };
+      }
       const input = typeof job.input === 'string' ? job.input : asBuffer(job.input);
+      if (job.type === 'open-any') {
+        const any = await jobNow.run(job.nowMs, () => openAny(input, ring, job.profile));
+        if ('transfer' in any) return { id: job.id, ok: true, transfer: any.transfer, facts: any.facts };
+        return { id: job.id, ok: true, payload: new Uint8Array(any.payload), facts: any.facts };
+      }
       const opened = await jobNow.run(job.nowMs, () => open(input, ring, job.profile));
       return { id: job.id, ok: true, payload: new Uint8Array(opened.payload), facts: opened.facts };
     } catch (err) {

@@ -16,10 +16,10 @@
 import { Worker } from 'node:worker_threads';
 import { AccordError } from '../errors.js';
 import type { KeyRing } from './keyring.js';
-import { open, type OpenFacts } from './open.js';
+import { open, openAny, type OpenFacts, type OpenedAny } from './open.js';
 import type { FromWorker, JobMessage, ToWorker, WorkerError } from './pool-worker.js';
 import type { CryptoProfile } from './profile.js';
-import { seal } from './seal.js';
+import { seal, sealTransfer, type SealedTransfer } from './seal.js';
 
 /** Per-call options of {@link CryptoRunner}. */
 export interface CryptoCallOptions {
@@ -42,6 +42,21 @@ export interface CryptoRunner {
     profile: CryptoProfile,
     opts?: CryptoCallOptions,
   ): Promise<Opened>;
+  /** Seal envelopes (their JSON texts) into one transfer (wire version 2, seal.ts). */
+  sealTransfer(
+    members: readonly string[],
+    meta: { createdAt: string; transfer?: string },
+    keys: KeyRing,
+    profile: CryptoProfile,
+    opts?: CryptoCallOptions,
+  ): Promise<SealedTransfer>;
+  /** Open a sealed message of either wire version (open.ts). */
+  openAny(
+    input: Buffer | string,
+    keys: KeyRing,
+    profile: CryptoProfile,
+    opts?: CryptoCallOptions,
+  ): Promise<OpenedAny>;
   /** Stop the workers; jobs still waiting fail with `infra.unavailable`. Idempotent. */
   close(): Promise<void>;
 }
@@ -50,6 +65,8 @@ export interface CryptoRunner {
 export const INLINE_CRYPTO: CryptoRunner = {
   seal: (payload, keys, profile) => seal(payload, keys, profile),
   open: (input, keys, profile) => open(input, keys, profile),
+  sealTransfer: (members, meta, keys, profile) => sealTransfer(members, meta, keys, profile),
+  openAny: (input, keys, profile) => openAny(input, keys, profile),
   close: () => Promise.resolve(),
 };
 
@@ -67,7 +84,7 @@ export interface CryptoPoolOptions {
    */
   jobsPerWorker?: number;
   /** Called when a worker is replaced, with what it was doing (no message data). */
-  onReplaced?: (info: { job: 'seal' | 'open'; reason: 'timeout' | 'exit' }) => void;
+  onReplaced?: (info: { job: JobMessage['type']; reason: 'timeout' | 'exit' }) => void;
   /** The worker script; tests substitute one. @defaultValue pool-thread.js beside this file */
   workerUrl?: URL;
 }
@@ -153,6 +170,45 @@ export class CryptoPool implements CryptoRunner {
     return { payload: asBuffer(reply.payload), facts: reply.facts };
   }
 
+  async sealTransfer(
+    members: readonly string[],
+    meta: { createdAt: string; transfer?: string },
+    keys: KeyRing,
+    profile: CryptoProfile,
+    opts: CryptoCallOptions = {},
+  ): Promise<SealedTransfer> {
+    const reply = await this.submit(keys, opts, (id, nowMs) => ({
+      type: 'seal-transfer',
+      id,
+      ringId: keys.id,
+      nowMs,
+      profile,
+      members: [...members],
+      meta,
+    }));
+    if (!('sealed' in reply)) throw new Error('the crypto worker answered a transfer seal with something else');
+    return reply.sealed;
+  }
+
+  async openAny(
+    input: Buffer | string,
+    keys: KeyRing,
+    profile: CryptoProfile,
+    opts: CryptoCallOptions = {},
+  ): Promise<OpenedAny> {
+    const reply = await this.submit(keys, opts, (id, nowMs) => ({
+      type: 'open-any',
+      id,
+      ringId: keys.id,
+      nowMs,
+      profile,
+      input: typeof input === 'string' ? input : exactCopy(input),
+    }));
+    if ('transfer' in reply) return { transfer: reply.transfer, facts: reply.facts };
+    if (!('payload' in reply)) throw new Error('the crypto worker answered an open with something else');
+    return { payload: asBuffer(reply.payload), facts: reply.facts };
+  }
+
   /** Jobs waiting for a worker (for metrics and tests). */
   get waiting(): number {
     return this.urgent.length + this.normal.length;
@@ -214,7 +270,12 @@ export class CryptoPool implements CryptoRunner {
     const timer = setTimeout(() => this.replace(slot, 'timeout', job), this.opts.jobTimeoutMs);
     slot.jobs.set(job.message.id, { job, timer });
     const m = job.message;
-    const bytes = m.type === 'seal' ? m.payload : typeof m.input === 'string' ? undefined : m.input;
+    const bytes =
+      m.type === 'seal'
+        ? m.payload
+        : m.type === 'seal-transfer' || typeof m.input === 'string'
+          ? undefined
+          : m.input;
     slot.worker.postMessage(m, bytes ? [bytes.buffer as ArrayBuffer] : []);
   }
 

@@ -45,3 +45,8 @@ export const FULL_PROFILE: CryptoProfile = {
   contentEncryptionAlgs: CONTENT_ENCRYPTION_ALGS,
   maxMessageBytes: 4 * 1024 * 1024,
 };
+
+/** `typ` of a transfer's signed statement (wire version 2): a JWS over the Merkle root of its members. */
+export const TYP_TRANSFER_ROOT = 'accord-transfer-root+jws';
+/** `cty` of a transfer's JWE (wire version 2): its plaintext is the statement and the members. */
+export const CTY_TRANSFER = 'accord-transfer+json';
