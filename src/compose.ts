@@ -59,6 +59,8 @@ import { watchPeerLink } from './jobs/peer-down-alert.js';
 import { PeerHeartbeat } from './jobs/peer-heartbeat.js';
 import { watchConditions } from './jobs/condition-alerts.js';
 import { sendHeartbeat } from './pipeline/dispatch.js';
+import { PeerWire } from './pipeline/transfer-send.js';
+import type { WireVersion } from './domain/transfer.js';
 import { ownQueues } from './topology.js';
 import { accordVersion } from './version.js';
 import { waitForOlderReplicas } from './jobs/version-fence.js';
@@ -109,6 +111,8 @@ export interface Assembled {
   intake: AmqpConnection[];
   closers: Closers;
   adminAddress: AddressInfo | undefined;
+  /** The wire version the peer reads, as last learnt (transfer-send.ts). */
+  wireVersion: () => WireVersion;
 }
 
 /**
@@ -388,8 +392,10 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     onReplaced: (info) => log.error(info, 'a crypto worker was replaced; its message is retried'),
   });
   closers.add(() => crypto.close());
+  const wire = new PeerWire(config.transfers, log);
   const ctx: GatewayContext = {
     config,
+    wire,
     names: n,
     peerNames,
     keys,
@@ -515,6 +521,15 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
   // link comes back (what could not be sent during an outage; sendPending skips what was sent).
   void keyExchange.sendPending();
   peer.on('up', () => void keyExchange.sendPending());
+  // What the peer reads (wire version 2 or 1) is learnt from a heartbeat, now and after each outage.
+  wire.heartbeat = async () => {
+    // Never to an exchange that is not there: that would close the peer link's channel.
+    if (await peer.exchangeExists(peerNames.peerExchange)) {
+      await sendHeartbeat(ctx, config.alerts.heartbeatIntervalS);
+    }
+  };
+  ctx.wire.nudge();
+  peer.on('up', () => ctx.wire.nudge());
 
   let adminAddress: AddressInfo | undefined;
   if (admin) {
@@ -573,5 +588,5 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     adminAddress = server.address;
     closers.add(() => server.close());
   }
-  return { intake: [local, peer], closers, adminAddress };
+  return { intake: [local, peer], closers, adminAddress, wireVersion: () => ctx.wire.version };
 }

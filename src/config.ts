@@ -3,6 +3,7 @@
  * and handed to each module as the slice it needs. Any string may be `${NAME}` or `${NAME:-default}` to
  * take a URL or secret from the environment. Relative file paths are relative to the config file.
  */
+import { MAX_TRANSFER_MEMBERS } from './domain/transfer.js';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -402,6 +403,36 @@ export const ConfigSchema = z
       })
       .optional(),
     /** Alerts for the administrator on call: always to the log; also to a webhook when set (signed, retried with back-off). */
+    /**
+     * Wire version 2 on the peer link (docs/protocol.md "Transfers"): several messages sealed into one
+     * transfer under one signature, and their receipts returned as one transfer.
+     */
+    transfers: z
+      .strictObject({
+        /**
+         * Read transfers: bind the transfer routing key to the ingress, which is how the peer learns that
+         * this gateway reads them. @defaultValue true
+         */
+        read: z.boolean().default(true),
+        /** Send transfers to a peer that reads them (a probe finds out, see docs/protocol.md). @defaultValue true */
+        send: z.boolean().default(true),
+        /** Messages in one transfer at most. @defaultValue 64 */
+        maxMessages: z.int().min(1).max(MAX_TRANSFER_MEMBERS).default(64),
+        /** Envelope bytes in one transfer at most; a larger message goes alone. @defaultValue 1 MiB */
+        maxBytes: z
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(1024 * 1024),
+        /**
+         * How long the first message of a transfer waits for others when no transfer is on its way, in
+         * milliseconds; 0 sends at once, and a transfer fills while the one before it is sent. @defaultValue 0
+         */
+        maxWaitMs: z.int().min(0).max(100).default(0),
+        /** Transfers being sealed and sent at once. @defaultValue 2 */
+        inFlight: z.int().min(1).max(16).default(2),
+      })
+      .default({ read: true, send: true, maxMessages: 64, maxBytes: 1024 * 1024, maxWaitMs: 0, inFlight: 2 }),
     alerts: z
       .strictObject({
         /** An http(s) URL that receives each alert as a JSON POST. */
@@ -747,6 +778,12 @@ export function names(namespace: string | undefined) {
      * has no such binding: its broker returns the heartbeat unroutable, and its gateway never sees it.
      */
     heartbeatRoute: `${p}accord.ingress.heartbeat`,
+    /**
+     * The routing key of transfers (wire version 2) on the peer exchange, bound to the ingress by a
+     * gateway that reads them: an older one has no such binding, and its broker returns a transfer
+     * unroutable, which is how a sender learns to send it single messages (docs/protocol.md).
+     */
+    transferRoute: `${p}accord.ingress.v2`,
     /** Art. 9(4): inbound requests held for a person's decision. */
     review: (authority: string) => `${p}accord.review.${authority}`,
     /**

@@ -312,3 +312,13 @@ export function asAccordError(err: unknown): AccordError {
   if (err instanceof AccordError) return err;
   return new AccordError('internal.error', ERROR_CODES['internal.error'], { cause: err });
 }
+
+/**
+ * The broker returned a `mandatory` publish: nothing is bound to its routing key (no such queue, or a
+ * peer that does not read what the key names). An outage like any other to the consumers.
+ */
+export class UnroutableError extends AccordError {
+  constructor(readonly routingKey: string) {
+    super('infra.unavailable', `queue ${routingKey} does not exist`);
+  }
+}

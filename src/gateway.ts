@@ -29,6 +29,11 @@ export class Gateway {
     return this.parts.adminAddress;
   }
 
+  /** The wire version the peer gateway reads, as last learnt from a heartbeat (docs/protocol.md). */
+  get peerWireVersion(): 1 | 2 {
+    return this.parts.wireVersion();
+  }
+
   /** Stop consuming and close every connection; safe to call more than once. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {

@@ -83,4 +83,7 @@ export async function declareTopology(local: AmqpConnection, config: Config): Pr
   await local.assertRoute(n.submitExchange, n.outbox);
   await local.assertRoute(n.peerExchange, n.ingress);
   await local.assertRoute(n.peerExchange, n.ingress, n.heartbeatRoute);
+  // Wire version 2: the binding is the announcement that this gateway reads transfers.
+  if (config.transfers.read) await local.assertRoute(n.peerExchange, n.ingress, n.transferRoute);
+  else await local.removeRoute(n.peerExchange, n.ingress, n.transferRoute);
 }

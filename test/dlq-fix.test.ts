@@ -79,6 +79,8 @@ describe('dead letters that can be fixed', function () {
     });
     await redis.hdel(`${cz().redisPrefix}sent:${id}`, 'deliveredAt');
     await czState().markFailed(id, new Date().toISOString());
+    // Its sealed copy: its own JWE, or the transfer it went in (wire version 2).
+    const copy = (await czState().sealedCopy(sent))!;
     const letter = {
       letterId: randomUUID(),
       at: new Date().toISOString(),
@@ -87,8 +89,8 @@ describe('dead letters that can be fixed', function () {
       message: 'no receipt after 5 resends',
       messageId: id,
       inputSha256: sent.jweSha256,
-      inputBytes: sent.jwe.length,
-      jwe: sent.jwe,
+      inputBytes: copy.jwe.length,
+      jwe: copy.jwe,
     };
     await publishRaw(cz().dlq, Buffer.from(JSON.stringify(letter)));
   }
@@ -325,7 +327,7 @@ describe('dead letters that can be fixed', function () {
 
     // The peer's receipt comes late: the sealed message reaches KZ once more, which answers with its
     // stored receipt.
-    const sent = (await czState().getSent(id))!;
+    const sent = (await czState().sealedCopy((await czState().getSent(id))!))!;
     await publishRaw(names(pair.kzConfig.namespace).ingress, Buffer.from(sent.jwe, 'latin1'));
     await waitFor(pair.czConfig, (v) => v.state === 'resolved');
     const [resolved] = (await list(czFile, '--resolved')).letters;

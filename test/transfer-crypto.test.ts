@@ -79,7 +79,7 @@ describe('transfers (wire version 2): seal and open', () => {
     const kz = await generatePartyKeys('KZ');
     czRing = await KeyRing.fromSets(cz.privateSet, kz.publicSet);
     kzRing = await KeyRing.fromSets(kz.privateSet, cz.publicSet);
-    kzPublic = kz.publicSet as unknown as joseLib.JSONWebKeySet;
+    kzPublic = kz.publicSet;
     const czKeys = (cz.publicSet as { keys: (joseLib.JWK & { use?: string })[] }).keys;
     czSigningPublic = czKeys.find((k) => k.use === 'sig')!;
     const kzKeys = (kz.privateSet as { keys: (joseLib.JWK & { use?: string })[] }).keys;
@@ -137,7 +137,9 @@ describe('transfers (wire version 2): seal and open', () => {
       1,
     );
     const leaf = leafHash(Buffer.from(body.members[1]!, 'utf8'));
-    expect(verifyInclusion(leaf, 1, statement.count, path, Buffer.from(statement.root, 'hex'))).to.equal(true);
+    expect(verifyInclusion(leaf, 1, statement.count, path, Buffer.from(statement.root, 'hex'))).to.equal(
+      true,
+    );
   });
 
   it('refuses a transfer whose members do not match the signed root', async () => {

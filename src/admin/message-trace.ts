@@ -66,7 +66,10 @@ export async function traceMessage(redis: Redis, config: Config, id: string): Pr
     header.push(`sent by ${config.party}/${sent.from} to ${sent.toParty}/${sent.toAuthority}, ${sent.kind}`);
     steps.push({
       at: sent.sealedAt,
-      what: `sealed (${sent.jwe.length} bytes, SHA-256 ${sent.jweSha256.slice(0, 16)}…)`,
+      what:
+        sent.jwe === undefined
+          ? `sealed in transfer ${sent.transfer ?? '?'} (leaf SHA-256 ${sent.jweSha256.slice(0, 16)}…)`
+          : `sealed (${sent.jwe.length} bytes, SHA-256 ${sent.jweSha256.slice(0, 16)}…)`,
     });
     if (sent.sentAt) steps.push({ at: sent.sentAt, what: 'published to the peer (broker confirmed)' });
     if (sent.deliveredAt) steps.push({ at: sent.deliveredAt, what: 'signed receipt from the peer' });

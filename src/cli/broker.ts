@@ -151,6 +151,8 @@ export function brokerDefinitions(
       [n.peerExchange, n.ingress, n.ingress],
       // The peer gateway's heartbeats (src/kinds/heartbeat.ts).
       [n.peerExchange, n.ingress, n.heartbeatRoute],
+      // Wire version 2: the binding tells the peer that this gateway reads transfers.
+      ...(config.transfers.read ? [[n.peerExchange, n.ingress, n.transferRoute]] : []),
     ].map(([source, destination, routingKey]) => ({
       source,
       vhost,

@@ -29,14 +29,7 @@ import {
 } from './native.js';
 import { TransferBody, TransferStatement } from '../domain/transfer.js';
 import { auditPaths, leafHash, merkleRoot } from './merkle.js';
-import {
-  CTY_JWE,
-  CTY_TRANSFER,
-  TYP_JWE,
-  TYP_JWS,
-  TYP_TRANSFER_ROOT,
-  type CryptoProfile,
-} from './profile.js';
+import { CTY_JWE, CTY_TRANSFER, TYP_JWE, TYP_JWS, TYP_TRANSFER_ROOT, type CryptoProfile } from './profile.js';
 
 /** What the receiver learns besides the payload: the facts shown on delivery. */
 export interface OpenFacts {
@@ -340,8 +333,7 @@ export interface OpenedTransfer {
 
 /** A sealed message of either wire version, opened. */
 export type OpenedAny =
-  | { payload: Buffer; facts: OpenFacts }
-  | { transfer: OpenedTransfer; facts: OpenFacts };
+  { payload: Buffer; facts: OpenFacts } | { transfer: OpenedTransfer; facts: OpenFacts };
 
 /**
  * Open a sealed message of wire version 1 (one envelope) or 2 (a transfer), told apart by the JWE's

@@ -186,7 +186,8 @@ export class CryptoPool implements CryptoRunner {
       members: [...members],
       meta,
     }));
-    if (!('sealed' in reply)) throw new Error('the crypto worker answered a transfer seal with something else');
+    if (!('sealed' in reply))
+      throw new Error('the crypto worker answered a transfer seal with something else');
     return reply.sealed;
   }
 

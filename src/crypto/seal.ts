@@ -7,14 +7,7 @@ import type { KeyRing } from './keyring.js';
 import { encryptCompact, privateKeyOf, publicKeyOf, signCompact } from './native.js';
 import { randomUUID } from 'node:crypto';
 import { leafHash, merkleRoot } from './merkle.js';
-import {
-  CTY_JWE,
-  CTY_TRANSFER,
-  TYP_JWE,
-  TYP_JWS,
-  TYP_TRANSFER_ROOT,
-  type CryptoProfile,
-} from './profile.js';
+import { CTY_JWE, CTY_TRANSFER, TYP_JWE, TYP_JWS, TYP_TRANSFER_ROOT, type CryptoProfile } from './profile.js';
 
 /**
  * Sign then encrypt the envelope bytes; returns the JWE compact string. The operations run on
@@ -31,6 +24,9 @@ export async function seal(payload: Buffer, keys: KeyRing, profile: CryptoProfil
   });
 }
 
+const isKeyEncryptionAlg = (a: string): a is 'ECDH-ES+A256KW' | 'RSA-OAEP-256' =>
+  a === 'ECDH-ES+A256KW' || a === 'RSA-OAEP-256';
+
 /** The keys in force for sealing, checked against the profile. */
 function checkedKeys(keys: KeyRing, profile: CryptoProfile) {
   const sigKey = keys.signingKey;
@@ -41,16 +37,13 @@ function checkedKeys(keys: KeyRing, profile: CryptoProfile) {
   if (!profile.signatureAlgs.includes(sigAlg) || (sigAlg !== 'ES256' && sigAlg !== 'PS256')) {
     throw new AccordError('crypto.alg_not_allowed', `own signing key algorithm ${sigAlg} is not allowed`);
   }
-  if (
-    !profile.keyEncryptionAlgs.includes(encAlg) ||
-    (encAlg !== 'ECDH-ES+A256KW' && encAlg !== 'RSA-OAEP-256')
-  ) {
+  if (!profile.keyEncryptionAlgs.includes(encAlg) || !isKeyEncryptionAlg(encAlg)) {
     throw new AccordError('crypto.alg_not_allowed', `peer encryption key algorithm ${encAlg} is not allowed`);
   }
   if (contentAlg !== 'A256GCM') {
     throw new AccordError('crypto.alg_not_allowed', `content encryption ${contentAlg} is not implemented`);
   }
-  return { sigKey, encKey, sigAlg, encAlg: encAlg as 'ECDH-ES+A256KW' | 'RSA-OAEP-256' };
+  return { sigKey, encKey, sigAlg, encAlg: encAlg };
 }
 
 /** A sealed transfer: the JWE, its id and root, and each member's leaf hash (what its receipt names). */

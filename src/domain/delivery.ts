@@ -21,6 +21,23 @@ export const Verification = z.strictObject({
   receivedAt: Timestamp,
   /** The party whose gateway verified it. */
   verifiedBy: z.enum(['CZ', 'KZ']),
+  /**
+   * A message that came in a transfer (wire version 2, docs/protocol.md "Transfers"): its evidence,
+   * which verifies on its own. `jweSha256` is then the message's leaf hash: SHA-256 of 0x00 and the
+   * envelope's bytes as signed.
+   */
+  transfer: z
+    .strictObject({
+      transfer: z.uuid(),
+      /** The compact JWS over the transfer's statement (its id, count and Merkle root). */
+      statement: z.string().max(4096),
+      root: Sha256,
+      index: z.int().min(0),
+      count: z.int().min(1),
+      /** The audit path from the leaf to the root (RFC 6962). */
+      path: z.array(Sha256).max(16),
+    })
+    .optional(),
 });
 
 /** A message in `accord.inbox.<authorityId>` or, held for a person, `accord.review.<authorityId>`. */

@@ -13,7 +13,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Alerter } from '../admin/alerts.js';
-import { AccordError } from '../errors.js';
+import { AccordError, UnroutableError } from '../errors.js';
 import type { PeerLiveness } from '../pipeline/ports.js';
 
 /** What the watch needs of a broker connection. */
@@ -126,7 +126,7 @@ export class PeerHeartbeat implements PeerLiveness {
         // Said once per spell, not every interval.
         if (this.sendFailure === why) return;
         this.sendFailure = why;
-        const unroutable = /does not exist/.test(why);
+        const unroutable = err instanceof UnroutableError;
         this.opts.log[unroutable ? 'info' : 'warn'](
           { code: e.code ?? 'internal.error', err: why },
           unroutable

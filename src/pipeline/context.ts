@@ -7,6 +7,8 @@ import type { LoadedHook } from '../policy/hooks.js';
 import type { CryptoProfile } from '../crypto/profile.js';
 import type { StatusEvent } from '../domain/events.js';
 import type { PipelineDeps, PublishProps, Tx } from './ports.js';
+import type { Envelope } from '../domain/envelope.js';
+import type { WireVersion } from '../domain/transfer.js';
 
 export interface GatewayContext {
   readonly config: Config;
@@ -20,6 +22,8 @@ export interface GatewayContext {
   readonly ownAuthorities: ReadonlySet<string>;
   /** The peer's directory in force (Art. 13): the config's, or the last one an operator approved. */
   readonly peerAuthorities: ReadonlySet<string>;
+  /** What the peer reads (wire version), and the transfers on their way to it (transfer-send.ts). */
+  readonly wire: PeerWireState;
   /** Art. 9(4) plug-in hooks, loaded at start. */
   readonly hooks: readonly LoadedHook[];
 }
@@ -107,4 +111,27 @@ export async function commitWith(tx: Tx, ...messages: Outgoing[]): Promise<void>
 /** Publish one message with a broker confirm (outside any transaction). */
 export async function publishConfirmed(ctx: GatewayContext, m: Outgoing): Promise<void> {
   await ctx.deps.local.publish(m.queue, m.content, m.props);
+}
+
+/** A message sent in a transfer, or stored first by another attempt (then sent by that record). */
+export type Sent = { sentAt: string } | { taken: true };
+
+/** What the peer reads and the transfers on their way to it (implemented in transfer-send.ts). */
+export interface PeerWireState {
+  /** The wire version the peer reads, as last learnt. */
+  readonly version: WireVersion;
+  /** Whether a message goes in a transfer (never an urgent one). */
+  batches(urgent: boolean): boolean;
+  /** Send an envelope in the next transfer. */
+  send(ctx: GatewayContext, envelope: Envelope, idempotencyKey: string): Promise<Sent>;
+  /** Publish a heartbeat as a transfer and learn from it; false when the peer's broker returned it. */
+  probe(
+    ctx: GatewayContext,
+    text: string,
+    props: { messageId: string; expirationMs: number },
+  ): Promise<boolean>;
+  /** Ask the peer again soon, while it is not known to read transfers. */
+  nudge(): void;
+  /** A transfer came back unroutable: the peer reads none now. */
+  unroutable(): void;
 }

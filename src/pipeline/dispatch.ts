@@ -9,6 +9,8 @@ import type { OpenFacts } from '../crypto/open.js';
 import { ENVELOPE_VERSION, Envelope, URGENT_PRIORITY, type EnvelopeOf } from '../domain/envelope.js';
 import { messageIdFor } from '../domain/ids.js';
 import { validate } from '../domain/parse.js';
+import { AccordError, UnroutableError } from '../errors.js';
+import type { MemberEvidence } from '../domain/transfer.js';
 import type { GatewayContext, Outgoing } from './context.js';
 import type { PublishProps, SentRecord } from './ports.js';
 import { messageRecord } from '../audit/records.js';
@@ -41,6 +43,22 @@ export function peerPublishProps(id: string, urgent: boolean): PublishProps {
   };
 }
 
+/** The record kept of a message sent (without its sealed bytes), and how long it is kept. */
+export function sentRecordOf(envelope: Envelope, meta: { idempotencyKey: string }) {
+  const record: Omit<SentRecord, 'jweSha256'> = {
+    from: envelope.from.authority,
+    idempotencyKey: meta.idempotencyKey,
+    kind: envelope.kind,
+    toParty: envelope.to.party,
+    toAuthority: envelope.to.authority,
+    sealedAt: envelope.createdAt,
+    urgent: envelope.priority === 'urgent',
+  };
+  // The record outlives the message and every resend of it.
+  const ttlS = Math.ceil((Date.parse(envelope.expiresAt) - Date.parse(envelope.createdAt)) / 1000) + 86_400;
+  return { record, ttlS };
+}
+
 /** The stored record of an envelope, sealing and storing it first if this is the first attempt. */
 export async function sealedRecord(
   ctx: GatewayContext,
@@ -52,20 +70,9 @@ export async function sealedRecord(
   const jwe = await ctx.crypto.seal(Buffer.from(JSON.stringify(envelope)), ctx.keys, ctx.profile, {
     urgent: envelope.priority === 'urgent',
   });
-  const record: SentRecord = {
-    jwe,
-    jweSha256: createHash('sha256').update(jwe).digest('hex'),
-    from: envelope.from.authority,
-    idempotencyKey: meta.idempotencyKey,
-    kind: envelope.kind,
-    toParty: envelope.to.party,
-    toAuthority: envelope.to.authority,
-    sealedAt: envelope.createdAt,
-    urgent: envelope.priority === 'urgent',
-  };
-  // The record outlives the message and every resend of it.
-  const ttlS = Math.ceil((Date.parse(envelope.expiresAt) - Date.parse(envelope.createdAt)) / 1000) + 86_400;
-  return ctx.deps.state.putSealed(envelope.id, record, ttlS);
+  const { record, ttlS } = sentRecordOf(envelope, meta);
+  const rec: SentRecord = { ...record, jwe, jweSha256: createHash('sha256').update(jwe).digest('hex') };
+  return ctx.deps.state.putSealed(envelope.id, rec, ttlS);
 }
 
 /**
@@ -79,15 +86,27 @@ export async function sendToPeer(
   urgent: boolean,
 ): Promise<string> {
   const first = record.sentAt === undefined;
+  const copy = await ctx.deps.state.sealedCopy(record);
+  if (copy === null) {
+    throw new AccordError('infra.unavailable', 'the sealed copy of this message is gone from Redis', {
+      messageId: id,
+    });
+  }
   if (first) ctx.deps.metrics.sending(1);
   try {
     await ctx.deps.peer.publish(
-      ctx.peerNames.ingress,
-      Buffer.from(record.jwe, 'latin1'),
-      peerPublishProps(id, urgent),
+      copy.transfer === undefined ? ctx.peerNames.ingress : ctx.peerNames.transferRoute,
+      Buffer.from(copy.jwe, 'latin1'),
+      peerPublishProps(copy.transfer ?? id, urgent),
     );
   } catch (err) {
     if (first) ctx.deps.metrics.sending(-1);
+    if (copy.transfer !== undefined && first && err instanceof UnroutableError) {
+      // Stored in a transfer that never reached the peer, which reads none now: forgotten, so that the
+      // retry sends it as a single message (wire version 1).
+      ctx.wire.unroutable();
+      await ctx.deps.state.forgetTransfer(copy.transfer, [id]);
+    }
     throw err;
   }
   const sentAt = ctx.deps.now().toISOString();
@@ -106,7 +125,7 @@ export interface InboxDelivery {
   referredFrom?: string;
   /** The handling conditions, shown apart: purposes, conditions, Art. 10(2) sensitive categories. */
   handling: Envelope['handling'];
-  verification: OpenFacts & { receivedAt: string; verifiedBy: string };
+  verification: OpenFacts & { receivedAt: string; verifiedBy: string; transfer?: MemberEvidence };
   /** Art. 9(4): for a request held for review, why it is held (rules and hooks, not data). */
   review?: { reasons: { by: string; why: string }[]; decisions: readonly string[] };
   /** Art. 9(4): for a request delivered after review, the decision it was accepted under. */
@@ -315,7 +334,10 @@ export async function sendHeartbeat(ctx: GatewayContext, intervalS: number): Pro
     },
     'heartbeat',
   );
-  const jwe = await ctx.crypto.seal(Buffer.from(JSON.stringify(envelope)), ctx.keys, ctx.profile, {});
+  const text = JSON.stringify(envelope);
+  // Wire version 2 first: routed, the peer reads transfers; returned, it does not (transfer-send.ts).
+  if (await ctx.wire.probe(ctx, text, { messageId: envelope.id, expirationMs: intervalS * 1000 })) return;
+  const jwe = await ctx.crypto.seal(Buffer.from(text), ctx.keys, ctx.profile, {});
   await ctx.deps.peer.publish(ctx.peerNames.heartbeatRoute, Buffer.from(jwe, 'latin1'), {
     contentType: 'application/jose',
     messageId: envelope.id,

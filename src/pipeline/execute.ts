@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AccordError } from '../errors.js';
+import { AccordError } from '../errors.js';
 import type { Delivery, Effect, EventTo, LocalDecision } from '../kinds/spec.js';
 import {
   commitWith,
@@ -166,13 +166,33 @@ export async function executeSend(
     // While the peer is unreachable the submission waits on the outbox; `accepted` says so once.
     await publishConfirmed(ctx, eventMessage(ctx, sub.from, { type: 'accepted', at: now(), ...about }));
   }
-  const record = existing ?? (await sealedRecord(ctx, plan.envelope, { idempotencyKey: sub.idempotencyKey }));
-  await runEffects(ctx, plan.prepare, log);
-  const sentAt = await sendToPeer(ctx, id, record, plan.urgent);
+  let sentAt: string;
+  let sentBy: { transfer?: boolean; bytes?: number };
+  ctx.wire.nudge();
+  if (existing === null && ctx.wire.batches(plan.urgent)) {
+    // Wire version 2: in the next transfer, stored with it before it is published.
+    await runEffects(ctx, plan.prepare, log);
+    const sent = await ctx.wire.send(ctx, plan.envelope, sub.idempotencyKey);
+    if ('taken' in sent) {
+      const record = await ctx.deps.state.getSent(id);
+      if (record === null)
+        throw new AccordError('infra.unavailable', 'the stored message vanished', { messageId: id });
+      sentAt = await sendToPeer(ctx, id, record, plan.urgent);
+    } else {
+      sentAt = sent.sentAt;
+    }
+    sentBy = { transfer: true };
+  } else {
+    const record =
+      existing ?? (await sealedRecord(ctx, plan.envelope, { idempotencyKey: sub.idempotencyKey }));
+    await runEffects(ctx, plan.prepare, log);
+    sentAt = await sendToPeer(ctx, id, record, plan.urgent);
+    sentBy = record.jwe === undefined ? { transfer: true } : { bytes: record.jwe.length };
+  }
   await runEffects(ctx, plan.recorded(sentAt), log);
   await commitWith(tx, ...eventMessages(ctx, plan.sentEvents(sentAt, true)));
   await runEffects(ctx, plan.counted, log);
-  log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, bytes: record.jwe.length }, 'sent');
+  log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, ...sentBy }, 'sent');
 }
 
 /** What is known of a submission's bytes before it is parsed: enough to trace it, nothing of its content. */
@@ -222,11 +242,17 @@ export async function executeRejection(
  * de-duplicates; a second failure parks a new letter.
  */
 export async function executeResend(ctx: GatewayContext, tx: Tx, id: string, sent: SentRecord, log: Logger) {
+  const copy = await ctx.deps.state.sealedCopy(sent);
+  if (copy === null) {
+    await commitWith(tx);
+    log.warn({ code: 'dlq.not_replayable', messageId: id }, 'its sealed copy is gone; nothing to resend');
+    return;
+  }
   await ctx.deps.state.reopen(id);
   await ctx.deps.peer.publish(
-    ctx.peerNames.ingress,
-    Buffer.from(sent.jwe, 'latin1'),
-    peerPublishProps(id, sent.urgent === true),
+    copy.transfer === undefined ? ctx.peerNames.ingress : ctx.peerNames.transferRoute,
+    Buffer.from(copy.jwe, 'latin1'),
+    peerPublishProps(copy.transfer ?? id, sent.urgent === true),
   );
   ctx.deps.metrics.resent();
   await ctx.deps.timers.schedule(id);
@@ -263,7 +289,7 @@ export async function executeIntake(
   tx: Tx,
   id: string,
   plan: IntakePlan,
-  receiptJwe: string,
+  receipt: () => Promise<void>,
   log: Logger,
   committed?: () => void,
 ): Promise<void> {
@@ -277,29 +303,12 @@ export async function executeIntake(
   committed?.();
   await ctx.deps.state.markSeenDelivered(id);
   await runEffects(ctx, plan.after, log);
-  await sendReceipt(ctx, id, receiptJwe, log);
+  await receipt();
 }
 
 /** The line of the internal delivered-log that commits with a delivery (transport/delivered-log.ts). */
 export function deliveredLogLine(ctx: GatewayContext, id: string): Outgoing {
   return { queue: ctx.names.deliveredLog, content: Buffer.from(id), props: { contentType: 'text/plain' } };
-}
-
-/** Send a signed receipt back to the peer; a failure only means the sender resends and gets it again. */
-export async function sendReceipt(
-  ctx: GatewayContext,
-  id: string,
-  receiptJwe: string,
-  log: Logger,
-): Promise<void> {
-  try {
-    await ctx.deps.peer.publish(ctx.peerNames.ingress, Buffer.from(receiptJwe, 'latin1'), {
-      contentType: 'application/jose',
-    });
-  } catch (err) {
-    // The delivery stands. The sender resends when no receipt comes, and gets this receipt again.
-    log.warn({ messageId: id, err: (err as Error).message }, 'receipt not sent; the sender will resend');
-  }
 }
 
 /**

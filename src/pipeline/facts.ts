@@ -86,9 +86,29 @@ async function heldReview(ctx: GatewayContext, id: string, decisionId: string): 
   if (!record) return { record, done: false };
   const done = await reviews.isDone(id, decisionId);
   try {
-    const opened = await ctx.crypto.open(Buffer.from(record.jwe, 'latin1'), ctx.keys, ctx.profile);
-    const envelope = validate(Envelope, parseJson(opened.payload, ctx.profile.maxMessageBytes), 'envelope');
-    return { record, done, opened: { envelope, verification: opened.facts } };
+    const opened = await ctx.crypto.openAny(Buffer.from(record.jwe, 'latin1'), ctx.keys, ctx.profile);
+    if ('payload' in opened) {
+      const envelope = validate(Envelope, parseJson(opened.payload, ctx.profile.maxMessageBytes), 'envelope');
+      return { record, done, opened: { envelope, verification: opened.facts } };
+    }
+    // It came in a transfer (wire version 2): the member with its id, and that member's evidence.
+    const t = opened.transfer;
+    for (let index = 0; index < t.members.length; index++) {
+      const raw = parseJson(Buffer.from(t.members[index]!, 'utf8'), ctx.profile.maxMessageBytes);
+      if ((raw as { id?: unknown } | null)?.id !== id) continue;
+      const envelope = validate(Envelope, raw, 'envelope');
+      const transfer = {
+        transfer: t.statement.transfer,
+        statement: t.statementJws,
+        root: t.statement.root,
+        index,
+        count: t.statement.count,
+        path: t.paths[index]!,
+      };
+      const verification = { ...opened.facts, jweSha256: t.leaves[index]!, transfer };
+      return { record, done, opened: { envelope, verification } };
+    }
+    throw new Error('the held request is not in the transfer it was kept with');
   } catch (err) {
     ctx.deps.log.error(
       { messageId: id, code: 'policy.review_unavailable', err: (err as Error).message },

@@ -37,7 +37,10 @@ import {
 } from './decide-inbound.js';
 import { COPY_HEADER } from './dispatch.js';
 import { withoutTrailingWhitespace } from '../crypto/compact.js';
-import { eventMessages, executeIntake, executePark, runEffects, sendReceipt } from './execute.js';
+import { eventMessages, executeIntake, executePark, runEffects } from './execute.js';
+import type { OpenedAny, OpenedTransfer } from '../crypto/open.js';
+import type { MemberEvidence } from '../domain/transfer.js';
+import { TransferCommit, singleReceipts, transferReceipts, type ReceiptSink } from './transfer-intake.js';
 import { loadFacts } from './facts.js';
 import type { Incoming, SeenRecord, Tx, TxOutcome } from './ports.js';
 
@@ -93,9 +96,6 @@ export class InboundPipeline {
     const content = withoutTrailingWhitespace(delivery.content);
     const msg = content === delivery.content ? delivery : { ...delivery, content };
     const receivedAt = ctx.deps.now();
-    let envelope: Envelope | undefined;
-    let claimedId: string | undefined;
-    let facts: OpenFacts;
     const limit = ctx.profile.maxMessageBytes;
     if (msg.content.length > limit) {
       // First thing: an oversize body is parked as it is, never copied to a crypto worker or parsed.
@@ -105,12 +105,77 @@ export class InboundPipeline {
       );
       return this.park(tx, error, msg.content, undefined, receivedAt);
     }
+    let opened: OpenedAny;
     try {
-      const opened = await ctx.crypto.open(msg.content, ctx.keys, ctx.profile, {
-        urgent: msg.urgent === true,
-      });
-      facts = opened.facts;
-      const raw = parseJson(opened.payload, ctx.profile.maxMessageBytes);
+      opened = await ctx.crypto.openAny(msg.content, ctx.keys, ctx.profile, { urgent: msg.urgent === true });
+    } catch (err) {
+      if (parksAtOnce(err)) return this.park(tx, err, msg.content, undefined, receivedAt);
+      throw err;
+    }
+    if ('transfer' in opened) return this.takeTransfer(msg, tx, opened.transfer, opened.facts, receivedAt);
+    const receipts = singleReceipts(ctx, this.log);
+    return this.handleEnvelope(msg, tx, opened.payload, opened.facts, receivedAt, receipts);
+  }
+
+  /**
+   * A transfer (wire version 2): its members, each an envelope with its own evidence, go through
+   * {@link handleEnvelope} one after the other up to their commit, and then commit together, in one
+   * AMQP transaction with the ack of the transfer; what each does after its commit (the claim marked,
+   * the receipt) follows, and the receipts go back as one transfer. When a member cannot be finished
+   * now (it waits for another copy's claim, or fails), nothing of the transfer commits: it comes back,
+   * and each member's claim protocol takes it from there (docs/reliability.md).
+   */
+  private async takeTransfer(
+    msg: Incoming,
+    tx: Tx,
+    transfer: OpenedTransfer,
+    facts: OpenFacts,
+    receivedAt: Date,
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    // A peer that sends transfers most likely reads them: ask it now rather than at the next heartbeat.
+    ctx.wire.nudge();
+    const receipts = transferReceipts(ctx, this.log, msg.urgent === true);
+    const run = new TransferCommit(tx, this.log);
+    for (let i = 0; i < transfer.members.length; i++) {
+      const evidence: MemberEvidence = {
+        transfer: transfer.statement.transfer,
+        statement: transfer.statementJws,
+        root: transfer.statement.root,
+        index: i,
+        count: transfer.statement.count,
+        path: transfer.paths[i]!,
+      };
+      const memberFacts: OpenFacts & { transfer: MemberEvidence } = {
+        ...facts,
+        jweSha256: transfer.leaves[i]!,
+        transfer: evidence,
+      };
+      const payload = Buffer.from(transfer.members[i]!, 'utf8');
+      const stop = await run.member((mtx) =>
+        this.handleEnvelope(msg, mtx, payload, memberFacts, receivedAt, receipts),
+      );
+      if (stop !== undefined) return stop;
+    }
+    await run.commit();
+    await receipts.flush();
+    return 'done';
+  }
+
+  /** One envelope, opened and verified: check it, then deliver it, take its receipt, or park it. */
+  private async handleEnvelope(
+    msg: Incoming,
+    tx: Tx,
+    payload: Buffer,
+    facts: OpenFacts,
+    receivedAt: Date,
+    receipts: ReceiptSink,
+  ): Promise<TxOutcome> {
+    const { ctx } = this;
+    let envelope: Envelope | undefined;
+    let claimedId: string | undefined;
+    try {
+      const raw = parseJson(payload, ctx.profile.maxMessageBytes);
       // The id, when it looks like one, lets an admin trace an authentic but malformed envelope.
       const id = (raw as { id?: unknown } | null)?.id;
       claimedId = typeof id === 'string' && UUID.test(id) ? id : undefined;
@@ -129,7 +194,7 @@ export class InboundPipeline {
     }
     const receipt = receiveSpecOf(envelope).receipt?.(envelope);
     if (receipt !== undefined) return this.takeReceipt(tx, receipt, msg.content, receivedAt);
-    return this.deliver(msg, tx, envelope, facts, receivedAt);
+    return this.deliver(msg, tx, envelope, facts, receivedAt, receipts);
   }
 
   private async deliver(
@@ -138,6 +203,7 @@ export class InboundPipeline {
     env: Envelope,
     facts: OpenFacts,
     receivedAt: Date,
+    receipts: ReceiptSink,
   ): Promise<TxOutcome> {
     const { ctx } = this;
     const copyHeader = msg.headers[COPY_HEADER];
@@ -152,7 +218,7 @@ export class InboundPipeline {
       this.takenInBefore(env.id),
     ]);
     let seen = firstSeen;
-    const again = { env, jweSha256: facts.jweSha256, receivedAt };
+    const again = { env, jweSha256: facts.jweSha256, receivedAt, receipts };
     if (seen?.state === 'delivered') return this.answerDuplicate(tx, again, seen);
     if (seen && seen.copy !== copy) return this.waitForClaim(env.id);
     if (seen) {
@@ -229,8 +295,8 @@ export class InboundPipeline {
       known,
     );
     if (decision.action === 'park') return this.park(tx, decision.error, msg.content, env.id, receivedAt);
-    if (decision.action === 'hold') return this.hold(msg, tx, env, decision, facts, receivedAt);
-    return this.takeIn(tx, env, decision.plan, seen?.receiptJwe, copy, facts, receivedAt);
+    if (decision.action === 'hold') return this.hold(msg, tx, env, decision, facts, receivedAt, receipts);
+    return this.takeIn(tx, env, decision.plan, seen?.receiptJwe, copy, facts, receivedAt, receipts);
   }
 
   /**
@@ -245,10 +311,12 @@ export class InboundPipeline {
     copy: string,
     facts: OpenFacts,
     receivedAt: Date,
+    receipts: ReceiptSink,
   ): Promise<TxOutcome> {
     const { ctx } = this;
     const receiptJwe =
-      storedReceipt ?? (await this.sealReceipt(env, facts.jweSha256, receivedAt, plan.status));
+      storedReceipt ??
+      (await receipts.prepare(this.receiptFor(env, facts.jweSha256, receivedAt, plan.status)));
     const claim =
       storedReceipt !== undefined
         ? { outcome: 'same-copy' as const }
@@ -265,12 +333,25 @@ export class InboundPipeline {
             seenTtlS(env, receivedAt, ctx.config),
           );
     if (claim.outcome === 'delivered') {
-      return this.answerDuplicate(tx, { env, jweSha256: facts.jweSha256, receivedAt }, claim.record);
+      return this.answerDuplicate(
+        tx,
+        { env, jweSha256: facts.jweSha256, receivedAt, receipts },
+        claim.record,
+      );
     }
     if (claim.outcome === 'other-copy') return this.waitForClaim(env.id);
     // Until its transaction commits, a rebuild after a Redis loss must not take it for delivered.
     this.uncommitted.add(env.id);
-    await executeIntake(ctx, tx, env.id, plan, receiptJwe, this.log, () => this.uncommitted.delete(env.id));
+    const urgent = env.priority === 'urgent';
+    await executeIntake(
+      ctx,
+      tx,
+      env.id,
+      plan,
+      () => receipts.send(receiptJwe, env.id, urgent),
+      this.log,
+      () => this.uncommitted.delete(env.id),
+    );
     return 'done';
   }
 
@@ -288,6 +369,7 @@ export class InboundPipeline {
     held: { refersTo: string; since: string; first: boolean },
     facts: OpenFacts,
     receivedAt: Date,
+    receipts: ReceiptSink,
   ): Promise<TxOutcome> {
     const { ctx } = this;
     const ttlS = holdRecordTtlS(ctx.config.dataProtection.holdMaxHours);
@@ -310,8 +392,8 @@ export class InboundPipeline {
       );
     }
     if (!recorded.told) {
-      const receiptJwe = await this.sealReceipt(env, facts.jweSha256, receivedAt, 'held');
-      await sendReceipt(ctx, env.id, receiptJwe, this.log);
+      const kept = await receipts.prepare(this.receiptFor(env, facts.jweSha256, receivedAt, 'held'));
+      await receipts.send(kept, env.id, env.priority === 'urgent');
       await ctx.deps.state.markHoldTold(env.id);
     }
     return 'done';
@@ -334,17 +416,17 @@ export class InboundPipeline {
    */
   private async answerDuplicate(
     tx: Tx,
-    again: { env: Envelope; jweSha256: string; receivedAt: Date },
+    again: { env: Envelope; jweSha256: string; receivedAt: Date; receipts: ReceiptSink },
     seen: SeenRecord,
   ): Promise<TxOutcome> {
     const id = again.env.id;
-    const receiptJwe =
+    const kept =
       seen.rebuilt === true
-        ? await this.sealReceipt(again.env, again.jweSha256, again.receivedAt, 'duplicate')
+        ? await again.receipts.prepare(
+            this.receiptFor(again.env, again.jweSha256, again.receivedAt, 'duplicate'),
+          )
         : seen.receiptJwe;
-    await this.ctx.deps.peer.publish(this.ctx.peerNames.ingress, Buffer.from(receiptJwe, 'latin1'), {
-      contentType: 'application/jose',
-    });
+    await again.receipts.send(kept, id, again.env.priority === 'urgent');
     await commitWith(tx);
     this.ctx.deps.metrics.message('in', 'any', 'duplicate');
     this.log.info({ messageId: id }, 'duplicate; receipt sent again');
@@ -356,12 +438,13 @@ export class InboundPipeline {
     return { requeueAfterMs: PENDING_RECHECK_MS };
   }
 
-  private async sealReceipt(
+  /** The receipt of a message: sealed by the sink, alone or in its transfer's. */
+  private receiptFor(
     env: Envelope,
     jweSha256: string,
     receivedAt: Date,
     status: 'delivered' | 'duplicate' | 'refused' | 'in-review' | 'held',
-  ): Promise<string> {
+  ): EnvelopeOf<'receipt'> {
     const { ctx } = this;
     const now = ctx.deps.now();
     const anchor = ctx.deps.audit.latestCheckpointHash();
@@ -385,9 +468,7 @@ export class InboundPipeline {
         ...(anchor === undefined ? {} : { auditAnchor: anchor }),
       },
     };
-    return ctx.crypto.seal(Buffer.from(JSON.stringify(receipt)), ctx.keys, ctx.profile, {
-      urgent: env.priority === 'urgent',
-    });
+    return receipt;
   }
 
   /** A receipt for something this gateway sent: check it against the record, then report it. */

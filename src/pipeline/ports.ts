@@ -31,7 +31,10 @@ export interface Publisher {
 
 /** What the sender remembers about a message it sealed. */
 export interface SentRecord {
-  jwe: string;
+  /** The sealed message (wire version 1); absent when it went in a transfer (`transfer`). */
+  jwe?: string;
+  /** The transfer (wire version 2) it went in, stored once for all its members. */
+  transfer?: string;
   jweSha256: string;
   from: string;
   idempotencyKey: string;
@@ -120,6 +123,14 @@ export interface MessageState {
    */
   releaseSending(id: string): Promise<boolean>;
   markSent(id: string, at: string): Promise<void>;
+  putTransfer(
+    transfer: string,
+    jwe: string,
+    members: readonly { id: string; rec: SentRecord; ttlS: number }[],
+  ): Promise<string[]>;
+  sealedCopy(rec: SentRecord): Promise<{ jwe: string; transfer?: string } | null>;
+  markSentMany(ids: readonly string[], at: string): Promise<void>;
+  forgetTransfer(transfer: string, ids: readonly string[]): Promise<void>;
   /**
    * Returns true only the first time (so `delivered` is reported once). A message marked failed before
    * (a late receipt) has its `delivery.no_receipt` letter in accord.dlq recorded as resolved in the same
@@ -160,6 +171,8 @@ export interface MessageState {
 export interface ReceiptTimer {
   /** Schedule the check for a sent message; idempotent per message id. */
   schedule(messageId: string): Promise<void>;
+  /** The same for several messages at once (a transfer's members). */
+  scheduleMany(messageIds: readonly string[]): Promise<void>;
 }
 
 /** The dated obligations and acts the gateway tracks (see schedule/deadlines.ts). */

@@ -38,6 +38,8 @@ export class BullReceiptTimer implements ReceiptTimer {
   private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly now: () => Date;
+  /** Transfers resent lately: a transfer's members, checked together, resend it once. */
+  private readonly resending = new RecentOnce(2000);
 
   constructor(private readonly deps: Deps) {
     this.now = deps.now;
@@ -46,19 +48,26 @@ export class BullReceiptTimer implements ReceiptTimer {
   }
 
   async schedule(messageId: string): Promise<void> {
-    const { delivery } = this.deps.config;
-    await this.queue.add(
-      'await-receipt',
-      { id: messageId },
-      {
-        jobId: messageId,
-        delay: delivery.receiptTimeoutMs,
-        attempts: delivery.maxResends + 1,
-        backoff: { type: 'exponential', delay: delivery.receiptTimeoutMs },
-        removeOnComplete: true,
-        removeOnFail: true,
-      },
+    await this.queue.add('await-receipt', { id: messageId }, this.jobOptions(messageId));
+  }
+
+  /** One check per message, added in one round trip (a transfer's members). */
+  async scheduleMany(messageIds: readonly string[]): Promise<void> {
+    await this.queue.addBulk(
+      messageIds.map((id) => ({ name: 'await-receipt', data: { id }, opts: this.jobOptions(id) })),
     );
+  }
+
+  private jobOptions(messageId: string) {
+    const { delivery } = this.deps.config;
+    return {
+      jobId: messageId,
+      delay: delivery.receiptTimeoutMs,
+      attempts: delivery.maxResends + 1,
+      backoff: { type: 'exponential' as const, delay: delivery.receiptTimeoutMs },
+      removeOnComplete: true,
+      removeOnFail: true,
+    };
   }
 
   /** Start the worker, and a watchdog that replaces it when it stops after a Redis failure. */
@@ -101,15 +110,23 @@ export class BullReceiptTimer implements ReceiptTimer {
         kind: rec.kind,
       });
     }
-    if (job.attemptsMade < config.delivery.maxResends) {
-      await this.deps.peer.publish(
-        this.deps.peerNames.ingress,
-        Buffer.from(rec.jwe, 'latin1'),
-        peerPublishProps(id, rec.urgent === true),
-      );
-      this.deps.metrics.resent();
+    const copy = await state.sealedCopy(rec);
+    if (job.attemptsMade < config.delivery.maxResends && copy !== null) {
+      // The members of one transfer resend it once between them: the peer answers each member.
+      if (copy.transfer === undefined || this.resending.first(copy.transfer)) {
+        await this.deps.peer.publish(
+          copy.transfer === undefined ? this.deps.peerNames.ingress : this.deps.peerNames.transferRoute,
+          Buffer.from(copy.jwe, 'latin1'),
+          peerPublishProps(copy.transfer ?? id, rec.urgent === true),
+        );
+        this.deps.metrics.resent();
+      }
       log.info(
-        { messageId: id, resend: job.attemptsMade + 1 },
+        {
+          messageId: id,
+          resend: job.attemptsMade + 1,
+          ...(copy.transfer ? { transfer: copy.transfer } : {}),
+        },
         'no receipt yet; resent the same sealed message',
       );
       // Throwing schedules the next check after the back-off.
@@ -141,8 +158,8 @@ export class BullReceiptTimer implements ReceiptTimer {
       message: `no receipt after ${config.delivery.maxResends} resends`,
       messageId: id,
       inputSha256: rec.jweSha256,
-      inputBytes: rec.jwe.length,
-      jwe: rec.jwe,
+      inputBytes: copy?.jwe.length ?? 0,
+      ...(copy === null ? {} : { jwe: copy.jwe }),
     };
     const out = deadLetterTo(this.deps.names, letter);
     await this.deps.local.publish(out.queue, out.content, out.props);
@@ -154,5 +171,23 @@ export class BullReceiptTimer implements ReceiptTimer {
     if (this.watchdog) clearInterval(this.watchdog);
     await this.worker?.close();
     await this.queue.close();
+  }
+}
+
+/** Lets a key through once per window (a transfer resent once for all its members' checks). */
+export class RecentOnce {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly windowMs: number) {}
+
+  first(key: string, now = Date.now()): boolean {
+    for (const [k, at] of this.seen) {
+      if (now - at < this.windowMs) break;
+      this.seen.delete(k);
+    }
+    const at = this.seen.get(key);
+    if (at !== undefined && now - at < this.windowMs) return false;
+    this.seen.delete(key);
+    this.seen.set(key, now);
+    return true;
   }
 }

@@ -124,6 +124,24 @@ export interface GenerationWatch {
   onLost: () => void;
 }
 
+/**
+ * Store a transfer and its members' records all or nothing: when any member already has a record
+ * (another attempt stored it first), nothing is written and their positions (1-based) come back.
+ */
+const PUT_TRANSFER = `
+local taken = {}
+for i = 2, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], 'rec') == 1 then table.insert(taken, i - 1) end
+end
+if #taken > 0 then return taken end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+for i = 2, #KEYS do
+  redis.call('HSET', KEYS[i], 'rec', ARGV[2 * i - 1])
+  redis.call('EXPIRE', KEYS[i], ARGV[2 * i], 'NX')
+end
+return {}
+`;
+
 export class RedisMessageState implements MessageState {
   constructor(
     private readonly redis: Redis,
@@ -175,6 +193,52 @@ export class RedisMessageState implements MessageState {
     const won = results?.[0]?.[1] === 1;
     if (won) return rec;
     return (await this.getSent(id)) ?? rec;
+  }
+
+  private transferKey(transfer: string) {
+    return `${this.prefix}transfer:${transfer}`;
+  }
+
+  /**
+   * Store a sealed transfer once and each member's record pointing to it, write-once like
+   * {@link putSealed}, in one round trip. Returns the ids whose record another attempt wrote first
+   * (they must not be sent in this transfer: their receipt would name another leaf).
+   */
+  async putTransfer(
+    transfer: string,
+    jwe: string,
+    members: readonly { id: string; rec: SentRecord; ttlS: number }[],
+  ): Promise<string[]> {
+    const ttlS = Math.max(...members.map((m) => m.ttlS));
+    const args: (string | number)[] = [jwe, ttlS];
+    for (const m of members) {
+      const { sentAt: _s, deliveredAt: _d, failedAt: _f, jwe: _j, ...immutable } = m.rec;
+      args.push(JSON.stringify(immutable), m.ttlS);
+    }
+    const keys = [this.transferKey(transfer), ...members.map((m) => this.sentKey(m.id))];
+    const taken = (await this.redis.eval(PUT_TRANSFER, keys.length, ...keys, ...args)) as number[];
+    return taken.map((i) => members[i - 1]!.id);
+  }
+
+  /** The sealed bytes to send again for a record: its own JWE, or its transfer's. */
+  async sealedCopy(rec: SentRecord): Promise<{ jwe: string; transfer?: string } | null> {
+    if (rec.jwe !== undefined) return { jwe: rec.jwe };
+    if (rec.transfer === undefined) return null;
+    const jwe = await this.redis.get(this.transferKey(rec.transfer));
+    return jwe === null ? null : { jwe, transfer: rec.transfer };
+  }
+
+  /** Forget a stored transfer that never reached the peer (returned unroutable), with its members' records. */
+  async forgetTransfer(transfer: string, ids: readonly string[]): Promise<void> {
+    const multi = this.redis.multi().del(this.transferKey(transfer));
+    for (const id of ids) multi.hdel(this.sentKey(id), 'rec', 'sentAt');
+    await multi.exec();
+  }
+
+  async markSentMany(ids: readonly string[], at: string): Promise<void> {
+    const multi = this.redis.multi();
+    for (const id of ids) multi.hsetnx(this.sentKey(id), 'sentAt', at);
+    await multi.exec();
   }
 
   async getSent(id: string): Promise<SentRecord | null> {

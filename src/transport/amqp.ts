@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { commitTx, selectTx } from './amqp-tx.js';
 import { PriorityGate } from './gate.js';
-import { AccordError } from '../errors.js';
+import { AccordError, UnroutableError } from '../errors.js';
 import { brokerUser, connectBroker, isBrokerOutage, type BrokerSlice } from './connect.js';
 
 interface CommonOptions {
@@ -461,6 +461,23 @@ export class AmqpConnection extends EventEmitter {
     await this.declareRoute(gen, exchange, queue, routingKey);
   }
 
+  /**
+   * Remove a binding if it exists (a setting turned off since the last start). Best effort: a broker
+   * user without the right to unbind leaves it, and the caller loses only what the binding announced.
+   */
+  async removeRoute(exchange: string, queue: string, routingKey: string): Promise<void> {
+    const gen = await this.current();
+    const ch = await gen.model.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      await ch.unbindQueue(queue, exchange, routingKey);
+    } catch {
+      // Refused, or the exchange is not there yet: nothing to remove that this user may remove.
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   private async declareRoute(
     gen: Generation,
     exchange: string,
@@ -532,7 +549,7 @@ export class AmqpConnection extends EventEmitter {
         clearTimeout(p.timer);
         const wasReturned = gen.returned.delete(seq);
         if (err) p.reject(new AccordError('infra.unavailable', `broker refused the publish to ${queue}`));
-        else if (wasReturned) p.reject(new AccordError('infra.unavailable', `queue ${queue} does not exist`));
+        else if (wasReturned) p.reject(new UnroutableError(queue));
         else p.resolve();
       });
       if (!ok) gen.blocked = true;

@@ -115,7 +115,7 @@ export class Collector<T> {
 
   push(item: T): void {
     this.items.push(item);
-    this.waiters.forEach((w) => w());
+    [...this.waiters].forEach((w) => w());
   }
 
   /** Resolve with the first item matching, waiting up to `timeoutMs`. */
@@ -127,14 +127,16 @@ export class Collector<T> {
       const left = deadline - Date.now();
       if (left <= 0)
         throw new Error(`timed out waiting for ${what}; saw ${JSON.stringify(this.items).slice(0, 2000)}`);
+      // Each waiter removes only itself: several may wait at once (one per message of a batch).
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
+        const wake = () => {
           clearTimeout(t);
+          this.waiters = this.waiters.filter((w) => w !== wake);
           resolve();
-        });
+        };
+        const t = setTimeout(wake, left);
+        this.waiters.push(wake);
       });
-      this.waiters = [];
     }
   }
 }
