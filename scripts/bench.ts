@@ -2,6 +2,10 @@
  * `npm run bench`: throughput and latency of the full path (outbox → CZ gateway → KZ gateway → inbox,
  * signed receipts back) for 1 KiB, 16 KiB and 256 KiB submissions, with the baselines measured in the
  * same run: raw AMQP over the same hops, the JOSE seal/open rates, and the straightforward pipeline.
+ * For the full-path scenarios it also reads each gateway's /metrics before and after the measured window:
+ * CPU milliseconds per logical message (CZ, KZ, both), broker messages published (the case system's
+ * submissions included) and transactions committed per logical message, and the throughput as a
+ * percentage of raw AMQP over the same hops.
  * Prints a table and one JSON line per scenario, and writes the lines to bench/results/latest.json.
  * Not part of `npm test`: timing belongs here. `--quick` runs fewer messages; `--soak MIN` adds a soak
  * of MIN minutes at a fixed load, sampling each gateway's RSS; `--only a,b` runs just those scenarios;
@@ -25,11 +29,13 @@ import {
   benchConfigs,
   flow,
   percentile,
+  readCounters,
   rssMb,
   startGateways,
   submission,
   submit,
   type Flow,
+  type GatewayCounters,
   type Gateways,
 } from './bench/e2e.js';
 
@@ -133,6 +139,67 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
+type Party = 'cz' | 'kz';
+const PARTIES: readonly Party[] = ['cz', 'kz'];
+/** Both parties' counters, each summed over the party's processes. */
+type Snapshot = Record<Party, GatewayCounters>;
+
+/** Read every gateway process's counters; `gs` is the first pair and, when running, the replicas. */
+async function snapshot(gs: Gateways[]): Promise<Snapshot> {
+  const party = async (p: Party): Promise<GatewayCounters> => {
+    const all = await Promise.all(gs.map((g) => readCounters(g.metricsUrls[p])));
+    const sum: GatewayCounters = { cpuS: 0, published: {}, commits: 0 };
+    for (const c of all) {
+      sum.cpuS += c.cpuS;
+      sum.commits += c.commits;
+      for (const [k, v] of Object.entries(c.published)) sum.published[k] = (sum.published[k] ?? 0) + v;
+    }
+    return sum;
+  };
+  return { cz: await party('cz'), kz: await party('kz') };
+}
+
+/**
+ * What one logical message cost between two snapshots: gateway CPU ms (each party, and both), broker
+ * messages published by kind (`submission`: the case system's, counted here) and commits.
+ */
+function perMessage(before: Snapshot, after: Snapshot, messages: number, submissions: number) {
+  const per = (n: number) => round(n / messages, 2);
+  const cpuMs = (p: Party) => (after[p].cpuS - before[p].cpuS) * 1000;
+  const commits = (p: Party) => after[p].commits - before[p].commits;
+  const byKind: Record<string, number> = { submission: submissions };
+  for (const p of PARTIES) {
+    for (const [k, v] of Object.entries(after[p].published)) {
+      byKind[k] = (byKind[k] ?? 0) + v - (before[p].published[k] ?? 0);
+    }
+  }
+  const published = Object.values(byKind).reduce((a, b) => a + b, 0);
+  return {
+    cpu_ms_per_msg_cz: per(cpuMs('cz')),
+    cpu_ms_per_msg_kz: per(cpuMs('kz')),
+    cpu_ms_per_msg: per(cpuMs('cz') + cpuMs('kz')),
+    broker_published_per_msg: per(published),
+    broker_published_per_msg_by_kind: Object.fromEntries(
+      Object.entries(byKind)
+        .filter(([, v]) => v !== 0)
+        .map(([k, v]) => [k, per(v)]),
+    ),
+    broker_commits_per_msg_cz: per(commits('cz')),
+    broker_commits_per_msg_kz: per(commits('kz')),
+    broker_commits_per_msg: per(commits('cz') + commits('kz')),
+  };
+}
+
+/** The cost of a window on one line of the progress output. */
+function sayCost(scenario: string, cost: ReturnType<typeof perMessage>): void {
+  const kinds = Object.entries(cost.broker_published_per_msg_by_kind)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  say(
+    `${scenario}: per message, CPU ms CZ ${cost.cpu_ms_per_msg_cz}, KZ ${cost.cpu_ms_per_msg_kz}; broker publishes ${cost.broker_published_per_msg} (${kinds}); commits CZ ${cost.broker_commits_per_msg_cz}, KZ ${cost.broker_commits_per_msg_kz}`,
+  );
+}
+
 let seq = 0;
 const key = (scenario: string) => `bench/${scenario}/${seq++}`;
 const idOf = (k: string) => messageIdFor('CZ', 'cz-pp-ipc', k);
@@ -184,6 +251,9 @@ async function offer(
   return [...sent].map(([id, at]) => f.arrived.get(id)! - at);
 }
 
+/** Urgent requests in {@link urgentUnderLoad}. */
+const URGENT_COUNT = 40;
+
 /** An urgent request every 50 ms while bulk traffic saturates the link; the urgent ones' latency. */
 async function urgentUnderLoad(f: Flow, bulk: number): Promise<number[]> {
   const bulkDone = (async () => {
@@ -196,7 +266,7 @@ async function urgentUnderLoad(f: Flow, bulk: number): Promise<number[]> {
   })();
   await sleep(200);
   const sent = new Map<string, number>();
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < URGENT_COUNT; i++) {
     const k = key('urgent');
     sent.set(idOf(k), performance.now());
     await submit(f, submission(k, 1024, 'urgent'), true);
@@ -242,9 +312,9 @@ async function main(): Promise<void> {
   const stem = `bench-${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
   const settings = { cryptoWorkers, jobsPerWorker, concurrency, prefetch };
-  const files = benchConfigs(dir, stem, AMQP_URL, REDIS_URL, settings);
+  const files = await benchConfigs(dir, stem, AMQP_URL, REDIS_URL, settings);
   // The second process of each party: same namespaces, broker and Redis; its own audit file.
-  const replicaFiles = benchConfigs(dir, stem, AMQP_URL, REDIS_URL, { ...settings, replica: 2 });
+  const replicaFiles = await benchConfigs(dir, stem, AMQP_URL, REDIS_URL, { ...settings, replica: 2 });
   say(
     `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}, amqp.concurrency ${concurrency ?? 'default'}, amqp.prefetch ${prefetch ?? 256}`,
   );
@@ -277,8 +347,11 @@ async function scaleOut(
   const replicas = await startGateways(ROOT, replicaFiles, 2);
   try {
     say(`e2e-1k-2proc: saturation (${count} messages) with two processes per party`);
+    const before = await snapshot([g, replicas]);
     const two = await saturate(f, 'e2e-1k-2proc', count, 1024);
     await drain(g, f);
+    const cost = perMessage(before, await snapshot([g, replicas]), count, count);
+    sayCost('e2e-1k-2proc', cost);
     lines.push({
       scenario: 'e2e-1k-2proc',
       msgs_per_s: round(two)!,
@@ -289,6 +362,7 @@ async function scaleOut(
       rss_mb: round(Math.max(rss(), ...replicas.processes.map((p) => rssMb(p.pid)))),
       raw_amqp_msgs_per_s: null,
       naive_msgs_per_s: null,
+      ...cost,
     });
   } finally {
     await replicas.stop();
@@ -349,8 +423,11 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
       say(`${s.name}: straightforward pipeline (${s.naive} messages)`);
       const naive = await naivePipeline(AMQP_URL, stem, g.cz, g.kz, s.naive, s.size);
       say(`${s.name}: saturation (${s.count} messages, until every signed receipt is back)`);
+      const before = await snapshot([g]);
       const rate = await saturate(f, s.name, s.count, s.size);
       await drain(g, f);
+      const cost = perMessage(before, await snapshot([g]), s.count, s.count);
+      sayCost(s.name, cost);
       say(`${s.name}: fixed load ${s.rate}/s for ${quick ? 5 : 10} s`);
       const lat = await offer(f, s.name, s.rate, quick ? 5 : 10, s.size);
       await drain(g, f);
@@ -373,13 +450,19 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
         raw_amqp_msgs_per_s: round(raw),
         naive_msgs_per_s: round(naive),
         vs_naive: round(rate / naive),
+        pct_of_raw_amqp: round((100 * rate) / raw),
+        ...cost,
       });
     }
   }
   if (wanted('urgent-under-load')) {
     say('urgent requests while 1 KiB bulk traffic saturates the link');
-    const urgent = await urgentUnderLoad(f, quick ? 1000 : 4000);
+    const bulk = quick ? 1000 : 4000;
+    const before = await snapshot([g]);
+    const urgent = await urgentUnderLoad(f, bulk);
     await drain(g, f);
+    const cost = perMessage(before, await snapshot([g]), bulk + URGENT_COUNT, bulk + URGENT_COUNT);
+    sayCost('urgent-under-load', cost);
     lines.push({
       scenario: 'urgent-under-load',
       msgs_per_s: 20,
@@ -388,6 +471,7 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
       rss_mb: round(rss()),
       raw_amqp_msgs_per_s: null,
       naive_msgs_per_s: null,
+      ...cost,
     });
   }
   if (wanted('soak-1k')) {
@@ -415,18 +499,26 @@ async function scenarios(g: Gateways, f: Flow, rss: () => number, stem: string):
 }
 
 function printLines(): void {
-  const cols = [
-    'scenario',
-    'msgs_per_s',
-    'p50_ms',
-    'p99_ms',
-    'rss_mb',
-    'raw_amqp_msgs_per_s',
-    'naive_msgs_per_s',
+  // [heading, JSON field]; per message: CPU ms of each gateway and both, broker publishes and commits.
+  const cols: [string, string][] = [
+    ['scenario', 'scenario'],
+    ['msgs_per_s', 'msgs_per_s'],
+    ['p50_ms', 'p50_ms'],
+    ['p99_ms', 'p99_ms'],
+    ['rss_mb', 'rss_mb'],
+    ['raw_amqp_msgs_per_s', 'raw_amqp_msgs_per_s'],
+    ['%raw', 'pct_of_raw_amqp'],
+    ['naive_msgs_per_s', 'naive_msgs_per_s'],
+    ['x_naive', 'vs_naive'],
+    ['cpu_ms_cz', 'cpu_ms_per_msg_cz'],
+    ['cpu_ms_kz', 'cpu_ms_per_msg_kz'],
+    ['cpu_ms', 'cpu_ms_per_msg'],
+    ['published', 'broker_published_per_msg'],
+    ['commits', 'broker_commits_per_msg'],
   ];
   const table = [
-    cols,
-    ...lines.map((l) => cols.map((c) => JSON.stringify(l[c] ?? '-').replace(/^"|"$/g, ''))),
+    cols.map(([heading]) => heading),
+    ...lines.map((l) => cols.map(([, c]) => JSON.stringify(l[c] ?? '-').replace(/^"|"$/g, ''))),
   ];
   const widths = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   for (const r of table) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);

@@ -35,7 +35,7 @@ import { assertStartable } from './start-checks.js';
 import { startHooks } from './policy/hook-pool.js';
 import { AmqpConnection, type PublishProps } from './transport/amqp.js';
 import { DeliveredLogBarrier, PROBE_MARK_TTL_S } from './transport/delivered-log.js';
-import { GatewayMetrics } from './admin/metrics.js';
+import { GatewayMetrics, localPublishKind, peerPublishKind } from './admin/metrics.js';
 import { Alerts } from './admin/alerts.js';
 import { readFileSync } from 'node:fs';
 import { AdminServer } from './admin/server.js';
@@ -337,6 +337,8 @@ async function build(config: Config, log: Logger, now: () => Date, closers: Clos
     },
     now,
   );
+  local.countWith(metrics.brokerTally(localPublishKind(n)));
+  peer.countWith(metrics.brokerTally(peerPublishKind(peerNames)));
   // Everything for the peer goes to its ingress through its peer exchange.
   const peerLink = {
     publish: (queue: string, content: Buffer, props: PublishProps) =>

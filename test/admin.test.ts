@@ -113,6 +113,13 @@ describe('admin server: health, readiness, metrics, token', function () {
     expect((after.get(key('sent')) ?? 0) - (before.get(key('sent')) ?? 0)).to.equal(1);
     expect((after.get(key('delivered')) ?? 0) - (before.get(key('delivered')) ?? 0)).to.equal(1);
     expect(after.get('accord_receipt_latency_seconds_count')).to.be.greaterThan(0);
+    // What CZ wrote to the brokers for it: the sealed message to the peer, its status events, and the
+    // commits of the receipt's handling (which publishes the `delivered` event in a transaction).
+    const grew = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(grew('accord_broker_published_total{kind="peer"}')).to.be.at.least(1);
+    expect(grew('accord_broker_published_total{kind="event"}')).to.be.at.least(2);
+    expect(grew('accord_broker_published_total{kind="inbox"}')).to.equal(0);
+    expect(grew('accord_broker_commits_total')).to.be.at.least(1);
     expect(after.get('accord_peer_link_up')).to.equal(1);
     expect(after.get('accord_dlq_depth')).to.equal(0);
     expect(after.has('accord_reviews_pending')).to.equal(true);
@@ -135,6 +142,12 @@ describe('admin server: health, readiness, metrics, token', function () {
     expect(text).to.contain('# TYPE accord_messages_sent_total counter');
     expect(text).to.contain('# TYPE accord_messages_delivered_total counter');
     expect(text).not.to.contain('accord_messages_total');
+    // Broker work: one series per kind of publish from the start (a rate over them never misses a kind).
+    expect(text).to.contain('# TYPE accord_broker_published_total counter');
+    expect(text).to.contain('# TYPE accord_broker_commits_total counter');
+    for (const kind of ['peer', 'heartbeat', 'inbox', 'event', 'delivered-log', 'dead-letter', 'held']) {
+      expect(samples.get(`accord_broker_published_total{kind="${kind}"}`), kind).to.be.a('number');
+    }
     expect(
       [...samples.keys()].filter((k) => /^accord_messages_(sent|delivered)_total\{.*outcome=/.test(k)),
     ).to.deep.equal([]);

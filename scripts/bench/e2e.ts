@@ -1,10 +1,13 @@
 /**
  * The full path, measured from outside as a case system sees it: two gateway processes (`accord start`,
  * as deployed), a sender publishing submissions to CZ's outbox, a receiver on KZ's inbox, and CZ's events
- * for the signed receipts (`delivered`).
+ * for the signed receipts (`delivered`). Each gateway serves its admin /metrics on a loopback port of
+ * its own, which the bench reads before and after a measured window (CPU, broker publishes and commits).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { checkConfigFile, names, type Config } from '../../src/config.js';
@@ -20,7 +23,29 @@ export interface Gateways {
   cz: Config;
   kz: Config;
   processes: ChildProcess[];
+  /** Each process's admin /metrics URL, by party. */
+  metricsUrls: Record<PartyTag, string>;
   stop(): Promise<void>;
+}
+
+/** The bench gateways' admin token: random per bench run, handed to them in the environment only. */
+const ADMIN_TOKEN_ENV = 'ACCORD_BENCH_ADMIN_TOKEN';
+const ADMIN_TOKEN = randomBytes(24).toString('hex');
+
+/** A TCP port free on the loopback interface now (the OS's pick; nothing holds it afterwards). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
 }
 
 /** Settings a bench run varies (the rest is config/cz.json and config/kz.json). */
@@ -40,8 +65,11 @@ export interface BenchSettings {
   replica?: number;
 }
 
-/** Write both parties' configs into `dir` under namespaces `<stem>-cz` / `<stem>-kz`. */
-export function benchConfigs(
+/**
+ * Write both parties' configs into `dir` under namespaces `<stem>-cz` / `<stem>-kz`, each with its
+ * admin server on a free loopback port (for /metrics).
+ */
+export async function benchConfigs(
   dir: string,
   stem: string,
   amqpUrl: string,
@@ -65,6 +93,7 @@ export function benchConfigs(
     };
     const suffix = settings.replica === undefined ? '' : `-r${settings.replica}`;
     raw.records = { auditFile: join(dir, `audit-${party}${suffix}.jsonl`) };
+    raw.admin = { port: await freePort(), tokenEnv: ADMIN_TOKEN_ENV };
     files[party] = join(dir, `${party}${suffix}.json`);
     writeFileSync(files[party], JSON.stringify(raw, null, 2));
   }
@@ -93,7 +122,7 @@ export async function startGateways(
   const processes = (['kz', 'cz'] as const).map((p) =>
     spawn(process.execPath, [...nodeArgs, cli, 'start', '--config', files[p]], {
       stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, ACCORD_LOG_LEVEL: 'warn' },
+      env: { ...process.env, ACCORD_LOG_LEVEL: 'warn', [ADMIN_TOKEN_ENV]: ADMIN_TOKEN },
     }),
   );
   const cz = loaded(files.cz);
@@ -117,10 +146,12 @@ export async function startGateways(
   } finally {
     await conn.close();
   }
+  const metricsUrl = (c: Config) => `http://127.0.0.1:${c.admin!.port}/metrics`;
   return {
     cz,
     kz,
     processes,
+    metricsUrls: { cz: metricsUrl(cz), kz: metricsUrl(kz) },
     async stop() {
       for (const p of processes) {
         if (p.exitCode !== null) continue;
@@ -129,6 +160,35 @@ export async function startGateways(
       }
     },
   };
+}
+
+/** What one gateway process counted so far: its CPU, and what it wrote to the brokers. */
+export interface GatewayCounters {
+  /** `process_cpu_seconds_total`: user + system CPU of the whole process (process.cpuUsage()), seconds. */
+  cpuS: number;
+  /** `accord_broker_published_total`, by kind. */
+  published: Record<string, number>;
+  /** `accord_broker_commits_total`. */
+  commits: number;
+}
+
+/** Read one gateway's counters from its /metrics (Prometheus text). */
+export async function readCounters(url: string): Promise<GatewayCounters> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (!res.ok) throw new Error(`${url}: ${res.status}`);
+  const out: GatewayCounters = { cpuS: NaN, published: {}, commits: NaN };
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^([a-z_]+)(?:\{kind="([a-z-]+)"\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const value = Number(m[3]);
+    if (m[1] === 'process_cpu_seconds_total') out.cpuS = value;
+    else if (m[1] === 'accord_broker_commits_total') out.commits = value;
+    else if (m[1] === 'accord_broker_published_total' && m[2] !== undefined) out.published[m[2]] = value;
+  }
+  if (Number.isNaN(out.cpuS) || Number.isNaN(out.commits)) {
+    throw new Error(`${url}: no process_cpu_seconds_total or accord_broker_commits_total`);
+  }
+  return out;
 }
 
 /** Resident set size of a process in MiB (Linux). */

@@ -8,7 +8,9 @@
  * which instance in the target labels Prometheus adds.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Names } from '../config.js';
 import type { Metrics, RefusalFacts } from '../pipeline/ports.js';
+import type { BrokerTally } from '../transport/amqp.js';
 import { Ring } from './ring.js';
 
 /** Read at scrape time; each returns a number, or throws when it cannot be known. */
@@ -49,6 +51,46 @@ const DESTROYED = 'destroyed-';
 /** Outcomes that end a sent message's wait for its receipt (see {@link GatewayMetrics.inFlight}). */
 const SETTLED = new Set(['delivered', 'refused', 'in-review', 'held', 'failed']);
 
+/**
+ * What a message the gateway publishes is, for `accord_broker_published_total`: to the peer (a message
+ * or a receipt) or a heartbeat to it; on the own broker a delivery to an inbox, a status event, a
+ * delivered-log line, a dead letter, a correction held for its original, a request held for review,
+ * or anything else.
+ */
+export const PUBLISHED_KINDS = [
+  'peer',
+  'heartbeat',
+  'inbox',
+  'event',
+  'delivered-log',
+  'dead-letter',
+  'held',
+  'review',
+  'other',
+] as const;
+export type PublishedKind = (typeof PUBLISHED_KINDS)[number];
+
+/** What a publish on this party's own broker is, by its queue. */
+export function localPublishKind(n: Names): (queue: string) => PublishedKind {
+  const inbox = n.inbox('');
+  const events = n.events('');
+  const review = n.review('');
+  return (queue) => {
+    if (queue.startsWith(inbox)) return 'inbox';
+    if (queue.startsWith(events)) return 'event';
+    if (queue === n.deliveredLog || queue === n.legacyDeliveredLog) return 'delivered-log';
+    if (queue === n.dlq) return 'dead-letter';
+    if (queue === n.held) return 'held';
+    if (queue.startsWith(review)) return 'review';
+    return 'other';
+  };
+}
+
+/** What a publish on the peer's broker is, by its routing key (`peer` its names). */
+export function peerPublishKind(peer: Names): (routingKey: string) => PublishedKind {
+  return (routingKey) => (routingKey === peer.heartbeatRoute ? 'heartbeat' : 'peer');
+}
+
 /** One refusal as the dashboard lists it: no explanation, nothing personal. */
 export interface RecentRefusal extends RefusalFacts {
   at: string;
@@ -77,6 +119,12 @@ export class GatewayMetrics implements Metrics {
   private readonly resends: Counter;
   private readonly refusals: Counter;
   private awaiting = 0;
+  /** Counted in plain numbers on the hot path, handed to prom-client when scraped. */
+  private readonly publishedCounts = Object.fromEntries(PUBLISHED_KINDS.map((k) => [k, 0])) as Record<
+    PublishedKind,
+    number
+  >;
+  private commitCount = 0;
 
   constructor(
     build: BuildInfo,
@@ -139,6 +187,27 @@ export class GatewayMetrics implements Metrics {
       help: 'Art. 9(4) refusals of requests this party received (by a rule, a hook, a reviewer or the authority), by ground',
       labelNames: ['ground'],
       registers: [this.registry],
+    });
+    const publishedCounts = this.publishedCounts;
+    new Counter({
+      name: 'accord_broker_published_total',
+      help: 'Messages this process wrote to a broker (its own or the peer’s), by what each is (peer, heartbeat, inbox, event, delivered-log, dead-letter, held, review, other)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const kind of PUBLISHED_KINDS) this.inc({ kind }, publishedCounts[kind]);
+      },
+    });
+    const commits = () => this.commitCount;
+    new Counter({
+      name: 'accord_broker_commits_total',
+      help: 'AMQP transactions this process committed (one commit may carry several deliveries)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(commits());
+      },
     });
     const gauge = (
       name: string,
@@ -259,6 +328,21 @@ export class GatewayMetrics implements Metrics {
    * messages still in flight from before are not counted (and their receipts do not push it below zero);
    * with several processes per party, sum the gauge over them.
    */
+  /**
+   * Count a broker connection's publishes (each by `kindOf` its queue) and commits; for
+   * `AmqpConnection.countWith`. An increment per call, nothing allocated.
+   */
+  brokerTally(kindOf: (queue: string) => PublishedKind): BrokerTally {
+    return {
+      published: (queue) => {
+        this.publishedCounts[kindOf(queue)] += 1;
+      },
+      committed: () => {
+        this.commitCount += 1;
+      },
+    };
+  }
+
   get inFlight(): number {
     return this.awaiting;
   }

@@ -57,6 +57,18 @@ export interface Tx {
   commit(): Promise<void>;
 }
 
+/**
+ * What a connection tells of its own work on the broker, for the gateway's metrics: each message it
+ * writes (by confirm, or in a transaction when the frame is written) and each transaction the broker
+ * committed. Called on the hot path: an increment, nothing more.
+ */
+export interface BrokerTally {
+  /** One message written, to `queue` (the routing key, for a publish through an exchange). */
+  published(queue: string): void;
+  /** One tx.commit answered commit-ok. */
+  committed(): void;
+}
+
 /** A handler's verdict: done (it acked and committed), or requeue the delivery after a pause. */
 export type TxOutcome = 'done' | { requeueAfterMs: number };
 
@@ -133,6 +145,7 @@ class TxCommitter {
   constructor(
     private readonly ch: Channel,
     private readonly isDead: () => boolean,
+    private readonly onCommitted: () => void,
   ) {}
 
   submit(ops: (() => void)[]): Promise<void> {
@@ -152,6 +165,7 @@ class TxCommitter {
           if (this.isDead()) throw new AccordError('infra.unavailable', 'channel lost');
           for (const b of batches) for (const op of b.ops) op();
           await commitTx(this.ch);
+          this.onCommitted();
           batches.forEach((b) => b.resolve());
         } catch (err) {
           batches.forEach((b) => b.reject(err));
@@ -187,6 +201,7 @@ export class AmqpConnection extends EventEmitter {
   private upWaiters: (() => void)[] = [];
   private readonly opts: CommonOptions;
   private readonly broker: BrokerSlice;
+  private tally: BrokerTally | undefined;
 
   private constructor(opts: AmqpOptions) {
     super();
@@ -197,6 +212,11 @@ export class AmqpConnection extends EventEmitter {
   /** The broker user this connection logs in as, the only `user_id` it may publish with. */
   get user(): string {
     return brokerUser(this.broker);
+  }
+
+  /** Count this connection's publishes and commits from now on (the gateway's metrics). */
+  countWith(tally: BrokerTally): void {
+    this.tally = tally;
   }
 
   /** Connect; `infra.unavailable` when the first attempt fails (a misconfiguration should fail fast). */
@@ -552,6 +572,7 @@ export class AmqpConnection extends EventEmitter {
         else if (wasReturned) p.reject(new UnroutableError(queue));
         else p.resolve();
       });
+      this.tally?.published(routingKey);
       if (!ok) gen.blocked = true;
     });
   }
@@ -694,7 +715,11 @@ export class AmqpConnection extends EventEmitter {
     }
     // tx.select before consuming: no delivery (and so no handler frame) can arrive before it is done.
     if (spec.tx) await selectTx(ch);
-    const committer = new TxCommitter(ch, () => gen.dead);
+    const committer = new TxCommitter(
+      ch,
+      () => gen.dead,
+      () => this.tally?.committed(),
+    );
     // One gate per channel: a reconnect starts with an empty one, as the broker requeued the rest.
     const gate = spec.admission ? new PriorityGate(spec.admission.concurrency) : undefined;
     // consumeWithBarriers: the handling of each delivery not finished yet (at most `prefetch`).
@@ -748,7 +773,10 @@ export class AmqpConnection extends EventEmitter {
         const tx: Tx = {
           publish: (queue, content, props) => {
             const options = publishOptions(props, {});
-            ops.push(() => ch.sendToQueue(queue, content, options));
+            ops.push(() => {
+              ch.sendToQueue(queue, content, options);
+              this.tally?.published(queue);
+            });
           },
           ack: () => {
             ops.push(() => {
