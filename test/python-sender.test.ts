@@ -58,11 +58,13 @@ async function runSender(
 ): Promise<{ code: number; result: SenderResult; stderr: string }> {
   const file = join(tempDir('pysender'), 'sender.json');
   writeFileSync(file, JSON.stringify(config));
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(python, [SENDER, '--config', file, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
-    );
-  });
+  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>(
+    (resolve) => {
+      execFile(python, [SENDER, '--config', file, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+      );
+    },
+  );
   const lines = stdout.trim().split('\n');
   expect(lines, `one line of JSON on stdout; stderr: ${stderr}`).to.have.length(1);
   return { code, result: JSON.parse(lines[0]!) as SenderResult, stderr };
@@ -94,7 +96,9 @@ describe('an independent sender: conformance/python/sender.py against a KZ gatew
 
   /** The kid of CZ's signing key, the one the python sender signs with. */
   function ownSigningKid(): string {
-    const set = JSON.parse(readFileSync(cz!.keys.privateJwks, 'utf8')) as { keys: { kid: string; use: string }[] };
+    const set = JSON.parse(readFileSync(cz!.keys.privateJwks, 'utf8')) as {
+      keys: { kid: string; use: string }[];
+    };
     return set.keys.find((k) => k.use === 'sig')!.kid;
   }
 
@@ -129,7 +133,10 @@ describe('an independent sender: conformance/python/sender.py against a KZ gatew
         summary: 'Ověření pasu – проверка паспорта (python sender)',
         details: `Sealed by jwcrypto, ${priority}.`,
       };
-      const { code, result, stderr } = await runSender(python!, senderConfig({ body }), ['--priority', priority]);
+      const { code, result, stderr } = await runSender(python!, senderConfig({ body }), [
+        '--priority',
+        priority,
+      ]);
       expect(code, `${JSON.stringify(result)} ${stderr}`).to.equal(0);
       expect(result).to.deep.include({ ok: true, priority, copies: 1 });
       expect(result.receipt).to.deep.include({
@@ -158,7 +165,10 @@ describe('an independent sender: conformance/python/sender.py against a KZ gatew
     const wrong = join(tempDir('pysender-wrong'), 'private.jwks.json');
     writeFileSync(wrong, JSON.stringify({ keys }), { mode: 0o600 });
 
-    const { code, result } = await runSender(python!, senderConfig({ ownKeys: wrong, timeoutS: 6, resendAfterS: 0 }));
+    const { code, result } = await runSender(
+      python!,
+      senderConfig({ ownKeys: wrong, timeoutS: 6, resendAfterS: 0 }),
+    );
     expect(code).to.equal(2);
     expect(result).to.deep.include({ ok: false, error: 'delivery.no_receipt', copies: 1 });
     await waitForDeadLetter(
