@@ -157,6 +157,24 @@ describe('an independent sender: conformance/python/sender.py against a KZ gatew
     });
   }
 
+  it('sealed anew under an id KZ already took in: KZ answers with the stored receipt, whose digest the python side refuses', async () => {
+    const first = await runSender(python!, senderConfig());
+    expect(first.code, JSON.stringify(first.result)).to.equal(0);
+    // [P-DUP-4]: the same id, other bytes (a new seal) gets the first receipt, byte for byte: its
+    // jweSha256 is the first JWE's, so it is not a receipt for what was sent now ([P-RCPT-5]).
+    const again = await runSender(python!, senderConfig({ timeoutS: 15 }), ['--id', first.result.id!]);
+    expect(again.code, JSON.stringify(again.result)).to.equal(3);
+    expect(again.result).to.deep.include({
+      ok: false,
+      id: first.result.id,
+      error: 'receipt.digest_mismatch',
+    });
+    expect(again.result.jweSha256).not.to.equal(first.result.jweSha256);
+    await mia!.inbox.waitFor((x) => x.envelope.id === first.result.id, 10_000, 'the first request');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(mia!.inbox.items.filter((x) => x.envelope.id === first.result.id)).to.have.length(1);
+  });
+
   it('signed with a key that is not CZ’s: KZ parks it as crypto.bad_signature, delivers nothing, and the python side reports no receipt', async () => {
     // CZ's own key set, with its signing key's private half replaced by a fresh P-256 key of the same kid.
     const set = JSON.parse(readFileSync(cz!.keys.privateJwks, 'utf8')) as { keys: Record<string, unknown>[] };
