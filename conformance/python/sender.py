@@ -75,8 +75,15 @@ def rfc3339(ts):
         f"{ts.microsecond // 1000:03d}Z"
 
 
-def parse_rfc3339(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+def parse_rfc3339(text, path):
+    """An RFC 3339 date-time with offset, or schema.invalid at `path`."""
+    try:
+        value = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise Failure("schema.invalid", path) from None
+    if value.tzinfo is None:
+        raise Failure("schema.invalid", path)
+    return value
 
 
 def header_of(part, what):
@@ -287,8 +294,9 @@ def check_receipt(env, sent, leeway_s):
     if not HEX64.match(str(body["jweSha256"])) or body["jweSha256"] != sent["jweSha256"]:
         raise Failure("receipt.digest_mismatch", "jweSha256 is not the digest of the JWE sent")
     now = datetime.datetime.now(datetime.timezone.utc)
-    created = parse_rfc3339(env["createdAt"])
-    expires = parse_rfc3339(env["expiresAt"])
+    created = parse_rfc3339(env["createdAt"], "createdAt")
+    expires = parse_rfc3339(env["expiresAt"], "expiresAt")
+    parse_rfc3339(body["receivedAt"], "body.receivedAt")
     leeway = datetime.timedelta(seconds=leeway_s)
     if created > now + leeway:  # [P-JOSE-13]
         raise Failure("envelope.not_yet_valid", "createdAt")
