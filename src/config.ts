@@ -4,6 +4,7 @@
  * take a URL or secret from the environment. Relative file paths are relative to the config file.
  */
 import { MAX_TRANSFER_MEMBERS } from './domain/transfer.js';
+import { OPTIONAL_EVENT_TYPES } from './domain/events.js';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -407,6 +408,11 @@ export const ConfigSchema = z
      * Wire version 2 on the peer link (docs/protocol.md "Transfers"): several messages sealed into one
      * transfer under one signature, and their receipts returned as one transfer.
      */
+    /**
+     * Per authority, the optional event types it receives (docs/integration.md "Events"); an authority
+     * not named receives them all. An event that answers a submission or reports a failure always goes.
+     */
+    eventSubscriptions: z.record(AuthorityId, z.array(z.enum(OPTIONAL_EVENT_TYPES)).max(16)).default({}),
     transfers: z
       .strictObject({
         /**

@@ -58,4 +58,10 @@ export const ENVIRONMENT: readonly { name: string; readBy: string; meaning: stri
     readBy: 'bench',
     meaning: 'Extra node flags for the gateway processes of `npm run bench`, e.g. `--cpu-prof`.',
   },
+  {
+    name: 'ACCORD_BENCH_ADMIN_TOKEN',
+    readBy: 'bench (set by it)',
+    meaning:
+      'The admin token of the gateway processes `npm run bench` starts, a random one per run, set in their environment only: the bench reads their `/metrics` (CPU, broker messages and commits per message).',
+  },
 ];

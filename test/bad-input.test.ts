@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
 import { generatePartyKeys } from '../src/crypto/keygen.js';
@@ -8,7 +7,6 @@ import { readPublicJwks } from '../src/crypto/jwk.js';
 import { seal } from '../src/crypto/seal.js';
 import { messageIdFor } from '../src/domain/ids.js';
 import {
-  REDIS_URL,
   drainQueue,
   publishRaw,
   startPair,
@@ -17,6 +15,7 @@ import {
   type TestAuthority,
   example,
   testEnvelope,
+  sealedCopyOf,
 } from './helpers/harness.js';
 
 describe('bad input from a case system is rejected whole, and the rest flows on', () => {
@@ -252,15 +251,9 @@ describe('bad input from the peer is parked, never delivered', () => {
       10_000,
       'delivered',
     );
-    const redis = new Redis(REDIS_URL);
-    const rec = JSON.parse(
-      (await redis.hget(`${names(pair.czConfig.namespace).redisPrefix}sent:${messageId}`, 'rec'))!,
-    ) as {
-      jwe: string;
-    };
-    redis.disconnect();
-    await publishRaw(kzIngress(), Buffer.from(rec.jwe));
-    await publishRaw(kzIngress(), Buffer.from(rec.jwe));
+    const jwe = await sealedCopyOf(pair.czConfig, messageId);
+    await publishRaw(kzIngress(), Buffer.from(jwe));
+    await publishRaw(kzIngress(), Buffer.from(jwe));
     // A marker after the replays: when it is delivered, the replays have been handled.
     const marker = await czIpc.client.submit(example('request', 'replay-marker') as SubmissionInput);
     await czIpc.events.waitFor(

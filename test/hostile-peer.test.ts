@@ -33,6 +33,7 @@ import {
   waitForDeadLetter,
   type Pair,
   type TestAuthority,
+  sealedCopyOf,
 } from './helpers/harness.js';
 
 const DAY = 86_400_000;
@@ -100,11 +101,9 @@ describe('a hostile or broken peer, between two gateways', function () {
     try {
       const kzPrefix = names(pair.kzConfig.namespace).redisPrefix;
       expect(await redis.exists(`${kzPrefix}ledger:in:${messageId}`)).to.equal(1);
-      const rec = JSON.parse(
-        (await redis.hget(`${names(pair.czConfig.namespace).redisPrefix}sent:${messageId}`, 'rec'))!,
-      ) as { jwe: string };
+      const jwe = await sealedCopyOf(pair.czConfig, messageId);
       await redis.del(`${kzPrefix}seen:${messageId}`);
-      await publishRaw(kzIngress(), Buffer.from(rec.jwe));
+      await publishRaw(kzIngress(), Buffer.from(jwe));
     } finally {
       redis.disconnect();
     }

@@ -5,6 +5,7 @@
  * delivered twice, and a receipt that comes after it is still reported. Each party has a private
  * redis-server here, so FLUSHALL touches nothing of other tests.
  */
+import { RedisMessageState } from '../src/store/redis-state.js';
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -99,10 +100,11 @@ describe('Redis loses its data', function () {
   const deliveredAtKz = (id: string) =>
     mia.inbox.waitFor((d) => d.envelope.id === id, 30_000, `the delivery of ${id}`);
   const inboxCount = (id: string) => mia.inbox.items.filter((d) => d.envelope.id === id).length;
-  /** The sealed JWE CZ stored for a message (what a resend publishes). */
+  /** The sealed bytes CZ stored for a message (what a resend publishes: its JWE, or its transfer). */
   const sealedAtCz = async (id: string): Promise<Buffer> => {
-    const rec = await czRedis.hget(`${names(czConfig.namespace).redisPrefix}sent:${id}`, 'rec');
-    return Buffer.from((JSON.parse(rec!) as { jwe: string }).jwe, 'latin1');
+    const state = new RedisMessageState(czRedis, names(czConfig.namespace).redisPrefix);
+    const copy = await state.sealedCopy((await state.getSent(id))!);
+    return Buffer.from(copy!.jwe, 'latin1');
   };
   /** The resend is answered: KZ logged it as a duplicate, and delivered nothing. */
   const answeredAsDuplicate = (id: string) =>

@@ -29,6 +29,7 @@ import {
   waitForDeadLetter,
   type Pair,
   type TestAuthority,
+  sealedCopyOf,
 } from './helpers/harness.js';
 import { TcpProxy } from '../scripts/chaos/tcp-proxy.js';
 
@@ -248,12 +249,10 @@ describe('reliable delivery', () => {
 
   describe('exactly once into the case system, at each crash point of the receiver', () => {
     let pair: Pair;
-    let czRedisPrefix: string;
     let kzPrefix: string;
     let redis: Redis;
     beforeEach(async () => {
       pair = await startPair();
-      czRedisPrefix = names(pair.czConfig.namespace).redisPrefix;
       kzPrefix = names(pair.kzConfig.namespace).redisPrefix;
       redis = new Redis(REDIS_URL);
     });
@@ -274,10 +273,7 @@ describe('reliable delivery', () => {
         10_000,
         'delivered',
       );
-      const rec = JSON.parse((await redis.hget(`${czRedisPrefix}sent:${messageId}`, 'rec'))!) as {
-        jwe: string;
-      };
-      return { messageId, jwe: rec.jwe, cz };
+      return { messageId, jwe: await sealedCopyOf(pair.czConfig, messageId), cz };
     }
 
     it('crash after the delivery committed, before the claim was marked: a resend is not delivered again', async () => {

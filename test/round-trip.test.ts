@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { SubmissionInput } from '../src/client/index.js';
 import { names } from '../src/config.js';
+import amqp from 'amqplib';
 import { drainQueue, startPair, type Pair, example as harnessExample } from './helpers/harness.js';
 
 function example(kind: string, key: string): SubmissionInput {
@@ -35,7 +36,7 @@ describe('walking skeleton: two gateways, end to end', () => {
     expect(delivered.verification.signatureKid).to.match(/^cz-sig-/);
     expect(delivered.verification.jweSha256).to.match(/^[0-9a-f]{64}$/);
 
-    for (const type of ['accepted', 'sent', 'delivered'] as const) {
+    for (const type of ['sent', 'delivered'] as const) {
       await czIpc.events.waitFor(
         (e) => e.type === type && e.messageId === messageId,
         10_000,
@@ -117,5 +118,48 @@ describe('walking skeleton: two gateways, end to end', () => {
     // Nothing was parked along the way.
     expect(await drainQueue(names(pair.czConfig.namespace).dlq)).to.have.length(0);
     expect(await drainQueue(names(pair.kzConfig.namespace).dlq)).to.have.length(0);
+  });
+
+  it('tells `accepted` once when a submission cannot be sent now, then `sent` when it is; at once, `sent` alone', async () => {
+    const czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+    const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+    const kz = names(pair.kzConfig.namespace);
+    // KZ's broker routes nothing to its ingress for a while: every publish of CZ's comes back unroutable.
+    const conn = await amqp.connect(process.env.ACCORD_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+    try {
+      const ch = await conn.createChannel();
+      for (const key of [kz.ingress, kz.transferRoute])
+        await ch.unbindQueue(kz.ingress, kz.peerExchange, key);
+      const { messageId } = await czIpc.client.submit(example('request', 'rt-wait'));
+      await czIpc.events.waitFor(
+        (e) => e.type === 'accepted' && e.messageId === messageId,
+        10_000,
+        'accepted',
+      );
+      // Several retries later, still one `accepted`, and nothing sent.
+      await new Promise((r) => setTimeout(r, 2500));
+      const told = () => czIpc.events.items.filter((e) => e.messageId === messageId).map((e) => e.type);
+      expect(told()).to.deep.equal(['accepted']);
+      for (const key of [kz.ingress, kz.transferRoute]) await ch.bindQueue(kz.ingress, kz.peerExchange, key);
+      await kzMia.inbox.waitFor((d) => d.envelope.id === messageId, 15_000, 'the request at KZ');
+      await czIpc.events.waitFor(
+        (e) => e.type === 'delivered' && e.messageId === messageId,
+        15_000,
+        'delivered',
+      );
+      expect(told()).to.deep.equal(['accepted', 'sent', 'delivered']);
+      // With the route back, the next one is sent at once: its answer is `sent`, no `accepted` before it.
+      const next = await czIpc.client.submit(example('request', 'rt-at-once'));
+      await czIpc.events.waitFor(
+        (e) => e.type === 'delivered' && e.messageId === next.messageId,
+        15_000,
+        'delivered',
+      );
+      expect(
+        czIpc.events.items.filter((e) => e.messageId === next.messageId).map((e) => e.type),
+      ).to.deep.equal(['sent', 'delivered']);
+    } finally {
+      await conn.close();
+    }
   });
 });

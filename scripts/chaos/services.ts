@@ -312,7 +312,7 @@ export class GatewayProcess {
     const out = openSync(this.logFile, 'a');
     const child = spawn('node', [this.cli, 'start', '--config', this.configFile], {
       stdio: ['ignore', out, out],
-      env: { ...process.env, ACCORD_LOG_LEVEL: 'info' },
+      env: { ...process.env, ACCORD_LOG_LEVEL: process.env.ACCORD_LOG_LEVEL ?? 'info' },
     });
     this.child = child;
     child.once('exit', () => {

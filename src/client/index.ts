@@ -119,7 +119,8 @@ export type SubmitResult =
     };
 
 /** Event types that answer a submission. */
-const ANSWERS = new Set(['accepted', 'rejected', 'duplicate']);
+// A submission sent to the peer at once is answered by its `sent` (no `accepted` before it).
+const ANSWERS = new Set(['accepted', 'sent', 'rejected', 'duplicate']);
 
 export class CaseSystemClient {
   private readonly eventHandlers: ((event: StatusEvent) => Promise<void> | void)[] = [];
@@ -164,7 +165,8 @@ export class CaseSystemClient {
   submit(submission: SubmissionInput): Promise<{ messageId: string }>;
   /**
    * Submit a `kind` with its `body` from this client's authority and wait for the gateway's answer:
-   * `accepted` (it will be sealed and sent; `sent` and `delivered` follow as events), `duplicate`
+   * `accepted` (sent to the peer — the answer is its `sent` event — or taken in to be sent; `delivered`
+   * follows as an event), `duplicate`
    * (this idempotency key was used before: one message), or `rejected` with the code and field path.
    * The answer is read from this authority's events queue, which the client then consumes: register
    * {@link onEvent} to see every other event too.

@@ -27,6 +27,21 @@ export const EVENT_TYPES = [
   'confirmed',
 ] as const;
 
+/**
+ * The event types an authority may choose not to receive (`eventSubscriptions` in the config): what
+ * follows a message that was sent. The others answer a submission (`accepted`, `sent`, `rejected`,
+ * `duplicate`), report a failure or a warning, and always go.
+ */
+export const OPTIONAL_EVENT_TYPES = [
+  'delivered',
+  'refused',
+  'referred',
+  'in-review',
+  'accepted-with-conditions',
+  'held',
+  'confirmed',
+] as const satisfies readonly (typeof EVENT_TYPES)[number][];
+
 export const StatusEvent = z.strictObject({
   type: z.enum(EVENT_TYPES),
   at: Timestamp,

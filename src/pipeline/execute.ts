@@ -8,6 +8,7 @@
  * other in the order given (runEffects), each idempotent, so a delivery processed again after a crash
  * repeats them harmlessly. Resends and batching plug in here.
  */
+import { OPTIONAL_EVENT_TYPES } from '../domain/events.js';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AccordError } from '../errors.js';
@@ -106,9 +107,22 @@ async function runEffect(ctx: GatewayContext, e: Effect, log: Logger): Promise<v
   }
 }
 
-/** The events of a decision as messages for the authorities' event queues. */
+/**
+ * The events of a decision as messages for the authorities' event queues, without the optional types
+ * an authority chose not to receive (`eventSubscriptions`): one broker message less each.
+ */
 export function eventMessages(ctx: GatewayContext, events: readonly EventTo[]): Outgoing[] {
-  return events.map((e) => eventMessage(ctx, e.authority, e.event));
+  return events
+    .filter((e) => wants(ctx, e.authority, e.event.type))
+    .map((e) => eventMessage(ctx, e.authority, e.event));
+}
+
+const OPTIONAL: ReadonlySet<string> = new Set(OPTIONAL_EVENT_TYPES);
+
+/** Whether `authority` receives events of `type`. */
+function wants(ctx: GatewayContext, authority: string, type: string): boolean {
+  const chosen = ctx.config.eventSubscriptions[authority];
+  return chosen === undefined || !OPTIONAL.has(type) || (chosen as readonly string[]).includes(type);
 }
 
 /** The messages a decision puts in this party's own queues. */
@@ -131,11 +145,12 @@ export function deliveryMessages(ctx: GatewayContext, deliveries: readonly Deliv
 
 /**
  * Send a case system's submission to the peer, in the crash-safe order (docs/reliability.md):
- * `accepted` (a redelivery told it already) → the sealed JWE stored before it is published (write-once,
+ * the sealed JWE (or the transfer it goes in) stored before it is published (write-once,
  * so every later attempt sends the same bytes) → what the kind records first → publish with a confirm,
  * mark sent, schedule the receipt check → what the sending meets and records (ledger, Art. 10(6)) →
- * commit `sent` with the outbox ack. `resume` finishes a message a crashed attempt had sent; `duplicate`
- * only tells the client.
+ * commit `sent` with the outbox ack; a message that cannot be sent now tells the client `accepted`
+ * once and waits. `resume` finishes a message a crashed attempt had sent; `duplicate` only tells the
+ * client.
  */
 export async function executeSend(
   ctx: GatewayContext,
@@ -162,10 +177,34 @@ export async function executeSend(
     await commitWith(tx, ...eventMessages(ctx, plan.sentEvents(existing.sentAt, false)));
     return;
   }
-  if (!redelivered) {
-    // While the peer is unreachable the submission waits on the outbox; `accepted` says so once.
-    await publishConfirmed(ctx, eventMessage(ctx, sub.from, { type: 'accepted', at: now(), ...about }));
+  let sent: { sentAt: string; by: Record<string, unknown> };
+  try {
+    sent = await sendNow(ctx, plan, existing, log);
+  } catch (err) {
+    if (!redelivered) {
+      // It cannot be sent now and waits on the outbox: `accepted` says so, once. Sent at once, its
+      // `sent` is the answer, and a case system gains nothing from an `accepted` just before it.
+      await publishConfirmed(
+        ctx,
+        eventMessage(ctx, sub.from, { type: 'accepted', at: now(), ...about }),
+      ).catch(() => undefined);
+    }
+    throw err;
   }
+  await runEffects(ctx, plan.recorded(sent.sentAt), log);
+  await commitWith(tx, ...eventMessages(ctx, plan.sentEvents(sent.sentAt, true)));
+  await runEffects(ctx, plan.counted, log);
+  log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, ...sent.by }, 'sent');
+}
+
+/** Seal (alone or in a transfer), store and publish a message with a confirm; returns when it was sent. */
+async function sendNow(
+  ctx: GatewayContext,
+  plan: SendPlan,
+  existing: SentRecord | null,
+  log: Logger,
+): Promise<{ sentAt: string; by: Record<string, unknown> }> {
+  const { id, sub } = plan;
   let sentAt: string;
   let sentBy: { transfer?: boolean; bytes?: number };
   ctx.wire.nudge();
@@ -189,10 +228,7 @@ export async function executeSend(
     sentAt = await sendToPeer(ctx, id, record, plan.urgent);
     sentBy = record.jwe === undefined ? { transfer: true } : { bytes: record.jwe.length };
   }
-  await runEffects(ctx, plan.recorded(sentAt), log);
-  await commitWith(tx, ...eventMessages(ctx, plan.sentEvents(sentAt, true)));
-  await runEffects(ctx, plan.counted, log);
-  log.info({ messageId: id, kind: sub.kind, to: sub.to.authority, ...sentBy }, 'sent');
+  return { sentAt, by: sentBy };
 }
 
 /** What is known of a submission's bytes before it is parsed: enough to trace it, nothing of its content. */

@@ -69,6 +69,21 @@ export function holdRecordTtlS(holdMaxHours: number): number {
   return Math.ceil(holdMaxHours * 3600) + 86_400;
 }
 
+/** A member of a transfer: the transfer's copy token, and whether its delivered-log barrier passed. */
+interface MemberOf {
+  copy: string;
+  barrierPassed: boolean;
+}
+
+/**
+ * The copy token of a delivery (`x-accord-copy`). A copy without one cannot be told from another; it
+ * gets one of its own and is handled as a resend while a claim is pending.
+ */
+function copyOf(msg: Incoming): string {
+  const header = msg.headers[COPY_HEADER];
+  return typeof header === 'string' && header.length <= 64 ? header : `untagged-${randomUUID()}`;
+}
+
 export class InboundPipeline {
   private readonly log;
   /** The peer's last audit checkpoint hash recorded here (Art. 10(6) anchors). */
@@ -136,6 +151,20 @@ export class InboundPipeline {
     // A peer that sends transfers most likely reads them: ask it now rather than at the next heartbeat.
     ctx.wire.nudge();
     const receipts = transferReceipts(ctx, this.log, msg.urgent === true);
+    // One copy token for all the members (a copy without one gets one of its own).
+    const copy = copyOf(msg);
+    let barrierPassed = false;
+    if (msg.redelivered && (await this.claimedBy(transfer.members, copy))) {
+      // This copy is back, and holds claims: an attempt of it may have committed (the broker applied
+      // it, the answer was lost). One barrier on the delivered-log for the whole transfer, as for one
+      // message: once every line committed before now is applied, each member's claim says whether it
+      // was delivered. (A barrier per member would need a probe per member, and each attempt that
+      // stops at a later member would start them again.)
+      const waiter = `transfer:${transfer.statement.transfer}:${copy}`;
+      if (!(await ctx.deps.deliveredLog.isSettled(waiter))) return { requeueAfterMs: PENDING_RECHECK_MS };
+      barrierPassed = true;
+    }
+    const member = { copy, barrierPassed };
     const run = new TransferCommit(tx, this.log);
     for (let i = 0; i < transfer.members.length; i++) {
       const evidence: MemberEvidence = {
@@ -153,13 +182,39 @@ export class InboundPipeline {
       };
       const payload = Buffer.from(transfer.members[i]!, 'utf8');
       const stop = await run.member((mtx) =>
-        this.handleEnvelope(msg, mtx, payload, memberFacts, receivedAt, receipts),
+        this.handleEnvelope(msg, mtx, payload, memberFacts, receivedAt, receipts, member),
       );
-      if (stop !== undefined) return stop;
+      if (stop !== undefined) {
+        this.log.debug(
+          { transfer: transfer.statement.transfer, member: i, members: transfer.members.length },
+          'a member cannot be finished now: nothing of the transfer commits, and it comes back',
+        );
+        return stop;
+      }
     }
     await run.commit();
     await receipts.flush();
+    this.log.debug(
+      { transfer: transfer.statement.transfer, members: transfer.members.length },
+      'transfer taken in',
+    );
     return 'done';
+  }
+
+  /** Whether any member's de-duplication record is a pending claim of this copy. */
+  private async claimedBy(members: readonly string[], copy: string): Promise<boolean> {
+    const ids = members.map((m) => {
+      try {
+        const id = (JSON.parse(m) as { id?: unknown } | null)?.id;
+        return typeof id === 'string' && UUID.test(id) ? id : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    const seen = await Promise.all(
+      ids.map((id) => (id === undefined ? null : this.ctx.deps.state.getSeen(id))),
+    );
+    return seen.some((r) => r?.state === 'pending' && r.copy === copy);
   }
 
   /** One envelope, opened and verified: check it, then deliver it, take its receipt, or park it. */
@@ -170,6 +225,7 @@ export class InboundPipeline {
     facts: OpenFacts,
     receivedAt: Date,
     receipts: ReceiptSink,
+    member?: MemberOf,
   ): Promise<TxOutcome> {
     const { ctx } = this;
     let envelope: Envelope | undefined;
@@ -194,7 +250,7 @@ export class InboundPipeline {
     }
     const receipt = receiveSpecOf(envelope).receipt?.(envelope);
     if (receipt !== undefined) return this.takeReceipt(tx, receipt, msg.content, receivedAt);
-    return this.deliver(msg, tx, envelope, facts, receivedAt, receipts);
+    return this.deliver(msg, tx, envelope, facts, receivedAt, receipts, member);
   }
 
   private async deliver(
@@ -204,13 +260,10 @@ export class InboundPipeline {
     facts: OpenFacts,
     receivedAt: Date,
     receipts: ReceiptSink,
+    member?: MemberOf,
   ): Promise<TxOutcome> {
     const { ctx } = this;
-    const copyHeader = msg.headers[COPY_HEADER];
-    // A copy without a token cannot be told from another; it gets one of its own and is handled as a
-    // resend while a claim is pending.
-    const copy =
-      typeof copyHeader === 'string' && copyHeader.length <= 64 ? copyHeader : `untagged-${randomUUID()}`;
+    const copy = member?.copy ?? copyOf(msg);
 
     // The de-duplication record and the records that outlive it, read together (one round trip).
     const [firstSeen, takenInBefore] = await Promise.all([
@@ -228,7 +281,8 @@ export class InboundPipeline {
       // now, by whichever replica applies it (a barrier, not this process's view of the queue). The
       // wait is per attempt: see below.
       const waiter = `${env.id}#${seen.attempt ?? 0}`;
-      if (!(await ctx.deps.deliveredLog.isSettled(waiter))) return this.waitForClaim(env.id);
+      const settled = member?.barrierPassed === true || (await ctx.deps.deliveredLog.isSettled(waiter));
+      if (!settled) return this.waitForClaim(env.id);
       seen = await ctx.deps.state.getSeen(env.id);
       if (seen?.state === 'delivered') return this.answerDuplicate(tx, again, seen);
       // Still pending: that commit did not happen, and this copy delivers now, committing a new line.

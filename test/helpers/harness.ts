@@ -21,6 +21,7 @@ import type { DestroyOrder, InboxDelivery, StatusEvent, SubmissionInput } from '
 import { REDACT_PATHS } from '../../src/log.js';
 import { KeyRing } from '../../src/crypto/keyring.js';
 import { seal } from '../../src/crypto/seal.js';
+import { RedisMessageState } from '../../src/store/redis-state.js';
 import { removeAtEnd, tempDir } from './temp.js';
 import { ENVELOPE_VERSION } from '../../src/domain/envelope.js';
 
@@ -414,4 +415,21 @@ export function ownKeyCopies(): (raw: Record<string, any>) => void {
     raw.keys.privateJwks = priv;
     raw.peer.publicJwks = peerFile;
   };
+}
+
+/**
+ * The sealed bytes the sender keeps of a message it sent, to send again: its own JWE (wire version 1)
+ * or the transfer it went in (wire version 2), as a resend would publish them.
+ */
+export async function sealedCopyOf(config: Config, messageId: string): Promise<string> {
+  const redis = new Redis(process.env.ACCORD_REDIS_URL ?? 'redis://127.0.0.1:6379');
+  try {
+    const state = new RedisMessageState(redis, names(config.namespace).redisPrefix);
+    const rec = await state.getSent(messageId);
+    const copy = rec === null ? null : await state.sealedCopy(rec);
+    if (copy === null) throw new Error(`no sealed copy of ${messageId}`);
+    return copy.jwe;
+  } finally {
+    redis.disconnect();
+  }
 }
