@@ -62,7 +62,10 @@ async function makeKeys(): Promise<void> {
   write(KEYS.receiverPrivate, json(receiver.privateSet));
   write(KEYS.receiverPublic, json(receiver.publicSet));
   write(KEYS.unpinned, json({ keys: unpinned.privateSet.keys.filter((k) => k.use === 'sig') }));
-  write(KEYS.announced, json({ keys: announced.privateSet.keys.filter((k) => k.use === 'sig').map(publicHalf) }));
+  write(
+    KEYS.announced,
+    json({ keys: announced.privateSet.keys.filter((k) => k.use === 'sig').map(publicHalf) }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -76,7 +79,10 @@ async function main(): Promise<void> {
     from: SENDER,
     to: RECEIVER,
     ownDirectory: [
-      { id: 'cz-pp-ipc', name: 'Police Presidium of the Czech Republic, International Police Cooperation Division' },
+      {
+        id: 'cz-pp-ipc',
+        name: 'Police Presidium of the Czech Republic, International Police Cooperation Division',
+      },
       { id: 'cz-ndh', name: 'National Drug Headquarters of the Criminal Police and Investigation Service' },
     ],
     sealer: sealerFor(ring),
@@ -106,8 +112,7 @@ async function main(): Promise<void> {
     });
   }
   const manifest: Manifest = {
-    note:
-      'Protocol test vectors (docs/protocol.md, "Test vectors"). TEST ONLY: the keys in keys/ are public, made for these vectors, and must never be used by a gateway outside tests.',
+    note: 'Protocol test vectors (docs/protocol.md, "Test vectors"). TEST ONLY: the keys in keys/ are public, made for these vectors, and must never be used by a gateway outside tests.',
     sealedAt: new Date(SEALED_AT).toISOString(),
     generator: 'npm run vectors (scripts/gen-protocol-vectors.ts); --new-keys makes new keys',
     sender: {

@@ -215,9 +215,7 @@ function refused(
 }
 
 const travelDocuments = (ctx: VectorContext) => ({
-  documents: [
-    { number: 'VECTOR001', type: 'passport', status: 'lost', issuingState: ctx.from.party },
-  ],
+  documents: [{ number: 'VECTOR001', type: 'passport', status: 'lost', issuingState: ctx.from.party }],
 });
 
 /** Every class, in the order the vectors are published (an `after` class comes after its own). */
@@ -259,7 +257,13 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     }),
     { over: () => ({ priority: 'urgent' }) },
   ),
-  takenIn('travel-document', 'travel-document', 'a travel-document notification (Art. 6)', [], travelDocuments),
+  takenIn(
+    'travel-document',
+    'travel-document',
+    'a travel-document notification (Art. 6)',
+    [],
+    travelDocuments,
+  ),
   takenIn('person-search', 'person-search', 'a person search, urgent', [], () => ({
     reason: 'missing',
     person: { familyName: 'Vector', givenNames: 'Test', dateOfBirth: '2000-01-01' },
@@ -310,15 +314,27 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     },
   ),
   // --- Personal data (Art. 10).
-  takenIn('consent-request', 'consent-request', 'a request for consent to pass data on (Art. 11(2))', [], (ctx) => ({
-    references: [OTHER(ctx, 'provided')],
-    destinations: ['interpol'],
-    purpose: 'Record a stolen passport (conformance vector)',
-  })),
-  takenIn('usage-report-request', 'usage-report-request', 'a request for a usage report (Art. 10(3))', [], (ctx) => ({
-    references: [OTHER(ctx, 'provided')],
-    question: 'How were the data used? (conformance vector)',
-  })),
+  takenIn(
+    'consent-request',
+    'consent-request',
+    'a request for consent to pass data on (Art. 11(2))',
+    [],
+    (ctx) => ({
+      references: [OTHER(ctx, 'provided')],
+      destinations: ['interpol'],
+      purpose: 'Record a stolen passport (conformance vector)',
+    }),
+  ),
+  takenIn(
+    'usage-report-request',
+    'usage-report-request',
+    'a request for a usage report (Art. 10(3))',
+    [],
+    (ctx) => ({
+      references: [OTHER(ctx, 'provided')],
+      question: 'How were the data used? (conformance vector)',
+    }),
+  ),
   takenIn(
     'confirmation-notice',
     'confirmation-notice',
@@ -337,7 +353,10 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     'correction',
     'a correction of a message the receiver never received: held, not delivered (Art. 10(4))',
     ['P-KIND-4'],
-    (ctx) => ({ refersTo: OTHER(ctx, 'never-sent'), reason: 'A date was keyed in wrongly (conformance vector)' }),
+    (ctx) => ({
+      refersTo: OTHER(ctx, 'never-sent'),
+      reason: 'A date was keyed in wrongly (conformance vector)',
+    }),
     { status: 'held', inbox: false },
   ),
   // --- Notices about the agreement (Art. 13, 17, 18).
@@ -396,7 +415,11 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
       reason: 'Conformance vector',
       revokedAt: iso(ctx.nowMs),
     }),
-    { inbox: false, after: 'key-announcement', over: () => ({ priority: 'urgent', handling: GATEWAY_HANDLING }) },
+    {
+      inbox: false,
+      after: 'key-announcement',
+      over: () => ({ priority: 'urgent', handling: GATEWAY_HANDLING }),
+    },
   ),
   // --- Heartbeat: checked, noted, never answered.
   {
@@ -406,11 +429,17 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     requirements: ['P-HB-2'],
     expect: { outcome: 'heard' },
     build(ctx) {
-      const env = envelope(ctx, 'heartbeat', 'heartbeat', { intervalS: 30 }, {
-        priority: 'urgent',
-        handling: GATEWAY_HANDLING,
-        expiresAt: iso(ctx.nowMs + 3600_000),
-      });
+      const env = envelope(
+        ctx,
+        'heartbeat',
+        'heartbeat',
+        { intervalS: 30 },
+        {
+          priority: 'urgent',
+          handling: GATEWAY_HANDLING,
+          expiresAt: iso(ctx.nowMs + 3600_000),
+        },
+      );
       return { id: env.id as string, copies: [ctx.sealer.seal(env)], route: 'heartbeat' };
     },
   },
@@ -492,7 +521,11 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     (ctx, env) => ctx.sealer.seal({ ...env, to: { party: ctx.from.party, authority: ctx.from.authority } }),
   ),
   refused('expired', 'expired an hour before it is sent', ['P-JOSE-13'], 'envelope.expired', (ctx, env) =>
-    ctx.sealer.seal({ ...env, createdAt: iso(ctx.nowMs - 2 * 3600_000), expiresAt: iso(ctx.nowMs - 3600_000) }),
+    ctx.sealer.seal({
+      ...env,
+      createdAt: iso(ctx.nowMs - 2 * 3600_000),
+      expiresAt: iso(ctx.nowMs - 3600_000),
+    }),
   ),
   refused(
     'not-yet-valid',
@@ -500,7 +533,11 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     ['P-JOSE-13'],
     'envelope.not_yet_valid',
     (ctx, env) =>
-      ctx.sealer.seal({ ...env, createdAt: iso(ctx.nowMs + 3600_000), expiresAt: iso(ctx.nowMs + 2 * 3600_000) }),
+      ctx.sealer.seal({
+        ...env,
+        createdAt: iso(ctx.nowMs + 3600_000),
+        expiresAt: iso(ctx.nowMs + 2 * 3600_000),
+      }),
   ),
   refused(
     'unknown-kid',
@@ -521,8 +558,7 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     'a JWS protected header carrying its own key (jwk)',
     ['P-JOSE-8', 'P-JOSE-6'],
     'crypto.header_invalid',
-    (ctx, env) =>
-ctx.sealer.seal(env, { jwsHeader: { jwk: ctx.announcedKey } }),
+    (ctx, env) => ctx.sealer.seal(env, { jwsHeader: { jwk: ctx.announcedKey } }),
   ),
   refused(
     'non-canonical',

@@ -10,7 +10,9 @@ import { AccordError } from '../errors.js';
 import { Expectation } from './classes.js';
 
 const Address = z.strictObject({ party: z.enum(['CZ', 'KZ']), authority: z.string().min(1).max(63) });
-const FileName = z.string().regex(/^[a-z0-9-]+(\/[a-z0-9.-]+)?\.(jwe|json)$/, 'a file name under the vectors folder');
+const FileName = z
+  .string()
+  .regex(/^[a-z0-9-]+(\/[a-z0-9.-]+)?\.(jwe|json)$/, 'a file name under the vectors folder');
 
 /** One vector: a sealed message (or, for a class with a precondition, none) and its outcome. */
 export const ManifestVector = z.strictObject({
