@@ -89,6 +89,26 @@ export interface BuiltVector {
   copies: string[];
   /** `ingress` (the ingress's own key) or `heartbeat` ([P-HB-1]). */
   route: 'ingress' | 'heartbeat';
+  /** The envelope's addresses and priority, which its receipt must mirror ([P-RCPT-3]). */
+  from: Address;
+  to: Address;
+  priority: 'normal' | 'urgent';
+}
+
+/** What a class sends: `copies` of the sealed `env`. */
+function sent(
+  env: Record<string, unknown>,
+  copies: string[],
+  route: BuiltVector['route'] = 'ingress',
+): BuiltVector {
+  return {
+    id: env.id as string,
+    copies,
+    route,
+    from: env.from as Address,
+    to: env.to as Address,
+    priority: env.priority === 'urgent' ? 'urgent' : 'normal',
+  };
 }
 
 /** One class of vector. */
@@ -187,7 +207,7 @@ function takenIn(
     ...(opts.after ? { after: opts.after } : {}),
     build(ctx) {
       const env = envelope(ctx, name, kind, body(ctx), opts.over?.(ctx) ?? {});
-      return { id: env.id as string, copies: [ctx.sealer.seal(env)], route: 'ingress' };
+      return sent(env, [ctx.sealer.seal(env)]);
     },
   };
 }
@@ -209,7 +229,7 @@ function refused(
     expect: { outcome: 'parked', code },
     build(ctx) {
       const env = envelope(ctx, name, kind, travelDocuments(ctx));
-      return { id: env.id as string, copies: [make(ctx, env)], route: 'ingress' };
+      return sent(env, [make(ctx, env)]);
     },
   };
 }
@@ -249,7 +269,7 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     'spontaneous',
     'spontaneous',
     'spontaneous information (Art. 7), urgent',
-    ['P-AMQP-6'],
+    [],
     () => ({
       crimeCategories: ['drug-trafficking'],
       informationTypes: ['planned-offences'],
@@ -264,7 +284,7 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     [],
     travelDocuments,
   ),
-  takenIn('person-search', 'person-search', 'a person search, urgent', [], () => ({
+  takenIn('person-search', 'person-search', 'a search for a missing person', [], () => ({
     reason: 'missing',
     person: { familyName: 'Vector', givenNames: 'Test', dateOfBirth: '2000-01-01' },
     crimeCategories: ['human-trafficking'],
@@ -440,7 +460,7 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
           expiresAt: iso(ctx.nowMs + 3600_000),
         },
       );
-      return { id: env.id as string, copies: [ctx.sealer.seal(env)], route: 'heartbeat' };
+      return sent(env, [ctx.sealer.seal(env)], 'heartbeat');
     },
   },
   // --- Receipts.
@@ -452,16 +472,21 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     expect: { outcome: 'receipt-accepted' },
     precondition: 'sent-a-message',
     build(ctx) {
-      const sent = ctx.sentByReceiver;
-      if (!sent) return undefined;
+      const original = ctx.sentByReceiver;
+      if (!original) return undefined;
       const env = envelope(
         ctx,
         'receipt',
         'receipt',
-        { forMessageId: sent.id, jweSha256: sent.jweSha256, receivedAt: iso(ctx.nowMs), status: 'delivered' },
-        { from: sent.to, to: sent.from, priority: sent.priority, handling: GATEWAY_HANDLING },
+        {
+          forMessageId: original.id,
+          jweSha256: original.jweSha256,
+          receivedAt: iso(ctx.nowMs),
+          status: 'delivered',
+        },
+        { from: original.to, to: original.from, priority: original.priority, handling: GATEWAY_HANDLING },
       );
-      return { id: env.id as string, copies: [ctx.sealer.seal(env)], route: 'ingress' };
+      return sent(env, [ctx.sealer.seal(env)]);
     },
   },
   {
@@ -483,7 +508,7 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
         },
         { handling: GATEWAY_HANDLING },
       );
-      return { id: env.id as string, copies: [ctx.sealer.seal(env)], route: 'ingress' };
+      return sent(env, [ctx.sealer.seal(env)]);
     },
   },
   // --- Duplicates and replays (section 6).
@@ -496,7 +521,7 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     build(ctx) {
       const env = envelope(ctx, 'replay', 'travel-document', travelDocuments(ctx));
       const jwe = ctx.sealer.seal(env);
-      return { id: env.id as string, copies: [jwe, jwe], route: 'ingress' };
+      return sent(env, [jwe, jwe]);
     },
   },
   {
@@ -509,7 +534,7 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     build(ctx) {
       const env = envelope(ctx, 'replay-record-lost', 'travel-document', travelDocuments(ctx));
       const jwe = ctx.sealer.seal(env);
-      return { id: env.id as string, copies: [jwe, jwe], route: 'ingress' };
+      return sent(env, [jwe, jwe]);
     },
   },
   // --- Refusals: each otherwise correct, so that only the one check can refuse it.
@@ -559,6 +584,31 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     ['P-JOSE-8', 'P-JOSE-6'],
     'crypto.header_invalid',
     (ctx, env) => ctx.sealer.seal(env, { jwsHeader: { jwk: ctx.announcedKey } }),
+  ),
+  refused(
+    'unknown-member',
+    'a signed envelope with a member the schema does not have',
+    ['P-ENV-1', 'P-VER-3'],
+    'schema.invalid',
+    (ctx, env) => ctx.sealer.seal({ ...env, note: 'unknown member' }),
+  ),
+  refused('unknown-version', 'a signed envelope of version 2', ['P-VER-1'], 'schema.invalid', (ctx, env) =>
+    ctx.sealer.seal({ ...env, v: 2 }),
+  ),
+  refused(
+    'unknown-kind',
+    'a signed envelope of a kind no version has',
+    ['P-VER-2'],
+    'schema.invalid',
+    (ctx, env) => ctx.sealer.seal({ ...env, kind: 'x-conformance-unknown-kind' }),
+  ),
+  refused(
+    'destruction-deadline-missing',
+    'personal data (a document number) without a destruction deadline (Art. 10(5))',
+    ['P-ENV-4'],
+    'policy.destruction_deadline_missing',
+    (ctx, env) =>
+      ctx.sealer.seal({ ...env, handling: { purposes: ['combating-crime'], conditions: [], sensitive: [] } }),
   ),
   refused(
     'non-canonical',
