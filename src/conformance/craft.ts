@@ -4,7 +4,7 @@
  * vector generator (fixed keys, fixed time) and the conformance kit (the kit's keys, the current time)
  * both seal through here, so a class is one definition for both.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { KeyRing } from '../crypto/keyring.js';
 import { encryptCompact, privateKeyOf, publicKeyOf, signCompact } from '../crypto/native.js';
 import { CTY_JWE, TYP_JWE, TYP_JWS } from '../crypto/profile.js';
@@ -44,7 +44,7 @@ export function sealerFor(ring: KeyRing): Sealer {
         signer = {
           kid: jwk.kid,
           alg: String(jwk.alg),
-          key: createPrivateKey({ key: jwk as unknown as import('node:crypto').JsonWebKey, format: 'jwk' }),
+          key: createPrivateKey({ key: jwk as unknown as JsonWebKey, format: 'jwk' }),
         };
       }
       const json = JSON.stringify(envelope) + ' '.repeat(deviation.padBytes ?? 0);

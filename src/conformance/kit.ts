@@ -7,8 +7,7 @@
  * a check of the requirement ids the class names; what a peer cannot observe is reported SKIP with
  * the reason.
  */
-import { randomUUID } from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ChannelModel, ConsumeMessage, Options } from 'amqplib';
 import { names, type Config } from '../config.js';
 import { generatePartyKeys, publicHalf } from '../crypto/keygen.js';
@@ -358,8 +357,8 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
     const mustAnswer = classes.filter(
       (c) => c.expect.outcome === 'taken-in' || c.expect.outcome === 'duplicate',
     );
-    void Promise.allSettled(mustAnswer.map((c) => running.get(c.name))).then(() => answeredAll());
-    const checks = (await Promise.all(running.values())).flat();
+    void Promise.allSettled(mustAnswer.map((c) => running.get(c.name)!)).then(() => answeredAll());
+    const checks = (await Promise.all([...running.values()])).flat();
     if (unreadable > 0) {
       checks.push({
         requirement: 'P-RCPT-3',
