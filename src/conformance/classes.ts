@@ -6,6 +6,7 @@
  * the conformance kit (src/conformance/kit.ts) seals each again, with its own keys, at the current
  * time. A new class (for example one of a later wire format) is one more entry in {@link VECTOR_CLASSES}.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { PrivateJwk, PublicJwk } from '../crypto/jwk.js';
 import { thumbprints } from '../crypto/trust.js';
@@ -93,6 +94,17 @@ export interface BuiltVector {
   from: Address;
   to: Address;
   priority: 'normal' | 'urgent';
+}
+
+/**
+ * The SHA-256 a receipt carries for a copy ([P-RCPT-4]): of the compact JWE without the trailing
+ * whitespace the wire boundary ignores ([P-JOSE-3]).
+ */
+export function receiptDigest(copy: string | Buffer): string {
+  const text = typeof copy === 'string' ? copy : copy.toString('latin1');
+  return createHash('sha256')
+    .update(text.replace(/[ \t\r\n]+$/, ''), 'latin1')
+    .digest('hex');
 }
 
 /** What a class sends: `copies` of the sealed `env`. */
@@ -441,6 +453,17 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
       over: () => ({ priority: 'urgent', handling: GATEWAY_HANDLING }),
     },
   ),
+  {
+    name: 'trailing-whitespace',
+    kind: 'travel-document',
+    description: 'a correct message with whitespace after the JWE: taken in, digested without it',
+    requirements: ['P-JOSE-3', 'P-RCPT-1', 'P-RCPT-4'],
+    expect: { outcome: 'taken-in', status: 'delivered', inbox: true },
+    build(ctx) {
+      const env = envelope(ctx, 'trailing-whitespace', 'travel-document', travelDocuments(ctx));
+      return sent(env, [`${ctx.sealer.seal(env)} \t\r\n`]);
+    },
+  },
   // --- Heartbeat: checked, noted, never answered.
   {
     name: 'heartbeat',

@@ -7,7 +7,7 @@
  * a check of the requirement ids the class names; what a peer cannot observe is reported SKIP with
  * the reason.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConsumeMessage, Options } from 'amqplib';
 import { names, type Config } from '../config.js';
 import { generatePartyKeys, publicHalf } from '../crypto/keygen.js';
@@ -17,7 +17,13 @@ import { URGENT_PRIORITY } from '../domain/envelope.js';
 import { redactUrl } from '../log.js';
 import { queueArgs } from '../topology.js';
 import { connectBroker } from '../transport/connect.js';
-import { VECTOR_CLASSES, type BuiltVector, type VectorClass, type VectorContext } from './classes.js';
+import {
+  VECTOR_CLASSES,
+  receiptDigest,
+  type BuiltVector,
+  type VectorClass,
+  type VectorContext,
+} from './classes.js';
 import { sealerFor } from './craft.js';
 import { collate, type Check, type KitReport } from './report.js';
 
@@ -56,7 +62,6 @@ export const NOT_OBSERVABLE: Readonly<Record<string, string>> = {
   'P-AMQP-9': 'when the receiver acknowledges is inside it',
   'P-JOSE-1':
     'the kit sends the profile’s structure only; other structures are in the vectors and crypto tests',
-  'P-JOSE-3': 'not sent by the kit: trailing whitespace is a tolerance, not a duty a peer can check',
   'P-JOSE-5': 'not sent by the kit: IV and tag sizes are checked by the crypto tests',
   'P-JOSE-7': 'not sent by the kit: signature sizes are checked by the crypto tests',
   'P-JOSE-10': 'needs the receiver to hold a key of another algorithm',
@@ -281,7 +286,7 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
                 `receipt for ${built.id}: from ${JSON.stringify(r.envelope.from)}, to ${JSON.stringify(r.envelope.to)}, priority ${r.envelope.priority}`,
               );
             } else if (req === 'P-RCPT-4') {
-              const digest = createHash('sha256').update(built.copies[0]!, 'ascii').digest('hex');
+              const digest = receiptDigest(built.copies[0]!);
               add(
                 req,
                 r.envelope.body.jweSha256 === digest,
