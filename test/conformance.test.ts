@@ -2,19 +2,26 @@
  * `accord conformance` (docs/protocol.md, "Conformance kit") run as a command against Accord gateways
  * on the real broker: a correct one passes every requirement the kit checks; one whose clock is two
  * hours behind (it takes expired messages in and refuses fresh ones as not yet valid) fails the
- * requirements that shows; a bad option or config is a usage error.
+ * requirements that shows, and so does a responder that answers every message with a receipt; a bad
+ * option or config is a usage error.
  */
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import amqp, { type ChannelModel } from 'amqplib';
 import { pino } from 'pino';
 import { shiftedClock } from '../src/clock.js';
-import type { Config } from '../src/config.js';
+import { names, type Config } from '../src/config.js';
+import { receiptDigest } from '../src/conformance/classes.js';
+import { KeyRing } from '../src/crypto/keyring.js';
+import { seal } from '../src/crypto/seal.js';
 import type { KitReport } from '../src/conformance/report.js';
 import { Gateway } from '../src/gateway.js';
 import {
   AMQP_URL,
   configFileFor,
+  ingressWithoutGateway,
   ownKeyCopies,
   pairConfigs,
   removeNamespace,
@@ -132,6 +139,77 @@ describe('accord conformance: the kit plays the peer gateway', function () {
         /expired: receipt status delivered for message .* expected none/,
       );
       expect(report.ok).to.equal(false);
+    });
+  });
+
+  describe('against a responder that answers every message with a receipt, checking nothing', () => {
+    let cz: Config;
+    let kz: Config;
+    let conn: ChannelModel;
+
+    before(async () => {
+      ({ cz, kz } = pairConfigs(uniqueStem()));
+      await ingressWithoutGateway(kz);
+      const ring = await KeyRing.load(kz.keys, kz.peer.publicJwks);
+      // A broken receiver on the real broker: every copy on KZ's ingress is answered `delivered`,
+      // by the AMQP message-id, whatever the message is (a receipt that is an oracle, [P-ERR-1]).
+      conn = await amqp.connect(AMQP_URL);
+      const ch = await conn.createChannel();
+      const n = names(kz.namespace);
+      const peer = names(cz.namespace);
+      await ch.consume(n.ingress, (m) => {
+        if (m === null) return;
+        ch.ack(m);
+        const at = new Date();
+        const receipt = {
+          v: 1,
+          id: randomUUID(),
+          kind: 'receipt',
+          from: { party: 'KZ', authority: kz.authorities[0]!.id },
+          to: { party: 'CZ', authority: cz.authorities[0]!.id },
+          createdAt: at.toISOString(),
+          expiresAt: new Date(at.getTime() + 3600_000).toISOString(),
+          priority: m.properties.priority === 9 ? 'urgent' : 'normal',
+          language: 'en',
+          handling: { purposes: [], conditions: [], sensitive: [] },
+          body: {
+            forMessageId: String(m.properties.messageId),
+            jweSha256: receiptDigest(m.content),
+            receivedAt: at.toISOString(),
+            status: 'delivered',
+          },
+        };
+        void seal(Buffer.from(JSON.stringify(receipt)), ring, kz.crypto).then((jwe) =>
+          ch.publish(peer.peerExchange, peer.ingress, Buffer.from(jwe), { contentType: 'application/jose' }),
+        );
+      });
+    });
+    after(async () => {
+      await conn?.close();
+      await removeNamespace(cz);
+      await removeNamespace(kz);
+    });
+
+    it('FAILs the refusals it answers ([P-ENV-2], [P-JOSE-9], [P-RCPT-2]) and passes what it takes in, exit 1', async () => {
+      const { code, stdout } = await kit(
+        configFileFor(cz),
+        '--json',
+        '--only',
+        'travel-document,wrong-recipient,unknown-kid',
+        '--silence-ms',
+        '1000',
+      );
+      expect(code, stdout).to.equal(1);
+      const report = JSON.parse(stdout) as KitReport;
+      const verdict = (id: string) => report.requirements.find((r) => r.id === id)!;
+      for (const id of ['P-ENV-2', 'P-JOSE-9', 'P-RCPT-2', 'P-ERR-1']) {
+        expect(verdict(id).verdict, id).to.equal('FAIL');
+        expect(verdict(id).evidence.join(), id).to.match(
+          /receipt status delivered for message .* expected none/,
+        );
+      }
+      expect(verdict('P-RCPT-1').verdict).to.equal('PASS');
+      expect(verdict('P-RCPT-4').verdict).to.equal('PASS');
     });
   });
 

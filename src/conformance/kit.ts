@@ -187,14 +187,17 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
       };
       const key = built.route === 'heartbeat' ? peer.heartbeatRoute : peer.ingress;
       try {
+        let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           new Promise<void>((resolve, reject) =>
             ch.publish(peer.peerExchange, key, Buffer.from(copy, 'ascii'), props, (err) =>
               err ? reject(err as Error) : resolve(),
             ),
           ),
-          sleep(10_000).then(() => Promise.reject(new Error('no confirm within 10 s'))),
-        ]);
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('no confirm within 10 s')), 10_000);
+          }),
+        ]).finally(() => clearTimeout(timer));
         return returned
           ? ({ routed: false, why: `returned unroutable by ${peer.peerExchange} with key ${key}` } as const)
           : ({ routed: true } as const);
