@@ -153,7 +153,10 @@ export interface VectorClass {
 const DAY_MS = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** A message id that is the same for the same name: the first 16 bytes of a hash, as a UUID. */
+/**
+ * An envelope of `kind` from `ctx.from` to `ctx.to`, created at `ctx.nowMs` and valid for seven days,
+ * with a destruction deadline (its body may carry personal data); `over` replaces whole members.
+ */
 export function envelope(
   ctx: VectorContext,
   name: string,
@@ -367,6 +370,17 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
       question: 'How were the data used? (conformance vector)',
     }),
   ),
+  takenIn('consent', 'consent', 'a consent to pass data on to a destination (Art. 11(2))', [], (ctx) => ({
+    references: [OTHER(ctx, 'received')],
+    destinations: ['interpol'],
+    granted: true,
+    validUntil: iso(ctx.nowMs + 90 * DAY_MS),
+    conditions: [],
+  })),
+  takenIn('usage-report', 'usage-report', 'a usage report (Art. 10(3))', [], (ctx) => ({
+    inReplyTo: OTHER(ctx, 'usage-report-request'),
+    use: 'Used to identify a vehicle (conformance vector)',
+  })),
   takenIn(
     'confirmation-notice',
     'confirmation-notice',
@@ -388,6 +402,18 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     (ctx) => ({
       refersTo: OTHER(ctx, 'never-sent'),
       reason: 'A date was keyed in wrongly (conformance vector)',
+    }),
+    { status: 'held', inbox: false },
+  ),
+  takenIn(
+    'erasure-held',
+    'erasure',
+    'an erasure of a message the receiver never received: held, not delivered (Art. 10(4))',
+    ['P-KIND-4'],
+    (ctx) => ({
+      refersTo: OTHER(ctx, 'never-sent'),
+      reason: 'Provided by mistake (conformance vector)',
+      scope: 'all',
     }),
     { status: 'held', inbox: false },
   ),
