@@ -30,8 +30,9 @@ import {
 } from './helpers/harness.js';
 import { tempDir } from './helpers/temp.js';
 
-/** A KZ gateway (with `now` as its clock) and the CZ config the kit plays, as a file. */
-async function testedKz(
+/** The tested gateway of `party` (with `now` as its clock) and the other party's config, which the kit plays, as a file. */
+async function tested(
+  party: 'CZ' | 'KZ' = 'KZ',
   now?: () => Date,
 ): Promise<{ cz: Config; kz: Config; gw: Gateway; kitConfig: string }> {
   const keys = ownKeyCopies();
@@ -40,8 +41,9 @@ async function testedKz(
     // The oversize class pads past this limit; the default 4 MiB would make it a 7 MB publish.
     raw.crypto = { ...raw.crypto, maxMessageBytes: 64 * 1024 };
   });
-  const gw = await Gateway.start(kz, pino({ level: 'silent' }), now);
-  return { cz, kz, gw, kitConfig: configFileFor(cz) };
+  const [gateway, player] = party === 'KZ' ? [kz, cz] : [cz, kz];
+  const gw = await Gateway.start(gateway, pino({ level: 'silent' }), now);
+  return { cz, kz, gw, kitConfig: configFileFor(player) };
 }
 
 const kit = (config: string, ...more: string[]) =>
@@ -59,56 +61,57 @@ const kit = (config: string, ...more: string[]) =>
 describe('accord conformance: the kit plays the peer gateway', function () {
   this.timeout(60_000);
 
-  describe('against a conforming Accord gateway', () => {
-    let t: Awaited<ReturnType<typeof testedKz>>;
-    before(async () => {
-      t = await testedKz();
-    });
-    after(async () => {
-      await t?.gw.stop();
-      await removeNamespace(t.cz);
-      await removeNamespace(t.kz);
-    });
+  for (const party of ['KZ', 'CZ'] as const)
+    describe(`against a conforming Accord gateway of ${party}`, () => {
+      let t: Awaited<ReturnType<typeof tested>>;
+      before(async () => {
+        t = await tested(party);
+      });
+      after(async () => {
+        await t?.gw.stop();
+        await removeNamespace(t.cz);
+        await removeNamespace(t.kz);
+      });
 
-    it('passes every requirement it checks, one line each with its evidence, and exits 0', async () => {
-      const { code, stdout, stderr } = await kit(t.kitConfig, '--silence-ms', '2000');
-      const lines = stdout.trim().split('\n');
-      const line = (id: string) => lines.find((l) => l.split(/\s+/)[1] === `[${id}]`);
-      const summary = JSON.parse(lines.at(-1)!) as {
-        ok: boolean;
-        pass: number;
-        fail: number;
-        failed: string[];
-      };
-      expect(summary.failed, stdout + stderr).to.deep.equal([]);
-      expect(code).to.equal(0);
-      expect(summary.pass).to.be.greaterThan(15);
-      for (const id of [
-        'P-RCPT-1',
-        'P-RCPT-4',
-        'P-ENV-2',
-        'P-JOSE-2',
-        'P-JOSE-8',
-        'P-JOSE-9',
-        'P-JOSE-12',
-        'P-JOSE-13',
-        'P-DUP-4',
-        'P-HB-2',
-      ]) {
-        expect(line(id), id).to.match(/^PASS /);
-      }
-      expect(line('P-RCPT-1')).to.match(/receipt status delivered for message [0-9a-f-]{36} in \d+ ms/);
-      expect(line('P-JOSE-13')).to.match(/no receipt within [\d.]+ s for message/);
-      // Not observable from the peer side: said so, with the reason.
-      expect(line('P-AMQP-9')).to.match(/^SKIP .*inside/);
-      console.log(stdout.replace(/^/gm, '      '));
+      it('passes every requirement it checks, one line each with its evidence, and exits 0', async () => {
+        const { code, stdout, stderr } = await kit(t.kitConfig, '--silence-ms', '2000');
+        const lines = stdout.trim().split('\n');
+        const line = (id: string) => lines.find((l) => l.split(/\s+/)[1] === `[${id}]`);
+        const summary = JSON.parse(lines.at(-1)!) as {
+          ok: boolean;
+          pass: number;
+          fail: number;
+          failed: string[];
+        };
+        expect(summary.failed, stdout + stderr).to.deep.equal([]);
+        expect(code).to.equal(0);
+        expect(summary.pass).to.be.greaterThan(15);
+        for (const id of [
+          'P-RCPT-1',
+          'P-RCPT-4',
+          'P-ENV-2',
+          'P-JOSE-2',
+          'P-JOSE-8',
+          'P-JOSE-9',
+          'P-JOSE-12',
+          'P-JOSE-13',
+          'P-DUP-4',
+          'P-HB-2',
+        ]) {
+          expect(line(id), id).to.match(/^PASS /);
+        }
+        expect(line('P-RCPT-1')).to.match(/receipt status delivered for message [0-9a-f-]{36} in \d+ ms/);
+        expect(line('P-JOSE-13')).to.match(/no receipt within [\d.]+ s for message/);
+        // Not observable from the peer side: said so, with the reason.
+        expect(line('P-AMQP-9')).to.match(/^SKIP .*inside/);
+        if (party === 'KZ') console.log(stdout.replace(/^/gm, '      '));
+      });
     });
-  });
 
   describe('against a gateway whose clock is two hours behind', () => {
-    let t: Awaited<ReturnType<typeof testedKz>>;
+    let t: Awaited<ReturnType<typeof tested>>;
     before(async () => {
-      t = await testedKz(shiftedClock(-2 * 3600_000));
+      t = await tested('KZ', shiftedClock(-2 * 3600_000));
     });
     after(async () => {
       await t?.gw.stop();

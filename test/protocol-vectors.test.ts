@@ -8,7 +8,7 @@
  * the vectors never go stale.
  */
 import { expect } from 'chai';
-import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import amqp from 'amqplib';
@@ -22,6 +22,7 @@ import { readManifest, type ManifestVector } from '../src/conformance/manifest.j
 import { readPrivateJwks, readPublicJwks } from '../src/crypto/jwk.js';
 import { KeyRing } from '../src/crypto/keyring.js';
 import { open } from '../src/crypto/open.js';
+import { AccordError } from '../src/errors.js';
 import { Gateway } from '../src/gateway.js';
 import {
   AMQP_URL,
@@ -138,6 +139,17 @@ describe('docs/protocol.md: the protocol test vectors, against a gateway', funct
     ]);
     for (const v of manifest.vectors)
       expect(v.file !== null || v.precondition === 'sent-a-message', v.name).to.equal(true);
+  });
+
+  it('reads the manifest through its schema: a vector naming a code src/errors.ts does not have is refused', () => {
+    const dir = tempDir('manifest');
+    const broken = structuredClone(manifest);
+    broken.vectors[0]!.expect = { outcome: 'parked', code: 'crypto.no_such_code' as 'crypto.malformed' };
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(broken));
+    expect(() => readManifest(dir))
+      .to.throw(AccordError)
+      .with.property('message')
+      .that.matches(/vectors\.0\.expect\.code: not an error code of src\/errors\.ts/);
   });
 
   for (const v of manifest.vectors) {
