@@ -216,6 +216,22 @@ describe('accord conformance: the kit plays the peer gateway', function () {
     });
   });
 
+  it('FAILs [P-AMQP-1] when the tested broker has no peer exchange in that namespace (nothing to publish to)', async () => {
+    const { cz, kz } = pairConfigs(uniqueStem());
+    try {
+      const { code, stdout } = await kit(configFileFor(cz), '--json', '--only', 'travel-document,expired');
+      expect(code, stdout).to.equal(1);
+      const report = JSON.parse(stdout) as KitReport;
+      const amqp1 = report.requirements.find((r) => r.id === 'P-AMQP-1')!;
+      expect(amqp1.verdict).to.equal('FAIL');
+      expect(amqp1.evidence.join(), amqp1.evidence.join()).to.match(/the broker refused it: .*NOT_FOUND/);
+      expect(report.requirements.find((r) => r.id === 'P-JOSE-13')?.verdict ?? 'absent').not.to.equal('PASS');
+    } finally {
+      await removeNamespace(cz);
+      await removeNamespace(kz);
+    }
+  });
+
   it('is a usage error (exit 2) with the code and the field path for a bad option or config', async () => {
     const bad = await runCli(['conformance', '--peer-url', 'http://x', '--config', 'none.json']);
     expect(bad.code).to.equal(2);

@@ -175,7 +175,9 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
       const ch = await peerConn!.createConfirmChannel();
       let returned = false;
       ch.on('return', () => (returned = true));
-      ch.on('error', () => undefined);
+      // The broker's reason (NOT_FOUND, ACCESS_REFUSED…) comes as the channel's error.
+      let channelError: string | undefined;
+      ch.on('error', (err: Error) => (channelError = err.message));
       const props: Options.Publish = {
         persistent: true,
         mandatory: true,
@@ -202,10 +204,9 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
           ? ({ routed: false, why: `returned unroutable by ${peer.peerExchange} with key ${key}` } as const)
           : ({ routed: true } as const);
       } catch (err) {
-        return {
-          routed: false,
-          why: `the broker refused it: ${String((err as Error).message).slice(0, 160)}`,
-        };
+        await sleep(50); // the channel's error, when there is one, follows the failed confirm
+        const why = channelError ?? String((err as Error).message);
+        return { routed: false, why: `the broker refused it: ${why.slice(0, 160)}` };
       } finally {
         await ch.close().catch(() => undefined);
       }
@@ -227,7 +228,9 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
     const running = new Map<string, Promise<Check[]>>();
     let answeredAll: () => void = () => undefined;
     const answered = new Promise<void>((r) => (answeredAll = r));
-    const silence = answered.then(() => sleep(silenceMs));
+    // Made when the first class waits for it, so that a run with nothing to wait for ends at once.
+    let silenceWait: Promise<void> | undefined;
+    const silence = () => (silenceWait ??= answered.then(() => sleep(silenceMs)));
     const skip = (c: VectorClass, why: string): Check[] =>
       c.requirements.map((requirement) => ({ requirement, vector: c.name, verdict: 'SKIP', evidence: why }));
 
@@ -254,7 +257,11 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
         if (e.outcome === 'heard') {
           return skip(c, `${c.name}: ${first.why}: the gateway takes no heartbeats, which [P-HB-3] allows`);
         }
-        if (e.outcome === 'parked' && first.why.startsWith('the broker refused')) {
+        // A broker that refuses a message over the size limit refuses it before the gateway can
+        // ([P-JOSE-12]: it SHOULD); any other refusal (no such exchange, no permission) is a failure.
+        const overLimit =
+          Buffer.byteLength(built.copies[0]!) > (opts.maxMessageBytes ?? config.crypto.maxMessageBytes);
+        if (e.outcome === 'parked' && overLimit && first.why.startsWith('the broker refused')) {
           for (const r of c.requirements)
             add(r, true, `${first.why} (the broker’s limit, before the gateway)`);
           return checks;
@@ -338,7 +345,7 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
         }
         case 'heard':
         case 'parked': {
-          await silence;
+          await silence();
           const got = receipts.get(built.id) ?? [];
           const waited = ((Date.now() - sentAt) / 1000).toFixed(1);
           for (const req of c.requirements) {
