@@ -142,6 +142,11 @@ export interface VectorClass {
    */
   disruptive?: boolean;
   /**
+   * Why a receiver may conform and still not take it in (a MAY of docs/protocol.md): the kit then
+   * reports no receipt as SKIP with this reason, not as FAIL. A receipt with another status still fails.
+   */
+  mayRefuse?: string;
+  /**
    * What the receiver must have done first, when no peer can bring it about: `sent-a-message` (a
    * receipt needs a message the receiver sent), `dedup-record-lost` (a replay after the receiver lost
    * its de-duplication record). A class with a precondition has no fixed file; a test sets it up.
@@ -185,6 +190,10 @@ export function envelope(
   };
 }
 
+/** Section 5.4: a receiver MAY refuse in-band key messages (`keys.acceptAnnouncements: false`). */
+const KEY_MESSAGES_MAY_BE_REFUSED =
+  'no receipt: a receiver may refuse in-band key messages and pin keys by hand (section 5.4), so silence is not a failure';
+
 /** The handling of the messages between the gateways themselves (no personal data, no purpose). */
 const GATEWAY_HANDLING = { purposes: [], conditions: [], sensitive: [] };
 
@@ -205,6 +214,7 @@ function takenIn(
     over?: (ctx: VectorContext) => Record<string, unknown>;
     disruptive?: boolean;
     after?: string;
+    mayRefuse?: string;
   } = {},
 ): VectorClass {
   return {
@@ -220,6 +230,7 @@ function takenIn(
     },
     ...(opts.disruptive ? { disruptive: true } : {}),
     ...(opts.after ? { after: opts.after } : {}),
+    ...(opts.mayRefuse ? { mayRefuse: opts.mayRefuse } : {}),
     build(ctx) {
       const env = envelope(ctx, name, kind, body(ctx), opts.over?.(ctx) ?? {});
       return sent(env, [ctx.sealer.seal(env)]);
@@ -460,7 +471,11 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
       keys: [ctx.announcedKey],
       thumbprints: thumbprints({ keys: [ctx.announcedKey] }).map((t) => t.thumbprint),
     }),
-    { inbox: false, over: () => ({ priority: 'urgent', handling: GATEWAY_HANDLING }) },
+    {
+      inbox: false,
+      mayRefuse: KEY_MESSAGES_MAY_BE_REFUSED,
+      over: () => ({ priority: 'urgent', handling: GATEWAY_HANDLING }),
+    },
   ),
   takenIn(
     'key-revocation',
@@ -475,6 +490,7 @@ export const VECTOR_CLASSES: readonly VectorClass[] = [
     }),
     {
       inbox: false,
+      mayRefuse: KEY_MESSAGES_MAY_BE_REFUSED,
       after: 'key-announcement',
       over: () => ({ priority: 'urgent', handling: GATEWAY_HANDLING }),
     },

@@ -239,7 +239,12 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
       if (c.disruptive && !opts.withDisruptive) {
         return skip(c, `${c.name}: its effect on the tested gateway lasts; sent only with --with-disruptive`);
       }
-      if (c.after) await running.get(c.after);
+      if (c.after) {
+        const before = await running.get(c.after);
+        if (before && before.every((b) => b.verdict === 'SKIP')) {
+          return skip(c, `${c.name}: sent only after ${c.after}, which was not taken in`);
+        }
+      }
       const checks: Check[] = [];
       const add = (requirement: string, ok: boolean, evidence: string) =>
         checks.push({
@@ -274,6 +279,7 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
       switch (e.outcome) {
         case 'taken-in': {
           const [r] = await waitReceipts(built.id, 1, receiptTimeoutMs);
+          if (!r && c.mayRefuse) return skip(c, `${c.name}: ${c.mayRefuse}`);
           if (!r) {
             for (const req of c.requirements) {
               add(req, false, `no receipt within ${receiptTimeoutMs / 1000} s for message ${built.id}`);
