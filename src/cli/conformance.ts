@@ -36,6 +36,7 @@ const Options = z.strictObject({
     .optional(),
 });
 
+/** Register `accord conformance`. */
 export function registerConformance(program: Command): void {
   program
     .command('conformance')

@@ -35,6 +35,7 @@ export const ManifestVector = z.strictObject({
 });
 export type ManifestVector = z.infer<typeof ManifestVector>;
 
+/** test/vectors/protocol/manifest.json: the keys, the sealing instant and every vector. */
 export const Manifest = z.strictObject({
   /** What these files are; says the keys are test-only. */
   note: z.string(),

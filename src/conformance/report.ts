@@ -33,6 +33,7 @@ export interface KitRun {
   durationMs: number;
 }
 
+/** The kit's report: one verdict per requirement, the summary, and every check behind them. */
 export interface KitReport extends KitRun {
   requirements: RequirementResult[];
   summary: { pass: number; fail: number; skip: number };
