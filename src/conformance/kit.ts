@@ -13,7 +13,8 @@ import { names, type Config } from '../config.js';
 import { generatePartyKeys, publicHalf } from '../crypto/keygen.js';
 import { KeyRing } from '../crypto/keyring.js';
 import { open } from '../crypto/open.js';
-import { URGENT_PRIORITY } from '../domain/envelope.js';
+import { Envelope, URGENT_PRIORITY, type EnvelopeOf } from '../domain/envelope.js';
+import { parseJson, validate } from '../domain/parse.js';
 import { redactUrl } from '../log.js';
 import { queueArgs } from '../topology.js';
 import { connectBroker } from '../transport/connect.js';
@@ -95,7 +96,7 @@ const PRECONDITION_REASON: Record<NonNullable<VectorClass['precondition']>, stri
 interface SeenReceipt {
   content: Buffer;
   contentType: string | undefined;
-  envelope: { from: unknown; to: unknown; priority: string; body: Record<string, string> };
+  envelope: EnvelopeOf<'receipt'>;
   atMs: number;
 }
 
@@ -134,9 +135,10 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
     const onMessage = async (m: ConsumeMessage) => {
       try {
         const { payload } = await open(m.content, ring, config.crypto);
-        const env = JSON.parse(payload.toString('utf8')) as SeenReceipt['envelope'] & { kind: string };
+        // Checked as strictly as any envelope ([P-ENV-1]); one that is not counts as unreadable.
+        const env = validate(Envelope, parseJson(payload, config.crypto.maxMessageBytes), 'envelope');
         if (env.kind !== 'receipt') return;
-        const id = env.body.forMessageId ?? '';
+        const id = env.body.forMessageId;
         const seen: SeenReceipt = {
           content: m.content,
           contentType: m.properties.contentType as string | undefined,
@@ -286,7 +288,7 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
             }
             return checks;
           }
-          const status = r.envelope.body.status ?? '';
+          const status = r.envelope.body.status;
           const wanted = e.accept ?? [e.status];
           const ok = (wanted as string[]).includes(status);
           const evidence = `receipt status ${status} for message ${built.id} in ${tookMs(r)} ms${ok ? '' : `; expected ${wanted.join(' or ')}`}`;
@@ -385,7 +387,7 @@ export async function runConformance(opts: KitOptions): Promise<KitReport> {
         requirement: 'P-RCPT-3',
         vector: 'ingress',
         verdict: 'FAIL',
-        evidence: `${unreadable} message(s) on the kit’s ingress could not be opened with its keys`,
+        evidence: `${unreadable} message(s) on the kit’s ingress could not be opened with its keys or do not match the envelope schema`,
       });
     }
     const checked = new Set(checks.map((c) => c.requirement));
