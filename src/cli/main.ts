@@ -47,6 +47,7 @@ const COMMANDS: [string, () => Promise<Register>][] = [
   ['audit', async () => (await import('./audit.js')).registerAudit],
   ['trace', async () => (await import('./trace.js')).registerTrace],
   ['messages', async () => (await import('./messages.js')).registerMessages],
+  ['conformance', async () => (await import('./conformance.js')).registerConformance],
 ];
 // Only the command given is loaded (each pulls in what it needs: the gateway, crypto, Redis…), so a
 // one-off command starts in about half the time. Without a known command (help, --version, a typo)
