@@ -212,7 +212,7 @@ export class InboundPipeline {
       }
     });
     const seen = await Promise.all(
-      ids.map((id) => (id === undefined ? null : this.ctx.deps.state.getSeen(id))),
+      ids.map((id) => (id === undefined ? Promise.resolve(null) : this.ctx.deps.state.getSeen(id))),
     );
     return seen.some((r) => r?.state === 'pending' && r.copy === copy);
   }
