@@ -179,9 +179,9 @@ describe('the export gate against two gateways (Art. 11(2), 10(6))', function ()
       (b) => JSON.parse(b.toString()) as { exportId: string; consents: string[] },
     );
     expect(out.map((o) => o.consents)).to.deep.equal([[consentId]]);
-    // The same event sequence as any submission sent at once: sent.
+    // Carried out by the gateway itself: accepted, then sent (to the export queue).
     const told = czIpc.events.items.filter((e) => e.idempotencyKey === 'gate-pass').map((e) => e.type);
-    expect(told).to.deep.equal(['sent']);
+    expect(told).to.deep.equal(['accepted', 'sent']);
     const passed = czRecords().find((r) => r.type === 'export-decision' && r.messageId === ok.messageId);
     expect(passed?.reason).to.match(/exported; consents: 1/);
   });
