@@ -168,13 +168,16 @@ export class InboundPipeline {
     // One copy token for all the members (a copy without one gets one of its own).
     const copy = copyOf(msg);
     let barrierPassed = false;
-    if (msg.redelivered && (await this.claimedBy(transfer.members, copy))) {
+    const claims = msg.redelivered ? await this.claimedBy(transfer.members, copy) : undefined;
+    if (claims !== undefined) {
       // This copy is back, and holds claims: an attempt of it may have committed (the broker applied
       // it, the answer was lost). One barrier on the delivered-log for the whole transfer, as for one
       // message: once every line committed before now is applied, each member's claim says whether it
       // was delivered. (A barrier per member would need a probe per member, and each attempt that
-      // stops at a later member would start them again.)
-      const waiter = `transfer:${transfer.statement.transfer}:${copy}`;
+      // stops at a later member would start them again.) The waiter names the claims' attempts, which
+      // each attempt that passes the barrier advances: a replica that began waiting for an earlier
+      // attempt (the copy then went to another replica) must not take that wait's answer for this one.
+      const waiter = `transfer:${transfer.statement.transfer}:${copy}#${claims.attempts}`;
       if (!(await ctx.deps.deliveredLog.isSettled(waiter))) return { requeueAfterMs: PENDING_RECHECK_MS };
       barrierPassed = true;
     }
@@ -215,8 +218,14 @@ export class InboundPipeline {
     return 'done';
   }
 
-  /** Whether any member's de-duplication record is a pending claim of this copy. */
-  private async claimedBy(members: readonly string[], copy: string): Promise<boolean> {
+  /**
+   * The members' pending claims of this copy, if any: how many attempts they record between them
+   * (each attempt that passes the barrier marks a new one on the claims it finds).
+   */
+  private async claimedBy(
+    members: readonly string[],
+    copy: string,
+  ): Promise<{ attempts: number } | undefined> {
     const ids = members.map((m) => {
       try {
         const id = (JSON.parse(m) as { id?: unknown } | null)?.id;
@@ -228,7 +237,9 @@ export class InboundPipeline {
     const seen = await Promise.all(
       ids.map((id) => (id === undefined ? Promise.resolve(null) : this.ctx.deps.state.getSeen(id))),
     );
-    return seen.some((r) => r?.state === 'pending' && r.copy === copy);
+    const own = seen.filter((r) => r?.state === 'pending' && r.copy === copy);
+    if (own.length === 0) return undefined;
+    return { attempts: own.reduce((n, r) => n + (r?.attempt ?? 0), 0) };
   }
 
   /** One envelope, opened and verified: check it, then deliver it, take its receipt, or park it. */
