@@ -299,22 +299,24 @@ export async function open(
   const jwe = asText(input);
   const outer = await decryptJwe(jwe, keys.decryptionLookup, profile, { typ: TYP_JWE, cty: CTY_JWE });
   const inner = await verifyJws(outer.plaintext, keys.verificationLookup, profile, { typ: TYP_JWS });
+  return { payload: inner.payload, facts: factsOf(jwe, outer.header, inner.header) };
+}
+
+/** The verification facts of an opened message, from its two checked headers. */
+function factsOf(jwe: string, outer: JweHeader, inner: JwsHeader): OpenFacts {
   // Both lookups require a kid, so both are set here.
-  const encryptionKid = outer.header.kid;
-  const signatureKid = inner.header.kid;
+  const encryptionKid = outer.kid;
+  const signatureKid = inner.kid;
   if (encryptionKid === undefined || signatureKid === undefined) {
     throw new AccordError('crypto.unknown_kid', 'a layer names no kid');
   }
   return {
-    payload: inner.payload,
-    facts: {
-      jweSha256: createHash('sha256').update(jwe).digest('hex'),
-      encryptionKid,
-      signatureKid,
-      signatureAlg: inner.header.alg,
-      keyEncryptionAlg: outer.header.alg,
-      contentEncryptionAlg: outer.header.enc,
-    },
+    jweSha256: createHash('sha256').update(jwe).digest('hex'),
+    encryptionKid,
+    signatureKid,
+    signatureAlg: inner.alg,
+    keyEncryptionAlg: outer.alg,
+    contentEncryptionAlg: outer.enc,
   };
 }
 
@@ -368,11 +370,6 @@ export async function openAny(
   if (statement.count !== leaves.length || merkleRoot(leaves).toString('hex') !== statement.root) {
     fail('crypto.bad_signature', 'the signed root does not match the members', { path: 'transfer.root' });
   }
-  const encryptionKid = outer.header.kid;
-  const signatureKid = inner.header.kid;
-  if (encryptionKid === undefined || signatureKid === undefined) {
-    throw new AccordError('crypto.unknown_kid', 'a layer names no kid');
-  }
   return {
     transfer: {
       statement,
@@ -381,13 +378,6 @@ export async function openAny(
       leaves: leaves.map((l) => l.toString('hex')),
       paths: auditPaths(leaves).map((p) => p.map((h) => h.toString('hex'))),
     },
-    facts: {
-      jweSha256: createHash('sha256').update(jwe).digest('hex'),
-      encryptionKid,
-      signatureKid,
-      signatureAlg: inner.header.alg,
-      keyEncryptionAlg: outer.header.alg,
-      contentEncryptionAlg: outer.header.enc,
-    },
+    facts: factsOf(jwe, outer.header, inner.header),
   };
 }

@@ -125,11 +125,7 @@ export interface PeerWireState {
   /** Send an envelope in the next transfer. */
   send(ctx: GatewayContext, envelope: Envelope, idempotencyKey: string): Promise<Sent>;
   /** Publish a heartbeat as a transfer and learn from it; false when the peer's broker returned it. */
-  probe(
-    ctx: GatewayContext,
-    text: string,
-    props: { messageId: string; expirationMs: number },
-  ): Promise<boolean>;
+  probe(ctx: GatewayContext, text: string, props: PublishProps): Promise<boolean>;
   /** Ask the peer again soon, while it is not known to read transfers. */
   nudge(): void;
   /** A transfer came back unroutable: the peer reads none now. */

@@ -12,7 +12,8 @@ import { validate } from '../domain/parse.js';
 import { AccordError, UnroutableError } from '../errors.js';
 import type { MemberEvidence } from '../domain/transfer.js';
 import type { GatewayContext, Outgoing } from './context.js';
-import type { PublishProps, SentRecord } from './ports.js';
+import type { Publisher, PublishProps, SentRecord } from './ports.js';
+import type { Names } from '../config.js';
 import { messageRecord } from '../audit/records.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
 
@@ -59,6 +60,24 @@ export function sentRecordOf(envelope: Envelope, meta: { idempotencyKey: string 
   return { record, ttlS };
 }
 
+/**
+ * Publish a message's stored sealed bytes to the peer: its own JWE on the ingress key, or the transfer
+ * it went in on the transfer key (named by the transfer's id) — for the first send and every resend.
+ */
+export function publishSealedCopy(
+  peer: Publisher,
+  peerNames: Pick<Names, 'ingress' | 'transferRoute'>,
+  copy: { jwe: string; transfer?: string },
+  id: string,
+  urgent: boolean,
+): Promise<void> {
+  return peer.publish(
+    copy.transfer === undefined ? peerNames.ingress : peerNames.transferRoute,
+    Buffer.from(copy.jwe, 'latin1'),
+    peerPublishProps(copy.transfer ?? id, urgent),
+  );
+}
+
 /** The stored record of an envelope, sealing and storing it first if this is the first attempt. */
 export async function sealedRecord(
   ctx: GatewayContext,
@@ -94,11 +113,7 @@ export async function sendToPeer(
   }
   if (first) ctx.deps.metrics.sending(1);
   try {
-    await ctx.deps.peer.publish(
-      copy.transfer === undefined ? ctx.peerNames.ingress : ctx.peerNames.transferRoute,
-      Buffer.from(copy.jwe, 'latin1'),
-      peerPublishProps(copy.transfer ?? id, urgent),
-    );
+    await publishSealedCopy(ctx.deps.peer, ctx.peerNames, copy, id, urgent);
   } catch (err) {
     if (first) ctx.deps.metrics.sending(-1);
     if (copy.transfer !== undefined && first && err instanceof UnroutableError) {
@@ -336,13 +351,14 @@ export async function sendHeartbeat(ctx: GatewayContext, intervalS: number): Pro
   );
   const text = JSON.stringify(envelope);
   // Wire version 2 first: routed, the peer reads transfers; returned, it does not (transfer-send.ts).
-  if (await ctx.wire.probe(ctx, text, { messageId: envelope.id, expirationMs: intervalS * 1000 })) return;
-  const jwe = await ctx.crypto.seal(Buffer.from(text), ctx.keys, ctx.profile, {});
-  await ctx.deps.peer.publish(ctx.peerNames.heartbeatRoute, Buffer.from(jwe, 'latin1'), {
+  const props: PublishProps = {
     contentType: 'application/jose',
     messageId: envelope.id,
     // Ahead of queued bulk traffic (a busy ingress is not a silent gateway), gone after one interval.
     priority: URGENT_PRIORITY,
     expirationMs: intervalS * 1000,
-  });
+  };
+  if (await ctx.wire.probe(ctx, text, props)) return;
+  const jwe = await ctx.crypto.seal(Buffer.from(text), ctx.keys, ctx.profile, {});
+  await ctx.deps.peer.publish(ctx.peerNames.heartbeatRoute, Buffer.from(jwe, 'latin1'), props);
 }

@@ -27,7 +27,7 @@ import type { Named, SendPlan } from './decide-outbound.js';
 import {
   inboxMessage,
   nowHeldBy,
-  peerPublishProps,
+  publishSealedCopy,
   sealedRecord,
   sendConfirmation,
   sendNotice,
@@ -285,11 +285,7 @@ export async function executeResend(ctx: GatewayContext, tx: Tx, id: string, sen
     return;
   }
   await ctx.deps.state.reopen(id);
-  await ctx.deps.peer.publish(
-    copy.transfer === undefined ? ctx.peerNames.ingress : ctx.peerNames.transferRoute,
-    Buffer.from(copy.jwe, 'latin1'),
-    peerPublishProps(copy.transfer ?? id, sent.urgent === true),
-  );
+  await publishSealedCopy(ctx.deps.peer, ctx.peerNames, copy, id, sent.urgent === true);
   ctx.deps.metrics.resent();
   await ctx.deps.timers.schedule(id);
   await commitWith(tx);

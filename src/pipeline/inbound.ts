@@ -56,6 +56,12 @@ function parksAtOnce(err: unknown): err is AccordError {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The `id` a parsed envelope claims, when it looks like one (before the envelope is validated). */
+function idOf(raw: unknown): string | undefined {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && UUID.test(id) ? id : undefined;
+}
+
 export { DELIVERY_HEADER, type InboxDelivery } from './dispatch.js';
 
 /** How long a resend waits for another copy's pending claim to resolve before it looks again. */
@@ -228,8 +234,7 @@ export class InboundPipeline {
   ): Promise<{ attempts: number } | undefined> {
     const ids = members.map((m) => {
       try {
-        const id = (JSON.parse(m) as { id?: unknown } | null)?.id;
-        return typeof id === 'string' && UUID.test(id) ? id : undefined;
+        return idOf(JSON.parse(m));
       } catch {
         return undefined;
       }
@@ -258,8 +263,7 @@ export class InboundPipeline {
     try {
       const raw = parseJson(payload, ctx.profile.maxMessageBytes);
       // The id, when it looks like one, lets an admin trace an authentic but malformed envelope.
-      const id = (raw as { id?: unknown } | null)?.id;
-      claimedId = typeof id === 'string' && UUID.test(id) ? id : undefined;
+      claimedId = idOf(raw);
       envelope = validate(Envelope, raw, 'envelope');
       checkEnvelope(envelope, ctx, receivedAt);
     } catch (err) {

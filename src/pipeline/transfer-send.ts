@@ -16,6 +16,7 @@ import type { Config } from '../config.js';
 import type { Envelope } from '../domain/envelope.js';
 import type { WireVersion } from '../domain/transfer.js';
 import type { GatewayContext, PeerWireState, Sent } from './context.js';
+import type { PublishProps } from './ports.js';
 import { peerPublishProps, sentRecordOf } from './dispatch.js';
 
 /** How often traffic may ask the peer again what it reads, while it is not known to read transfers. */
@@ -65,7 +66,7 @@ export class PeerWire implements PeerWireState {
    * when it was returned (the caller then sends the heartbeat as a single message); rejects on any other
    * failure, which says nothing about the version.
    */
-  async probe(ctx: GatewayContext, text: string, props: { messageId: string; expirationMs: number }) {
+  async probe(ctx: GatewayContext, text: string, props: PublishProps) {
     if (!this.opts.send) return false;
     this.lastProbeMs = Date.now();
     const sealed = await ctx.crypto.sealTransfer(
@@ -75,12 +76,7 @@ export class PeerWire implements PeerWireState {
       ctx.profile,
     );
     try {
-      await ctx.deps.peer.publish(ctx.peerNames.transferRoute, Buffer.from(sealed.jwe, 'latin1'), {
-        contentType: 'application/jose',
-        messageId: props.messageId,
-        priority: 9,
-        expirationMs: props.expirationMs,
-      });
+      await ctx.deps.peer.publish(ctx.peerNames.transferRoute, Buffer.from(sealed.jwe, 'latin1'), props);
     } catch (err) {
       if (!(err instanceof UnroutableError)) throw err;
       this.learn(1);

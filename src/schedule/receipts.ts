@@ -12,7 +12,7 @@ import { ERROR_CODES } from '../errors.js';
 import { deadLetterTo, type DeadLetter } from '../pipeline/context.js';
 import type { Alerter } from '../admin/alerts.js';
 import type { MessageState, Metrics, Publisher, ReceiptTimer } from '../pipeline/ports.js';
-import { peerPublishProps } from '../pipeline/dispatch.js';
+import { publishSealedCopy } from '../pipeline/dispatch.js';
 
 interface Deps {
   config: Config;
@@ -114,11 +114,7 @@ export class BullReceiptTimer implements ReceiptTimer {
     if (job.attemptsMade < config.delivery.maxResends && copy !== null) {
       // The members of one transfer resend it once between them: the peer answers each member.
       if (copy.transfer === undefined || this.resending.first(copy.transfer)) {
-        await this.deps.peer.publish(
-          copy.transfer === undefined ? this.deps.peerNames.ingress : this.deps.peerNames.transferRoute,
-          Buffer.from(copy.jwe, 'latin1'),
-          peerPublishProps(copy.transfer ?? id, rec.urgent === true),
-        );
+        await publishSealedCopy(this.deps.peer, this.deps.peerNames, copy, id, rec.urgent === true);
         this.deps.metrics.resent();
       }
       log.info(

@@ -125,6 +125,15 @@ export interface GenerationWatch {
 }
 
 /**
+ * The write-once `rec` field of a sent record: everything but sentAt/deliveredAt/failedAt, which are
+ * fields of their own, each written once.
+ */
+function recField(rec: SentRecord): string {
+  const { sentAt: _s, deliveredAt: _d, failedAt: _f, ...immutable } = rec;
+  return JSON.stringify(immutable);
+}
+
+/**
  * Store a transfer and its members' records all or nothing: when any member already has a record
  * (another attempt stored it first), nothing is written and their positions (1-based) come back.
  */
@@ -184,12 +193,7 @@ export class RedisMessageState implements MessageState {
     const key = this.sentKey(id);
     // The sealed record is one field written with HSETNX, so a concurrent or repeated attempt either
     // wins whole or reads the winner's record; sentAt/deliveredAt/failedAt are separate write-once fields.
-    const { sentAt: _s, deliveredAt: _d, failedAt: _f, ...immutable } = rec;
-    const results = await this.redis
-      .multi()
-      .hsetnx(key, 'rec', JSON.stringify(immutable))
-      .expire(key, ttlS, 'NX')
-      .exec();
+    const results = await this.redis.multi().hsetnx(key, 'rec', recField(rec)).expire(key, ttlS, 'NX').exec();
     const won = results?.[0]?.[1] === 1;
     if (won) return rec;
     return (await this.getSent(id)) ?? rec;
@@ -212,8 +216,7 @@ export class RedisMessageState implements MessageState {
     const ttlS = Math.max(...members.map((m) => m.ttlS));
     const args: (string | number)[] = [jwe, ttlS];
     for (const m of members) {
-      const { sentAt: _s, deliveredAt: _d, failedAt: _f, jwe: _j, ...immutable } = m.rec;
-      args.push(JSON.stringify(immutable), m.ttlS);
+      args.push(recField(m.rec), m.ttlS);
     }
     const keys = [this.transferKey(transfer), ...members.map((m) => this.sentKey(m.id))];
     const taken = (await this.redis.eval(PUT_TRANSFER, keys.length, ...keys, ...args)) as number[];
