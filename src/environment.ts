@@ -54,6 +54,12 @@ export const ENVIRONMENT: readonly { name: string; readBy: string; meaning: stri
       'The Chromium binary the browser test drives; default Debian’s `/usr/bin/chromium`, which `npm test` installs when run as root on Debian and missing.',
   },
   {
+    name: 'ACCORD_FAULTS_DIR',
+    readBy: 'gateway (set by `npm run chaos`)',
+    meaning:
+      'Turns on the fault points the chaos suite arms to stop a gateway inside a transfer (docs/reliability.md, "Fault points"); refused with `NODE_ENV=production`.',
+  },
+  {
     name: 'ACCORD_BENCH_NODE_ARGS',
     readBy: 'bench',
     meaning: 'Extra node flags for the gateway processes of `npm run bench`, e.g. `--cpu-prof`.',

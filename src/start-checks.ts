@@ -15,6 +15,7 @@ import { readAdminToken, readWebhookSecret } from './admin/token.js';
 import { auditFileOf } from './audit/log.js';
 import type { Config } from './config.js';
 import { AccordError, asAccordError, type ErrorCode } from './errors.js';
+import { FAULTS_ENV } from './faults.js';
 import { loadKeyRing } from './keys/watch.js';
 import { startHooks } from './policy/hook-pool.js';
 import { checkBrokerUrl } from './transport/connect.js';
@@ -112,6 +113,17 @@ export const variablesSet: SyncStartCheck = (config, env) => {
         new AccordError('config.invalid', `environment variable ${name} is not set`, { path }),
     );
 };
+
+/** Fault points (faults.ts) are for the chaos suite: never on a production gateway. */
+export const noFaultPoints: SyncStartCheck = (_config, env) =>
+  env.NODE_ENV === 'production' && (env[FAULTS_ENV] ?? '') !== ''
+    ? [
+        new AccordError(
+          'config.invalid',
+          `${FAULTS_ENV} turns on the chaos suite's fault points and is refused with NODE_ENV=production`,
+        ),
+      ]
+    : [];
 
 /** The admin server's token is there and long enough (admin/token.ts), when the config has an admin server. */
 export const adminToken: SyncStartCheck = (config, env) => {
@@ -237,6 +249,7 @@ export const START_CHECKS: readonly StartCheck[] = [
   variablesSet,
   filesOpen,
   brokerUrls,
+  noFaultPoints,
   adminToken,
   webhookSecret,
   tlsMaterial,

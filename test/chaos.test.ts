@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { passed, report, runChaos } from '../scripts/chaos/runner.js';
+import { passed, report, runChaos, type ChaosResult } from '../scripts/chaos/runner.js';
 
 // The short version of `npm run chaos`: a few hundred messages, each fault once, on a RabbitMQ node
 // and a Redis server of the suite's own (so nothing else on the machine is disturbed).
@@ -21,8 +21,26 @@ async function shortRun(seed: number, replicas?: number) {
   return { result, summary, context: `${summary}\n${lines.join('\n')}` };
 }
 
+/** Every fault forced inside a transfer was reached, in a transfer of two members or more. */
+function expectForced(result: ChaosResult, summary: string) {
+  expect(
+    result.forced.map((f) => `${f.action} ${f.point}`),
+    summary,
+  ).to.deep.equal([
+    'kill transfer-send:stored',
+    'kill transfer-send:published',
+    'kill transfer-intake:members',
+    'hold transfer-intake:members',
+    'kill transfer-intake:committed',
+  ]);
+  for (const f of result.forced) {
+    expect(f.reached, summary).to.equal(true);
+    expect(f.members, summary).to.be.at.least(2);
+  }
+}
+
 describe('chaos (short): nothing lost, nothing delivered twice', () => {
-  it('reconciles 300 messages through a RabbitMQ kill, a Redis kill, both gateways killed and a cut link', async function () {
+  it('reconciles 300 messages through a RabbitMQ kill, a Redis kill, both gateways killed (also inside transfers), a broker kill between a transfer and its receipt, and a cut link', async function () {
     this.timeout(300_000);
     const { result, summary, context } = await shortRun(4242);
     expect(result.restarts.rabbitmq, summary).to.be.greaterThan(0);
@@ -31,7 +49,8 @@ describe('chaos (short): nothing lost, nothing delivered twice', () => {
     expect(result.restarts.gateway_kz, summary).to.be.greaterThan(0);
     expect(result.restarts.link_cuts, summary).to.equal(1);
     expect(result.audit, summary).to.deep.include({ files: 2, verified: 2 });
-    expect(result.sent, summary).to.equal(300);
+    expect(result.sent, summary).to.equal(300 + result.burst_messages);
+    expectForced(result, summary);
     expect(passed(result), context).to.equal(true);
   });
 
@@ -42,7 +61,7 @@ describe('chaos (short): nothing lost, nothing delivered twice', () => {
     const { result, summary, context } = await shortRun(4243, 2);
     process.stdout.write(`      ${summary.split('\n').find((l) => l.startsWith('  gateway kills')) ?? ''}\n`);
     expect(result.replicas, summary).to.equal(2);
-    expect(result.restarts.rabbitmq, summary).to.equal(2);
+    expect(result.restarts.rabbitmq, summary).to.equal(3);
     expect(result.restarts.redis, summary).to.equal(1);
     expect(result.restarts.link_cuts, summary).to.equal(1);
     const killed = result.kills.map((k) => k.gateway);
@@ -53,7 +72,8 @@ describe('chaos (short): nothing lost, nothing delivered twice', () => {
     expect(result.restarts.gateway_cz, summary).to.be.greaterThan(0);
     expect(result.restarts.gateway_kz, summary).to.be.greaterThan(1);
     expect(result.audit, summary).to.deep.include({ files: 4, verified: 4 });
-    expect(result.sent, summary).to.equal(300);
+    expect(result.sent, summary).to.equal(300 + result.burst_messages);
+    expectForced(result, summary);
     expect(passed(result), context).to.equal(true);
   });
 });

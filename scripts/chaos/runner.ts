@@ -5,19 +5,27 @@
  * against what reached the KZ inbox and the receipts at CZ, in the Jepsen vocabulary: lost,
  * duplicated, unexpected, and receipt gaps, and verifies every gateway process's audit file.
  *
+ * Besides those faults at random moments, five are forced inside a transfer of several members at its
+ * most delicate points (src/faults.ts, each after a burst of submissions): CZ killed with the transfer
+ * stored but not published, and published but not marked sent; KZ killed with half the members claimed
+ * and none committed, and committed with no receipt sent; and KZ held with half the members claimed
+ * while RabbitMQ is killed and restarted — a broker kill between a transfer's publish and its receipt.
+ * A run in which one of them was not reached does not pass.
+ *
  * With `replicas` > 1 each party runs that many gateway processes on the same namespace, broker and
  * Redis (docs/cluster.md), each with its own audit file. Each gateway kill lands on another replica, and
  * one more kill takes KZ's delivered-log active consumer right after the second RabbitMQ restart, when
  * copies that come back wait on the delivered-log barrier.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { names } from '../../src/config.js';
+import { FAULTS_ENV, faultFiles, type FaultPoint } from '../../src/faults.js';
 import { configPair, type PartyTag } from '../../src/demo/config-pair.js';
 import { messageIdFor } from '../../src/domain/ids.js';
 import { DELIVERY_HEADER } from '../../src/pipeline/inbound.js';
@@ -98,6 +106,10 @@ export interface ChaosResult {
   redis_loss_alerts: number;
   /** Each gateway kill: which process, when, and whether it was its party's delivered-log active consumer. */
   kills: GatewayKill[];
+  /** The faults forced at a point inside a transfer (src/faults.ts), with the mixed faults. */
+  forced: ForcedFault[];
+  /** Messages sent in bursts for the forced faults, on top of the paced ones (counted in `sent`). */
+  burst_messages: number;
   /** `accord audit verify` of every gateway process's audit file, after the run. */
   audit: { files: number; verified: number; failures: string[] };
   seconds: number;
@@ -130,6 +142,25 @@ export interface GatewayKill {
   /** Whether it held the party's delivered-log as active consumer; undefined when that could not be told. */
   activeConsumer: boolean | undefined;
 }
+
+/** A fault forced at a point inside a transfer: a gateway killed there, or held there while RabbitMQ is. */
+export interface ForcedFault {
+  point: FaultPoint;
+  /** `kill`: the gateway kills itself there; `hold`: it waits there while RabbitMQ is killed and restarted. */
+  action: 'kill' | 'hold';
+  /** The process that reached the point, when one did. */
+  gateway?: string;
+  /** Seconds since the run started, when it was reached. */
+  atS?: number;
+  /** How many members the transfer had. */
+  members?: number;
+  reached: boolean;
+}
+
+/** How long a forced fault waits for its point to be reached (a burst of submissions is sent for it). */
+const FORCE_WITHIN_MS = 30_000;
+/** Submissions sent at once when a fault is armed, so a transfer of several members forms. */
+const FORCE_BURST = 24;
 
 const exec = promisify(execFile);
 
@@ -292,6 +323,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   let cz: GatewayProcess[] = [];
   let kz: GatewayProcess[] = [];
   const kills: GatewayKill[] = [];
+  const forced: ForcedFault[] = [];
+  const faultsDir = join(dir, 'faults');
+  mkdirSync(faultsDir);
   const conns: AmqpConnection[] = [];
   // Interrupted (Ctrl-C, a time limit): leave no broker, Redis or gateway running behind.
   const abort = () => {
@@ -334,7 +368,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       files.map((file, i) => {
         const tag = tagOf(party, i + 1, replicas);
         const name = replicas === 1 ? party.toUpperCase() : `${party.toUpperCase()} r${i + 1}`;
-        return new GatewayProcess(name, cli, file, join(dir, `gateway-${tag}.log`));
+        return new GatewayProcess(name, cli, file, join(dir, `gateway-${tag}.log`), 1000, {
+          [FAULTS_ENV]: faultsDir,
+        });
       });
     cz = processes('cz', czFiles);
     kz = processes('kz', kzFiles);
@@ -412,23 +448,34 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const expected = new Set<string>();
     let submitted = 0;
     const base = Date.now();
+    // At least once from the case system: retried until the broker confirms.
+    const submit = async (key: string) => {
+      const sub = { ...template, idempotencyKey: key, to: { party: 'KZ', authority: 'kz-mia' } };
+      for (;;) {
+        try {
+          await publishSubmission(submitter, 'chaos-cz', Buffer.from(JSON.stringify(sub)));
+          break;
+        } catch {
+          await sleep(300);
+        }
+      }
+      expected.add(messageIdFor('CZ', 'cz-pp-ipc', key));
+    };
+    // A burst of messages on top of the paced ones, all at once: a forced fault needs a transfer of
+    // several members, whether or not the paced submissions are still going.
+    let bursts = 0;
+    const burst = async () => {
+      const k = bursts++;
+      await Promise.all(
+        Array.from({ length: FORCE_BURST }, (_, j) => submit(`chaos/${runId}/burst-${k}-${j}`)),
+      );
+    };
     const submitting = (async () => {
       const start = base;
       for (let i = 0; i < opts.messages; i++) {
         const due = start + (i * 1000) / opts.rate;
         if (due > Date.now()) await sleep(due - Date.now());
-        const key = `chaos/${runId}/${i}`;
-        const sub = { ...template, idempotencyKey: key, to: { party: 'KZ', authority: 'kz-mia' } };
-        // At least once from the case system: retried until the broker confirms.
-        for (;;) {
-          try {
-            await publishSubmission(submitter, 'chaos-cz', Buffer.from(JSON.stringify(sub)));
-            break;
-          } catch {
-            await sleep(300);
-          }
-        }
-        expected.add(messageIdFor('CZ', 'cz-pp-ipc', key));
+        await submit(`chaos/${runId}/${i}`);
         submitted++;
       }
     })();
@@ -453,6 +500,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const killGateway = async (party: GatewayProcess[], ns: string, target?: GatewayProcess) => {
       const victim = target ?? party[killNo % party.length]!;
       killNo++;
+      // A kill while the gateway is still starting (after the fault before) would hit nothing.
+      await victim.waitUp();
+      const pid = victim.pid;
       const active = replicas === 1 ? victim : await activeConsumer(party, ns);
       const kill: GatewayKill = {
         gateway: victim.name,
@@ -472,6 +522,68 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
                 : ` (not the delivered-log active consumer, ${active.name} is)`;
       say(`fault: gateway ${victim.name} killed (SIGKILL)${role}`);
       victim.kill();
+      if (pid !== undefined) await victim.replaced(pid);
+    };
+
+    /**
+     * Force a fault at a point inside a transfer: arm every process of the party (src/faults.ts), send a
+     * burst of submissions so a transfer of several members forms, and wait for one to reach the point.
+     * A `kill` ends there (the process kills itself, its supervisor restarts it); a `hold` kills and
+     * restarts RabbitMQ while the process waits at the point, then lets it go on.
+     */
+    const force = async (party: GatewayProcess[], point: FaultPoint, action: 'kill' | 'hold') => {
+      const fault: ForcedFault = { point, action, reached: false };
+      forced.push(fault);
+      say(`fault: ${action === 'kill' ? 'kill' : 'hold'} a gateway at ${point}, in a transfer of 2 or more`);
+      const armed = new Map<GatewayProcess, number>();
+      for (const g of party) {
+        await g.waitUp();
+        const pid = g.pid;
+        if (pid === undefined) continue;
+        writeFileSync(faultFiles(faultsDir, pid).arm, JSON.stringify({ point, action, minMembers: 2 }));
+        armed.set(g, pid);
+      }
+      const sending = [burst()];
+      let hit: { g: GatewayProcess; pid: number; members: number } | undefined;
+      const by = Date.now() + FORCE_WITHIN_MS;
+      for (let again = by - FORCE_WITHIN_MS / 2; hit === undefined && Date.now() < by;) {
+        await sleep(50);
+        for (const [g, pid] of armed) {
+          const file = faultFiles(faultsDir, pid).hit;
+          if (!existsSync(file)) continue;
+          const seen = JSON.parse(readFileSync(file, 'utf8')) as { members: number };
+          hit = { g, pid, members: seen.members };
+          rmSync(file, { force: true });
+          break;
+        }
+        if (hit === undefined && Date.now() >= again) {
+          again = Infinity; // one more burst halfway, in case the first went out in transfers of one
+          sending.push(burst());
+        }
+      }
+      await Promise.all(sending);
+      for (const [, pid] of armed) rmSync(faultFiles(faultsDir, pid).arm, { force: true });
+      if (hit === undefined) {
+        say(`fault: ${point} not reached within ${FORCE_WITHIN_MS / 1000} s`);
+        return;
+      }
+      Object.assign(fault, {
+        reached: true,
+        gateway: hit.g.name,
+        atS: Math.round((Date.now() - t0) / 100) / 10,
+        members: hit.members,
+      });
+      if (action === 'kill') {
+        say(`fault: gateway ${hit.g.name} killed itself at ${point}, in a transfer of ${hit.members}`);
+        await hit.g.replaced(hit.pid);
+        return;
+      }
+      say(
+        `fault: gateway ${hit.g.name} held at ${point} (a transfer of ${hit.members}); RabbitMQ killed and restarted`,
+      );
+      await rabbit.restart();
+      counts.rabbitmq++;
+      writeFileSync(faultFiles(faultsDir, hit.pid).release, '');
     };
 
     // Faults, at jittered moments across the submission window.
@@ -487,8 +599,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       say('fault: RabbitMQ killed (SIGKILL) and restarted');
       await rabbit.restart();
       counts.rabbitmq++;
+      await until(at(0.2));
+      await force(cz, 'transfer-send:stored', 'kill');
       await until(at(0.28));
       await killGateway(cz, 'chaos-cz');
+      await until(at(0.33));
+      await force(cz, 'transfer-send:published', 'kill');
       await until(at(0.38));
       say('fault: Redis killed (SIGKILL) and restarted');
       redis.kill();
@@ -502,8 +618,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       await sleep(opts.linkCutS * 1000);
       proxy.restore();
       say('link restored');
+      await until(at(0.55));
+      await force(kz, 'transfer-intake:members', 'kill');
       await until(at(0.62));
       await killGateway(kz, 'chaos-kz');
+      await until(at(0.7));
+      await force(kz, 'transfer-intake:members', 'hold');
+      await until(at(0.75));
+      await force(kz, 'transfer-intake:committed', 'kill');
       await until(at(0.8));
       say('fault: RabbitMQ killed (SIGKILL) and restarted, again');
       await rabbit.restart();
@@ -609,9 +731,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         lastChange = Date.now();
       }
       if (Math.round((Date.now() - t0) / 1000) % 5 === 0) {
-        say(`submitted ${submitted}/${opts.messages}, in the KZ inbox ${got}, receipts at CZ ${receipts}`);
+        say(
+          `submitted ${submitted}/${opts.messages} (and ${bursts * FORCE_BURST} in bursts), in the KZ inbox ${got}, receipts at CZ ${receipts}`,
+        );
       }
-      if (submitDone && faultsDone && got === opts.messages && receipts === opts.messages) {
+      if (submitDone && faultsDone && got === expected.size && receipts === expected.size) {
         if (outage !== undefined && linkBackAt !== undefined) {
           outage.drain_s = Math.round((Date.now() - linkBackAt) / 1000);
         }
@@ -652,6 +776,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       restarts: { ...counts, gateway_cz: restartsOf(cz), gateway_kz: restartsOf(kz) },
       redis_loss_alerts: lossAlerts,
       kills,
+      forced,
+      burst_messages: bursts * FORCE_BURST,
       audit: {
         files: czFiles.length + kzFiles.length,
         verified: czFiles.length + kzFiles.length - auditFailures.length,
@@ -721,6 +847,9 @@ export function report(r: ChaosResult): string {
     receipt_gaps: r.receipt_gaps,
     audit_failures: r.audit.failures.length,
     replicas: r.replicas,
+    ...(r.forced.length > 0
+      ? { forced_reached: `${r.forced.filter((f) => f.reached).length}/${r.forced.length}` }
+      : {}),
     ...(r.restarts.redis_flushes > 0
       ? { redis_flushes: r.restarts.redis_flushes, redis_loss_alerts: r.redis_loss_alerts }
       : {}),
@@ -733,6 +862,13 @@ export function report(r: ChaosResult): string {
         ? ' (delivered-log active consumer)'
         : ' (delivered-log active consumer: unknown)';
   const kills = `  gateway kills: ${r.kills.map((k) => `${k.gateway} at ${k.atS} s${active(k)}`).join(', ')}`;
+  const forced = `  faults forced inside a transfer: ${r.forced
+    .map((f) =>
+      f.reached
+        ? `${f.action} ${f.gateway} at ${f.point} (${f.members} members, ${f.atS} s)`
+        : `${f.action} at ${f.point} NOT reached`,
+    )
+    .join(', ')}`;
   const gaps = Object.entries(r.examples)
     .filter(([, ids]) => ids.length > 0)
     .map(([k, ids]) => `  ${k}: ${ids.join(' ')}`)
@@ -752,7 +888,15 @@ export function report(r: ChaosResult): string {
           `    CZ resend timers: at most ${o.resend_timers_max}`,
           `    backlog delivered and receipted ${o.drain_s === undefined ? '(not within the run)' : `${o.drain_s} s`} after the link came back`,
         ].join('\n');
-  return [table, r.kills.length > 0 ? kills : '', outage, gaps, audit, json]
+  return [
+    table,
+    r.kills.length > 0 ? kills : '',
+    r.forced.length > 0 ? forced : '',
+    outage,
+    gaps,
+    audit,
+    json,
+  ]
     .filter((l) => l.length > 0)
     .join('\n');
 }
@@ -764,6 +908,8 @@ export function passed(r: ChaosResult): boolean {
     r.duplicated === 0 &&
     r.unexpected === 0 &&
     r.receipt_gaps === 0 &&
-    r.audit.failures.length === 0
+    r.audit.failures.length === 0 &&
+    // A forced fault that was never reached tested nothing: the run does not count as passed.
+    r.forced.every((f) => f.reached)
   );
 }

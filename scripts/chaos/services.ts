@@ -4,7 +4,7 @@
  * shutdown) and restarted on the same data.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -292,6 +292,8 @@ export class ChaosRedis {
 export class GatewayProcess {
   private child: ChildProcess | undefined;
   private stopping = false;
+  /** Where the running process's lines begin in the log. */
+  private logFrom = 0;
   restarts = 0;
 
   constructor(
@@ -300,6 +302,8 @@ export class GatewayProcess {
     private readonly configFile: string,
     private readonly logFile: string,
     private readonly restartDelayMs = 1000,
+    /** Added to the process's environment (the fault points' folder). */
+    private readonly env: Record<string, string> = {},
   ) {}
 
   /** The operating-system id of the running process, if one runs. */
@@ -310,9 +314,10 @@ export class GatewayProcess {
 
   start(): void {
     const out = openSync(this.logFile, 'a');
+    this.logFrom = fstatSync(out).size;
     const child = spawn('node', [this.cli, 'start', '--config', this.configFile], {
       stdio: ['ignore', out, out],
-      env: { ...process.env, ACCORD_LOG_LEVEL: process.env.ACCORD_LOG_LEVEL ?? 'info' },
+      env: { ...process.env, ACCORD_LOG_LEVEL: process.env.ACCORD_LOG_LEVEL ?? 'info', ...this.env },
     });
     this.child = child;
     child.once('exit', () => {
@@ -326,6 +331,34 @@ export class GatewayProcess {
 
   kill(): void {
     this.child?.kill('SIGKILL');
+  }
+
+  /**
+   * Whether a process of this gateway runs and has logged that it started, waiting up to `timeoutMs`
+   * (a fault aimed at a gateway that is still starting after the last one would test nothing).
+   */
+  async waitUp(timeoutMs = 60_000): Promise<boolean> {
+    for (const by = Date.now() + timeoutMs; Date.now() < by;) {
+      if (this.pid !== undefined && this.saidSinceStart('"msg":"gateway started"')) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
+  /** Wait until the process `pid` is gone and its successor is up (after a kill). */
+  async replaced(pid: number, timeoutMs = 60_000): Promise<boolean> {
+    const by = Date.now() + timeoutMs;
+    while (this.pid === pid && Date.now() < by) await new Promise((r) => setTimeout(r, 50));
+    return this.waitUp(Math.max(0, by - Date.now()));
+  }
+
+  /** Whether the running process's part of the log contains `what`. */
+  private saidSinceStart(what: string): boolean {
+    try {
+      return readFileSync(this.logFile).subarray(this.logFrom).toString('utf8').includes(what);
+    } catch {
+      return false;
+    }
   }
 
   /** How many lines of its log (every run of the process) contain `what`. */

@@ -42,6 +42,7 @@ import type { OpenedAny, OpenedTransfer } from '../crypto/open.js';
 import type { MemberEvidence } from '../domain/transfer.js';
 import { TransferCommit, singleReceipts, transferReceipts, type ReceiptSink } from './transfer-intake.js';
 import { loadFacts } from './facts.js';
+import { faultPoint } from '../faults.js';
 import type { Incoming, SeenRecord, Tx, TxOutcome } from './ports.js';
 
 /**
@@ -214,8 +215,11 @@ export class InboundPipeline {
         );
         return stop;
       }
+      const n = transfer.members.length;
+      if (n > 1 && i + 1 === Math.floor(n / 2)) await faultPoint('transfer-intake:members', n);
     }
     await run.commit();
+    await faultPoint('transfer-intake:committed', transfer.members.length);
     await receipts.flush();
     this.log.debug(
       { transfer: transfer.statement.transfer, members: transfer.members.length },

@@ -18,6 +18,7 @@ import type { WireVersion } from '../domain/transfer.js';
 import type { GatewayContext, PeerWireState, Sent } from './context.js';
 import type { PublishProps } from './ports.js';
 import { peerPublishProps, sentRecordOf } from './dispatch.js';
+import { faultPoint } from '../faults.js';
 
 /** How often traffic may ask the peer again what it reads, while it is not known to read transfers. */
 const NUDGE_EVERY_MS = 5000;
@@ -209,6 +210,7 @@ export class PeerWire implements PeerWireState {
       }
       return;
     }
+    await faultPoint('transfer-send:stored', batch.length);
     try {
       await ctx.deps.peer.publish(
         ctx.peerNames.transferRoute,
@@ -227,6 +229,7 @@ export class PeerWire implements PeerWireState {
       }
       throw err;
     }
+    await faultPoint('transfer-send:published', batch.length);
     for (let i = 0; i < batch.length; i++) ctx.deps.metrics.sending(1);
     const sentAt = ctx.deps.now().toISOString();
     const ids = batch.map((i) => i.id);
