@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import type { SubmissionInput } from '../src/client/index.js';
 import { parseMessageQuery, queryMessages, type MessagePage } from '../src/admin/message-log.js';
 import { names } from '../src/config.js';
-import { RedisMessageIndex } from '../src/store/redis-message-log.js';
+import { messageLogKeys, RedisMessageIndex } from '../src/store/redis-message-log.js';
 import { RedisMessageState } from '../src/store/redis-state.js';
 import {
   REDIS_URL,
@@ -248,5 +248,42 @@ describe('message log: accord messages and GET /api/messages', function () {
     expect(JSON.parse(cli.stdout)).to.deep.equal(body);
     expect((await get('/api/trace/00000000-0000-4000-8000-000000000000')).status).to.equal(404);
     expect((await get('/api/trace/not-an-id')).status).to.equal(400);
+  });
+});
+
+describe('message log index upkeep', () => {
+  it('trims entries past the retention as it writes, each set at most once a second', async function () {
+    this.timeout(10_000);
+    const redis = new Redis(REDIS_URL);
+    const prefix = `accord:trim-${Date.now().toString(36)}:`;
+    const index = new RedisMessageIndex(redis, prefix, 'CZ', 60);
+    const row = (id: string, secondsAgo: number) =>
+      index.record({
+        type: 'provision',
+        messageId: id,
+        kind: 'request',
+        fromAuthority: 'CZ/cz-ndh',
+        toAuthority: 'KZ/kz-ncb',
+        seq: 0,
+        time: new Date(Date.now() - secondsAgo * 1000).toISOString(),
+        prevHash: '0'.repeat(64),
+        hash: '0'.repeat(64),
+      });
+    const all = () => redis.zrange(messageLogKeys(prefix).all, 0, -1);
+    const old = '00000000-0000-4000-8000-0000000001d0';
+    try {
+      await row(old, 600); // ten minutes old, past the retention of one
+      await row('00000000-0000-4000-8000-000000000001', 0);
+      expect(await all(), 'not trimmed again within the second').to.include(old);
+      await new Promise((r) => setTimeout(r, 1100));
+      await row('00000000-0000-4000-8000-000000000002', 0);
+      expect(await all(), 'trimmed a second later').to.not.include(old);
+      expect(await all()).to.have.length(2);
+      expect(await redis.ttl(messageLogKeys(prefix).all)).to.be.within(1, 60);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
   });
 });

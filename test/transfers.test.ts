@@ -13,7 +13,10 @@ import { leafHash, verifyInclusion } from '../src/crypto/merkle.js';
 import { Gateway } from '../src/gateway.js';
 import {
   authority,
+  drainMessages,
   eventually,
+  REDIS_URL,
+  waitForDeadLetter,
   example,
   memoryLogger,
   pairConfigs,
@@ -22,7 +25,8 @@ import {
   uniqueStem,
   type Pair,
 } from './helpers/harness.js';
-import type { Config } from '../src/config.js';
+import { names, type Config } from '../src/config.js';
+import { Redis } from 'ioredis';
 
 function request(key: string, priority: 'normal' | 'urgent' = 'normal'): SubmissionInput {
   const r = example('request', key) as SubmissionInput & { priority?: string };
@@ -139,6 +143,67 @@ describe('transfers (wire version 2) between two gateways', function () {
       20_000,
       'its receipt',
     );
+  });
+
+  it('a transfer without receipts has one check for all its members: resent whole, then each member fails on its own', async () => {
+    pair = await startPair((raw) => {
+      raw.transfers = { maxWaitMs: 50 };
+      raw.delivery = { receiptTimeoutMs: 1500, maxResends: 2, poisonAttempts: 5 };
+    });
+    const czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+    const cz = pair.cz;
+    const first = await czIpc.client.submit(request('rc-first'));
+    await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === first.messageId, 15_000);
+    await eventually(
+      () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
+      15_000,
+      'CZ learns KZ reads v2',
+    );
+    // KZ goes down; its ingress stays bound, so what CZ sends (first sends and resends) waits there.
+    await pair.kz.stop();
+    const redis = new Redis(REDIS_URL);
+    try {
+      const n = 6;
+      const ids = await Promise.all(
+        Array.from({ length: n }, (_, i) => czIpc.client.submit(request(`rc-${i}`)).then((r) => r.messageId)),
+      );
+      // Sent (well before the first check, 1.5 s on): the transfers of the six messages are in KZ's
+      // ingress, and each has one receipt check, not one per member.
+      for (const id of ids) {
+        await czIpc.events.waitFor((e) => e.type === 'sent' && e.messageId === id, 5_000, `sent ${id}`);
+      }
+      const sent = await drainMessages(names(pair.kzConfig.namespace).ingress);
+      const transfers = sent.length;
+      expect(transfers, 'in fewer transfers than messages').to.be.within(1, n - 1);
+      const checks = await redis.zrange(
+        `${names(pair.czConfig.namespace).redisPrefix}bull:receipts:delayed`,
+        0,
+        -1,
+      );
+      expect(
+        checks.map((c) => c.replace(/^\d+:/, '')).filter((c) => c.startsWith('transfer-')),
+      ).to.have.length(transfers);
+      for (const id of ids) {
+        const failed = await czIpc.events.waitFor(
+          (e) => e.type === 'failed' && e.messageId === id,
+          30_000,
+          `failed ${id}`,
+        );
+        expect(failed.code).to.equal('delivery.no_receipt');
+      }
+      // Each member parked alone, with the stored transfer to replay; each transfer resent twice in all.
+      const letters: Record<string, unknown>[] = [];
+      await waitForDeadLetter(names(pair.czConfig.namespace).dlq, () => letters.length >= n, letters);
+      expect(letters.map((l) => l.messageId).sort()).to.deep.equal([...ids].sort());
+      expect(letters.every((l) => l.code === 'delivery.no_receipt' && typeof l.jwe === 'string')).to.equal(
+        true,
+      );
+      const resent = await drainMessages(names(pair.kzConfig.namespace).ingress);
+      expect(resent, 'two resends of each transfer').to.have.length(2 * transfers);
+      expect(new Set(letters.map((l) => l.jwe)).size).to.equal(transfers);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('an older peer that reads no transfers gets single messages, and its single messages are read', async () => {

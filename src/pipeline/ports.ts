@@ -171,8 +171,12 @@ export interface MessageState {
 export interface ReceiptTimer {
   /** Schedule the check for a sent message; idempotent per message id. */
   schedule(messageId: string): Promise<void>;
-  /** The same for several messages at once (a transfer's members). */
-  scheduleMany(messageIds: readonly string[]): Promise<void>;
+  /**
+   * One check for the members of a transfer (they were sent together and are resent together):
+   * idempotent per transfer; each member's receipt is still looked for, and a member without one
+   * fails on its own after the last resend.
+   */
+  scheduleTransfer(transfer: string, messageIds: readonly string[]): Promise<void>;
 }
 
 /** The dated obligations and acts the gateway tracks (see schedule/deadlines.ts). */

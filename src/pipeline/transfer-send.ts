@@ -233,7 +233,10 @@ export class PeerWire implements PeerWireState {
     for (let i = 0; i < batch.length; i++) ctx.deps.metrics.sending(1);
     const sentAt = ctx.deps.now().toISOString();
     const ids = batch.map((i) => i.id);
-    await Promise.all([ctx.deps.state.markSentMany(ids, sentAt), ctx.deps.timers.scheduleMany(ids)]);
+    await Promise.all([
+      ctx.deps.state.markSentMany(ids, sentAt),
+      ctx.deps.timers.scheduleTransfer(sealed.transfer, ids),
+    ]);
     for (const item of batch) item.resolve({ sentAt });
   }
 }

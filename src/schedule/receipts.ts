@@ -2,7 +2,10 @@
  * Reception awareness (AS4-style) on BullMQ: for every sent message a delayed job checks that the
  * signed receipt came; if not, it resends the same sealed message, with exponential back-off, and
  * after the last resend reports `failed` to the sending authority and parks the message in accord.dlq.
- * Jobs carry the message id only: no personal data in Redis job data (Art. 10(7)).
+ * The members of a transfer share one job: they were sent together and are resent together (one
+ * publish of the stored transfer), each member's receipt is looked for, and each member still without
+ * one after the last resend fails on its own. Jobs carry message and transfer ids only: no personal
+ * data in Redis job data (Art. 10(7)).
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -11,7 +14,7 @@ import type { Config, Names } from '../config.js';
 import { ERROR_CODES } from '../errors.js';
 import { deadLetterTo, type DeadLetter } from '../pipeline/context.js';
 import type { Alerter } from '../admin/alerts.js';
-import type { MessageState, Metrics, Publisher, ReceiptTimer } from '../pipeline/ports.js';
+import type { MessageState, Metrics, Publisher, ReceiptTimer, SentRecord } from '../pipeline/ports.js';
 import { publishSealedCopy } from '../pipeline/dispatch.js';
 
 interface Deps {
@@ -32,17 +35,27 @@ interface Deps {
 
 const QUEUE = 'receipts';
 
+/** A check's job data: one message, or the members of one transfer. */
+type CheckData = { id: string } | { transfer: string; ids: string[] };
+/** A stored sealed message (`MessageState.sealedCopy`). */
+type SealedCopy = { jwe: string; transfer?: string };
+
 export class BullReceiptTimer implements ReceiptTimer {
   private readonly queue: Queue;
   private worker: Worker | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly now: () => Date;
-  /** Transfers resent lately: a transfer's members, checked together, resend it once. */
-  private readonly resending = new RecentOnce(2000);
+  /**
+   * Transfers resent lately: checks of one transfer's members that fire together (each member's own
+   * check, scheduled when a stored transfer is sent again after a restart) resend it once. The window
+   * stays below the shortest back-off, or a transfer would get fewer resends than `maxResends`.
+   */
+  private readonly resending: RecentOnce;
 
   constructor(private readonly deps: Deps) {
     this.now = deps.now;
+    this.resending = new RecentOnce(Math.min(2000, deps.config.delivery.receiptTimeoutMs / 2));
     this.queue = new Queue(QUEUE, { connection: deps.connection, prefix: `${deps.names.redisPrefix}bull` });
     this.queue.on('error', (err: Error) => deps.log.warn({ err: err.message }, 'receipt queue error'));
   }
@@ -51,17 +64,18 @@ export class BullReceiptTimer implements ReceiptTimer {
     await this.queue.add('await-receipt', { id: messageId }, this.jobOptions(messageId));
   }
 
-  /** One check per message, added in one round trip (a transfer's members). */
-  async scheduleMany(messageIds: readonly string[]): Promise<void> {
-    await this.queue.addBulk(
-      messageIds.map((id) => ({ name: 'await-receipt', data: { id }, opts: this.jobOptions(id) })),
+  async scheduleTransfer(transfer: string, messageIds: readonly string[]): Promise<void> {
+    await this.queue.add(
+      'await-receipts',
+      { transfer, ids: [...messageIds] },
+      this.jobOptions(`transfer-${transfer}`),
     );
   }
 
-  private jobOptions(messageId: string) {
+  private jobOptions(jobId: string) {
     const { delivery } = this.deps.config;
     return {
-      jobId: messageId,
+      jobId,
       delay: delivery.receiptTimeoutMs,
       attempts: delivery.maxResends + 1,
       backoff: { type: 'exponential' as const, delay: delivery.receiptTimeoutMs },
@@ -86,7 +100,7 @@ export class BullReceiptTimer implements ReceiptTimer {
   }
 
   private makeWorker(): Worker {
-    const w = new Worker(QUEUE, (job: Job<{ id: string }>) => this.check(job), {
+    const w = new Worker(QUEUE, (job: Job<CheckData>) => this.check(job), {
       connection: this.deps.connection,
       prefix: `${this.deps.names.redisPrefix}bull`,
       concurrency: 50,
@@ -95,31 +109,49 @@ export class BullReceiptTimer implements ReceiptTimer {
     return w;
   }
 
-  /** One check: receipt there → done; else resend and check again later; after the last, fail. */
-  private async check(job: Job<{ id: string }>): Promise<void> {
+  /**
+   * One check: every receipt there → done; else resend (once for a transfer's members) and check
+   * again later; after the last resend, each message still without a receipt fails.
+   */
+  private async check(job: Job<CheckData>): Promise<void> {
     const { state, config, log } = this.deps;
-    const id = job.data.id;
-    const rec = await state.getSent(id);
+    const ids = 'ids' in job.data ? job.data.ids : [job.data.id];
+    const records = await Promise.all(ids.map((id) => state.getSent(id)));
     // A record rebuilt after a Redis loss has no sealed copy to resend (src/jobs/redis-loss.ts).
-    if (!rec || rec.deliveredAt || rec.failedAt || rec.rebuilt === true) return;
-    if (job.attemptsMade === 0 && rec.kind === 'refusal-notice') {
-      // Art. 9(5): a refusal is notified immediately; one missed receipt is already worth a page.
-      this.deps.alerts.raise('alert.refusal_notice_overdue', {
-        messageId: id,
-        authority: rec.from,
-        kind: rec.kind,
+    const open = ids
+      .map((id, i) => ({ id, rec: records[i] }))
+      .filter((m): m is { id: string; rec: SentRecord } => {
+        const rec = m.rec;
+        return rec != null && !rec.deliveredAt && !rec.failedAt && rec.rebuilt !== true;
       });
+    if (open.length === 0) return;
+    if (job.attemptsMade === 0) {
+      for (const { id, rec } of open.filter((m) => m.rec.kind === 'refusal-notice')) {
+        // Art. 9(5): a refusal is notified immediately; one missed receipt is already worth a page.
+        this.deps.alerts.raise('alert.refusal_notice_overdue', {
+          messageId: id,
+          authority: rec.from,
+          kind: rec.kind,
+        });
+      }
     }
-    const copy = await state.sealedCopy(rec);
+    const first = open[0]!;
+    const copy = await state.sealedCopy(first.rec);
     if (job.attemptsMade < config.delivery.maxResends && copy !== null) {
       // The members of one transfer resend it once between them: the peer answers each member.
       if (copy.transfer === undefined || this.resending.first(copy.transfer)) {
-        await publishSealedCopy(this.deps.peer, this.deps.peerNames, copy, id, rec.urgent === true);
+        await publishSealedCopy(
+          this.deps.peer,
+          this.deps.peerNames,
+          copy,
+          first.id,
+          first.rec.urgent === true,
+        );
         this.deps.metrics.resent();
       }
       log.info(
         {
-          messageId: id,
+          ...(open.length === 1 ? { messageId: first.id } : { messages: open.length }),
           resend: job.attemptsMade + 1,
           ...(copy.transfer ? { transfer: copy.transfer } : {}),
         },
@@ -128,6 +160,13 @@ export class BullReceiptTimer implements ReceiptTimer {
       // Throwing schedules the next check after the back-off.
       throw new Error('awaiting receipt');
     }
+    for (const m of open)
+      await this.fail(m.id, m.rec, m.id === first.id ? copy : await state.sealedCopy(m.rec));
+  }
+
+  /** No receipt after the last resend: `failed` to the sender, the sealed copy to accord.dlq, the mark. */
+  private async fail(id: string, rec: SentRecord, copy: SealedCopy | null): Promise<void> {
+    const { state, config, log } = this.deps;
     // Event and dead letter first, the mark last: a crash in between repeats them rather than losing them.
     const at = this.now().toISOString();
     log.error({ messageId: id, resends: config.delivery.maxResends }, 'no receipt after the last resend');

@@ -9,7 +9,8 @@
  * It is written where the record is: {@link IndexedAudit} wraps the audit log, and after a message's
  * record is durable it writes the row and the set entries in one pipelined round trip. The index is a
  * convenience beside the record, not a record: a failed index write is logged and the message goes on.
- * Rows expire after `retentionS`; set entries older than that are trimmed as new ones are written.
+ * Rows expire after `retentionS`; set entries older than that are trimmed as new ones are written (each
+ * set at most once a second).
  * One status has a set of its own, `failed`, rare and the one searched for: RedisMessageState adds a
  * message to it as it marks it failed (status is otherwise read from the state, admin/message-log.ts).
  */
@@ -75,9 +76,14 @@ export function rowOf(rec: AuditRecord, party: string): MessageRow | undefined {
 /** The bare authority id of `PARTY/authority`. */
 export const authorityOf = (address: string) => address.slice(address.indexOf('/') + 1);
 
+/** How often a sorted set of the index is trimmed to the retention and its TTL renewed. */
+const TRIM_EVERY_MS = 1000;
+
 /** Writes the index (see the file comment). */
 export class RedisMessageIndex {
   private readonly keys: ReturnType<typeof messageLogKeys>;
+  /** When each sorted set was last trimmed and its TTL set (a few keys: all, per authority, per kind). */
+  private readonly trimmedAt = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
@@ -103,8 +109,15 @@ export class RedisMessageIndex {
     const p = this.redis
       .pipeline()
       .set(this.keys.row(row.id), JSON.stringify(row), 'EX', this.retentionS, 'NX');
+    const now = Date.now();
     for (const key of new Set(sets)) {
-      p.zadd(key, 'NX', score, row.id).zremrangebyscore(key, '-inf', horizon).expire(key, this.retentionS);
+      p.zadd(key, 'NX', score, row.id);
+      // The trim to the retention and the TTL are upkeep: once a second per set is enough (they were
+      // two of the three commands per set and message, most of a message's Redis commands).
+      if ((this.trimmedAt.get(key) ?? 0) + TRIM_EVERY_MS <= now) {
+        this.trimmedAt.set(key, now);
+        p.zremrangebyscore(key, '-inf', horizon).expire(key, this.retentionS);
+      }
     }
     const results = await p.exec();
     const failed = results?.find(([err]) => err !== null)?.[0];
