@@ -19,6 +19,13 @@ import { productionIssues, transportIssues } from './config-production.js';
 /** A config file larger than this is refused before it is parsed. */
 export const MAX_CONFIG_BYTES = 256 * 1024;
 
+/**
+ * How much larger a sealed transfer is than its envelopes, at most, for the config check of
+ * `transfers.maxBytes` against `crypto.maxMessageBytes` (about 1.8 for JSON envelopes; the sender also
+ * splits a transfer that seals larger, transfer-send.ts).
+ */
+export const TRANSFER_SEALED_GROWTH = 2;
+
 /** `crypto.workers` when the config names none (see `npm run bench` and docs/cluster.md). */
 const DEFAULT_CRYPTO_WORKERS = 0;
 
@@ -424,7 +431,10 @@ export const ConfigSchema = z
         send: z.boolean().default(true),
         /** Messages in one transfer at most. @defaultValue 64 */
         maxMessages: z.int().min(1).max(MAX_TRANSFER_MEMBERS).default(64),
-        /** Envelope bytes in one transfer at most; a larger message goes alone. @defaultValue 1 MiB */
+        /**
+         * Envelope bytes in one transfer at most; a larger message goes alone. At most half of
+         * `crypto.maxMessageBytes` (a transfer seals to about twice its envelopes). @defaultValue 1 MiB
+         */
         maxBytes: z
           .int()
           .min(1024)
@@ -628,6 +638,16 @@ export const ConfigSchema = z
       users.add(s.brokerUser);
     });
     dup(c.peer.authorities, ['peer', 'authorities']);
+    if (c.transfers.maxBytes * TRANSFER_SEALED_GROWTH > c.crypto.maxMessageBytes) {
+      // A transfer seals to about twice its envelopes' bytes (the members JSON-escaped in the statement,
+      // then base64 twice, JWS inside JWE); the peer parks anything above its limit, which the sender
+      // keeps its own no larger than.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transfers', 'maxBytes'],
+        message: `a transfer of ${c.transfers.maxBytes} envelope bytes seals to about ${TRANSFER_SEALED_GROWTH} times that, above crypto.maxMessageBytes (${c.crypto.maxMessageBytes}); keep it at most ${Math.floor(c.crypto.maxMessageBytes / TRANSFER_SEALED_GROWTH)}`,
+      });
+    }
     if (c.namespace !== undefined && c.namespace === c.peer.namespace && c.amqp.url === c.peer.amqpUrl) {
       ctx.addIssue({
         code: 'custom',

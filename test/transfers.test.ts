@@ -206,6 +206,45 @@ describe('transfers (wire version 2) between two gateways', function () {
     }
   });
 
+  it('splits a transfer that would seal larger than the peer reads, and delivers every member', async () => {
+    // Envelopes full of quotes escape to twice their bytes in the transfer's statement: three that fit
+    // transfers.maxBytes seal to more than crypto.maxMessageBytes, which the peer would park whole.
+    pair = await startPair((raw) => {
+      raw.crypto = { ...(raw.crypto ?? {}), maxMessageBytes: 256 * 1024 };
+      raw.transfers = { maxWaitMs: 50, maxBytes: 128 * 1024 };
+    });
+    const czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+    const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+    const cz = pair.cz;
+    await czIpc.client.submit(request('sp-first'));
+    await eventually(
+      () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
+      15_000,
+      'CZ learns KZ reads v2',
+    );
+    const quoted = (key: string) => {
+      const r = request(key);
+      (r.body as Record<string, unknown>).details = '"'.repeat(19_000);
+      return r;
+    };
+    const ids = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => czIpc.client.submit(quoted(`sp-${i}`)).then((r) => r.messageId)),
+    );
+    const got = await Promise.all(
+      ids.map((id) => kzMia.inbox.waitFor((d) => d.envelope.id === id, 20_000, `message ${id} at KZ`)),
+    );
+    // Three of them fit transfers.maxBytes but seal larger than the limit: no transfer had three.
+    expect(Math.max(...got.map((d) => d.verification.transfer?.count ?? 1))).to.be.below(3);
+    for (const id of ids) {
+      await czIpc.events.waitFor(
+        (e) => e.type === 'delivered' && e.messageId === id,
+        20_000,
+        `delivered ${id}`,
+      );
+    }
+    expect(await drainMessages(names(pair.kzConfig.namespace).dlq), 'nothing parked at KZ').to.have.length(0);
+  });
+
   it('an older peer that reads no transfers gets single messages, and its single messages are read', async () => {
     // KZ as an older gateway: it binds no transfer route and sends none.
     pair = await startPair((raw) => {

@@ -193,6 +193,17 @@ export class PeerWire implements PeerWireState {
       ctx.keys,
       ctx.profile,
     );
+    if (batch.length > 1 && Buffer.byteLength(sealed.jwe, 'latin1') > ctx.profile.maxMessageBytes) {
+      // Sealed, it is larger than the peer reads (members that escape to much more than their bytes):
+      // half of it goes now, the rest next; nothing was stored.
+      const rest = batch.splice(Math.ceil(batch.length / 2));
+      this.waiting.unshift(...rest);
+      this.log.debug(
+        { members: batch.length + rest.length, sealedBytes: sealed.jwe.length },
+        'a transfer sealed larger than crypto.maxMessageBytes: split',
+      );
+      return this.flush(ctx, batch);
+    }
     const members = batch.map((item, i) => {
       const { record, ttlS } = sentRecordOf(item.envelope, { idempotencyKey: item.idempotencyKey });
       return {
