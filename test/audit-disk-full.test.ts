@@ -128,6 +128,85 @@ describe('audit log on a full disk (Art. 10(6))', function () {
     }
   });
 
+  // Transfers (wire version 2): the members' records are fsync'ed together before the transfer commits.
+  describe('a receiving gateway whose audit disk fills up while transfers come in', () => {
+    let disk: string | undefined;
+    let pair: Pair;
+    let czIpc: TestAuthority;
+    let kzMia: TestAuthority;
+    let auditFile: string;
+
+    before(async function () {
+      disk = smallDisk('512k');
+      if (disk === undefined) return this.skip(); // mounting a tmpfs needs root
+      auditFile = join(disk, 'audit', 'kz.jsonl');
+      mkdirSync(join(disk, 'audit'));
+      pair = await startPair((raw) => {
+        raw.transfers = { maxWaitMs: 50 };
+        if (raw.party === 'KZ') raw.records = { auditFile };
+      });
+      czIpc = await pair.authority(pair.czConfig, 'cz-pp-ipc');
+      kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+      const first = await czIpc.client.submit(example('request', 'kzfull-first') as SubmissionInput);
+      await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === first.messageId, 20_000);
+      const cz = pair.cz;
+      await eventually(
+        () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
+        15_000,
+        'CZ learns KZ reads v2',
+      );
+    });
+    after(async () => {
+      if (disk === undefined) return;
+      await pair?.close();
+      unmount(disk);
+    });
+
+    it('delivers no member without its record, and every member once when space returns', async () => {
+      const filler = fill(disk!);
+      const ids = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          czIpc.client.submit(example('request', `kzfull-${i}`) as SubmissionInput).then((r) => r.messageId),
+        ),
+      );
+      await eventually(
+        () =>
+          Promise.resolve(pair.lines.some((l) => l.includes('alert.audit_unwritable')) ? true : undefined),
+        30_000,
+        'KZ to find its audit log unwritable',
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+      // Whatever reached the inbox while the disk was full has its record.
+      const recorded = new Set(records(auditFile).map((r) => r.messageId));
+      const early = kzMia.inbox.items.filter((d) => ids.includes(d.envelope.id));
+      expect(early.length, 'not everything got through').to.be.below(ids.length);
+      for (const d of early)
+        expect(recorded.has(d.envelope.id), `record for ${d.envelope.id}`).to.equal(true);
+
+      rmSync(filler);
+      for (const id of ids) {
+        await czIpc.events.waitFor(
+          (e) => e.type === 'delivered' && e.messageId === id,
+          60_000,
+          `delivered ${id}`,
+        );
+      }
+      for (const id of ids) {
+        expect(
+          kzMia.inbox.items.filter((d) => d.envelope.id === id),
+          id,
+        ).to.have.length(1);
+      }
+      expect(
+        kzMia.inbox.items.filter((d) => ids.includes(d.envelope.id) && d.verification.transfer !== undefined)
+          .length,
+        'they came in transfers',
+      ).to.be.above(0);
+      const verified = await verifyAuditFile(auditFile, undefined, { live: true });
+      expect(verified.ok || verified.chainIntact === true, verified.problem).to.equal(true);
+    });
+  });
+
   describe('a gateway whose audit disk fills up', () => {
     const TOKEN = 'test-only-admin-token-fulldisk-0123456789';
     let disk: string | undefined;

@@ -35,20 +35,33 @@ import {
 } from './dispatch.js';
 import type { SentRecord, Tx } from './ports.js';
 
-/** Carry out `effects` in order. */
+/**
+ * Carry out `effects` in order. With `beforeCommit`, an Art. 10(6) record is handed over to be waited
+ * for before the commit (a transfer's members, whose records are then fsync'ed together) rather than
+ * waited for here; it is still appended, and chained, in order.
+ */
 export async function runEffects(
   ctx: GatewayContext,
   effects: readonly Effect[],
   log: Logger = ctx.deps.log,
+  beforeCommit?: (durable: Promise<unknown>) => void,
 ): Promise<void> {
-  for (const e of effects) await runEffect(ctx, e, log);
+  for (const e of effects) await runEffect(ctx, e, log, beforeCommit);
 }
 
-async function runEffect(ctx: GatewayContext, e: Effect, log: Logger): Promise<void> {
+async function runEffect(
+  ctx: GatewayContext,
+  e: Effect,
+  log: Logger,
+  beforeCommit?: (durable: Promise<unknown>) => void,
+): Promise<void> {
   const { deps } = ctx;
   switch (e.type) {
-    case 'audit':
-      return void (await deps.audit.append(e.record));
+    case 'audit': {
+      const written = deps.audit.append(e.record);
+      if (beforeCommit === undefined) return void (await written);
+      return beforeCommit(written);
+    }
     case 'provided':
       return deps.ledger.provided(e.record);
     case 'consent-requested':
@@ -325,7 +338,7 @@ export async function executeIntake(
   log: Logger,
   committed?: () => void,
 ): Promise<void> {
-  await runEffects(ctx, plan.effects, log);
+  await runEffects(ctx, plan.effects, log, tx.beforeCommit?.bind(tx));
   await commitWith(
     tx,
     ...eventMessages(ctx, plan.events),

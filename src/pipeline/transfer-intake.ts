@@ -29,6 +29,8 @@ class TransferNotCommitted extends Error {
 export class TransferCommit {
   private readonly queued: Queued[] = [];
   private readonly runs: Promise<unknown>[] = [];
+  /** The members' records, appended in order and fsync'ed together before the transfer commits. */
+  private readonly durable: Promise<unknown>[] = [];
   private release!: () => void;
   private abort!: (err: Error) => void;
   /** Settles when the transfer's transaction has committed (or will not). */
@@ -61,6 +63,11 @@ export class TransferCommit {
         reached();
         return this.committed;
       },
+      beforeCommit: (durable) => {
+        // Waited for in commit(); a failure there stops the transfer, not an unhandled rejection here.
+        durable.catch(() => undefined);
+        this.durable.push(durable);
+      },
     };
     let settled: { outcome: TxOutcome } | { error: unknown } | undefined;
     const run = handle(memberTx).then(
@@ -79,11 +86,15 @@ export class TransferCommit {
     return settled.outcome;
   }
 
-  /** Commit what every member queued, with the ack; then let each go on, and wait for them. */
+  /**
+   * Once every member's record is durable, commit what every member queued, with the ack; then let
+   * each go on, and wait for them.
+   */
   async commit(): Promise<void> {
-    for (const q of this.queued) this.tx.publish(q.queue, q.content, q.props);
-    this.tx.ack();
     try {
+      await Promise.all(this.durable);
+      for (const q of this.queued) this.tx.publish(q.queue, q.content, q.props);
+      this.tx.ack();
       await this.tx.commit();
     } catch (err) {
       this.abort(err instanceof Error ? err : new Error(String(err)));

@@ -55,6 +55,12 @@ export interface Tx {
   ack(): void;
   /** Commit everything queued on this channel (group commit: one commit may carry several deliveries). */
   commit(): Promise<void>;
+  /**
+   * Hand over a write that must be durable before the commit, instead of waiting for it here (a
+   * transfer's members: their records are fsync'ed together, before the transfer commits). Without it
+   * the caller waits for the write itself.
+   */
+  beforeCommit?(durable: Promise<unknown>): void;
 }
 
 /**
