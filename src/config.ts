@@ -20,9 +20,9 @@ import { productionIssues, transportIssues } from './config-production.js';
 export const MAX_CONFIG_BYTES = 256 * 1024;
 
 /**
- * How much larger a sealed transfer is than its envelopes, at most, for the config check of
- * `transfers.maxBytes` against `crypto.maxMessageBytes` (about 1.8 for JSON envelopes; the sender also
- * splits a transfer that seals larger, transfer-send.ts).
+ * How much larger a sealed transfer is than its envelopes, at most (about 1.8 for JSON envelopes:
+ * JSON-escaped in the statement, then base64 twice): a transfer holds envelopes of at most
+ * `crypto.maxMessageBytes` divided by this, whatever `transfers.maxBytes` says (transfer-send.ts).
  */
 export const TRANSFER_SEALED_GROWTH = 2;
 
@@ -432,8 +432,8 @@ export const ConfigSchema = z
         /** Messages in one transfer at most. @defaultValue 64 */
         maxMessages: z.int().min(1).max(MAX_TRANSFER_MEMBERS).default(64),
         /**
-         * Envelope bytes in one transfer at most; a larger message goes alone. At most half of
-         * `crypto.maxMessageBytes` (a transfer seals to about twice its envelopes). @defaultValue 1 MiB
+         * Envelope bytes in one transfer at most; a larger message goes alone. Never more than half of
+         * `crypto.maxMessageBytes` is used (a transfer seals to about twice its envelopes). @defaultValue 1 MiB
          */
         maxBytes: z
           .int()
@@ -638,16 +638,6 @@ export const ConfigSchema = z
       users.add(s.brokerUser);
     });
     dup(c.peer.authorities, ['peer', 'authorities']);
-    if (c.transfers.maxBytes * TRANSFER_SEALED_GROWTH > c.crypto.maxMessageBytes) {
-      // A transfer seals to about twice its envelopes' bytes (the members JSON-escaped in the statement,
-      // then base64 twice, JWS inside JWE); the peer parks anything above its limit, which the sender
-      // keeps its own no larger than.
-      ctx.addIssue({
-        code: 'custom',
-        path: ['transfers', 'maxBytes'],
-        message: `a transfer of ${c.transfers.maxBytes} envelope bytes seals to about ${TRANSFER_SEALED_GROWTH} times that, above crypto.maxMessageBytes (${c.crypto.maxMessageBytes}); keep it at most ${Math.floor(c.crypto.maxMessageBytes / TRANSFER_SEALED_GROWTH)}`,
-      });
-    }
     if (c.namespace !== undefined && c.namespace === c.peer.namespace && c.amqp.url === c.peer.amqpUrl) {
       ctx.addIssue({
         code: 'custom',

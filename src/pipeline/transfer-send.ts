@@ -12,7 +12,7 @@
  */
 import { UnroutableError } from '../errors.js';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { TRANSFER_SEALED_GROWTH, type Config } from '../config.js';
 import type { Envelope } from '../domain/envelope.js';
 import type { WireVersion } from '../domain/transfer.js';
 import type { GatewayContext, PeerWireState, Sent } from './context.js';
@@ -151,7 +151,7 @@ export class PeerWire implements PeerWireState {
     while (this.waiting.length > 0 && this.inFlight < this.opts.inFlight) {
       const full =
         this.waiting.length >= this.opts.maxMessages ||
-        this.waiting.reduce((n, i) => n + i.bytes, 0) >= this.opts.maxBytes;
+        this.waiting.reduce((n, i) => n + i.bytes, 0) >= this.maxBytes(ctx);
       if (this.opts.maxWaitMs > 0 && !full && this.inFlight === 0) {
         // Linger for company, once, when asked to.
         this.timer ??= setTimeout(() => {
@@ -164,13 +164,22 @@ export class PeerWire implements PeerWireState {
     }
   }
 
+  /**
+   * Envelope bytes a transfer may hold: `transfers.maxBytes`, and never more than seals within what the
+   * peer reads (a transfer seals to about twice its envelopes; the sender keeps its own
+   * `crypto.maxMessageBytes` no larger than the peer's).
+   */
+  private maxBytes(ctx: GatewayContext): number {
+    return Math.min(this.opts.maxBytes, Math.floor(ctx.profile.maxMessageBytes / TRANSFER_SEALED_GROWTH));
+  }
+
   private flushNext(ctx: GatewayContext): void {
     if (this.waiting.length === 0) return;
     const batch: Item[] = [];
     let bytes = 0;
     while (this.waiting.length > 0 && batch.length < this.opts.maxMessages) {
       const next = this.waiting[0]!;
-      if (batch.length > 0 && bytes + next.bytes > this.opts.maxBytes) break;
+      if (batch.length > 0 && bytes + next.bytes > this.maxBytes(ctx)) break;
       batch.push(this.waiting.shift()!);
       bytes += next.bytes;
     }
