@@ -42,6 +42,15 @@ async function czVerificationKey(kzConfig: Config, kid: string) {
   return jose.importJWK(jwk, 'ES256');
 }
 
+/** Wait until CZ has learnt, from a heartbeat, that KZ reads transfers. */
+function learnsV2(cz: Gateway): Promise<true> {
+  return eventually(
+    () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
+    15_000,
+    'CZ learns KZ reads v2',
+  );
+}
+
 describe('transfers (wire version 2) between two gateways', function () {
   this.timeout(60_000);
   let pair: Pair | undefined;
@@ -61,11 +70,7 @@ describe('transfers (wire version 2) between two gateways', function () {
     const cz = pair.cz;
     // The first submission makes CZ ask KZ what it reads; it goes as a single message meanwhile.
     await czIpc.client.submit(request('tr-first'));
-    await eventually(
-      () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
-      15_000,
-      'CZ learns KZ reads v2',
-    );
+    await learnsV2(cz);
 
     const n = 40;
     const ids = await Promise.all(
@@ -123,11 +128,7 @@ describe('transfers (wire version 2) between two gateways', function () {
     const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
     await czIpc.client.submit(request('tu-first'));
     const cz = pair.cz;
-    await eventually(
-      () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
-      15_000,
-      'CZ learns KZ reads v2',
-    );
+    await learnsV2(cz);
     const bulk = Array.from({ length: 20 }, (_, i) => czIpc.client.submit(request(`tu-bulk-${i}`)));
     const { messageId } = await czIpc.client.submit(request('tu-urgent', 'urgent'));
     await Promise.all(bulk);
@@ -154,11 +155,7 @@ describe('transfers (wire version 2) between two gateways', function () {
     const cz = pair.cz;
     const first = await czIpc.client.submit(request('rc-first'));
     await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === first.messageId, 15_000);
-    await eventually(
-      () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
-      15_000,
-      'CZ learns KZ reads v2',
-    );
+    await learnsV2(cz);
     // KZ goes down; its ingress stays bound, so what CZ sends (first sends and resends) waits there.
     await pair.kz.stop();
     const redis = new Redis(REDIS_URL);
@@ -217,11 +214,7 @@ describe('transfers (wire version 2) between two gateways', function () {
     const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
     const cz = pair.cz;
     await czIpc.client.submit(request('sp-first'));
-    await eventually(
-      () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
-      15_000,
-      'CZ learns KZ reads v2',
-    );
+    await learnsV2(cz);
     const quoted = (key: string) => {
       const r = request(key);
       (r.body as Record<string, unknown>).details = '"'.repeat(19_000);
@@ -290,11 +283,7 @@ describe('transfers (wire version 2) between two gateways', function () {
     const kzMia = await authority(kzConfig, 'kz-mia');
     try {
       await czIpc.client.submit(request('dg-first'));
-      await eventually(
-        () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
-        15_000,
-        'CZ learns KZ reads v2',
-      );
+      await learnsV2(cz);
       // KZ is replaced by an older version: its transfer binding goes.
       await kz.stop();
       kz = await Gateway.start(oldKz, log.child({ gw: 'KZ' }));
