@@ -21,7 +21,14 @@ import { join } from 'node:path';
 import { AuditLog, verifyAuditFile, type AuditRecord } from '../src/audit/log.js';
 import type { SubmissionInput } from '../src/client/index.js';
 import { AccordError } from '../src/errors.js';
-import { eventually, example, startPair, type Pair, type TestAuthority } from './helpers/harness.js';
+import {
+  eventually,
+  example,
+  learnsV2,
+  startPair,
+  type Pair,
+  type TestAuthority,
+} from './helpers/harness.js';
 
 /** A tmpfs of `size` mounted on a new folder, or undefined when this process may not mount. */
 function smallDisk(size: string): string | undefined {
@@ -33,6 +40,12 @@ function smallDisk(size: string): string | undefined {
     rmSync(dir, { recursive: true, force: true });
     return undefined;
   }
+}
+
+/** One party's audit file on `disk`, in a folder made for it. */
+function auditFileOn(disk: string, party: 'cz' | 'kz'): string {
+  mkdirSync(join(disk, 'audit'));
+  return join(disk, 'audit', `${party}.jsonl`);
 }
 
 function unmount(dir: string): void {
@@ -139,8 +152,7 @@ describe('audit log on a full disk (Art. 10(6))', function () {
     before(async function () {
       disk = smallDisk('512k');
       if (disk === undefined) return this.skip(); // mounting a tmpfs needs root
-      auditFile = join(disk, 'audit', 'kz.jsonl');
-      mkdirSync(join(disk, 'audit'));
+      auditFile = auditFileOn(disk, 'kz');
       pair = await startPair((raw) => {
         raw.transfers = { maxWaitMs: 50 };
         if (raw.party === 'KZ') raw.records = { auditFile };
@@ -149,12 +161,7 @@ describe('audit log on a full disk (Art. 10(6))', function () {
       kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
       const first = await czIpc.client.submit(example('request', 'kzfull-first') as SubmissionInput);
       await czIpc.events.waitFor((e) => e.type === 'delivered' && e.messageId === first.messageId, 20_000);
-      const cz = pair.cz;
-      await eventually(
-        () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
-        15_000,
-        'CZ learns KZ reads v2',
-      );
+      await learnsV2(pair.cz);
     });
     after(async () => {
       if (disk === undefined) return;
@@ -218,8 +225,7 @@ describe('audit log on a full disk (Art. 10(6))', function () {
     before(async function () {
       disk = smallDisk('512k');
       if (disk === undefined) return this.skip(); // mounting a tmpfs needs root
-      auditFile = join(disk, 'audit', 'cz.jsonl');
-      mkdirSync(join(disk, 'audit'));
+      auditFile = auditFileOn(disk, 'cz');
       process.env.ACCORD_TEST_FULLDISK_TOKEN = TOKEN;
       pair = await startPair((raw) => {
         if (raw.party !== 'CZ') return;

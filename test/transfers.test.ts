@@ -14,7 +14,7 @@ import { Gateway } from '../src/gateway.js';
 import {
   authority,
   drainMessages,
-  eventually,
+  learnsV2,
   REDIS_URL,
   waitForDeadLetter,
   example,
@@ -40,15 +40,6 @@ async function czVerificationKey(kzConfig: Config, kid: string) {
   const jwk = set.keys.find((k) => k.kid === kid);
   if (!jwk) throw new Error(`no key ${kid}`);
   return jose.importJWK(jwk, 'ES256');
-}
-
-/** Wait until CZ has learnt, from a heartbeat, that KZ reads transfers. */
-function learnsV2(cz: Gateway): Promise<true> {
-  return eventually(
-    () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
-    15_000,
-    'CZ learns KZ reads v2',
-  );
 }
 
 describe('transfers (wire version 2) between two gateways', function () {

@@ -12,7 +12,7 @@ import { validate } from '../domain/parse.js';
 import { AccordError, UnroutableError } from '../errors.js';
 import type { MemberEvidence } from '../domain/transfer.js';
 import type { GatewayContext, Outgoing } from './context.js';
-import type { Publisher, PublishProps, SentRecord } from './ports.js';
+import type { Publisher, PublishProps, SealedCopy, SentRecord } from './ports.js';
 import type { Names } from '../config.js';
 import { messageRecord } from '../audit/records.js';
 import { carriesPersonalData } from '../policy/personal-data.js';
@@ -67,7 +67,7 @@ export function sentRecordOf(envelope: Envelope, meta: { idempotencyKey: string 
 export function publishSealedCopy(
   peer: Publisher,
   peerNames: Pick<Names, 'ingress' | 'transferRoute'>,
-  copy: { jwe: string; transfer?: string },
+  copy: SealedCopy,
   id: string,
   urgent: boolean,
 ): Promise<void> {

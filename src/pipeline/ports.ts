@@ -128,7 +128,7 @@ export interface MessageState {
     jwe: string,
     members: readonly { id: string; rec: SentRecord; ttlS: number }[],
   ): Promise<string[]>;
-  sealedCopy(rec: SentRecord): Promise<{ jwe: string; transfer?: string } | null>;
+  sealedCopy(rec: SentRecord): Promise<SealedCopy | null>;
   markSentMany(ids: readonly string[], at: string): Promise<void>;
   forgetTransfer(transfer: string, ids: readonly string[]): Promise<void>;
   /**
@@ -165,6 +165,13 @@ export interface MessageState {
    * last rebuilt: a record found missing may then be one that was lost, not one that never existed.
    */
   assertIntact(): Promise<void>;
+}
+
+/** The sealed bytes stored for a sent message: its own JWE, or the transfer it went in. */
+export interface SealedCopy {
+  jwe: string;
+  /** The transfer's id, when the bytes are a transfer's. */
+  transfer?: string;
 }
 
 /** Reception awareness: a check, some time after sending, that the receipt came (BullMQ). */

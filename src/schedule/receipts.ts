@@ -14,7 +14,14 @@ import type { Config, Names } from '../config.js';
 import { ERROR_CODES } from '../errors.js';
 import { deadLetterTo, type DeadLetter } from '../pipeline/context.js';
 import type { Alerter } from '../admin/alerts.js';
-import type { MessageState, Metrics, Publisher, ReceiptTimer, SentRecord } from '../pipeline/ports.js';
+import type {
+  MessageState,
+  Metrics,
+  Publisher,
+  ReceiptTimer,
+  SealedCopy,
+  SentRecord,
+} from '../pipeline/ports.js';
 import { publishSealedCopy } from '../pipeline/dispatch.js';
 
 interface Deps {
@@ -37,8 +44,6 @@ const QUEUE = 'receipts';
 
 /** A check's job data: one message, or the members of one transfer. */
 type CheckData = { id: string } | { transfer: string; ids: string[] };
-/** A stored sealed message (`MessageState.sealedCopy`). */
-type SealedCopy = { jwe: string; transfer?: string };
 
 export class BullReceiptTimer implements ReceiptTimer {
   private readonly queue: Queue;
@@ -160,8 +165,11 @@ export class BullReceiptTimer implements ReceiptTimer {
       // Throwing schedules the next check after the back-off.
       throw new Error('awaiting receipt');
     }
-    for (const m of open)
-      await this.fail(m.id, m.rec, m.id === first.id ? copy : await state.sealedCopy(m.rec));
+    // Members of one transfer share its stored copy: read once, not once per member.
+    for (const m of open) {
+      const shared = m.id === first.id || (copy?.transfer !== undefined && m.rec.transfer === copy.transfer);
+      await this.fail(m.id, m.rec, shared ? copy : await state.sealedCopy(m.rec));
+    }
   }
 
   /** No receipt after the last resend: `failed` to the sender, the sealed copy to accord.dlq, the mark. */

@@ -1,7 +1,14 @@
 /** {@link MessageState} on Redis: one hash per message id, expiring after the message's lifetime. */
 import type { Redis } from 'ioredis';
 import { AccordError } from '../errors.js';
-import type { Claim, HoldRecord, MessageState, SeenRecord, SentRecord } from '../pipeline/ports.js';
+import type {
+  Claim,
+  HoldRecord,
+  MessageState,
+  SealedCopy,
+  SeenRecord,
+  SentRecord,
+} from '../pipeline/ports.js';
 import type { GateConsent, ProvenanceStore } from '../policy/onward-transfer.js';
 import type { SuspensionEntry, SuspensionStore } from '../policy/suspension.js';
 import type { ProbeMarks } from '../transport/delivered-log.js';
@@ -224,7 +231,7 @@ export class RedisMessageState implements MessageState {
   }
 
   /** The sealed bytes to send again for a record: its own JWE, or its transfer's. */
-  async sealedCopy(rec: SentRecord): Promise<{ jwe: string; transfer?: string } | null> {
+  async sealedCopy(rec: SentRecord): Promise<SealedCopy | null> {
     if (rec.jwe !== undefined) return { jwe: rec.jwe };
     if (rec.transfer === undefined) return null;
     const jwe = await this.redis.get(this.transferKey(rec.transfer));

@@ -232,6 +232,15 @@ export async function eventually<T>(
   }
 }
 
+/** Wait until CZ has learnt, from a heartbeat, that KZ reads transfers. */
+export function learnsV2(cz: Gateway): Promise<true> {
+  return eventually(
+    () => Promise.resolve(cz.peerWireVersion === 2 ? true : undefined),
+    15_000,
+    'CZ learns KZ reads v2',
+  );
+}
+
 /** Collect dead letters from a queue until `pred` matches one. */
 export async function waitForDeadLetter(
   queue: string,
