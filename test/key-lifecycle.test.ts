@@ -97,6 +97,9 @@ async function handOver(pair: Pair, from: Config, to: 'CZ' | 'KZ'): Promise<void
 async function rotateBoth(pair: Pair, party: 'CZ' | 'KZ'): Promise<string[]> {
   const own = party === 'CZ' ? pair.czConfig : pair.kzConfig;
   const now = new Date();
+  const signing = (await listKeys(own)).find(
+    (k) => k.owner === 'own' && k.use === 'sig' && k.state === 'active',
+  )!.kid;
   const sig = await rotateKey(own, 'sig', { now });
   const enc = await rotateKey(own, 'enc', { now });
   // The new decryption key is in place (state next: it decrypts) before the peer learns of it.
@@ -111,6 +114,13 @@ async function rotateBoth(pair: Pair, party: 'CZ' | 'KZ'): Promise<string[]> {
     60_000,
     `${party}'s announced keys pinned by ${peer}`,
   );
+  // Both announcements are signed with the key the peer trusts now, even when the receipt for the first
+  // came back (and made the new signing key active) before the second was sent: an announcement signed
+  // with the new key would wait at the peer, held, until security staff approved that key.
+  const pinned = await listKeys(peerConfig);
+  for (const kid of kids) {
+    expect(pinned.find((k) => k.owner === 'peer' && k.kid === kid)?.announcedBy, kid).to.equal(signing);
+  }
   for (const { thumbprint } of [sig, enc]) {
     await changeKeys(pair, peer, () => approveKey(peerConfig, thumbprint, new Date()));
   }

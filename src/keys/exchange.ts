@@ -23,7 +23,7 @@ import { readKeyState, recordOf } from '../crypto/lifecycle.js';
 import { thumbprints } from '../crypto/trust.js';
 import { AccordError, ERROR_CODES } from '../errors.js';
 import type { GatewayContext } from '../pipeline/context.js';
-import { sendKeyMessage } from '../pipeline/dispatch.js';
+import { sendKeyMessages, type KeyMessage } from '../pipeline/dispatch.js';
 import type { KeyExchange } from '../pipeline/ports.js';
 import { activateKey, ownPublicKeys, pinAnnouncedKeys, revokeKey } from './operations.js';
 import { keysChannel, loadKeyRing, statePathOf } from './watch.js';
@@ -71,42 +71,83 @@ export class GatewayKeyExchange implements KeyExchange {
     const ctx = this.ctx;
     if (!ctx) return;
     const state = readKeyState(statePathOf(config));
+    const due: { rec: (typeof state.keys)[number]; message: KeyMessage }[] = [];
     for (const rec of state.keys.filter((k) => k.owner === 'own')) {
-      try {
-        if (rec.state === 'next' && !(await redis.sismember(this.key('announced'), rec.kid))) {
-          const keys = await ownPublicKeys(config, [rec.kid]);
-          if (keys.length === 0) continue;
-          const id = await sendKeyMessage(ctx, `key-announcement/${rec.kid}`, {
-            kind: 'key-announcement',
-            body: {
-              keys: keys,
-              thumbprints: thumbprints({ keys }).map((t) => t.thumbprint),
-              ...(rec.nbf === undefined ? {} : { activateAt: rec.nbf }),
+      if (rec.state === 'next' && !(await redis.sismember(this.key('announced'), rec.kid))) {
+        const keys = await ownPublicKeys(config, [rec.kid]);
+        if (keys.length === 0) continue;
+        due.push({
+          rec,
+          message: {
+            key: `key-announcement/${rec.kid}`,
+            content: {
+              kind: 'key-announcement',
+              body: {
+                keys: keys,
+                thumbprints: thumbprints({ keys }).map((t) => t.thumbprint),
+                ...(rec.nbf === undefined ? {} : { activateAt: rec.nbf }),
+              },
             },
-          });
-          await redis.hset(this.key('announcements'), id, rec.kid);
-          await redis.sadd(this.key('announced'), rec.kid);
-          log.info({ kid: rec.kid, use: rec.use, messageId: id }, 'next key announced to the peer');
-        }
-        if (rec.state === 'revoked' && !(await redis.sismember(this.key('revocation-sent'), rec.kid))) {
-          const id = await sendKeyMessage(ctx, `key-revocation/${rec.kid}`, {
-            kind: 'key-revocation',
-            body: {
+          },
+        });
+      }
+      if (rec.state === 'revoked' && !(await redis.sismember(this.key('revocation-sent'), rec.kid))) {
+        due.push({
+          rec,
+          message: {
+            key: `key-revocation/${rec.kid}`,
+            content: {
+              kind: 'key-revocation',
+              body: {
+                kid: rec.kid,
+                use: rec.use,
+                reason: (rec.reason ?? 'revoked').slice(0, 500),
+                revokedAt: rec.revokedAt ?? this.deps.now().toISOString(),
+              },
+            },
+          },
+        });
+      }
+    }
+    if (due.length === 0) return;
+    // All sealed before any is sent (dispatch.ts): keys rotated together are announced under the same
+    // signing key, the one the peer trusts now, however fast its first receipt comes back.
+    const sent = await sendKeyMessages(
+      ctx,
+      due.map((d) => d.message),
+      {
+        // The announcement's id is known before its receipt can come back (receipted() looks it up).
+        stored: async (ids) => {
+          for (const { rec, message } of due) {
+            const id = ids.get(message);
+            if (id !== undefined && message.content.kind === 'key-announcement') {
+              await redis.hset(this.key('announcements'), id, rec.kid);
+            }
+          }
+        },
+        failed: (m, err) => {
+          const rec = due.find((d) => d.message === m)!.rec;
+          // E.g. no valid signing key left (docs/keys.md: rotate first, or recover out of band).
+          log.error(
+            {
               kid: rec.kid,
-              use: rec.use,
-              reason: (rec.reason ?? 'revoked').slice(0, 500),
-              revokedAt: rec.revokedAt ?? this.deps.now().toISOString(),
+              code: (err as AccordError).code ?? 'internal.error',
+              err: (err as Error).message,
             },
-          });
-          await redis.sadd(this.key('revocation-sent'), rec.kid);
-          log.warn({ kid: rec.kid, use: rec.use, messageId: id }, 'key revocation sent to the peer');
-        }
-      } catch (err) {
-        // E.g. no valid signing key left (docs/keys.md: rotate first, or recover out of band).
-        log.error(
-          { kid: rec.kid, code: (err as AccordError).code ?? 'internal.error', err: (err as Error).message },
-          'a key announcement or revocation could not be sent; it is tried again at the next key reload',
-        );
+            'a key announcement or revocation could not be sent; it is tried again at the next key reload',
+          );
+        },
+      },
+    );
+    for (const { rec, message } of due) {
+      const id = sent.get(message);
+      if (id === undefined) continue;
+      if (message.content.kind === 'key-announcement') {
+        await redis.sadd(this.key('announced'), rec.kid);
+        log.info({ kid: rec.kid, use: rec.use, messageId: id }, 'next key announced to the peer');
+      } else {
+        await redis.sadd(this.key('revocation-sent'), rec.kid);
+        log.warn({ kid: rec.kid, use: rec.use, messageId: id }, 'key revocation sent to the peer');
       }
     }
   }

@@ -229,42 +229,83 @@ export async function sendConfirmation(
   });
 }
 
-/**
- * A key announcement or revocation, from this gateway to the peer's, between the first
- * authorities of both directories (gateway to gateway: nothing is delivered to an authority). Its id
- * follows from `key`, so a repeat sends the same message.
- */
-export async function sendKeyMessage(
-  ctx: GatewayContext,
-  key: string,
+/** A key announcement or revocation, as the gateway writes it (keys/exchange.ts). */
+export type KeyMessage = {
+  /** What its id follows from (`key-announcement/KID`, `key-revocation/KID`): a repeat is the same message. */
+  key: string;
   content:
     | Pick<EnvelopeOf<'key-announcement'>, 'kind' | 'body'>
-    | Pick<EnvelopeOf<'key-revocation'>, 'kind' | 'body'>,
-): Promise<string> {
+    | Pick<EnvelopeOf<'key-revocation'>, 'kind' | 'body'>;
+};
+
+/**
+ * Key announcements and revocations, from this gateway to the peer's, between the first authorities of
+ * both directories (gateway to gateway: nothing is delivered to an authority). Every one is sealed and
+ * stored before the first is sent: the peer's receipt for an announced signing key makes that key
+ * active here, and an announcement sealed after that would be signed with a key the peer may still
+ * hold for approval (`crypto.key_held`) — it would wait there instead of pinning its key. `stored` is
+ * told each stored message's id before the first is sent (what a receipt refers to is known before it
+ * can come back). Each message that cannot be sealed or sent is given to `failed` (the others go on);
+ * returns the id of each one sent.
+ */
+export async function sendKeyMessages(
+  ctx: GatewayContext,
+  messages: KeyMessage[],
+  hooks: {
+    stored: (ids: Map<KeyMessage, string>) => Promise<void>;
+    failed: (m: KeyMessage, err: unknown) => void;
+  },
+): Promise<Map<KeyMessage, string>> {
   const [from] = ctx.config.authorities;
   const to = [...ctx.peerAuthorities][0];
-  return sendOwn(ctx, {
-    key,
-    from: { party: ctx.config.party, authority: from!.id },
-    to: { party: ctx.config.peer.party, authority: to ?? ctx.config.peer.authorities[0]!.id },
-    priority: 'urgent',
-    conditions: [],
-    content,
-  });
+  const sealed: { m: KeyMessage; own: StoredOwn }[] = [];
+  for (const m of messages) {
+    try {
+      const own = await storeOwn(ctx, {
+        key: m.key,
+        from: { party: ctx.config.party, authority: from!.id },
+        to: { party: ctx.config.peer.party, authority: to ?? ctx.config.peer.authorities[0]!.id },
+        priority: 'urgent',
+        conditions: [],
+        content: m.content,
+      });
+      sealed.push({ m, own });
+    } catch (err) {
+      hooks.failed(m, err);
+    }
+  }
+  await hooks.stored(new Map(sealed.map(({ m, own }) => [m, own.envelope.id])));
+  const sent = new Map<KeyMessage, string>();
+  for (const { m, own } of sealed) {
+    try {
+      sent.set(m, await sendStored(ctx, own));
+    } catch (err) {
+      hooks.failed(m, err);
+    }
+  }
+  return sent;
 }
 
+/** A message the gateway writes itself: a notice, a confirmation, a key message. */
+type OwnMessage = {
+  key: string;
+  from: Envelope['from'];
+  to: Envelope['to'];
+  priority: Envelope['priority'];
+  conditions: string[];
+  content: { kind: string; body: unknown };
+};
+
 /** Seal, store and send a message the gateway writes itself; returns its id. */
-async function sendOwn(
-  ctx: GatewayContext,
-  m: {
-    key: string;
-    from: Envelope['from'];
-    to: Envelope['to'];
-    priority: Envelope['priority'];
-    conditions: string[];
-    content: { kind: string; body: unknown };
-  },
-): Promise<string> {
+async function sendOwn(ctx: GatewayContext, m: OwnMessage): Promise<string> {
+  return sendStored(ctx, await storeOwn(ctx, m));
+}
+
+/** A message the gateway wrote itself, sealed and stored, not yet sent. */
+type StoredOwn = { envelope: Envelope; record: SentRecord };
+
+/** Seal and store a message the gateway writes itself (a repeat finds the copy stored the first time). */
+async function storeOwn(ctx: GatewayContext, m: OwnMessage): Promise<StoredOwn> {
   const now = ctx.deps.now();
   const id = messageIdFor(ctx.config.party, m.from.authority, m.key);
   const envelope = validate(
@@ -284,12 +325,16 @@ async function sendOwn(
     },
     'notice',
   );
-  const record = await sealedRecord(ctx, envelope, { idempotencyKey: m.key });
-  await sendToPeer(ctx, id, record, m.priority === 'urgent');
+  return { envelope, record: await sealedRecord(ctx, envelope, { idempotencyKey: m.key }) };
+}
+
+/** Send a stored message the gateway wrote itself, count and record it; returns its id. */
+async function sendStored(ctx: GatewayContext, { envelope, record }: StoredOwn): Promise<string> {
+  await sendToPeer(ctx, envelope.id, record, envelope.priority === 'urgent');
   // Counted like a submission sent (once, not on a retry), so its receipt has a `sent` to match.
   if (record.sentAt === undefined) ctx.deps.metrics.message('out', envelope.kind, 'sent');
   await ctx.deps.audit.append(messageRecord(envelope, 'out'));
-  return id;
+  return envelope.id;
 }
 
 /**
