@@ -11,9 +11,14 @@ import * as jose from 'jose';
 import type { SubmissionInput } from '../src/client/index.js';
 import { leafHash, verifyInclusion } from '../src/crypto/merkle.js';
 import { Gateway } from '../src/gateway.js';
+import { KeyRing } from '../src/crypto/keyring.js';
+import { sealTransfer } from '../src/crypto/seal.js';
 import {
   authority,
   drainMessages,
+  publishRaw,
+  sealAsCz,
+  testEnvelope,
   learnsV2,
   REDIS_URL,
   waitForDeadLetter,
@@ -192,6 +197,36 @@ describe('transfers (wire version 2) between two gateways', function () {
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('refuses whole a transfer that carries one message id twice, and delivers it once when it comes properly', async () => {
+    // A broken or hostile peer: the same envelope twice in one signed transfer. Its members would
+    // share one claim (the same copy token), so each could take the other's for its own redelivery.
+    pair = await startPair();
+    const kzMia = await pair.authority(pair.kzConfig, 'kz-mia');
+    const env = testEnvelope();
+    const other = testEnvelope();
+    const text = JSON.stringify(env);
+    const ring = await KeyRing.load(pair.czConfig.keys, pair.czConfig.peer.publicJwks);
+    const twice = await sealTransfer(
+      [text, JSON.stringify(other), text],
+      { createdAt: new Date().toISOString() },
+      ring,
+      pair.czConfig.crypto,
+    );
+    await publishRaw(names(pair.kzConfig.namespace).ingress, Buffer.from(twice.jwe));
+    const letter = await waitForDeadLetter(
+      names(pair.kzConfig.namespace).dlq,
+      (l) => l.code === 'schema.invalid',
+      [],
+      20_000,
+    );
+    expect(letter.message).to.include('appears twice');
+    expect(letter.path).to.equal('transfer.members[2].id');
+    // Refused whole: neither member reached the inbox. The same envelope, sent properly, arrives once.
+    await publishRaw(names(pair.kzConfig.namespace).ingress, await sealAsCz(pair.czConfig, env));
+    await kzMia.inbox.waitFor((d) => d.envelope.id === env.id, 20_000, 'the envelope sent alone');
+    expect(kzMia.inbox.items.map((d) => d.envelope.id)).to.deep.equal([env.id]);
   });
 
   it('splits a transfer that would seal larger than the peer reads, and delivers every member', async () => {

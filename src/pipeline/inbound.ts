@@ -63,6 +63,29 @@ function idOf(raw: unknown): string | undefined {
   return typeof id === 'string' && UUID.test(id) ? id : undefined;
 }
 
+/** Each member's message id, where it has one (a member that is not an envelope is refused on its own). */
+function memberIds(members: readonly string[]): (string | undefined)[] {
+  return members.map((m) => {
+    try {
+      return idOf(JSON.parse(m));
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+/** The index of the first member whose message id an earlier member has, if any. */
+function repeatedMember(ids: readonly (string | undefined)[]): number | undefined {
+  const seen = new Set<string>();
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (id === undefined) continue;
+    if (seen.has(id)) return i;
+    seen.add(id);
+  }
+  return undefined;
+}
+
 export { DELIVERY_HEADER, type InboxDelivery } from './dispatch.js';
 
 /** How long a resend waits for another copy's pending claim to resolve before it looks again. */
@@ -169,13 +192,23 @@ export class InboundPipeline {
     receivedAt: Date,
   ): Promise<TxOutcome> {
     const { ctx } = this;
+    const ids = memberIds(transfer.members);
+    const repeated = repeatedMember(ids);
+    if (repeated !== undefined) {
+      // Its members would share one copy token, so one could take the other's claim for its own
+      // redelivery: refused whole, as the sender never makes one.
+      const error = new AccordError('schema.invalid', 'a message id appears twice in the transfer', {
+        path: `transfer.members[${repeated}].id`,
+      });
+      return this.park(tx, error, msg.content, undefined, receivedAt);
+    }
     // A peer that sends transfers most likely reads them: ask it now rather than at the next heartbeat.
     ctx.wire.nudge();
     const receipts = transferReceipts(ctx, this.log, msg.urgent === true);
     // One copy token for all the members (a copy without one gets one of its own).
     const copy = copyOf(msg);
     let barrierPassed = false;
-    const claims = msg.redelivered ? await this.claimedBy(transfer.members, copy) : undefined;
+    const claims = msg.redelivered ? await this.claimedBy(ids, copy) : undefined;
     if (claims !== undefined) {
       // This copy is back, and holds claims: an attempt of it may have committed (the broker applied
       // it, the answer was lost). One barrier on the delivered-log for the whole transfer, as for one
@@ -233,16 +266,9 @@ export class InboundPipeline {
    * (each attempt that passes the barrier marks a new one on the claims it finds).
    */
   private async claimedBy(
-    members: readonly string[],
+    ids: readonly (string | undefined)[],
     copy: string,
   ): Promise<{ attempts: number } | undefined> {
-    const ids = members.map((m) => {
-      try {
-        return idOf(JSON.parse(m));
-      } catch {
-        return undefined;
-      }
-    });
     const seen = await Promise.all(
       ids.map((id) => (id === undefined ? Promise.resolve(null) : this.ctx.deps.state.getSeen(id))),
     );
