@@ -63,16 +63,20 @@ function idOf(raw: unknown): string | undefined {
   return typeof id === 'string' && UUID.test(id) ? id : undefined;
 }
 
-/** Each member's message id, where it has one (a member that is not an envelope is refused on its own). */
-function memberIds(members: readonly string[]): (string | undefined)[] {
+/** Each member's message id and kind, where it has them (a member that is not an envelope is refused on its own). */
+function membersOf(members: readonly string[]): { id?: string; kind?: unknown }[] {
   return members.map((m) => {
     try {
-      return idOf(JSON.parse(m));
+      const raw = JSON.parse(m) as { kind?: unknown } | null;
+      return { id: idOf(raw), kind: raw?.kind };
     } catch {
-      return undefined;
+      return {};
     }
   });
 }
+
+/** Kinds that never go through {@link Inbound.deliver} (nothing to read ahead for them). */
+const NOT_DELIVERED = new Set<unknown>(['receipt', 'heartbeat']);
 
 /** The index of the first member whose message id an earlier member has, if any. */
 function repeatedMember(ids: readonly (string | undefined)[]): number | undefined {
@@ -113,10 +117,14 @@ function sealedText(content: Buffer): string {
   return text;
 }
 
-/** A member of a transfer: the transfer's copy token, and whether its delivered-log barrier passed. */
+/**
+ * A member of a transfer: the transfer's copy token, whether its delivered-log barrier passed, and its
+ * de-duplication reads, made for all the members at once.
+ */
 interface MemberOf {
   copy: string;
   barrierPassed: boolean;
+  read?: { id: string; seen: SeenRecord | null; takenInBefore: boolean };
 }
 
 /**
@@ -192,7 +200,8 @@ export class InboundPipeline {
     receivedAt: Date,
   ): Promise<TxOutcome> {
     const { ctx } = this;
-    const ids = memberIds(transfer.members);
+    const parsed = membersOf(transfer.members);
+    const ids = parsed.map((m) => m.id);
     const repeated = repeatedMember(ids);
     if (repeated !== undefined) {
       // Its members would share one copy token, so one could take the other's claim for its own
@@ -221,7 +230,22 @@ export class InboundPipeline {
       if (!(await ctx.deps.deliveredLog.isSettled(waiter))) return { requeueAfterMs: PENDING_RECHECK_MS };
       barrierPassed = true;
     }
-    const member = { copy, barrierPassed };
+    // Each member's own de-duplication reads, for all of them in one round trip (the ids are
+    // distinct, so no member writes what another reads; what changes meanwhile, a resend's claim,
+    // the claim script still answers, as it does for a read made just before it).
+    const reads = await Promise.all(
+      parsed.map(({ id, kind }) =>
+        id === undefined || NOT_DELIVERED.has(kind)
+          ? undefined
+          : Promise.all([ctx.deps.state.getSeen(id), this.takenInBefore(id)]).then(
+              ([seen, takenInBefore]) => ({
+                id,
+                seen,
+                takenInBefore,
+              }),
+            ),
+      ),
+    );
     const run = new TransferCommit(tx, this.log);
     for (let i = 0; i < transfer.members.length; i++) {
       const evidence: MemberEvidence = {
@@ -239,7 +263,11 @@ export class InboundPipeline {
       };
       const payload = Buffer.from(transfer.members[i]!, 'utf8');
       const stop = await run.member((mtx) =>
-        this.handleEnvelope(msg, mtx, payload, memberFacts, receivedAt, receipts, member),
+        this.handleEnvelope(msg, mtx, payload, memberFacts, receivedAt, receipts, {
+          copy,
+          barrierPassed,
+          read: reads[i],
+        }),
       );
       if (stop !== undefined) {
         this.log.debug(
@@ -324,11 +352,13 @@ export class InboundPipeline {
     const { ctx } = this;
     const copy = member?.copy ?? copyOf(msg);
 
-    // The de-duplication record and the records that outlive it, read together (one round trip).
-    const [firstSeen, takenInBefore] = await Promise.all([
-      ctx.deps.state.getSeen(env.id),
-      this.takenInBefore(env.id),
-    ]);
+    // The de-duplication record and the records that outlive it, read together (one round trip; for a
+    // transfer's member, read with the other members').
+    const ahead = member?.read?.id === env.id ? member.read : undefined;
+    const [firstSeen, takenInBefore] =
+      ahead === undefined
+        ? await Promise.all([ctx.deps.state.getSeen(env.id), this.takenInBefore(env.id)])
+        : [ahead.seen, ahead.takenInBefore];
     let seen = firstSeen;
     const again = { env, jweSha256: facts.jweSha256, receivedAt, receipts };
     if (seen?.state === 'delivered') return this.answerDuplicate(tx, again, seen);
