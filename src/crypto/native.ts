@@ -89,8 +89,14 @@ export function signCompact(
 }
 
 /** Verify the signature of a compact JWS's signing input; true when it verifies. */
-export function verifyCompact(signingInput: string, signature: Buffer, alg: string, key: KeyObject): boolean {
-  return verify('sha256', Buffer.from(signingInput, 'ascii'), signatureOptions(alg, key), signature);
+export function verifyCompact(
+  signingInput: Buffer | string,
+  signature: Buffer,
+  alg: string,
+  key: KeyObject,
+): boolean {
+  const data = typeof signingInput === 'string' ? Buffer.from(signingInput, 'ascii') : signingInput;
+  return verify('sha256', data, signatureOptions(alg, key), signature);
 }
 
 /** RFC 7518 §4.6.2: the Concat KDF (single round: 256 bits from SHA-256) for ECDH-ES+A256KW. */

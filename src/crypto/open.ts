@@ -173,7 +173,21 @@ export async function decryptJwe(
 ): Promise<{ plaintext: Buffer; header: JweHeader }> {
   checkSize(input, profile.maxMessageBytes, 'the JWE');
   const jwe = asText(input);
-  const [protectedB64, encryptedKey, iv, ciphertext, tag] = splitCompact(jwe, 5, 'JWE');
+  return decryptSplit(jwe, splitCompact(jwe, 5, 'JWE'), lookup, profile, types);
+}
+
+/**
+ * {@link decryptJwe} of a JWE already split into its five canonical parts: a caller that split it to
+ * read its header does not pay the canonical round trip of a large ciphertext twice.
+ */
+async function decryptSplit(
+  jwe: string,
+  segments: string[],
+  lookup: KeyLookup,
+  profile: CryptoProfile,
+  types: LayerTypes,
+): Promise<{ plaintext: Buffer; header: JweHeader }> {
+  const [protectedB64, encryptedKey, iv, ciphertext, tag] = segments;
   const header = checkJweHeader(decodeHeader(protectedB64 ?? '', 'jwe'), profile, types);
   const kid = header.kid;
   const facts = kid === undefined ? {} : { kid };
@@ -266,7 +280,11 @@ export async function verifyJws(
   if (NATIVE_SIGNATURE_ALGS.has(header.alg)) {
     let ok = false;
     try {
-      const signingInput = `${headerB64 ?? ''}.${payloadB64 ?? ''}`;
+      // The bytes received, when they came as bytes (split, they are ASCII: the text's own image).
+      const signingInput =
+        typeof input === 'string'
+          ? `${headerB64 ?? ''}.${payloadB64 ?? ''}`
+          : input.subarray(0, (headerB64 ?? '').length + 1 + (payloadB64 ?? '').length);
       ok = verifyCompact(
         signingInput,
         Buffer.from(signature ?? '', 'base64url'),
@@ -297,13 +315,27 @@ export async function open(
   // The size is checked before anything else looks at the input.
   checkSize(input, profile.maxMessageBytes, 'the sealed message');
   const jwe = asText(input);
-  const outer = await decryptJwe(jwe, keys.decryptionLookup, profile, { typ: TYP_JWE, cty: CTY_JWE });
+  return openSplit(input, jwe, splitCompact(jwe, 5, 'JWE'), keys, profile);
+}
+
+/** {@link open} of a sealed message already split into its five canonical parts (see decryptSplit). */
+async function openSplit(
+  input: Buffer | string,
+  jwe: string,
+  segments: string[],
+  keys: KeyRing,
+  profile: CryptoProfile,
+): Promise<{ payload: Buffer; facts: OpenFacts }> {
+  const outer = await decryptSplit(jwe, segments, keys.decryptionLookup, profile, {
+    typ: TYP_JWE,
+    cty: CTY_JWE,
+  });
   const inner = await verifyJws(outer.plaintext, keys.verificationLookup, profile, { typ: TYP_JWS });
-  return { payload: inner.payload, facts: factsOf(jwe, outer.header, inner.header) };
+  return { payload: inner.payload, facts: factsOf(input, outer.header, inner.header) };
 }
 
 /** The verification facts of an opened message, from its two checked headers. */
-function factsOf(jwe: string, outer: JweHeader, inner: JwsHeader): OpenFacts {
+function factsOf(jwe: Buffer | string, outer: JweHeader, inner: JwsHeader): OpenFacts {
   // Both lookups require a kid, so both are set here.
   const encryptionKid = outer.kid;
   const signatureKid = inner.kid;
@@ -311,6 +343,8 @@ function factsOf(jwe: string, outer: JweHeader, inner: JwsHeader): OpenFacts {
     throw new AccordError('crypto.unknown_kid', 'a layer names no kid');
   }
   return {
+    // The bytes as received when there are any (the text is their latin1 image, and ASCII once split):
+    // hashing the text would encode it to bytes again.
     jweSha256: createHash('sha256').update(jwe).digest('hex'),
     encryptionKid,
     signatureKid,
@@ -349,10 +383,13 @@ export async function openAny(
 ): Promise<OpenedAny> {
   checkSize(input, profile.maxMessageBytes, 'the sealed message');
   const jwe = asText(input);
-  const [protectedB64] = splitCompact(jwe, 5, 'JWE');
-  const cty = decodeHeader(protectedB64 ?? '', 'jwe').cty;
-  if (cty !== CTY_TRANSFER) return open(jwe, keys, profile);
-  const outer = await decryptJwe(jwe, keys.decryptionLookup, profile, { typ: TYP_JWE, cty: CTY_TRANSFER });
+  const segments = splitCompact(jwe, 5, 'JWE');
+  const cty = decodeHeader(segments[0] ?? '', 'jwe').cty;
+  if (cty !== CTY_TRANSFER) return openSplit(input, jwe, segments, keys, profile);
+  const outer = await decryptSplit(jwe, segments, keys.decryptionLookup, profile, {
+    typ: TYP_JWE,
+    cty: CTY_TRANSFER,
+  });
   let body: TransferBody;
   try {
     body = TransferBody.parse(JSON.parse(outer.plaintext.toString('utf8')));
@@ -378,6 +415,6 @@ export async function openAny(
       leaves: leaves.map((l) => l.toString('hex')),
       paths: auditPaths(leaves).map((p) => p.map((h) => h.toString('hex'))),
     },
-    facts: factsOf(jwe, outer.header, inner.header),
+    facts: factsOf(input, outer.header, inner.header),
   };
 }
