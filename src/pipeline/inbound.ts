@@ -236,7 +236,7 @@ export class InboundPipeline {
     const reads = await Promise.all(
       parsed.map(({ id, kind }) =>
         id === undefined || NOT_DELIVERED.has(kind)
-          ? undefined
+          ? Promise.resolve(undefined)
           : Promise.all([ctx.deps.state.getSeen(id), this.takenInBefore(id)]).then(
               ([seen, takenInBefore]) => ({
                 id,
