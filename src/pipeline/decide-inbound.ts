@@ -109,8 +109,11 @@ export function intakeTarget(env: Envelope, original: ReceivedRecord | null, fac
 
 /** What the pipeline gathered about an opened message before deciding on it. */
 export interface IntakeInput {
-  /** The JWE as received (ciphertext), kept for a request held for review. */
-  jwe: string;
+  /**
+   * The JWE as received (ciphertext), kept for a request held for review: asked for only then (its
+   * text is a copy of the whole sealed message, a transfer's for each of its members).
+   */
+  jwe: () => string;
   verification: OpenFacts;
   receivedAt: Date;
   /** Art. 10(4): when this gateway first held it for its original (its own record, never a header). */
@@ -268,7 +271,7 @@ export function decideInbound(env: Envelope, input: IntakeInput, facts: Facts): 
           type: 'review-hold',
           record: {
             id: env.id,
-            jwe: input.jwe,
+            jwe: input.jwe(),
             authority: target,
             addressedTo: env.to.authority,
             fromAuthority: env.from.authority,

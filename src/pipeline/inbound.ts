@@ -428,7 +428,7 @@ export class InboundPipeline {
     const decision = decideInbound(
       env,
       {
-        jwe: sealedText(msg.content),
+        jwe: () => sealedText(msg.content),
         verification: facts,
         receivedAt,
         heldSince: hold?.since,

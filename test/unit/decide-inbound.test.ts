@@ -36,7 +36,7 @@ const verification = {
 
 function input(over: Partial<IntakeInput> = {}): IntakeInput {
   return {
-    jwe: 'the.jwe.as.received',
+    jwe: () => 'the.jwe.as.received',
     verification,
     receivedAt: T0,
     heldSince: undefined,

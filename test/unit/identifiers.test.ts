@@ -112,7 +112,7 @@ describe('the export gate with spelling variants of what the peer provided (Art.
     const d = decideInbound(
       env,
       {
-        jwe: 'j',
+        jwe: () => 'j',
         verification: {
           jweSha256: 'a'.repeat(64),
           encryptionKid: 'e',
