@@ -63,15 +63,26 @@ function idOf(raw: unknown): string | undefined {
   return typeof id === 'string' && UUID.test(id) ? id : undefined;
 }
 
-/** Each member's message id and kind, where it has them (a member that is not an envelope is refused on its own). */
-function membersOf(members: readonly string[]): { id?: string; kind?: unknown }[] {
+/** A member of a transfer, parsed once: its JSON, or why it is not JSON (it is refused on its own). */
+type ParsedMember = { raw: unknown } | { error: unknown };
+
+/**
+ * Each member of a transfer parsed once, as a single message's payload is (the same parser and size
+ * limit), with the message id and kind it claims, where it has them: the ids are checked for repeats
+ * and read ahead before any member is handled, and each member's handling takes its parse from here.
+ */
+function membersOf(
+  members: readonly string[],
+  maxBytes: number,
+): { parsed: ParsedMember; id?: string; kind?: unknown }[] {
   return members.map((m) => {
+    let raw: unknown;
     try {
-      const raw = JSON.parse(m) as { kind?: unknown } | null;
-      return { id: idOf(raw), kind: raw?.kind };
-    } catch {
-      return {};
+      raw = parseJson(m, maxBytes);
+    } catch (error) {
+      return { parsed: { error } };
     }
+    return { parsed: { raw }, id: idOf(raw), kind: (raw as { kind?: unknown } | null)?.kind };
   });
 }
 
@@ -200,7 +211,7 @@ export class InboundPipeline {
     receivedAt: Date,
   ): Promise<TxOutcome> {
     const { ctx } = this;
-    const parsed = membersOf(transfer.members);
+    const parsed = membersOf(transfer.members, ctx.profile.maxMessageBytes);
     const ids = parsed.map((m) => m.id);
     const repeated = repeatedMember(ids);
     if (repeated !== undefined) {
@@ -261,9 +272,8 @@ export class InboundPipeline {
         jweSha256: transfer.leaves[i]!,
         transfer: evidence,
       };
-      const payload = Buffer.from(transfer.members[i]!, 'utf8');
       const stop = await run.member((mtx) =>
-        this.handleEnvelope(msg, mtx, payload, memberFacts, receivedAt, receipts, {
+        this.handleEnvelope(msg, mtx, parsed[i]!.parsed, memberFacts, receivedAt, receipts, {
           copy,
           barrierPassed,
           read: reads[i],
@@ -309,7 +319,7 @@ export class InboundPipeline {
   private async handleEnvelope(
     msg: Incoming,
     tx: Tx,
-    payload: Buffer,
+    payload: Buffer | ParsedMember,
     facts: OpenFacts,
     receivedAt: Date,
     receipts: ReceiptSink,
@@ -319,7 +329,11 @@ export class InboundPipeline {
     let envelope: Envelope | undefined;
     let claimedId: string | undefined;
     try {
-      const raw = parseJson(payload, ctx.profile.maxMessageBytes);
+      // A transfer's member comes parsed (membersOf); a single message's payload is parsed here.
+      let raw: unknown;
+      if (Buffer.isBuffer(payload)) raw = parseJson(payload, ctx.profile.maxMessageBytes);
+      else if ('error' in payload) throw payload.error;
+      else raw = payload.raw;
       // The id, when it looks like one, lets an admin trace an authentic but malformed envelope.
       claimedId = idOf(raw);
       envelope = validate(Envelope, raw, 'envelope');
