@@ -313,8 +313,6 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
   const settings = { cryptoWorkers, jobsPerWorker, concurrency, prefetch };
   const files = await benchConfigs(dir, stem, AMQP_URL, REDIS_URL, settings);
-  // The second process of each party: same namespaces, broker and Redis; its own audit file.
-  const replicaFiles = await benchConfigs(dir, stem, AMQP_URL, REDIS_URL, { ...settings, replica: 2 });
   say(
     `gateways in namespaces ${stem}-cz / ${stem}-kz; ${quick ? 'quick run' : 'full run'}; crypto.workers ${cryptoWorkers ?? 'default'}, jobsPerWorker ${jobsPerWorker ?? 'default'}, amqp.concurrency ${concurrency ?? 'default'}, amqp.prefetch ${prefetch ?? 256}`,
   );
@@ -323,7 +321,13 @@ async function main(): Promise<void> {
   const rss = () => Math.max(...g.processes.map((p) => rssMb(p.pid)));
   try {
     await scenarios(g, f, rss, stem);
-    if (wanted('e2e-1k-2proc')) await scaleOut(g, f, rss, replicaFiles);
+    if (wanted('e2e-1k-2proc')) {
+      // The second process of each party: same namespaces, broker and Redis; its own audit file. Its
+      // admin port is picked now, not at the start: a port free then may be a connection's by now
+      // (a run failed with "fetch failed" reading the replica's /metrics).
+      const replicaFiles = await benchConfigs(dir, stem, AMQP_URL, REDIS_URL, { ...settings, replica: 2 });
+      await scaleOut(g, f, rss, replicaFiles);
+    }
   } finally {
     await f.close().catch(() => undefined);
     await g.stop();
