@@ -24,7 +24,7 @@ import { ENVELOPE_VERSION, Envelope, type EnvelopeOf } from '../domain/envelope.
 import { parseJson, validate } from '../domain/parse.js';
 import type { OpenFacts } from '../crypto/open.js';
 import { AccordError, dispositionOf } from '../errors.js';
-import { receiveSpecOf, receiptedSpecOf } from '../kinds/index.js';
+import { kindSpec, receiveSpecOf, receiptedSpecOf } from '../kinds/index.js';
 import { screenRequest, type Screening } from '../policy/screening.js';
 import { commitWith, type GatewayContext } from './context.js';
 import {
@@ -86,8 +86,15 @@ function membersOf(
   });
 }
 
-/** Kinds that never go through {@link Inbound.deliver} (nothing to read ahead for them). */
-const NOT_DELIVERED = new Set<unknown>(['receipt', 'heartbeat']);
+/**
+ * Whether a member of this kind goes through {@link InboundPipeline.deliver} (a receipt or a heartbeat
+ * never does: nothing to read ahead for it), as its kind's spec says.
+ */
+function isDelivered(kind: unknown): boolean {
+  // As receiveSpecOf: a kind without a receive spec of its own is delivered.
+  const spec = typeof kind === 'string' ? (kindSpec(kind).receive ?? {}) : {};
+  return spec.receipt === undefined && spec.heartbeat === undefined;
+}
 
 /** The index of the first member whose message id an earlier member has, if any. */
 function repeatedMember(ids: readonly (string | undefined)[]): number | undefined {
@@ -135,7 +142,14 @@ function sealedText(content: Buffer): string {
 interface MemberOf {
   copy: string;
   barrierPassed: boolean;
-  read?: { id: string; seen: SeenRecord | null; takenInBefore: boolean };
+  read?: DeduplicationReads;
+}
+
+/** What {@link InboundPipeline.deliver} reads first about a message, to tell a duplicate or a replay. */
+interface DeduplicationReads {
+  id: string;
+  seen: SeenRecord | null;
+  takenInBefore: boolean;
 }
 
 /**
@@ -246,15 +260,7 @@ export class InboundPipeline {
     // the claim script still answers, as it does for a read made just before it).
     const reads = await Promise.all(
       parsed.map(({ id, kind }) =>
-        id === undefined || NOT_DELIVERED.has(kind)
-          ? Promise.resolve(undefined)
-          : Promise.all([ctx.deps.state.getSeen(id), this.takenInBefore(id)]).then(
-              ([seen, takenInBefore]) => ({
-                id,
-                seen,
-                takenInBefore,
-              }),
-            ),
+        id === undefined || !isDelivered(kind) ? Promise.resolve(undefined) : this.deduplicationReads(id),
       ),
     );
     const run = new TransferCommit(tx, this.log);
@@ -369,10 +375,7 @@ export class InboundPipeline {
     // The de-duplication record and the records that outlive it, read together (one round trip; for a
     // transfer's member, read with the other members').
     const ahead = member?.read?.id === env.id ? member.read : undefined;
-    const [firstSeen, takenInBefore] =
-      ahead === undefined
-        ? await Promise.all([ctx.deps.state.getSeen(env.id), this.takenInBefore(env.id)])
-        : [ahead.seen, ahead.takenInBefore];
+    const { seen: firstSeen, takenInBefore } = ahead ?? (await this.deduplicationReads(env.id));
     let seen = firstSeen;
     const again = { env, jweSha256: facts.jweSha256, receivedAt, receipts };
     if (seen?.state === 'delivered') return this.answerDuplicate(tx, again, seen);
@@ -561,6 +564,15 @@ export class InboundPipeline {
    * the ledger (delivered to an authority; kept `policy.identifierRetentionDays`) and the review
    * store (held for a person).
    */
+  /** A message's de-duplication record and whether the records that outlive it know it: one round trip. */
+  private async deduplicationReads(id: string): Promise<DeduplicationReads> {
+    const [seen, takenInBefore] = await Promise.all([
+      this.ctx.deps.state.getSeen(id),
+      this.takenInBefore(id),
+    ]);
+    return { id, seen, takenInBefore };
+  }
+
   private async takenInBefore(id: string): Promise<boolean> {
     const { ledger, reviews } = this.ctx.deps;
     const [received, review] = await Promise.all([ledger.getReceived(id), reviews.get(id)]);
